@@ -1,0 +1,64 @@
+"""qnext-lab: explore Qwen3-Next-style Mixture-of-Experts models in Jupyter.
+
+Importing the package does one thing: it registers the ``"qnext"`` experts implementation in
+transformers' ``ExpertsInterface``. Everything else is imported lazily on first use, so
+``import qnext_lab`` stays cheap (no plotly, no ipywidgets until a view is asked for).
+
+    import qnext_lab as ql
+    model, tok = ql.load("tiny")
+    g = ql.generate(model, tok, "What is 478 + 356?", thinking=True, budget=16, capture=True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .runtime.experts import register_experts_implementation as _register
+
+_register()
+
+# public name -> "module:attribute" (imported on first access)
+_LAZY = {
+    # runtime
+    "load": "qnext_lab.runtime.load:load",
+    # trace
+    "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
+    "capture": "qnext_lab.trace.capture:capture",
+    # thinking
+    "Generation": "qnext_lab.thinking.generate:Generation",
+    "generate": "qnext_lab.thinking.generate:generate",
+    "ThinkingBudgetProcessor": "qnext_lab.thinking.budget:ThinkingBudgetProcessor",
+    "stream_generate": "qnext_lab.thinking.streaming:stream_generate",
+    "sweep_budget": "qnext_lab.thinking.sweep:sweep_budget",
+    # analysis
+    "trace_dataset": "qnext_lab.analysis.dataset:trace_dataset",
+    "intervene": "qnext_lab.analysis.intervene:intervene",
+    # widgets
+    "RoutingHeatmap": "qnext_lab.widgets.routing_heatmap:RoutingHeatmap",
+    "ThinkCompare": "qnext_lab.widgets.think_compare:ThinkCompare",
+    "BudgetTuner": "qnext_lab.widgets.budget_tuner:BudgetTuner",
+    "ExpertLab": "qnext_lab.widgets.expert_lab:ExpertLab",
+    "lab": "qnext_lab.widgets.lab:lab",
+    # bundled model
+    "tiny_path": "qnext_lab.tiny.paths:tiny_path",
+}
+_SUBPACKAGES = ("analysis", "figures", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
+
+__all__ = sorted([*_LAZY, *_SUBPACKAGES])
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name].split(":")
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"qnext_lab.{name}")
+    raise AttributeError(f"module 'qnext_lab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
