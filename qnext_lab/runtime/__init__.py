@@ -1,0 +1,1 @@
+"""The "qnext" experts implementation for transformers, backend choice, and load()."""
