@@ -1,0 +1,13 @@
+"""The bundled model ``qnext-tiny``: task generator, tokenizer + chat template, training, evaluation.
+
+Knows nothing about widgets, traces or the Triton runtime; it only needs transformers and tokenizers.
+
+    from qnext_lab.tiny import tiny_path, make_problems, STOP_TEXT
+    problems = make_problems(10, seed=1)
+"""
+
+from __future__ import annotations
+
+from .paths import STOP_TEXT, tiny_path
+
+__all__ = ["STOP_TEXT", "tiny_path"]
