@@ -1,0 +1,343 @@
+"""RoutingTrace: the routing decisions of one capture, as data.
+
+Holds, for each captured MoE layer and each processed token, the chosen experts (rank order), their
+combine weights and optionally the full router distribution, plus where each token came from (sequence,
+position, token id, phase, decoded text). Saves to and loads from safetensors; flattens to a long pandas
+DataFrame. Knows nothing about models, hooks or figures (``capture`` fills it; ``analysis`` reads it).
+
+    trace = RoutingTrace.load("trace.safetensors")
+    df = trace.select(seq=0).layer(3).to_dataframe()
+
+Dimension legend: L = MoE layers captured, N = tokens (padding excluded), k = top-k, E = experts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:  # pandas is imported lazily: a trace needs no pandas until it is flattened
+    import pandas as pd
+
+PHASES: tuple[str, ...] = ("prompt", "thinking", "answer")
+FORMAT_NAME = "qnext_lab.RoutingTrace"
+FORMAT_VERSION = 1
+METADATA_KEY = "qnext_lab"
+
+
+def _as_int(name: str, value: Any, dtype: torch.dtype, ndim: int) -> torch.Tensor:
+    t = torch.as_tensor(value)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"RoutingTrace.{name} must be an integer tensor, got {t.dtype}")
+    if t.dim() != ndim:
+        raise ValueError(f"RoutingTrace.{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
+    return t.detach().to(device="cpu", dtype=dtype)
+
+
+def _as_float(name: str, value: Any, ndim: int) -> torch.Tensor:
+    t = torch.as_tensor(value)
+    if not t.is_floating_point():
+        raise TypeError(f"RoutingTrace.{name} must be a floating-point tensor, got {t.dtype}")
+    if t.dim() != ndim:
+        raise ValueError(f"RoutingTrace.{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
+    return t.detach().to(device="cpu", dtype=torch.float32)
+
+
+@dataclass(repr=False)
+class RoutingTrace:
+    """Routing of N tokens through L MoE layers (see ``docs/architecture.md`` for the contract).
+
+    Tokens are ordered as the model processed them: prefill rows first, then each decode step, so for a
+    single sequence row ``n`` is position ``n``. Tensors live on the CPU.
+    """
+
+    topk_ids: torch.Tensor  # int32 (L, N, k), rank 0 = highest weight
+    topk_weights: torch.Tensor  # float32 (L, N, k)
+    token_ids: torch.Tensor  # int64 (N,)
+    seq_index: torch.Tensor  # int32 (N,)
+    position: torch.Tensor  # int32 (N,)
+    layer_indices: list[int]  # (L,) decoder-layer index of each captured layer
+    num_experts: int
+    top_k: int
+    model_name: str = ""
+    probs: torch.Tensor | None = None  # float32 (L, N, E)
+    phase: torch.Tensor | None = None  # int8 (N,), index into PHASES
+    tokens: list[str] | None = None  # (N,) decoded text, untrusted
+
+    def __post_init__(self) -> None:
+        self.topk_ids = _as_int("topk_ids", self.topk_ids, torch.int32, 3)
+        self.topk_weights = _as_float("topk_weights", self.topk_weights, 3)
+        self.token_ids = _as_int("token_ids", self.token_ids, torch.int64, 1)
+        self.seq_index = _as_int("seq_index", self.seq_index, torch.int32, 1)
+        self.position = _as_int("position", self.position, torch.int32, 1)
+        self.layer_indices = [int(i) for i in self.layer_indices]
+        self.num_experts, self.top_k, self.model_name = int(self.num_experts), int(self.top_k), str(self.model_name)
+        L, N, k = self.topk_ids.shape
+        if self.topk_weights.shape != (L, N, k):
+            raise ValueError(f"topk_weights shape {tuple(self.topk_weights.shape)} != topk_ids shape {(L, N, k)}")
+        if k != self.top_k:
+            raise ValueError(f"topk_ids has k={k} columns but top_k={self.top_k}")
+        if len(self.layer_indices) != L:
+            raise ValueError(f"layer_indices has {len(self.layer_indices)} entries for {L} captured layers")
+        if len(set(self.layer_indices)) != L:
+            raise ValueError(f"layer_indices must be distinct, got {self.layer_indices}")
+        if self.num_experts < 1 or self.top_k < 0 or self.top_k > self.num_experts:
+            raise ValueError(f"need 0 <= top_k <= num_experts and num_experts >= 1, got {self.top_k}, {self.num_experts}")
+        for name in ("token_ids", "seq_index", "position"):
+            if getattr(self, name).shape != (N,):
+                raise ValueError(f"{name} must have shape ({N},), got {tuple(getattr(self, name).shape)}")
+        if self.topk_ids.numel() and (int(self.topk_ids.min()) < 0 or int(self.topk_ids.max()) >= self.num_experts):
+            raise ValueError(f"topk_ids must lie in [0, {self.num_experts}), got range "
+                             f"[{int(self.topk_ids.min())}, {int(self.topk_ids.max())}]")
+        if self.probs is not None:
+            self.probs = _as_float("probs", self.probs, 3)
+            if self.probs.shape != (L, N, self.num_experts):
+                raise ValueError(f"probs must have shape {(L, N, self.num_experts)}, got {tuple(self.probs.shape)}")
+        if self.phase is not None:
+            self.phase = _as_int("phase", self.phase, torch.int8, 1)
+            if self.phase.shape != (N,):
+                raise ValueError(f"phase must have shape ({N},), got {tuple(self.phase.shape)}")
+            if N and (int(self.phase.min()) < 0 or int(self.phase.max()) >= len(PHASES)):
+                raise ValueError(f"phase values must index PHASES={PHASES}")
+        if self.tokens is not None:
+            self.tokens = [str(t) for t in self.tokens]
+            if len(self.tokens) != N:
+                raise ValueError(f"tokens has {len(self.tokens)} entries for {N} tokens")
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_layers(self) -> int:
+        return self.topk_ids.shape[0]
+
+    @property
+    def num_tokens(self) -> int:
+        return self.topk_ids.shape[1]
+
+    def __len__(self) -> int:
+        return self.num_tokens
+
+    def __repr__(self) -> str:
+        extras = [name for name in ("probs", "phase", "tokens") if getattr(self, name) is not None]
+        return (f"RoutingTrace(model={self.model_name!r}, layers={self.num_layers}, tokens={self.num_tokens}, "
+                f"sequences={self.num_sequences}, experts={self.num_experts}, top_k={self.top_k}"
+                + (f", with {'+'.join(extras)}" if extras else "") + ")")
+
+    @property
+    def num_sequences(self) -> int:
+        return int(torch.unique(self.seq_index).numel())
+
+    # ------------------------------------------------------------------ views
+    def _take_tokens(self, rows: torch.Tensor) -> RoutingTrace:  # rows: int64 (n,)
+        return dataclasses.replace(
+            self,
+            topk_ids=self.topk_ids[:, rows],
+            topk_weights=self.topk_weights[:, rows],
+            token_ids=self.token_ids[rows],
+            seq_index=self.seq_index[rows],
+            position=self.position[rows],
+            probs=None if self.probs is None else self.probs[:, rows],
+            phase=None if self.phase is None else self.phase[rows],
+            tokens=None if self.tokens is None else [self.tokens[i] for i in rows.tolist()],
+        )
+
+    def select(self, seq: int | Sequence[int] | None = None, phase: str | int | Sequence[str | int] | None = None,
+               mask: torch.Tensor | None = None) -> RoutingTrace:
+        """Tokens of the given sequence(s), phase(s) and/or boolean ``mask`` (N,), order kept.
+
+        Sequence indices are kept as they were (not renumbered).
+        """
+        keep = torch.ones(self.num_tokens, dtype=torch.bool)  # (N,)
+        if seq is not None:
+            wanted = torch.tensor([seq] if isinstance(seq, int) else list(seq), dtype=torch.int32)
+            known = set(torch.unique(self.seq_index).tolist())
+            missing = [s for s in wanted.tolist() if s not in known]
+            if missing:
+                raise ValueError(f"sequence(s) {missing} not in this trace; it has {sorted(known)}")
+            keep &= torch.isin(self.seq_index, wanted)
+        if phase is not None:
+            if self.phase is None:
+                raise ValueError("this trace has no phase labels; label it first (thinking.generate does)")
+            names = [phase] if isinstance(phase, (str, int)) else list(phase)
+            codes = []
+            for p in names:
+                if isinstance(p, str):
+                    if p not in PHASES:
+                        raise ValueError(f"unknown phase {p!r}; expected one of {PHASES}")
+                    p = PHASES.index(p)
+                codes.append(int(p))
+            keep &= torch.isin(self.phase, torch.tensor(codes, dtype=torch.int8))
+        if mask is not None:
+            mask = torch.as_tensor(mask)
+            if mask.dtype != torch.bool or mask.shape != (self.num_tokens,):
+                raise ValueError(f"mask must be a bool tensor of shape ({self.num_tokens},)")
+            keep &= mask
+        return self._take_tokens(keep.nonzero().flatten())
+
+    def layer(self, i: int) -> RoutingTrace:
+        """The trace restricted to decoder layer ``i`` (a value of ``layer_indices``, not a position)."""
+        if i not in self.layer_indices:
+            raise ValueError(f"layer {i} was not captured; captured layers are {self.layer_indices}")
+        return self.layers([i])
+
+    def layers(self, indices: Iterable[int]) -> RoutingTrace:
+        """The trace restricted to the given decoder layers, in the given order."""
+        indices = [int(i) for i in indices]
+        unknown = [i for i in indices if i not in self.layer_indices]
+        if unknown:
+            raise ValueError(f"layer(s) {unknown} were not captured; captured layers are {self.layer_indices}")
+        pos = torch.tensor([self.layer_indices.index(i) for i in indices], dtype=torch.long)  # (L',)
+        return dataclasses.replace(
+            self,
+            topk_ids=self.topk_ids[pos],
+            topk_weights=self.topk_weights[pos],
+            probs=None if self.probs is None else self.probs[pos],
+            layer_indices=indices,
+        )
+
+    @classmethod
+    def concat(cls, traces: Sequence[RoutingTrace], renumber_sequences: bool = True) -> RoutingTrace:
+        """Join traces of the same model along tokens.
+
+        With ``renumber_sequences`` each trace's sequences are shifted past the previous ones, so that
+        sequence indices stay distinct; without it they are kept (e.g. shards that carry global indices).
+        """
+        if not traces:
+            raise ValueError("concat needs at least one trace")
+        first = traces[0]
+        for t in traces[1:]:
+            if (t.layer_indices, t.num_experts, t.top_k) != (first.layer_indices, first.num_experts, first.top_k):
+                raise ValueError("traces differ in layers, num_experts or top_k and cannot be joined")
+            for name in ("probs", "phase", "tokens"):
+                if (getattr(t, name) is None) != (getattr(first, name) is None):
+                    raise ValueError(f"some traces have {name} and others do not")
+        seqs, offset = [], 0
+        for t in traces:
+            s = t.seq_index
+            if renumber_sequences:
+                s = s - (int(s.min()) if len(t) else 0) + offset
+                offset = int(s.max()) + 1 if len(t) else offset
+            seqs.append(s)
+        opt = lambda name, dim: None if getattr(first, name) is None else torch.cat([getattr(t, name) for t in traces], dim)  # noqa: E731
+        return cls(
+            topk_ids=torch.cat([t.topk_ids for t in traces], 1),
+            topk_weights=torch.cat([t.topk_weights for t in traces], 1),
+            token_ids=torch.cat([t.token_ids for t in traces]),
+            seq_index=torch.cat(seqs),
+            position=torch.cat([t.position for t in traces]),
+            layer_indices=first.layer_indices,
+            num_experts=first.num_experts,
+            top_k=first.top_k,
+            model_name=first.model_name,
+            probs=opt("probs", 1),
+            phase=opt("phase", 0),
+            tokens=None if first.tokens is None else [s for t in traces for s in t.tokens],
+        )
+
+    # ------------------------------------------------------------------ pandas
+    def to_dataframe(self) -> pd.DataFrame:
+        """Long format: one row per (layer, token, rank).
+
+        Columns: layer, token (row n), seq, position, token_id, rank, expert, weight, then phase (name)
+        and text when the trace has them. Probabilities are not included (E columns per token); use
+        ``trace.probs`` directly.
+        """
+        import pandas as pd
+
+        L, N, k = self.topk_ids.shape
+        per_token = lambda t: t.reshape(1, N, 1).expand(L, N, k).reshape(-1).numpy()  # noqa: E731
+        columns: dict[str, Any] = {
+            "layer": torch.tensor(self.layer_indices, dtype=torch.int32).reshape(L, 1, 1).expand(L, N, k).reshape(-1).numpy(),
+            "token": per_token(torch.arange(N, dtype=torch.int64)),
+            "seq": per_token(self.seq_index),
+            "position": per_token(self.position),
+            "token_id": per_token(self.token_ids),
+            "rank": torch.arange(k, dtype=torch.int8).reshape(1, 1, k).expand(L, N, k).reshape(-1).numpy(),
+            "expert": self.topk_ids.reshape(-1).numpy(),
+            "weight": self.topk_weights.reshape(-1).numpy(),
+        }
+        if self.phase is not None:
+            columns["phase"] = pd.Categorical.from_codes(per_token(self.phase.long()), categories=list(PHASES))
+        if self.tokens is not None:
+            import numpy as np
+
+            columns["text"] = np.asarray(self.tokens, dtype=object)[per_token(torch.arange(N))]
+        return pd.DataFrame(columns)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the trace as safetensors, with JSON metadata under the key ``"qnext_lab"``."""
+        from safetensors.torch import save_file
+
+        tensors = {
+            "topk_ids": self.topk_ids.contiguous(),
+            "topk_weights": self.topk_weights.contiguous(),
+            "token_ids": self.token_ids.contiguous(),
+            "seq_index": self.seq_index.contiguous(),
+            "position": self.position.contiguous(),
+        }
+        if self.probs is not None:
+            tensors["probs"] = self.probs.contiguous()
+        if self.phase is not None:
+            tensors["phase"] = self.phase.contiguous()
+        meta = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "layer_indices": self.layer_indices,
+            "num_experts": self.num_experts,
+            "top_k": self.top_k,
+            "model_name": self.model_name,
+            "tokens": self.tokens,
+        }
+        save_file(tensors, os.fspath(path), metadata={METADATA_KEY: json.dumps(meta)})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RoutingTrace:
+        """Read a trace written by ``save``; any other file raises ``ValueError``."""
+        from safetensors import safe_open
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no trace file at {path!r}")
+        try:
+            with safe_open(path, framework="pt") as f:
+                raw = (f.metadata() or {}).get(METADATA_KEY)
+                if raw is None:
+                    raise ValueError(f"{path!r} is a safetensors file but not a qnext_lab RoutingTrace "
+                                     f"(no {METADATA_KEY!r} metadata)")
+                tensors = {name: f.get_tensor(name) for name in f.keys()}
+        except ValueError:
+            raise
+        except Exception as exc:  # safetensors raises its own error types for non-safetensors bytes
+            raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (not a readable safetensors file: {exc})") from exc
+        try:
+            meta = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path!r}: corrupt qnext_lab metadata ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (format {meta.get('format') if isinstance(meta, dict) else meta!r})")
+        if meta.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{path!r} is a RoutingTrace of version {meta.get('version')}; this qnext_lab reads "
+                             f"version {FORMAT_VERSION}: upgrade qnext_lab")
+        missing = [n for n in ("topk_ids", "topk_weights", "token_ids", "seq_index", "position") if n not in tensors]
+        if missing:
+            raise ValueError(f"{path!r}: RoutingTrace file is missing tensors {missing}")
+        return cls(
+            topk_ids=tensors["topk_ids"],
+            topk_weights=tensors["topk_weights"],
+            token_ids=tensors["token_ids"],
+            seq_index=tensors["seq_index"],
+            position=tensors["position"],
+            layer_indices=meta["layer_indices"],
+            num_experts=meta["num_experts"],
+            top_k=meta["top_k"],
+            model_name=meta.get("model_name", ""),
+            probs=tensors.get("probs"),
+            phase=tensors.get("phase"),
+            tokens=meta.get("tokens"),
+        )
