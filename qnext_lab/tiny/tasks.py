@@ -1,0 +1,188 @@
+"""Seeded generator of the small reasoning problems qnext-tiny is trained and evaluated on.
+
+Each problem has a question in short English, a step-by-step thinking trace (one short step per line, so a
+few-million-parameter model can learn it), and the answer. Five families; three are "hard" (thinking
+clearly helps), two are "easy" (a small model can answer them directly). Knows nothing about tokenizers,
+chat templates or models: it only makes text and scores answers.
+
+    from qnext_lab.tiny.tasks import make_problems, score
+    p = make_problems(1, seed=0, families=["add"])[0]; score(p, p.answer)  # True
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# family -> is it "hard" (a small model needs the thinking trace to get it right)?
+FAMILIES: dict[str, bool] = {
+    "add": True,  # multi-digit addition with carries
+    "arith": True,  # multi-step arithmetic with precedence
+    "count": True,  # how many times a letter occurs in a word
+    "compare": False,  # which of two numbers is larger
+    "sort": False,  # sort a short list of distinct digits
+}
+HARD_FAMILIES: tuple[str, ...] = tuple(f for f, hard in FAMILIES.items() if hard)
+
+# Real words so notebooks can ask "how many r in strawberry"; half the count problems use random
+# letter strings instead, so the model cannot answer by remembering words.
+_WORDS = (
+    "strawberry banana apple cherry orange lemon mango papaya pepper coffee letter bottle summer "
+    "mississippi committee balloon bookkeeper success address assessment parallel giraffe butter "
+    "rabbit kitten puppy yellow purple carrot tomato potato pizza window garden forest river "
+    "mountain island rocket planet galaxy engine machine teacher student school pencil paper "
+    "library window chocolate cinnamon vanilla broccoli spaghetti umbrella elephant penguin "
+    "kangaroo dolphin octopus squirrel hamster turtle parrot eagle falcon tiger lion zebra "
+    "monkey donkey cookie muffin waffle pancake sandwich dinner breakfast lunch kettle teapot "
+    "hello world python kernel expert router token thinking answer budget number letters "
+    "mirror pillow blanket ladder hammer scissors needle thread button pocket jacket sweater"
+).split()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: ``question`` (user text), ``thinking`` (trace, no tags), ``answer`` (exact text)."""
+
+    family: str
+    question: str
+    thinking: str
+    answer: str
+
+
+def _digits_of(n: int) -> list[int]:
+    return [int(c) for c in str(n)]
+
+
+def _add(rng: random.Random, level: float) -> Problem:
+    max_digits = 2 + round(2 * level)  # 2..4 digits per operand
+    na, nb = rng.randint(2, max_digits), rng.randint(2, max_digits)
+    a, b = rng.randint(10 ** (na - 1), 10**na - 1), rng.randint(10 ** (nb - 1), 10**nb - 1)
+    da, db = _digits_of(a)[::-1], _digits_of(b)[::-1]  # least significant first
+    lines, carry = [], 0
+    for i in range(max(len(da), len(db))):
+        x, y = (da[i] if i < len(da) else 0), (db[i] if i < len(db) else 0)
+        s = x + y + carry
+        lines.append(f"{x}+{y}+{carry}={s}" if carry else f"{x}+{y}={s}")
+        carry = s // 10
+    return Problem("add", f"What is {a} + {b}?", "\n".join(lines), str(a + b))
+
+
+def _arith(rng: random.Random, level: float) -> Problem:
+    n_terms = 3 if rng.random() > level * 0.6 else 4
+    while True:
+        nums = [rng.randint(1, 9) for _ in range(n_terms)]
+        ops = [rng.choice("+-") for _ in range(n_terms - 1)]
+        if rng.random() < 0.7:  # at most one product keeps every step small (<= 99)
+            ops[rng.randrange(n_terms - 1)] = "*"
+        vals, rest, lines = list(nums), list(ops), []
+        if "*" in rest:
+            i = rest.index("*")
+            p = vals[i] * vals[i + 1]
+            lines.append(f"{vals[i]}*{vals[i + 1]}={p}")
+            vals[i : i + 2], rest[i : i + 1] = [p], []
+        ok, acc = True, vals[0]
+        for op, v in zip(rest, vals[1:]):
+            new = acc + v if op == "+" else acc - v
+            lines.append(f"{acc}{op}{v}={new}")
+            acc, ok = new, ok and new >= 0
+        if ok:
+            expr = " ".join(f"{n} {o}" for n, o in zip(nums, ops)) + f" {nums[-1]}"
+            return Problem("arith", f"What is {expr}?", "\n".join(lines), str(acc))
+
+
+def _count(rng: random.Random, level: float) -> Problem:
+    if rng.random() < 0.5:
+        word = rng.choice(_WORDS)
+        letter = rng.choice(word) if rng.random() < 0.8 else rng.choice(string.ascii_lowercase)
+    else:
+        length = rng.randint(4, 5 + round(4 * level))  # 4..9 letters
+        letter = rng.choice(string.ascii_lowercase)
+        k = rng.randint(0, min(4, length - 1))
+        others = [c for c in string.ascii_lowercase if c != letter]
+        chars = [rng.choice(others) for _ in range(length - k)] + [letter] * k
+        rng.shuffle(chars)
+        word = "".join(chars)
+    lines, n = [], 0
+    for c in word:  # spell the word; a matching letter gets the running count
+        if c == letter:
+            n += 1
+            lines.append(f"{c} {n}")
+        else:
+            lines.append(c)
+    return Problem("count", f"How many {letter} in {word}?", "\n".join(lines), str(n))
+
+
+def _compare(rng: random.Random, level: float) -> Problem:
+    nd = rng.randint(2, 3 + round(2 * level))  # 2..5 digits
+    a = rng.randint(10 ** (nd - 1), 10**nd - 1)
+    # share a random prefix so the answer hinges on a digit in the middle
+    keep = rng.randint(0, nd - 1)
+    sa = str(a)
+    while True:
+        tail = "".join(rng.choice(string.digits) for _ in range(nd - keep))
+        sb = (sa[:keep] + tail) if keep else str(rng.randint(10 ** (nd - 1), 10**nd - 1))
+        if sb != sa and sb[0] != "0":
+            break
+    lines = []
+    for x, y in zip(sa, sb):
+        if x == y:
+            lines.append(f"{x}={y}")
+        else:
+            lines.append(f"{x}{'>' if x > y else '<'}{y}")
+            break
+    return Problem("compare", f"Which is larger, {sa} or {sb}?", "\n".join(lines), max(sa, sb))
+
+
+def _sort(rng: random.Random, level: float) -> Problem:
+    n = rng.randint(3, 4 + round(3 * level))  # 3..7 distinct digits
+    items = rng.sample(range(10), n)
+    lines = [f"{d} {'yes' if d in items else 'no'}" for d in range(10)]
+    question = "Sort " + " ".join(map(str, items)) + "."
+    return Problem("sort", question, "\n".join(lines), " ".join(map(str, sorted(items))))
+
+
+_MAKERS = {"add": _add, "arith": _arith, "count": _count, "compare": _compare, "sort": _sort}
+
+
+def _check_families(families: Sequence[str] | None) -> list[str]:
+    if families is None:
+        return list(FAMILIES)
+    if isinstance(families, str):
+        families = [families]
+    bad = [f for f in families if f not in FAMILIES]
+    if bad or not families:
+        raise ValueError(f"unknown task families {bad}; choose from {list(FAMILIES)}")
+    return list(families)
+
+
+def generate_problem(family: str, rng: random.Random, level: float = 1.0) -> Problem:
+    """One problem of ``family`` drawn from ``rng``; ``level`` in (0, 1] scales its size (1 = evaluation)."""
+    if family not in _MAKERS:
+        raise ValueError(f"unknown task family {family!r}; choose from {list(FAMILIES)}")
+    if not 0.0 <= level <= 1.0:
+        raise ValueError(f"level must be in [0, 1], got {level}")
+    return _MAKERS[family](rng, level)
+
+
+def make_problems(n: int, seed: int, families: Sequence[str] | None = None) -> list[Problem]:
+    """``n`` problems cycling through ``families`` (default: all), reproducible from ``seed``."""
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    fams = _check_families(families)
+    rng = random.Random(seed)
+    return [generate_problem(fams[i % len(fams)], rng) for i in range(n)]
+
+
+def extract_answer(text: str) -> str:
+    """The answer part of a generated assistant turn: after the last ``</think>``, before ``<|im_end|>``."""
+    text = text.split("</think>")[-1].split("<|im_end|>")[0]
+    return " ".join(text.split())
+
+
+def score(problem: Problem, answer_text: str) -> bool:
+    """True when ``answer_text`` (a bare answer or a whole assistant turn) gives the problem's answer."""
+    if not isinstance(answer_text, str):
+        raise TypeError(f"answer_text must be a str, got {type(answer_text).__name__}")
+    return extract_answer(answer_text) == problem.answer
