@@ -1,0 +1,335 @@
+"""Routing views of a RoutingTrace: which experts each token went to, layer by layer.
+
+Pure functions, trace in and plotly figure (or escaped HTML) out; the ``RoutingHeatmap`` widget wires a
+layer slider, a mode toggle and a window to them. Knows the RoutingTrace fields (docs/architecture.md)
+and nothing about models or widgets.
+
+Dimension legend: L = captured MoE layers, N = tokens, k = top-k, E = experts, W = tokens in the window.
+``layer`` always means the position in ``trace.layer_indices`` (0..L-1); labels show the decoder-layer index.
+
+    fig = expert_heatmap(trace, layer=0, window=(0, 512))   # tokens x experts, colour = routing weight
+    html = routing_text_html(trace, layer=0)                # the text coloured by top-1 expert
+
+Long traces (thousands of tokens) are drawn a window at a time: every builder takes ``window=(start, stop)``
+over token rows, and :func:`window_bounds` clamps a requested window to the trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .escape import escape_text, token_label
+from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
+
+PHASES = ("prompt", "thinking", "answer")
+PHASE_COLORS = {0: "#BDBDBD", 1: "#F5A623", 2: "#2E9E5B"}
+DEFAULT_WINDOW = 512
+
+
+@dataclass(frozen=True)
+class TraceArrays:
+    """The numpy views of a trace that the builders read (built once per trace, cheap)."""
+
+    ids: np.ndarray  # (L, N, k) int
+    weights: np.ndarray  # (L, N, k) float
+    labels: list[str]  # (N,) escaped short token labels
+    raw_tokens: list[str]  # (N,) unescaped token text (escape before use)
+    position: np.ndarray  # (N,) int
+    seq: np.ndarray  # (N,) int
+    phase: np.ndarray | None  # (N,) int or None
+    layer_indices: list[int]  # (L,)
+    num_experts: int
+    top_k: int
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.ids.shape[1])
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def trace_arrays(trace: Any) -> TraceArrays:
+    """Pull the arrays the figures need out of a RoutingTrace (or return ``trace`` if already arrays)."""
+    if isinstance(trace, TraceArrays):
+        return trace
+    ids = _numpy(trace.topk_ids).astype(np.int64, copy=False)
+    if ids.ndim != 3:
+        raise ValueError(f"trace.topk_ids must be (L, N, k), got shape {ids.shape}")
+    n = ids.shape[1]
+    token_ids = _numpy(trace.token_ids)
+    raw = list(trace.tokens) if getattr(trace, "tokens", None) is not None else [str(int(t)) for t in token_ids]
+    if len(raw) != n:
+        raise ValueError(f"trace has {n} token rows but {len(raw)} token strings")
+    phase = getattr(trace, "phase", None)
+    seq = getattr(trace, "seq_index", None)
+    position = getattr(trace, "position", None)
+    return TraceArrays(
+        ids=ids,
+        weights=_numpy(trace.topk_weights).astype(np.float32, copy=False),
+        labels=[token_label(t) for t in raw],
+        raw_tokens=raw,
+        position=_numpy(position).astype(np.int64) if position is not None else np.arange(n),
+        seq=_numpy(seq).astype(np.int64) if seq is not None else np.zeros(n, dtype=np.int64),
+        phase=_numpy(phase).astype(np.int64) if phase is not None else None,
+        layer_indices=[int(i) for i in trace.layer_indices],
+        num_experts=int(trace.num_experts),
+        top_k=int(ids.shape[2]),
+    )
+
+
+def window_bounds(num_tokens: int, start: int = 0, size: int | None = DEFAULT_WINDOW) -> tuple[int, int]:
+    """Clamp a window of ``size`` token rows starting at ``start`` to a trace of ``num_tokens`` rows.
+
+    ``size=None`` means the whole trace. The window keeps its size near the end (it slides back).
+    """
+    if size is None or size >= num_tokens:
+        return 0, num_tokens
+    if size <= 0:
+        raise ValueError(f"window size must be positive, got {size}")
+    start = min(max(int(start), 0), num_tokens - size)
+    return start, start + size
+
+
+def _resolve(arrays: TraceArrays, layer: int | None, window: tuple[int, int] | None) -> tuple[int, int]:
+    if layer is not None and not 0 <= layer < arrays.num_layers:
+        raise ValueError(f"layer must be in 0..{arrays.num_layers - 1} (position in trace.layer_indices), got {layer}")
+    if window is None:
+        return 0, arrays.num_tokens
+    start, stop = int(window[0]), int(window[1])
+    if not 0 <= start < stop <= arrays.num_tokens:
+        raise ValueError(f"window {window} is outside the trace's {arrays.num_tokens} tokens")
+    return start, stop
+
+
+def _token_hover(arrays: TraceArrays, rows: np.ndarray) -> list[str]:
+    """The per-token part of a hover label: escaped token, position, phase, sequence."""
+    multi_seq = arrays.seq.size and int(arrays.seq.max()) > 0
+    out = []
+    for n in rows.tolist():
+        parts = [f"token <b>{arrays.labels[n]}</b>", f"position {int(arrays.position[n])}"]
+        if arrays.phase is not None:
+            parts.append(f"phase {PHASES[int(arrays.phase[n])]}")
+        if multi_seq:
+            parts.append(f"sequence {int(arrays.seq[n])}")
+        out.append("<br>".join(parts))
+    return out
+
+
+def phase_runs(phase: np.ndarray | None, start: int = 0) -> list[tuple[int, int, int]]:
+    """Contiguous runs ``(phase, first_row, last_row)`` of a phase array (rows offset by ``start``)."""
+    if phase is None or phase.size == 0:
+        return []
+    change = np.flatnonzero(np.diff(phase)) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [phase.size]]) - 1
+    return [(int(phase[a]), int(a) + start, int(b) + start) for a, b in zip(starts, stops)]
+
+
+def _phase_marks(arrays: TraceArrays, start: int, stop: int) -> tuple[list[dict], list[dict]]:
+    """Shapes and annotations: a coloured band above the plot for thinking/answer spans, dashed boundaries."""
+    shapes: list[dict] = []
+    annotations: list[dict] = []
+    if arrays.phase is None:
+        return shapes, annotations
+    for ph, a, b in phase_runs(arrays.phase[start:stop], start):
+        if ph == 0:
+            continue
+        color = PHASE_COLORS.get(ph, "#888888")
+        shapes.append(dict(type="rect", xref="x", yref="paper", x0=a - 0.5, x1=b + 0.5, y0=1.01, y1=1.05,
+                           fillcolor=color, line=dict(width=0), name=f"phase:{PHASES[ph]}"))
+        shapes.append(dict(type="line", xref="x", yref="paper", x0=a - 0.5, x1=a - 0.5, y0=0, y1=1,
+                           line=dict(color=color, width=1.5, dash="dash"), name=f"phase-start:{PHASES[ph]}"))
+        annotations.append(dict(x=(a + b) / 2, y=1.06, xref="x", yref="paper", text=PHASES[ph], showarrow=False,
+                                yanchor="bottom", font=dict(size=11, color=color)))
+    return shapes, annotations
+
+
+def _token_axis(arrays: TraceArrays, start: int, stop: int) -> dict:
+    """The x axis: token labels as ticks when the window is short enough to read them, else row numbers."""
+    axis: dict[str, Any] = dict(title=dict(text=f"token (rows {start}–{stop - 1} of {arrays.num_tokens})"),
+                                range=[start - 0.5, stop - 0.5])
+    if stop - start <= 48:
+        rows = list(range(start, stop))
+        axis.update(tickmode="array", tickvals=rows, ticktext=[arrays.labels[n] for n in rows], tickangle=-60)
+    else:
+        axis.update(tickmode="auto", tickvals=None, ticktext=None, tickangle=0)
+    return axis
+
+
+def _figure(trace: go.BaseTraceType | list, layout: dict) -> go.Figure:
+    return go.Figure(data=trace if isinstance(trace, list) else [trace], layout=layout)
+
+
+def expert_heatmap(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None,
+                   title: str | None = None) -> go.Figure:
+    """Tokens x experts for one layer; colour = routing weight, blank = expert not chosen.
+
+    Hover shows the token text (escaped), its position and phase, the expert, the weight and the rank
+    (0 = the router's first choice).
+    """
+    arrays = trace_arrays(trace)
+    start, stop = _resolve(arrays, layer, window)
+    ids = arrays.ids[layer, start:stop]  # (W, k)
+    weights = arrays.weights[layer, start:stop]  # (W, k)
+    width, k = ids.shape
+    num_experts = arrays.num_experts
+    cols = np.broadcast_to(np.arange(width)[:, None], (width, k))  # (W, k)
+
+    z = np.full((num_experts, width), np.nan, dtype=np.float32)  # (E, W)
+    z[ids, cols] = weights
+    hover = np.full((num_experts, width), "", dtype=object)  # (E, W)
+    token_part = _token_hover(arrays, np.arange(start, stop))
+    for col in range(width):
+        for rank in range(k):
+            e = int(ids[col, rank])
+            hover[e, col] = f"{token_part[col]}<br>expert {e} · rank {rank}<br>weight {weights[col, rank]:.3f}"
+
+    shapes, annotations = _phase_marks(arrays, start, stop)
+    return _figure(
+        go.Heatmap(z=z, x=np.arange(start, stop), y=np.arange(num_experts), text=hover,
+                   hovertemplate="%{text}<extra></extra>", hoverongaps=False,
+                   colorscale="Blues", zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="weight")),
+                   name="routing weight"),
+        dict(title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[layer]}"
+                                      f" (top-{k} of {num_experts})"),
+             xaxis=_token_axis(arrays, start, stop),
+             yaxis=dict(title=dict(text="expert"), autorange="reversed", type="linear"),
+             shapes=shapes, annotations=annotations, plot_bgcolor="white",
+             height=max(320, min(900, 14 * num_experts + 160)), margin=dict(t=80, l=60, r=20, b=60)),
+    )
+
+
+def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None) -> go.Figure:
+    """Tokens x layers, each cell coloured by the token's top-1 expert in that layer (one colour per expert)."""
+    arrays = trace_arrays(trace)
+    start, stop = _resolve(arrays, None, window)
+    top1 = arrays.ids[:, start:stop, 0]  # (L, W)
+    top1_weight = arrays.weights[:, start:stop, 0]  # (L, W)
+    num_layers, width = top1.shape
+    token_part = _token_hover(arrays, np.arange(start, stop))
+    hover = [
+        [f"{token_part[c]}<br>layer {arrays.layer_indices[layer]}<br>top-1 expert {int(top1[layer, c])}"
+         f" · weight {top1_weight[layer, c]:.3f}" for c in range(width)]
+        for layer in range(num_layers)
+    ]
+    shapes, annotations = _phase_marks(arrays, start, stop)
+    return _figure(
+        go.Heatmap(z=top1, x=np.arange(start, stop), y=[f"L{i}" for i in arrays.layer_indices], text=hover,
+                   hovertemplate="%{text}<extra></extra>", hoverongaps=True,
+                   colorscale=expert_colorscale(arrays.num_experts), zmin=-0.5, zmax=arrays.num_experts - 0.5,
+                   colorbar=dict(title=dict(text="top-1 expert")), name="top-1 expert"),
+        dict(title=dict(text=title or "Top-1 expert per token and layer"),
+             xaxis=_token_axis(arrays, start, stop),
+             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
+             shapes=shapes, annotations=annotations, plot_bgcolor="white",
+             height=max(280, 26 * num_layers + 180), margin=dict(t=80, l=60, r=20, b=60)),
+    )
+
+
+def expert_load(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None,
+                phase: int | None = None) -> np.ndarray:
+    """Routed slots per expert in one layer, shape (E,), optionally only for tokens of one phase."""
+    arrays = trace_arrays(trace)
+    start, stop = _resolve(arrays, layer, window)
+    ids = arrays.ids[layer, start:stop]  # (W, k)
+    if phase is not None:
+        if arrays.phase is None:
+            raise ValueError("this trace has no phases; pass phase=None")
+        ids = ids[arrays.phase[start:stop] == phase]
+    return np.bincount(ids.reshape(-1), minlength=arrays.num_experts)
+
+
+def expert_load_bars(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None,
+                     by_phase: bool = True, title: str | None = None) -> go.Figure:
+    """Share of one layer's routed slots taken by each expert, with the uniform share 1/E dashed.
+
+    With phases (and ``by_phase``), bars are stacked by phase (prompt, thinking, answer); otherwise each
+    bar has its expert's colour.
+    """
+    arrays = trace_arrays(trace)
+    start, stop = _resolve(arrays, layer, window)
+    num_experts = arrays.num_experts
+    total = max(1, (stop - start) * arrays.top_k)
+    experts = np.arange(num_experts)
+    bars = []
+    if by_phase and arrays.phase is not None:
+        for ph in sorted(set(arrays.phase[start:stop].tolist())):
+            counts = expert_load(arrays, layer, window=(start, stop), phase=ph)
+            bars.append(go.Bar(
+                x=experts, y=counts / total, name=PHASES[ph], marker=dict(color=PHASE_COLORS.get(ph, "#888888")),
+                customdata=counts, hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots"
+                f" (%{{y:.1%}})<extra></extra>",
+            ))
+    else:
+        counts = expert_load(arrays, layer, window=(start, stop))
+        bars.append(go.Bar(
+            x=experts, y=counts / total, name="load", marker=dict(color=list(expert_colors(num_experts))),
+            customdata=counts, hovertemplate="expert %{x}<br>%{customdata} slots (%{y:.1%})<extra></extra>",
+        ))
+    uniform = 1.0 / num_experts
+    return _figure(bars, dict(
+        title=dict(text=title or f"Expert load — layer {arrays.layer_indices[layer]}"),
+        barmode="stack",
+        xaxis=dict(title=dict(text="expert"), tickmode="linear" if num_experts <= 64 else "auto"),
+        yaxis=dict(title=dict(text="share of routed slots"), tickformat=".0%"),
+        shapes=[dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=uniform, y1=uniform,
+                     line=dict(color="#444444", dash="dash", width=1), name="uniform")],
+        annotations=[dict(xref="paper", yref="y", x=1, y=uniform, text=f"uniform 1/{num_experts}",
+                          showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=10))],
+        height=280, margin=dict(t=50, l=60, r=20, b=40), plot_bgcolor="white", legend=dict(orientation="h"),
+    ))
+
+
+def routing_text_html(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None, rank: int = 0) -> str:
+    """The text with each token's background in the colour of its rank-``rank`` expert (Mixtral Fig. 8).
+
+    Returns an HTML fragment; every token is escaped, and each span's ``title`` gives position, expert and
+    weight. Phase changes (thinking, answer) are marked inline.
+    """
+    arrays = trace_arrays(trace)
+    start, stop = _resolve(arrays, layer, window)
+    if not 0 <= rank < arrays.top_k:
+        raise ValueError(f"rank must be in 0..{arrays.top_k - 1}, got {rank}")
+    ids = arrays.ids[layer, start:stop, rank]  # (W,)
+    weights = arrays.weights[layer, start:stop, rank]  # (W,)
+    colors = expert_colors(arrays.num_experts)
+    parts = [
+        '<div class="qnext-routing-text" style="font-family:monospace;line-height:1.9;white-space:normal;'
+        'word-break:break-all">'
+    ]
+    previous_phase = None
+    for col, n in enumerate(range(start, stop)):
+        if arrays.phase is not None:
+            ph = int(arrays.phase[n])
+            if ph != previous_phase and ph != 0:
+                parts.append(f'<span class="qnext-phase" style="font-weight:bold;color:{PHASE_COLORS.get(ph, "#888")};'
+                             f'margin:0 4px">[{PHASES[ph]}]</span>')
+            previous_phase = ph
+        e = int(ids[col])
+        background = colors[e]
+        shown = escape_text(arrays.raw_tokens[n]).replace(" ", "&nbsp;").replace("\n", "↵<br>")
+        title = escape_text(f"position {int(arrays.position[n])} · expert {e} · weight {float(weights[col]):.3f}")
+        parts.append(f'<span class="qnext-token" data-expert="{e}" title="{title}" style="background:{background};'
+                     f'color:{text_color_on(background)};padding:1px 0;border-radius:2px">{shown or "∅"}</span>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def expert_legend_html(num_experts: int, experts: list[int] | None = None) -> str:
+    """A small legend of expert colours (only ``experts`` if given)."""
+    chosen = range(num_experts) if experts is None else experts
+    items = "".join(
+        f'<span style="background:{expert_color(e, num_experts)};color:{text_color_on(expert_color(e, num_experts))};'
+        f'padding:0 4px;margin:1px;border-radius:2px;font-family:monospace">{e}</span>' for e in chosen
+    )
+    return f'<div class="qnext-legend">experts: {items}</div>'

@@ -1,0 +1,150 @@
+"""RoutingHeatmap: browse a RoutingTrace layer by layer in Jupyter.
+
+A thin widget over ``qnext_lab.figures.routing``: a layer slider, a mode toggle (tokens x experts for one
+layer, or tokens x layers coloured by top-1 expert), a window over long traces, the layer's expert-load
+bars and the text coloured by top-1 expert. State lives in traitlets (``layer``, ``mode``,
+``window_start``, ``window_size``); setting them from code moves the controls and redraws. Each view is one
+``FigureWidget`` for the widget's whole life, updated inside ``batch_update``. Knows nothing about models.
+
+    view = RoutingHeatmap(generation.trace)
+    view.layer = 2; view.to_html("routing.html")
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import traitlets
+
+from ..figures.escape import escape_text
+from ..figures.export import write_html
+from ..figures.routing import (
+    DEFAULT_WINDOW,
+    expert_heatmap,
+    expert_legend_html,
+    expert_load_bars,
+    layer_map,
+    routing_text_html,
+    trace_arrays,
+    window_bounds,
+)
+from .figure_sync import sync_figure
+
+MODES = (("tokens × experts", "experts"), ("tokens × layers (top-1)", "layers"))
+WINDOW_SIZES = (128, 256, 512, 1024, 2048)
+
+
+class RoutingHeatmap(widgets.VBox):
+    """Routing heatmap, load bars and coloured text for one trace (see module docstring)."""
+
+    layer = traitlets.Int(0, help="position in trace.layer_indices")
+    mode = traitlets.Unicode("experts", help="'experts' (tokens x experts) or 'layers' (tokens x layers)")
+    window_start = traitlets.Int(0, help="first token row shown")
+    window_size = traitlets.Int(DEFAULT_WINDOW, help="token rows shown at once (long traces are paged)")
+
+    def __init__(self, trace: Any, *, layer: int = 0, mode: str = "experts", window_size: int = DEFAULT_WINDOW,
+                 title: str | None = None, show_text: bool = True, **kwargs: Any) -> None:
+        if mode not in dict((v, k) for k, v in MODES):
+            raise ValueError(f"mode must be 'experts' or 'layers', got {mode!r}")
+        self.trace = trace
+        self.title = title or "Routing"
+        self._arrays = trace_arrays(trace)
+        n, num_layers = self._arrays.num_tokens, self._arrays.num_layers
+        if not 0 <= layer < num_layers:
+            raise ValueError(f"layer must be in 0..{num_layers - 1}, got {layer}")
+
+        self.layer_slider = widgets.IntSlider(value=layer, min=0, max=max(0, num_layers - 1), description="layer",
+                                              continuous_update=True, readout=False)
+        self.layer_label = widgets.Label()
+        self.mode_toggle = widgets.ToggleButtons(options=MODES, value=mode, description="view")
+        self.window_slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), step=max(1, window_size // 4),
+                                               description="tokens from", continuous_update=False,
+                                               layout=widgets.Layout(width="60%"))
+        self.size_dropdown = widgets.Dropdown(options=[s for s in WINDOW_SIZES if s < n] + [("all", n)],
+                                              value=min(window_size, n) if window_size in WINDOW_SIZES else n,
+                                              description="window", layout=widgets.Layout(width="180px"))
+        window_box = widgets.HBox([self.window_slider, self.size_dropdown])
+        window_box.layout.display = None if n > min(WINDOW_SIZES) else "none"
+
+        self.errors = widgets.Output()
+        self.heatmap = go.FigureWidget()
+        self.load_bars = go.FigureWidget()
+        self.text = widgets.HTML(layout=widgets.Layout(max_height="220px", overflow="auto"))
+        self.legend = widgets.HTML(expert_legend_html(self._arrays.num_experts)
+                                   if self._arrays.num_experts <= 64 else "")
+        children = [
+            widgets.HTML(f"<b>{escape_text(self.title)}</b> — {n} tokens, {num_layers} MoE layers, "
+                         f"top-{self._arrays.top_k} of {self._arrays.num_experts} experts"),
+            widgets.HBox([self.layer_slider, self.layer_label]), self.mode_toggle, window_box,
+            self.heatmap, self.load_bars,
+        ]
+        if show_text:
+            children += [self.legend, self.text]
+        super().__init__(children=[*children, self.errors], **kwargs)
+
+        with self.hold_trait_notifications():
+            self.layer, self.mode, self.window_size = layer, mode, self.size_dropdown.value
+        # controls -> traits (traits are the state; controls only mirror them)
+        widgets.link((self.layer_slider, "value"), (self, "layer"))
+        widgets.link((self.mode_toggle, "value"), (self, "mode"))
+        widgets.link((self.window_slider, "value"), (self, "window_start"))
+        widgets.link((self.size_dropdown, "value"), (self, "window_size"))
+        self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
+        self._render(full=True)
+
+    # ------------------------------------------------------------------ state -> view
+    @property
+    def window(self) -> tuple[int, int]:
+        """The token rows currently shown, ``(start, stop)``."""
+        return window_bounds(self._arrays.num_tokens, self.window_start, self.window_size)
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: dict) -> int:
+        value = int(proposal["value"])
+        if not 0 <= value < self._arrays.num_layers:
+            raise traitlets.TraitError(f"layer must be in 0..{self._arrays.num_layers - 1}, got {value}")
+        return value
+
+    @traitlets.validate("mode")
+    def _valid_mode(self, proposal: dict) -> str:
+        if proposal["value"] not in ("experts", "layers"):
+            raise traitlets.TraitError(f"mode must be 'experts' or 'layers', got {proposal['value']!r}")
+        return proposal["value"]
+
+    def _on_change(self, change: dict) -> None:
+        self._render(full=change["name"] != "mode")
+
+    def heatmap_figure(self) -> go.Figure:
+        """The heatmap for the current state, as a new figure (pure builder call)."""
+        if self.mode == "layers":
+            return layer_map(self._arrays, window=self.window, title=f"{self.title}: top-1 expert per token and layer")
+        return expert_heatmap(self._arrays, self.layer, window=self.window)
+
+    def load_figure(self) -> go.Figure:
+        return expert_load_bars(self._arrays, self.layer, window=self.window)
+
+    def text_html(self) -> str:
+        return routing_text_html(self._arrays, self.layer, window=self.window)
+
+    def _render(self, full: bool = True) -> None:
+        try:
+            self.layer_label.value = f"decoder layer {self._arrays.layer_indices[self.layer]}"
+            start, stop = self.window
+            if self.window_slider.value != start:
+                self.window_slider.value = start
+            sync_figure(self.heatmap, self.heatmap_figure())
+            if full:
+                sync_figure(self.load_bars, self.load_figure())
+                self.text.value = self.text_html()
+        except Exception:  # noqa: BLE001 - shown in the widget, not swallowed
+            self.errors.append_stderr(traceback.format_exc())
+
+    # ------------------------------------------------------------------ export
+    def to_html(self, path: str | Path) -> Path:
+        """Write the current view (heatmap, load bars, coloured text) to a standalone offline HTML file."""
+        return write_html(path, [go.Figure(self.heatmap), go.Figure(self.load_bars),
+                                 self.legend.value + self.text_html()], title=self.title)

@@ -1,0 +1,119 @@
+"""A background worker where the newest request wins: debounced, superseding, never stale.
+
+Widgets hand model work (generation, sweeps) to a :class:`LatestWorker` so the kernel's event thread never
+blocks. Each ``submit`` gets a ticket; a newer ticket supersedes older ones: a waiting job that was never
+started is dropped, a running job sees its ``cancel`` event set (generation stops at the next token), and
+its result is discarded. Results are delivered under the worker's lock together with the caller's own
+``is_current`` check, so a widget whose controls take the same lock never shows a stale result.
+Knows nothing about widgets or models.
+
+    worker = LatestWorker(debounce_s=0.15)
+    worker.submit(lambda cancel: slow_answer(budget, cancel), on_result=show, on_error=show_error)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class _Job:
+    ticket: int
+    fn: Callable[[threading.Event], Any]
+    on_result: Callable[[Any], None]
+    on_error: Callable[[BaseException], None] | None
+    is_current: Callable[[], bool] | None
+    submitted_at: float
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class LatestWorker:
+    """One daemon thread running the most recently submitted job (see module docstring)."""
+
+    def __init__(self, *, debounce_s: float = 0.0, name: str = "qnext-lab-worker") -> None:
+        self.debounce_s = float(debounce_s)
+        self.lock = threading.RLock()  # share it with the widget: delivery and control changes exclude each other
+        self._wake = threading.Condition(self.lock)
+        self._ticket = 0
+        self._pending: _Job | None = None
+        self._running: _Job | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def ticket(self) -> int:
+        """The ticket of the newest submission."""
+        return self._ticket
+
+    def submit(
+        self,
+        fn: Callable[[threading.Event], Any],
+        *,
+        on_result: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+        is_current: Callable[[], bool] | None = None,
+    ) -> int:
+        """Queue ``fn(cancel_event)``; supersede everything older. Returns the job's ticket.
+
+        ``on_result``/``on_error`` run on the worker thread, under :attr:`lock`, and only if the job is still
+        the newest and ``is_current()`` (checked under the same lock) is true.
+        """
+        with self._wake:
+            self._ticket += 1
+            if self._running is not None:
+                self._running.cancel.set()
+            self._pending = _Job(self._ticket, fn, on_result, on_error, is_current, time.monotonic())
+            self._idle.clear()
+            self._wake.notify_all()
+            return self._ticket
+
+    def is_latest(self, ticket: int) -> bool:
+        """Whether ``ticket`` is still the newest submission (use it to drop stale streaming updates)."""
+        return ticket == self._ticket
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no job is waiting or running (for tests and scripts). True if idle."""
+        return self._idle.wait(timeout)
+
+    def _deliver(self, job: _Job, callback: Callable[[Any], None] | None, value: Any) -> None:
+        with self.lock:
+            stale = job.ticket != self._ticket or job.cancel.is_set()
+            if stale or callback is None or (job.is_current is not None and not job.is_current()):
+                return
+            try:
+                callback(value)
+            except Exception as exc:  # noqa: BLE001 - a failing display must not kill the worker
+                if job.on_error is not None and callback is not job.on_error:
+                    job.on_error(exc)
+                else:
+                    traceback.print_exception(exc)
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None:
+                    self._idle.set()
+                    self._wake.wait()
+                while True:  # debounce: wait until the newest request has been quiet for debounce_s
+                    remaining = self._pending.submitted_at + self.debounce_s - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wake.wait(remaining)
+                job, self._pending = self._pending, None
+                self._running = job
+            try:
+                result = job.fn(job.cancel)
+            except BaseException as exc:  # noqa: BLE001 - shown to the user by on_error
+                self._deliver(job, job.on_error, exc)
+            else:
+                self._deliver(job, job.on_result, result)
+            finally:
+                with self._wake:
+                    self._running = None
