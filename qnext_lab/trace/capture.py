@@ -1,0 +1,270 @@
+"""capture(): record the routing of every token a model processes into a RoutingTrace.
+
+Hooks, all removed on exit (also on error or KeyboardInterrupt):
+- a forward pre-hook (with kwargs) on the model you pass, to learn ``input_ids`` / ``attention_mask`` / the
+  cache length of each forward, so that padding is dropped and each token gets its sequence and position;
+- a forward pre-hook on every experts module, which sees ``(hidden_states, top_k_index, top_k_weights)``
+  whatever experts implementation runs (``"qnext"``, ``"eager"``, ``"grouped_mm"``, ...);
+- with ``probs=True``, a forward hook on each router, turning its ``router_logits`` into probabilities.
+
+Hooks only slice tensors and append them to lists (no host sync per layer); everything is joined,
+moved to the CPU and sorted into rank order once, on exit. Knows nothing about figures or chat templates.
+
+    with qnext_lab.capture(model) as trace:
+        model.generate(**batch, max_new_tokens=20)
+    trace.to_dataframe()
+
+``generate`` never feeds its last sampled token back through the model, so that token has no routing.
+With ``num_beams > 1`` sequences are beam rows. Dimension legend: B = batch rows, t = new tokens in this
+forward, S = cached + new tokens, T = B*t, n = non-padding tokens, k = top-k, E = experts, L = layers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+import torch
+from torch import nn
+
+from .moe_layers import MoELayer, find_moe_layers, router_probs
+from .routing_trace import RoutingTrace
+
+
+@dataclass
+class _Forward:
+    """What the model pre-hook learned about one forward call."""
+
+    rows: torch.Tensor | None  # int64 (n,) flat rows of (B*t) that are not padding; None = all rows
+    num_rows: int  # T = B*t
+
+
+def _cache_length(kwargs: dict) -> int:
+    cache = kwargs.get("cache", kwargs.get("past_key_values"))
+    if cache is not None and hasattr(cache, "get_seq_length"):
+        try:
+            return int(cache.get_seq_length())
+        except Exception:  # some caches need arguments; the attention mask tells the same story
+            return -1
+    return -1
+
+
+class capture:  # noqa: N801 - used as a function: `with capture(model) as trace:`
+    """Context manager that fills a RoutingTrace with the routing of everything ``model`` processes.
+
+    Args:
+        model: a transformers MoE model (the module you call: ``model(...)`` / ``model.generate(...)``).
+        probs: also record the full router distribution (L, N, E) float32 (softmax of the router logits;
+            sigmoid scores for DeepSeek-V3-style routers). Costs E floats per token and layer.
+        layers: decoder-layer indices to record (default: every MoE layer).
+
+    The trace returned by ``__enter__`` is empty until the block exits; then it holds every token.
+    """
+
+    def __init__(self, model: nn.Module, probs: bool = False, layers: Iterable[int] | None = None) -> None:
+        if not isinstance(probs, bool):
+            raise TypeError(f"probs must be True or False, got {probs!r}")
+        all_layers = find_moe_layers(model)
+        if layers is not None:
+            wanted = [int(i) for i in layers]
+            known = {m.index for m in all_layers}
+            unknown = [i for i in wanted if i not in known]
+            if unknown:
+                raise ValueError(f"layers {unknown} are not MoE layers of this model; MoE layers: {sorted(known)}")
+            all_layers = [m for m in all_layers if m.index in set(wanted)]
+        if probs:
+            for m in all_layers:
+                if m.router is None:
+                    raise ValueError(f"probs=True: no router module (.gate / .router) next to {m.path}")
+                if m.probs_kind is None:
+                    raise ValueError(
+                        f"probs=True: don't know how {type(m.router).__name__} turns logits into probabilities "
+                        "(known: softmax routers of Qwen2/3-MoE, Qwen3-Next, Mixtral, OLMoE, GPT-OSS; sigmoid "
+                        "routers with e_score_correction_bias such as DeepSeek-V3). Capture with probs=False, or "
+                        "set `router.qnext_lab_probs_kind = 'softmax'` (or 'sigmoid') if that is what it does.")
+        self.model = model
+        self.probs = probs
+        self.layers: list[MoELayer] = all_layers
+        self.trace = self._empty_trace()
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._reset()
+
+    # ------------------------------------------------------------------ state
+    def _reset(self) -> None:
+        L = len(self.layers)
+        self._ids: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, k) per forward
+        self._weights: list[list[torch.Tensor]] = [[] for _ in range(L)]
+        self._probs: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, E) per forward
+        self._token_ids: list[torch.Tensor] = []  # (n,) per forward
+        self._seq: list[torch.Tensor] = []
+        self._pos: list[torch.Tensor] = []
+        self._current: _Forward | None = None
+        self._prev_batch: tuple[int, torch.Tensor] | None = None  # (B, seq ids (B,)) of the last forward
+        self._next_seq = 0
+        self._orphan_calls = 0
+        self._misaligned: str | None = None
+
+    def _config_top_k(self) -> int:
+        config = getattr(self.model, "config", None)
+        if config is not None and hasattr(config, "get_text_config"):
+            config = config.get_text_config()
+        k = getattr(config, "num_experts_per_tok", None) or getattr(config, "moe_topk", None)
+        return int(k) if k else 1
+
+    def _empty_trace(self) -> RoutingTrace:
+        L, k = len(self.layers), self._config_top_k()
+        E = self.layers[0].num_experts
+        return RoutingTrace(
+            topk_ids=torch.zeros(L, 0, k, dtype=torch.int32), topk_weights=torch.zeros(L, 0, k),
+            token_ids=torch.zeros(0, dtype=torch.int64), seq_index=torch.zeros(0, dtype=torch.int32),
+            position=torch.zeros(0, dtype=torch.int32), layer_indices=[m.index for m in self.layers],
+            num_experts=E, top_k=k, model_name=self._model_name(),
+            probs=torch.zeros(L, 0, E) if self.probs else None,
+        )
+
+    def _model_name(self) -> str:
+        name = getattr(self.model, "name_or_path", "") or getattr(getattr(self.model, "config", None), "_name_or_path", "")
+        return str(name) or type(self.model).__name__
+
+    # ------------------------------------------------------------------ hooks
+    def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        input_ids = kwargs.get("input_ids", args[0] if args and torch.is_tensor(args[0]) else None)
+        embeds = kwargs.get("inputs_embeds")
+        source = input_ids if input_ids is not None else embeds
+        if source is None:
+            self._current = None
+            return
+        if source.dim() == (1 if input_ids is not None else 2):  # unbatched call
+            source = source.unsqueeze(0)
+        B, t = source.shape[:2]
+        device = source.device
+        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 and torch.is_tensor(args[1]) else None)
+        if mask is not None and (mask.dim() != 2 or mask.shape[0] != B or mask.shape[1] < t):
+            mask = None  # 4-D or custom masks: count every token
+        past = _cache_length(kwargs)
+        if mask is not None:
+            mask = mask.to(device=device).bool()  # (B, S)
+            if past < 0:
+                past = mask.shape[1] - t
+            valid = mask[:, -t:]  # (B, t) the new tokens are the last columns
+            position = mask.long().cumsum(1)[:, -t:] - 1  # (B, t) padding not counted
+        else:
+            past = max(past, 0)
+            valid = torch.ones(B, t, dtype=torch.bool, device=device)
+            position = torch.arange(past, past + t, device=device).expand(B, t)
+        # a forward over a non-empty cache continues the sequences of the previous forward
+        if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
+            seq = self._prev_batch[1]
+        else:
+            seq = torch.arange(self._next_seq, self._next_seq + B, dtype=torch.int32)
+            self._next_seq += B
+        self._prev_batch = (B, seq)
+        flat_valid = valid.reshape(-1)  # (T,)
+        rows = None if bool(flat_valid.all()) else flat_valid.nonzero().flatten()  # (n,) one sync per forward
+        take = (lambda x: x) if rows is None else (lambda x: x.index_select(0, rows))  # noqa: E731
+        tokens = input_ids.reshape(-1) if input_ids is not None else torch.full((B * t,), -1, device=device)
+        self._token_ids.append(take(tokens.to(torch.int64)))
+        self._seq.append(take(seq.to(device).repeat_interleave(t)))
+        self._pos.append(take(position.reshape(-1).to(torch.int32)))
+        self._current = _Forward(rows=rows, num_rows=B * t)
+
+    def _after_model_forward(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:
+        self._current = None
+
+    def _select(self, layer_pos: int, x: torch.Tensor) -> torch.Tensor | None:
+        current = self._current
+        if current is None:
+            self._orphan_calls += 1
+            return None
+        x = x.detach()
+        if x.shape[0] != current.num_rows:
+            self._misaligned = (f"layer {self.layers[layer_pos].index} routed {x.shape[0]} tokens in a forward "
+                                f"of {current.num_rows} tokens")
+            return None
+        return x if current.rows is None else x.index_select(0, current.rows)
+
+    def _experts_hook(self, layer_pos: int):
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            ids = kwargs.get("top_k_index", args[1] if len(args) > 1 else None)
+            weights = kwargs.get("top_k_weights", args[2] if len(args) > 2 else None)
+            if ids is None or weights is None:
+                self._misaligned = f"{self.layers[layer_pos].path} was called without top_k_index/top_k_weights"
+                return
+            ids = self._select(layer_pos, ids.reshape(-1, ids.shape[-1]))
+            weights = self._select(layer_pos, weights.reshape(-1, weights.shape[-1]))
+            if ids is not None and weights is not None:
+                self._ids[layer_pos].append(ids)
+                self._weights[layer_pos].append(weights)
+        return hook
+
+    def _router_hook(self, layer_pos: int):
+        kind = self.layers[layer_pos].probs_kind
+
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            logits = output[0] if isinstance(output, (tuple, list)) else output
+            logits = self._select(layer_pos, logits.reshape(-1, logits.shape[-1]))
+            if logits is not None:
+                self._probs[layer_pos].append(router_probs(kind, logits))
+        return hook
+
+    # ------------------------------------------------------------------ context manager
+    def __enter__(self) -> RoutingTrace:
+        if self._handles:
+            raise RuntimeError("this capture is already active; create a new capture(model) to nest")
+        self._reset()
+        try:
+            self._handles.append(self.model.register_forward_pre_hook(self._on_model_forward, with_kwargs=True))
+            self._handles.append(self.model.register_forward_hook(self._after_model_forward, with_kwargs=True,
+                                                                  always_call=True))
+            for pos, layer in enumerate(self.layers):
+                self._handles.append(layer.experts.register_forward_pre_hook(self._experts_hook(pos), with_kwargs=True))
+                if self.probs:
+                    self._handles.append(layer.router.register_forward_hook(self._router_hook(pos)))
+        except BaseException:
+            self._remove_hooks()
+            raise
+        return self.trace
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._remove_hooks()
+        try:
+            built = self._build()
+        except Exception:
+            if exc_type is None:
+                raise
+            return  # keep the user's own exception; the trace stays empty
+        self.trace.__dict__.update(built.__dict__)
+
+    def _remove_hooks(self) -> None:
+        while self._handles:
+            self._handles.pop().remove()
+        self._current = None
+
+    def _build(self) -> RoutingTrace:
+        if self._misaligned:
+            raise RuntimeError(f"capture could not line up routing with tokens: {self._misaligned}")
+        if self._orphan_calls and not any(self._ids):
+            warnings.warn("capture: MoE layers ran, but never inside a forward of the model given to capture(); "
+                          "pass the module you call (e.g. the ForCausalLM model)", stacklevel=3)
+        counts = {len(chunks) for chunks in self._ids}
+        if counts != {len(self._token_ids)} and any(self._ids):
+            # e.g. a layer skipped by early exit: keep only forwards every layer saw is ambiguous; refuse
+            raise RuntimeError(f"capture: MoE layers ran a different number of times ({sorted(counts)}) than the "
+                               f"model ({len(self._token_ids)} forwards)")
+        if not any(self._ids):
+            return self._empty_trace()
+        ids = torch.stack([torch.cat(chunks) for chunks in self._ids]).cpu()  # (L, N, k)
+        weights = torch.stack([torch.cat(chunks) for chunks in self._weights]).float().cpu()  # (L, N, k)
+        weights, order = weights.sort(dim=-1, descending=True, stable=True)  # rank order
+        ids = ids.gather(-1, order)
+        probs = torch.stack([torch.cat(chunks) for chunks in self._probs]).cpu() if self.probs else None  # (L, N, E)
+        return RoutingTrace(
+            topk_ids=ids, topk_weights=weights,
+            token_ids=torch.cat(self._token_ids).cpu(), seq_index=torch.cat(self._seq).cpu(),
+            position=torch.cat(self._pos).cpu(), layer_indices=[m.index for m in self.layers],
+            num_experts=self.layers[0].num_experts, top_k=ids.shape[-1], model_name=self._model_name(),
+            probs=probs,
+        )

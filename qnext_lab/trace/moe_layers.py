@@ -1,0 +1,114 @@
+"""Find the MoE layers of a Hugging Face model: the experts module, its router, and the layer index.
+
+transformers v5 builds every MoE family the same way: a block holding a router (``gate`` or ``router``)
+that returns ``(router_logits, top_k_weights, top_k_index)``, and an experts module decorated with
+``@use_experts_implementation`` that is called as ``experts(hidden_states, top_k_index, top_k_weights)``.
+This module finds those pairs by module path and says how each router's logits become probabilities.
+It knows nothing about hooks, traces or figures.
+
+    for layer in find_moe_layers(model):
+        print(layer.index, layer.path, layer.num_experts, layer.probs_kind)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# Routers whose full distribution is softmax(router_logits) (GPT-OSS applies its softmax to the top-k
+# logits only, which is the full softmax renormalised over the chosen experts, so the full softmax is
+# the consistent distribution there too).
+SOFTMAX_ROUTER_FAMILIES = (
+    "qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_vl_moe", "qwen3_omni_moe", "qwen3_5_moe",
+    "mixtral", "olmoe", "flex_olmo", "gpt_oss",
+)
+
+_LAYER_RE = re.compile(r"(?:^|\.)(?:layers|h|blocks|block|layer)\.(\d+)(?:\.|$)")
+
+
+@dataclass(frozen=True)
+class MoELayer:
+    """One MoE layer found in a model."""
+
+    index: int  # decoder-layer index, from the module path
+    path: str  # module path of the experts module, e.g. "model.layers.3.mlp.experts"
+    experts: nn.Module
+    router: nn.Module | None  # None when no router sibling was found (probs and interventions unavailable)
+    num_experts: int
+
+    @property
+    def probs_kind(self) -> str | None:
+        """``"softmax"``, ``"sigmoid"`` (DeepSeek-V3-style scores) or None when unknown."""
+        return router_probs_kind(self.router) if self.router is not None else None
+
+
+def is_experts_module(module: nn.Module) -> bool:
+    """True for experts modules built with transformers' ``@use_experts_implementation``."""
+    return all(hasattr(module, a) for a in ("is_transposed", "is_concatenated", "has_gate")) and (
+        hasattr(module, "num_experts") or isinstance(getattr(module, "gate_up_proj", None), torch.Tensor)
+        or isinstance(getattr(module, "up_proj", None), torch.Tensor)
+    )
+
+
+def router_probs_kind(router: nn.Module) -> str | None:
+    """How the router's logits map to a distribution over experts, or None if this router is unknown."""
+    if hasattr(router, "e_score_correction_bias"):  # DeepSeek-V3 / GLM-4-MoE: sigmoid scores + selection bias
+        return "sigmoid"
+    family = type(router).__module__.split(".")
+    if len(family) >= 3 and family[:2] == ["transformers", "models"] and family[2] in SOFTMAX_ROUTER_FAMILIES:
+        return "softmax"
+    return getattr(router, "qnext_lab_probs_kind", None)  # user-defined routers may declare it
+
+
+def router_probs(kind: str, logits: torch.Tensor) -> torch.Tensor:
+    """(T, E) logits -> (T, E) float32 probabilities (or scores for ``"sigmoid"``)."""
+    if kind == "softmax":
+        return torch.softmax(logits.float(), dim=-1)
+    if kind == "sigmoid":
+        return torch.sigmoid(logits.float())
+    raise ValueError(f"unknown router probability kind {kind!r}")
+
+
+def _num_experts(experts: nn.Module) -> int:
+    if hasattr(experts, "num_experts"):
+        return int(experts.num_experts)
+    weight = getattr(experts, "gate_up_proj", None)
+    if weight is None:
+        weight = experts.up_proj
+    return int(weight.shape[0])
+
+
+def _find_router(parent: nn.Module, experts: nn.Module) -> nn.Module | None:
+    for name in ("gate", "router"):
+        candidate = getattr(parent, name, None)
+        if isinstance(candidate, nn.Module) and candidate is not experts and not isinstance(candidate, nn.Linear):
+            return candidate
+    return None
+
+
+def find_moe_layers(model: nn.Module) -> list[MoELayer]:
+    """All MoE layers of ``model`` in module order; raises ValueError if there are none."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module (a transformers model), got {type(model).__name__}")
+    found: list[MoELayer] = []
+    modules = dict(model.named_modules())
+    for path, module in modules.items():
+        if not is_experts_module(module):
+            continue
+        parent_path = path.rsplit(".", 1)[0] if "." in path else ""
+        parent = modules[parent_path]
+        match = _LAYER_RE.findall(path)
+        index = int(match[-1]) if match else len(found)
+        found.append(MoELayer(index, path, module, _find_router(parent, module), _num_experts(module)))
+    if not found:
+        raise ValueError(
+            f"{type(model).__name__} has no transformers v5 experts module (a module built with "
+            "@use_experts_implementation, called as experts(hidden_states, top_k_index, top_k_weights)); "
+            "is this a Mixture-of-Experts model loaded with transformers >= 5?")
+    indices = [layer.index for layer in found]
+    if len(set(indices)) != len(indices):  # several MoE stacks (e.g. encoder + decoder): number them in order
+        found = [MoELayer(i, m.path, m.experts, m.router, m.num_experts) for i, m in enumerate(found)]
+    return found
