@@ -1,0 +1,189 @@
+"""ThinkingBudgetProcessor: a transformers LogitsProcessor that caps (and optionally extends) the think
+block of every row of a batch.
+
+Per row it keeps the phase (``phases.RowPhase``), the number of thinking tokens so far and a queue of
+forced tokens (the shape of nanochat's engine.py). When a row's count reaches its budget it force-feeds the
+stop text and ``</think>`` one token per step; after that the model answers freely. ``budget=0`` closes the
+block at once, ``None`` leaves it unlimited. With ``min_thinking`` (s1 "budget forcing"), ``</think>`` and
+end-of-turn are suppressed until the row has thought that many tokens; when the model's top choice is to
+stop, "Wait" is forced instead. Forced stop-text tokens never count as thinking tokens; forced "Wait"
+tokens do (they are thinking the model continues), and a budget always wins over ``min_thinking``, so no
+row ever exceeds its budget.
+
+Works with greedy and sampling (forced tokens get the only finite logit; custom processors run before
+the temperature/top-k/top-p warpers), not with beam search (rows are reordered). Knows nothing about chat
+templates beyond the think-token ids.
+
+    proc = ThinkingBudgetProcessor(tok, budget=32, model=model)
+    out = model.generate(**inputs, logits_processor=LogitsProcessorList([proc]))
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import torch
+from transformers import LogitsProcessor
+
+from .phases import THINKING, RowPhase, initial_state
+from .template import resolve_stop_text, stop_token_ids, think_tokens
+
+Budget = Union[int, None]
+
+
+def check_budget(budget: Any, name: str = "budget") -> Budget:
+    """``budget`` as an int >= 0 or None; TypeError/ValueError otherwise."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise TypeError(f"{name} must be a non-negative int or None (unlimited), got {budget!r}")
+    if budget < 0:
+        raise ValueError(f"{name} must be >= 0 (0 closes thinking at once), got {budget}")
+    return budget
+
+
+@dataclass
+class _Row:
+    phase: RowPhase
+    budget: Budget
+    queue: deque = field(default_factory=deque)
+    stopping: bool = False  # the stop text has been queued
+    pending_forced: bool = False  # the token chosen at the last step was forced
+    forced: list = field(default_factory=list)  # per generated token
+
+
+class ThinkingBudgetProcessor(LogitsProcessor):
+    """Caps thinking at ``budget`` tokens per row (an int, None, or one value per row of the batch).
+
+    Args:
+        tokenizer: supplies the ``<think>``/``</think>`` ids and tokenizes the stop and wait texts.
+        budget: thinking tokens allowed per row; 0 closes at once; None is unlimited.
+        stop_text: forced when the budget runs out (``</think>`` is appended unless it is in the text);
+            default ``model.generation_config.thinking_stop_text``, else Qwen's documented text.
+        model: only read for its generation_config (stop text, eos ids).
+        min_thinking: s1-style minimum; ``</think>``/eos are suppressed before it and "Wait" is forced.
+        wait_text: the text forced to keep a row thinking.
+
+    One instance serves one ``generate`` call; a call with a new prompt resets it (or call ``reset()``).
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        budget: Budget | Sequence[Budget] = None,
+        *,
+        stop_text: str | None = None,
+        model: Any = None,
+        min_thinking: int | None = None,
+        wait_text: str = "Wait",
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.tokens = think_tokens(tokenizer, model)
+        if isinstance(budget, Sequence) and not isinstance(budget, str):
+            self.budgets: list[Budget] | None = [check_budget(b) for b in budget]
+            self.budget: Budget = None
+        else:
+            self.budgets, self.budget = None, check_budget(budget)
+        self.min_thinking = check_budget(min_thinking, "min_thinking")
+        caps = self.budgets if self.budgets is not None else [self.budget]
+        if self.min_thinking is not None and any(b is not None and b < self.min_thinking for b in caps):
+            raise ValueError(f"min_thinking ({self.min_thinking}) must not exceed the budget ({budget})")
+        self.stop_text = resolve_stop_text(stop_text, model)
+        self.stop_ids = stop_token_ids(tokenizer, self.stop_text, self.tokens)
+        if not isinstance(wait_text, str) or not wait_text:
+            raise ValueError(f"wait_text must be a non-empty str, got {wait_text!r}")
+        self.wait_ids = list(tokenizer.encode(wait_text, add_special_tokens=False))
+        self._stop_choices = torch.tensor([self.tokens.end_id, *self.tokens.eos_ids])
+        self._rows: list[_Row] | None = None
+        self._last_len = -1
+
+    # -- state ------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all rows; the next call starts from its input as a new prompt."""
+        self._rows, self._last_len = None, -1
+
+    def _start(self, input_ids: torch.Tensor) -> None:
+        batch = input_ids.shape[0]
+        budgets = self.budgets if self.budgets is not None else [self.budget] * batch
+        if len(budgets) != batch:
+            raise ValueError(f"{len(budgets)} budgets were given for a batch of {batch} rows")
+        self._rows = []
+        for ids, b in zip(input_ids.tolist(), budgets):
+            state = initial_state(ids, self.tokens, self.tokenizer)
+            self._rows.append(_Row(RowPhase(self.tokens, state), b))
+
+    def _observe_last(self, input_ids: torch.Tensor) -> None:
+        assert self._rows is not None
+        for row, token in zip(self._rows, input_ids[:, -1].tolist()):
+            if not row.phase.done:
+                row.phase.observe(token, row.pending_forced)
+            row.forced.append(row.pending_forced)
+            row.pending_forced = False
+
+    # -- per step ---------------------------------------------------------------------------------------
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        # B = rows, L = tokens so far, V = vocabulary
+        batch, length = input_ids.shape  # (B, L)
+        if self._rows is None or len(self._rows) != batch or length != self._last_len + 1:
+            self._start(input_ids)
+        else:
+            self._observe_last(input_ids)
+        self._last_len = length
+        forced_rows, forced_ids = [], []
+        for r, row in enumerate(self._rows):
+            token = self._decide(row, scores[r])
+            if token is not None:
+                forced_rows.append(r)
+                forced_ids.append(token)
+        if forced_rows:
+            rows = torch.tensor(forced_rows, device=scores.device)
+            cols = torch.tensor(forced_ids, device=scores.device)
+            scores[rows] = float("-inf")  # (F, V)
+            scores[rows, cols] = 0.0
+        return scores
+
+    def _decide(self, row: _Row, scores: torch.Tensor) -> int | None:
+        """The token to force for this row now (None: let the model choose); may suppress in ``scores``."""
+        phase = row.phase
+        if phase.done:
+            return None
+        if phase.state == THINKING and not row.stopping:
+            if row.budget is not None and phase.thinking_tokens >= row.budget:
+                row.queue = deque(self.stop_ids)  # the budget wins over a pending "Wait"
+                row.stopping = True
+            elif self.min_thinking is not None and phase.thinking_tokens < self.min_thinking and not row.queue:
+                choices = self._stop_choices.to(scores.device)
+                if int(scores.argmax()) in choices.tolist():
+                    row.queue = deque(self.wait_ids)
+                else:
+                    scores[choices] = float("-inf")  # (S,) no stopping before the minimum
+        if row.queue:
+            row.pending_forced = True
+            return row.queue.popleft()
+        return None
+
+    # -- results ----------------------------------------------------------------------------------------
+    @property
+    def thinking_tokens(self) -> list[int]:
+        """Thinking tokens generated per row so far (forced stop text excluded)."""
+        return [row.phase.thinking_tokens for row in self._rows or []]
+
+    @property
+    def budget_hit(self) -> list[bool]:
+        """Per row: whether the budget forced the stop text."""
+        return [row.stopping for row in self._rows or []]
+
+    def forced_mask(self, row: int, num_generated: int) -> list[bool]:
+        """Which of the first ``num_generated`` generated tokens of ``row`` were forced.
+
+        The last token is not yet observed by the processor (generation stops after choosing it), so its
+        flag comes from ``pending_forced``.
+        """
+        if self._rows is None:
+            return [False] * num_generated
+        r = self._rows[row]
+        flags = r.forced + [r.pending_forced]
+        return (flags + [False] * num_generated)[:num_generated]

@@ -1,0 +1,157 @@
+"""Chat-template modes: which think tokens a tokenizer has, how a prompt is rendered for thinking or
+non-thinking, and which text closes a think block when a budget runs out.
+
+Two template styles exist. Hybrid models (Qwen3, the bundled model) switch thinking with the template
+variable ``enable_thinking`` (False appends an empty ``<think>\\n\\n</think>\\n\\n``) and honour the soft
+switches ``/think`` and ``/no_think`` in user or system messages (the latest wins). Thinking-only
+checkpoints (Qwen3-Next-Thinking) open ``<think>`` in the template themselves, so their output holds only
+``</think>``. Knows nothing about models or generation.
+
+    tt = think_tokens(tok)                    # ThinkTokens(start_id=..., end_id=...)
+    text = render_prompt(tok, "What is 2 + 3?", thinking=True)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+# Qwen's documented budget text (Qwen3 docs, "thinking budget"); used when neither the caller nor the
+# model's generation_config gives one.
+QWEN_STOP_TEXT = (
+    "\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
+    "directly now.\n</think>\n\n"
+)
+THINK_START = "<think>"
+THINK_END = "</think>"
+
+Messages = Sequence[Mapping[str, str]]
+PromptLike = Union[str, Messages]
+
+_SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)(?![\w/])")
+
+
+@dataclass(frozen=True)
+class ThinkTokens:
+    """Token ids of the think delimiters and of the end-of-turn tokens, all read from the tokenizer."""
+
+    start_id: int
+    end_id: int
+    eos_ids: tuple[int, ...]
+
+
+def _token_id(tokenizer: Any, token: str) -> int | None:
+    vocab = tokenizer.get_vocab()
+    return vocab.get(token)
+
+
+def eos_ids(tokenizer: Any, model: Any = None) -> tuple[int, ...]:
+    """End-of-turn ids: the model's ``generation_config.eos_token_id`` (int or list), else the tokenizer's."""
+    ids: list[int] = []
+    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for source in (config_eos, getattr(tokenizer, "eos_token_id", None)):
+        if source is None:
+            continue
+        for i in [source] if isinstance(source, int) else list(source):
+            if int(i) not in ids:
+                ids.append(int(i))
+    if not ids:
+        raise ValueError("neither the model's generation_config nor the tokenizer defines an eos token id")
+    return tuple(ids)
+
+
+def think_tokens(tokenizer: Any, model: Any = None) -> ThinkTokens:
+    """The ids of ``<think>`` and ``</think>`` in ``tokenizer``; ValueError when it has none."""
+    start, end = _token_id(tokenizer, THINK_START), _token_id(tokenizer, THINK_END)
+    if start is None or end is None:
+        missing = [t for t, i in ((THINK_START, start), (THINK_END, end)) if i is None]
+        raise ValueError(
+            f"this tokenizer has no {' / '.join(missing)} token, so thinking features (thinking=True, "
+            "budget, min_thinking) cannot be used; use thinking=False or a tokenizer of a thinking model"
+        )
+    return ThinkTokens(start_id=start, end_id=end, eos_ids=eos_ids(tokenizer, model))
+
+
+def has_think_tokens(tokenizer: Any) -> bool:
+    return _token_id(tokenizer, THINK_START) is not None and _token_id(tokenizer, THINK_END) is not None
+
+
+def to_messages(prompt_or_messages: PromptLike) -> list[dict[str, str]]:
+    """A user string becomes one user message; a message list is checked and copied."""
+    if isinstance(prompt_or_messages, str):
+        return [{"role": "user", "content": prompt_or_messages}]
+    if not isinstance(prompt_or_messages, Sequence) or not prompt_or_messages:
+        raise TypeError(
+            "prompt_or_messages must be a str or a non-empty list of {'role': ..., 'content': ...} dicts, "
+            f"got {type(prompt_or_messages).__name__}"
+        )
+    messages = []
+    for i, m in enumerate(prompt_or_messages):
+        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise TypeError(f"message {i} must be a dict with str 'role' and 'content', got {m!r:.80}")
+        messages.append(dict(m))
+    return messages
+
+
+def soft_switch(messages: Messages) -> str | None:
+    """``"think"``, ``"no_think"`` or None: the latest ``/think`` / ``/no_think`` in user or system messages."""
+    latest = None
+    for m in messages:
+        if m["role"] in ("user", "system"):
+            found = _SOFT_SWITCH.findall(m["content"])
+            if found:
+                latest = found[-1]
+    return latest
+
+
+def thinking_enabled(messages: Messages, thinking: bool) -> bool:
+    """The effective mode: ``thinking`` is the hard switch; ``/no_think`` can only turn it off."""
+    if not isinstance(thinking, bool):
+        raise TypeError(f"thinking must be True or False, got {thinking!r}")
+    return thinking and soft_switch(messages) != "no_think"
+
+
+def render_prompt(tokenizer: Any, prompt_or_messages: PromptLike, thinking: bool = True) -> str:
+    """The chat-templated prompt text, ending where the assistant starts writing.
+
+    With thinking off on a thinking-only template (one that opens ``<think>`` itself), the block is closed
+    empty, exactly as a hybrid template does for ``enable_thinking=False``.
+    """
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError("the tokenizer has no chat_template; set tokenizer.chat_template to render prompts")
+    messages = to_messages(prompt_or_messages)
+    enabled = thinking_enabled(messages, thinking)
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, enable_thinking=enabled)
+    if not enabled and opens_think(text):
+        text += ("\n" if text.endswith("\n") else "\n\n") + THINK_END + "\n\n"
+    return text
+
+
+def opens_think(text: str) -> bool:
+    """Whether ``text`` ends inside an open think block (a thinking-only template's prompt)."""
+    return text.rfind(THINK_START) > text.rfind(THINK_END)
+
+
+def resolve_stop_text(stop_text: str | None, model: Any = None) -> str:
+    """Stop text: the argument > ``model.generation_config.thinking_stop_text`` > Qwen's documented text."""
+    if stop_text is None:
+        stop_text = getattr(getattr(model, "generation_config", None), "thinking_stop_text", None)
+    if stop_text is None:
+        stop_text = QWEN_STOP_TEXT
+    if not isinstance(stop_text, str):
+        raise TypeError(f"stop_text must be a str, got {type(stop_text).__name__}")
+    if THINK_START in stop_text:
+        raise ValueError(f"stop_text must not contain {THINK_START!r}: it closes a think block")
+    return stop_text
+
+
+def stop_token_ids(tokenizer: Any, stop_text: str, tokens: ThinkTokens) -> list[int]:
+    """The forced token sequence: ``stop_text`` tokenized, with ``</think>`` appended unless it holds one."""
+    ids = list(tokenizer.encode(stop_text, add_special_tokens=False))
+    if ids.count(tokens.end_id) > 1:
+        raise ValueError(f"stop_text must contain {THINK_END!r} at most once, got {stop_text!r}")
+    if tokens.end_id not in ids:
+        ids.append(tokens.end_id)
+    return ids
