@@ -36,7 +36,8 @@ class TraceArrays:
 
     ids: np.ndarray  # (L, N, k) int
     weights: np.ndarray  # (L, N, k) float
-    labels: list[str]  # (N,) escaped short token labels
+    labels: list[str]  # (N,) escaped short token labels (tick labels)
+    hover_labels: list[str]  # (N,) escaped longer token labels (hover)
     raw_tokens: list[str]  # (N,) unescaped token text (escape before use)
     position: np.ndarray  # (N,) int
     seq: np.ndarray  # (N,) int
@@ -77,6 +78,7 @@ def trace_arrays(trace: Any) -> TraceArrays:
         ids=ids,
         weights=_numpy(trace.topk_weights).astype(np.float32, copy=False),
         labels=[token_label(t) for t in raw],
+        hover_labels=[token_label(t, max_chars=80) for t in raw],
         raw_tokens=raw,
         position=_numpy(position).astype(np.int64) if position is not None else np.arange(n),
         seq=_numpy(seq).astype(np.int64) if seq is not None else np.zeros(n, dtype=np.int64),
@@ -116,7 +118,7 @@ def _token_hover(arrays: TraceArrays, rows: np.ndarray) -> list[str]:
     multi_seq = arrays.seq.size and int(arrays.seq.max()) > 0
     out = []
     for n in rows.tolist():
-        parts = [f"token <b>{arrays.labels[n]}</b>", f"position {int(arrays.position[n])}"]
+        parts = [f"token <b>{arrays.hover_labels[n]}</b>", f"position {int(arrays.position[n])}"]
         if arrays.phase is not None:
             parts.append(f"phase {PHASES[int(arrays.phase[n])]}")
         if multi_seq:

@@ -1,0 +1,68 @@
+"""How expert use differs between two traces (thinking vs non-thinking, or two models).
+
+Pure functions: two RoutingTraces in, a plotly figure out. Expert use is each expert's share of a layer's
+routed slots; the difference view is a layers x experts heatmap of ``share_a - share_b`` on a diverging
+scale (red: used more by A, blue: used more by B). Prompt tokens are left out by default, because the two
+runs usually share most of their prompt and the question is what the *generated* tokens did.
+Knows the RoutingTrace fields and nothing about models or widgets.
+
+    fig = expert_use_difference(thinking.trace, plain.trace, labels=("thinking", "non-thinking"))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .escape import escape_text
+from .routing import trace_arrays
+
+
+def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
+    """Share of each layer's routed slots taken by each expert, shape (L, E); rows sum to 1 (or 0 if empty)."""
+    arrays = trace_arrays(trace)
+    ids = arrays.ids  # (L, N, k)
+    if exclude_prompt and arrays.phase is not None and (arrays.phase != 0).any():
+        ids = ids[:, arrays.phase != 0]
+    num_layers, num_experts = arrays.num_layers, arrays.num_experts
+    offsets = np.arange(num_layers)[:, None, None] * num_experts  # (L, 1, 1)
+    counts = np.bincount((ids + offsets).reshape(-1), minlength=num_layers * num_experts)
+    counts = counts.reshape(num_layers, num_experts).astype(np.float64)  # (L, E)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def expert_use_difference(trace_a: Any, trace_b: Any, *, labels: tuple[str, str] = ("A", "B"),
+                          exclude_prompt: bool = True, title: str | None = None) -> go.Figure:
+    """Layers x experts heatmap of ``expert_use(a) - expert_use(b)`` with both shares in the hover."""
+    a, b = trace_arrays(trace_a), trace_arrays(trace_b)
+    if (a.num_layers, a.num_experts) != (b.num_layers, b.num_experts):
+        raise ValueError(
+            f"traces must have the same MoE layers and experts to compare, got {a.num_layers}x{a.num_experts} "
+            f"and {b.num_layers}x{b.num_experts}; compare models of one architecture (e.g. Instruct vs Thinking)"
+        )
+    use_a, use_b = expert_use(a, exclude_prompt=exclude_prompt), expert_use(b, exclude_prompt=exclude_prompt)
+    diff = use_a - use_b  # (L, E)
+    name_a, name_b = escape_text(labels[0]), escape_text(labels[1])
+    hover = [
+        [f"layer {a.layer_indices[layer]} · expert {e}<br>{name_a}: {use_a[layer, e]:.1%}<br>"
+         f"{name_b}: {use_b[layer, e]:.1%}<br>difference {diff[layer, e]:+.1%}" for e in range(a.num_experts)]
+        for layer in range(a.num_layers)
+    ]
+    limit = float(max(np.abs(diff).max(), 1e-6))
+    distance = 0.5 * np.abs(diff).sum(axis=1)  # (L,) total-variation distance per layer
+    return go.Figure(
+        data=[go.Heatmap(z=diff, x=np.arange(a.num_experts), y=[f"L{i}" for i in a.layer_indices], text=hover,
+                         hovertemplate="%{text}<extra></extra>", colorscale="RdBu", reversescale=True,
+                         zmid=0.0, zmin=-limit, zmax=limit,
+                         colorbar=dict(title=dict(text=f"{name_a} − {name_b}"), tickformat="+.0%"))],
+        layout=dict(
+            title=dict(text=title or f"Expert use: {name_a} − {name_b} "
+                                     f"(mean total-variation distance {distance.mean():.2f})"),
+            xaxis=dict(title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto"),
+            yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
+            height=max(260, 26 * a.num_layers + 160), margin=dict(t=60, l=60, r=20, b=50), plot_bgcolor="white",
+        ),
+    )

@@ -1,0 +1,124 @@
+"""Routing figure builders: the data a reader sees (cells, hover text, colours, phases, windows)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import XSS, known_trace
+
+from qnext_lab.figures.palette import expert_color, expert_colors, expert_colorscale
+from qnext_lab.figures.routing import (
+    expert_heatmap,
+    expert_load,
+    expert_load_bars,
+    layer_map,
+    phase_runs,
+    routing_text_html,
+    window_bounds,
+)
+
+
+def test_expert_heatmap_cells_are_the_routing_weights(trace):
+    fig = expert_heatmap(trace, layer=1)
+    heat = fig.data[0]
+    z = np.asarray(heat.z)
+    assert z.shape == (8, 40)  # (E, N)
+    for n in (0, 7, 39):
+        chosen = {(n + 1) % 8: 0.7, (n + 2) % 8: 0.3}
+        for e in range(8):
+            if e in chosen:
+                assert z[e, n] == pytest.approx(chosen[e])
+            else:
+                assert math.isnan(z[e, n])
+    assert list(heat.x) == list(range(40))
+    assert "layer 3" in fig.layout.title.text  # decoder-layer index, not the position
+
+
+def test_expert_heatmap_hover_names_token_position_expert_weight_rank(trace):
+    heat = expert_heatmap(trace, layer=0).data[0]
+    text = np.asarray(heat.text, dtype=object)
+    hover = text[4, 3]  # token 3, layer 0: rank 0 expert 3, rank 1 expert 4
+    assert "tok3" in hover and "position 3" in hover and "expert 4 · rank 1" in hover and "weight 0.300" in hover
+    assert "phase prompt" in hover
+    assert text[0, 3] == ""  # expert 0 was not chosen for token 3
+
+
+def test_token_text_is_escaped_in_hover_and_ticks(trace):
+    fig = expert_heatmap(trace, layer=0, window=(0, 20))
+    payload = fig.to_json()
+    assert XSS not in payload and "<img" not in payload
+    assert "&lt;img src=x onerror=alert(1)&gt;" in fig.data[0].text[5][5]
+    assert fig.layout.xaxis.ticktext[5].startswith("&lt;img src=x")  # shortened, still escaped
+    assert fig.layout.xaxis.ticktext[6] == "↵"
+
+
+def test_phases_are_marked_with_bands_and_boundaries(trace):
+    fig = expert_heatmap(trace, layer=0)
+    names = [s.name for s in fig.layout.shapes]
+    assert names == ["phase:thinking", "phase-start:thinking", "phase:answer", "phase-start:answer"]
+    band = fig.layout.shapes[0]
+    assert (band.x0, band.x1) == (12.5, 25.5)  # rows 13..25 are thinking
+    assert [a.text for a in fig.layout.annotations] == ["thinking", "answer"]
+    assert phase_runs(np.array([0, 0, 1, 1, 1, 2])) == [(0, 0, 1), (1, 2, 4), (2, 5, 5)]
+
+
+def test_window_limits_the_columns_and_clamps_at_the_end():
+    trace = known_trace(num_tokens=5000)
+    fig = expert_heatmap(trace, layer=0, window=window_bounds(5000, 4900, 512))
+    assert list(fig.data[0].x) == list(range(4488, 5000))
+    assert np.asarray(fig.data[0].z).shape == (8, 512)
+    assert window_bounds(100, 50, None) == (0, 100)
+    assert window_bounds(100, -5, 10) == (0, 10)
+    with pytest.raises(ValueError, match="outside the trace"):
+        expert_heatmap(trace, layer=0, window=(0, 6000))
+
+
+def test_layer_map_colours_each_cell_by_its_top1_expert(trace):
+    fig = layer_map(trace)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (3, 40)  # (L, N)
+    assert z[2, 10] == (10 + 2) % 8
+    assert list(fig.data[0].y) == ["L1", "L3", "L5"]
+    scale = expert_colorscale(8)
+    zmin, zmax = fig.data[0].zmin, fig.data[0].zmax
+    for e in range(8):  # the colour at value e is expert e's colour
+        frac = (e - zmin) / (zmax - zmin)
+        step = [c for pos, c in scale if pos <= frac][-1]
+        assert step == expert_color(e, 8)
+    assert "top-1 expert 2" in fig.data[0].text[2][8]
+
+
+def test_load_bars_share_sums_to_one_with_uniform_line(trace):
+    fig = expert_load_bars(trace, layer=0)
+    assert [bar.name for bar in fig.data] == ["prompt", "thinking", "answer"]
+    total = sum(np.asarray(bar.y) for bar in fig.data)
+    assert total.sum() == pytest.approx(1.0)
+    assert fig.layout.shapes[0].y0 == pytest.approx(1 / 8)
+    assert expert_load(trace, 0).sum() == 40 * 2
+
+
+def test_load_bars_without_phases_use_expert_colours():
+    fig = expert_load_bars(known_trace(phases=False), layer=0)
+    assert list(fig.data[0].marker.color) == list(expert_colors(8))
+
+
+def test_routing_text_colours_tokens_by_top1_expert_and_escapes(trace):
+    html = routing_text_html(trace, layer=0)
+    assert html.count('class="qnext-token"') == 40
+    assert XSS not in html and "<img" not in html
+    assert "&lt;img&nbsp;src=x&nbsp;onerror=alert(1)&gt;" in html
+    span = html.split('class="qnext-token"')[4]  # token 3 -> top-1 expert 3
+    assert 'data-expert="3"' in span and f"background:{expert_color(3, 8)}" in span
+    assert html.index("[thinking]") < html.index("[answer]")
+
+
+def test_bad_layer_is_refused_with_the_valid_range(trace):
+    with pytest.raises(ValueError, match=r"0\.\.2"):
+        expert_heatmap(trace, layer=3)
+
+
+def test_palette_gives_distinct_colours_even_for_512_experts():
+    assert len(set(expert_colors(16))) == 16
+    assert len(set(expert_colors(512))) == 512
