@@ -51,6 +51,7 @@ class RoutingHeatmap(widgets.VBox):
         if mode not in dict((v, k) for k, v in MODES):
             raise ValueError(f"mode must be 'experts' or 'layers', got {mode!r}")
         self.trace = trace
+        self._muted = False
         self.title = title or "Routing"
         self._arrays = trace_arrays(trace)
         n, num_layers = self._arrays.num_tokens, self._arrays.num_layers
@@ -67,19 +68,19 @@ class RoutingHeatmap(widgets.VBox):
         self.size_dropdown = widgets.Dropdown(options=[s for s in WINDOW_SIZES if s < n] + [("all", n)],
                                               value=min(window_size, n) if window_size in WINDOW_SIZES else n,
                                               description="window", layout=widgets.Layout(width="180px"))
-        window_box = widgets.HBox([self.window_slider, self.size_dropdown])
-        window_box.layout.display = None if n > min(WINDOW_SIZES) else "none"
+        self.window_box = widgets.HBox([self.window_slider, self.size_dropdown])
+        self.window_box.layout.display = None if n > min(WINDOW_SIZES) else "none"
 
         self.errors = widgets.Output()
+        self.header = widgets.HTML(self._header_html())
         self.heatmap = go.FigureWidget()
         self.load_bars = go.FigureWidget()
         self.text = widgets.HTML(layout=widgets.Layout(max_height="220px", overflow="auto"))
         self.legend = widgets.HTML(expert_legend_html(self._arrays.num_experts)
                                    if self._arrays.num_experts <= 64 else "")
         children = [
-            widgets.HTML(f"<b>{escape_text(self.title)}</b> — {n} tokens, {num_layers} MoE layers, "
-                         f"top-{self._arrays.top_k} of {self._arrays.num_experts} experts"),
-            widgets.HBox([self.layer_slider, self.layer_label]), self.mode_toggle, window_box,
+            self.header,
+            widgets.HBox([self.layer_slider, self.layer_label]), self.mode_toggle, self.window_box,
             self.heatmap, self.load_bars,
         ]
         if show_text:
@@ -95,6 +96,32 @@ class RoutingHeatmap(widgets.VBox):
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
         self._render(full=True)
+
+    def set_trace(self, trace: Any) -> None:
+        """Show another trace in the same widget (the FigureWidgets are kept and updated in place)."""
+        arrays = trace_arrays(trace)
+        self._muted = True
+        try:
+            self.trace, self._arrays = trace, arrays
+            self.layer_slider.max = max(0, arrays.num_layers - 1)
+            self.window_slider.max = max(0, arrays.num_tokens - 1)
+            sizes = [s for s in WINDOW_SIZES if s < arrays.num_tokens] + [("all", arrays.num_tokens)]
+            keep = self.window_size if self.window_size in WINDOW_SIZES else DEFAULT_WINDOW
+            self.size_dropdown.options = sizes
+            self.size_dropdown.value = keep if keep < arrays.num_tokens else arrays.num_tokens
+            self.layer = min(self.layer, arrays.num_layers - 1)
+            self.window_start = 0
+        finally:
+            self._muted = False
+        self.header.value = self._header_html()
+        self.legend.value = expert_legend_html(arrays.num_experts) if arrays.num_experts <= 64 else ""
+        self.window_box.layout.display = None if arrays.num_tokens > min(WINDOW_SIZES) else "none"
+        self._render(full=True)
+
+    def _header_html(self) -> str:
+        a = self._arrays
+        return (f"<b>{escape_text(self.title)}</b> — {a.num_tokens} tokens, {a.num_layers} MoE layers, "
+                f"top-{a.top_k} of {a.num_experts} experts")
 
     # ------------------------------------------------------------------ state -> view
     @property
@@ -116,6 +143,8 @@ class RoutingHeatmap(widgets.VBox):
         return proposal["value"]
 
     def _on_change(self, change: dict) -> None:
+        if self._muted:
+            return
         self._render(full=change["name"] != "mode")
 
     def heatmap_figure(self) -> go.Figure:

@@ -1,0 +1,228 @@
+"""BudgetTuner: a thinking-budget slider that re-answers live.
+
+Moving the slider asks the model to answer again with at most that many thinking tokens; the truncated
+thinking and the answer appear beside it, with token counts and time. With a problem set, the
+accuracy-vs-budget curve is drawn once (``sweep_budget`` on a worker) and the current budget is marked on it.
+
+Never stale: requests go to a :class:`LatestWorker` (debounced; a newer value cancels the running
+generation), results are shown under the worker's lock only if their budget is still the slider's, and
+a slider move clears the panes under the same lock. ``shown_budget`` always names the budget of the answer
+on screen (-1 while none is). Knows nothing about how the answer is computed beyond ``answer_fn``.
+
+    tuner = BudgetTuner(model, tok, "What is 478 + 356?", problems=make_problems(20, seed=0))
+    tuner.budget = 8; tuner.wait(); tuner.answer
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import traitlets
+
+from ..figures.escape import escape_text, text_html
+from ..figures.export import write_html
+from .figure_sync import sync_figure
+from .worker import LatestWorker, model_lock
+
+# (budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens, answer_tokens,
+# finish_reason, seconds), or None when it stopped because it was cancelled.
+AnswerFn = Callable[[int, threading.Event], Any]
+
+_PANE = "border:1px solid #ddd;border-radius:4px;padding:6px;min-height:2.2em;font-family:monospace;"
+
+
+def streaming_answer_fn(model: Any, tokenizer: Any, prompt: Any, *, max_new_tokens: int | None = None,
+                        stop_text: str | None = None) -> AnswerFn:
+    """An ``AnswerFn`` that generates from scratch at each budget and stops at the next token when cancelled."""
+    from ..thinking.streaming import stream_generate
+
+    def answer(budget: int, cancel: threading.Event) -> Any:
+        with model_lock(model):
+            if cancel.is_set():
+                return None
+            with stream_generate(model, tokenizer, prompt, thinking=True, budget=budget,
+                                 max_new_tokens=max_new_tokens, stop_text=stop_text) as stream:
+                for _ in stream:
+                    if cancel.is_set():
+                        stream.close()
+                        return None
+            return stream.result
+
+    return answer
+
+
+class BudgetTuner(widgets.VBox):
+    """Budget slider, truncated thinking, answer and (with problems) the accuracy curve."""
+
+    budget = traitlets.Int(32, help="the requested thinking budget (the slider)")
+    shown_budget = traitlets.Int(-1, help="budget of the answer on screen; -1 while none is shown")
+    thinking = traitlets.Unicode("", help="thinking text on screen (plain, unescaped)")
+    answer = traitlets.Unicode("", help="answer text on screen (plain, unescaped)")
+    status = traitlets.Unicode("")
+
+    def __init__(self, model: Any, tokenizer: Any, prompt: Any, problems: Sequence[Any] | None = None, *,
+                 budget: int = 32, max_budget: int = 128, step: int = 1, debounce_s: float = 0.12,
+                 max_new_tokens: int | None = None, curve_budgets: Sequence[int] | None = None,
+                 answer_fn: AnswerFn | None = None, stop_text: str | None = None, **kwargs: Any) -> None:
+        if not 0 <= budget <= max_budget:
+            raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
+        self.model, self.tokenizer, self.prompt, self.problems = model, tokenizer, prompt, problems
+        self.max_new_tokens = max_new_tokens
+        self._answer_fn = answer_fn or streaming_answer_fn(model, tokenizer, prompt, max_new_tokens=max_new_tokens,
+                                                           stop_text=stop_text)
+        self.worker = LatestWorker(debounce_s=debounce_s, name="qnext-budget")
+        self.curve_worker = LatestWorker(name="qnext-budget-curve")
+        self.last_result: Any = None
+        self._requested = budget  # changes only under the worker lock
+        self.sweep: Any = None
+
+        self.slider = widgets.IntSlider(value=budget, min=0, max=max_budget, step=step, description="budget",
+                                        continuous_update=True, layout=widgets.Layout(width="60%"))
+        self.status_label = widgets.Label()
+        self.counts = widgets.HTML()
+        self.thinking_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
+        self.answer_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
+        self.curve = go.FigureWidget() if problems else None
+        self.errors = widgets.Output()
+        children: list[widgets.Widget] = [
+            widgets.HTML(f"<b>Thinking budget</b> — {escape_text(str(prompt))}"),
+            widgets.HBox([self.slider, self.status_label]), self.counts,
+            widgets.HBox([self.thinking_pane, self.answer_pane]),
+        ]
+        if self.curve is not None:
+            children.append(self.curve)
+        super().__init__(children=[*children, self.errors], **kwargs)
+
+        self.budget = budget
+        self.observe(self._on_status, names=["status"])
+        self.slider.observe(self._on_slider, names=["value"])
+        self.observe(self._on_budget, names=["budget"])
+        with self.worker.lock:
+            self._clear_panes(budget)
+        self._request(budget)
+        if problems:
+            budgets = list(curve_budgets) if curve_budgets else _default_curve_budgets(max_budget)
+            self._start_curve(budgets)
+
+    # ------------------------------------------------------------------ controls -> work
+    @traitlets.validate("budget")
+    def _valid_budget(self, proposal: dict) -> int:
+        value = int(proposal["value"])
+        if not 0 <= value <= self.slider.max:
+            raise traitlets.TraitError(f"budget must be in 0..{self.slider.max}, got {value}")
+        return value
+
+    def _on_slider(self, change: dict) -> None:
+        self.budget = change["new"]
+
+    def _on_budget(self, change: dict) -> None:
+        value = change["new"]
+        with self.worker.lock:
+            self._requested = value
+            if self.slider.value != value:
+                self.slider.value = value
+            self._clear_panes(value)
+        self._mark_curve(value)
+        self._request(value)
+
+    def _clear_panes(self, budget: int) -> None:
+        """Called under the worker lock: nothing on screen may belong to another budget."""
+        self.shown_budget = -1
+        self.thinking, self.answer = "", ""
+        waiting = f'<div style="{_PANE}color:#888">answering with a budget of {budget} thinking tokens…</div>'
+        self.thinking_pane.value = waiting
+        self.answer_pane.value = waiting
+        self.counts.value = ""
+        self.status = f"budget {budget}: working…"
+
+    def _request(self, budget: int) -> None:
+        started = time.perf_counter()
+        self.worker.submit(
+            lambda cancel: self._answer_fn(budget, cancel),
+            on_result=lambda result: self._show(budget, result, started),
+            on_error=lambda exc: self._show_error(budget, exc),
+            is_current=lambda: self._requested == budget,
+        )
+
+    # ------------------------------------------------------------------ results -> view (worker thread, locked)
+    def _show(self, budget: int, result: Any, started: float) -> None:
+        if result is None:  # cancelled
+            return
+        self.last_result = result
+        hit = getattr(result, "finish_reason", "") == "budget" or bool(getattr(result, "budget_hit", False))
+        cut = (f'<div style="color:#c05800;font-weight:bold">✂ budget of {budget} reached — thinking cut here</div>'
+               if hit else "")
+        self.thinking_pane.value = (f'<div style="{_PANE}background:#fff8ec"><b>thinking</b> '
+                                    f"({result.thinking_tokens} tokens)<br>{text_html(result.thinking)}{cut}</div>")
+        self.answer_pane.value = (f'<div style="{_PANE}background:#eefaf1" class="qnext-answer"><b>answer</b> '
+                                  f"({result.answer_tokens} tokens)<br>{text_html(result.answer)}</div>")
+        self.counts.value = (f"budget <b>{budget}</b> · thinking {result.thinking_tokens} tokens · answer "
+                             f"{result.answer_tokens} tokens · generated in {result.seconds:.2f} s · "
+                             f"finish: {escape_text(str(result.finish_reason))}")
+        self.thinking, self.answer = result.thinking, result.answer
+        self.shown_budget = budget
+        self.status = f"budget {budget}: answered in {time.perf_counter() - started:.2f} s"
+
+    def _show_error(self, budget: int, exc: BaseException) -> None:
+        self.status = f"budget {budget}: error (see below)"
+        self.errors.append_stderr("".join(traceback.format_exception(exc)))
+
+    def _on_status(self, change: dict) -> None:
+        self.status_label.value = change["new"]
+
+    # ------------------------------------------------------------------ accuracy curve
+    def _start_curve(self, budgets: list[int]) -> None:
+        from ..thinking.sweep import sweep_budget
+
+        def work(cancel: threading.Event) -> Any:
+            with model_lock(self.model):
+                return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets=budgets,
+                                    max_new_tokens=self.max_new_tokens)
+
+        self.curve_worker.submit(work, on_result=self._show_curve, on_error=lambda exc: self._show_error(-1, exc))
+
+    def _show_curve(self, sweep: Any) -> None:
+        from ..figures.budget import budget_curve
+
+        self.sweep = sweep
+        sync_figure(self.curve, budget_curve(sweep))
+        self._mark_curve(self.budget)
+
+    def _mark_curve(self, budget: int) -> None:
+        if self.curve is None or self.sweep is None:
+            return
+        with self.curve.batch_update():
+            self.curve.layout.shapes = [dict(type="line", xref="x", yref="paper", x0=budget, x1=budget, y0=0, y1=1,
+                                             line=dict(color="#c05800", width=2, dash="dot"), name="current budget")]
+
+    # ------------------------------------------------------------------ scripting
+    def wait(self, timeout: float = 120.0) -> bool:
+        """Block until the current answer (and the curve) are done. True if they finished in time."""
+        deadline = time.monotonic() + timeout
+        done = self.worker.wait_idle(timeout)
+        if self.curve is not None:
+            done = self.curve_worker.wait_idle(max(0.0, deadline - time.monotonic())) and done
+        return done
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the answer on screen, its thinking and the curve to a standalone offline HTML file."""
+        parts: list[Any] = [self.counts.value, self.thinking_pane.value, self.answer_pane.value]
+        if self.curve is not None and self.sweep is not None:
+            parts.append(go.Figure(self.curve))
+        return write_html(path, parts, title=f"Thinking budget — {self.prompt}")
+
+
+def _default_curve_budgets(max_budget: int) -> list[int]:
+    budgets = {0, max_budget}
+    b = 1
+    while b < max_budget:
+        budgets.add(b)
+        b *= 2
+    return sorted(budgets)
