@@ -31,19 +31,19 @@ from ..figures.export import write_html
 from .figure_sync import sync_figure
 from .worker import LatestWorker, model_lock
 
-# (budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens, answer_tokens,
-# finish_reason, seconds), or None when it stopped because it was cancelled.
-AnswerFn = Callable[[int, threading.Event], Any]
+# (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
+# answer_tokens, finish_reason, seconds), or None when it stopped because it was cancelled.
+AnswerFn = Callable[[Any, int, threading.Event], Any]
 
 _PANE = "border:1px solid #ddd;border-radius:4px;padding:6px;min-height:2.2em;font-family:monospace;"
 
 
-def streaming_answer_fn(model: Any, tokenizer: Any, prompt: Any, *, max_new_tokens: int | None = None,
+def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None = None,
                         stop_text: str | None = None) -> AnswerFn:
     """An ``AnswerFn`` that generates from scratch at each budget and stops at the next token when cancelled."""
     from ..thinking.streaming import stream_generate
 
-    def answer(budget: int, cancel: threading.Event) -> Any:
+    def answer(prompt: Any, budget: int, cancel: threading.Event) -> Any:
         with model_lock(model):
             if cancel.is_set():
                 return None
@@ -66,6 +66,7 @@ class BudgetTuner(widgets.VBox):
     thinking = traitlets.Unicode("", help="thinking text on screen (plain, unescaped)")
     answer = traitlets.Unicode("", help="answer text on screen (plain, unescaped)")
     status = traitlets.Unicode("")
+    prompt = traitlets.Any(help="the question (a string or chat messages); changing it re-answers")
 
     def __init__(self, model: Any, tokenizer: Any, prompt: Any, problems: Sequence[Any] | None = None, *,
                  budget: int = 32, max_budget: int = 128, step: int = 1, debounce_s: float = 0.12,
@@ -73,9 +74,9 @@ class BudgetTuner(widgets.VBox):
                  answer_fn: AnswerFn | None = None, stop_text: str | None = None, **kwargs: Any) -> None:
         if not 0 <= budget <= max_budget:
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
-        self.model, self.tokenizer, self.prompt, self.problems = model, tokenizer, prompt, problems
+        self.model, self.tokenizer, self.problems = model, tokenizer, problems
         self.max_new_tokens = max_new_tokens
-        self._answer_fn = answer_fn or streaming_answer_fn(model, tokenizer, prompt, max_new_tokens=max_new_tokens,
+        self._answer_fn = answer_fn or streaming_answer_fn(model, tokenizer, max_new_tokens=max_new_tokens,
                                                            stop_text=stop_text)
         self.worker = LatestWorker(debounce_s=debounce_s, name="qnext-budget")
         self.curve_worker = LatestWorker(name="qnext-budget-curve")
@@ -83,6 +84,7 @@ class BudgetTuner(widgets.VBox):
         self._requested = budget  # changes only under the worker lock
         self.sweep: Any = None
 
+        self.header = widgets.HTML(_header_html(prompt))
         self.slider = widgets.IntSlider(value=budget, min=0, max=max_budget, step=step, description="budget",
                                         continuous_update=True, layout=widgets.Layout(width="60%"))
         self.status_label = widgets.Label()
@@ -92,7 +94,7 @@ class BudgetTuner(widgets.VBox):
         self.curve = go.FigureWidget() if problems else None
         self.errors = widgets.Output()
         children: list[widgets.Widget] = [
-            widgets.HTML(f"<b>Thinking budget</b> — {escape_text(str(prompt))}"),
+            self.header,
             widgets.HBox([self.slider, self.status_label]), self.counts,
             widgets.HBox([self.thinking_pane, self.answer_pane]),
         ]
@@ -100,13 +102,14 @@ class BudgetTuner(widgets.VBox):
             children.append(self.curve)
         super().__init__(children=[*children, self.errors], **kwargs)
 
-        self.budget = budget
+        self.budget, self.prompt = budget, prompt
         self.observe(self._on_status, names=["status"])
+        self.observe(self._on_prompt, names=["prompt"])
         self.slider.observe(self._on_slider, names=["value"])
         self.observe(self._on_budget, names=["budget"])
         with self.worker.lock:
             self._clear_panes(budget)
-        self._request(budget)
+            self._request(budget)
         if problems:
             budgets = list(curve_budgets) if curve_budgets else _default_curve_budgets(max_budget)
             self._start_curve(budgets)
@@ -129,8 +132,14 @@ class BudgetTuner(widgets.VBox):
             if self.slider.value != value:
                 self.slider.value = value
             self._clear_panes(value)
+            self._request(value)  # under the lock: no older result can slip in between clear and submit
         self._mark_curve(value)
-        self._request(value)
+
+    def _on_prompt(self, change: dict) -> None:
+        self.header.value = _header_html(change["new"])
+        with self.worker.lock:
+            self._clear_panes(self.budget)
+            self._request(self.budget)
 
     def _clear_panes(self, budget: int) -> None:
         """Called under the worker lock: nothing on screen may belong to another budget."""
@@ -143,9 +152,9 @@ class BudgetTuner(widgets.VBox):
         self.status = f"budget {budget}: working…"
 
     def _request(self, budget: int) -> None:
-        started = time.perf_counter()
+        started, prompt = time.perf_counter(), self.prompt
         self.worker.submit(
-            lambda cancel: self._answer_fn(budget, cancel),
+            lambda cancel: self._answer_fn(prompt, budget, cancel),
             on_result=lambda result: self._show(budget, result, started),
             on_error=lambda exc: self._show_error(budget, exc),
             is_current=lambda: self._requested == budget,
@@ -217,6 +226,10 @@ class BudgetTuner(widgets.VBox):
         if self.curve is not None and self.sweep is not None:
             parts.append(go.Figure(self.curve))
         return write_html(path, parts, title=f"Thinking budget — {self.prompt}")
+
+
+def _header_html(prompt: Any) -> str:
+    return f"<b>Thinking budget</b> — {escape_text(str(prompt))}"
 
 
 def _default_curve_budgets(max_budget: int) -> list[int]:

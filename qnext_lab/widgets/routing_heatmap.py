@@ -92,7 +92,7 @@ class RoutingHeatmap(widgets.VBox):
         # controls -> traits (traits are the state; controls only mirror them)
         widgets.link((self.layer_slider, "value"), (self, "layer"))
         widgets.link((self.mode_toggle, "value"), (self, "mode"))
-        widgets.link((self.window_slider, "value"), (self, "window_start"))
+        self.window_slider.observe(lambda change: setattr(self, "window_start", change["new"]), names=["value"])
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
         self._render(full=True)
@@ -136,6 +136,16 @@ class RoutingHeatmap(widgets.VBox):
             raise traitlets.TraitError(f"layer must be in 0..{self._arrays.num_layers - 1}, got {value}")
         return value
 
+    @traitlets.validate("window_size")
+    def _valid_window_size(self, proposal: dict) -> int:
+        if int(proposal["value"]) <= 0:
+            raise traitlets.TraitError(f"window_size must be a positive number of tokens, got {proposal['value']}")
+        return int(proposal["value"])
+
+    @traitlets.validate("window_start")
+    def _valid_window_start(self, proposal: dict) -> int:
+        return window_bounds(self._arrays.num_tokens, proposal["value"], max(1, self.window_size))[0]
+
     @traitlets.validate("mode")
     def _valid_mode(self, proposal: dict) -> str:
         if proposal["value"] not in ("experts", "layers"):
@@ -163,6 +173,7 @@ class RoutingHeatmap(widgets.VBox):
         try:
             self.layer_label.value = f"decoder layer {self._arrays.layer_indices[self.layer]}"
             start, stop = self.window
+            self.window_slider.max = max(0, self._arrays.num_tokens - (stop - start))
             if self.window_slider.value != start:
                 self.window_slider.value = start
             sync_figure(self.heatmap, self.heatmap_figure())

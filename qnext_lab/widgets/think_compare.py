@@ -69,11 +69,12 @@ class ThinkCompare(widgets.VBox):
 
     prompt = traitlets.Unicode("")
     status = traitlets.Unicode("")
+    runs = traitlets.Int(0, help="how many runs have been shown (observe it to react to new results)")
 
     def __init__(self, model: Any, tokenizer: Any, prompt: str, *, model_b: Any = None, tokenizer_b: Any = None,
                  labels: tuple[str, str] | None = None, thinking: tuple[bool, bool] | None = None,
                  budget: int | None = None, max_new_tokens: int | None = None, autorun: bool = True,
-                 **kwargs: Any) -> None:
+                 show_prompt: bool = True, **kwargs: Any) -> None:
         two_models = model_b is not None
         modes = thinking or ((True, True) if two_models else (True, False))
         names = labels or (("model A", "model B") if two_models else ("thinking", "non-thinking"))
@@ -98,8 +99,9 @@ class ThinkCompare(widgets.VBox):
             side.box = widgets.VBox([widgets.HTML(f"<b>{escape_text(side.label)}</b>"), side.stats, side.text,
                                      side.routing], layout=widgets.Layout(width="50%"))
             panes.append(side.box)
-        super().__init__(children=[widgets.HBox([self.prompt_box, self.run_button]), self.status_label,
-                                   widgets.HBox(panes), self.difference_box, self.errors], **kwargs)
+        prompt_row = [widgets.HBox([self.prompt_box, self.run_button])] if show_prompt else []
+        super().__init__(children=[*prompt_row, self.status_label, widgets.HBox(panes), self.difference_box,
+                                   self.errors], **kwargs)
         self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
         self.run_button.on_click(lambda _: self.run(self.prompt_box.value))
         self.prompt_box.observe(lambda change: self.run(change["new"]), names=["value"])
@@ -185,6 +187,7 @@ class ThinkCompare(widgets.VBox):
                 self.difference_box.children = [widgets.HTML(f"<i>{escape_text(str(exc))}</i>")]
                 self.difference_box.layout.display = None
         self.status = "done"
+        self.runs += 1
 
     def _show_error(self, exc: BaseException) -> None:
         self.status = "error (see below)"

@@ -1,0 +1,83 @@
+"""RoutingHeatmap: programmatic control moves update the one FigureWidget per view; errors are shown."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import traitlets
+from conftest import known_trace
+
+from qnext_lab.figures.routing import expert_heatmap, layer_map
+from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
+
+
+def _z(fig) -> np.ndarray:
+    return np.asarray(fig.data[0].z, dtype=float)
+
+
+def test_layer_slider_redraws_the_same_figure_widget(trace):
+    view = RoutingHeatmap(trace)
+    heatmap, bars = view.heatmap, view.load_bars
+    view.layer_slider.value = 2  # as if the user dragged it
+    assert view.layer == 2
+    assert view.heatmap is heatmap and view.load_bars is bars
+    np.testing.assert_array_equal(_z(view.heatmap), _z(expert_heatmap(trace, 2)))
+    assert "layer 2" in view.heatmap.layout.title.text and view.layer_label.value == "decoder layer 2"
+    assert "Expert load — layer 2" in view.load_bars.layout.title.text
+    view.layer = 1  # and from code: the slider follows
+    assert view.layer_slider.value == 1
+
+
+def test_mode_toggle_switches_to_tokens_by_layers_and_back(trace):
+    view = RoutingHeatmap(trace)
+    view.mode_toggle.value = "layers"
+    np.testing.assert_array_equal(_z(view.heatmap), _z(layer_map(trace)))
+    assert view.heatmap.layout.yaxis.type == "category"
+    view.mode = "experts"
+    assert _z(view.heatmap).shape == (8, 40)
+    assert view.heatmap.layout.yaxis.type == "linear"
+    assert len(view.heatmap.data) == 1
+
+
+def test_long_trace_is_paged_by_window():
+    view = RoutingHeatmap(known_trace(num_tokens=4100), window_size=512)
+    assert view.window == (0, 512) and _z(view.heatmap).shape == (8, 512)
+    view.window_start = 4000  # past the end: the window slides back to stay full
+    assert view.window == (3588, 4100) and view.window_slider.value == 3588 == view.window_slider.max
+    assert list(view.heatmap.layout.xaxis.range) == [3587.5, 4099.5]
+    assert view.text.value.count('class="qnext-token"') == 512
+    view.size_dropdown.value = 1024
+    assert _z(view.heatmap).shape == (8, 1024)
+
+
+def test_bad_values_are_refused_and_callback_errors_are_shown(trace, monkeypatch):
+    view = RoutingHeatmap(trace)
+    with pytest.raises(traitlets.TraitError, match="0..2"):
+        view.layer = 7
+    with pytest.raises(traitlets.TraitError, match="positive"):
+        view.window_size = 0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("builder failed for this layer")
+
+    monkeypatch.setattr("qnext_lab.widgets.routing_heatmap.expert_heatmap", broken)
+    view.layer_slider.value = 1  # the error from the callback is shown in the widget, not swallowed
+    assert any("builder failed for this layer" in out["text"] for out in view.errors.outputs)
+
+
+def test_set_trace_reuses_the_widget_for_a_new_trace(trace):
+    view = RoutingHeatmap(trace)
+    heatmap = view.heatmap
+    view.layer = 2
+    other = known_trace(num_layers=2, num_tokens=12, num_experts=4)
+    view.set_trace(other)
+    assert view.heatmap is heatmap and view.layer == 1
+    assert _z(view.heatmap).shape == (4, 12)
+    assert "12 tokens, 2 MoE layers" in view.header.value
+
+
+def test_export_writes_the_current_view(tmp_path, trace):
+    view = RoutingHeatmap(trace)
+    view.layer = 2
+    html = view.to_html(tmp_path / "routing.html").read_text()
+    assert "layer 2 (top-2 of 8)" in html and "Expert load" in html and "qnext-token" in html

@@ -1,0 +1,47 @@
+"""ThinkCompare and lab(): two real generations side by side, each with its routing, and the difference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qnext_lab.figures.compare import expert_use
+from qnext_lab.thinking.generate import generate
+from qnext_lab.widgets.lab import lab
+from qnext_lab.widgets.think_compare import ThinkCompare
+
+PROMPT = "What is 12 + 30?"
+
+
+def test_both_panes_show_their_generation_counts_and_routing(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    view = ThinkCompare(model, tok, PROMPT, max_new_tokens=20)
+    assert view.wait(120) and view.status == "done", view.errors.outputs
+    thinking, plain = view.results
+    assert thinking.thinking_mode and not plain.thinking_mode
+    assert plain.answer == generate(model, tok, PROMPT, thinking=False, max_new_tokens=20).answer
+    for side, gen in zip(view.sides, view.results):
+        assert f"answer <b>{gen.answer_tokens}</b>" in side.stats.value
+        assert side.heatmap is not None and side.heatmap.trace is gen.trace
+    diff = np.asarray(view.difference.data[0].z)
+    np.testing.assert_allclose(diff, expert_use(thinking.trace) - expert_use(plain.trace))
+
+
+def test_a_new_prompt_reuses_the_views(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    view = ThinkCompare(model, tok, PROMPT, max_new_tokens=10)
+    assert view.wait(120)
+    heatmap = view.sides[0].heatmap.heatmap
+    view.prompt_box.value = "What is 5 + 5?"  # as if the user typed it
+    assert view.wait(120) and view.runs == 2
+    assert view.sides[0].heatmap.heatmap is heatmap
+    assert view.results[0].prompt != view.results[1].prompt or "5 + 5" in view.results[0].prompt
+
+
+def test_lab_combines_compare_budget_and_routing(model_and_tokenizer, tmp_path):
+    model, tok = model_and_tokenizer
+    dash = lab(model, tok, PROMPT, budget=4, max_budget=16, max_new_tokens=12)
+    assert dash.wait(120), dash.errors.outputs
+    assert dash.tuner.shown_budget == 4
+    assert dash.routing is not None and dash.routing.trace is dash.compare.results[0].trace
+    html = dash.to_html(tmp_path / "lab.html").read_text()
+    assert "Routing weights" in html and "qnext-answer" in html
