@@ -1,0 +1,67 @@
+"""Token and model text is untrusted: a token like <img src=x onerror=alert(1)> shows as text in every view
+(hover labels, HTML panes, tick labels) and in every export."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from conftest import XSS
+
+from qnext_lab.widgets.budget_tuner import BudgetTuner
+from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
+from qnext_lab.widgets.think_compare import ThinkCompare, stream_html
+
+ESCAPED = "&lt;img"
+
+
+def rendered(widget: widgets.Widget) -> str:
+    """Everything a widget tree puts on screen as markup: HTML/Label values and figure JSON."""
+    out = []
+    stack = [widget]
+    while stack:
+        w = stack.pop()
+        if isinstance(w, go.FigureWidget):
+            out.append(go.Figure(w).to_json())
+        elif isinstance(w, (widgets.HTML, widgets.Label)):
+            out.append(w.value)
+        stack.extend(getattr(w, "children", ()))
+    return "\n".join(out)
+
+
+def test_routing_heatmap_escapes_tokens_in_every_mode_and_export(trace, tmp_path):
+    view = RoutingHeatmap(trace, title=XSS, window_size=128)
+    for mode in ("experts", "layers"):
+        view.mode = mode
+        screen = rendered(view)
+        assert "<img" not in screen and ESCAPED in screen
+    html = view.to_html(tmp_path / "routing.html").read_text()
+    assert "<img" not in html and ESCAPED in html
+
+
+def test_budget_tuner_escapes_prompt_thinking_and_answer(model_and_tokenizer, tmp_path):
+    model, tok = model_and_tokenizer
+
+    def answer(prompt, budget, cancel: threading.Event):
+        return SimpleNamespace(thinking=f"think {XSS}", answer=f"answer {XSS}", thinking_tokens=3,
+                               answer_tokens=2, seconds=0.01, finish_reason=XSS, budget_hit=False)
+
+    tuner = BudgetTuner(model, tok, XSS, budget=2, answer_fn=answer, debounce_s=0.0)
+    assert tuner.wait(30) and tuner.answer == f"answer {XSS}"
+    screen = rendered(tuner)
+    assert "<img" not in screen and screen.count(ESCAPED) >= 4
+    html = tuner.to_html(tmp_path / "budget.html").read_text()
+    assert "<img" not in html and html.count(ESCAPED) >= 4
+
+
+def test_think_compare_escapes_streamed_text_labels_and_prompt(model_and_tokenizer, tmp_path):
+    model, tok = model_and_tokenizer
+    assert "<img" not in stream_html([("thinking", False, XSS), ("answer", True, XSS), ("answer", False, XSS)])
+    view = ThinkCompare(model, tok, f"Repeat {XSS}", labels=(XSS, "plain"), max_new_tokens=8)
+    assert view.wait(120) and view.status == "done"
+    screen = rendered(view)
+    assert "<img" not in screen and ESCAPED in screen
+    html = view.to_html(tmp_path / "compare.html").read_text()
+    assert "<img" not in html and ESCAPED in html
