@@ -51,7 +51,8 @@ class _Row:
     budget: Budget
     queue: deque = field(default_factory=deque)
     stopping: bool = False  # the stop text has been queued
-    pending_forced: bool = False  # the token chosen at the last step was forced
+    queue_counts: bool = False  # queued tokens count as thinking ("Wait") or not (stop text)
+    pending_forced: bool = False  # the token chosen at the last step was forced stop text
     forced: list = field(default_factory=list)  # per generated token
 
 
@@ -153,22 +154,23 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         if phase.state == THINKING and not row.stopping:
             if row.budget is not None and phase.thinking_tokens >= row.budget:
                 row.queue = deque(self.stop_ids)  # the budget wins over a pending "Wait"
-                row.stopping = True
+                row.stopping, row.queue_counts = True, False
             elif self.min_thinking is not None and phase.thinking_tokens < self.min_thinking and not row.queue:
                 choices = self._stop_choices.to(scores.device)
                 if int(scores.argmax()) in choices.tolist():
-                    row.queue = deque(self.wait_ids)
+                    row.queue, row.queue_counts = deque(self.wait_ids), True
                 else:
                     scores[choices] = float("-inf")  # (S,) no stopping before the minimum
         if row.queue:
-            row.pending_forced = True
+            row.pending_forced = not row.queue_counts
             return row.queue.popleft()
         return None
 
     # -- results ----------------------------------------------------------------------------------------
     @property
     def thinking_tokens(self) -> list[int]:
-        """Thinking tokens generated per row so far (forced stop text excluded)."""
+        """Thinking tokens per row so far (forced stop text excluded). ``generate`` never shows a processor
+        the token it chose last, so after a call this misses that token; ``Generation`` counts are exact."""
         return [row.phase.thinking_tokens for row in self._rows or []]
 
     @property
@@ -176,8 +178,13 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         """Per row: whether the budget forced the stop text."""
         return [row.stopping for row in self._rows or []]
 
+    def last_forced(self, row: int) -> bool:
+        """Whether the token most recently chosen for ``row`` was forced stop text (for streamers)."""
+        return bool(self._rows) and self._rows[row].pending_forced
+
     def forced_mask(self, row: int, num_generated: int) -> list[bool]:
-        """Which of the first ``num_generated`` generated tokens of ``row`` were forced.
+        """Which of the first ``num_generated`` generated tokens of ``row`` were forced stop text
+        (forced "Wait" tokens are thinking the row continues, so they are not flagged).
 
         The last token is not yet observed by the processor (generation stops after choosing it), so its
         flag comes from ``pending_forced``.

@@ -281,12 +281,10 @@ def make_request(
     else:
         budgets = [check_budget(budget)] * len(prompts)
     min_thinking = check_budget(min_thinking, "min_thinking")
-    wants_thinking = thinking or any(b is not None for b in budgets) or min_thinking is not None
     if not thinking and (any(b is not None for b in budgets) or min_thinking is not None):
         raise ValueError("budget and min_thinking need thinking=True; with thinking=False nothing is thought")
-    tokens = think_tokens(tokenizer, model) if wants_thinking else (
-        think_tokens(tokenizer, model) if has_think_tokens(tokenizer) else None
-    )
+    # thinking needs the think tokens (clear error if missing); without thinking they only label output
+    tokens = think_tokens(tokenizer, model) if thinking or has_think_tokens(tokenizer) else None
     prepared = [prepare(tokenizer, p, thinking, tokens) for p in prompts]
     for p, b in zip(prepared, budgets):
         if not p.thinking and (b is not None or min_thinking is not None):
@@ -299,11 +297,21 @@ def make_request(
     return Request(prepared, tokens, eos, budgets, min_thinking, stop_text, max_new, sampling)
 
 
+def make_processor(model: Any, tokenizer: Any, req: Request) -> ThinkingBudgetProcessor | None:
+    """The budget processor ``req`` needs, or None when no row has a budget or minimum."""
+    if req.tokens is None or (all(b is None for b in req.budgets) and req.min_thinking is None):
+        return None
+    return ThinkingBudgetProcessor(
+        tokenizer, req.budgets, stop_text=req.stop_text, model=model, min_thinking=req.min_thinking
+    )
+
+
 def run(
     model: Any,
     tokenizer: Any,
     req: Request,
     *,
+    processor: ThinkingBudgetProcessor | None = None,
     clock: StepClock | None = None,
     streamer: Any = None,
     extra_processors: Sequence[Any] = (),
@@ -312,16 +320,8 @@ def run(
     pad = pad_id_of(tokenizer, req.eos)
     input_ids, mask = left_pad([p.ids for p in req.prepared], pad)  # (B, P)
     device = next(model.parameters()).device
-    needs_processor = req.tokens is not None and (
-        any(b is not None for b in req.budgets) or req.min_thinking is not None
-    )
-    processors = LogitsProcessorList(list(extra_processors))
-    proc = None
-    if needs_processor:
-        proc = ThinkingBudgetProcessor(
-            tokenizer, req.budgets, stop_text=req.stop_text, model=model, min_thinking=req.min_thinking
-        )
-        processors.append(proc)
+    proc = processor if processor is not None else make_processor(model, tokenizer, req)
+    processors = LogitsProcessorList([*extra_processors, *([proc] if proc else [])])
     clock = clock or StepClock()
     thinking_any = any(p.thinking for p in req.prepared)
     start = time.perf_counter()
@@ -345,12 +345,15 @@ def run(
     results = []
     for r, (p, g) in enumerate(zip(req.prepared, generated)):
         forced = proc.forced_mask(r, len(g)) if proc else [False] * len(g)
-        results.append(
-            build_generation(
-                tokenizer, p, req.tokens, req.eos, g, forced,
-                budget=req.budgets[r], ttft_s=ttft, seconds=seconds, stopped=clock.stop,
-            )
+        gen = build_generation(
+            tokenizer, p, req.tokens, req.eos, g, forced,
+            budget=req.budgets[r], ttft_s=ttft, seconds=seconds, stopped=clock.stop,
         )
+        gen.meta.update(
+            state=p.state, max_new_tokens=req.max_new_tokens, do_sample=req.sampling.do_sample,
+            min_thinking=req.min_thinking, stop_text=proc.stop_text if proc else req.stop_text,
+        )
+        results.append(gen)
     return results
 
 

@@ -1,0 +1,82 @@
+"""stream_generate(): pieces in order with phase labels and running counts that agree with the final
+Generation; closing, leaving a ``with`` block or an interrupt stops generation cleanly."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from qnext_lab.thinking.budget import ThinkingBudgetProcessor
+from qnext_lab.thinking.generate import generate, prepare
+from qnext_lab.thinking.phases import PRE
+from qnext_lab.thinking.streaming import PhaseStreamer, stream_generate
+from qnext_lab.thinking.template import think_tokens
+
+
+def test_pieces_rebuild_the_generation_in_order(model, thinking_tok):
+    stream = stream_generate(model, thinking_tok, "What is 2 + 3?", budget=5, max_new_tokens=30)
+    pieces = list(stream)
+    g = stream.result
+    assert [p.token_id for p in pieces] == g.token_ids
+    assert [p.phase for p in pieces] == g.labels
+    assert [p.forced for p in pieces] == g.forced
+    phases = [p.phase for p in pieces]
+    assert phases == sorted(phases, key=["thinking", "answer"].index)  # thinking first, then answer
+    counts = [(p.thinking_tokens, p.answer_tokens) for p in pieces]
+    assert counts == sorted(counts) and counts[-1] == (g.thinking_tokens, g.answer_tokens) == (5, counts[-1][1])
+    thought = "".join(p.text for p in pieces if p.phase == "thinking" and not p.forced)
+    answered = "".join(p.text for p in pieces if p.phase == "answer" and not p.forced)
+    assert (thought.strip(), answered.strip()) == (g.thinking, g.answer)
+
+
+def test_stream_matches_plain_generate(model, thinking_tok):
+    stream = stream_generate(model, thinking_tok, "hello", budget=3, max_new_tokens=20)
+    list(stream)
+    direct = generate(model, thinking_tok, "hello", budget=3, max_new_tokens=20)
+    assert stream.result.token_ids == direct.token_ids and stream.result.forced == direct.forced
+
+
+def test_close_stops_generation_early(model, thinking_tok):
+    stream = stream_generate(model, thinking_tok, "hello", max_new_tokens=400)
+    for i, _ in enumerate(stream):
+        if i == 2:
+            stream.close()
+    assert not stream.running
+    assert stream.result.finish_reason == "stopped" and stream.result.total_tokens < 50
+
+
+def test_with_block_and_interrupt_stop_the_thread(model, thinking_tok):
+    with pytest.raises(KeyboardInterrupt):
+        with stream_generate(model, thinking_tok, "hello", max_new_tokens=400) as stream:
+            for _ in stream:
+                raise KeyboardInterrupt
+    assert not stream.running and stream.result.finish_reason == "stopped"
+
+
+def test_consume_runs_off_the_calling_thread(model, thinking_tok):
+    seen, done = [], threading.Event()
+    stream = stream_generate(model, thinking_tok, "hi", budget=2, max_new_tokens=10)
+    start = time.perf_counter()
+    worker = stream.consume(seen.append, lambda result: done.set())
+    assert time.perf_counter() - start < 0.5  # returns at once
+    assert done.wait(30) and worker is not threading.current_thread()
+    assert [p.token_id for p in seen] == stream.result.token_ids
+
+
+def test_phase_streamer_plugs_into_model_generate(model, hybrid_tok, thinking_tok):
+    assert prepare(hybrid_tok, "hi", True, think_tokens(hybrid_tok)).state == PRE
+    tt = think_tokens(thinking_tok, model)
+    prepared = prepare(thinking_tok, "hi", True, tt)
+    proc = ThinkingBudgetProcessor(thinking_tok, 0, model=model)
+    streamer = PhaseStreamer(thinking_tok, prepared, tt, tt.eos_ids, proc)
+    ids = torch.tensor([prepared.ids])
+    out = model.generate(ids, streamer=streamer, logits_processor=LogitsProcessorList([proc]), max_new_tokens=6,
+                         do_sample=False, pad_token_id=thinking_tok.pad_token_id)
+    pieces = list(streamer)  # like TextIteratorStreamer: iterate until generate calls end()
+    assert [p.token_id for p in pieces] == out[0, ids.shape[1] :].tolist()
+    assert all(p.phase == "thinking" and p.forced for p in pieces)  # budget 0: the stop text comes first
+    assert "".join(p.text for p in pieces) == model.generation_config.thinking_stop_text[:6]
