@@ -1,0 +1,48 @@
+"""Metrics over routing traces, dataset tracing and routing interventions.
+
+Every metric takes a RoutingTrace and returns a pandas DataFrame; ``qnext_lab.figures.analysis`` draws
+each one. One concept per module:
+
+    load            expert_load, load_balance (share, MaxVio, entropy, exp(H))
+    entropy         routing_entropy (needs probs)
+    coactivation    coactivation (C[i, j] = N(i, j) / N(i)), most_used_experts
+    repetition      consecutive_repetition (top-1 / any-of-top-k vs random)
+    vocabulary      vocabulary_specialization ((p - k/E) / (1 - k/E))
+    labels          label_specialization (task / phase / domain)
+    saturation      router_saturation (two checkpoints, same inputs)
+    active_params   active_parameters (total vs active per token)
+    dataset         trace_dataset, load_dataset_trace (sharded, resumable)
+    intervene       intervene (ablate / force experts, change top-k)
+
+    from qnext_lab.analysis import load_balance
+    load_balance(trace)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .active_params import active_parameters
+from .coactivation import coactivation, most_used_experts
+from .entropy import routing_entropy
+from .labels import label_specialization
+from .load import expert_load, load_balance
+from .repetition import consecutive_repetition
+from .saturation import router_saturation
+from .vocabulary import vocabulary_specialization
+
+__all__ = [
+    "active_parameters", "coactivation", "consecutive_repetition", "expert_load", "intervene",
+    "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts", "router_saturation",
+    "routing_entropy", "trace_dataset", "vocabulary_specialization",
+]
+
+_LAZY = {"trace_dataset": ".dataset", "load_dataset_trace": ".dataset", "intervene": ".intervene"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:  # these need transformers / accelerate / tqdm: imported on first use
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'qnext_lab.analysis' has no attribute {name!r}")

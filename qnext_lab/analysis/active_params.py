@@ -1,0 +1,109 @@
+"""Active-parameter accounting: total parameters vs parameters used per token ("80B total, 3B active").
+
+Counts a model's parameters by role (input embedding, output head, routed experts, routers, everything
+else: attention / linear attention, norms, shared experts, dense MLPs). Routed experts contribute k/E of
+their parameters per token; everything else is used by every token. From a config alone the model is
+built on the ``meta`` device, so no weights are read or allocated. With a captured trace, k comes from
+the trace (e.g. changed by ``intervene(top_k=...)``) and ``touched`` counts the experts the traced tokens
+actually reached (what a batch has to read from memory). Knows nothing about figures.
+
+    active_parameters(transformers.Qwen3NextConfig())   # ~79.7B total, ~3.25B active without embeddings
+    active_parameters(model, trace)
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..trace.moe_layers import find_moe_layers
+from ..trace.routing_trace import RoutingTrace
+from ._common import check_trace
+
+
+def _build_on_meta(config: object) -> nn.Module:
+    import transformers
+
+    with torch.device("meta"):
+        try:
+            return transformers.AutoModelForCausalLM.from_config(config)
+        except ValueError:
+            return transformers.AutoModel.from_config(config)
+
+
+def _config_top_k(model: nn.Module) -> int | None:
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    k = getattr(config, "num_experts_per_tok", None)
+    return int(k) if k else None
+
+
+def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace | None = None) -> pd.DataFrame:
+    """One row per component, then ``total`` and ``total (non-embedding)`` rows.
+
+    Columns: component, total, active (per token), touched (parameters the traced tokens used; only with
+    a trace), share_active (active / total).
+    """
+    if isinstance(model_or_config, nn.Module):
+        model = model_or_config
+    elif hasattr(model_or_config, "to_dict") and hasattr(model_or_config, "model_type"):
+        model = _build_on_meta(model_or_config)
+    else:
+        raise TypeError(f"expected a transformers model or config, got {type(model_or_config).__name__}")
+    layers = find_moe_layers(model)
+    if trace is not None:
+        trace = check_trace(trace)
+    k_config = _config_top_k(model)
+
+    seen: set[int] = set()
+
+    def count(params) -> int:  # each tensor once (tied embeddings are shared)
+        total = 0
+        for p in params:
+            if id(p) not in seen:
+                seen.add(id(p))
+                total += p.numel()
+        return total
+
+    embed = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    rows = []
+    n_embed = count(embed.parameters()) if embed is not None else 0
+    rows.append(dict(component="embedding", total=n_embed, active=n_embed, touched=n_embed))
+    n_head = count(head.parameters()) if head is not None else 0  # 0 when tied to the embedding
+    rows.append(dict(component="lm_head", total=n_head, active=n_head, touched=n_head))
+    expert_total = expert_active = expert_touched = 0
+    for layer in layers:
+        n = count(layer.experts.parameters())
+        per_expert = n / layer.num_experts
+        k = k_config
+        touched = n
+        if trace is not None and layer.index in trace.layer_indices:
+            ids = trace.topk_ids[trace.layer_indices.index(layer.index)]  # (N, k)
+            k = trace.top_k
+            touched = int(torch.unique(ids).numel()) * per_expert if ids.numel() else 0
+        if k is None:
+            raise ValueError("the config has no num_experts_per_tok; pass a trace to know k")
+        expert_total += n
+        expert_active += k * per_expert
+        expert_touched += touched
+    rows.append(dict(component="routed experts", total=expert_total, active=round(expert_active),
+                     touched=round(expert_touched)))
+    routers = [layer.router for layer in layers if layer.router is not None]
+    n_router = sum(count(r.parameters()) for r in routers)
+    rows.append(dict(component="routers", total=n_router, active=n_router, touched=n_router))
+    n_other = count(model.parameters())
+    rows.append(dict(component="other (attention, norms, shared experts, dense MLPs)", total=n_other,
+                     active=n_other, touched=n_other))
+    frame = pd.DataFrame(rows)
+    total = frame[["total", "active", "touched"]].sum()
+    non_embedding = total - frame.loc[frame.component.isin(["embedding", "lm_head"]), ["total", "active", "touched"]].sum()
+    frame = pd.concat([frame, pd.DataFrame([dict(component="total", **total.to_dict()),
+                                            dict(component="total (non-embedding)", **non_embedding.to_dict())])],
+                      ignore_index=True)
+    if trace is None:
+        frame = frame.drop(columns="touched")
+    frame["share_active"] = frame["active"] / frame["total"].where(frame["total"] > 0)
+    return frame

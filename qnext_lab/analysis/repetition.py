@@ -1,0 +1,55 @@
+"""Consecutive-token repetition: does token t+1 go to the same expert(s) as token t? (Mixtral, Table 5.)
+
+Per layer: ``top1`` = share of consecutive pairs whose first-choice experts are equal; ``any_topk`` = share
+whose top-k sets share at least one expert. Baselines for independent uniform routing: 1/E and
+1 - C(E-k, k) / C(E, k) (Mixtral: 12.5% and 46% for E=8, k=2). Pairs are consecutive positions of the same
+sequence, never across sequence boundaries. Knows nothing about models or figures.
+
+    consecutive_repetition(trace)   # one row per layer
+
+Dimension legend: N = tokens, M = consecutive pairs, k = top-k, E = experts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import torch
+
+from ..trace.routing_trace import RoutingTrace
+from ._common import check_trace, layer_positions, overlap_counts, token_order
+
+
+def random_overlap_probability(num_experts: int, top_k: int) -> float:
+    """P(two independent uniform k-subsets of E experts share at least one expert) = 1 - C(E-k,k)/C(E,k)."""
+    none = 1.0
+    for i in range(top_k):  # C(E-k, k) / C(E, k) = prod_i (E-k-i) / (E-i)
+        none *= max(num_experts - top_k - i, 0) / (num_experts - i)
+    return 1.0 - none
+
+
+def consecutive_pairs(trace: RoutingTrace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices (M,), (M,) of (token t, token t+1) pairs inside the same sequence."""
+    order = token_order(trace)  # (N,) reading order
+    seq, pos = trace.seq_index[order], trace.position[order]
+    follows = (seq[1:] == seq[:-1]) & (pos[1:] == pos[:-1] + 1)  # (N-1,)
+    return order[:-1][follows], order[1:][follows]
+
+
+def consecutive_repetition(trace: RoutingTrace, layers: int | Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per layer: pairs, top1, any_topk, random_top1, random_any_topk, top1_vs_random."""
+    trace = check_trace(trace)
+    first, second = consecutive_pairs(trace)  # (M,), (M,)
+    E, k = trace.num_experts, trace.top_k
+    random_top1, random_any = 1.0 / E, random_overlap_probability(E, k)
+    rows = []
+    for pos, layer in layer_positions(trace, layers):
+        ids = trace.topk_ids[pos]  # (N, k)
+        a, b = ids[first], ids[second]  # (M, k)
+        m = a.shape[0]
+        top1 = float((a[:, 0] == b[:, 0]).double().mean()) if m else float("nan")
+        any_k = float((overlap_counts(a, b) > 0).double().mean()) if m else float("nan")
+        rows.append(dict(layer=layer, pairs=m, top1=top1, any_topk=any_k, random_top1=random_top1,
+                         random_any_topk=random_any, top1_vs_random=top1 / random_top1))
+    return pd.DataFrame(rows)

@@ -1,0 +1,47 @@
+"""Router saturation: how much two checkpoints agree on routing for the same inputs (OLMoE).
+
+For each layer, saturation = mean over tokens of |topk_a(t) & topk_b(t)| / k; a checkpoint against itself
+gives 1, independent uniform routers about k/E. Compare an intermediate checkpoint with the final one to
+see when routing settles. Also reports top-1 agreement. Knows nothing about models or figures.
+
+    router_saturation(trace_step_500, trace_final)   # one row per layer
+
+Dimension legend: N = tokens, k = top-k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import torch
+
+from ..trace.routing_trace import RoutingTrace
+from ._common import check_trace, layer_positions, overlap_counts
+
+
+def router_saturation(trace_a: RoutingTrace, trace_b: RoutingTrace,
+                      layers: int | Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per layer: tokens, saturation, top1_agreement, random (k/E)."""
+    a, b = check_trace(trace_a, "trace_a"), check_trace(trace_b, "trace_b")
+    if a.num_experts != b.num_experts or a.top_k != b.top_k:
+        raise ValueError(f"traces differ in experts/top-k ({a.num_experts}/{a.top_k} vs "
+                         f"{b.num_experts}/{b.top_k}): saturation compares checkpoints of one architecture")
+    same_tokens = (len(a) == len(b) and torch.equal(a.token_ids, b.token_ids)
+                   and torch.equal(a.seq_index, b.seq_index) and torch.equal(a.position, b.position))
+    if not same_tokens:
+        raise ValueError("the two traces must cover the same tokens in the same order (run both checkpoints on "
+                         "the same inputs, e.g. with a plain forward over the same batch)")
+    k = a.top_k
+    rows = []
+    for pos_a, layer in layer_positions(a, layers):
+        if layer not in b.layer_indices:
+            raise ValueError(f"layer {layer} is in trace_a but not in trace_b")
+        ids_a, ids_b = a.topk_ids[pos_a], b.topk_ids[b.layer_indices.index(layer)]  # (N, k)
+        n = ids_a.shape[0]
+        rows.append(dict(
+            layer=layer, tokens=n,
+            saturation=float(overlap_counts(ids_a, ids_b).double().mean() / k) if n and k else float("nan"),
+            top1_agreement=float((ids_a[:, 0] == ids_b[:, 0]).double().mean()) if n and k else float("nan"),
+            random=k / a.num_experts))
+    return pd.DataFrame(rows)
