@@ -1,0 +1,128 @@
+"""Accuracy vs thinking budget: the curve of the Qwen3 report's Fig. 2, from a ``sweep_budget`` table.
+
+Log-x like the report. A log axis has no 0 and no infinity, so budget 0 sits half a step left of the
+smallest positive budget and "no limit" one doubling right of the largest; their ticks read "0" and "∞".
+The non-thinking accuracy is a dashed reference line; an optional vertical marker shows the current
+budget (a trace, not a shape, so it sits in data coordinates on the log axis; ``mark_budget`` moves it
+in place, also on a FigureWidget). Pure: data in, figure out; knows nothing about models or widgets.
+
+    fig = budget_curve(sweep_budget(model, tok, problems, [0, 4, 16, 64, None]), current_budget=16)
+    mark_budget(fig, 32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+_REQUIRED = ("budget", "mode", "accuracy")
+_CURVE_COLOR = "#1f5fa8"
+_REFERENCE_COLOR = "#7f7f7f"
+_MARKER_COLOR = "#c05800"
+MARKER_NAME = "current budget"
+
+
+def _check(df: Any) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected the DataFrame returned by sweep_budget, got {type(df).__name__}")
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(f"the sweep table lacks columns {missing}; pass the DataFrame sweep_budget returns")
+    if not (df["mode"] == "thinking").any():
+        raise ValueError("the sweep table has no thinking rows to plot")
+    return df
+
+
+def _finite(budgets: Sequence[Any]) -> list[int]:
+    return sorted(int(b) for b in budgets if not pd.isna(b))
+
+
+def axis_positions(budgets: Sequence[Any]) -> tuple[float, float]:
+    """Where budget 0 and "no limit" (None / <NA>) are drawn on the log axis, for these budgets."""
+    finite = _finite(budgets)
+    positive = [b for b in finite if b > 0]
+    zero_x = positive[0] / 2 if positive else 0.5
+    unlimited_x = 2 * positive[-1] if positive else 1.0
+    return float(zero_x), float(unlimited_x)
+
+
+def budget_x(budget: Any, zero_x: float, unlimited_x: float) -> float:
+    """The x position of one budget."""
+    if budget is None or pd.isna(budget):
+        return unlimited_x
+    return zero_x if int(budget) == 0 else float(budget)
+
+
+def _label(budget: Any) -> str:
+    return "∞" if budget is None or pd.isna(budget) else str(int(budget))
+
+
+def budget_curve(
+    df: pd.DataFrame, *, current_budget: int | None = None, title: str = "Accuracy vs thinking budget"
+) -> go.Figure:
+    """The accuracy-vs-budget figure from ``df`` (columns budget, mode, accuracy[, mean_thinking_tokens])."""
+    df = _check(df)
+    thinking = df[df["mode"] == "thinking"].copy()
+    zero_x, unlimited_x = axis_positions(thinking["budget"].tolist())
+    thinking["x"] = [budget_x(b, zero_x, unlimited_x) for b in thinking["budget"]]
+    thinking = thinking.sort_values("x")
+    tokens = thinking.get("mean_thinking_tokens", pd.Series([float("nan")] * len(thinking), index=thinking.index))
+    hover = [
+        f"budget {_label(b)}<br>accuracy {a:.1%}<br>mean thinking tokens {t:.1f}"
+        for b, a, t in zip(thinking["budget"], thinking["accuracy"], tokens)
+    ]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=thinking["x"].tolist(), y=thinking["accuracy"].tolist(), mode="lines+markers", name="thinking",
+            line=dict(color=_CURVE_COLOR, width=2), marker=dict(size=8), hovertext=hover, hoverinfo="text",
+        )
+    )
+    x_lo, x_hi = float(thinking["x"].min()), float(thinking["x"].max())
+    reference = df[df["mode"] == "non-thinking"]
+    if len(reference):
+        acc = float(reference["accuracy"].iloc[0])
+        fig.add_trace(
+            go.Scatter(
+                x=[x_lo, x_hi], y=[acc, acc], mode="lines", name=f"non-thinking ({acc:.0%})",
+                line=dict(color=_REFERENCE_COLOR, width=2, dash="dash"), hoverinfo="name",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[], y=[], mode="lines", name=MARKER_NAME, line=dict(color=_MARKER_COLOR, width=2, dash="dot"),
+            hoverinfo="name", showlegend=False,
+        )
+    )
+    ticks = sorted(set(zip(thinking["x"], map(_label, thinking["budget"]))))
+    fig.update_layout(
+        title=title,
+        xaxis=dict(type="log", title="thinking budget (tokens, log scale)", tickvals=[t[0] for t in ticks],
+                   ticktext=[t[1] for t in ticks]),
+        yaxis=dict(title="accuracy", tickformat=".0%", range=[-0.02, 1.05]),
+        meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
+        legend=dict(orientation="h", y=-0.2),
+        margin=dict(l=60, r=20, t=50, b=60),
+        template="plotly_white",
+    )
+    if current_budget is not None:
+        mark_budget(fig, current_budget)
+    return fig
+
+
+def mark_budget(fig: go.Figure, budget: int | None) -> None:
+    """Move the current-budget marker of a ``budget_curve`` figure (in place; None hides it)."""
+    markers = [t for t in fig.data if t.name == MARKER_NAME]
+    if not markers:
+        raise ValueError("this figure was not made by budget_curve (it has no current-budget marker)")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
+        raise ValueError(f"budget must be an int >= 0 or None, got {budget!r}")
+    meta = fig.layout.meta or {}
+    if budget is None:
+        markers[0].update(x=[], y=[], showlegend=False)
+        return
+    x = budget_x(budget, meta.get("zero_x", 0.5), meta.get("unlimited_x", 1.0))
+    markers[0].update(x=[x, x], y=[0, 1], showlegend=True, name=MARKER_NAME, hovertext=f"budget {budget}")
