@@ -38,9 +38,36 @@ AnswerFn = Callable[[Any, int, threading.Event], Any]
 _PANE = "border:1px solid #ddd;border-radius:4px;padding:6px;min-height:2.2em;font-family:monospace;"
 
 
+def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None = None,
+                     stop_text: str | None = None) -> AnswerFn:
+    """The default ``AnswerFn``: one unlimited greedy run per prompt (cached), then each budget is only the
+    truncated thinking + stop text prefilled and the short answer decoded (``thinking.prefix``); budgets the
+    model never reaches cost nothing. Equal to ``generate(..., budget=b)`` under greedy decoding.
+    """
+    from ..thinking.generate import generate
+    from ..thinking.prefix import answer_at_budget
+
+    cache: dict[str, Any] = {}
+
+    def answer(prompt: Any, budget: int, cancel: threading.Event) -> Any:
+        with model_lock(model):
+            key = repr(prompt)
+            if key not in cache:
+                if cancel.is_set():
+                    return None
+                cache[key] = generate(model, tokenizer, prompt, thinking=True, budget=None,
+                                      max_new_tokens=max_new_tokens, stop_text=stop_text)
+            if cancel.is_set():
+                return None
+            return answer_at_budget(model, tokenizer, cache[key], budget, stop_text=stop_text)
+
+    return answer
+
+
 def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None = None,
                         stop_text: str | None = None) -> AnswerFn:
-    """An ``AnswerFn`` that generates from scratch at each budget and stops at the next token when cancelled."""
+    """An ``AnswerFn`` that generates from scratch at each budget and stops at the next token when cancelled
+    (use it with sampling-free models where a prefix cache is not wanted, or as a slow reference)."""
     from ..thinking.streaming import stream_generate
 
     def answer(prompt: Any, budget: int, cancel: threading.Event) -> Any:
@@ -76,8 +103,8 @@ class BudgetTuner(widgets.VBox):
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
         self.model, self.tokenizer, self.problems = model, tokenizer, problems
         self.max_new_tokens = max_new_tokens
-        self._answer_fn = answer_fn or streaming_answer_fn(model, tokenizer, max_new_tokens=max_new_tokens,
-                                                           stop_text=stop_text)
+        self._answer_fn = answer_fn or prefix_answer_fn(model, tokenizer, max_new_tokens=max_new_tokens,
+                                                        stop_text=stop_text)
         self.worker = LatestWorker(debounce_s=debounce_s, name="qnext-budget")
         self.curve_worker = LatestWorker(name="qnext-budget-curve")
         self.last_result: Any = None
