@@ -97,12 +97,12 @@ class BudgetTuner(widgets.VBox):
 
     def __init__(self, model: Any, tokenizer: Any, prompt: Any, problems: Sequence[Any] | None = None, *,
                  budget: int = 32, max_budget: int = 128, step: int = 1, debounce_s: float = 0.12,
-                 max_new_tokens: int | None = None, curve_budgets: Sequence[int] | None = None,
+                 max_new_tokens: int | None = None, curve_budgets: Sequence[int | None] | None = None,
                  answer_fn: AnswerFn | None = None, stop_text: str | None = None, **kwargs: Any) -> None:
         if not 0 <= budget <= max_budget:
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
         self.model, self.tokenizer, self.problems = model, tokenizer, problems
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens, self.stop_text = max_new_tokens, stop_text
         self._answer_fn = answer_fn or prefix_answer_fn(model, tokenizer, max_new_tokens=max_new_tokens,
                                                         stop_text=stop_text)
         self.worker = LatestWorker(debounce_s=debounce_s, name="qnext-budget")
@@ -119,6 +119,7 @@ class BudgetTuner(widgets.VBox):
         self.thinking_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
         self.answer_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
         self.curve = go.FigureWidget() if problems else None
+        self.curve_status = widgets.Label()
         self.errors = widgets.Output()
         children: list[widgets.Widget] = [
             self.header,
@@ -126,7 +127,7 @@ class BudgetTuner(widgets.VBox):
             widgets.HBox([self.thinking_pane, self.answer_pane]),
         ]
         if self.curve is not None:
-            children.append(self.curve)
+            children += [self.curve_status, self.curve]
         super().__init__(children=[*children, self.errors], **kwargs)
 
         self.budget, self.prompt = budget, prompt
@@ -214,29 +215,39 @@ class BudgetTuner(widgets.VBox):
         self.status_label.value = change["new"]
 
     # ------------------------------------------------------------------ accuracy curve
-    def _start_curve(self, budgets: list[int]) -> None:
+    def _start_curve(self, budgets: list[int | None]) -> None:
         from ..thinking.sweep import sweep_budget
 
         def work(cancel: threading.Event) -> Any:
             with model_lock(self.model):
-                return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets=budgets,
-                                    max_new_tokens=self.max_new_tokens)
+                return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets,
+                                    max_new_tokens=self.max_new_tokens, stop_text=self.stop_text,
+                                    progress=lambda message: setattr(self.curve_status, "value",
+                                                                     f"accuracy curve: {message}"))
 
-        self.curve_worker.submit(work, on_result=self._show_curve, on_error=lambda exc: self._show_error(-1, exc))
+        self.curve_status.value = f"accuracy curve: sweeping {len(budgets)} budgets over {len(self.problems)} problems…"
+        self.curve_worker.submit(work, on_result=self._show_curve, on_error=self._show_curve_error)
 
     def _show_curve(self, sweep: Any) -> None:
         from ..figures.budget import budget_curve
 
         self.sweep = sweep
-        sync_figure(self.curve, budget_curve(sweep))
-        self._mark_curve(self.budget)
+        sync_figure(self.curve, budget_curve(sweep, current_budget=self.budget,
+                                             title=f"Accuracy vs thinking budget ({len(self.problems)} problems)"))
+        self.curve_status.value = ""
+
+    def _show_curve_error(self, exc: BaseException) -> None:
+        self.curve_status.value = "accuracy curve: error (see below)"
+        self.errors.append_stderr("".join(traceback.format_exception(exc)))
 
     def _mark_curve(self, budget: int) -> None:
-        if self.curve is None or self.sweep is None:
-            return
-        with self.curve.batch_update():
-            self.curve.layout.shapes = [dict(type="line", xref="x", yref="paper", x0=budget, x1=budget, y0=0, y1=1,
-                                             line=dict(color="#c05800", width=2, dash="dot"), name="current budget")]
+        from ..figures.budget import mark_budget
+
+        with self.curve_worker.lock:  # not while the curve itself is being drawn
+            if self.curve is None or self.sweep is None:
+                return
+            with self.curve.batch_update():
+                mark_budget(self.curve, budget)
 
     # ------------------------------------------------------------------ scripting
     def wait(self, timeout: float = 120.0) -> bool:
@@ -259,10 +270,11 @@ def _header_html(prompt: Any) -> str:
     return f"<b>Thinking budget</b> — {escape_text(str(prompt))}"
 
 
-def _default_curve_budgets(max_budget: int) -> list[int]:
+def _default_curve_budgets(max_budget: int) -> list[int | None]:
+    """0, powers of two up to ``max_budget``, ``max_budget``, and None (unlimited)."""
     budgets = {0, max_budget}
     b = 1
     while b < max_budget:
         budgets.add(b)
         b *= 2
-    return sorted(budgets)
+    return [*sorted(budgets), None]

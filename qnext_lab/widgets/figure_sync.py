@@ -20,7 +20,8 @@ _RESET_LAYOUT = {"shapes": (), "annotations": ()}
 def sync_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
     """Make ``widget`` show ``figure``: same traces (updated in place when the count matches) and layout."""
     new_layout = figure.layout.to_plotly_json()
-    new_layout.pop("template", None)  # the widget already carries the default template
+    if widget.data:  # the template is set once, on the first fill: copying it on every update is slow
+        new_layout.pop("template", None)
     for key, empty in _RESET_LAYOUT.items():
         new_layout.setdefault(key, empty)
     if len(widget.data) != len(figure.data) or any(

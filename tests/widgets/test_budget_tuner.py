@@ -88,3 +88,22 @@ def test_changing_the_prompt_reanswers(model_and_tokenizer):
     assert tuner.wait(60)
     assert tuner.answer == generate(model, tok, "What is 5 + 5?", budget=4, max_new_tokens=12).answer
     assert "5 + 5" in tuner.header.value
+
+
+def test_with_problems_the_accuracy_curve_marks_the_current_budget(model_and_tokenizer):
+    from qnext_lab.figures.budget import MARKER_NAME, budget_x
+    from qnext_lab.tiny.tasks import make_problems
+
+    model, tok = model_and_tokenizer
+    problems = make_problems(4, seed=0)
+    tuner = BudgetTuner(model, tok, problems[0].question, problems, budget=4, max_budget=8, max_new_tokens=16,
+                        curve_budgets=[0, 4, 8, None], debounce_s=0.0)
+    assert tuner.wait(120), tuner.errors.outputs
+    assert list(tuner.sweep["budget"].iloc[:3]) == [0, 4, 8]
+    marker = next(t for t in tuner.curve.data if t.name == MARKER_NAME)
+    meta = tuner.curve.layout.meta
+    assert marker.x[0] == budget_x(4, meta["zero_x"], meta["unlimited_x"])
+    tuner.slider.value = 8
+    marker = next(t for t in tuner.curve.data if t.name == MARKER_NAME)
+    assert marker.x[0] == budget_x(8, meta["zero_x"], meta["unlimited_x"])
+    assert tuner.wait(60) and tuner.shown_budget == 8
