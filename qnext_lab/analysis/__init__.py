@@ -25,6 +25,7 @@ from typing import Any
 from .active_params import active_parameters
 from .coactivation import coactivation, most_used_experts
 from .entropy import routing_entropy
+from .intervene import intervene  # the function, bound over the submodule of the same name
 from .labels import label_specialization
 from .load import expert_load, load_balance
 from .repetition import consecutive_repetition
@@ -37,11 +38,11 @@ __all__ = [
     "routing_entropy", "trace_dataset", "vocabulary_specialization",
 ]
 
-_LAZY = {"trace_dataset": ".dataset", "load_dataset_trace": ".dataset", "intervene": ".intervene"}
+_LAZY = {"trace_dataset": ".dataset", "load_dataset_trace": ".dataset"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:  # these need transformers / accelerate / tqdm: imported on first use
+    if name in _LAZY:  # dataset tracing needs tqdm / accelerate: imported on first use
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name], __name__), name)

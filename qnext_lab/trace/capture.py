@@ -256,6 +256,10 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
                                f"model ({len(self._token_ids)} forwards)")
         if not any(self._ids):
             return self._empty_trace()
+        widths = {chunk.shape[-1] for chunks in self._ids for chunk in chunks}
+        if len(widths) > 1:
+            raise RuntimeError(f"capture: the number of experts per token changed during the capture ({sorted(widths)}); "
+                               "capture each routing setting (e.g. each intervene(top_k=...)) separately")
         ids = torch.stack([torch.cat(chunks) for chunks in self._ids]).cpu()  # (L, N, k)
         weights = torch.stack([torch.cat(chunks) for chunks in self._weights]).float().cpu()  # (L, N, k)
         weights, order = weights.sort(dim=-1, descending=True, stable=True)  # rank order
