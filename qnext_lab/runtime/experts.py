@@ -1,8 +1,13 @@
 """The "qnext" experts implementation registered in transformers' ExpertsInterface.
 
+Dimension legend: T = tokens, H = hidden, k = experts per token.
 Knows the experts-module contract of transformers v5 (weights ``gate_up_proj`` (E, 2I, H) and
-``down_proj`` (E, H, I), flags ``has_gate``/``has_bias``/``is_transposed``/``is_concatenated``);
-knows nothing about routing capture or widgets.
+``down_proj`` (E, H, I), or transposed; flags ``has_gate``/``has_bias``/``is_transposed``/
+``is_concatenated``/``has_post_expert_norm``; the module's ``_apply_gate``) and maps it onto the kernels.
+Backend per call (``QNEXT_LAB_BACKEND``): Triton kernels for CUDA tensors, the torch runtime for CPU.
+Under ``auto``, what the Triton kernels cannot do (gradients, ungated experts, post-expert norms, other
+custom gates) runs on the torch runtime; under an explicit ``triton`` it raises ``UnsupportedExpertsError``.
+Knows nothing about routing capture or widgets.
 
     import qnext_lab  # registers "qnext"
     model.set_experts_implementation("qnext")
@@ -11,9 +16,74 @@ knows nothing about routing capture or widgets.
 from __future__ import annotations
 
 import torch
-from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS
+from transformers.activations import SiLUActivation
+from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS, _default_apply_gate
+
+from ..kernels.backend import requested_backend, resolve_backend
+from ..kernels.layout import ExpertWeights
+from ..kernels.moe import moe_experts
+from .torch_experts import torch_experts_forward
+
+__all__ = ["IMPLEMENTATION_NAME", "UnsupportedExpertsError", "qnext_experts_forward", "register_experts_implementation", "triton_plan"]
 
 IMPLEMENTATION_NAME = "qnext"
+_REQUIRED = ("num_experts", "down_proj", "has_gate", "has_bias", "is_transposed")
+
+
+class UnsupportedExpertsError(NotImplementedError):
+    """The experts module cannot run on the requested backend; the message says what to do."""
+
+
+def _check_module(module: torch.nn.Module) -> None:
+    missing = [name for name in _REQUIRED if not hasattr(module, name)]
+    if missing:
+        raise UnsupportedExpertsError(
+            f"{type(module).__name__} is not a transformers v5 experts module (missing {missing}); "
+            "the 'qnext' implementation needs a class decorated with @use_experts_implementation"
+        )
+    if getattr(module, "_is_expert_parallel", False):
+        raise UnsupportedExpertsError(
+            f"{type(module).__name__} is sharded with expert parallelism; 'qnext' runs all experts on one "
+            "device. Load without a tensor/expert-parallel plan, or use experts_implementation='grouped_mm'"
+        )
+
+
+def triton_plan(module: torch.nn.Module) -> tuple[ExpertWeights, str, float, float]:
+    """Map an experts module onto the Triton kernels: (weights, gate, alpha, limit), or raise.
+
+    Raises ``UnsupportedExpertsError`` naming the feature the kernels lack.
+    """
+    name = type(module).__name__
+    if not module.has_gate:
+        raise UnsupportedExpertsError(f"{name} has no gate (has_gate=False): the Triton kernels fuse a gated "
+                                      "activation only; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+    if getattr(module, "has_post_expert_norm", False):
+        raise UnsupportedExpertsError(f"{name} normalises each expert's output (has_post_expert_norm=True), "
+                                      "which the Triton kernels do not fuse; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+    custom_gate = type(module)._apply_gate is not _default_apply_gate
+    if custom_gate and name == "GptOssExperts":
+        gate, alpha, limit = "clamped_swiglu", float(module.alpha), float(module.limit)
+    elif custom_gate:
+        raise UnsupportedExpertsError(f"{name} defines its own _apply_gate, which the Triton kernels do not "
+                                      "know; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+    elif isinstance(module.act_fn, (torch.nn.SiLU, SiLUActivation)):
+        gate, alpha, limit = "silu", 1.702, 7.0
+    else:
+        raise UnsupportedExpertsError(f"{name} uses activation {type(module.act_fn).__name__}; the Triton "
+                                      "kernels fuse SiLU only; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+    weights = ExpertWeights(
+        gate_up=module.gate_up_proj,
+        down=module.down_proj,
+        gate_up_bias=module.gate_up_proj_bias if module.has_bias else None,
+        down_bias=module.down_proj_bias if module.has_bias else None,
+        transposed=bool(module.is_transposed),
+        interleaved=not getattr(module, "is_concatenated", True),
+    )
+    return weights, gate, alpha, limit
+
+
+def _needs_grad(module: torch.nn.Module, hidden_states: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and (hidden_states.requires_grad or any(p.requires_grad for p in module.parameters()))
 
 
 def qnext_experts_forward(
@@ -22,26 +92,24 @@ def qnext_experts_forward(
     top_k_index: torch.Tensor,  # (T, k)
     top_k_weights: torch.Tensor,  # (T, k)
 ) -> torch.Tensor:  # (T, H)
-    # T = tokens, k = experts per token, S = T*k routed slots, H = hidden, I = expert intermediate.
-    num_tokens, k = top_k_index.shape
-    flat_ids = top_k_index.reshape(-1)  # (S,)
-    order = torch.argsort(flat_ids, stable=True)  # (S,) slots grouped by expert
-    counts = torch.bincount(flat_ids, minlength=self.num_experts).tolist()
-    rows = hidden_states[order // k]  # (S, H)
-    out = torch.empty(order.numel(), hidden_states.shape[-1], dtype=torch.float32, device=hidden_states.device)
-    start = 0
-    for expert, count in enumerate(counts):
-        if count == 0:
-            continue
-        x = rows[start : start + count]
-        gate_up = x @ self.gate_up_proj[expert].T  # (c, 2I)
-        gate, up = gate_up.chunk(2, dim=-1)
-        y = (self.act_fn(gate) * up) @ self.down_proj[expert].T  # (c, H)
-        out[start : start + count] = y.float()
-        start += count
-    weighted = torch.empty_like(out)
-    weighted[order] = out * top_k_weights.reshape(-1)[order, None].float()
-    return weighted.view(num_tokens, k, -1).sum(dim=1).to(hidden_states.dtype)
+    """ExpertsInterface entry point: route the call to the Triton kernels or the torch runtime."""
+    _check_module(self)
+    if resolve_backend(hidden_states) == "torch":
+        return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
+    explicit = requested_backend() == "triton"
+    try:
+        if _needs_grad(self, hidden_states):
+            raise UnsupportedExpertsError("the Triton kernels have no backward pass; run under torch.no_grad() "
+                                          "(inference) or use QNEXT_LAB_BACKEND=torch to train")  # fmt: skip
+        weights, gate, alpha, limit = triton_plan(self)
+    except UnsupportedExpertsError:
+        if explicit:
+            raise
+        return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
+    x = hidden_states.to(weights.dtype)  # autocast can hand fp32 activations to bf16 weights
+    out = moe_experts(x, weights, top_k_index, top_k_weights, gate=gate, alpha=alpha, limit=limit,
+                      backend="triton", validate=False)  # fmt: skip
+    return out.to(hidden_states.dtype)
 
 
 def register_experts_implementation() -> None:

@@ -1,0 +1,66 @@
+"""Block sizes for the grouped GEMMs, from a small table keyed by tokens per expert.
+
+Dimension legend: S = routed slots (T*k), E = experts, N = output columns, K = reduction size.
+Why a table and not ``triton.autotune``: the best tile depends mostly on how many rows each expert gets
+(S / E), which changes every call with the routing, and autotune would re-benchmark (and sync) for every
+new S under CUDA graphs. The table follows vLLM's fused_moe defaults for H100/H200-class GPUs:
+
+- decode (<= 16 rows per expert on average): BLOCK_M = 16, the smallest ``tl.dot`` tile, so padding wastes
+  little; wide BLOCK_N/BLOCK_K to stream the weights (memory-bound, one pass over each touched expert);
+- middle: BLOCK_M = 32 / 64;
+- prefill (> 128 rows per expert): 64 x 128 x 64 tiles, 8 warps, 4 stages (compute-bound).
+
+To retune: run ``benchmarks/bench_moe_gpu.py --sweep`` on the target GPU and edit ``_TABLE``.
+
+    cfg = pick_config(num_slots=10, num_experts=512, n=512, k=2048)
+    cfg.block_m, cfg.block_n, cfg.block_k
+"""
+
+from dataclasses import dataclass
+
+from .backend import interpreting
+
+__all__ = ["GemmConfig", "pick_config"]
+
+
+@dataclass(frozen=True)
+class GemmConfig:
+    block_m: int
+    block_n: int
+    block_k: int
+    num_warps: int
+    num_stages: int
+
+
+# (max average rows per expert, config), first match wins.
+_TABLE: tuple[tuple[float, GemmConfig], ...] = (
+    (16.0, GemmConfig(16, 64, 128, 4, 4)),
+    (64.0, GemmConfig(32, 64, 64, 4, 4)),
+    (128.0, GemmConfig(64, 64, 64, 4, 3)),
+    (float("inf"), GemmConfig(64, 128, 64, 8, 4)),
+)
+# The interpreter runs each program in numpy: small tiles keep odd test shapes cheap and still
+# exercise the masking of partial tiles.
+_INTERPRETER = GemmConfig(16, 64, 64, 4, 1)
+
+
+def pick_config(num_slots: int, num_experts: int, n: int, k: int) -> GemmConfig:
+    """Tile sizes for a grouped GEMM with ``num_slots`` rows over ``num_experts``, output N, reduction K."""
+    if interpreting():
+        return _INTERPRETER
+    rows_per_expert = num_slots / max(min(num_slots, num_experts), 1)
+    for limit, cfg in _TABLE:
+        if rows_per_expert <= limit:
+            # Never a tile much wider than the matrix: small test configs (N, K < 64) would only mask.
+            return GemmConfig(
+                cfg.block_m,
+                max(16, min(cfg.block_n, _pow2_at_least(n))),
+                max(16, min(cfg.block_k, _pow2_at_least(k))),
+                cfg.num_warps,
+                cfg.num_stages,
+            )
+    raise AssertionError("unreachable: the last table row has no limit")
+
+
+def _pow2_at_least(x: int) -> int:
+    return 1 << max(x - 1, 0).bit_length()

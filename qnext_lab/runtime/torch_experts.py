@@ -1,0 +1,120 @@
+"""The CPU runtime of the "qnext" experts: pure torch, fast, differentiable.
+
+Dimension legend: T = tokens, k = experts per token, S = T*k slots, H = hidden, I = expert intermediate,
+E = experts, A = experts active in this call (A <= min(S, E)).
+
+One sort of the S slots by expert, then either one fused C++ grouped matmul over all groups
+(``torch.nn.functional.grouped_mm``, when its 16-byte stride rule holds and no gradient is needed) or one
+``linear -> gate -> linear`` per ACTIVE expert (A of them, never all E). The k contributions of a token are
+combined in fp32 with ``index_add_`` (sequential on CPU: deterministic). Works with any experts module
+that follows transformers v5's contract: it calls the module's own ``_apply_gate`` (GPT-OSS's clamped
+SwiGLU included), ``act_fn`` when ``has_gate`` is False, and ``post_expert_norm`` when present.
+Knows nothing about Triton or routing capture.
+
+    out = torch_experts_forward(module, hidden_states, top_k_index, top_k_weights)   # (T, H)
+"""
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["grouped_mm_usable", "torch_experts_forward"]
+
+
+def _projections(module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if module.has_gate:
+        return module.gate_up_proj, getattr(module, "gate_up_proj_bias", None) if module.has_bias else None
+    return module.up_proj, getattr(module, "up_proj_bias", None) if module.has_bias else None
+
+
+def _activate(module: torch.nn.Module, pre: torch.Tensor) -> torch.Tensor:
+    # The module's own gate keeps every family's quirks (interleaving, clamps) without copying them here.
+    return module._apply_gate(pre) if module.has_gate else module.act_fn(pre)
+
+
+def grouped_mm_usable(hidden_states: torch.Tensor, weights: tuple[torch.Tensor, ...]) -> bool:
+    """Whether torch's fused grouped matmul can take these tensors on this call.
+
+    Its CPU kernel needs 16-byte aligned strides and data pointers (odd H or I fail with
+    "strides should be multiple of 16 bytes"), and its backward on CPU is fragile, so it is used for
+    inference only; training takes the per-expert loop, which autograd differentiates directly.
+    """
+    if not hasattr(F, "grouped_mm") or hidden_states.device.type != "cpu":
+        return False
+    if torch.is_grad_enabled() and (hidden_states.requires_grad or any(w.requires_grad for w in weights)):
+        return False
+    if hidden_states.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    item = hidden_states.element_size()
+    for t in (hidden_states, *weights):
+        if t.dtype != hidden_states.dtype or t.data_ptr() % 16:
+            return False
+        if any((s * item) % 16 for s, n in zip(t.stride(), t.shape) if n > 1 and s != 1):
+            return False
+        if (t.shape[-1] * item) % 16 or (t.shape[-2] * item) % 16:
+            return False
+    return True
+
+
+def _grouped(module, rows, proj, proj_bias, sorted_experts, counts):
+    offsets = torch.cumsum(counts, 0, dtype=torch.int32)  # (E,) end row of each expert's group
+    w1 = proj if module.is_transposed else proj.transpose(-2, -1)  # (E, H, 2I) view
+    pre = F.grouped_mm(rows, w1, offs=offsets)  # (S, 2I)
+    if proj_bias is not None:
+        pre = pre + proj_bias[sorted_experts]
+    act = _activate(module, pre)  # (S, I)
+    down = module.down_proj if module.is_transposed else module.down_proj.transpose(-2, -1)  # (E, I, H)
+    y = F.grouped_mm(act.contiguous(), down, offs=offsets)  # (S, H)
+    if module.has_bias:
+        y = y + module.down_proj_bias[sorted_experts]
+    return y
+
+
+def _per_active_expert(module, rows, proj, proj_bias, active, counts):
+    outs = []
+    start = 0
+    for expert, count in zip(active, counts):  # A iterations, one host sync before the loop
+        x = rows[start : start + count]  # (c, H)
+        start += count
+        pre = x @ proj[expert] if module.is_transposed else F.linear(x, proj[expert])  # (c, 2I)
+        if proj_bias is not None:
+            pre = pre + proj_bias[expert]
+        act = _activate(module, pre)  # (c, I)
+        y = act @ module.down_proj[expert] if module.is_transposed else F.linear(act, module.down_proj[expert])
+        if module.has_bias:
+            y = y + module.down_proj_bias[expert]
+        outs.append(y)  # (c, H)
+    return torch.cat(outs)  # (S, H)
+
+
+def torch_experts_forward(
+    module: torch.nn.Module,
+    hidden_states: torch.Tensor,  # (T, H)
+    top_k_index: torch.Tensor,  # (T, k)
+    top_k_weights: torch.Tensor,  # (T, k)
+) -> torch.Tensor:  # (T, H)
+    num_tokens, top_k = top_k_index.shape
+    num_experts = module.num_experts
+    flat = top_k_index.reshape(-1)  # (S,)
+    if flat.numel() == 0:
+        return torch.zeros_like(hidden_states)
+    sorted_experts, order = torch.sort(flat, stable=True)  # (S,) the one sort
+    token_of_row = order // top_k  # (S,)
+    rows = hidden_states[token_of_row]  # (S, H) grouped by expert
+    counts = torch.bincount(flat, minlength=num_experts)  # (E,)
+    proj, proj_bias = _projections(module)
+
+    if grouped_mm_usable(rows, (proj, module.down_proj)):
+        y = _grouped(module, rows, proj, proj_bias, sorted_experts, counts)
+    else:
+        active = torch.nonzero(counts).squeeze(1)  # (A,)
+        y = _per_active_expert(module, rows, proj, proj_bias, active.tolist(), counts[active].tolist())
+
+    if getattr(module, "has_post_expert_norm", False):
+        y = module.post_expert_norm(y)
+    y = y.float() * top_k_weights.reshape(-1)[order].float().unsqueeze(-1)  # (S, H) fp32
+    if y.device.type == "cpu":
+        out = torch.zeros(num_tokens, y.shape[-1], dtype=torch.float32, device=y.device)  # (T, H)
+        out.index_add_(0, token_of_row, y)  # fp32 combine of the k contributions, sequential on CPU
+    else:  # CUDA's index_add_ uses atomics (order varies): unsort, then sum the k rows in rank order
+        out = y.new_empty(y.shape).index_copy(0, order, y).view(num_tokens, top_k, -1).sum(dim=1)
+    return out.to(hidden_states.dtype)
