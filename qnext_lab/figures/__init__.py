@@ -28,6 +28,8 @@ _LAZY = {
     "expert_use_difference": "compare",
     "alignment_figure": "alignment",
     "padding_waste_figure": "alignment",
+    "budget_curve": "budget",
+    "mark_budget": "budget",
     "expert_color": "palette",
     "write_html": "export",
 }

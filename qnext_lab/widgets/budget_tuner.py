@@ -2,7 +2,8 @@
 
 Moving the slider asks the model to answer again with at most that many thinking tokens; the truncated
 thinking and the answer appear beside it, with token counts and time. With a problem set, the
-accuracy-vs-budget curve is drawn once (``sweep_budget`` on a worker) and the current budget is marked on it.
+accuracy-vs-budget curve is drawn once (``sweep_budget`` on a worker, or the table passed as ``sweep=``)
+and the current budget is marked on it.
 
 Never stale: requests go to a :class:`LatestWorker` (debounced; a newer value cancels the running
 generation), results are shown under the worker's lock only if their budget is still the slider's, and
@@ -98,7 +99,8 @@ class BudgetTuner(widgets.VBox):
     def __init__(self, model: Any, tokenizer: Any, prompt: Any, problems: Sequence[Any] | None = None, *,
                  budget: int = 32, max_budget: int = 128, step: int = 1, debounce_s: float = 0.12,
                  max_new_tokens: int | None = None, curve_budgets: Sequence[int | None] | None = None,
-                 answer_fn: AnswerFn | None = None, stop_text: str | None = None, **kwargs: Any) -> None:
+                 answer_fn: AnswerFn | None = None, stop_text: str | None = None, sweep: Any = None,
+                 **kwargs: Any) -> None:
         if not 0 <= budget <= max_budget:
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
         self.model, self.tokenizer, self.problems = model, tokenizer, problems
@@ -118,7 +120,7 @@ class BudgetTuner(widgets.VBox):
         self.counts = widgets.HTML()
         self.thinking_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
         self.answer_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
-        self.curve = go.FigureWidget() if problems else None
+        self.curve = go.FigureWidget() if problems or sweep is not None else None
         self.curve_status = widgets.Label()
         self.errors = widgets.Output()
         children: list[widgets.Widget] = [
@@ -138,7 +140,10 @@ class BudgetTuner(widgets.VBox):
         with self.worker.lock:
             self._clear_panes(budget)
             self._request(budget)
-        if problems:
+        if sweep is not None:  # a sweep_budget table the caller already has: draw it, sweep nothing
+            with self.curve_worker.lock:
+                self._show_curve(sweep)
+        elif problems:
             budgets = list(curve_budgets) if curve_budgets else _default_curve_budgets(max_budget)
             self._start_curve(budgets)
 
@@ -232,8 +237,9 @@ class BudgetTuner(widgets.VBox):
         from ..figures.budget import budget_curve
 
         self.sweep = sweep
+        n = int(sweep["n"].iloc[0]) if "n" in sweep else len(self.problems or ())
         sync_figure(self.curve, budget_curve(sweep, current_budget=self.budget,
-                                             title=f"Accuracy vs thinking budget ({len(self.problems)} problems)"))
+                                             title=f"Accuracy vs thinking budget ({n} problems)"))
         self.curve_status.value = ""
 
     def _show_curve_error(self, exc: BaseException) -> None:
