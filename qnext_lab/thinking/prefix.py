@@ -74,8 +74,11 @@ def answers_at_budget(
     if len(budgets) != len(cached):
         raise ValueError(f"{len(budgets)} budgets for {len(cached)} cached generations")
     budgets = [check_budget(b) for b in budgets]
-    for gen in cached:
+    for gen, b in zip(cached, budgets):
         _check_cached(gen)
+        minimum = gen.meta.get("min_thinking")
+        if minimum is not None and b is not None and b < minimum:
+            raise ValueError(f"budget {b} is below the cached run's min_thinking ({minimum})")
     tokens = think_tokens(tokenizer, model)
     eos = tokens.eos_ids
     start = time.perf_counter()
