@@ -28,6 +28,12 @@ def test_hybrid_output_with_both_delimiters_is_parsed(model, hybrid_tok):
     assert g.text.endswith("42<|im_end|>")
 
 
+def test_think_tags_that_are_plain_added_tokens_like_qwen3(model):
+    tok = char_tokenizer("hybrid", think_special=False)  # Qwen3: skip_special_tokens keeps <think>
+    g = _scripted(model, tok, "<think>\nadd 0+2\n</think>\n\n42<|im_end|>")
+    assert (g.thinking, g.answer, g.finish_reason) == ("add 0+2", "42", "eos")
+
+
 def test_thinking_template_output_holds_only_the_closing_tag(model, thinking_tok):
     g = _scripted(model, thinking_tok, "add 0+2\n</think>\n\n42<|im_end|>")
     assert (g.thinking, g.answer) == ("add 0+2", "42")

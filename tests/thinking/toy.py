@@ -13,7 +13,7 @@ from __future__ import annotations
 import string
 
 import torch
-from tokenizers import Tokenizer, decoders, models
+from tokenizers import AddedToken, Tokenizer, decoders, models
 from transformers import PreTrainedTokenizerFast, Qwen3NextConfig, Qwen3NextForCausalLM
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
@@ -34,13 +34,18 @@ TEMPLATES = {
 }
 
 
-def char_tokenizer(style: str = "hybrid", think_tokens: bool = True) -> PreTrainedTokenizerFast:
-    """One token per character plus the chat specials; ``think_tokens=False`` drops <think>/</think>."""
+def char_tokenizer(style: str = "hybrid", think_tokens: bool = True, think_special: bool = True) -> PreTrainedTokenizerFast:
+    """One token per character plus the chat specials; ``think_tokens=False`` drops <think>/</think>;
+    ``think_special=False`` makes them plain added tokens, as in Qwen3's tokenizer."""
     specials = SPECIALS if think_tokens else SPECIALS[:3]
     vocab = {t: i for i, t in enumerate(specials + CHARS)}
     core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None, ignore_merges=True))
     core.decoder = decoders.Fuse()
-    core.add_special_tokens(specials)
+    if think_tokens and not think_special:
+        core.add_special_tokens(specials[:3])
+        core.add_tokens([AddedToken(t, special=False, normalized=False) for t in specials[3:]])
+    else:
+        core.add_special_tokens(specials)
     tok = PreTrainedTokenizerFast(
         tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>", padding_side="left"
     )
