@@ -1,0 +1,75 @@
+"""The notebooks: committed clean (no outputs, no widget state), written against the public API only, and
+each one runs top to bottom on the bundled model within its time budget (executed headlessly with nbclient)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import qnext_lab
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+BUDGET_S = 180  # the issue's limit per notebook on 2 CPU cores
+EXPECTED = ["01_tour", "02_routing", "03_thinking_modes", "04_budget", "05_your_model", "06_inside_the_kernel"]
+
+
+def _code(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_all_six_notebooks_exist():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean(path):
+    book = nbformat.read(path, as_version=4)
+    nbformat.validate(book)
+    assert "widgets" not in book.metadata, "strip widget state before committing (FigureWidget stores ~5 MB of JS)"
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"outputs left in {path.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_uses_only_the_public_api(path):
+    public = set(qnext_lab.__all__)
+    for source in _code(path):
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qnext_lab"):
+                pytest.fail(f"{path.name}: 'from {node.module} import ...'; use `import qnext_lab as ql` and ql.<name>")
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("qnext_lab.") , f"{path.name}: import {alias.name}"
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ql":
+                assert node.attr in public, f"{path.name}: ql.{node.attr} is not in qnext_lab.__all__"
+
+
+def _bundled_model_present() -> bool:
+    return (Path(qnext_lab.__file__).parent / "tiny" / "qnext-tiny" / "config.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path, tmp_path):
+    from nbclient import NotebookClient
+
+    if not _bundled_model_present():
+        pytest.skip("the bundled qnext-tiny checkpoint is not trained yet (qnext_lab/tiny/qnext-tiny/config.json)")
+    book = nbformat.read(path, as_version=4)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "TMPDIR": str(tmp_path)}
+    client = NotebookClient(book, timeout=BUDGET_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute(env=env)
+    seconds = time.perf_counter() - start
+    errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert seconds < BUDGET_S, f"{path.name} took {seconds:.0f} s (limit {BUDGET_S} s)"
