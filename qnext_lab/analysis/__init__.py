@@ -11,7 +11,8 @@ each one. One concept per module:
     labels          label_specialization (task / phase / domain)
     saturation      router_saturation (two checkpoints, same inputs)
     active_params   active_parameters (total vs active per token)
-    dataset         trace_dataset, load_dataset_trace (sharded, resumable)
+    dataset         trace_dataset (sharded, resumable, data-parallel under accelerate)
+    shards          load_dataset_trace -> ShardedTrace (lazy reader merging shards)
     intervene       intervene (ablate / force experts, change top-k)
 
     from qnext_lab.analysis import load_balance
@@ -20,30 +21,20 @@ each one. One concept per module:
 
 from __future__ import annotations
 
-from typing import Any
-
 from .active_params import active_parameters
 from .coactivation import coactivation, most_used_experts
+from .dataset import trace_dataset
 from .entropy import routing_entropy
 from .intervene import intervene  # the function, bound over the submodule of the same name
 from .labels import label_specialization
 from .load import expert_load, load_balance
 from .repetition import consecutive_repetition
 from .saturation import router_saturation
+from .shards import ShardedTrace, load_dataset_trace
 from .vocabulary import vocabulary_specialization
 
 __all__ = [
-    "active_parameters", "coactivation", "consecutive_repetition", "expert_load", "intervene",
+    "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "expert_load", "intervene",
     "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts", "router_saturation",
     "routing_entropy", "trace_dataset", "vocabulary_specialization",
 ]
-
-_LAZY = {"trace_dataset": ".dataset", "load_dataset_trace": ".dataset"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:  # dataset tracing needs tqdm / accelerate: imported on first use
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'qnext_lab.analysis' has no attribute {name!r}")

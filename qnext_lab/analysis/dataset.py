@@ -1,0 +1,160 @@
+"""trace_dataset(): trace the routing of a whole corpus, in batches, into resumable safetensors shards.
+
+Texts are cut into shards of ``batch_size * shard_batches`` texts; shard g covers texts
+[g*S, (g+1)*S). Each shard is traced with ``capture``, written to a temporary name and renamed into place,
+then recorded in this process's manifest (see ``shards``). Running the same call again skips finished
+shards, so an interrupted run resumes without duplicating or losing any. Under ``accelerate launch`` every
+process takes every world_size-th shard (process index and count from accelerate's ``PartialState``) and
+writes its own manifest; the loader merges them in corpus order. Models dispatched with
+``device_map="auto"`` work as they are: inputs go to the device of the input embeddings.
+Knows nothing about figures.
+
+    shards = qnext_lab.trace_dataset(model, tok, texts, batch_size=16, out="runs/corpus")
+    load_balance(shards.to_trace())
+
+Dimension legend: B = texts in a batch, t = longest tokenised text of the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..trace.capture import capture
+from ..trace.routing_trace import RoutingTrace
+from .shards import (RUN_FILE, ShardedTrace, manifest_name, read_manifests, shard_name,
+                     write_json_atomic)
+
+
+def _process_layout(process_index: int | None, num_processes: int | None) -> tuple[int, int]:
+    if process_index is not None or num_processes is not None:
+        if process_index is None or num_processes is None:
+            raise ValueError("give both process_index and num_processes, or neither")
+        if not 0 <= process_index < num_processes:
+            raise ValueError(f"process_index {process_index} out of range for {num_processes} processes")
+        return process_index, num_processes
+    try:
+        from accelerate import PartialState
+    except ImportError:
+        return 0, 1
+    state = PartialState()
+    return state.process_index, state.num_processes
+
+
+def _fingerprint(texts: Sequence[str], settings: dict) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _input_device(model: nn.Module) -> torch.device:
+    embed = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    param = next(embed.parameters()) if embed is not None else next(model.parameters())
+    return param.device
+
+
+def _encode(tokenizer, texts: list[str], max_length: int | None, add_special_tokens: bool, pad_id: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokenise and right-pad by hand (works for tokenizers without a pad token): (B, t) ids and mask."""
+    enc = tokenizer(texts, add_special_tokens=add_special_tokens, truncation=max_length is not None,
+                    max_length=max_length)
+    rows = [list(r) for r in enc["input_ids"]]
+    if any(len(r) == 0 for r in rows):
+        raise ValueError("a text tokenised to zero tokens; drop empty texts before tracing")
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # (B, t)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[b, : len(r)] = 1
+    return ids, mask
+
+
+def trace_dataset(model: nn.Module, tokenizer, texts: Sequence[str], *, batch_size: int = 8,
+                  out: str | os.PathLike, probs: bool = False, max_length: int | None = 512,
+                  shard_batches: int = 16, add_special_tokens: bool = True, keep_text: bool = False,
+                  progress: bool = True, process_index: int | None = None,
+                  num_processes: int | None = None) -> ShardedTrace:
+    """Trace ``texts`` through ``model`` and write shards under ``out``; returns the lazy loader.
+
+    Args:
+        batch_size: texts per forward. shard_batches: batches per shard file.
+        probs: also store router probabilities (L x N x E floats per shard: large for big E).
+        max_length: truncate each text to this many tokens (None: no truncation).
+        keep_text: store each token's text (``tokenizer.convert_ids_to_tokens``) in the shards.
+        process_index, num_processes: override accelerate's ``PartialState`` (default) for data parallelism.
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError("texts must be a sequence of strings (a list; resuming needs a stable order and length)")
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"texts[{bad}] is {type(texts[bad]).__name__}, not str")
+    for name, value in (("batch_size", batch_size), ("shard_batches", shard_batches)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    rank, world = _process_layout(process_index, num_processes)
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    shard_texts = batch_size * shard_batches
+    num_shards = -(-len(texts) // shard_texts)
+    settings = dict(batch_size=batch_size, shard_batches=shard_batches, probs=probs, max_length=max_length,
+                    add_special_tokens=add_special_tokens, keep_text=keep_text,
+                    model=getattr(model, "name_or_path", "") or type(model).__name__)
+    run = dict(format="qnext_lab.dataset_trace", version=1, num_texts=len(texts), num_shards=num_shards,
+               shard_texts=shard_texts, fingerprint=_fingerprint(texts, settings), settings=settings)
+    run_path = directory / RUN_FILE
+    if run_path.is_file():
+        previous = json.loads(run_path.read_text())
+        if previous.get("fingerprint") != run["fingerprint"]:
+            raise ValueError(f"{directory} holds a trace of different texts or settings; "
+                             "use a new `out` directory (or delete this one) to start over")
+    else:
+        write_json_atomic(run_path, run)
+    for stale in directory.glob(f".shard-*.r{rank:05d}.tmp"):  # this process's half-written shards
+        stale.unlink()
+
+    done = read_manifests(directory)
+    mine = [g for g in range(rank, num_shards, world)]
+    todo = [g for g in mine if g not in done]
+    manifest_path = directory / manifest_name(rank)
+    entries = json.loads(manifest_path.read_text())["shards"] if manifest_path.is_file() else []
+    pad_id = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
+    device = _input_device(model)
+
+    from tqdm.auto import tqdm
+
+    texts_mine = sum(min(shard_texts, len(texts) - g * shard_texts) for g in mine)
+    texts_todo = sum(min(shard_texts, len(texts) - g * shard_texts) for g in todo)
+    bar = tqdm(total=texts_mine, initial=texts_mine - texts_todo, unit="text", disable=not progress,
+               desc="tracing" if world == 1 else f"tracing [{rank}/{world}]", position=rank if world > 1 else None)
+    try:
+        for g in todo:
+            start, stop = g * shard_texts, min((g + 1) * shard_texts, len(texts))
+            pieces: list[RoutingTrace] = []
+            for b in range(start, stop, batch_size):
+                batch = list(texts[b : min(b + batch_size, stop)])
+                ids, mask = _encode(tokenizer, batch, max_length, add_special_tokens, pad_id)
+                with torch.no_grad(), capture(model, probs=probs) as piece:
+                    model(input_ids=ids.to(device), attention_mask=mask.to(device))
+                piece.seq_index = piece.seq_index + b  # sequence index = text index in the corpus
+                if keep_text:
+                    piece.tokens = list(tokenizer.convert_ids_to_tokens(piece.token_ids.tolist()))
+                pieces.append(piece)
+                bar.update(len(batch))
+            shard = RoutingTrace.concat(pieces, renumber_sequences=False)
+            tmp = directory / f".shard-{g:06d}.r{rank:05d}.tmp"
+            shard.save(tmp)
+            os.replace(tmp, directory / shard_name(g))  # atomic: a shard is whole or absent
+            entries.append(dict(index=g, file=shard_name(g), start=start, stop=stop, tokens=len(shard)))
+            write_json_atomic(manifest_path, dict(rank=rank, shards=entries))
+    finally:
+        bar.close()
+    return ShardedTrace(directory)
