@@ -35,18 +35,25 @@ from .template import (
 
 DEFAULT_MAX_NEW_TOKENS = 1024
 # Qwen3's recommended sampling settings (used when do_sample=True and a setting is left as None).
-QWEN_SAMPLING = {True: {"temperature": 0.6, "top_p": 0.95, "top_k": 20}, False: {"temperature": 0.7, "top_p": 0.8, "top_k": 20}}
+QWEN_SAMPLING = {
+    True: {"temperature": 0.6, "top_p": 0.95, "top_k": 20},  # thinking
+    False: {"temperature": 0.7, "top_p": 0.8, "top_k": 20},  # non-thinking
+}
 
 
 @dataclass
 class Generation:
-    """The result of one generation. Token counts exclude forced tokens and the think delimiters."""
+    """The result of one generation. Token counts exclude the forced stop text and the think delimiters.
+
+    ``finish_reason``: "eos" (the turn ended by itself), "budget" (the budget closed the thinking, then the
+    turn ended), "max_new_tokens" (cut off), "stopped" (a stream was closed).
+    """
 
     prompt: str
     prompt_ids: list[int]
     token_ids: list[int]  # generated tokens, end-of-turn included, padding excluded
     labels: list[str]  # per generated token: "thinking" or "answer"
-    forced: list[bool]  # per generated token: forced by the budget processor
+    forced: list[bool]  # per generated token: part of the stop text the budget forced
     thinking: str
     answer: str
     thinking_tokens: int
