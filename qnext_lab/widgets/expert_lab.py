@@ -1,0 +1,191 @@
+"""ExpertLab: switch experts off (or on) per layer, re-run a prompt, see the answer and how routing moved.
+
+Thin: the state lives in traitlets (``prompt``, ``layer``, ``ablate``, ``force``, ``top_k``, ``thinking``,
+``max_new_tokens``); controls only write those traits. ``run`` renders the prompt with the tokenizer's
+chat template, greedily generates with ``model.generate`` twice (as the model is, and inside
+``qnext_lab.intervene``), each under ``capture``, on a background ``LatestWorker`` holding the model lock.
+The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
+``figures.compare.expert_use_difference``. Errors (e.g. ablating every expert) appear in an Output widget.
+
+    lab = ExpertLab(model, tok, "What is 478 + 356?")
+    lab.ablate = {0: [3, 5]}; lab.run()
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import torch
+import traitlets
+
+from ..analysis.intervene import intervene
+from ..figures.compare import expert_use_difference
+from ..figures.escape import text_html
+from ..trace.capture import capture
+from ..trace.moe_layers import find_moe_layers
+from ..trace.routing_trace import RoutingTrace
+from .figure_sync import sync_figure
+from .worker import LatestWorker, model_lock
+
+
+def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
+    return trace.select(mask=trace.position >= prompt_len)
+
+
+class ExpertLab(widgets.VBox):
+    """Toggle experts per MoE layer and compare the model's answer with and without the change."""
+
+    prompt = traitlets.Unicode("")
+    layer = traitlets.Int(0, help="decoder-layer index whose experts the toggles edit")
+    ablate = traitlets.Dict(help="{layer: [experts]} never chosen")
+    force = traitlets.Dict(help="{layer: [experts]} always chosen")
+    top_k = traitlets.Int(0, help="experts per token; 0 = the model's own")
+    thinking = traitlets.Bool(False, help="enable_thinking passed to the chat template")
+    max_new_tokens = traitlets.Int(48)
+    status = traitlets.Unicode("")
+    error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
+
+    def __init__(self, model: Any, tokenizer: Any, prompt: str = "", *, max_new_tokens: int = 48,
+                 thinking: bool = False, autorun: bool = False, **kwargs: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.moe_layers = {m.index: m.num_experts for m in find_moe_layers(model)}
+        self.worker = LatestWorker(name="qnext-expert-lab")
+        self.result: dict[str, Any] | None = None
+        first = min(self.moe_layers)
+
+        self.prompt_box = widgets.Textarea(value=prompt, description="prompt", layout=widgets.Layout(width="70%"))
+        self.layer_box = widgets.Dropdown(options=sorted(self.moe_layers), value=first, description="layer")
+        options = list(range(self.moe_layers[first]))
+        self.ablate_box = widgets.SelectMultiple(options=options, description="ablate", rows=8)
+        self.force_box = widgets.SelectMultiple(options=options, description="force", rows=8)
+        self.top_k_box = widgets.BoundedIntText(value=0, min=0, max=max(self.moe_layers.values()),
+                                                description="top-k (0=own)")
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.reset_button = widgets.Button(description="Reset experts", icon="undo")
+        self.status_label = widgets.Label()
+        self.answers = widgets.HTML()
+        self.moved = go.FigureWidget()
+        self.errors = widgets.Output()
+        super().__init__(children=[
+            widgets.HBox([self.prompt_box, widgets.VBox([self.run_button, self.reset_button])]),
+            widgets.HBox([self.layer_box, self.ablate_box, self.force_box, self.top_k_box]),
+            self.status_label, self.answers, self.moved, self.errors], **kwargs)
+        self.add_class("qnext-expert-lab")
+
+        # controls -> traits
+        self.prompt_box.observe(lambda c: setattr(self, "prompt", c["new"]), names=["value"])
+        self.layer_box.observe(lambda c: setattr(self, "layer", c["new"]), names=["value"])
+        self.ablate_box.observe(lambda c: self._set_experts("ablate", c["new"]), names=["value"])
+        self.force_box.observe(lambda c: self._set_experts("force", c["new"]), names=["value"])
+        self.top_k_box.observe(lambda c: setattr(self, "top_k", c["new"]), names=["value"])
+        self.run_button.on_click(lambda _: self.run())
+        self.reset_button.on_click(lambda _: self.reset())
+        # traits -> controls
+        self.observe(self._show_layer, names=["layer", "ablate", "force"])
+        self.observe(lambda c: setattr(self.status_label, "value", c["new"]), names=["status"])
+        self.prompt, self.layer = prompt, first
+        self.max_new_tokens, self.thinking = max_new_tokens, thinking
+        if autorun and prompt.strip():
+            self.run()
+
+    # ------------------------------------------------------------------ state
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: dict) -> int:
+        if proposal["value"] not in self.moe_layers:
+            raise traitlets.TraitError(f"layer must be one of the MoE layers {sorted(self.moe_layers)}")
+        return proposal["value"]
+
+    @traitlets.validate("max_new_tokens")
+    def _valid_max_new(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise traitlets.TraitError("max_new_tokens must be at least 1")
+        return proposal["value"]
+
+    def _set_experts(self, name: str, experts: tuple) -> None:
+        current = {k: list(v) for k, v in getattr(self, name).items()}
+        if experts:
+            current[self.layer] = sorted(int(e) for e in experts)
+        else:
+            current.pop(self.layer, None)
+        setattr(self, name, current)
+
+    def _show_layer(self, change: dict | None = None) -> None:
+        E = self.moe_layers[self.layer]
+        if self.layer_box.value != self.layer:
+            self.layer_box.value = self.layer
+        for box, chosen in ((self.ablate_box, self.ablate), (self.force_box, self.force)):
+            if list(box.options) != list(range(E)):
+                box.options = list(range(E))
+            wanted = tuple(chosen.get(self.layer, ()))
+            if tuple(box.value) != wanted:
+                box.value = wanted
+
+    def reset(self) -> None:
+        """Clear every ablated / forced expert and the top-k override."""
+        self.ablate, self.force, self.top_k = {}, {}, 0
+        self.top_k_box.value = 0
+
+    # ------------------------------------------------------------------ work
+    def run(self, wait: bool = False) -> int:
+        """Generate with and without the current changes (in the background); ``wait`` blocks until shown."""
+        settings = dict(prompt=self.prompt, ablate=dict(self.ablate), force=dict(self.force),
+                        top_k=self.top_k or None, thinking=self.thinking, max_new_tokens=self.max_new_tokens)
+        self.error = ""
+        self.errors.clear_output()
+        if not settings["prompt"].strip():
+            self.status = "type a prompt first"
+            return self.worker.ticket
+        self.status = "generating…"
+        ticket = self.worker.submit(lambda cancel: self._work(settings, cancel), on_result=self._show,
+                                    on_error=self._show_error)
+        if wait:
+            self.worker.wait_idle()
+        return ticket
+
+    def _generate(self, input_ids: torch.Tensor, max_new_tokens: int) -> tuple[torch.Tensor, RoutingTrace]:
+        with torch.no_grad(), capture(self.model) as trace:
+            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                      max_new_tokens=max_new_tokens, do_sample=False)
+        return out[0, input_ids.shape[1]:], trace
+
+    def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
+        change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": s["prompt"]}], tokenize=False,
+                                                  add_generation_prompt=True, enable_thinking=s["thinking"])
+        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        device = self.model.get_input_embeddings().weight.device
+        ids = ids.to(device)
+        with model_lock(self.model):
+            plain_ids, plain_trace = self._generate(ids, s["max_new_tokens"])
+            if cancel.is_set():
+                return {}
+            with change:
+                changed_ids, changed_trace = self._generate(ids, s["max_new_tokens"])
+        decode = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
+        prompt_len = ids.shape[1]
+        return dict(settings=s, plain=decode(plain_ids), changed=decode(changed_ids),
+                    plain_trace=_generated_part(plain_trace, prompt_len),
+                    changed_trace=_generated_part(changed_trace, prompt_len),
+                    same=bool(torch.equal(plain_ids, changed_ids)))
+
+    def _show(self, result: dict[str, Any]) -> None:
+        if not result:
+            return
+        self.result = result
+        verdict = "same answer" if result["same"] else "the answer changed"
+        self.answers.value = (
+            "<div style='display:flex;gap:1em'>"
+            f"<div style='flex:1'><b>as trained</b><pre>{text_html(result['plain'])}</pre></div>"
+            f"<div style='flex:1'><b>with your changes</b><pre>{text_html(result['changed'])}</pre></div></div>")
+        if len(result["plain_trace"]) and len(result["changed_trace"]):
+            sync_figure(self.moved, expert_use_difference(result["changed_trace"], result["plain_trace"],
+                                                          labels=("with changes", "as trained")))
+        self.status = f"done: {verdict}"
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.status = "error"
+        self.errors.append_stderr(self.error + "\n")
