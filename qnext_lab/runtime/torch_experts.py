@@ -50,9 +50,8 @@ def grouped_mm_usable(hidden_states: torch.Tensor, weights: tuple[torch.Tensor, 
             return False
         if any((s * item) % 16 for s, n in zip(t.stride(), t.shape) if n > 1 and s != 1):
             return False
-        if (t.shape[-1] * item) % 16 or (t.shape[-2] * item) % 16:
-            return False
-    return True
+    # Row strides of the activations it makes are H, 2I and I elements: all must be 16-byte multiples.
+    return all((n * item) % 16 == 0 for w in weights for n in w.shape[-2:])
 
 
 def _grouped(module, rows, proj, proj_bias, sorted_experts, counts):

@@ -1,0 +1,100 @@
+"""The torch runtime on its own: both strategies, gradients, ungated experts, and clear refusals."""
+
+import pytest
+import torch
+import transformers
+from transformers.models.mixtral.modeling_mixtral import MixtralExperts
+from transformers.models.nemotron_h.modeling_nemotron_h import NemotronHExperts
+
+import qnext_lab  # noqa: F401
+from qnext_lab.runtime.experts import UnsupportedExpertsError, qnext_experts_forward, triton_plan
+from qnext_lab.runtime.torch_experts import grouped_mm_usable, torch_experts_forward
+
+
+def _eager(module, x, ids, w):
+    return type(module).forward.__wrapped__(module, x, ids, w)  # the class's own (eager) forward
+
+
+def _routing(t: int, e: int, k: int):
+    ids = torch.stack([torch.randperm(e)[:k] for _ in range(t)])
+    w = torch.rand(t, k)
+    return ids, w / w.sum(-1, keepdim=True)
+
+
+def _mixtral(hidden: int, inter: int, experts: int = 8) -> MixtralExperts:
+    cfg = transformers.MixtralConfig(hidden_size=hidden, intermediate_size=inter, num_local_experts=experts)
+    module = MixtralExperts(cfg)
+    with torch.no_grad():
+        module.gate_up_proj.normal_(0, 0.1)
+        module.down_proj.normal_(0, 0.1)
+    return module
+
+
+@pytest.mark.parametrize("hidden,inter", [(48, 24), (50, 22)])  # aligned (grouped_mm) and odd (per-expert loop)
+def test_both_strategies_match_eager(hidden, inter):
+    module = _mixtral(hidden, inter)
+    x, (ids, w) = torch.randn(33, hidden), _routing(33, 8, 2)
+    with torch.no_grad():
+        assert grouped_mm_usable(x, (module.gate_up_proj, module.down_proj)) == (hidden % 4 == 0)
+        torch.testing.assert_close(torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)
+
+
+def test_gradients_match_eager():
+    module = _mixtral(48, 24)
+    x, (ids, w) = torch.randn(17, 48, requires_grad=True), _routing(17, 8, 2)
+    w.requires_grad_(True)
+    grads = []
+    for fn in (_eager, torch_experts_forward):
+        module.zero_grad()
+        x.grad = w.grad = None
+        (fn(module, x, ids, w) ** 2).sum().backward()
+        grads.append((x.grad.clone(), w.grad.clone(), module.gate_up_proj.grad.clone(), module.down_proj.grad.clone()))
+    for got, ref in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
+
+
+def test_only_active_experts_are_computed():
+    module = _mixtral(50, 22, experts=64)
+    calls = []
+    original = module._apply_gate
+    module._apply_gate = lambda pre: (calls.append(pre.shape[0]), original(pre))[1]
+    ids, w = torch.tensor([[3, 9]]), torch.tensor([[0.5, 0.5]])
+    with torch.no_grad():
+        torch_experts_forward(module, torch.randn(1, 50), ids, w)
+    assert calls == [1, 1]  # two active experts, one row each; not 64
+
+
+def test_ungated_experts_match_eager():
+    cfg = transformers.NemotronHConfig(hidden_size=40, moe_intermediate_size=24, n_routed_experts=8, num_experts_per_tok=2)
+    module = NemotronHExperts(cfg)
+    with torch.no_grad():
+        module.up_proj.normal_(0, 0.1)
+        module.down_proj.normal_(0, 0.1)
+        x, (ids, w) = torch.randn(9, 40), _routing(9, 8, 2)
+        torch.testing.assert_close(qnext_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)
+    with pytest.raises(UnsupportedExpertsError, match="has_gate=False"):
+        triton_plan(module)  # the Triton kernels fuse a gate: refused, not silently wrong
+
+
+def test_refusals_are_clear():
+    module = _mixtral(48, 24)
+    module._is_expert_parallel = True
+    with pytest.raises(UnsupportedExpertsError, match="expert parallelism"):
+        qnext_experts_forward(module, torch.randn(2, 48), *_routing(2, 8, 2))
+    with pytest.raises(UnsupportedExpertsError, match="not a transformers v5 experts module"):
+        qnext_experts_forward(torch.nn.Linear(2, 2), torch.randn(2, 2), *_routing(2, 8, 2))
+    module = _mixtral(48, 24)
+    module.act_fn = torch.nn.GELU()
+    with pytest.raises(UnsupportedExpertsError, match="SiLU only"):
+        triton_plan(module)
+
+
+def test_silu_and_gpt_oss_map_onto_triton_kernels():
+    weights, gate, _, _ = triton_plan(_mixtral(48, 24))
+    assert gate == "silu" and not weights.transposed and not weights.interleaved
+    from transformers.models.gpt_oss.modeling_gpt_oss import GptOssExperts
+
+    gpt = GptOssExperts(transformers.GptOssConfig(hidden_size=48, intermediate_size=24, num_local_experts=8))
+    weights, gate, alpha, limit = triton_plan(gpt)
+    assert gate == "clamped_swiglu" and weights.transposed and weights.interleaved and weights.down_bias is not None
+    assert (alpha, limit) == (gpt.alpha, gpt.limit)
