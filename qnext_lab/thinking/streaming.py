@@ -122,6 +122,8 @@ class PhaseStreamer(BaseStreamer):
         if decoded.endswith("\ufffd"):  # an incomplete character: wait for the next token
             return ""
         new, self._emitted = decoded[len(self._emitted) :], decoded
+        if decoded.endswith("\n"):  # a line is complete: start afresh so decoding stays O(line), not O(text)
+            self._segment_ids, self._emitted = [], ""
         return new
 
 

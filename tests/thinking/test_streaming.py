@@ -80,3 +80,18 @@ def test_phase_streamer_plugs_into_model_generate(model, hybrid_tok, thinking_to
     assert [p.token_id for p in pieces] == out[0, ids.shape[1] :].tolist()
     assert all(p.phase == "thinking" and p.forced for p in pieces)  # budget 0: the stop text comes first
     assert "".join(p.text for p in pieces) == model.generation_config.thinking_stop_text[:6]
+
+
+def test_phase_streamer_text_over_many_lines_is_exact(hybrid_tok):
+    tt = think_tokens(hybrid_tok)
+    prepared = prepare(hybrid_tok, "hi", True, tt)
+    streamer = PhaseStreamer(hybrid_tok, prepared, tt, tt.eos_ids)
+    text = "<think>\n1+2=3\ncarry 0\n</think>\n\nThe sum\nis 3.<|im_end|>"
+    streamer.put(torch.tensor([prepared.ids]))  # the prompt comes first and is skipped
+    for token in hybrid_tok.encode(text, add_special_tokens=False):
+        streamer.put(torch.tensor([token]))
+    streamer.end()
+    pieces = list(streamer)
+    assert "".join(p.text for p in pieces if p.phase == "thinking") == "\n1+2=3\ncarry 0\n"
+    assert "".join(p.text for p in pieces if p.phase == "answer") == "\n\nThe sum\nis 3."
+    assert (pieces[-1].thinking_tokens, pieces[-1].answer_tokens) == (len("\n1+2=3\ncarry 0\n"), len("\n\nThe sum\nis 3."))
