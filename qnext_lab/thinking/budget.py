@@ -68,7 +68,8 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         min_thinking: s1-style minimum; ``</think>``/eos are suppressed before it and "Wait" is forced.
         wait_text: the text forced to keep a row thinking.
 
-    One instance serves one ``generate`` call; a call with a new prompt resets it (or call ``reset()``).
+    Consecutive ``generate`` calls may share an instance: an input that does not continue the previous one
+    (same rows plus one token) starts afresh; ``reset()`` forces it.
     """
 
     def __init__(
@@ -100,11 +101,12 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         self._stop_choices = torch.tensor([self.tokens.end_id, *self.tokens.eos_ids])
         self._rows: list[_Row] | None = None
         self._last_len = -1
+        self._last_column: torch.Tensor | None = None
 
     # -- state ------------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget all rows; the next call starts from its input as a new prompt."""
-        self._rows, self._last_len = None, -1
+        self._rows, self._last_len, self._last_column = None, -1, None
 
     def _start(self, input_ids: torch.Tensor) -> None:
         batch = input_ids.shape[0]
@@ -115,6 +117,15 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         for ids, b in zip(input_ids.tolist(), budgets):
             state = initial_state(ids, self.tokens, self.tokenizer)
             self._rows.append(_Row(RowPhase(self.tokens, state), b))
+
+    def _continues(self, input_ids: torch.Tensor) -> bool:
+        """Whether ``input_ids`` is the previous call's input plus one token (else it is a new prompt)."""
+        return (
+            self._rows is not None
+            and len(self._rows) == input_ids.shape[0]
+            and input_ids.shape[1] == self._last_len + 1
+            and torch.equal(input_ids[:, -2], self._last_column)
+        )
 
     def _observe_last(self, input_ids: torch.Tensor) -> None:
         assert self._rows is not None
@@ -128,11 +139,11 @@ class ThinkingBudgetProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         # B = rows, L = tokens so far, V = vocabulary
         batch, length = input_ids.shape  # (B, L)
-        if self._rows is None or len(self._rows) != batch or length != self._last_len + 1:
-            self._start(input_ids)
-        else:
+        if self._continues(input_ids):
             self._observe_last(input_ids)
-        self._last_len = length
+        else:
+            self._start(input_ids)
+        self._last_len, self._last_column = length, input_ids[:, -1].clone()  # (B,)
         forced_rows, forced_ids = [], []
         for r, row in enumerate(self._rows):
             token = self._decide(row, scores[r])
