@@ -1,0 +1,103 @@
+"""``load()``: a Mixture-of-Experts checkpoint and its tokenizer, with the "qnext" experts selected.
+
+A thin wrapper over ``AutoModelForCausalLM.from_pretrained`` that accepts ``"tiny"`` (the bundled model),
+a local directory or a Hugging Face hub id; loads safetensors only; and turns the usual failures into
+errors that say what to do: a missing model (no hub traceback) or a model without experts (dense models
+have nothing for "qnext" to run). Knows nothing about routing capture, thinking or widgets.
+
+    model, tok = load("tiny")
+    model, tok = load("Qwen/Qwen3-Next-80B-A3B-Thinking", dtype=torch.bfloat16, device_map="auto")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from .experts import IMPLEMENTATION_NAME
+
+__all__ = ["experts_modules", "load"]
+
+
+def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, whether it is local)."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"load() takes a model name or path, got {type(name_or_path).__name__}")
+    name = os.fspath(name_or_path)
+    if name == "tiny":
+        from ..tiny.paths import tiny_path  # lazy: the bundled model is the only upward reference
+
+        return str(tiny_path()), True  # FileNotFoundError with training instructions if not shipped yet
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is a directory but has no config.json: not a Hugging Face model directory")
+        return str(path), True
+    looks_like_path = name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+    if looks_like_path or path.exists():
+        raise FileNotFoundError(f"no model directory at {name!r}; pass an existing directory, a hub id or 'tiny'")
+    return name, False
+
+
+def experts_modules(model: torch.nn.Module) -> list[str]:
+    """Names of the modules an experts implementation runs (classes decorated by @use_experts_implementation)."""
+    return [name for name, module in model.named_modules() if hasattr(module, "has_gate") and hasattr(module, "down_proj")]
+
+
+def _check_moe(config: transformers.PretrainedConfig, trust_remote_code: bool, name: str) -> None:
+    # Build the architecture on the meta device (no memory, no weights) to look for experts modules
+    # before reading gigabytes of a dense checkpoint.
+    with torch.device("meta"):
+        skeleton = transformers.AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    if not experts_modules(skeleton):
+        raise ValueError(
+            f"{name!r} ({type(skeleton).__name__}) has no Mixture-of-Experts layers: no module uses "
+            "transformers' experts interface, so there is nothing for qnext-lab to route or trace. "
+            "Load an MoE model (Qwen3-Next, Qwen3-MoE, Mixtral, OLMoE, DeepSeek-V3, GPT-OSS, ...) or 'tiny'."
+        )
+
+
+def load(
+    name_or_path: str | os.PathLike,
+    *,
+    dtype: torch.dtype | str | None = None,
+    device_map: str | dict[str, Any] | None = None,
+    experts_implementation: str = IMPLEMENTATION_NAME,
+    trust_remote_code: bool = False,
+    **kwargs: Any,
+) -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
+    """Load ``(model, tokenizer)`` with ``experts_implementation`` (default "qnext") selected, in eval mode.
+
+    ``name_or_path``: "tiny", a local model directory or a hub id. ``dtype``/``device_map`` and any other
+    keyword go to ``from_pretrained``. Only safetensors weights are read.
+    """
+    source, local = _source(name_or_path)
+    if "use_safetensors" in kwargs and not kwargs.pop("use_safetensors"):
+        raise ValueError("qnext-lab loads safetensors checkpoints only (pickled .bin weights can run code)")
+    try:
+        config = transformers.AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        where = "in that directory" if local else "locally or on the Hugging Face Hub (offline, or no such model?)"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OSError(f"could not load model config for {name_or_path!r} {where}: {reason}") from None
+    _check_moe(config, trust_remote_code, os.fspath(name_or_path))
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            source,
+            config=config,
+            dtype=dtype,
+            device_map=device_map,
+            experts_implementation=experts_implementation,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,
+            **kwargs,
+        )
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OSError(f"could not load {name_or_path!r} (safetensors weights and a tokenizer are needed): {reason}") from None
+    return model.eval(), tokenizer
