@@ -89,6 +89,8 @@ class Generation:
 # -- argument checking ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SamplingOptions:
+    """Greedy by default; with ``do_sample`` each unset setting takes Qwen3's recommended value for the mode."""
+
     do_sample: bool = False
     temperature: float | None = None
     top_p: float | None = None
@@ -120,6 +122,7 @@ class SamplingOptions:
 
 
 def context_length(model: Any) -> int | None:
+    """The model's context in tokens (``max_position_embeddings``), None when the config has none."""
     return getattr(getattr(model, "config", None), "max_position_embeddings", None)
 
 
@@ -151,6 +154,7 @@ class Prepared:
 
 
 def prepare(tokenizer: Any, prompt: PromptLike, thinking: bool, tokens: ThinkTokens | None) -> Prepared:
+    """Render and tokenize one prompt and work out the phase its generation starts in."""
     messages = to_messages(prompt)
     enabled = thinking_enabled(messages, thinking)
     text = render_prompt(tokenizer, messages, enabled)
@@ -177,6 +181,7 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
 
 
 def pad_id_of(tokenizer: Any, eos: Sequence[int]) -> int:
+    """The tokenizer's pad id, else the first end-of-turn id (as transformers does)."""
     pad = getattr(tokenizer, "pad_token_id", None)
     return int(pad) if pad is not None else int(eos[0])
 
@@ -233,7 +238,7 @@ def build_generation(
         return tokenizer.decode(keep, skip_special_tokens=True).strip()
 
     hit = any(f and lab == THINKING for f, lab in zip(flags, labels))
-    reason = "stopped" if stopped else ("max_new_tokens" if not ended else ("budget" if hit else "eos"))
+    reason = ("budget" if hit else "eos") if ended else ("stopped" if stopped else "max_new_tokens")
     return Generation(
         prompt=prepared.text,
         prompt_ids=list(prepared.ids),
@@ -279,6 +284,7 @@ def make_request(
     stop_text: str | None,
     sampling: SamplingOptions,
 ) -> Request:
+    """Check every argument of a generation (ValueError/TypeError here, before any model call)."""
     if not isinstance(thinking, bool):
         raise TypeError(f"thinking must be True or False, got {thinking!r}")
     if isinstance(budget, Sequence) and not isinstance(budget, str):
