@@ -21,27 +21,54 @@ from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace, layer_positions
 
 
-def favourite_experts(token_ids: torch.Tensor, ids: torch.Tensor, num_experts: int
+DENSE_BINS = 1 << 24  # (token, expert) counters kept in one dense table; rarer tokens are counted sparsely
+
+
+class _TokenIndex:
+    """Per-trace token bookkeeping shared by every layer: distinct ids, occurrences, dense/rare split."""
+
+    def __init__(self, token_ids: torch.Tensor, num_experts: int) -> None:
+        self.vocab, self.dense_id = torch.unique(token_ids, return_inverse=True)  # (U,), (N,)
+        U = self.vocab.numel()
+        self.occurrences = torch.bincount(self.dense_id, minlength=U)  # (U,)
+        n_dense = min(U, max(1, DENSE_BINS // num_experts))
+        self.frequent = torch.argsort(self.occurrences, descending=True, stable=True)[:n_dense]  # (U_f,)
+        slot = torch.full((U,), -1, dtype=torch.int64)
+        slot[self.frequent] = torch.arange(self.frequent.numel())
+        row_slot = slot[self.dense_id]  # (N,) -1 for rows of rare tokens
+        self.dense_rows = (row_slot >= 0).nonzero().flatten()
+        self.dense_slot = row_slot[self.dense_rows]
+        self.rare_rows = (row_slot < 0).nonzero().flatten()
+        self.rare = torch.ones(U, dtype=torch.bool)
+        self.rare[self.frequent] = False
+
+
+def favourite_experts(token_ids: torch.Tensor | _TokenIndex, ids: torch.Tensor, num_experts: int
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(N,) token ids and (N, k) expert ids -> per distinct token id (U,): id, occurrences, favourite
-    expert (lowest index on ties), occurrences with the favourite in the top-k."""
-    vocab, dense = torch.unique(token_ids, return_inverse=True)  # (U,), (N,) dense token index
-    occurrences = torch.bincount(dense, minlength=vocab.numel())  # (U,)
-    E, k = num_experts, ids.shape[1]
-    key = (dense[:, None] * E + ids.long()).reshape(-1)  # (N*k,) one key per (token id, expert)
-    if vocab.numel() * E <= 1 << 26:  # dense table: one bincount
-        table = torch.bincount(key, minlength=vocab.numel() * E).view(-1, E)  # (U, E)
-        best, favourite = table.max(dim=1)
-        # max picks the first maximum on CPU; make it explicit for ties
-        favourite = (table == best[:, None]).int().argmax(dim=1)
-        return vocab, occurrences, favourite, best
-    pairs, counts = torch.unique(key, return_counts=True)  # sparse table: sorted (token, expert) keys
-    token = pairs // E
-    best = torch.zeros(vocab.numel(), dtype=torch.int64).scatter_reduce(0, token, counts, "amax")
-    is_best = counts == best[token]
-    favourite = torch.full((vocab.numel(),), E, dtype=torch.int64)
-    favourite = favourite.scatter_reduce(0, token[is_best], (pairs % E)[is_best], "amin")
-    return vocab, occurrences, favourite, best
+    expert (lowest index on ties), occurrences with the favourite in the top-k.
+
+    The most frequent tokens (as many as fit ``DENSE_BINS`` counters) are counted with one dense bincount;
+    the long tail of rare tokens, whose keys are few, by sorting their (token, expert) keys.
+    """
+    E = num_experts
+    index = token_ids if isinstance(token_ids, _TokenIndex) else _TokenIndex(token_ids, E)
+    U = index.vocab.numel()
+    best = torch.zeros(U, dtype=torch.int64)
+    favourite = torch.zeros(U, dtype=torch.int64)
+    key = (index.dense_slot[:, None] * E + ids[index.dense_rows].long()).reshape(-1)  # (n_f * k,)
+    table = torch.bincount(key, minlength=index.frequent.numel() * E).view(-1, E)  # (U_f, E)
+    top, arg = table.max(dim=1)  # documented: the first maximal index on ties
+    best[index.frequent], favourite[index.frequent] = top, arg
+    if index.rare_rows.numel():
+        key = (index.dense_id[index.rare_rows, None] * E + ids[index.rare_rows].long()).reshape(-1)
+        pairs, counts = torch.unique(key, return_counts=True)  # sorted (token, expert) keys
+        token = pairs // E
+        best.scatter_reduce_(0, token, counts, "amax")
+        is_best = counts == best[token]
+        rare_fav = torch.full((U,), E, dtype=torch.int64).scatter_reduce(0, token[is_best], (pairs % E)[is_best], "amin")
+        favourite[index.rare] = rare_fav[index.rare]
+    return index.vocab, index.occurrences, favourite, best
 
 
 def vocabulary_specialization(trace: RoutingTrace, layers: int | Iterable[int] | None = None,
@@ -60,8 +87,9 @@ def vocabulary_specialization(trace: RoutingTrace, layers: int | Iterable[int] |
             first.setdefault(tid, s)
         text = first
     frames = []
+    index = _TokenIndex(trace.token_ids, E)  # shared by all layers
     for pos, layer in layer_positions(trace, layers):
-        vocab, occ, fav, best = favourite_experts(trace.token_ids, trace.topk_ids[pos], E)
+        vocab, occ, fav, best = favourite_experts(index, trace.topk_ids[pos], E)
         keep = occ >= min_count
         p = best[keep].double() / occ[keep].double()
         frame = pd.DataFrame({"layer": layer, "token_id": vocab[keep].numpy(), "count": occ[keep].numpy(),
