@@ -127,27 +127,20 @@ class PhaseStreamer(BaseStreamer):
         return new
 
 
-class GenerationStream:
-    """An iterator of ``Piece`` over a generation running in a background thread.
+@dataclass
+class _Job:
+    """What the generation thread touches. The thread holds only this, never the GenerationStream, so a
+    stream that is dropped mid-generation is garbage-collected and its ``__del__`` stops the job."""
 
-    ``result`` holds the final ``Generation`` once the iterator is exhausted; ``close()`` stops early
-    (``result.finish_reason == "stopped"``).
-    """
+    processor: ThinkingBudgetProcessor | None
+    streamer: PhaseStreamer
+    clock: StepClock
+    result: Generation | None = None
+    error: BaseException | None = None
 
-    def __init__(self, model: Any, tokenizer: Any, req: Request, capture: bool = False) -> None:
-        self._processor = make_processor(model, tokenizer, req)
-        self._streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, req.eos, self._processor)
-        self._clock = StepClock()
-        self.result: Generation | None = None
-        self._error: BaseException | None = None
-        self._finished = False
-        args = (model, tokenizer, req, capture)
-        self._thread = threading.Thread(target=self._work, args=args, name="qnext-generate", daemon=True)
-        self._thread.start()
-
-    def _work(self, model: Any, tokenizer: Any, req: Request, capture: bool) -> None:
+    def run(self, model: Any, tokenizer: Any, req: Request, capture: bool) -> None:
         try:
-            kwargs = {"processor": self._processor, "clock": self._clock, "streamer": self._streamer}
+            kwargs = {"processor": self.processor, "clock": self.clock, "streamer": self.streamer}
             if capture:
                 from qnext_lab.trace.capture import capture as capture_routing
 
@@ -158,8 +151,30 @@ class GenerationStream:
                 gen = run(model, tokenizer, req, **kwargs)[0]
             self.result = gen
         except BaseException as err:  # handed to the consumer in __next__
-            self._error = err
-            self._streamer.end()
+            self.error = err
+            self.streamer.end()
+
+
+class GenerationStream:
+    """An iterator of ``Piece`` over a generation running in a background thread.
+
+    ``result`` holds the final ``Generation`` once the iterator is exhausted; ``close()`` stops early
+    (``result.finish_reason == "stopped"``).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, req: Request, capture: bool = False) -> None:
+        processor = make_processor(model, tokenizer, req)
+        streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, req.eos, processor)
+        self._job = _Job(processor, streamer, StepClock())
+        self._finished = False
+        args = (model, tokenizer, req, capture)
+        self._thread = threading.Thread(target=self._job.run, args=args, name="qnext-generate", daemon=True)
+        self._thread.start()
+
+    @property
+    def result(self) -> Generation | None:
+        """The finished Generation (None until the generation thread is done)."""
+        return self._job.result
 
     def __iter__(self) -> GenerationStream:
         return self
@@ -175,22 +190,22 @@ class GenerationStream:
         if item is _END:
             self._finished = True
             self._thread.join()
-            if self._error is not None:
-                raise self._error
+            if self._job.error is not None:
+                raise self._job.error
             raise StopIteration
         return item
 
     def _next_item(self) -> Any:
         while True:  # short waits keep the consumer interruptible
             try:
-                return self._streamer.queue.get(timeout=0.1)
+                return self._job.streamer.queue.get(timeout=0.1)
             except queue.Empty:
-                if not self._thread.is_alive() and self._streamer.queue.empty():
+                if not self._thread.is_alive() and self._job.streamer.queue.empty():
                     return _END
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop generating (at the next step) and wait for the thread to finish."""
-        self._clock.stop = True
+        self._job.clock.stop = True
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._finished = True
@@ -221,9 +236,9 @@ class GenerationStream:
         self.close()
 
     def __del__(self) -> None:
-        clock = getattr(self, "_clock", None)
-        if clock is not None:
-            clock.stop = True
+        job = getattr(self, "_job", None)
+        if job is not None:
+            job.clock.stop = True
 
 
 def stream_generate(

@@ -3,6 +3,7 @@ Generation; closing, leaving a ``with`` block or an interrupt stops generation c
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -95,3 +96,13 @@ def test_phase_streamer_text_over_many_lines_is_exact(hybrid_tok):
     assert "".join(p.text for p in pieces if p.phase == "thinking") == "\n1+2=3\ncarry 0\n"
     assert "".join(p.text for p in pieces if p.phase == "answer") == "\n\nThe sum\nis 3."
     assert (pieces[-1].thinking_tokens, pieces[-1].answer_tokens) == (len("\n1+2=3\ncarry 0\n"), len("\n\nThe sum\nis 3."))
+
+
+def test_dropping_a_stream_stops_its_generation(model, thinking_tok):
+    stream = stream_generate(model, thinking_tok, "hello", max_new_tokens=450)
+    next(stream)
+    thread = stream._thread
+    del stream
+    gc.collect()
+    thread.join(2.0)  # 450 tokens take several seconds here; a dropped stream stops at the next step
+    assert not thread.is_alive()
