@@ -106,3 +106,11 @@ def test_dropping_a_stream_stops_its_generation(model, thinking_tok):
     gc.collect()
     thread.join(2.0)  # 450 tokens take several seconds here; a dropped stream stops at the next step
     assert not thread.is_alive()
+
+
+def test_streamed_generation_can_capture_routing(model, thinking_tok):
+    stream = stream_generate(model, thinking_tok, "hi", budget=2, max_new_tokens=8, capture=True)
+    list(stream)
+    g = stream.result
+    assert g.trace.num_tokens == len(g.prompt_ids) + len(g.token_ids) - 1
+    assert g.trace.phase.tolist()[len(g.prompt_ids) :] == [1 if lab == "thinking" else 2 for lab in g.labels][:-1]
