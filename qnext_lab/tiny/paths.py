@@ -12,7 +12,7 @@ import pathlib
 
 # The text forced in when a thinking budget runs out. Short in tokens because a budget processor feeds
 # it one token per step; it ends in "</think>\n\n" like Qwen's documented budget text.
-STOP_TEXT = "\n\nTime is up, answering now.\n</think>\n\n"
+STOP_TEXT = "\n\nTime is up.\n</think>\n\n"
 
 _TINY_DIR = pathlib.Path(__file__).resolve().parent / "qnext-tiny"
 

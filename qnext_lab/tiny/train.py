@@ -1,0 +1,209 @@
+"""Train qnext-tiny from scratch on CPU and write the bundled checkpoint directory.
+
+AdamW with warmup then cosine decay, a curriculum that grows problem sizes over the first 30% of training,
+the loss on the assistant turn only, and a per-layer Switch load-balancing loss so that no expert dies.
+The schedule runs on "progress" = max(step / steps, elapsed / time budget): on a busy machine the run
+still ends on time, having taken fewer steps. Knows nothing about evaluation or the model card.
+
+    python -m qnext_lab.tiny.train --steps 3000 --minutes 50 --out qnext_lab/tiny/qnext-tiny
+    python -m qnext_lab.tiny.train --steps 20 --out /tmp/smoke   # a quick smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from transformers import GenerationConfig, PreTrainedTokenizerBase, Qwen3NextForCausalLM
+
+from .data import IGNORE, make_batch
+from .model import TinyArch, tiny_config
+from .paths import STOP_TEXT, tiny_path
+from .tokenizer import IM_END, build_tokenizer
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    minutes: float = 0.0  # wall-clock budget; 0 = no limit (then `steps` alone sets the schedule)
+    batch_size: int = 32
+    lr: float = 3e-3  # small models tolerate a high peak LR; cosine decays it to lr * min_lr_frac
+    min_lr_frac: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    aux_coef: float = 0.08  # per-layer load balancing; 0.01 left dead experts (FACTS.md)
+    curriculum_frac: float = 0.3  # problems reach full size at this fraction of training
+    seed: int = 0
+    threads: int = 1  # 2 OpenMP threads ran 3-8x SLOWER than 1 on the shared 2-core machine (barrier stalls)
+    experts_implementation: str = "grouped_mm"  # the fastest transformers backend measured on CPU here
+    checkpoint_at: tuple[float, ...] = (0.04, 0.25)  # fractions of training with an intermediate checkpoint
+    log_every: int = 25
+    out: str = field(default_factory=lambda: str(tiny_path(check=False)))
+
+
+def load_balancing_loss(router_logits: tuple[torch.Tensor, ...], real: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Switch loss E * sum_e f_e * P_e, per layer over real (non-pad) tokens, averaged over layers.
+
+    transformers' own version pools all layers together, which lets one layer starve an expert while
+    another overfeeds it; per layer, every expert in every layer is pushed to stay alive.
+    """
+    losses = []
+    for logits in router_logits:  # (N, E) per layer, N = B*T
+        probs = logits[real].float().softmax(-1)  # (n, E)
+        E = probs.shape[-1]
+        chosen = probs.topk(top_k, dim=-1).indices  # (n, k)
+        frac = torch.zeros(E).index_add_(0, chosen.reshape(-1), torch.ones(chosen.numel())) / chosen.numel()  # (E,)
+        losses.append(E * (frac * probs.mean(0)).sum())
+    return torch.stack(losses).mean()
+
+
+def expert_load(router_logits: tuple[torch.Tensor, ...], real: torch.Tensor, top_k: int) -> torch.Tensor:
+    """(L, E) share of top-k assignments each expert received, over real tokens."""
+    loads = []
+    for logits in router_logits:
+        chosen = logits[real].topk(top_k, dim=-1).indices  # (n, k)
+        loads.append(torch.bincount(chosen.reshape(-1), minlength=logits.shape[-1]).float() / chosen.numel())
+    return torch.stack(loads)
+
+
+def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cos)
+
+
+def build_model(tokenizer: PreTrainedTokenizerBase, arch: TinyArch | None = None) -> Qwen3NextForCausalLM:
+    config = tiny_config(
+        len(tokenizer),
+        arch,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+        bos_token_id=None,
+    )
+    return Qwen3NextForCausalLM(config)
+
+
+def generation_config(tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
+    """Greedy by default; `thinking_stop_text` is the stop-thinking text the model was trained with."""
+    gc = GenerationConfig(
+        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+        max_new_tokens=160,
+    )
+    gc.thinking_stop_text = STOP_TEXT
+    return gc
+
+
+def save_checkpoint(model: Qwen3NextForCausalLM, path: pathlib.Path, dtype: torch.dtype | None = None) -> None:
+    """Save with safetensors; `dtype` (e.g. bfloat16) halves intermediate checkpoints without touching `model`."""
+    path.mkdir(parents=True, exist_ok=True)
+    if dtype is None:
+        model.save_pretrained(path, safe_serialization=True)
+        return
+    state = {k: v.detach().to(dtype) for k, v in model.state_dict().items()}
+    model.config.dtype = dtype
+    model.save_pretrained(path, state_dict=state, safe_serialization=True)
+    model.config.dtype = torch.float32
+
+
+def train(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase | None = None, arch: TinyArch | None = None) -> dict:
+    """Train, save to ``cfg.out`` and return the training log (losses per logged step)."""
+    if cfg.steps <= 0 or cfg.batch_size <= 0:
+        raise ValueError("steps and batch_size must be positive")
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    tokenizer = tokenizer or build_tokenizer()
+    model = build_model(tokenizer, arch)
+    model.config._experts_implementation = cfg.experts_implementation
+    model.set_experts_implementation(cfg.experts_implementation)
+    model.train()
+    top_k = model.config.num_experts_per_tok
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "norm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "norm" not in n)]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+    )
+    out = pathlib.Path(cfg.out)
+    pending = sorted(cfg.checkpoint_at)
+    log: dict = {"config": {k: v for k, v in vars(cfg).items()}, "steps": []}
+    start, step, progress = time.time(), 0, 0.0
+    bar = tqdm(total=cfg.steps, desc="qnext-tiny", mininterval=10)
+    while progress < 1.0:
+        level = min(1.0, 0.3 + 0.7 * progress / cfg.curriculum_frac)
+        input_ids, labels = make_batch(tokenizer, rng, cfg.batch_size, level)  # (B, T), (B, T)
+        lr = lr_at(progress, step, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        outputs = model(input_ids=input_ids, output_router_logits=True, use_cache=False)
+        logits = outputs.logits[:, :-1]  # (B, T-1, V): position t predicts token t+1
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+        real = (input_ids != tokenizer.pad_token_id).reshape(-1)  # (B*T,)
+        aux = load_balancing_loss(outputs.router_logits, real, top_k)
+        loss = ce + cfg.aux_coef * aux
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        elapsed = time.time() - start
+        progress = max(step / cfg.steps, elapsed / (60 * cfg.minutes) if cfg.minutes else 0.0)
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == 1 or progress >= 1.0:
+            with torch.no_grad():
+                load = expert_load(outputs.router_logits, real, top_k)  # (L, E)
+            min_share = (load.min(dim=1).values * load.shape[1]).tolist()  # min load / uniform share, per layer
+            entry = {"step": step, "elapsed_s": round(elapsed, 1), "ce": round(ce.item(), 4), "aux": round(aux.item(), 4),
+                     "lr": round(lr, 6), "level": round(level, 3), "min_expert_share": [round(x, 3) for x in min_share]}
+            log["steps"].append(entry)
+            bar.write(json.dumps(entry))
+        while pending and progress >= pending[0]:
+            pending.pop(0)
+            ckpt = out / "checkpoints" / f"step-{step:04d}"
+            save_checkpoint(model, ckpt, dtype=torch.bfloat16)
+            tokenizer.save_pretrained(ckpt)
+            bar.write(f"saved intermediate checkpoint {ckpt}")
+    bar.close()
+    log["total_steps"], log["train_seconds"] = step, round(time.time() - start, 1)
+    model.eval()
+    model.config._experts_implementation = None  # the shipped config must not pin a backend
+    save_checkpoint(model, out)
+    tokenizer.save_pretrained(out)
+    generation_config(tokenizer).save_pretrained(out)
+    (out / "training_log.json").write_text(json.dumps(log, indent=1))
+    return log
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    defaults = TrainConfig()
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--minutes", type=float, default=defaults.minutes, help="wall-clock budget (0 = none)")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--threads", type=int, default=defaults.threads)
+    p.add_argument("--experts-implementation", default=defaults.experts_implementation)
+    p.add_argument("--out", default=defaults.out)
+    a = p.parse_args(argv)
+    cfg = TrainConfig(steps=a.steps, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                      threads=a.threads, experts_implementation=a.experts_implementation, out=a.out)
+    log = train(cfg)
+    print(f"done: {log['total_steps']} steps in {log['train_seconds']:.0f} s -> {cfg.out}")
+    return log
+
+
+if __name__ == "__main__":
+    main()
