@@ -20,6 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .palette import expert_colorscale
+from .routing import gaps_to_none
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -52,7 +53,7 @@ def alignment_figure(result: Any, *, top_k: int, num_experts: int, max_blocks: i
             hover[b, r] = f"block {b} · expert {expert}<br>row {r}: token {slot // top_k}, rank {slot % top_k}"
     padding = used - num_slots
     return go.Figure(
-        data=[go.Heatmap(z=z, x=np.arange(block), y=np.arange(blocks), text=hover, hovertemplate="%{text}<extra></extra>",
+        data=[go.Heatmap(z=gaps_to_none(z), x=np.arange(block), y=np.arange(blocks), text=hover, hovertemplate="%{text}<extra></extra>",
                          hoverongaps=True, colorscale=expert_colorscale(num_experts), zmin=-0.5,
                          zmax=num_experts - 0.5, xgap=1, ygap=2, colorbar=dict(title=dict(text="expert")))],
         layout=dict(

@@ -127,6 +127,20 @@ def _token_hover(arrays: TraceArrays, rows: np.ndarray) -> list[str]:
     return out
 
 
+def gaps_to_none(z: np.ndarray) -> list[list[float | None]]:
+    """A 2-D float array as nested lists with NaN replaced by None.
+
+    Plotly draws None as a gap; and a live FigureWidget sends 2-D arrays as JSON, where NaN is not allowed
+    (the whole message would be dropped and the plot stay blank in JupyterLab).
+    """
+    out = z.astype(np.float64).tolist()
+    for row in out:
+        for i, value in enumerate(row):
+            if value != value:  # NaN
+                row[i] = None
+    return out
+
+
 def phase_runs(phase: np.ndarray | None, start: int = 0) -> list[tuple[int, int, int]]:
     """Contiguous runs ``(phase, first_row, last_row)`` of a phase array (rows offset by ``start``)."""
     if phase is None or phase.size == 0:
@@ -185,30 +199,44 @@ def expert_heatmap(trace: Any, layer: int = 0, *, window: tuple[int, int] | None
     weights = arrays.weights[layer, start:stop]  # (W, k)
     width, k = ids.shape
     num_experts = arrays.num_experts
-    cols = np.broadcast_to(np.arange(width)[:, None], (width, k))  # (W, k)
 
-    z = np.full((num_experts, width), np.nan, dtype=np.float32)  # (E, W)
-    z[ids, cols] = weights
-    hover = np.full((num_experts, width), "", dtype=object)  # (E, W)
+    # Column format (one point per chosen cell; unchosen cells are gaps): W*k points instead of E*W cells, and
+    # 1-D numeric arrays travel to a live FigureWidget as binary buffers, not JSON.
+    cols = np.repeat(np.arange(start, stop, dtype=np.int32), k)  # (W*k,)
+    experts = ids.reshape(-1).astype(np.int32)  # (W*k,)
+    z = weights.reshape(-1).astype(np.float32)  # (W*k,)
     token_part = _token_hover(arrays, np.arange(start, stop))
-    for col in range(width):
-        for rank in range(k):
-            e = int(ids[col, rank])
-            hover[e, col] = f"{token_part[col]}<br>expert {e} · rank {rank}<br>weight {weights[col, rank]:.3f}"
+    hover = [f"{token_part[col]}<br>expert {int(ids[col, rank])} · rank {rank}<br>weight {weights[col, rank]:.3f}"
+             for col in range(width) for rank in range(k)]
+    missing = np.setdiff1d(np.arange(num_experts, dtype=np.int32), experts)  # keep a row for every expert
+    if missing.size:
+        cols = np.concatenate([cols, np.full(missing.size, start, dtype=np.int32)])
+        experts = np.concatenate([experts, missing])
+        z = np.concatenate([z, np.full(missing.size, np.nan, dtype=np.float32)])
+        hover += [""] * missing.size
 
     shapes, annotations = _phase_marks(arrays, start, stop)
     return _figure(
-        go.Heatmap(z=z, x=np.arange(start, stop), y=np.arange(num_experts), text=hover,
+        go.Heatmap(z=z, x=cols, y=experts, text=np.asarray(hover, dtype=str),
                    hovertemplate="%{text}<extra></extra>", hoverongaps=False,
                    colorscale="Blues", zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="weight")),
                    name="routing weight"),
         dict(title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[layer]}"
                                       f" (top-{k} of {num_experts})"),
              xaxis=_token_axis(arrays, start, stop),
-             yaxis=dict(title=dict(text="expert"), autorange="reversed", type="linear"),
+             yaxis=dict(title=dict(text="expert"), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"),
              shapes=shapes, annotations=annotations, plot_bgcolor="white",
              height=max(320, min(900, 14 * num_experts + 160)), margin=dict(t=80, l=60, r=20, b=60)),
     )
+
+
+def heatmap_grid(heatmap: Any, num_rows: int, start: int, width: int) -> np.ndarray:
+    """The (rows, W) grid a column-format heatmap trace (x, y, z points) draws; NaN where nothing is drawn."""
+    grid = np.full((num_rows, width), np.nan)
+    for x, y, z in zip(heatmap.x, heatmap.y, heatmap.z):
+        if z == z:
+            grid[int(y), int(x) - start] = z
+    return grid
 
 
 def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None) -> go.Figure:
@@ -226,7 +254,8 @@ def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str |
     ]
     shapes, annotations = _phase_marks(arrays, start, stop)
     return _figure(
-        go.Heatmap(z=top1, x=np.arange(start, stop), y=[f"L{i}" for i in arrays.layer_indices], text=hover,
+        go.Heatmap(z=top1, x=np.arange(start, stop), y=[f"L{i}" for i in arrays.layer_indices],
+                   text=np.asarray(hover, dtype=str),
                    hovertemplate="%{text}<extra></extra>", hoverongaps=True,
                    colorscale=expert_colorscale(arrays.num_experts), zmin=-0.5, zmax=arrays.num_experts - 0.5,
                    colorbar=dict(title=dict(text="top-1 expert")), name="top-1 expert"),

@@ -131,6 +131,7 @@ class BudgetTuner(widgets.VBox):
         if self.curve is not None:
             children += [self.curve_status, self.curve]
         super().__init__(children=[*children, self.errors], **kwargs)
+        self.add_class("qnext-budget-tuner")  # a stable hook for styling and browser tests
 
         self.budget, self.prompt = budget, prompt
         self.observe(self._on_status, names=["status"])

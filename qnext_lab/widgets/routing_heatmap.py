@@ -86,6 +86,7 @@ class RoutingHeatmap(widgets.VBox):
         if show_text:
             children += [self.legend, self.text]
         super().__init__(children=[*children, self.errors], **kwargs)
+        self.add_class("qnext-routing-heatmap")
 
         with self.hold_trait_notifications():
             self.layer, self.mode, self.window_size = layer, mode, self.size_dropdown.value

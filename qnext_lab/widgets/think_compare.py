@@ -102,6 +102,7 @@ class ThinkCompare(widgets.VBox):
         prompt_row = [widgets.HBox([self.prompt_box, self.run_button])] if show_prompt else []
         super().__init__(children=[*prompt_row, self.status_label, widgets.HBox(panes), self.difference_box,
                                    self.errors], **kwargs)
+        self.add_class("qnext-think-compare")
         self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
         self.run_button.on_click(lambda _: self.run(self.prompt_box.value))
         self.prompt_box.observe(lambda change: self.run(change["new"]), names=["value"])

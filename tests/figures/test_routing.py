@@ -11,6 +11,7 @@ from conftest import XSS, known_trace
 from qnext_lab.figures.palette import expert_color, expert_colors, expert_colorscale
 from qnext_lab.figures.routing import (
     expert_heatmap,
+    heatmap_grid,
     expert_load,
     expert_load_bars,
     layer_map,
@@ -23,8 +24,8 @@ from qnext_lab.figures.routing import (
 def test_expert_heatmap_cells_are_the_routing_weights(trace):
     fig = expert_heatmap(trace, layer=1)
     heat = fig.data[0]
-    z = np.asarray(heat.z)
-    assert z.shape == (8, 40)  # (E, N)
+    assert len(heat.z) == 40 * 2  # one point per chosen cell (column format), every expert has a row here
+    z = heatmap_grid(heat, 8, 0, 40)  # (E, N)
     for n in (0, 7, 39):
         chosen = {(n + 1) % 8: 0.7, (n + 2) % 8: 0.3}
         for e in range(8):
@@ -32,24 +33,31 @@ def test_expert_heatmap_cells_are_the_routing_weights(trace):
                 assert z[e, n] == pytest.approx(chosen[e])
             else:
                 assert math.isnan(z[e, n])
-    assert list(heat.x) == list(range(40))
+    assert sorted(set(heat.x)) == list(range(40))
     assert "layer 3" in fig.layout.title.text  # decoder-layer index, not the position
 
 
 def test_expert_heatmap_hover_names_token_position_expert_weight_rank(trace):
     heat = expert_heatmap(trace, layer=0).data[0]
-    text = np.asarray(heat.text, dtype=object)
-    hover = text[4, 3]  # token 3, layer 0: rank 0 expert 3, rank 1 expert 4
-    assert "tok3" in hover and "position 3" in hover and "expert 4 · rank 1" in hover and "weight 0.300" in hover
-    assert "phase prompt" in hover
-    assert text[0, 3] == ""  # expert 0 was not chosen for token 3
+    hover = {(int(x), int(y)): t for x, y, t in zip(heat.x, heat.y, heat.text)}
+    text = hover[(3, 4)]  # token 3, layer 0: rank 0 expert 3, rank 1 expert 4
+    assert "tok3" in text and "position 3" in text and "expert 4 · rank 1" in text and "weight 0.300" in text
+    assert "phase prompt" in text
+    assert (3, 0) not in hover  # expert 0 was not chosen for token 3: a gap, no hover
+
+
+def test_every_expert_keeps_its_row_even_when_unused_in_the_window():
+    trace = known_trace(num_tokens=40, num_experts=16)
+    heat = expert_heatmap(trace, layer=0, window=(0, 4)).data[0]  # tokens 0..3 use experts 0..4 only
+    assert sorted(set(int(y) for y in heat.y)) == list(range(16))
+    assert np.isnan(heatmap_grid(heat, 16, 0, 4)[10]).all()
 
 
 def test_token_text_is_escaped_in_hover_and_ticks(trace):
     fig = expert_heatmap(trace, layer=0, window=(0, 20))
     payload = fig.to_json()
     assert XSS not in payload and "<img" not in payload
-    assert "&lt;img src=x onerror=alert(1)&gt;" in fig.data[0].text[5][5]
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in t for t in fig.data[0].text)
     assert fig.layout.xaxis.ticktext[5].startswith("&lt;img src=x")  # shortened, still escaped
     assert fig.layout.xaxis.ticktext[6] == "↵"
 
@@ -67,8 +75,8 @@ def test_phases_are_marked_with_bands_and_boundaries(trace):
 def test_window_limits_the_columns_and_clamps_at_the_end():
     trace = known_trace(num_tokens=5000)
     fig = expert_heatmap(trace, layer=0, window=window_bounds(5000, 4900, 512))
-    assert list(fig.data[0].x) == list(range(4488, 5000))
-    assert np.asarray(fig.data[0].z).shape == (8, 512)
+    assert sorted(set(fig.data[0].x)) == list(range(4488, 5000))
+    assert len(fig.data[0].z) == 512 * 2
     assert window_bounds(100, 50, None) == (0, 100)
     assert window_bounds(100, -5, 10) == (0, 10)
     with pytest.raises(ValueError, match="outside the trace"):
@@ -122,3 +130,21 @@ def test_bad_layer_is_refused_with_the_valid_range(trace):
 def test_palette_gives_distinct_colours_even_for_512_experts():
     assert len(set(expert_colors(16))) == 16
     assert len(set(expert_colors(512))) == 512
+
+
+def test_a_live_widget_can_send_every_figure_as_json():
+    """A FigureWidget sends 2-D arrays as JSON lists, where NaN is not allowed (the message would be dropped and
+    the plot left blank in JupyterLab); 1-D numeric arrays go as binary buffers, where NaN is fine."""
+    import json
+
+    from plotly.serializers import _py_to_js
+
+    from qnext_lab.figures.alignment import alignment_figure
+    from qnext_lab.kernels import align_reference
+
+    trace = known_trace()
+    figs = [expert_heatmap(trace, 0), layer_map(trace), expert_load_bars(trace, 0),
+            alignment_figure(align_reference(trace.topk_ids[0], 8, 16, decode_path=False), top_k=2, num_experts=8)]
+    for fig in figs:
+        message = _py_to_js(fig.to_plotly_json(), None)
+        json.dumps(message, allow_nan=False, default=lambda buffer: None)

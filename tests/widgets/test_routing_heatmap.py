@@ -7,12 +7,16 @@ import pytest
 import traitlets
 from conftest import known_trace
 
-from qnext_lab.figures.routing import expert_heatmap, layer_map
+from qnext_lab.figures.routing import expert_heatmap, heatmap_grid, layer_map
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
 
 
 def _z(fig) -> np.ndarray:
-    return np.asarray(fig.data[0].z, dtype=float)
+    heat = fig.data[0]
+    if heat.z is not None and np.ndim(heat.z) == 1:  # column format: rebuild the (E, W) grid
+        start = int(min(heat.x))
+        return heatmap_grid(heat, int(max(heat.y)) + 1, start, int(max(heat.x)) - start + 1)
+    return np.asarray(heat.z, dtype=float)
 
 
 def test_layer_slider_redraws_the_same_figure_widget(trace):
