@@ -11,6 +11,11 @@ from qnext_lab.runtime.experts import UnsupportedExpertsError, qnext_experts_for
 from qnext_lab.runtime.torch_experts import grouped_mm_usable, torch_experts_forward
 
 
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
 def _eager(module, x, ids, w):
     return type(module).forward.__wrapped__(module, x, ids, w)  # the class's own (eager) forward
 
@@ -98,3 +103,16 @@ def test_silu_and_gpt_oss_map_onto_triton_kernels():
     weights, gate, alpha, limit = triton_plan(gpt)
     assert gate == "clamped_swiglu" and weights.transposed and weights.interleaved and weights.down_bias is not None
     assert (alpha, limit) == (gpt.alpha, gpt.limit)
+
+
+@pytest.mark.parametrize("hidden,inter", [(48, 24), (50, 22)])
+def test_gpt_oss_layout_both_strategies_match_eager(hidden, inter):
+    from transformers.models.gpt_oss.modeling_gpt_oss import GptOssExperts
+
+    module = GptOssExperts(transformers.GptOssConfig(hidden_size=hidden, intermediate_size=inter, num_local_experts=8))
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_(0, 0.2)
+        x, (ids, w) = torch.randn(33, hidden) * 3, _routing(33, 8, 2)  # large enough to hit the clamps
+        assert grouped_mm_usable(x, (module.gate_up_proj, module.down_proj)) == (hidden % 4 == 0)
+        torch.testing.assert_close(torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)

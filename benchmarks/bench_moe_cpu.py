@@ -1,0 +1,118 @@
+"""Claim: on CPU the "qnext" torch runtime is at least as fast as every transformers experts backend.
+
+Measures one MoE experts layer (the ``experts`` module of a Qwen3-Next sparse block, routing given) at
+Qwen3-Next's routing shape, E = 512 experts, top-10, with H and I scaled down to fit a small CPU machine
+(default H = 512, I = 128: 1/4 of Qwen3-Next's 2048 and 512, so 1/16 of the weights, 403 MB in fp32).
+Backends: transformers ``eager``, ``grouped_mm``, ``batched_mm`` and ``qnext`` (QNEXT_LAB_BACKEND=torch),
+all called through the same ``ExpertsInterface`` dispatch a model uses. Token counts 1..4096; the
+implementations are interleaved within each repeat so machine noise hits them alike; medians reported.
+``batched_mm`` copies one weight matrix per (token, slot) and is skipped where that copy would exceed
+``--max-gather-gb``.
+
+    nice -n 15 python benchmarks/bench_moe_cpu.py                 # full sweep, a few minutes on 2 cores
+    nice -n 15 python benchmarks/bench_moe_cpu.py --tokens 1 64 --repeats 3
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+os.environ.setdefault("QNEXT_LAB_BACKEND", "torch")
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers.models.qwen3_next.modeling_qwen3_next import Qwen3NextExperts  # noqa: E402
+
+import qnext_lab  # noqa: E402,F401  registers "qnext"
+
+IMPLS = ("eager", "grouped_mm", "batched_mm", "qnext")
+TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def build(hidden: int, inter: int, experts: int, top_k: int) -> Qwen3NextExperts:
+    cfg = transformers.Qwen3NextConfig(hidden_size=hidden, moe_intermediate_size=inter, num_experts=experts,
+                                       num_experts_per_tok=top_k)  # fmt: skip
+    module = Qwen3NextExperts(cfg)
+    with torch.no_grad():
+        module.gate_up_proj.normal_(0, hidden**-0.5)
+        module.down_proj.normal_(0, inter**-0.5)
+    return module.requires_grad_(False).eval()
+
+
+def routing(tokens: int, experts: int, top_k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.randn(tokens, experts, generator=g).softmax(-1)
+    w, ids = torch.topk(probs, top_k)  # (T, k): Qwen3-Next's router (softmax, top-k, renorm)
+    return ids, w / w.sum(-1, keepdim=True)
+
+
+def time_call(module: torch.nn.Module, impl: str, x, ids, w) -> float:
+    module.config._experts_implementation = impl
+    start = time.perf_counter()
+    module(x, ids, w)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--inter", type=int, default=128)
+    ap.add_argument("--experts", type=int, default=512)
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--tokens", type=int, nargs="+", default=list(TOKENS))
+    ap.add_argument("--repeats", type=int, default=0, help="0: 9 below 256 tokens, 5 below 2048, else 3")
+    ap.add_argument("--max-gather-gb", type=float, default=3.0)
+    ap.add_argument("--json", default="", help="also write the results to this file")
+    # One thread by default: on a small machine shared with other jobs, two OpenMP threads on two busy
+    # cores wait on each other at every barrier and single matmuls swing 10x between runs.
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    module = build(args.hidden, args.inter, args.experts, args.top_k)
+    per_slot_bytes = 3 * args.hidden * args.inter * 4
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, transformers {transformers.__version__}, "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    print(f"# E={args.experts} k={args.top_k} H={args.hidden} I={args.inter} fp32 "
+          f"(Qwen3-Next: E=512 k=10 H=2048 I=512)")  # fmt: skip
+    print("| tokens | " + " | ".join(f"{i} (ms)" for i in IMPLS) + " | qnext vs best other |")
+    print("|---:|" + "---:|" * (len(IMPLS) + 1))
+    rows = []
+    for tokens in args.tokens:
+        x = torch.randn(tokens, args.hidden)
+        ids, w = routing(tokens, args.experts, args.top_k, seed=tokens)
+        impls = [i for i in IMPLS if not (i == "batched_mm" and tokens * args.top_k * per_slot_bytes > args.max_gather_gb * 2**30)]
+        with torch.no_grad():
+            ref = None
+            for impl in impls:  # warm-up, and a correctness check against eager
+                module.config._experts_implementation = impl
+                out = module(x, ids, w)
+                ref = out if ref is None else ref
+                if (out - ref).abs().max() > 1e-4 * max(1.0, ref.abs().max()):
+                    sys.exit(f"{impl} disagrees with eager at {tokens} tokens")
+            repeats = args.repeats or (9 if tokens < 256 else 5 if tokens < 2048 else 3)
+            times = {i: [] for i in impls}
+            for _ in range(repeats):
+                for impl in impls:
+                    times[impl].append(time_call(module, impl, x, ids, w))
+        med = {i: statistics.median(t) * 1e3 for i, t in times.items()}
+        best_other = min(v for i, v in med.items() if i != "qnext")
+        rows.append({"tokens": tokens, "median_ms": med, "repeats": repeats})
+        cells = [f"{med[i]:.2f}" if i in med else "skipped" for i in IMPLS]
+        print(f"| {tokens} | " + " | ".join(cells) + f" | {best_other / med['qnext']:.2f}x |", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
