@@ -25,10 +25,10 @@ from ._common import check_trace, layer_positions
 def token_entropy(probs: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
     """(N, E) probabilities (or non-negative scores) -> (N,) float32 entropy in nats."""
     out = torch.empty(probs.shape[0], dtype=torch.float32)
-    for start in range(0, probs.shape[0], chunk):  # chunks bound the float64 temporaries
-        p = probs[start : start + chunk].double()  # (n, E)
-        p = p / p.sum(-1, keepdim=True).clamp_min(1e-300)
-        out[start : start + chunk] = -(p * torch.log(p.clamp_min(1e-300))).sum(-1).float()
+    for start in range(0, probs.shape[0], chunk):  # chunks bound the temporaries
+        p = probs[start : start + chunk].float()  # (n, E)
+        p = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+        out[start : start + chunk] = torch.special.entr(p).sum(-1)  # entr(x) = -x ln x, 0 at x = 0
     return out
 
 
