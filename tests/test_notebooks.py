@@ -73,3 +73,32 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     assert seconds < BUDGET_S, f"{path.name} took {seconds:.0f} s (limit {BUDGET_S} s)"
+
+
+def test_binder_files_are_consistent():
+    """Binder cannot be built offline; check what can be: pins within pyproject's ranges, CPU torch, start page."""
+    import re
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    binder = ROOT / "binder"
+    lines = [ln.strip() for ln in (binder / "requirements.txt").read_text().splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    pins = {Requirement(ln).name.lower().replace("_", "-"): Requirement(ln) for ln in lines if not ln.startswith("-")}
+    assert str(pins["torch"].specifier) == "==2.13.0+cpu"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in map(Requirement, project["dependencies"]):
+        name = dep.name.lower().replace("_", "-")
+        assert name in pins, f"binder/requirements.txt does not pin {name}"
+        version = Version(str(pins[name].specifier).removeprefix("=="))
+        assert dep.specifier.contains(version, prereleases=True), f"{name} {version} outside {dep.specifier}"
+    python = re.fullmatch(r"python-(\d+\.\d+)", (binder / "runtime.txt").read_text().strip())
+    assert python and SpecifierSet(project["requires-python"]).contains(python.group(1) + ".0")
+    start_page = re.search(r'default_url = "/lab/tree/(.+?)"', (binder / "postBuild").read_text())
+    assert start_page and (ROOT / start_page.group(1)).is_file()
+    for script in ("postBuild", "start"):
+        assert os.access(binder / script, os.X_OK), f"binder/{script} must be executable"
