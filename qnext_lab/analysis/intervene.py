@@ -23,7 +23,7 @@ from types import TracebackType
 import torch
 from torch import nn
 
-from ..trace.moe_layers import MoELayer, find_moe_layers
+from ..trace.moe_layers import MoELayer, find_moe_layers, router_probs_kind
 
 _MARK = "_qnext_lab_intervened"
 
@@ -122,8 +122,6 @@ class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...)
 def _router_kind(router: nn.Module) -> str | None:
     if hasattr(router, "e_score_correction_bias"):
         return "deepseek"
-    from ..trace.moe_layers import router_probs_kind
-
     return "softmax" if router_probs_kind(router) == "softmax" and hasattr(router, "top_k") else None
 
 

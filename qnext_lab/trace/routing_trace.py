@@ -88,7 +88,8 @@ class RoutingTrace:
         if len(set(self.layer_indices)) != L:
             raise ValueError(f"layer_indices must be distinct, got {self.layer_indices}")
         if self.num_experts < 1 or self.top_k < 0 or self.top_k > self.num_experts:
-            raise ValueError(f"need 0 <= top_k <= num_experts and num_experts >= 1, got {self.top_k}, {self.num_experts}")
+            raise ValueError(f"need 0 <= top_k <= num_experts and num_experts >= 1, "
+                             f"got top_k={self.top_k}, num_experts={self.num_experts}")
         for name in ("token_ids", "seq_index", "position"):
             if getattr(self, name).shape != (N,):
                 raise ValueError(f"{name} must have shape ({N},), got {tuple(getattr(self, name).shape)}")
@@ -223,7 +224,10 @@ class RoutingTrace:
                 s = s - (int(s.min()) if len(t) else 0) + offset
                 offset = int(s.max()) + 1 if len(t) else offset
             seqs.append(s)
-        opt = lambda name, dim: None if getattr(first, name) is None else torch.cat([getattr(t, name) for t in traces], dim)  # noqa: E731
+
+        def joined(name: str, dim: int) -> torch.Tensor | None:
+            return None if getattr(first, name) is None else torch.cat([getattr(t, name) for t in traces], dim)
+
         return cls(
             topk_ids=torch.cat([t.topk_ids for t in traces], 1),
             topk_weights=torch.cat([t.topk_weights for t in traces], 1),
@@ -234,8 +238,8 @@ class RoutingTrace:
             num_experts=first.num_experts,
             top_k=first.top_k,
             model_name=first.model_name,
-            probs=opt("probs", 1),
-            phase=opt("phase", 0),
+            probs=joined("probs", 1),
+            phase=joined("phase", 0),
             tokens=None if first.tokens is None else [s for t in traces for s in t.tokens],
         )
 
@@ -252,7 +256,8 @@ class RoutingTrace:
         L, N, k = self.topk_ids.shape
         per_token = lambda t: t.reshape(1, N, 1).expand(L, N, k).reshape(-1).numpy()  # noqa: E731
         columns: dict[str, Any] = {
-            "layer": torch.tensor(self.layer_indices, dtype=torch.int32).reshape(L, 1, 1).expand(L, N, k).reshape(-1).numpy(),
+            "layer": torch.tensor(self.layer_indices, dtype=torch.int32).reshape(L, 1, 1).expand(L, N, k)
+            .reshape(-1).numpy(),
             "token": per_token(torch.arange(N, dtype=torch.int64)),
             "seq": per_token(self.seq_index),
             "position": per_token(self.position),
@@ -314,13 +319,15 @@ class RoutingTrace:
         except ValueError:
             raise
         except Exception as exc:  # safetensors raises its own error types for non-safetensors bytes
-            raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (not a readable safetensors file: {exc})") from exc
+            raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (not a readable safetensors file: "
+                             f"{exc})") from exc
         try:
             meta = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path!r}: corrupt qnext_lab metadata ({exc})") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-            raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (format {meta.get('format') if isinstance(meta, dict) else meta!r})")
+            found = meta.get("format") if isinstance(meta, dict) else meta
+            raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (format {found!r})")
         if meta.get("version") != FORMAT_VERSION:
             raise ValueError(f"{path!r} is a RoutingTrace of version {meta.get('version')}; this qnext_lab reads "
                              f"version {FORMAT_VERSION}: upgrade qnext_lab")
