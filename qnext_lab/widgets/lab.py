@@ -1,9 +1,9 @@
 """lab(): one dashboard for a prompt the user types: both thinking modes, the budget, the routing.
 
-A prompt box and an "Ask" button over three tabs: ``ThinkCompare`` (thinking vs non-thinking, streaming,
+A prompt box and an "Ask" button over four tabs: ``ThinkCompare`` (thinking vs non-thinking, streaming,
 with routing and the expert-use difference), ``BudgetTuner`` (the live thinking budget, with the
-accuracy curve when problems are given) and a full ``RoutingHeatmap`` of the thinking run (with the text
-coloured by expert). The widgets share one model; a per-model lock runs their generations one at a time.
+accuracy curve when problems are given), a full ``RoutingHeatmap`` of the thinking run (with the text
+coloured by expert) and ``ExpertLab`` (switch experts off and see the answer change). The widgets share one model; a per-model lock runs their generations one at a time.
 Knows nothing beyond the widgets it combines.
 
     import qnext_lab as ql
@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from ..figures.escape import escape_text
 from ..figures.export import write_html
 from .budget_tuner import BudgetTuner
+from .expert_lab import ExpertLab
 from .routing_heatmap import RoutingHeatmap
 from .think_compare import ThinkCompare
 
@@ -30,7 +31,7 @@ DEFAULT_PROMPT = "What is 478 + 356?"
 
 
 class Lab(widgets.VBox):
-    """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner`` and ``routing``."""
+    """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner``, ``routing`` and ``experts``."""
 
     def __init__(self, model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, *,
                  problems: Sequence[Any] | None = None, budget: int = 32, max_budget: int = 128,
@@ -44,9 +45,10 @@ class Lab(widgets.VBox):
                                  max_new_tokens=max_new_tokens)
         self.routing: RoutingHeatmap | None = None
         self.routing_box = widgets.VBox([widgets.HTML("<i>the routing of the thinking run appears here</i>")])
+        self.experts = ExpertLab(model, tokenizer, prompt)  # runs when its own button is pressed
         self.errors = widgets.Output()
-        self.tabs = widgets.Tab(children=[self.compare, self.tuner, self.routing_box],
-                                titles=("thinking vs non-thinking", "thinking budget", "routing"))
+        self.tabs = widgets.Tab(children=[self.compare, self.tuner, self.routing_box, self.experts],
+                                titles=("thinking vs non-thinking", "thinking budget", "routing", "switch experts off"))
         super().__init__(children=[
             widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
             widgets.HBox([self.prompt_box, self.ask_button]), self.tabs, self.errors,
@@ -63,6 +65,7 @@ class Lab(widgets.VBox):
                 raise ValueError("type a question in the prompt box first")
             self.compare.run(prompt)
             self.tuner.prompt = prompt
+            self.experts.prompt = prompt
         except Exception:  # noqa: BLE001 - shown in the dashboard
             self.errors.append_stderr(traceback.format_exc())
 
@@ -78,7 +81,7 @@ class Lab(widgets.VBox):
 
     def wait(self, timeout: float = 300.0) -> bool:
         """Block until every part has finished its current work (for scripts and tests)."""
-        return self.compare.wait(timeout) and self.tuner.wait(timeout)
+        return self.compare.wait(timeout) and self.tuner.wait(timeout) and self.experts.worker.wait_idle(timeout)
 
     def to_html(self, path: str | Path) -> Path:
         """Everything on screen as one standalone offline HTML file."""

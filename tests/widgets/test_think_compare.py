@@ -45,3 +45,8 @@ def test_lab_combines_compare_budget_and_routing(model_and_tokenizer, tmp_path):
     assert dash.routing is not None and dash.routing.trace is dash.compare.results[0].trace
     html = dash.to_html(tmp_path / "lab.html").read_text()
     assert "Routing weights" in html and "qnext-answer" in html
+    assert len(dash.tabs.children) == 4
+    dash.prompt_box.value = "What is 5 + 5?"  # typed + Enter: every part is asked the new question
+    assert dash.wait(120)
+    assert dash.compare.prompt == dash.tuner.prompt == dash.experts.prompt == "What is 5 + 5?"
+    assert "5 + 5" in dash.compare.results[0].prompt
