@@ -34,8 +34,8 @@ GEMM = [  # (T, E, k, H, I, dtype, decode_path)
     (7, 64, 8, 72, 40, "float32", False),
     (129, 8, 2, 40, 24, "float32", None),
     (7, 8, 1, 72, 40, "float16", None),
-    (129, 8, 2, 40, 24, "float16", None),
-    (7, 64, 10, 24, 20, "float16", True),
+    (33, 8, 2, 40, 24, "float16", None),
+    (3, 64, 10, 24, 20, "float16", True),
 ]
 
 
@@ -153,7 +153,9 @@ def runtime_cases(out: dict) -> None:
     from families import family_configs
 
     configs = family_configs()
-    for name in ("qwen3_moe", "mixtral", "deepseek_v3", "gpt_oss", "qwen3_next"):
+    # Families whose experts differ in what the kernels see: plain SiLU (Qwen3-MoE; Mixtral, OLMoE and
+    # DeepSeek-V3 store the same layout), GPT-OSS's layout and gate, and Qwen3-Next itself.
+    for name in ("qwen3_moe", "gpt_oss", "qwen3_next"):
         torch.manual_seed(0)
         model = transformers.AutoModelForCausalLM.from_config(configs[name], experts_implementation="eager").eval()
         for pname, p in model.named_parameters():
@@ -172,7 +174,7 @@ def runtime_cases(out: dict) -> None:
                 gen_ref = model.generate(ids[:1], max_new_tokens=4, do_sample=False)
             out["runtime-generate-qwen3_moe"] = {"exact": bool(torch.equal(gen, gen_ref)), "max_err": 0.0, "scale": 1.0}
     # An explicit triton backend refuses what the kernels cannot do, with a message saying what to do.
-    model = transformers.AutoModelForCausalLM.from_config(configs["mixtral"], experts_implementation="qnext")
+    model = transformers.AutoModelForCausalLM.from_config(configs["qwen3_moe"], experts_implementation="qnext")
     try:
         model(torch.zeros(1, 3, dtype=torch.long)).logits.sum().backward()
         out["runtime-refuses-grad"] = {"error": "no error raised"}

@@ -89,7 +89,7 @@ def test_moe_forward_runs_triton_end_to_end(results):
 
 def test_transformers_models_with_triton_backend_match_eager(results):
     cases = _group(results, "runtime")
-    for name in ("qwen3_moe", "mixtral", "deepseek_v3", "gpt_oss", "qwen3_next"):
+    for name in ("qwen3_moe", "gpt_oss", "qwen3_next"):
         r = cases[f"runtime-{name}"]
         assert r["max_err"] <= 1e-4, f"{name}: logits off by {r['max_err']}"
     assert cases["runtime-generate-qwen3_moe"]["exact"], "greedy tokens differ from eager"
