@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--experts", type=int, default=512)
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--tokens", type=int, nargs="+", default=list(TOKENS))
-    ap.add_argument("--repeats", type=int, default=0, help="0: 9 below 256 tokens, 5 below 2048, else 3")
+    ap.add_argument("--repeats", type=int, default=0, help="0: 15 below 64 tokens, 9 below 256, 5 below 2048, else 3")
     ap.add_argument("--max-gather-gb", type=float, default=3.0)
     ap.add_argument("--json", default="", help="also write the results to this file")
     # One thread by default: on a small machine shared with other jobs, two OpenMP threads on two busy
@@ -99,7 +99,7 @@ def main() -> None:
                 ref = out if ref is None else ref
                 if (out - ref).abs().max() > 1e-4 * max(1.0, ref.abs().max()):
                     sys.exit(f"{impl} disagrees with eager at {tokens} tokens")
-            repeats = args.repeats or (9 if tokens < 256 else 5 if tokens < 2048 else 3)
+            repeats = args.repeats or (15 if tokens < 64 else 9 if tokens < 256 else 5 if tokens < 2048 else 3)
             times = {i: [] for i in impls}
             for _ in range(repeats):
                 for impl in impls:

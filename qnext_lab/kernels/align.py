@@ -11,7 +11,7 @@ per expert, padding would dominate anyway, so every slot gets its own block and 
 Knows nothing about transformers.
 
     a = align_block_size(topk_ids, num_experts=64, block_size=16)
-    a.sorted_ids[: int(a.num_padded)], a.expert_ids  # what notebook 06 draws
+    a.blocks(top_k=2)  # [{"block": 0, "expert": 3, "slots": [...], "tokens": [...], "padding": 13}, ...]
 """
 
 from dataclasses import dataclass
@@ -41,6 +41,23 @@ class AlignResult:
     def capacity(self) -> int:
         """P: the most rows any routing of these slots can need; the GEMM grid is sized by it."""
         return self.sorted_ids.numel()
+
+    def blocks(self, top_k: int | None = None) -> list[dict]:
+        """The used blocks as plain rows for display (one host sync): block, expert, slots, tokens, padding.
+
+        ``top_k`` turns slots into token indices (slot // k); without it ``tokens`` is omitted.
+        """
+        used = int(self.num_padded)
+        rows = self.sorted_ids[:used].view(-1, self.block_size).tolist()  # (B_used, BM)
+        experts = self.expert_ids[: used // self.block_size].tolist()
+        out = []
+        for b, (expert, slots) in enumerate(zip(experts, rows)):
+            real = [s for s in slots if s < self.num_slots]
+            row = {"block": b, "expert": expert, "slots": real, "padding": self.block_size - len(real)}
+            if top_k:
+                row["tokens"] = [s // top_k for s in real]
+            out.append(row)
+        return out
 
 
 def use_decode_path(num_slots: int, num_experts: int) -> bool:

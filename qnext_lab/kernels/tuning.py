@@ -3,10 +3,13 @@
 Dimension legend: S = routed slots (T*k), E = experts, N = output columns, K = reduction size.
 Why a table and not ``triton.autotune``: the best tile depends mostly on how many rows each expert gets
 (S / E), which changes every call with the routing, and autotune would re-benchmark (and sync) for every
-new S under CUDA graphs. The table follows vLLM's fused_moe defaults for H100/H200-class GPUs:
+new S under CUDA graphs. The table starts from vLLM's fused_moe configs for H100/H200-class GPUs (not yet measured on a GPU in
+this project; see docs/benchmarks.md):
 
 - decode (<= 16 rows per expert on average): BLOCK_M = 16, the smallest ``tl.dot`` tile, so padding wastes
-  little; wide BLOCK_N/BLOCK_K to stream the weights (memory-bound, one pass over each touched expert);
+  little; a deep BLOCK_K to stream the weights (memory-bound, one pass over each touched expert) and a
+  narrow BLOCK_N so that the few active experts still spread over every SM (GEMM 1 loads a gate and an up
+  tile per program, so its BLOCK_N = 32 covers as many columns as vLLM's 64 on the fused gate_up);
 - middle: BLOCK_M = 32 / 64;
 - prefill (> 128 rows per expert): 64 x 128 x 64 tiles, 8 warps, 4 stages (compute-bound).
 
@@ -34,7 +37,7 @@ class GemmConfig:
 
 # (max average rows per expert, config), first match wins.
 _TABLE: tuple[tuple[float, GemmConfig], ...] = (
-    (16.0, GemmConfig(16, 64, 128, 4, 4)),
+    (16.0, GemmConfig(16, 32, 128, 4, 4)),
     (64.0, GemmConfig(32, 64, 64, 4, 4)),
     (128.0, GemmConfig(64, 64, 64, 4, 3)),
     (float("inf"), GemmConfig(64, 128, 64, 8, 4)),

@@ -87,7 +87,6 @@ def routing_cases(out: dict) -> None:
 
 def align_cases(out: dict) -> None:
     for t, e, k in ROUTING:
-        ids = torch.randint(0, e, (t, e))[:, :0]  # placeholder shape, replaced below
         g = torch.Generator().manual_seed(t + e + k)
         ids = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(t)]).to(torch.int32)  # (T, k) distinct per row
         for block in (16, 64):

@@ -81,6 +81,16 @@ def test_align_decode_path_gives_one_block_per_slot():
     assert (a.sorted_ids.view(3, 16)[:, 1:] == 3).all()
 
 
+def test_align_blocks_for_display():
+    ids = torch.tensor([[1, 0], [1, 2], [1, 0]], dtype=torch.int32)  # slots 0..5
+    blocks = align_reference(ids, 4, 4, decode_path=False).blocks(top_k=2)
+    assert blocks == [
+        {"block": 0, "expert": 0, "slots": [1, 5], "padding": 2, "tokens": [0, 2]},
+        {"block": 1, "expert": 1, "slots": [0, 2, 4], "padding": 1, "tokens": [0, 1, 2]},
+        {"block": 2, "expert": 2, "slots": [3], "padding": 3, "tokens": [1]},
+    ]
+
+
 @pytest.mark.parametrize("t,e,k,h,i", [(1, 8, 2, 24, 20), (7, 64, 8, 40, 24), (33, 16, 4, 72, 40)])
 def test_moe_forward_torch_backend_matches_dense_moe(t, e, k, h, i):
     x, logits = torch.randn(t, h), torch.randn(t, e)
