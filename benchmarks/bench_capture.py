@@ -6,7 +6,7 @@ shared expert), greedy generation of a batch of prompts, one torch thread. Two m
   processes hits every variant alike; medians of wall time and of process CPU time (CPU time is what a
   shared, contended machine measures most stably);
 - inside capture: the time spent in capture's own hooks and in building the trace on exit, measured by
-  timing those functions directly, as a share of a plain generate's CPU time. This is the overhead that
+  timing those functions directly (thread CPU time), as a share of a plain generate's CPU time. This is the overhead that
   the end-to-end numbers see through the noise.
 
     nice -n 15 .venv/bin/python benchmarks/bench_capture.py --repeats 7
@@ -34,11 +34,11 @@ class TimedCapture(capture):
 
     def _timed(self, fn):
         def wrapper(*args, **kwargs):
-            start = time.perf_counter()
+            start = time.thread_time()  # CPU time of this thread: preemption by other processes not counted
             try:
                 return fn(*args, **kwargs)
             finally:
-                TimedCapture.spent += time.perf_counter() - start
+                TimedCapture.spent += time.thread_time() - start
         return wrapper
 
     def _on_model_forward(self, *args, **kwargs):

@@ -97,9 +97,8 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         self._ids: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, k) per forward
         self._weights: list[list[torch.Tensor]] = [[] for _ in range(L)]
         self._probs: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, E) per forward
-        self._token_ids: list[torch.Tensor] = []  # (n,) per forward
-        self._seq: list[torch.Tensor] = []
-        self._pos: list[torch.Tensor] = []
+        # per forward: (input ids (B, t) or None, seq ids (B,), positions (B, t), non-padding rows or None, B, t)
+        self._forwards: list[tuple] = []
         self._current: _Forward | None = None
         self._prev_batch: tuple[int, torch.Tensor] | None = None  # (B, seq ids (B,)) of the last forward
         self._next_seq = 0
@@ -130,30 +129,34 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
 
     # ------------------------------------------------------------------ hooks
     def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        # Runs once per forward (every decode step): only the few ops needed to drop padding here; tokens,
+        # sequences and positions are expanded on exit.
         input_ids = kwargs.get("input_ids", args[0] if args and torch.is_tensor(args[0]) else None)
-        embeds = kwargs.get("inputs_embeds")
-        source = input_ids if input_ids is not None else embeds
+        source = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
         if source is None:
             self._current = None
             return
         if source.dim() == (1 if input_ids is not None else 2):  # unbatched call
             source = source.unsqueeze(0)
         B, t = source.shape[:2]
-        device = source.device
         mask = kwargs.get("attention_mask", args[1] if len(args) > 1 and torch.is_tensor(args[1]) else None)
         if mask is not None and (mask.dim() != 2 or mask.shape[0] != B or mask.shape[1] < t):
             mask = None  # 4-D or custom masks: count every token
         past = _cache_length(kwargs)
+        rows = None
         if mask is not None:
-            mask = mask.to(device=device).bool()  # (B, S)
             if past < 0:
                 past = mask.shape[1] - t
-            valid = mask[:, -t:]  # (B, t) the new tokens are the last columns
-            position = mask.long().cumsum(1)[:, -t:] - 1  # (B, t) padding not counted
+            new = mask[:, -t:]  # (B, t) the new tokens are the last columns
+            if t == 1:
+                position = mask.sum(1, keepdim=True) - 1  # (B, 1) padding not counted
+            else:
+                position = mask.cumsum(1)[:, -t:] - 1  # (B, t)
+            if not bool(new.all()):  # one host sync per forward, none per layer
+                rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
         else:
             past = max(past, 0)
-            valid = torch.ones(B, t, dtype=torch.bool, device=device)
-            position = torch.arange(past, past + t, device=device).expand(B, t)
+            position = torch.arange(past, past + t, device=source.device).expand(B, t)
         # a forward over a non-empty cache continues the sequences of the previous forward
         if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
             seq = self._prev_batch[1]
@@ -161,14 +164,24 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             seq = torch.arange(self._next_seq, self._next_seq + B, dtype=torch.int32)
             self._next_seq += B
         self._prev_batch = (B, seq)
-        flat_valid = valid.reshape(-1)  # (T,)
-        rows = None if bool(flat_valid.all()) else flat_valid.nonzero().flatten()  # (n,) one sync per forward
-        take = (lambda x: x) if rows is None else (lambda x: x.index_select(0, rows))  # noqa: E731
-        tokens = input_ids.reshape(-1) if input_ids is not None else torch.full((B * t,), -1, device=device)
-        self._token_ids.append(take(tokens.to(torch.int64)))
-        self._seq.append(take(seq.to(device).repeat_interleave(t)))
-        self._pos.append(take(position.reshape(-1).to(torch.int32)))
+        tokens = input_ids.reshape(B, t) if input_ids is not None else None
+        self._forwards.append((tokens, seq, position, rows, B, t))
         self._current = _Forward(rows=rows, num_rows=B * t)
+
+    def _forward_tokens(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N,) token ids, sequence indices and positions of every recorded forward, padding dropped."""
+        token_ids, seqs, positions = [], [], []
+        for tokens, seq, position, rows, B, t in self._forwards:
+            flat_tokens = tokens.reshape(-1).long().cpu() if tokens is not None else torch.full((B * t,), -1)
+            flat_seq = seq.repeat_interleave(t)  # (B*t,)
+            flat_pos = position.expand(B, t).reshape(-1).int().cpu()
+            if rows is not None:
+                keep = rows.cpu()
+                flat_tokens, flat_seq, flat_pos = flat_tokens[keep], flat_seq[keep], flat_pos[keep]
+            token_ids.append(flat_tokens)
+            seqs.append(flat_seq)
+            positions.append(flat_pos)
+        return torch.cat(token_ids), torch.cat(seqs), torch.cat(positions)
 
     def _after_model_forward(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:
         self._current = None
@@ -250,10 +263,10 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             warnings.warn("capture: MoE layers ran, but never inside a forward of the model given to capture(); "
                           "pass the module you call (e.g. the ForCausalLM model)", stacklevel=3)
         counts = {len(chunks) for chunks in self._ids}
-        if counts != {len(self._token_ids)} and any(self._ids):
+        if counts != {len(self._forwards)} and any(self._ids):
             # e.g. a layer skipped by early exit: keep only forwards every layer saw is ambiguous; refuse
             raise RuntimeError(f"capture: MoE layers ran a different number of times ({sorted(counts)}) than the "
-                               f"model ({len(self._token_ids)} forwards)")
+                               f"model ({len(self._forwards)} forwards)")
         if not any(self._ids):
             return self._empty_trace()
         widths = {chunk.shape[-1] for chunks in self._ids for chunk in chunks}
@@ -265,10 +278,10 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         weights, order = weights.sort(dim=-1, descending=True, stable=True)  # rank order
         ids = ids.gather(-1, order)
         probs = torch.stack([torch.cat(chunks) for chunks in self._probs]).cpu() if self.probs else None  # (L, N, E)
+        token_ids, seq_index, position = self._forward_tokens()
         return RoutingTrace(
-            topk_ids=ids, topk_weights=weights,
-            token_ids=torch.cat(self._token_ids).cpu(), seq_index=torch.cat(self._seq).cpu(),
-            position=torch.cat(self._pos).cpu(), layer_indices=[m.index for m in self.layers],
+            topk_ids=ids, topk_weights=weights, token_ids=token_ids, seq_index=seq_index, position=position,
+            layer_indices=[m.index for m in self.layers],
             num_experts=self.layers[0].num_experts, top_k=ids.shape[-1], model_name=self._model_name(),
             probs=probs,
         )
