@@ -65,7 +65,7 @@ class RoutingHeatmap(widgets.VBox):
         self.window_slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), step=max(1, window_size // 4),
                                                description="tokens from", continuous_update=False,
                                                layout=widgets.Layout(width="60%"))
-        self.size_dropdown = widgets.Dropdown(options=[s for s in WINDOW_SIZES if s < n] + [("all", n)],
+        self.size_dropdown = widgets.Dropdown(options=_window_options(n),
                                               value=min(window_size, n) if window_size in WINDOW_SIZES else n,
                                               description="window", layout=widgets.Layout(width="180px"))
         self.window_box = widgets.HBox([self.window_slider, self.size_dropdown])
@@ -106,7 +106,7 @@ class RoutingHeatmap(widgets.VBox):
             self.trace, self._arrays = trace, arrays
             self.layer_slider.max = max(0, arrays.num_layers - 1)
             self.window_slider.max = max(0, arrays.num_tokens - 1)
-            sizes = [s for s in WINDOW_SIZES if s < arrays.num_tokens] + [("all", arrays.num_tokens)]
+            sizes = _window_options(arrays.num_tokens)
             keep = self.window_size if self.window_size in WINDOW_SIZES else DEFAULT_WINDOW
             self.size_dropdown.options = sizes
             self.size_dropdown.value = keep if keep < arrays.num_tokens else arrays.num_tokens
@@ -189,3 +189,9 @@ class RoutingHeatmap(widgets.VBox):
         """Write the current view (heatmap, load bars, coloured text) to a standalone offline HTML file."""
         return write_html(path, [go.Figure(self.heatmap), go.Figure(self.load_bars),
                                  self.legend.value + self.text_html()], title=self.title)
+
+
+def _window_options(num_tokens: int) -> list[tuple[str, int]]:
+    """Dropdown options: the window sizes shorter than the trace, then "all" (every item a (label, value) pair:
+    ipywidgets reads a mixed list as values, and "all" would never match)."""
+    return [(str(s), s) for s in WINDOW_SIZES if s < num_tokens] + [("all", int(num_tokens))]

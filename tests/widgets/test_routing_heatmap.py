@@ -54,6 +54,13 @@ def test_long_trace_is_paged_by_window():
     assert _z(view.heatmap).shape == (8, 1024)
 
 
+def test_a_trace_shorter_than_the_window_shows_all_of_it():
+    view = RoutingHeatmap(known_trace(num_tokens=196), window_size=512)
+    assert view.window == (0, 196) and view.size_dropdown.label == "all"
+    view.size_dropdown.value = 128
+    assert view.window == (0, 128)
+
+
 def test_bad_values_are_refused_and_callback_errors_are_shown(trace, monkeypatch):
     view = RoutingHeatmap(trace)
     with pytest.raises(traitlets.TraitError, match="0..2"):
