@@ -15,6 +15,8 @@ Knows nothing about routing capture or widgets.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from transformers.activations import SiLUActivation
 from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS, _default_apply_gate
@@ -28,6 +30,7 @@ __all__ = ["IMPLEMENTATION_NAME", "UnsupportedExpertsError", "qnext_experts_forw
 
 IMPLEMENTATION_NAME = "qnext"
 _REQUIRED = ("num_experts", "down_proj", "has_gate", "has_bias", "is_transposed")
+_CHECKED: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()  # modules already checked: decode is per-µs
 
 
 class UnsupportedExpertsError(NotImplementedError):
@@ -35,6 +38,8 @@ class UnsupportedExpertsError(NotImplementedError):
 
 
 def _check_module(module: torch.nn.Module) -> None:
+    if module in _CHECKED and not getattr(module, "_is_expert_parallel", False):
+        return
     missing = [name for name in _REQUIRED if not hasattr(module, name)]
     if missing:
         raise UnsupportedExpertsError(
@@ -46,6 +51,7 @@ def _check_module(module: torch.nn.Module) -> None:
             f"{type(module).__name__} is sharded with expert parallelism; 'qnext' runs all experts on one "
             "device. Load without a tensor/expert-parallel plan, or use experts_implementation='grouped_mm'"
         )
+    _CHECKED.add(module)
 
 
 def triton_plan(module: torch.nn.Module) -> tuple[ExpertWeights, str, float, float]:

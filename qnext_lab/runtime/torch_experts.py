@@ -3,9 +3,12 @@
 Dimension legend: T = tokens, k = experts per token, S = T*k slots, H = hidden, I = expert intermediate,
 E = experts, A = experts active in this call (A <= min(S, E)).
 
-One sort of the S slots by expert, then either one fused C++ grouped matmul over all groups
-(``torch.nn.functional.grouped_mm``, when its 16-byte stride rule holds, no gradient is needed and there
-are more than a few slots) or one ``linear -> gate -> linear`` per ACTIVE expert (A of them, never all E).
+Three strategies, chosen per call by size:
+- small experts x few slots (<= 2 MB of weights to copy, e.g. the bundled model's decode): copy each slot's
+  expert weights and run two batched matmuls, no sort, ~10 ops per call;
+- otherwise one sort of the S slots by expert, then one fused C++ grouped matmul over all groups
+  (``torch.nn.functional.grouped_mm``, when its 16-byte stride rule holds, no gradient is needed and there
+  are more than 32 slots) or one ``linear -> gate -> linear`` per ACTIVE expert (A of them, never all E).
 In fp32 the routing weight scales the (S, I) activations before the down projection, not its (S, H)
 output: the same product (W2 is linear), fewer multiplies. The k contributions of a token are
 combined in fp32 with ``index_add_`` (sequential on CPU: deterministic). Works with any experts module
@@ -22,6 +25,9 @@ import torch.nn.functional as F
 __all__ = ["grouped_mm_usable", "torch_experts_forward"]
 
 _LOOP_MAX_SLOTS = 32  # up to this many (token, expert) slots, loop over active experts instead of grouped_mm
+# Up to this many bytes of gathered expert weights, copy each slot's weights and run two batched matmuls:
+# for small experts (the bundled model's are 48 KB) a decode step is then ~10 ops instead of ~8 per expert.
+_GATHER_MAX_BYTES = 2 * 2**20
 
 
 def _projections(module: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -93,6 +99,30 @@ def _per_active_expert(module, rows, proj, proj_bias, active, counts, scale):
     return torch.cat(outs)  # (S, H)
 
 
+def _gathered(module, hidden_states, flat, top_k, proj, proj_bias, scale):
+    num_tokens, hidden = hidden_states.shape
+    # (S, H) in slot order, no sort; a view (stride 0) for one token, where decode spends its time
+    x = hidden_states.unsqueeze(1).expand(num_tokens, top_k, hidden).reshape(num_tokens * top_k, hidden)
+    w1 = proj[flat]  # (S, 2I, H), or (S, H, 2I) transposed: a copy, small by the caller's check
+    if module.is_transposed:
+        pre = torch.bmm(x.unsqueeze(1), w1).squeeze(1)  # (S, 2I)
+    else:
+        pre = torch.bmm(w1, x.unsqueeze(-1)).squeeze(-1)
+    if proj_bias is not None:
+        pre = pre + proj_bias[flat]
+    act = _activate(module, pre)  # (S, I)
+    if scale is not None:
+        act = act * scale
+    w2 = module.down_proj[flat]  # (S, H, I), or (S, I, H) transposed
+    if module.is_transposed:
+        y = torch.bmm(act.unsqueeze(1), w2).squeeze(1)  # (S, H)
+    else:
+        y = torch.bmm(w2, act.unsqueeze(-1)).squeeze(-1)
+    if module.has_bias:
+        y = y + module.down_proj_bias[flat]
+    return y
+
+
 def torch_experts_forward(
     module: torch.nn.Module,
     hidden_states: torch.Tensor,  # (T, H)
@@ -104,30 +134,38 @@ def torch_experts_forward(
     flat = top_k_index.reshape(-1)  # (S,)
     if flat.numel() == 0:
         return torch.zeros_like(hidden_states)
-    sorted_experts, order = torch.sort(flat, stable=True)  # (S,) the one sort
-    token_of_row = order // top_k  # (S,)
-    rows = hidden_states[token_of_row]  # (S, H) grouped by expert
-    counts = torch.bincount(flat, minlength=num_experts)  # (E,)
     proj, proj_bias = _projections(module)
-    route_w = top_k_weights.reshape(-1)[order].unsqueeze(-1)  # (S, 1) weights in sorted order
     # W2 is linear, so the routing weight can scale the (S, I) activations instead of the (S, H) outputs
     # (I < H in every MoE we know): exact unless a bias or a norm follows W2; fp32 only, so 16-bit
     # models keep their weighting in fp32 after the down projection.
-    fold = not module.has_bias and not getattr(module, "has_post_expert_norm", False) and rows.dtype == torch.float32
-    scale = route_w.float() if fold else None
-
-    # Few slots (decode): a Python loop over the few active experts beats grouped_mm's walk over all E
-    # groups (measured at E=512: 1.8 vs 3.0 ms for one token, k=10; see docs/benchmarks.md).
-    if flat.numel() > _LOOP_MAX_SLOTS and grouped_mm_usable(rows, (proj, module.down_proj)):
-        y = _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale)
+    fold = not module.has_bias and not getattr(module, "has_post_expert_norm", False) and proj.dtype == torch.float32
+    gather_bytes = flat.numel() * (proj.shape[1] * proj.shape[2] + module.down_proj.shape[1] * module.down_proj.shape[2]) * proj.element_size()
+    if gather_bytes <= _GATHER_MAX_BYTES:
+        order = token_of_row = None  # slot order kept: slot s is token s // k
+        scale = top_k_weights.reshape(-1, 1).float() if fold else None
+        y = _gathered(module, hidden_states, flat, top_k, proj, proj_bias, scale)
+        route_w = top_k_weights.reshape(-1, 1)
     else:
-        active = torch.nonzero(counts).squeeze(1)  # (A,)
-        y = _per_active_expert(module, rows, proj, proj_bias, active.tolist(), counts[active].tolist(), scale)
+        sorted_experts, order = torch.sort(flat, stable=True)  # (S,) the one sort
+        token_of_row = order // top_k  # (S,)
+        rows = hidden_states[token_of_row]  # (S, H) grouped by expert
+        counts = torch.bincount(flat, minlength=num_experts)  # (E,)
+        route_w = top_k_weights.reshape(-1)[order].unsqueeze(-1)  # (S, 1) weights in sorted order
+        scale = route_w.float() if fold else None
+        # Few slots (decode): a Python loop over the few active experts beats grouped_mm's walk over all
+        # E groups (measured at E=512: 1.8 vs 3.0 ms for one token, k=10; see docs/benchmarks.md).
+        if flat.numel() > _LOOP_MAX_SLOTS and grouped_mm_usable(rows, (proj, module.down_proj)):
+            y = _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale)
+        else:
+            active = torch.nonzero(counts).squeeze(1)  # (A,)
+            y = _per_active_expert(module, rows, proj, proj_bias, active.tolist(), counts[active].tolist(), scale)
 
     if getattr(module, "has_post_expert_norm", False):
         y = module.post_expert_norm(y)
     if not fold:
         y = y.float() * route_w.float()  # (S, H) fp32
+    if order is None:  # slot order: sum each token's k rows in rank order
+        return y.float().view(num_tokens, top_k, -1).sum(dim=1).to(hidden_states.dtype)
     if y.device.type == "cpu":
         out = torch.zeros(num_tokens, y.shape[-1], dtype=torch.float32, device=y.device)  # (T, H)
         out.index_add_(0, token_of_row, y.float())  # fp32 combine of the k contributions, sequential on CPU

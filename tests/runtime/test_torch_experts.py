@@ -1,4 +1,4 @@
-"""The torch runtime on its own: both strategies, gradients, ungated experts, and clear refusals."""
+"""The torch runtime on its own: its three strategies, gradients, ungated experts, and clear refusals."""
 
 import pytest
 import torch
@@ -8,12 +8,25 @@ from transformers.models.nemotron_h.modeling_nemotron_h import NemotronHExperts
 
 import qnext_lab  # noqa: F401
 from qnext_lab.runtime.experts import UnsupportedExpertsError, qnext_experts_forward, triton_plan
+from qnext_lab.runtime import torch_experts
 from qnext_lab.runtime.torch_experts import grouped_mm_usable, torch_experts_forward
+
+STRATEGIES = {  # (max gathered bytes, max slots for the loop): force each of the three strategies
+    "gather": (1 << 40, 0),
+    "loop": (0, 1 << 30),
+    "grouped": (0, 0),  # grouped_mm where its alignment rule holds, else the loop
+}
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def _force(monkeypatch, strategy: str) -> None:
+    gather, loop = STRATEGIES[strategy]
+    monkeypatch.setattr(torch_experts, "_GATHER_MAX_BYTES", gather)
+    monkeypatch.setattr(torch_experts, "_LOOP_MAX_SLOTS", loop)
 
 
 def _eager(module, x, ids, w):
@@ -35,8 +48,10 @@ def _mixtral(hidden: int, inter: int, experts: int = 8) -> MixtralExperts:
     return module
 
 
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
 @pytest.mark.parametrize("hidden,inter", [(48, 24), (50, 22)])  # aligned (grouped_mm) and odd (per-expert loop)
-def test_both_strategies_match_eager(hidden, inter):
+def test_strategies_match_eager(hidden, inter, strategy, monkeypatch):
+    _force(monkeypatch, strategy)
     module = _mixtral(hidden, inter)
     x, (ids, w) = torch.randn(33, hidden), _routing(33, 8, 2)
     with torch.no_grad():
@@ -44,7 +59,9 @@ def test_both_strategies_match_eager(hidden, inter):
         torch.testing.assert_close(torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)
 
 
-def test_gradients_match_eager():
+@pytest.mark.parametrize("strategy", ["gather", "loop"])  # with gradients on, grouped_mm is never taken
+def test_gradients_match_eager(strategy, monkeypatch):
+    _force(monkeypatch, strategy)
     module = _mixtral(48, 24)
     x, (ids, w) = torch.randn(17, 48, requires_grad=True), _routing(17, 8, 2)
     w.requires_grad_(True)
@@ -58,7 +75,8 @@ def test_gradients_match_eager():
         torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
 
 
-def test_only_active_experts_are_computed():
+def test_only_active_experts_are_computed(monkeypatch):
+    _force(monkeypatch, "loop")
     module = _mixtral(50, 22, experts=64)
     calls = []
     original = module._apply_gate
@@ -69,7 +87,9 @@ def test_only_active_experts_are_computed():
     assert calls == [1, 1]  # two active experts, one row each; not 64
 
 
-def test_ungated_experts_match_eager():
+@pytest.mark.parametrize("strategy", ["gather", "loop"])
+def test_ungated_experts_match_eager(strategy, monkeypatch):
+    _force(monkeypatch, strategy)
     cfg = transformers.NemotronHConfig(hidden_size=40, moe_intermediate_size=24, n_routed_experts=8, num_experts_per_tok=2)
     module = NemotronHExperts(cfg)
     with torch.no_grad():
@@ -105,8 +125,10 @@ def test_silu_and_gpt_oss_map_onto_triton_kernels():
     assert (alpha, limit) == (gpt.alpha, gpt.limit)
 
 
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
 @pytest.mark.parametrize("hidden,inter", [(48, 24), (50, 22)])
-def test_gpt_oss_layout_both_strategies_match_eager(hidden, inter):
+def test_gpt_oss_layout_strategies_match_eager(hidden, inter, strategy, monkeypatch):
+    _force(monkeypatch, strategy)
     from transformers.models.gpt_oss.modeling_gpt_oss import GptOssExperts
 
     module = GptOssExperts(transformers.GptOssConfig(hidden_size=hidden, intermediate_size=inter, num_local_experts=8))
