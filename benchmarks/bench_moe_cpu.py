@@ -13,6 +13,7 @@ machine shared with other jobs).
 
     nice -n 15 python benchmarks/bench_moe_cpu.py                 # full sweep, a few minutes on 2 cores
     nice -n 15 python benchmarks/bench_moe_cpu.py --tokens 1 64 --repeats 3
+    nice -n 15 python benchmarks/bench_moe_cpu.py --generate tiny   # greedy decode tokens/s of a whole model
 """
 
 import argparse
@@ -62,6 +63,26 @@ def time_call(module: torch.nn.Module, impl: str, x, ids, w) -> float:
     return time.perf_counter() - start
 
 
+def generate_speed(path: str, new_tokens: int, repeats: int) -> None:
+    """Greedy decode speed of a whole model (default: the bundled one) under each experts backend."""
+    model, tok = qnext_lab.load(path)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 478 + 356?"}], add_generation_prompt=True,
+                                     return_tensors="pt", return_dict=True)["input_ids"]  # fmt: skip
+    print(f"# {path}: greedy generate, {new_tokens} new tokens, prompt {prompt.shape[1]} tokens, medians of {repeats}")
+    print("| backend | tokens/s |\n|---|---:|")
+    speeds = {i: [] for i in IMPLS}
+    with torch.no_grad():
+        for rep in range(repeats + 1):
+            for impl in IMPLS[rep % len(IMPLS) :] + IMPLS[: rep % len(IMPLS)]:
+                model.set_experts_implementation(impl)
+                start = time.perf_counter()
+                model.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+                if rep:  # the first round warms up
+                    speeds[impl].append(new_tokens / (time.perf_counter() - start))
+    for impl in IMPLS:
+        print(f"| {impl} | {statistics.median(speeds[impl]):.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hidden", type=int, default=512)
@@ -75,9 +96,13 @@ def main() -> None:
     # One thread by default: on a small machine shared with other jobs, two OpenMP threads on two busy
     # cores wait on each other at every barrier and single matmuls swing 10x between runs.
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--generate", default="", help="instead: decode speed of this model ('tiny' or a directory)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.generate:
+        generate_speed(args.generate, new_tokens=48, repeats=args.repeats or 5)
+        return
     torch.manual_seed(0)
     module = build(args.hidden, args.inter, args.experts, args.top_k)
     per_slot_bytes = 3 * args.hidden * args.inter * 4
