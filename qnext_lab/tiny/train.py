@@ -40,12 +40,13 @@ class TrainConfig:
     warmup_steps: int = 100
     weight_decay: float = 0.01
     aux_coef: float = 0.08  # per-layer load balancing; 0.01 left dead experts (FACTS.md)
-    curriculum_frac: float = 0.3  # problems reach full size at this fraction of training
+    curriculum_frac: float = 0.3  # problems reach full size at this fraction of training (0 = no curriculum)
     seed: int = 0
     threads: int = 1  # 2 OpenMP threads ran 3-8x SLOWER than 1 on the shared 2-core machine (barrier stalls)
     experts_implementation: str = "grouped_mm"  # the fastest transformers backend measured on CPU here
     checkpoint_at: tuple[float, ...] = (0.04, 0.25)  # fractions of training with an intermediate checkpoint
     log_every: int = 25
+    init: str | None = None  # continue from this checkpoint (fresh optimizer, short warmup) instead of scratch
     out: str = field(default_factory=lambda: str(tiny_path(check=False)))
 
 
@@ -124,7 +125,10 @@ def train(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase | None = None, ar
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     tokenizer = tokenizer or build_tokenizer()
-    model = build_model(tokenizer, arch)
+    if cfg.init:
+        model = Qwen3NextForCausalLM.from_pretrained(cfg.init, dtype=torch.float32)
+    else:
+        model = build_model(tokenizer, arch)
     model.config._experts_implementation = cfg.experts_implementation
     model.set_experts_implementation(cfg.experts_implementation)
     model.train()
@@ -139,10 +143,13 @@ def train(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase | None = None, ar
     out = pathlib.Path(cfg.out)
     pending = sorted(cfg.checkpoint_at)
     log: dict = {"config": {k: v for k, v in vars(cfg).items()}, "steps": []}
+    previous = pathlib.Path(cfg.init or "") / "training_log.json"
+    if cfg.init and previous.is_file():  # a continuation: keep the earlier run's record
+        log["previous"] = json.loads(previous.read_text())
     start, step, progress = time.time(), 0, 0.0
     bar = tqdm(total=cfg.steps, desc="qnext-tiny", mininterval=10)
     while progress < 1.0:
-        level = min(1.0, 0.3 + 0.7 * progress / cfg.curriculum_frac)
+        level = min(1.0, 0.3 + 0.7 * progress / cfg.curriculum_frac) if cfg.curriculum_frac > 0 else 1.0
         input_ids, labels = make_batch(tokenizer, rng, cfg.batch_size, level)  # (B, T), (B, T)
         lr = lr_at(progress, step, cfg)
         for group in opt.param_groups:
@@ -177,6 +184,9 @@ def train(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase | None = None, ar
             bar.write(f"saved intermediate checkpoint {ckpt}")
     bar.close()
     log["total_steps"], log["train_seconds"] = step, round(time.time() - start, 1)
+    if "previous" in log:
+        log["total_steps"] += log["previous"]["total_steps"]
+        log["train_seconds"] = round(log["train_seconds"] + log["previous"]["train_seconds"], 1)
     model.eval()
     model.config._experts_implementation = None  # the shipped config must not pin a backend
     save_checkpoint(model, out)
@@ -197,9 +207,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=defaults.threads)
     p.add_argument("--experts-implementation", default=defaults.experts_implementation)
     p.add_argument("--out", default=defaults.out)
+    p.add_argument("--init", default=None, help="continue training from this checkpoint directory")
+    p.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
     a = p.parse_args(argv)
     cfg = TrainConfig(steps=a.steps, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
-                      threads=a.threads, experts_implementation=a.experts_implementation, out=a.out)
+                      threads=a.threads, experts_implementation=a.experts_implementation, out=a.out,
+                      init=a.init, warmup_steps=a.warmup_steps)
+    if a.init:  # a continuation keeps the earlier intermediate checkpoints and starts at full problem size
+        cfg.checkpoint_at, cfg.curriculum_frac = (), 0.0
     log = train(cfg)
     print(f"done: {log['total_steps']} steps in {log['train_seconds']:.0f} s -> {cfg.out}")
     return log

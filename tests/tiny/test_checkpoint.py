@@ -1,0 +1,51 @@
+"""The shipped qnext-tiny checkpoint: loads with plain transformers, is small, and thinking helps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qnext_lab.tiny.paths import STOP_TEXT, tiny_path
+
+pytestmark = pytest.mark.skipif(not (tiny_path(check=False) / "config.json").is_file(), reason="not trained yet")
+
+
+def test_shipped_tree_is_a_small_plain_hf_directory():
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    path = tiny_path()
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    assert size < 20 * 2**20, f"shipped tree is {size / 2**20:.1f} MB"
+    assert not list(path.rglob("*.bin")) and not list(path.rglob("*.pt")), "only safetensors"
+    cfg = AutoConfig.from_pretrained(path)
+    assert cfg.model_type == "qwen3_next" and cfg.num_experts_per_tok > 1
+    assert GenerationConfig.from_pretrained(path).thinking_stop_text == STOP_TEXT
+    tok = AutoTokenizer.from_pretrained(path)
+    assert tok.convert_ids_to_tokens(GenerationConfig.from_pretrained(path).eos_token_id) == "<|im_end|>"
+    checkpoints = sorted((path / "checkpoints").iterdir())
+    assert 2 <= len(checkpoints) <= 3 and all((c / "model.safetensors").is_file() for c in checkpoints)
+
+
+def test_tiny_path_explains_how_to_train_when_missing(monkeypatch, tmp_path):
+    import qnext_lab.tiny.paths as paths
+
+    monkeypatch.setattr(paths, "_TINY_DIR", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match="qnext_lab.tiny.train"):
+        paths.tiny_path()
+
+
+@pytest.mark.slow
+def test_thinking_beats_non_thinking_on_hard_families():
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from qnext_lab.tiny.eval import evaluate
+    from qnext_lab.tiny.tasks import HARD_FAMILIES, make_problems
+
+    torch.set_num_threads(1)
+    path = tiny_path()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(path)
+    report = evaluate(model, tok, make_problems(50, seed=99, families=list(HARD_FAMILIES)), budgets=(), progress=None)
+    hard = report.table.loc["hard"]
+    assert hard["thinking"] >= hard["non_thinking"] + 20, report.table
+    assert hard["thinking"] >= 70, report.table
