@@ -105,7 +105,8 @@ class ThinkCompare(widgets.VBox):
         self.add_class("qnext-think-compare")
         self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
         self.run_button.on_click(lambda _: self.run(self.prompt_box.value))
-        self.prompt_box.observe(lambda change: self.run(change["new"]), names=["value"])
+        self._syncing_box = False
+        self.prompt_box.observe(lambda change: None if self._syncing_box else self.run(change["new"]), names=["value"])
         self.prompt = prompt
         if autorun:
             self.run(prompt)
@@ -119,7 +120,11 @@ class ThinkCompare(widgets.VBox):
             return self.worker.ticket
         self.prompt = prompt
         if self.prompt_box.value != prompt:
-            self.prompt_box.value = prompt  # its observer calls run() again only if this differed; harmless
+            self._syncing_box = True  # the box's observer would call run() a second time
+            try:
+                self.prompt_box.value = prompt
+            finally:
+                self._syncing_box = False
         ticket = self.worker.ticket + 1
         self.status = "generating…"
         return self.worker.submit(lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results,
