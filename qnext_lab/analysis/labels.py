@@ -74,10 +74,14 @@ def label_specialization(trace: RoutingTrace, labels: str | Sequence[Any] | Mapp
     C, E, k = len(names), trace.num_experts, trace.top_k
     tokens = torch.bincount(codes_t, minlength=C)  # (C,) tokens per label
     baseline = k / E
+    if C * E >= 2**31:
+        raise ValueError(f"too many distinct labels ({C}) for {E} experts")
+    codes_i32 = (codes_t * E).to(torch.int32)  # (N,)
+    ones = torch.ones(1, dtype=torch.int64).expand(trace.num_tokens * k)  # index_add_ source, never copied
     frames = []
     for pos, layer in layer_positions(trace, layers):
-        key = (codes_t[:, None] * E + trace.topk_ids[pos].long()).reshape(-1)  # (N*k,)
-        count = torch.bincount(key, minlength=C * E).view(C, E)  # (C, E)
+        key = (codes_i32[:, None] + trace.topk_ids[pos]).reshape(-1)  # (N*k,) int32: label * E + expert
+        count = torch.zeros(C * E, dtype=torch.int64).index_add_(0, key, ones[: key.numel()]).view(C, E)  # (C, E)
         share = count.double() / tokens.double().clamp_min(1)[:, None]
         frames.append(pd.DataFrame({
             "layer": layer, "label": np.repeat(names, E), "expert": np.tile(np.arange(E), C),

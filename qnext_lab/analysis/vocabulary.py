@@ -36,8 +36,10 @@ class _TokenIndex:
         slot = torch.full((U,), -1, dtype=torch.int64)
         slot[self.frequent] = torch.arange(self.frequent.numel())
         row_slot = slot[self.dense_id]  # (N,) -1 for rows of rare tokens
-        self.dense_rows = (row_slot >= 0).nonzero().flatten()
-        self.dense_slot = row_slot[self.dense_rows]
+        dense = row_slot >= 0
+        self.dense_rows = None if bool(dense.all()) else dense.nonzero().flatten()  # None: every row
+        slots = row_slot if self.dense_rows is None else row_slot[self.dense_rows]
+        self.dense_base = (slots * num_experts).to(torch.int32)  # (n_f,) first counter of each row's token
         self.rare_rows = (row_slot < 0).nonzero().flatten()
         self.rare = torch.ones(U, dtype=torch.bool)
         self.rare[self.frequent] = False
@@ -56,8 +58,10 @@ def favourite_experts(token_ids: torch.Tensor | _TokenIndex, ids: torch.Tensor, 
     U = index.vocab.numel()
     best = torch.zeros(U, dtype=torch.int64)
     favourite = torch.zeros(U, dtype=torch.int64)
-    key = (index.dense_slot[:, None] * E + ids[index.dense_rows].long()).reshape(-1)  # (n_f * k,)
-    table = torch.bincount(key, minlength=index.frequent.numel() * E).view(-1, E)  # (U_f, E)
+    dense_ids = ids if index.dense_rows is None else ids[index.dense_rows]  # (n_f, k)
+    key = (index.dense_base[:, None] + dense_ids).reshape(-1)  # (n_f * k,) int32 counter index
+    ones = torch.ones(1, dtype=torch.int64).expand(key.numel())
+    table = torch.zeros(index.frequent.numel() * E, dtype=torch.int64).index_add_(0, key, ones).view(-1, E)
     top, arg = table.max(dim=1)  # documented: the first maximal index on ties
     best[index.frequent], favourite[index.frequent] = top, arg
     if index.rare_rows.numel():
