@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--prob-tokens", type=int, default=8192)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="run only metrics whose name contains this text")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -121,6 +122,8 @@ def main() -> None:
     print("| metric | seconds |")
     print("| --- | --- |")
     for name, fn in metrics:
+        if args.only not in name:
+            continue
         print(f"| {name} | {timed(fn, args.repeats):.2f} |", flush=True)
     frame = active_parameters(config).set_index("component")
     print(f"\nQwen3-Next-80B-A3B from its config alone: {frame.loc['total', 'total'] / 1e9:.2f}B total, "
