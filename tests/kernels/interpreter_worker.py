@@ -185,6 +185,7 @@ def main() -> None:
     if os.environ.get("TRITON_INTERPRET") != "1" or os.environ.get("QNEXT_LAB_BACKEND") != "triton":
         raise SystemExit("run with TRITON_INTERPRET=1 QNEXT_LAB_BACKEND=triton")
     groups = sys.argv[1:] or ["routing", "align", "gemm", "moe", "runtime"]
+    torch.manual_seed(0)  # every case reproducible
     out: dict = {}
     for group in groups:
         try:
