@@ -62,6 +62,9 @@ def test_tour_runs_draws_the_heatmap_and_the_budget_slider_changes_the_answer(ju
             " return p && p.data && p.data.length > 0 && p.querySelector('svg.main-svg .heatmaplayer image'); }",
             timeout=90_000)
 
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".qnext-routing-heatmap").first.screenshot(path=str(ARTIFACTS / "routing_heatmap.png"))
+
         tuner = page.locator(".qnext-budget-tuner").first
         tuner.scroll_into_view_if_needed()
         page.wait_for_selector(".qnext-budget-tuner .qnext-answer")
@@ -77,7 +80,6 @@ def test_tour_runs_draws_the_heatmap_and_the_budget_slider_changes_the_answer(ju
                 after = _answer_text(page)
                 if after != before:
                     break
-        ARTIFACTS.mkdir(exist_ok=True)
         tuner.screenshot(path=str(ARTIFACTS / "budget_tuner.png"))
         page.screenshot(path=str(ARTIFACTS / "01_tour.png"), full_page=True)
         assert after != before, f"the answer did not change after moving the budget slider: {after!r}"
