@@ -4,7 +4,6 @@ plotly (SVG in the DOM), and moving the budget slider changes the answer on scre
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -91,8 +90,3 @@ def test_tour_runs_draws_the_heatmap_and_the_budget_slider_changes_the_answer(ju
         raise
     finally:
         page.close()
-
-
-def teardown_module() -> None:
-    """Keep the server's scratch notebooks from piling up (artifacts stay, git-ignored)."""
-    shutil.rmtree(ARTIFACTS / "tmp", ignore_errors=True)
