@@ -28,9 +28,10 @@ def test_identity_intervention_reproduces_the_router(family):
     torch.testing.assert_close(same, before, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("family", ["qwen3_next", "deepseek_v3"])
-def test_ablate_force_and_restore(family):
-    model = make_model(family)
+@pytest.mark.parametrize("family, implementation", [("qwen3_next", "eager"), ("deepseek_v3", "eager"),
+                                                    ("qwen3_moe", "qnext")])
+def test_ablate_force_and_restore(family, implementation):
+    model = make_model(family, implementation=implementation)
     before = logits_of(model)
     with torch.no_grad(), qnext_lab.capture(model) as plain:
         model(input_ids=IDS, attention_mask=MASK)
