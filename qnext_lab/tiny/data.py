@@ -28,7 +28,7 @@ from .tokenizer import END_THINK, IM_END, THINK, prompt_text
 MODES = ("think", "nothink", "cut")
 MODE_WEIGHTS = (0.45, 0.3, 0.25)
 # hard families get more of the data: they are what the thinking trace is for
-FAMILY_WEIGHTS = {"add": 0.24, "arith": 0.2, "count": 0.26, "compare": 0.1, "sort": 0.2}
+FAMILY_WEIGHTS = {"add": 0.24, "arith": 0.2, "count": 0.32, "compare": 0.1, "sort": 0.14}
 IGNORE = -100
 
 
