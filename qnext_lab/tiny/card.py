@@ -50,6 +50,17 @@ def _targets(report: EvalReport) -> list[str]:
     ]
 
 
+def _runs(log: dict) -> str:
+    """ " (a + b: ...)" when the checkpoint was trained in a first run plus a continuation."""
+    prev = log.get("previous")
+    if not prev:
+        return ""
+    first, cont = prev["total_steps"], log["total_steps"] - prev["total_steps"]
+    lr = log.get("config", {}).get("lr", "?")
+    return (f" ({first} steps from scratch, then {cont} more continuing from that checkpoint with a fresh "
+            f"optimizer, peak LR {lr}, more letter-counting data)")
+
+
 def write_card(path: str | pathlib.Path, report: EvalReport, seed: int) -> pathlib.Path:
     """Render README.md into ``path`` (a trained checkpoint directory) and return its path."""
     path = pathlib.Path(path)
@@ -59,6 +70,7 @@ def write_card(path: str | pathlib.Path, report: EvalReport, seed: int) -> pathl
     log_file = path / "training_log.json"
     log = json.loads(log_file.read_text()) if log_file.is_file() else {}
     last = log.get("steps", [{}])[-1]
+    first = log.get("previous", log).get("config", {})  # the from-scratch run's settings
     with safe_open(path / "model.safetensors", "pt") as f:
         n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
     load_lines = [
@@ -111,10 +123,10 @@ tags are not "special", as in Qwen3). The price is long stop text in tokens; it 
   Each problem as a full thinking trace (45%), non-thinking with the empty think block in the masked
   prompt (30%), or thinking cut at a random character + stop text + answer (25%); loss on the assistant
   turn only (the forced stop text is masked too). Soft switches appear in 10% of prompts.
-- AdamW (betas 0.9/0.95, wd 0.01), peak LR {log.get('config', {}).get('lr', '?')}, warmup then cosine,
-  batch {log.get('config', {}).get('batch_size', '?')}, curriculum on problem size over the first 30%,
-  per-layer Switch load-balancing loss (coef {log.get('config', {}).get('aux_coef', '?')}).
-- **{log.get('total_steps', '?')} steps in {log.get('train_seconds', 0) / 60:.0f} minutes** on a shared 2-core CPU
+- AdamW (betas 0.9/0.95, wd 0.01), peak LR {first.get('lr', '?')}, warmup then cosine,
+  batch {first.get('batch_size', '?')}, curriculum on problem size over the first 30%,
+  per-layer Switch load-balancing loss (coef {first.get('aux_coef', '?')}).
+- **{log.get('total_steps', '?')} steps in {log.get('train_seconds', 0) / 60:.0f} minutes**{_runs(log)} on a shared 2-core CPU
   (1 torch thread), final train cross-entropy {last.get('ce', '?')}. Intermediate checkpoints (bf16) in
   `checkpoints/step-*` show routing as it settles.
 
