@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test venv demo bench
+.PHONY: lab test venv bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,14 +15,13 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+# JupyterLab rooted at the repository, opening the tour. Extra flags: make lab LAB_ARGS="--port 8899 --no-browser"
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=notebooks notebooks/01_tour.ipynb
-
-demo: venv
-	$(BIN)/python -m qnext_lab.demo --out out/routing.html
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(LAB_ARGS) notebooks/01_tour.ipynb
 
 test: venv
 	$(BIN)/python -m pytest -q
 
+# The CPU benchmarks behind docs/benchmarks.md (tens of minutes on 2 cores).
 bench: venv
-	$(BIN)/python benchmarks/run_all.py
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
