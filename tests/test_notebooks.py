@@ -16,6 +16,8 @@ import qnext_lab
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 BUDGET_S = 180  # the limit per notebook on 2 CPU cores
+# qnext-tiny's matrices are tiny: one torch thread generates ~6x faster than two on a shared 2-core machine
+SMALL_MODEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # qnext_lab.tiny (a public subpackage) does not export its task generator yet; until it does, notebooks take
 # make_problems from its module.
 ALLOWED_FROM_IMPORTS = {"qnext_lab.tiny.tasks"}
@@ -68,7 +70,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
         pytest.skip("the bundled qnext-tiny checkpoint is not trained yet (qnext_lab/tiny/qnext-tiny/config.json)")
     book = nbformat.read(path, as_version=4)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "TMPDIR": str(tmp_path)}
+           "TMPDIR": str(tmp_path), **SMALL_MODEL_THREADS}
     client = NotebookClient(book, timeout=BUDGET_S, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()

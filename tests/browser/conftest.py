@@ -58,7 +58,8 @@ def jupyter_lab(tmp_path_factory) -> Lab:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "JUPYTERLAB_SETTINGS_DIR": str(work / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces"),
-           "JUPYTER_RUNTIME_DIR": str(work / "runtime")}
+           "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # kernels inherit: 1 thread is fastest for qnext-tiny
     log = open(work / "jupyter.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
