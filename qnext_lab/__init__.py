@@ -28,11 +28,14 @@ _LAZY = {
     # thinking
     "Generation": "qnext_lab.thinking.generate:Generation",
     "generate": "qnext_lab.thinking.generate:generate",
+    "generate_batch": "qnext_lab.thinking.generate:generate_batch",
+    "answer_at_budget": "qnext_lab.thinking.prefix:answer_at_budget",
     "ThinkingBudgetProcessor": "qnext_lab.thinking.budget:ThinkingBudgetProcessor",
     "stream_generate": "qnext_lab.thinking.streaming:stream_generate",
     "sweep_budget": "qnext_lab.thinking.sweep:sweep_budget",
     # analysis
     "trace_dataset": "qnext_lab.analysis.dataset:trace_dataset",
+    "load_dataset_trace": "qnext_lab.analysis.shards:load_dataset_trace",
     "intervene": "qnext_lab.analysis.intervene:intervene",
     # widgets
     "RoutingHeatmap": "qnext_lab.widgets.routing_heatmap:RoutingHeatmap",
