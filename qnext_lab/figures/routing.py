@@ -28,6 +28,9 @@ from .palette import expert_color, expert_colors, expert_colorscale, text_color_
 PHASES = ("prompt", "thinking", "answer")
 PHASE_COLORS = {0: "#BDBDBD", 1: "#F5A623", 2: "#2E9E5B"}
 DEFAULT_WINDOW = 512
+# Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows
+# against the white of the experts that were not chosen.
+WEIGHT_SCALE = [[0.0, "#BFD8EE"], [0.5, "#4A90C8"], [1.0, "#08306B"]]
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ def expert_heatmap(trace: Any, layer: int = 0, *, window: tuple[int, int] | None
     return _figure(
         go.Heatmap(z=z, x=cols, y=experts, text=np.asarray(hover, dtype=str),
                    hovertemplate="%{text}<extra></extra>", hoverongaps=False,
-                   colorscale="Blues", zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="weight")),
+                   colorscale=WEIGHT_SCALE, zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="weight")),
                    name="routing weight"),
         dict(title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[layer]}"
                                       f" (top-{k} of {num_experts})"),
