@@ -84,7 +84,7 @@ def bench_heatmap(trace: Any, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def bench_slider(model: Any, tok: Any, moves: int, max_budget: int) -> tuple[list[float], float]:
+def bench_slider(model: Any, tok: Any, moves: int, max_budget: int) -> tuple[list[float], list[bool], float]:
     question = make_problems(1, seed=5)[0].question
     tuner = BudgetTuner(model, tok, question, budget=max_budget, max_budget=max_budget)
     start = time.perf_counter()
@@ -93,7 +93,7 @@ def bench_slider(model: Any, tok: Any, moves: int, max_budget: int) -> tuple[lis
     shown = threading.Event()
     tuner.observe(lambda change: shown.set() if change["new"] == tuner.budget else None, names=["shown_budget"])
     rng = random.Random(0)
-    latencies = []
+    latencies, reused = [], []
     for _ in range(moves):
         budget = rng.choice([b for b in range(max_budget + 1) if b != tuner.budget])
         shown.clear()
@@ -102,7 +102,8 @@ def bench_slider(model: Any, tok: Any, moves: int, max_budget: int) -> tuple[lis
         if not shown.wait(60):
             raise RuntimeError(f"no answer for budget {budget}: {tuner.errors.outputs}")
         latencies.append(time.perf_counter() - start)
-    return latencies, first
+        reused.append(bool(tuner.last_result.meta.get("reused")))  # budget >= the thinking: nothing to re-run
+    return latencies, reused, first
 
 
 def main() -> None:
@@ -116,7 +117,7 @@ def main() -> None:
     model, tok, what = load_model()
     trace = long_trace(model, tok)
     heat = bench_heatmap(trace, args.repeats)
-    latencies, first = bench_slider(model, tok, args.moves, args.max_budget)
+    latencies, reused, first = bench_slider(model, tok, args.moves, args.max_budget)
 
     print(f"## bench_widgets — {datetime.date.today()} — {platform.machine()}, {torch.get_num_threads()} torch "
           f"thread(s), torch {torch.__version__}, transformers {transformers.__version__}")
@@ -128,6 +129,12 @@ def main() -> None:
     p50, p90 = percentiles(latencies)
     print(f"budget slider move -> answer shown, {len(latencies)} moves over 0..{args.max_budget}: "
           f"p50 {p50 * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms  [goal p50 <= 300 ms] (first answer {first:.2f} s)")
+    rerun = [t for t, r in zip(latencies, reused) if not r]
+    if rerun:
+        p50, p90 = percentiles(rerun)
+        print(f"  of which {len(rerun)} moves below the model's own thinking length (truncate + re-answer): "
+              f"p50 {p50 * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms; the other {len(latencies) - len(rerun)} reuse the "
+              f"unlimited run (debounce only)")
 
 
 if __name__ == "__main__":
