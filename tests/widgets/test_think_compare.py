@@ -50,3 +50,21 @@ def test_lab_combines_compare_budget_and_routing(model_and_tokenizer, tmp_path):
     assert dash.wait(120)
     assert dash.compare.prompt == dash.tuner.prompt == dash.experts.prompt == "What is 5 + 5?"
     assert "5 + 5" in dash.compare.results[0].prompt
+
+
+def test_two_models_side_by_side(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    view = ThinkCompare(model, tok, PROMPT, model_b=model, tokenizer_b=tok, labels=("Instruct", "Thinking"),
+                        max_new_tokens=12)
+    assert view.wait(120) and view.status == "done", view.errors.outputs
+    assert [s.label for s in view.sides] == ["Instruct", "Thinking"]
+    assert all(gen.thinking_mode for gen in view.results)  # both run their own default: thinking on
+    np.testing.assert_allclose(np.asarray(view.difference.data[0].z), 0.0)  # same model, same prompt
+
+
+def test_an_error_during_generation_is_shown_in_the_widget(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    view = ThinkCompare(model, tok, "What is 2 + 2? /no_think", budget=4, max_new_tokens=8)
+    assert view.wait(60)
+    assert view.status.startswith("error")
+    assert any("/no_think" in out["text"] for out in view.errors.outputs)
