@@ -120,7 +120,9 @@ class BudgetTuner(widgets.VBox):
         self.counts = widgets.HTML()
         self.thinking_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
         self.answer_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
-        self.curve = go.FigureWidget() if problems or sweep is not None else None
+        self._with_curve = bool(problems) or sweep is not None
+        self.curve: go.FigureWidget | None = None  # created with the first sweep (see figure_sync)
+        self.curve_box = widgets.VBox()
         self.curve_status = widgets.Label()
         self.errors = widgets.Output()
         children: list[widgets.Widget] = [
@@ -128,8 +130,8 @@ class BudgetTuner(widgets.VBox):
             widgets.HBox([self.slider, self.status_label]), self.counts,
             widgets.HBox([self.thinking_pane, self.answer_pane]),
         ]
-        if self.curve is not None:
-            children += [self.curve_status, self.curve]
+        if self._with_curve:
+            children += [self.curve_status, self.curve_box]
         super().__init__(children=[*children, self.errors], **kwargs)
         self.add_class("qnext-budget-tuner")  # a stable hook for styling and browser tests
 
@@ -239,8 +241,12 @@ class BudgetTuner(widgets.VBox):
 
         self.sweep = sweep
         n = int(sweep["n"].iloc[0]) if "n" in sweep else len(self.problems or ())
-        sync_figure(self.curve, budget_curve(sweep, current_budget=self.budget,
-                                             title=f"Accuracy vs thinking budget ({n} problems)"))
+        figure = budget_curve(sweep, current_budget=self.budget, title=f"Accuracy vs thinking budget ({n} problems)")
+        if self.curve is None:
+            self.curve = go.FigureWidget(figure)
+            self.curve_box.children = [self.curve]
+        else:
+            sync_figure(self.curve, figure)
         self.curve_status.value = ""
 
     def _show_curve_error(self, exc: BaseException) -> None:
@@ -261,7 +267,7 @@ class BudgetTuner(widgets.VBox):
         """Block until the current answer (and the curve) are done. True if they finished in time."""
         deadline = time.monotonic() + timeout
         done = self.worker.wait_idle(timeout)
-        if self.curve is not None:
+        if self._with_curve:
             done = self.curve_worker.wait_idle(max(0.0, deadline - time.monotonic())) and done
         return done
 

@@ -3,7 +3,9 @@
 Widgets keep one ``FigureWidget`` per view for their whole life (a new widget per change would leak
 JavaScript state and flicker); a figure builder returns a new ``go.Figure`` and this module copies its
 traces and layout into the live widget inside ``batch_update`` so the browser redraws once.
-Knows nothing about which figure it is.
+Create each ``FigureWidget`` *with* its first figure (``go.FigureWidget(fig)``): the front end loads
+plotly's JavaScript asynchronously, and update messages sent before it has loaded are lost, while the
+initial state is not. Knows nothing about which figure it is.
 
     fw = go.FigureWidget(expert_heatmap(trace, 0))
     sync_figure(fw, expert_heatmap(trace, 1))

@@ -89,7 +89,7 @@ class Lab(widgets.VBox):
         for side in self.compare.sides:
             parts.append(f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}'
                          f"{side.text.value}</div>")
-        if self.compare.difference.data:
+        if self.compare.difference is not None:
             parts.append(go.Figure(self.compare.difference))
         parts += [self.tuner.counts.value, self.tuner.thinking_pane.value, self.tuner.answer_pane.value]
         if self.tuner.curve is not None and self.tuner.sweep is not None:

@@ -73,8 +73,11 @@ class RoutingHeatmap(widgets.VBox):
 
         self.errors = widgets.Output()
         self.header = widgets.HTML(self._header_html())
-        self.heatmap = go.FigureWidget()
-        self.load_bars = go.FigureWidget()
+        first_window = window_bounds(n, 0, self.size_dropdown.value)
+        first = (layer_map(self._arrays, window=first_window, title=self._layers_title()) if mode == "layers"
+                 else expert_heatmap(self._arrays, layer, window=first_window))
+        self.heatmap = go.FigureWidget(first)  # with its data: see figure_sync on why not empty
+        self.load_bars = go.FigureWidget(expert_load_bars(self._arrays, layer, window=first_window))
         self.text = widgets.HTML(layout=widgets.Layout(max_height="220px", overflow="auto"))
         self.legend = widgets.HTML(expert_legend_html(self._arrays.num_experts)
                                    if self._arrays.num_experts <= 64 else "")
@@ -96,7 +99,7 @@ class RoutingHeatmap(widgets.VBox):
         self.window_slider.observe(lambda change: setattr(self, "window_start", change["new"]), names=["value"])
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
-        self._render(full=True)
+        self._render(full=True, figures=False)
 
     def set_trace(self, trace: Any) -> None:
         """Show another trace in the same widget (the FigureWidgets are kept and updated in place)."""
@@ -161,8 +164,11 @@ class RoutingHeatmap(widgets.VBox):
     def heatmap_figure(self) -> go.Figure:
         """The heatmap for the current state, as a new figure (pure builder call)."""
         if self.mode == "layers":
-            return layer_map(self._arrays, window=self.window, title=f"{self.title}: top-1 expert per token and layer")
+            return layer_map(self._arrays, window=self.window, title=self._layers_title())
         return expert_heatmap(self._arrays, self.layer, window=self.window)
+
+    def _layers_title(self) -> str:
+        return f"{self.title}: top-1 expert per token and layer"
 
     def load_figure(self) -> go.Figure:
         return expert_load_bars(self._arrays, self.layer, window=self.window)
@@ -170,16 +176,18 @@ class RoutingHeatmap(widgets.VBox):
     def text_html(self) -> str:
         return routing_text_html(self._arrays, self.layer, window=self.window)
 
-    def _render(self, full: bool = True) -> None:
+    def _render(self, full: bool = True, figures: bool = True) -> None:
         try:
             self.layer_label.value = f"decoder layer {self._arrays.layer_indices[self.layer]}"
             start, stop = self.window
             self.window_slider.max = max(0, self._arrays.num_tokens - (stop - start))
             if self.window_slider.value != start:
                 self.window_slider.value = start
-            sync_figure(self.heatmap, self.heatmap_figure())
+            if figures:
+                sync_figure(self.heatmap, self.heatmap_figure())
             if full:
-                sync_figure(self.load_bars, self.load_figure())
+                if figures:
+                    sync_figure(self.load_bars, self.load_figure())
                 self.text.value = self.text_html()
         except Exception:  # noqa: BLE001 - shown in the widget, not swallowed
             self.errors.append_stderr(traceback.format_exc())

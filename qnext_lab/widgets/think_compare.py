@@ -90,8 +90,8 @@ class ThinkCompare(widgets.VBox):
                                        continuous_update=False)
         self.run_button = widgets.Button(description="Run both", button_style="primary", icon="play")
         self.status_label = widgets.Label()
-        self.difference = go.FigureWidget()
-        self.difference_box = widgets.VBox([widgets.HTML("<b>How expert use differs</b>"), self.difference])
+        self.difference: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.difference_box = widgets.VBox()
         self.difference_box.layout.display = "none"
         self.errors = widgets.Output()
         panes = []
@@ -185,13 +185,17 @@ class ThinkCompare(widgets.VBox):
                 side.heatmap.set_trace(gen.trace)
         traces = [gen.trace for gen in results]
         if all(t is not None for t in traces):
+            title = widgets.HTML("<b>How expert use differs</b>")
             try:
-                sync_figure(self.difference, expert_use_difference(*traces, labels=(self.sides[0].label,
-                                                                                      self.sides[1].label)))
-                self.difference_box.layout.display = None
+                figure = expert_use_difference(*traces, labels=(self.sides[0].label, self.sides[1].label))
+                if self.difference is None:
+                    self.difference = go.FigureWidget(figure)
+                else:
+                    sync_figure(self.difference, figure)
+                self.difference_box.children = [title, self.difference]
             except ValueError as exc:  # two models of different shapes: say so instead of a figure
-                self.difference_box.children = [widgets.HTML(f"<i>{escape_text(str(exc))}</i>")]
-                self.difference_box.layout.display = None
+                self.difference_box.children = [title, widgets.HTML(f"<i>{escape_text(str(exc))}</i>")]
+            self.difference_box.layout.display = None
         self.status = "done"
         self.runs += 1
 
@@ -212,6 +216,6 @@ class ThinkCompare(widgets.VBox):
                          f"{side.text.value}</div>")
             if side.heatmap is not None:
                 parts.append(go.Figure(side.heatmap.heatmap))
-        if self.difference_box.layout.display is None and self.difference.data:
+        if self.difference is not None and self.difference in self.difference_box.children:
             parts.append(go.Figure(self.difference))
         return write_html(path, parts, title=f"Thinking vs non-thinking — {self.prompt}")

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS
 
 import qnext_lab
 
 pytestmark = pytest.mark.browser
 
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # git-ignored
 NOTEBOOK = os.environ.get("QNEXT_LAB_BROWSER_NOTEBOOK", "01_tour.ipynb")
 
 

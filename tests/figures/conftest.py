@@ -34,3 +34,10 @@ def known_trace(num_layers: int = 3, num_tokens: int = 40, k: int = 2, num_exper
 @pytest.fixture
 def trace() -> RoutingTrace:
     return known_trace()
+
+
+@pytest.fixture
+def make_trace():
+    """``known_trace`` itself, for tests that need other sizes (fixtures, not ``from conftest import``: with
+    several test folders in one run, ``conftest`` names only one of them)."""
+    return known_trace

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import XSS, known_trace
 
 from qnext_lab.figures.compare import expert_use, expert_use_difference
 from qnext_lab.figures.export import write_html
 from qnext_lab.figures.routing import expert_heatmap, routing_text_html
+
+XSS = "<img src=x onerror=alert(1)>"  # a token that must always show as text
 
 
 def test_expert_use_rows_are_shares_of_generated_tokens(trace):
@@ -19,8 +20,8 @@ def test_expert_use_rows_are_shares_of_generated_tokens(trace):
     assert not np.allclose(use, everything)
 
 
-def test_difference_is_a_minus_b_and_antisymmetric(trace):
-    other = known_trace(num_tokens=30)
+def test_difference_is_a_minus_b_and_antisymmetric(trace, make_trace):
+    other = make_trace(num_tokens=30)
     fig_ab = expert_use_difference(trace, other, labels=("thinking", XSS))
     fig_ba = expert_use_difference(other, trace)
     np.testing.assert_allclose(np.asarray(fig_ab.data[0].z), -np.asarray(fig_ba.data[0].z))
@@ -29,9 +30,9 @@ def test_difference_is_a_minus_b_and_antisymmetric(trace):
     assert fig_ab.data[0].zmid == 0
 
 
-def test_difference_refuses_mismatched_architectures(trace):
+def test_difference_refuses_mismatched_architectures(trace, make_trace):
     with pytest.raises(ValueError, match="same MoE layers and experts"):
-        expert_use_difference(trace, known_trace(num_experts=16))
+        expert_use_difference(trace, make_trace(num_experts=16))
 
 
 def test_export_is_standalone_offline_and_escaped(tmp_path, trace):

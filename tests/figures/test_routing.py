@@ -6,19 +6,20 @@ import math
 
 import numpy as np
 import pytest
-from conftest import XSS, known_trace
 
 from qnext_lab.figures.palette import expert_color, expert_colors, expert_colorscale
 from qnext_lab.figures.routing import (
     expert_heatmap,
-    heatmap_grid,
     expert_load,
+    heatmap_grid,
     expert_load_bars,
     layer_map,
     phase_runs,
     routing_text_html,
     window_bounds,
 )
+
+XSS = "<img src=x onerror=alert(1)>"  # a token that must always show as text
 
 
 def test_expert_heatmap_cells_are_the_routing_weights(trace):
@@ -46,8 +47,8 @@ def test_expert_heatmap_hover_names_token_position_expert_weight_rank(trace):
     assert (3, 0) not in hover  # expert 0 was not chosen for token 3: a gap, no hover
 
 
-def test_every_expert_keeps_its_row_even_when_unused_in_the_window():
-    trace = known_trace(num_tokens=40, num_experts=16)
+def test_every_expert_keeps_its_row_even_when_unused_in_the_window(make_trace):
+    trace = make_trace(num_tokens=40, num_experts=16)
     heat = expert_heatmap(trace, layer=0, window=(0, 4)).data[0]  # tokens 0..3 use experts 0..4 only
     assert sorted(set(int(y) for y in heat.y)) == list(range(16))
     assert np.isnan(heatmap_grid(heat, 16, 0, 4)[10]).all()
@@ -72,8 +73,8 @@ def test_phases_are_marked_with_bands_and_boundaries(trace):
     assert phase_runs(np.array([0, 0, 1, 1, 1, 2])) == [(0, 0, 1), (1, 2, 4), (2, 5, 5)]
 
 
-def test_window_limits_the_columns_and_clamps_at_the_end():
-    trace = known_trace(num_tokens=5000)
+def test_window_limits_the_columns_and_clamps_at_the_end(make_trace):
+    trace = make_trace(num_tokens=5000)
     fig = expert_heatmap(trace, layer=0, window=window_bounds(5000, 4900, 512))
     assert sorted(set(fig.data[0].x)) == list(range(4488, 5000))
     assert len(fig.data[0].z) == 512 * 2
@@ -107,8 +108,8 @@ def test_load_bars_share_sums_to_one_with_uniform_line(trace):
     assert expert_load(trace, 0).sum() == 40 * 2
 
 
-def test_load_bars_without_phases_use_expert_colours():
-    fig = expert_load_bars(known_trace(phases=False), layer=0)
+def test_load_bars_without_phases_use_expert_colours(make_trace):
+    fig = expert_load_bars(make_trace(phases=False), layer=0)
     assert list(fig.data[0].marker.color) == list(expert_colors(8))
 
 
@@ -132,7 +133,7 @@ def test_palette_gives_distinct_colours_even_for_512_experts():
     assert len(set(expert_colors(512))) == 512
 
 
-def test_a_live_widget_can_send_every_figure_as_json():
+def test_a_live_widget_can_send_every_figure_as_json(make_trace):
     """A FigureWidget sends 2-D arrays as JSON lists, where NaN is not allowed (the message would be dropped and
     the plot left blank in JupyterLab); 1-D numeric arrays go as binary buffers, where NaN is fine."""
     import json
@@ -142,7 +143,7 @@ def test_a_live_widget_can_send_every_figure_as_json():
     from qnext_lab.figures.alignment import alignment_figure
     from qnext_lab.kernels import align_reference
 
-    trace = known_trace()
+    trace = make_trace()
     figs = [expert_heatmap(trace, 0), layer_map(trace), expert_load_bars(trace, 0),
             alignment_figure(align_reference(trace.topk_ids[0], 8, 16, decode_path=False), top_k=2, num_experts=8)]
     for fig in figs:

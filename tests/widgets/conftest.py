@@ -40,6 +40,13 @@ def trace() -> RoutingTrace:
     return known_trace()
 
 
+@pytest.fixture
+def make_trace():
+    """``known_trace`` itself, for tests that need other sizes (fixtures, not ``from conftest import``: with
+    several test folders in one run, ``conftest`` names only one of them)."""
+    return known_trace
+
+
 @pytest.fixture(scope="session")
 def model_and_tokenizer():
     from qnext_lab.tiny.paths import tiny_path

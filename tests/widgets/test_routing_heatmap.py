@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import traitlets
-from conftest import known_trace
 
 from qnext_lab.figures.routing import expert_heatmap, heatmap_grid, layer_map
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
@@ -43,8 +42,8 @@ def test_mode_toggle_switches_to_tokens_by_layers_and_back(trace):
     assert len(view.heatmap.data) == 1
 
 
-def test_long_trace_is_paged_by_window():
-    view = RoutingHeatmap(known_trace(num_tokens=4100), window_size=512)
+def test_long_trace_is_paged_by_window(make_trace):
+    view = RoutingHeatmap(make_trace(num_tokens=4100), window_size=512)
     assert view.window == (0, 512) and _z(view.heatmap).shape == (8, 512)
     view.window_start = 4000  # past the end: the window slides back to stay full
     assert view.window == (3588, 4100) and view.window_slider.value == 3588 == view.window_slider.max
@@ -54,8 +53,8 @@ def test_long_trace_is_paged_by_window():
     assert _z(view.heatmap).shape == (8, 1024)
 
 
-def test_a_trace_shorter_than_the_window_shows_all_of_it():
-    view = RoutingHeatmap(known_trace(num_tokens=196), window_size=512)
+def test_a_trace_shorter_than_the_window_shows_all_of_it(make_trace):
+    view = RoutingHeatmap(make_trace(num_tokens=196), window_size=512)
     assert view.window == (0, 196) and view.size_dropdown.label == "all"
     view.size_dropdown.value = 128
     assert view.window == (0, 128)
@@ -76,11 +75,11 @@ def test_bad_values_are_refused_and_callback_errors_are_shown(trace, monkeypatch
     assert any("builder failed for this layer" in out["text"] for out in view.errors.outputs)
 
 
-def test_set_trace_reuses_the_widget_for_a_new_trace(trace):
+def test_set_trace_reuses_the_widget_for_a_new_trace(trace, make_trace):
     view = RoutingHeatmap(trace)
     heatmap = view.heatmap
     view.layer = 2
-    other = known_trace(num_layers=2, num_tokens=12, num_experts=4)
+    other = make_trace(num_layers=2, num_tokens=12, num_experts=4)
     view.set_trace(other)
     assert view.heatmap is heatmap and view.layer == 1
     assert _z(view.heatmap).shape == (4, 12)

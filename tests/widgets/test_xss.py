@@ -8,11 +8,12 @@ from types import SimpleNamespace
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
-from conftest import XSS
 
 from qnext_lab.widgets.budget_tuner import BudgetTuner
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
 from qnext_lab.widgets.think_compare import ThinkCompare, stream_html
+
+XSS = "<img src=x onerror=alert(1)>"  # a token that must always show as text
 
 ESCAPED = "&lt;img"
 
