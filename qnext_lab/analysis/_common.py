@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 from ..trace.routing_trace import RoutingTrace
@@ -51,3 +52,66 @@ def overlap_counts(a: torch.Tensor, b: torch.Tensor, chunk: int = 1 << 17) -> to
         x, y = a[start : start + chunk], b[start : start + chunk]
         out[start : start + chunk] = (x[:, :, None] == y[:, None, :]).any(-1).sum(-1)
     return out
+
+
+
+def _shared_chunks(a: torch.Tensor, b: torch.Tensor, num_experts: int, count: bool, chunk: int = 1 << 14):
+    """Yield (start, c, hit, shared) per chunk of c rows of two (M, k) expert-id tensors (ids in [0, E),
+    distinct within a row). Without ``count``: hit is a (c * k,) numpy bool array, True where a[row, i] equals
+    some b[row, j], and shared is 0. With ``count``: shared is the number of equal (i, j) pairs in the chunk
+    (hit then only covers j == i).
+
+    Instead of a (M, k, k) broadcast compare (tiny innermost dims, slow), both chunks are flattened and
+    compared at the 2k - 1 relative offsets d = j - i, each one contiguous vectorised compare. Offsets that
+    reach into the neighbouring row are made to miss by adding E to the ids of odd rows (neighbours have
+    different parity), so no masking is needed.
+    """
+    M, k = a.shape
+    dtype = np.int16 if 2 * num_experts <= np.iinfo(np.int16).max else np.int64
+    A, B = a.numpy(), b.numpy()
+    rows = min(chunk, M)
+    parity = ((np.arange(rows) & 1) * num_experts).astype(dtype)[:, None]  # (rows, 1)
+    xa, xb = np.empty((rows, k), dtype), np.empty((rows, k), dtype)
+    hit, buf = np.empty(rows * k, bool), np.empty(rows * k, bool)
+    for start in range(0, M, rows):
+        c = min(rows, M - start)
+        m = c * k
+        x = np.add(A[start : start + c], parity[:c], out=xa[:c], casting="unsafe").reshape(-1)
+        y = np.add(B[start : start + c], parity[:c], out=xb[:c], casting="unsafe").reshape(-1)
+        h = np.equal(x, y, out=hit[:m])
+        shared = int(np.count_nonzero(h)) if count else 0
+        for d in range(1, k):
+            e = np.equal(x[: m - d], y[d:], out=buf[: m - d])  # a[., i] vs b[., i + d]
+            if count:
+                shared += int(np.count_nonzero(e))
+            else:
+                h[: m - d] |= e
+            e = np.equal(x[d:], y[: m - d], out=buf[: m - d])  # a[., i] vs b[., i - d]
+            if count:
+                shared += int(np.count_nonzero(e))
+            else:
+                h[d:] |= e
+        yield start, c, h, shared
+
+
+def shared_total(a: torch.Tensor, b: torch.Tensor, num_experts: int) -> int:
+    """(M, k), (M, k) expert ids (distinct within a row) -> sum over rows of |set(a_m) & set(b_m)|; equals
+    ``int(overlap_counts(a, b).sum())``."""
+    if a.shape != b.shape:
+        raise ValueError(f"expert-id tensors differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    if a.numel() == 0:
+        return 0
+    return sum(shared for _, _, _, shared in _shared_chunks(a.contiguous(), b.contiguous(), num_experts, True))
+
+
+def shares_any(a: torch.Tensor, b: torch.Tensor, num_experts: int) -> torch.Tensor:
+    """(M, k), (M, k) expert ids (distinct within a row) -> (M,) bool: a_m and b_m share at least one expert;
+    equals ``overlap_counts(a, b) > 0``."""
+    if a.shape != b.shape:
+        raise ValueError(f"expert-id tensors differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    M, k = a.shape
+    out = np.zeros(M, bool)
+    if a.numel():
+        for start, c, h, _ in _shared_chunks(a.contiguous(), b.contiguous(), num_experts, False):
+            np.any(h.reshape(c, k), axis=1, out=out[start : start + c])
+    return torch.from_numpy(out)

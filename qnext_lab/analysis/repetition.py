@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..trace.routing_trace import RoutingTrace
-from ._common import check_trace, layer_positions, overlap_counts, token_order
+from ._common import check_trace, layer_positions, shares_any, token_order
 
 
 def random_overlap_probability(num_experts: int, top_k: int) -> float:
@@ -29,27 +29,36 @@ def random_overlap_probability(num_experts: int, top_k: int) -> float:
     return 1.0 - none
 
 
-def consecutive_pairs(trace: RoutingTrace) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row indices (M,), (M,) of (token t, token t+1) pairs inside the same sequence."""
+def _reading_order(trace: RoutingTrace) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) int64 reading-order permutation and (N-1,) bool: row t+1 of the reading order is the next
+    position of row t's sequence."""
     order = token_order(trace)  # (N,) reading order
     seq, pos = trace.seq_index[order], trace.position[order]
-    follows = (seq[1:] == seq[:-1]) & (pos[1:] == pos[:-1] + 1)  # (N-1,)
+    return order, (seq[1:] == seq[:-1]) & (pos[1:] == pos[:-1] + 1)
+
+
+def consecutive_pairs(trace: RoutingTrace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices (M,), (M,) of (token t, token t+1) pairs inside the same sequence."""
+    order, follows = _reading_order(trace)
     return order[:-1][follows], order[1:][follows]
 
 
 def consecutive_repetition(trace: RoutingTrace, layers: int | Iterable[int] | None = None) -> pd.DataFrame:
     """One row per layer: pairs, top1, any_topk, random_top1, random_any_topk, top1_vs_random."""
     trace = check_trace(trace)
-    first, second = consecutive_pairs(trace)  # (M,), (M,)
+    order, follows = _reading_order(trace)  # pairs: (row t, row t+1) of the reading order where follows[t]
+    in_order = torch.equal(order, torch.arange(order.numel()))  # rows already in reading order: no copy
+    m = int(follows.sum())
     E, k = trace.num_experts, trace.top_k
     random_top1, random_any = 1.0 / E, random_overlap_probability(E, k)
     rows = []
     for pos, layer in layer_positions(trace, layers):
         ids = trace.topk_ids[pos]  # (N, k)
-        a, b = ids[first], ids[second]  # (M, k)
-        m = a.shape[0]
-        top1 = float((a[:, 0] == b[:, 0]).double().mean()) if m else float("nan")
-        any_k = float((overlap_counts(a, b) > 0).double().mean()) if m else float("nan")
+        if not in_order:
+            ids = ids.index_select(0, order)  # (N, k) in reading order
+        # every (t, t+1) neighbour pair is compared (cheap), then the pairs that cross sequences are dropped
+        top1 = int(((ids[:-1, 0] == ids[1:, 0]) & follows).sum()) / m if m else float("nan")
+        any_k = int((shares_any(ids[:-1], ids[1:], E) & follows).sum()) / m if m else float("nan")
         rows.append(dict(layer=layer, pairs=m, top1=top1, any_topk=any_k, random_top1=random_top1,
                          random_any_topk=random_any, top1_vs_random=top1 / random_top1))
     return pd.DataFrame(rows)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from ..trace.routing_trace import RoutingTrace
-from ._common import check_trace, layer_positions, overlap_counts
+from ._common import check_trace, layer_positions, shared_total
 
 
 def router_saturation(trace_a: RoutingTrace, trace_b: RoutingTrace,
@@ -41,7 +41,7 @@ def router_saturation(trace_a: RoutingTrace, trace_b: RoutingTrace,
         n = ids_a.shape[0]
         rows.append(dict(
             layer=layer, tokens=n,
-            saturation=float(overlap_counts(ids_a, ids_b).double().mean() / k) if n and k else float("nan"),
+            saturation=shared_total(ids_a, ids_b, a.num_experts) / n / k if n and k else float("nan"),
             top1_agreement=float((ids_a[:, 0] == ids_b[:, 0]).double().mean()) if n and k else float("nan"),
             random=k / a.num_experts))
     return pd.DataFrame(rows)

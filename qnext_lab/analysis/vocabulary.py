@@ -21,28 +21,47 @@ from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace, layer_positions
 
 
-DENSE_BINS = 1 << 24  # (token, expert) counters kept in one dense table; rarer tokens are counted sparsely
+DENSE_BINS = 1 << 24  # (token, expert) int32 counters per dense table: tokens are counted in groups this size
 
 
 class _TokenIndex:
-    """Per-trace token bookkeeping shared by every layer: distinct ids, occurrences, dense/rare split."""
+    """Per-trace token bookkeeping shared by every layer: distinct ids, occurrences, rows sorted by token
+    (tokens seen more than once first, then single-occurrence tokens) and the groups of repeated tokens whose
+    (token, expert) counters fit one ``DENSE_BINS`` table."""
 
     def __init__(self, token_ids: torch.Tensor, num_experts: int) -> None:
         self.vocab, self.dense_id = torch.unique(token_ids, return_inverse=True)  # (U,), (N,)
         U = self.vocab.numel()
         self.occurrences = torch.bincount(self.dense_id, minlength=U)  # (U,)
-        n_dense = min(U, max(1, DENSE_BINS // num_experts))
-        self.frequent = torch.argsort(self.occurrences, descending=True, stable=True)[:n_dense]  # (U_f,)
-        slot = torch.full((U,), -1, dtype=torch.int64)
-        slot[self.frequent] = torch.arange(self.frequent.numel())
-        row_slot = slot[self.dense_id]  # (N,) -1 for rows of rare tokens
-        dense = row_slot >= 0
-        self.dense_rows = None if bool(dense.all()) else dense.nonzero().flatten()  # None: every row
-        slots = row_slot if self.dense_rows is None else row_slot[self.dense_rows]
-        self.dense_base = (slots * num_experts).to(torch.int32)  # (n_f,) first counter of each row's token
-        self.rare_rows = (row_slot < 0).nonzero().flatten()
-        self.rare = torch.ones(U, dtype=torch.bool)
-        self.rare[self.frequent] = False
+        repeated = self.occurrences > 1
+        self.multi = repeated.nonzero().flatten()  # (U_m,) tokens counted in tables
+        self.single = (~repeated).nonzero().flatten()  # (U_s,) tokens seen once: their one row decides
+        slot = torch.full((U,), U, dtype=torch.int64)  # slot of each repeated token; singles sort last
+        slot[self.multi] = torch.arange(self.multi.numel())
+        row_slot = slot[self.dense_id]  # (N,)
+        order = torch.argsort(row_slot * U + self.dense_id, stable=True)  # (N,) repeated by slot, then singles
+        self.order = None if torch.equal(order, torch.arange(order.numel())) else order
+        sorted_slot = row_slot if self.order is None else row_slot[order]
+        n_multi_rows = int(self.occurrences[self.multi].sum())
+        self.single_rows = (n_multi_rows, n_multi_rows + self.single.numel())  # sorted rows of self.single, in order
+        starts = torch.zeros(self.multi.numel() + 1, dtype=torch.int64)
+        torch.cumsum(self.occurrences[self.multi], 0, out=starts[1:])  # sorted rows of slot s: starts[s:s+2]
+        per_group = max(1, DENSE_BINS // num_experts)
+        self.groups = []  # (first slot, end slot, first row, end row, (rows,) int32 key base of each row)
+        for s0 in range(0, self.multi.numel(), per_group):
+            s1 = min(self.multi.numel(), s0 + per_group)
+            r0, r1 = int(starts[s0]), int(starts[s1])
+            base = ((sorted_slot[r0:r1] - s0) * num_experts).to(torch.int32)
+            self.groups.append((s0, s1, r0, r1, base))
+        self._scratch: dict = {}
+
+    def scratch(self, name: str, numel: int) -> torch.Tensor:
+        """(numel,) int32 buffer kept between layers: large tensors allocated afresh each layer would be mapped
+        and page-faulted again every time."""
+        buf = self._scratch.get(name)
+        if buf is None or buf.numel() < numel:
+            buf = self._scratch[name] = torch.empty(numel, dtype=torch.int32)
+        return buf[:numel]
 
 
 def favourite_experts(token_ids: torch.Tensor | _TokenIndex, ids: torch.Tensor, num_experts: int
@@ -50,28 +69,36 @@ def favourite_experts(token_ids: torch.Tensor | _TokenIndex, ids: torch.Tensor, 
     """(N,) token ids and (N, k) expert ids -> per distinct token id (U,): id, occurrences, favourite
     expert (lowest index on ties), occurrences with the favourite in the top-k.
 
-    The most frequent tokens (as many as fit ``DENSE_BINS`` counters) are counted with one dense bincount;
-    the long tail of rare tokens, whose keys are few, by sorting their (token, expert) keys.
+    Rows are put in token order once per layer, then each group of repeated token ids is counted with one
+    index_add_ into a dense (tokens, E) int32 table (cache-friendly: a token's rows hit one table row) and
+    reduced with a max over experts. A token seen once has count 1 for each of its k experts: its favourite
+    is the lowest of them.
     """
     E = num_experts
     index = token_ids if isinstance(token_ids, _TokenIndex) else _TokenIndex(token_ids, E)
     U = index.vocab.numel()
     best = torch.zeros(U, dtype=torch.int64)
     favourite = torch.zeros(U, dtype=torch.int64)
-    dense_ids = ids if index.dense_rows is None else ids[index.dense_rows]  # (n_f, k)
-    key = (index.dense_base[:, None] + dense_ids).reshape(-1)  # (n_f * k,) int32 counter index
-    ones = torch.ones(1, dtype=torch.int64).expand(key.numel())
-    table = torch.zeros(index.frequent.numel() * E, dtype=torch.int64).index_add_(0, key, ones).view(-1, E)
-    top, arg = table.max(dim=1)  # documented: the first maximal index on ties
-    best[index.frequent], favourite[index.frequent] = top, arg
-    if index.rare_rows.numel():
-        key = (index.dense_id[index.rare_rows, None] * E + ids[index.rare_rows].long()).reshape(-1)
-        pairs, counts = torch.unique(key, return_counts=True)  # sorted (token, expert) keys
-        token = pairs // E
-        best.scatter_reduce_(0, token, counts, "amax")
-        is_best = counts == best[token]
-        rare_fav = torch.full((U,), E, dtype=torch.int64).scatter_reduce(0, token[is_best], (pairs % E)[is_best], "amin")
-        favourite[index.rare] = rare_fav[index.rare]
+    if ids.shape[1] == 0:
+        return index.vocab, index.occurrences, favourite, best
+    ids = ids.to(torch.int32)
+    if index.order is not None:  # (N, k) grouped by token
+        ids = torch.index_select(ids, 0, index.order, out=index.scratch("ids", ids.numel()).view(ids.shape))
+    if index.single.numel():
+        r0, r1 = index.single_rows
+        best[index.single] = 1
+        favourite[index.single] = ids[r0:r1].min(dim=1).values.long()
+    if index.groups:
+        table = index.scratch("table", min(index.multi.numel(), max(1, DENSE_BINS // E)) * E)
+        keys = index.scratch("keys", ids.numel())
+        ones = torch.ones(1, dtype=torch.int32).expand(ids.shape[0] * ids.shape[1])
+    for s0, s1, r0, r1, base in index.groups:
+        key = torch.add(base[:, None], ids[r0:r1], out=keys[: (r1 - r0) * ids.shape[1]].view(r1 - r0, -1))
+        key = key.reshape(-1)  # (rows * k,) int32 counter index
+        part = table[: (s1 - s0) * E].zero_().index_add_(0, key, ones[: key.numel()]).view(-1, E)
+        top, arg = part.max(dim=1)  # documented: the first maximal index on ties
+        tokens = index.multi[s0:s1]
+        best[tokens], favourite[tokens] = top.long(), arg
     return index.vocab, index.occurrences, favourite, best
 
 
