@@ -18,9 +18,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 BUDGET_S = 180  # the issue's limit per notebook on 2 CPU cores
 # qnext-tiny's matrices are tiny: one torch thread generates ~6x faster than two on a shared 2-core machine
 SMALL_MODEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# qnext_lab.tiny (a public subpackage) does not export its task generator yet; until it does, notebooks take
-# make_problems from its module.
-ALLOWED_FROM_IMPORTS = {"qnext_lab.tiny.tasks"}
+# `from X import ...` is allowed only from public subpackages (the task generator of the bundled model)
+ALLOWED_FROM_IMPORTS = {"qnext_lab.tiny"}
 EXPECTED = ["01_tour", "02_routing", "03_thinking_modes", "04_budget", "05_your_model", "06_inside_the_kernel"]
 
 
@@ -48,7 +47,6 @@ def test_notebook_uses_only_the_public_api(path):
     for source in _code(path):
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qnext_lab"):
-                # only from the task generator of the public `tiny` subpackage (see the report on issue 5)
                 assert node.module in ALLOWED_FROM_IMPORTS, f"{path.name}: 'from {node.module} import ...'"
             if isinstance(node, ast.Import):
                 for alias in node.names:

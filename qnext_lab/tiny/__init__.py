@@ -9,5 +9,6 @@ Knows nothing about widgets, traces or the Triton runtime; it only needs transfo
 from __future__ import annotations
 
 from .paths import STOP_TEXT, tiny_path
+from .tasks import FAMILIES, HARD_FAMILIES, Problem, make_problems, score
 
-__all__ = ["STOP_TEXT", "tiny_path"]
+__all__ = ["FAMILIES", "HARD_FAMILIES", "Problem", "STOP_TEXT", "make_problems", "score", "tiny_path"]
