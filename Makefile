@@ -16,8 +16,9 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 # JupyterLab rooted at the repository, opening the tour. Extra flags: make lab LAB_ARGS="--port 8899 --no-browser"
+# (--allow-root only where we run as root, e.g. containers and CI machines: JupyterLab refuses root otherwise)
 lab: venv
-	$(BIN)/jupyter lab --ServerApp.root_dir=. $(LAB_ARGS) notebooks/01_tour.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/01_tour.ipynb
 
 test: venv
 	$(BIN)/python -m pytest -q
