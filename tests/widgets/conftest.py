@@ -1,8 +1,9 @@
 """Fixtures for the widget tests: a RoutingTrace with known routing and a real qnext model.
 
-The model is the bundled qnext-tiny when its checkpoint is present; otherwise an untrained model of the
-same architecture (a genuine Qwen3NextForCausalLM with the tiny tokenizer): the widgets only need a model
-that generates, not one that answers well.
+The trace is the shared known trace (tests/conftest.py). The model is the bundled qnext-tiny when its
+checkpoint is present; otherwise an untrained model of the same architecture (a genuine
+Qwen3NextForCausalLM with the tiny tokenizer): the widgets only need a model that generates, not one that
+answers well.
 """
 
 from __future__ import annotations
@@ -12,39 +13,16 @@ import torch
 
 from qnext_lab.trace.routing_trace import RoutingTrace
 
-XSS = "<img src=x onerror=alert(1)>"
 
-
-def known_trace(num_layers: int = 3, num_tokens: int = 40, k: int = 2, num_experts: int = 8,
-                phases: bool = True) -> RoutingTrace:
-    """Token n in layer l goes to expert (n + l) % E at rank 0 (weight 0.7) and (n + l + 1) % E (weight 0.3)."""
-    n = torch.arange(num_tokens)
-    ids = torch.stack([torch.stack([(n + layer + r) % num_experts for r in range(k)], dim=-1)
-                       for layer in range(num_layers)])  # (L, N, k)
-    weights = torch.tensor([0.7, 0.3])[:k].expand(num_layers, num_tokens, k).clone()
-    tokens = [f"tok{i}" for i in range(num_tokens)]
-    tokens[5] = XSS
-    phase = None
-    if phases:
-        third = num_tokens // 3
-        phase = torch.tensor([0] * third + [1] * third + [2] * (num_tokens - 2 * third))
-    return RoutingTrace(
-        topk_ids=ids.int(), topk_weights=weights, token_ids=n, seq_index=torch.zeros(num_tokens, dtype=torch.int32),
-        position=n.int(), layer_indices=list(range(num_layers)), num_experts=num_experts, top_k=k,
-        model_name="known", phase=phase, tokens=tokens,
-    )
+@pytest.fixture
+def make_trace(known_trace_builder):
+    """The shared known trace (tests/conftest.py) at other sizes."""
+    return known_trace_builder
 
 
 @pytest.fixture
-def trace() -> RoutingTrace:
-    return known_trace()
-
-
-@pytest.fixture
-def make_trace():
-    """``known_trace`` itself, for tests that need other sizes (fixtures, not ``from conftest import``: with
-    several test folders in one run, ``conftest`` names only one of them)."""
-    return known_trace
+def trace(known_trace_builder) -> RoutingTrace:
+    return known_trace_builder()
 
 
 @pytest.fixture(scope="session")
