@@ -29,6 +29,7 @@ import traitlets
 
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
+from .closing import close_tree
 from .figure_sync import sync_figure
 from .worker import LatestWorker, model_lock
 
@@ -88,6 +89,8 @@ def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | Non
 
 class BudgetTuner(widgets.VBox):
     """Budget slider, truncated thinking, answer and (with problems) the accuracy curve."""
+
+    _qnext_closable = True
 
     budget = traitlets.Int(32, help="the requested thinking budget (the slider)")
     shown_budget = traitlets.Int(-1, help="budget of the answer on screen; -1 while none is shown")
@@ -270,6 +273,13 @@ class BudgetTuner(widgets.VBox):
         if self._with_curve:
             done = self.curve_worker.wait_idle(max(0.0, deadline - time.monotonic())) and done
         return done
+
+    def close(self) -> None:
+        """Stop the workers (a running generation is cancelled) and close every part of the widget."""
+        self.worker.close()
+        self.curve_worker.close()
+        close_tree(self)
+        super().close()
 
     def to_html(self, path: str | Path) -> Path:
         """Write the answer on screen, its thinking and the curve to a standalone offline HTML file."""

@@ -27,6 +27,7 @@ from ..figures.escape import text_html
 from ..trace.capture import capture
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
+from .closing import close_tree
 from .figure_sync import sync_figure
 from .worker import LatestWorker, model_lock
 
@@ -37,6 +38,8 @@ def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
 
 class ExpertLab(widgets.VBox):
     """Toggle experts per MoE layer and compare the model's answer with and without the change."""
+
+    _qnext_closable = True
 
     prompt = traitlets.Unicode("")
     layer = traitlets.Int(0, help="decoder-layer index whose experts the toggles edit")
@@ -189,3 +192,9 @@ class ExpertLab(widgets.VBox):
         self.error = f"{type(exc).__name__}: {exc}"
         self.status = "error"
         self.errors.append_stderr(self.error + "\n")
+
+    def close(self) -> None:
+        """Stop the worker (a running generation is cancelled) and close every part of the widget."""
+        self.worker.close()
+        close_tree(self)
+        super().close()

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from ..figures.escape import escape_text
 from ..figures.export import write_html
 from .budget_tuner import BudgetTuner
+from .closing import close_tree
 from .expert_lab import ExpertLab
 from .routing_heatmap import RoutingHeatmap
 from .think_compare import ThinkCompare
@@ -32,6 +33,8 @@ DEFAULT_PROMPT = "What is 478 + 356?"
 
 class Lab(widgets.VBox):
     """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner``, ``routing`` and ``experts``."""
+
+    _qnext_closable = True
 
     def __init__(self, model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, *,
                  problems: Sequence[Any] | None = None, budget: int = 32, max_budget: int = 128,
@@ -82,6 +85,14 @@ class Lab(widgets.VBox):
     def wait(self, timeout: float = 300.0) -> bool:
         """Block until every part has finished its current work (for scripts and tests)."""
         return self.compare.wait(timeout) and self.tuner.wait(timeout) and self.experts.worker.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Close every part (their workers stop; a running generation is cancelled), then the dashboard."""
+        for part in (self.compare, self.tuner, self.experts, self.routing):
+            if part is not None:
+                part.close()
+        close_tree(self)
+        super().close()
 
     def to_html(self, path: str | Path) -> Path:
         """Everything on screen as one standalone offline HTML file."""

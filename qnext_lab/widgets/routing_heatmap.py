@@ -32,6 +32,7 @@ from ..figures.routing import (
     trace_arrays,
     window_bounds,
 )
+from .closing import close_tree
 from .figure_sync import sync_figure
 
 MODES = (("tokens × experts", "experts"), ("tokens × layers (top-1)", "layers"))
@@ -40,6 +41,8 @@ WINDOW_SIZES = (128, 256, 512, 1024, 2048)
 
 class RoutingHeatmap(widgets.VBox):
     """Routing heatmap, load bars and coloured text for one trace (see module docstring)."""
+
+    _qnext_closable = True
 
     layer = traitlets.Int(0, help="position in trace.layer_indices")
     mode = traitlets.Unicode("experts", help="'experts' (tokens x experts) or 'layers' (tokens x layers)")
@@ -191,6 +194,11 @@ class RoutingHeatmap(widgets.VBox):
                 self.text.value = self.text_html()
         except Exception:  # noqa: BLE001 - shown in the widget, not swallowed
             self.errors.append_stderr(traceback.format_exc())
+
+    def close(self) -> None:
+        """Close the widget and every part of it (its figures' front-end state is freed)."""
+        close_tree(self)
+        super().close()
 
     # ------------------------------------------------------------------ export
     def to_html(self, path: str | Path) -> Path:

@@ -26,6 +26,7 @@ import traitlets
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
+from .closing import close_tree
 from .figure_sync import sync_figure
 from .routing_heatmap import RoutingHeatmap
 from .worker import LatestWorker, model_lock
@@ -66,6 +67,8 @@ def stream_html(segments: list[tuple[str, bool, str]]) -> str:
 
 class ThinkCompare(widgets.VBox):
     """Two generations of one prompt side by side (see module docstring)."""
+
+    _qnext_closable = True
 
     prompt = traitlets.Unicode("")
     status = traitlets.Unicode("")
@@ -207,6 +210,14 @@ class ThinkCompare(widgets.VBox):
     def wait(self, timeout: float = 300.0) -> bool:
         """Block until both generations are shown. True if they finished in time."""
         return self.worker.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Stop the worker (a running generation is cancelled) and close every part of the widget."""
+        self.worker.close()
+        close_tree(self)
+        for control in (self.prompt_box, self.run_button):  # not children when the dashboard owns the prompt
+            control.close()
+        super().close()
 
     def to_html(self, path: str | Path) -> Path:
         """Both panes (text, counts, routing heatmaps) and the difference view as one offline HTML file."""
