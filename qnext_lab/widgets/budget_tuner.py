@@ -339,10 +339,12 @@ class BudgetTuner(widgets.VBox):
 
     def close(self) -> None:
         """Stop the workers (a running generation is cancelled) and close every part of the widget."""
-        self.worker.close()
-        self.curve_worker.close()
+        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
+            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
+                worker.close()
         close_tree(self)
-        self.examples.close()
+        if hasattr(self, "examples"):
+            self.examples.close()
         super().close()
 
     def to_html(self, path: str | Path) -> Path:

@@ -36,6 +36,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "tokens_experts": "tokens × experts", "tokens_layers": "tokens × layers", "window": "window",
         "tokens_from": "tokens from", "ablate": "switch off", "force": "force on", "top_k": "top-k",
         "top_k_own": "experts per token (0 = the model's own)", "unlimited": "unlimited",
+        "compare_tab": "thinking on/off", "budget_tab": "budget", "experts_tab": "experts off",
     },
     "ja": {
         "prompt": "質問", "run_both": "両方実行", "run": "実行", "ask": "質問する", "reset_experts": "エキスパートを戻す",
@@ -61,6 +62,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "tokens_experts": "トークン × エキスパート", "tokens_layers": "トークン × 層", "window": "範囲",
         "tokens_from": "開始トークン", "ablate": "止める", "force": "必ず使う", "top_k": "top-k",
         "top_k_own": "トークンあたりのエキスパート数（0 = モデル既定）", "unlimited": "無制限",
+        "compare_tab": "思考 あり/なし", "budget_tab": "思考予算", "experts_tab": "エキスパート停止",
     },
 }
 

@@ -102,6 +102,11 @@ class Expectation:
                 f'font-family:var(--jp-ui-font-family, sans-serif)">⚠ {escape_text(message)}</div>')
 
 
+def answer_part(generated: str) -> str:
+    """The answer in a decoded assistant turn: after the last ``</think>``, surrounding whitespace removed."""
+    return str(generated).split("</think>")[-1].strip()
+
+
 def example_options(language: str | None = None) -> list[tuple[str, str]]:
     """Dropdown options: a placeholder, then one example question per family the bundled model knows."""
     return [(text("pick_example", language), ""), *((q, q) for q in example_questions().values())]

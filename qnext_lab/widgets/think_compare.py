@@ -280,10 +280,13 @@ class ThinkCompare(widgets.VBox):
 
     def close(self) -> None:
         """Stop the worker (a running generation is cancelled) and close every part of the widget."""
-        self.worker.close()
+        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
+            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
+                worker.close()
         close_tree(self)
-        for control in (self.prompt_box, self.run_button, self.examples):  # not children in every layout
-            control.close()
+        for name in ("prompt_box", "run_button", "examples"):  # not children in every layout
+            if hasattr(self, name):
+                getattr(self, name).close()
         super().close()
 
     def snapshot_parts(self) -> list[Any]:
