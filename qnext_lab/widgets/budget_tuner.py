@@ -34,6 +34,7 @@ from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .closing import close_tree
+from .fallback import widget_bundle
 from .figure_sync import live_figure, restyle, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
@@ -346,6 +347,11 @@ class BudgetTuner(widgets.VBox):
         if hasattr(self, "examples"):
             self.examples.close()
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        body = (f"{self.header.value}{self.note.value}<p>{escape_text(self.status)}</p>{self.counts.value}"
+                f"{self.thinking_pane.value}{self.answer_pane.value}{self.tally.value}")
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "BudgetTuner", body)
 
     def to_html(self, path: str | Path) -> Path:
         """Write the answer on screen, its thinking and the curve to a standalone offline HTML file."""

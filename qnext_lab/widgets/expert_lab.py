@@ -31,6 +31,7 @@ from ..trace.capture import capture
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from .closing import close_tree
+from .fallback import widget_bundle
 from .figure_sync import live_figure, restyle, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, answer_part
@@ -232,6 +233,10 @@ class ExpertLab(widgets.VBox):
         self.error = f"{type(exc).__name__}: {exc}"
         self.status = "error"
         self.errors.append_stderr(self.error + "\n")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        body = f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>{self.answers.value}"
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertLab", body)
 
     def close(self) -> None:
         """Stop the worker (a running generation is cancelled) and close every part of the widget."""

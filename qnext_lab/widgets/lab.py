@@ -27,6 +27,7 @@ from ..figures.escape import escape_text
 from ..figures.export import write_html
 from .budget_tuner import BudgetTuner
 from .closing import close_tree
+from .fallback import widget_bundle
 from .expert_lab import ExpertLab
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
@@ -127,6 +128,10 @@ class Lab(widgets.VBox):
         if hasattr(self, "examples"):  # not a child for models other than the bundled one
             self.examples.close()
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        body = f"<p>{escape_text(self.prompt_box.value)}</p>{self.note.value}"
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "lab()", body)
 
     def to_html(self, path: str | Path) -> Path:
         """Everything on screen as one standalone offline HTML file."""

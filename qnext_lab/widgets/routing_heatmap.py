@@ -36,6 +36,7 @@ from ..figures.routing import (
     window_bounds,
 )
 from .closing import close_tree
+from .fallback import widget_bundle
 from .figure_sync import live_figure, restyle, sync_figure
 from .i18n import check_language, text
 from .page import PageWatch
@@ -226,6 +227,10 @@ class RoutingHeatmap(widgets.VBox):
         """Close the widget and every part of it (its figures' front-end state is freed)."""
         close_tree(self)
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "RoutingHeatmap",
+                             f"{self.header.value}<br>{self.legend.value}{self.text_html()}")
 
     # ------------------------------------------------------------------ export
     def to_html(self, path: str | Path) -> Path:

@@ -32,6 +32,7 @@ from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .closing import close_tree
+from .fallback import widget_bundle
 from .figure_sync import live_figure, restyle, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
@@ -288,6 +289,11 @@ class ThinkCompare(widgets.VBox):
             if hasattr(self, name):
                 getattr(self, name).close()
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        shown = "".join(part for part in self.snapshot_parts() if isinstance(part, str))
+        pending = "" if self.runs else f"<p><i>{escape_text(self.status)} {escape_text(self.prompt)}</i></p>"
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ThinkCompare", pending + shown)
 
     def snapshot_parts(self) -> list[Any]:
         """What is on screen, as figures and escaped HTML fragments (for ``to_html`` and saved notebooks)."""

@@ -63,3 +63,22 @@ def test_a_closed_compare_never_shows_a_late_result(model_and_tokenizer):
     view.close()
     assert _settle(20) == []
     assert view.results == [None, None] and view.runs == 0
+
+
+def test_each_view_saves_a_small_static_copy_beside_the_live_widget(trace, model_and_tokenizer):
+    from qnext_lab.widgets.budget_tuner import BudgetTuner
+    from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
+
+    model, tok = model_and_tokenizer
+    heatmap = RoutingHeatmap(trace)
+    bundle = heatmap._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    html = bundle["text/html"]
+    assert "qnext-static" in html and "qnext-token" in html  # the text coloured by expert
+    assert len(html.encode()) < 64_000 and "plotly" not in html.lower()
+    tuner = BudgetTuner(model, tok, "What is 12 + 30?", budget=0, max_budget=8, max_new_tokens=16)
+    assert tuner.wait(60)
+    html = tuner._repr_mimebundle_()["text/html"]
+    assert "qnext-answer" in html and "qnext-verdict" in html
+    tuner.close()
+    heatmap.close()
