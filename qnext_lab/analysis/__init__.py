@@ -1,4 +1,4 @@
-"""Metrics over routing traces, dataset tracing and routing interventions.
+"""Metrics over routing traces, the cost model and routing interventions.
 
 Every metric takes a RoutingTrace and returns a pandas DataFrame; ``qnext_lab.figures.analysis`` draws
 each one. One concept per module:
@@ -11,8 +11,7 @@ each one. One concept per module:
     labels          label_specialization (task / phase / domain)
     saturation      router_saturation (two checkpoints, same inputs)
     active_params   active_parameters (total vs active per token)
-    dataset         trace_dataset (sharded, resumable, data-parallel under accelerate)
-    shards          load_dataset_trace -> ShardedTrace (lazy reader merging shards)
+    cost            model_cost -> ModelCost, cost_table (FLOPs, bytes, memory vs context), cache_memory
     intervene       intervene (ablate / force experts, change top-k)
 
     from qnext_lab.analysis import load_balance
@@ -23,18 +22,17 @@ from __future__ import annotations
 
 from .active_params import active_parameters
 from .coactivation import coactivation, most_used_experts
-from .dataset import trace_dataset
+from .cost import ModelCost, cache_memory, cost_table, full_attention_config, model_cost
 from .entropy import routing_entropy
 from .intervene import intervene  # the function, bound over the submodule of the same name
 from .labels import label_specialization
 from .load import expert_load, load_balance
 from .repetition import consecutive_repetition
 from .saturation import router_saturation
-from .shards import ShardedTrace, load_dataset_trace
 from .vocabulary import vocabulary_specialization
 
 __all__ = [
-    "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "expert_load", "intervene",
-    "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts", "router_saturation",
-    "routing_entropy", "trace_dataset", "vocabulary_specialization",
+    "ModelCost", "active_parameters", "cache_memory", "coactivation", "consecutive_repetition", "cost_table",
+    "expert_load", "full_attention_config", "intervene", "label_specialization", "load_balance", "model_cost",
+    "most_used_experts", "router_saturation", "routing_entropy", "vocabulary_specialization",
 ]

@@ -1,4 +1,5 @@
-"""Routing traces: the data (``RoutingTrace``) and the context manager that records it (``capture``).
+"""Routing traces: the data (``RoutingTrace``), the context manager that records it (``capture``), capture at
+corpus scale (``trace_corpus`` -> ``ShardedTrace``) and importers of routing recorded by serving engines.
 
     with qnext_lab.capture(model) as trace:
         model(**batch)
@@ -7,6 +8,10 @@
 from __future__ import annotations
 
 from .capture import capture  # binds the function over the submodule of the same name
+from .corpus import trace_corpus
+from .importers import routing_from_sglang, routing_from_vllm
 from .routing_trace import PHASES, RoutingTrace
+from .shards import ShardedTrace, load_corpus_trace
 
-__all__ = ["PHASES", "RoutingTrace", "capture"]
+__all__ = ["PHASES", "RoutingTrace", "ShardedTrace", "capture", "load_corpus_trace", "routing_from_sglang",
+           "routing_from_vllm", "trace_corpus"]
