@@ -45,6 +45,7 @@ _LAZY = {
     "cache_memory": "qnext_lab.analysis.cost:cache_memory",
     "full_attention_config": "qnext_lab.analysis.cost:full_attention_config",
     "active_parameters": "qnext_lab.analysis.active_params:active_parameters",
+    "measure_context": "qnext_lab.analysis.context_speed:measure_context",
     "intervene": "qnext_lab.analysis.intervene:intervene",
     # widgets
     "RoutingHeatmap": "qnext_lab.widgets.routing_heatmap:RoutingHeatmap",

@@ -12,6 +12,7 @@ each one. One concept per module:
     saturation      router_saturation (two checkpoints, same inputs)
     active_params   active_parameters (total vs active per token)
     cost            model_cost -> ModelCost, cost_table (FLOPs, bytes, memory vs context), cache_memory
+    context_speed   measure_context (measured prefill / decode time and cache bytes vs context)
     intervene       intervene (ablate / force experts, change top-k)
 
     from qnext_lab.analysis import load_balance
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from .active_params import active_parameters
 from .coactivation import coactivation, most_used_experts
+from .context_speed import measure_context
 from .cost import ModelCost, cache_memory, cost_table, full_attention_config, model_cost
 from .entropy import routing_entropy
 from .intervene import intervene  # the function, bound over the submodule of the same name
@@ -33,6 +35,6 @@ from .vocabulary import vocabulary_specialization
 
 __all__ = [
     "ModelCost", "active_parameters", "cache_memory", "coactivation", "consecutive_repetition", "cost_table",
-    "expert_load", "full_attention_config", "intervene", "label_specialization", "load_balance", "model_cost",
+    "expert_load", "full_attention_config", "intervene", "label_specialization", "load_balance", "measure_context", "model_cost",
     "most_used_experts", "router_saturation", "routing_entropy", "vocabulary_specialization",
 ]
