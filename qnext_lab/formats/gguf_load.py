@@ -123,7 +123,6 @@ def _load_qwen3next(path: Path, dtype: torch.dtype | str | None, experts_impleme
     reader = gguf.GGUFReader(path)
     meta = read_metadata(reader)
     config = _qwen3next_config(meta, {t.name for t in reader.tensors})
-    config.experts_implementation = experts_implementation
     with torch.device("meta"):
         skeleton = transformers.Qwen3NextForCausalLM(config)
     expected = {name: p.shape for name, p in skeleton.state_dict().items()
