@@ -1,4 +1,4 @@
-"""Metrics over routing traces, dataset tracing and routing interventions.
+"""Metrics over routing traces and dataset tracing (interventions live in ``qnext_lab.trace.intervene``).
 
 Every metric takes a RoutingTrace and returns a pandas DataFrame; ``qnext_lab.figures.analysis`` draws
 each one. One concept per module:
@@ -13,7 +13,6 @@ each one. One concept per module:
     active_params   active_parameters (total vs active per token)
     dataset         trace_dataset (sharded, resumable, data-parallel under accelerate)
     shards          load_dataset_trace -> ShardedTrace (lazy reader merging shards)
-    intervene       intervene (ablate / force experts, change top-k)
 
     from qnext_lab.analysis import load_balance
     load_balance(trace)
@@ -25,7 +24,6 @@ from .active_params import active_parameters
 from .coactivation import coactivation, most_used_experts
 from .dataset import trace_dataset
 from .entropy import routing_entropy
-from .intervene import intervene  # the function, bound over the submodule of the same name
 from .labels import label_specialization
 from .load import expert_load, load_balance
 from .repetition import consecutive_repetition
@@ -34,7 +32,7 @@ from .shards import ShardedTrace, load_dataset_trace
 from .vocabulary import vocabulary_specialization
 
 __all__ = [
-    "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "expert_load", "intervene",
+    "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "expert_load",
     "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts", "router_saturation",
     "routing_entropy", "trace_dataset", "vocabulary_specialization",
 ]
