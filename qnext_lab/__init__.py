@@ -22,6 +22,10 @@ _register()
 _LAZY = {
     # runtime
     "load": "qnext_lab.runtime.load:load",
+    # formats
+    "quantize": "qnext_lab.formats.quantize:quantize",
+    "QuantizationInfo": "qnext_lab.formats.quantize:QuantizationInfo",
+    "export_gguf": "qnext_lab.formats.export:export_gguf",
     # trace
     "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
     "capture": "qnext_lab.trace.capture:capture",
@@ -47,7 +51,7 @@ _LAZY = {
     # bundled model
     "tiny_path": "qnext_lab.tiny.paths:tiny_path",
 }
-_SUBPACKAGES = ("analysis", "figures", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
+_SUBPACKAGES = ("analysis", "figures", "formats", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
 
 __all__ = sorted([*_LAZY, *_SUBPACKAGES])
 __version__ = "0.1.0"
