@@ -30,6 +30,7 @@ _LAZY = {
     "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
     "capture": "qnext_lab.trace.capture:capture",
     "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
+    "intervene": "qnext_lab.trace.intervene:intervene",
     # thinking
     "Generation": "qnext_lab.thinking.generate:Generation",
     "generate": "qnext_lab.thinking.generate:generate",
@@ -41,7 +42,6 @@ _LAZY = {
     # analysis
     "trace_dataset": "qnext_lab.analysis.dataset:trace_dataset",
     "load_dataset_trace": "qnext_lab.analysis.shards:load_dataset_trace",
-    "intervene": "qnext_lab.analysis.intervene:intervene",
     # widgets
     "RoutingHeatmap": "qnext_lab.widgets.routing_heatmap:RoutingHeatmap",
     "ThinkCompare": "qnext_lab.widgets.think_compare:ThinkCompare",

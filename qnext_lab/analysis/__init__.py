@@ -1,4 +1,4 @@
-"""Metrics over routing traces, dataset tracing and routing interventions.
+"""Metrics over routing traces and dataset tracing (interventions live in ``qnext_lab.trace.intervene``).
 
 Every metric takes a RoutingTrace and returns a pandas DataFrame; ``qnext_lab.figures.analysis`` draws
 each one. One concept per module:
@@ -15,7 +15,6 @@ each one. One concept per module:
     active_params   active_parameters (total vs active per token)
     dataset         trace_dataset (sharded, resumable, data-parallel under accelerate)
     shards          load_dataset_trace -> ShardedTrace (lazy reader merging shards)
-    intervene       intervene (ablate / force experts, change top-k)
 
     from qnext_lab.analysis import load_balance
     load_balance(trace)
@@ -28,7 +27,6 @@ from .coactivation import coactivation, most_used_experts
 from .dataset import trace_dataset
 from .drift import routing_drift
 from .entropy import routing_entropy
-from .intervene import intervene  # the function, bound over the submodule of the same name
 from .labels import label_specialization
 from .load import DEAD_SHARE, dead_experts, expert_load, load_balance, routed_counts, routed_shares
 from .repetition import consecutive_repetition
@@ -38,7 +36,7 @@ from .vocabulary import vocabulary_specialization
 
 __all__ = [
     "DEAD_SHARE", "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "dead_experts",
-    "expert_load", "intervene", "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts",
+    "expert_load", "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts",
     "routed_counts", "routed_shares", "router_saturation", "routing_drift", "routing_entropy", "trace_dataset",
     "vocabulary_specialization",
 ]
