@@ -22,10 +22,15 @@ _register()
 _LAZY = {
     # runtime
     "load": "qnext_lab.runtime.load:load",
+    # formats
+    "quantize": "qnext_lab.formats.quantize:quantize",
+    "QuantizationInfo": "qnext_lab.formats.quantize:QuantizationInfo",
+    "export_gguf": "qnext_lab.formats.export:export_gguf",
     # trace
     "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
     "capture": "qnext_lab.trace.capture:capture",
     "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
+    "intervene": "qnext_lab.trace.intervene:intervene",
     # thinking
     "Generation": "qnext_lab.thinking.generate:Generation",
     "generate": "qnext_lab.thinking.generate:generate",
@@ -37,7 +42,6 @@ _LAZY = {
     # analysis
     "trace_dataset": "qnext_lab.analysis.dataset:trace_dataset",
     "load_dataset_trace": "qnext_lab.analysis.shards:load_dataset_trace",
-    "intervene": "qnext_lab.analysis.intervene:intervene",
     # widgets
     "RoutingHeatmap": "qnext_lab.widgets.routing_heatmap:RoutingHeatmap",
     "ThinkCompare": "qnext_lab.widgets.think_compare:ThinkCompare",
@@ -47,7 +51,7 @@ _LAZY = {
     # bundled model
     "tiny_path": "qnext_lab.tiny.paths:tiny_path",
 }
-_SUBPACKAGES = ("analysis", "figures", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
+_SUBPACKAGES = ("analysis", "figures", "formats", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
 
 __all__ = sorted([*_LAZY, *_SUBPACKAGES])
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Metrics over routing traces, dataset tracing and routing interventions.
+"""Metrics over routing traces and dataset tracing (interventions live in ``qnext_lab.trace.intervene``).
 
 Every metric takes a RoutingTrace and returns a pandas DataFrame; ``qnext_lab.figures.analysis`` draws
 each one. One concept per module:
@@ -11,10 +11,10 @@ each one. One concept per module:
     vocabulary      vocabulary_specialization ((p - k/E) / (1 - k/E))
     labels          label_specialization (task / phase / domain)
     saturation      router_saturation (two checkpoints, same inputs)
+    drift           routing_drift (two models, same tokens: top-1 flip rate, top-k overlap, weight change)
     active_params   active_parameters (total vs active per token)
     dataset         trace_dataset (sharded, resumable, data-parallel under accelerate)
     shards          load_dataset_trace -> ShardedTrace (lazy reader merging shards)
-    intervene       intervene (ablate / force experts, change top-k)
 
     from qnext_lab.analysis import load_balance
     load_balance(trace)
@@ -25,8 +25,8 @@ from __future__ import annotations
 from .active_params import active_parameters
 from .coactivation import coactivation, most_used_experts
 from .dataset import trace_dataset
+from .drift import routing_drift
 from .entropy import routing_entropy
-from .intervene import intervene  # the function, bound over the submodule of the same name
 from .labels import label_specialization
 from .load import DEAD_SHARE, dead_experts, expert_load, load_balance, routed_counts, routed_shares
 from .repetition import consecutive_repetition
@@ -36,7 +36,7 @@ from .vocabulary import vocabulary_specialization
 
 __all__ = [
     "DEAD_SHARE", "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "dead_experts",
-    "expert_load", "intervene", "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts",
-    "routed_counts", "routed_shares", "router_saturation", "routing_entropy", "trace_dataset",
+    "expert_load", "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts",
+    "routed_counts", "routed_shares", "router_saturation", "routing_drift", "routing_entropy", "trace_dataset",
     "vocabulary_specialization",
 ]

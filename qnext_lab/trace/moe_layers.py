@@ -4,8 +4,9 @@ transformers v5 builds every MoE family the same way: a block holding a router (
 that returns ``(router_logits, top_k_weights, top_k_index)``, and an experts module decorated with
 ``@use_experts_implementation`` that is called as ``experts(hidden_states, top_k_index, top_k_weights)``.
 This module finds those pairs by module path (what counts as an experts module is decided once, by
-``runtime.experts_module.is_experts_module``) and says how each router's logits become probabilities.
-It knows nothing about hooks, traces or figures.
+``runtime.experts_module.is_experts_module``), says how each router's logits become probabilities, and
+checks the layer and expert numbers users name (``select_layers``, ``as_int``). It knows nothing about
+hooks, traces or figures.
 
     for layer in find_moe_layers(model):
         print(layer.index, layer.path, layer.num_experts, layer.probs_kind)
@@ -13,7 +14,9 @@ It knows nothing about hooks, traces or figures.
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -98,3 +101,43 @@ def find_moe_layers(model: nn.Module) -> list[MoELayer]:
     if len(set(indices)) != len(indices):  # several MoE stacks (e.g. encoder + decoder): number them in order
         found = [MoELayer(i, m.path, m.experts, m.router, m.num_experts) for i, m in enumerate(found)]
     return found
+
+
+def as_int(value: object, what: str) -> int:
+    """``value`` as an int when it is an integral number (int, numpy or torch integer); else TypeError.
+
+    Bools, floats and strings are refused rather than truncated: ``0.7`` is not layer 0, ``True`` not 1.
+    """
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise TypeError(f"{what} must be an integer, got the bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer (int, numpy or torch integer), got {value!r} "
+                        f"({type(value).__name__})") from None
+
+
+def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, what: str = "layers") -> list[MoELayer]:
+    """The layers of ``found`` named by decoder-layer index: one index, an iterable of them, or None (all).
+
+    Raises TypeError for anything but integral numbers (a string such as ``'03'`` included) and ValueError
+    for an empty selection or an index that is not an MoE layer. The result keeps the model's layer order.
+    """
+    if layers is None:
+        return list(found)
+    if isinstance(layers, (str, bytes)):
+        raise TypeError(f"{what} must be decoder-layer indices such as [0, 3], got the string {layers!r}")
+    known = sorted(m.index for m in found)
+    try:
+        wanted = [as_int(layers, what)]
+    except TypeError:
+        if not isinstance(layers, Iterable):
+            raise TypeError(f"{what} must be an integer decoder-layer index or a list of them such as [0, 3], "
+                            f"got {layers!r} ({type(layers).__name__})") from None
+        wanted = [as_int(i, f"each of {what}") for i in layers]
+    if not wanted:
+        raise ValueError(f"{what}=[] selects no layer; pass None for every MoE layer, or some of {known}")
+    unknown = sorted({i for i in wanted if i not in known})
+    if unknown:
+        raise ValueError(f"{what} {unknown} are not MoE layers of this model; MoE layers: {known}")
+    return [m for m in found if m.index in set(wanted)]
