@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import torch
 import traitlets
 
-from ..analysis.intervene import intervene
+from ..trace.intervene import intervene
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
