@@ -11,6 +11,7 @@ each one. One concept per module:
     vocabulary      vocabulary_specialization ((p - k/E) / (1 - k/E))
     labels          label_specialization (task / phase / domain)
     saturation      router_saturation (two checkpoints, same inputs)
+    drift           routing_drift (two models, same tokens: top-1 flip rate, top-k overlap, weight change)
     active_params   active_parameters (total vs active per token)
     dataset         trace_dataset (sharded, resumable, data-parallel under accelerate)
     shards          load_dataset_trace -> ShardedTrace (lazy reader merging shards)
@@ -24,6 +25,7 @@ from __future__ import annotations
 from .active_params import active_parameters
 from .coactivation import coactivation, most_used_experts
 from .dataset import trace_dataset
+from .drift import routing_drift
 from .entropy import routing_entropy
 from .labels import label_specialization
 from .load import DEAD_SHARE, dead_experts, expert_load, load_balance, routed_counts, routed_shares
@@ -35,6 +37,6 @@ from .vocabulary import vocabulary_specialization
 __all__ = [
     "DEAD_SHARE", "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "dead_experts",
     "expert_load", "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts",
-    "routed_counts", "routed_shares", "router_saturation", "routing_entropy", "trace_dataset",
+    "routed_counts", "routed_shares", "router_saturation", "routing_drift", "routing_entropy", "trace_dataset",
     "vocabulary_specialization",
 ]
