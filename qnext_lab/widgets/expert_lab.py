@@ -30,13 +30,14 @@ from ..figures.theme import ANSWER_TINT, PANE
 from ..trace.capture import capture
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
+from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import live_figure, restyle, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, answer_part
 from .page import PageWatch
-from .worker import LatestWorker, model_lock
+from .worker import LatestWorker
 
 
 def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
@@ -192,7 +193,7 @@ class ExpertLab(widgets.VBox):
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         device = self.model.get_input_embeddings().weight.device
         ids = ids.to(device)
-        with model_lock(self.model):
+        with hold(self.model, what="ExpertLab"):  # both runs back to back, with no one between
             plain_ids, plain_trace = self._generate(ids, s["max_new_tokens"])
             if cancel.is_set():
                 return {}
