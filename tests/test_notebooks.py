@@ -106,3 +106,15 @@ def test_binder_files_are_consistent():
     assert start_page and (ROOT / start_page.group(1)).is_file()
     for script in ("postBuild", "start"):
         assert os.access(binder / script, os.X_OK), f"binder/{script} must be executable"
+
+
+def test_make_lab_layers_the_kits_jupyterlab_defaults(monkeypatch, tmp_path):
+    """`make lab` and Binder put jupyter-config/ on JUPYTER_CONFIG_PATH: no news pop-up, user settings untouched."""
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    assert 'JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config' in (ROOT / "Makefile").read_text()
+    assert "jupyter-config" in (ROOT / "binder" / "start").read_text()
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(ROOT / "jupyter-config"))
+    overrides, error = _get_overrides(str(tmp_path))  # an empty app settings dir: only the layered defaults
+    assert not error
+    assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
