@@ -21,8 +21,9 @@ import torch
 import transformers
 
 from .experts import IMPLEMENTATION_NAME
+from .experts_module import experts_modules
 
-__all__ = ["experts_modules", "load"]
+__all__ = ["load"]
 
 
 def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
@@ -43,11 +44,6 @@ def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
     if looks_like_path or path.exists():
         raise FileNotFoundError(f"no model directory at {name!r}; pass an existing directory, a hub id or 'tiny'")
     return name, False
-
-
-def experts_modules(model: torch.nn.Module) -> list[str]:
-    """Names of the modules an experts implementation runs (classes decorated by @use_experts_implementation)."""
-    return [name for name, module in model.named_modules() if hasattr(module, "has_gate") and hasattr(module, "down_proj")]
 
 
 def _check_moe(config: transformers.PretrainedConfig, trust_remote_code: bool, name: str) -> None:

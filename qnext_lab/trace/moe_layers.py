@@ -3,7 +3,8 @@
 transformers v5 builds every MoE family the same way: a block holding a router (``gate`` or ``router``)
 that returns ``(router_logits, top_k_weights, top_k_index)``, and an experts module decorated with
 ``@use_experts_implementation`` that is called as ``experts(hidden_states, top_k_index, top_k_weights)``.
-This module finds those pairs by module path, says how each router's logits become probabilities, and
+This module finds those pairs by module path (what counts as an experts module is decided once, by
+``runtime.experts_module.is_experts_module``), says how each router's logits become probabilities, and
 checks the layer and expert numbers users name (``select_layers``, ``as_int``). It knows nothing about
 hooks, traces or figures.
 
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ..runtime.experts_module import is_experts_module
 
 # Routers whose full distribution is softmax(router_logits) (GPT-OSS applies its softmax to the top-k
 # logits only, which is the full softmax renormalised over the chosen experts, so the full softmax is
@@ -48,14 +51,6 @@ class MoELayer:
         return router_probs_kind(self.router) if self.router is not None else None
 
 
-def is_experts_module(module: nn.Module) -> bool:
-    """True for experts modules built with transformers' ``@use_experts_implementation``."""
-    return all(hasattr(module, a) for a in ("is_transposed", "is_concatenated", "has_gate")) and (
-        hasattr(module, "num_experts") or isinstance(getattr(module, "gate_up_proj", None), torch.Tensor)
-        or isinstance(getattr(module, "up_proj", None), torch.Tensor)
-    )
-
-
 def router_probs_kind(router: nn.Module) -> str | None:
     """How the router's logits map to a distribution over experts, or None if this router is unknown."""
     if hasattr(router, "e_score_correction_bias"):  # DeepSeek-V3 / GLM-4-MoE: sigmoid scores + selection bias
@@ -73,15 +68,6 @@ def router_probs(kind: str, logits: torch.Tensor) -> torch.Tensor:
     if kind == "sigmoid":
         return torch.sigmoid(logits.float())
     raise ValueError(f"unknown router probability kind {kind!r}")
-
-
-def _num_experts(experts: nn.Module) -> int:
-    if hasattr(experts, "num_experts"):
-        return int(experts.num_experts)
-    weight = getattr(experts, "gate_up_proj", None)
-    if weight is None:
-        weight = experts.up_proj
-    return int(weight.shape[0])
 
 
 def _find_router(parent: nn.Module, experts: nn.Module) -> nn.Module | None:
@@ -105,7 +91,7 @@ def find_moe_layers(model: nn.Module) -> list[MoELayer]:
         parent = modules[parent_path]
         match = _LAYER_RE.findall(path)
         index = int(match[-1]) if match else len(found)
-        found.append(MoELayer(index, path, module, _find_router(parent, module), _num_experts(module)))
+        found.append(MoELayer(index, path, module, _find_router(parent, module), int(module.num_experts)))
     if not found:
         raise ValueError(
             f"{type(model).__name__} has no transformers v5 experts module (a module built with "

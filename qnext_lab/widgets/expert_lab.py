@@ -28,7 +28,8 @@ from ..trace.capture import capture
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from .figure_sync import sync_figure
-from .worker import LatestWorker, model_lock
+from ..trace.lock import hold
+from .worker import LatestWorker
 
 
 def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
@@ -158,7 +159,7 @@ class ExpertLab(widgets.VBox):
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         device = self.model.get_input_embeddings().weight.device
         ids = ids.to(device)
-        with model_lock(self.model):
+        with hold(self.model, what="ExpertLab"):  # both runs back to back, with no one between
             plain_ids, plain_trace = self._generate(ids, s["max_new_tokens"])
             if cancel.is_set():
                 return {}
