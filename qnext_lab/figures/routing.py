@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from ..trace.phases import PHASES
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
 
-PHASES = ("prompt", "thinking", "answer")
-PHASE_COLORS = {0: "#BDBDBD", 1: "#F5A623", 2: "#2E9E5B"}
+PHASE_COLORS = {0: "#BDBDBD", 1: "#F5A623", 2: "#2E9E5B", 3: "#7B3FBF", 4: "#2B7BB9"}  # by PHASES id
 DEFAULT_WINDOW = 512
 # Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows
 # against the white of the experts that were not chosen.

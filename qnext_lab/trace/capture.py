@@ -22,7 +22,7 @@ forward, S = cached + new tokens, T = B*t, n = non-padding tokens, k = top-k, E 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -59,11 +59,15 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         probs: also record the full router distribution (L, N, E) float32 (softmax of the router logits;
             sigmoid scores for DeepSeek-V3-style routers). Costs E floats per token and layer.
         layers: decoder-layer indices to record (default: every MoE layer).
+        keep_rows: called before each forward; returns a bool tensor (B,) of the batch rows to record, or
+            None for all. The generation engine passes the rows still generating, so the padding a batched
+            ``generate`` feeds finished rows is not recorded as tokens.
 
     The trace returned by ``__enter__`` is empty until the block exits; then it holds every token.
     """
 
-    def __init__(self, model: nn.Module, probs: bool = False, layers: Iterable[int] | None = None) -> None:
+    def __init__(self, model: nn.Module, probs: bool = False, layers: Iterable[int] | None = None,
+                 keep_rows: Callable[[], torch.Tensor | None] | None = None) -> None:
         if not isinstance(probs, bool):
             raise TypeError(f"probs must be True or False, got {probs!r}")
         all_layers = find_moe_layers(model)
@@ -86,6 +90,7 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
                         "set `router.qnext_lab_probs_kind = 'softmax'` (or 'sigmoid') if that is what it does.")
         self.model = model
         self.probs = probs
+        self.keep_rows = keep_rows
         self.layers: list[MoELayer] = all_layers
         self.trace = self._empty_trace()
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -152,11 +157,16 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
                 position = mask.sum(1, keepdim=True) - 1  # (B, 1) padding not counted
             else:
                 position = mask.cumsum(1)[:, -t:] - 1  # (B, t)
-            if not bool(new.all()):  # one host sync per forward, none per layer
-                rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
         else:
             past = max(past, 0)
             position = torch.arange(past, past + t, device=source.device).expand(B, t)
+            new = None
+        keep = self.keep_rows() if self.keep_rows is not None else None
+        if keep is not None:  # (B,) rows the caller still wants
+            new = (new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=source.device)) \
+                & keep.to(source.device).reshape(B, 1)
+        if new is not None and not bool(new.all()):  # one host sync per forward, none per layer
+            rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
         # a forward over a non-empty cache continues the sequences of the previous forward
         if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
             seq = self._prev_batch[1]
