@@ -25,6 +25,7 @@ _LAZY = {
     # trace
     "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
     "capture": "qnext_lab.trace.capture:capture",
+    "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
     # thinking
     "Generation": "qnext_lab.thinking.generate:Generation",
     "generate": "qnext_lab.thinking.generate:generate",
