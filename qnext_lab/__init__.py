@@ -27,7 +27,11 @@ _LAZY = {
     "capture": "qnext_lab.trace.capture:capture",
     "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
     # thinking
-    "Generation": "qnext_lab.thinking.generate:Generation",
+    "Generation": "qnext_lab.thinking.result:Generation",
+    "GenerationOptions": "qnext_lab.thinking.request:GenerationOptions",
+    "GenerationStream": "qnext_lab.thinking.streaming:GenerationStream",
+    "Piece": "qnext_lab.thinking.streaming:Piece",
+    "ToolCall": "qnext_lab.thinking.tools:ToolCall",
     "generate": "qnext_lab.thinking.generate:generate",
     "generate_batch": "qnext_lab.thinking.generate:generate_batch",
     "answer_at_budget": "qnext_lab.thinking.prefix:answer_at_budget",

@@ -18,7 +18,7 @@ before the temperature/top-k/top-p warpers); beam search reorders rows, so it is
 Knows nothing about chat templates beyond the marker ids.
 
     proc = ThinkingBudgetProcessor(tok, budget=32, model=model)
-    out = model.generate(**inputs, logits_processor=LogitsProcessorList([proc]))
+    logits_processor = LogitsProcessorList([proc])  # for transformers' generate, alone or via the engine
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 "thinking"/"tool_call"/"answer", whether it was forced, and the running counts), plus "tool_response" pieces
 when an agent run streams its tool results.
 
-``PhaseStreamer`` is a transformers ``BaseStreamer`` (``put``/``end``), so it also works as
-``model.generate(..., streamer=PhaseStreamer(...))``. ``GenerationStream`` runs any job that emits pieces
+``PhaseStreamer`` is a transformers ``BaseStreamer`` (``put``/``end``), so it also works as the
+``streamer=`` of transformers' generate. ``GenerationStream`` runs any job that emits pieces
 (one ``generate``, or a whole ``run_agent`` episode) on a thread that holds the model, and stops it cleanly
 when it is closed, left by ``with``/``break`` + ``close()``, garbage-collected, or interrupted
 (KeyboardInterrupt while waiting): a cancel flag ends ``model.generate`` at the next step. A widget calls

@@ -1,9 +1,9 @@
 """ExpertLab: switch experts off (or on) per layer, re-run a prompt, see the answer and how routing moved.
 
 Thin: the state lives in traitlets (``prompt``, ``layer``, ``ablate``, ``force``, ``top_k``, ``thinking``,
-``max_new_tokens``); controls only write those traits. ``run`` renders the prompt with the tokenizer's
-chat template, greedily generates with ``model.generate`` twice (as the model is, and inside
-``qnext_lab.intervene``), each under ``capture``, on a background ``LatestWorker`` holding the model lock.
+``max_new_tokens``); controls only write those traits. ``run`` greedily generates twice through the
+thinking engine (``thinking.generate`` with the chat template's thinking mode, as the model is and inside
+``qnext_lab.intervene``), each with its routing captured, on a background ``LatestWorker`` holding the model lock.
 The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
 ``figures.compare.expert_use_difference``. Errors (e.g. ablating every expert) appear in an Output widget.
 
@@ -24,7 +24,7 @@ import traitlets
 from ..analysis.intervene import intervene
 from ..figures.compare import expert_use_difference
 from ..figures.escape import text_html
-from ..trace.capture import capture
+from ..thinking.generate import generate
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from .figure_sync import sync_figure
@@ -67,12 +67,13 @@ class ExpertLab(widgets.VBox):
         self.reset_button = widgets.Button(description="Reset experts", icon="undo")
         self.status_label = widgets.Label()
         self.answers = widgets.HTML()
-        self.moved = go.FigureWidget()
+        self.moved: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.moved_box = widgets.VBox()
         self.errors = widgets.Output()
         super().__init__(children=[
             widgets.HBox([self.prompt_box, widgets.VBox([self.run_button, self.reset_button])]),
             widgets.HBox([self.layer_box, self.ablate_box, self.force_box, self.top_k_box]),
-            self.status_label, self.answers, self.moved, self.errors], **kwargs)
+            self.status_label, self.answers, self.moved_box, self.errors], **kwargs)
         self.add_class("qnext-expert-lab")
 
         # controls -> traits
@@ -145,27 +146,20 @@ class ExpertLab(widgets.VBox):
             self.worker.wait_idle()
         return ticket
 
-    def _generate(self, input_ids: torch.Tensor, max_new_tokens: int) -> tuple[torch.Tensor, RoutingTrace]:
-        with torch.no_grad(), capture(self.model) as trace:
-            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                      max_new_tokens=max_new_tokens, do_sample=False)
-        return out[0, input_ids.shape[1]:], trace
+    def _generate(self, s: dict) -> tuple[torch.Tensor, RoutingTrace, int]:
+        gen = generate(self.model, self.tokenizer, s["prompt"], thinking=s["thinking"],
+                       max_new_tokens=s["max_new_tokens"], capture=True)
+        return torch.tensor(gen.token_ids), gen.trace, len(gen.prompt_ids)
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
         change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": s["prompt"]}], tokenize=False,
-                                                  add_generation_prompt=True, enable_thinking=s["thinking"])
-        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        device = self.model.get_input_embeddings().weight.device
-        ids = ids.to(device)
         with model_lock(self.model):
-            plain_ids, plain_trace = self._generate(ids, s["max_new_tokens"])
+            plain_ids, plain_trace, prompt_len = self._generate(s)
             if cancel.is_set():
                 return {}
             with change:
-                changed_ids, changed_trace = self._generate(ids, s["max_new_tokens"])
+                changed_ids, changed_trace, _ = self._generate(s)
         decode = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
-        prompt_len = ids.shape[1]
         return dict(settings=s, plain=decode(plain_ids), changed=decode(changed_ids),
                     plain_trace=_generated_part(plain_trace, prompt_len),
                     changed_trace=_generated_part(changed_trace, prompt_len),
@@ -181,8 +175,13 @@ class ExpertLab(widgets.VBox):
             f"<div style='flex:1'><b>as trained</b><pre>{text_html(result['plain'])}</pre></div>"
             f"<div style='flex:1'><b>with your changes</b><pre>{text_html(result['changed'])}</pre></div></div>")
         if len(result["plain_trace"]) and len(result["changed_trace"]):
-            sync_figure(self.moved, expert_use_difference(result["changed_trace"], result["plain_trace"],
-                                                          labels=("with changes", "as trained")))
+            figure = expert_use_difference(result["changed_trace"], result["plain_trace"],
+                                           labels=("with changes", "as trained"))
+            if self.moved is None:
+                self.moved = go.FigureWidget(figure)
+                self.moved_box.children = [self.moved]
+            else:
+                sync_figure(self.moved, figure)
         self.status = f"done: {verdict}"
 
     def _show_error(self, exc: BaseException) -> None:
