@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,3 +43,25 @@ def build_known_trace(num_layers: int = 3, num_tokens: int = 40, k: int = 2, num
 @pytest.fixture
 def known_trace_builder() -> Callable[..., RoutingTrace]:
     return build_known_trace
+
+
+def heatmap_grid(fig) -> np.ndarray:
+    """The (rows, W) grid a figure's first heatmap draws; NaN where nothing is drawn.
+
+    Handles both the column format (x, y, z points, as ``expert_heatmap`` draws) and a 2-D ``z``.
+    """
+    heat = fig.data[0]
+    if heat.z is None or np.ndim(heat.z) != 1:
+        return np.asarray(heat.z, dtype=float)
+    start = int(min(heat.x))
+    grid = np.full((int(max(heat.y)) + 1, int(max(heat.x)) - start + 1), np.nan)
+    for x, y, z in zip(heat.x, heat.y, heat.z):
+        if z == z:
+            grid[int(y), int(x) - start] = z
+    return grid
+
+
+@pytest.fixture
+def grid_of() -> Callable[..., np.ndarray]:
+    """``grid_of(fig)``: the (rows, W) grid a heatmap figure draws (see ``heatmap_grid``)."""
+    return heatmap_grid

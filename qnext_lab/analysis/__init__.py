@@ -3,7 +3,8 @@
 Every metric takes a RoutingTrace and returns a pandas DataFrame; ``qnext_lab.figures.analysis`` draws
 each one. One concept per module:
 
-    load            expert_load, load_balance (share, MaxVio, entropy, exp(H))
+    load            expert_load, load_balance (share, MaxVio, entropy, exp(H)), routed_counts / routed_shares
+                    (the one load count), dead_experts (share < DEAD_SHARE of the uniform 1/E)
     entropy         routing_entropy (needs probs)
     coactivation    coactivation (C[i, j] = N(i, j) / N(i)), most_used_experts
     repetition      consecutive_repetition (top-1 / any-of-top-k vs random)
@@ -27,14 +28,15 @@ from .dataset import trace_dataset
 from .entropy import routing_entropy
 from .intervene import intervene  # the function, bound over the submodule of the same name
 from .labels import label_specialization
-from .load import expert_load, load_balance
+from .load import DEAD_SHARE, dead_experts, expert_load, load_balance, routed_counts, routed_shares
 from .repetition import consecutive_repetition
 from .saturation import router_saturation
 from .shards import ShardedTrace, load_dataset_trace
 from .vocabulary import vocabulary_specialization
 
 __all__ = [
-    "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "expert_load", "intervene",
-    "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts", "router_saturation",
-    "routing_entropy", "trace_dataset", "vocabulary_specialization",
+    "DEAD_SHARE", "ShardedTrace", "active_parameters", "coactivation", "consecutive_repetition", "dead_experts",
+    "expert_load", "intervene", "label_specialization", "load_balance", "load_dataset_trace", "most_used_experts",
+    "routed_counts", "routed_shares", "router_saturation", "routing_entropy", "trace_dataset",
+    "vocabulary_specialization",
 ]

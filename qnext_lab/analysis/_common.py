@@ -32,13 +32,6 @@ def layer_positions(trace: RoutingTrace, layers: int | Iterable[int] | None) -> 
     return [(trace.layer_indices.index(i), i) for i in wanted]
 
 
-def expert_counts(ids: torch.Tensor, num_experts: int) -> torch.Tensor:
-    """(N, k) expert ids -> (E,) int64 number of routed slots per expert."""
-    flat = ids.reshape(-1)
-    # index_add_ takes the int32 ids as they are (bincount would need an int64 copy) and runs in parallel
-    return torch.zeros(num_experts, dtype=torch.int64).index_add_(0, flat, torch.ones(1, dtype=torch.int64).expand(flat.numel()))
-
-
 def token_order(trace: RoutingTrace) -> torch.Tensor:
     """(N,) int64 permutation sorting tokens by (sequence, position): reading order inside each sequence."""
     key = trace.seq_index.long() * (int(trace.position.max()) + 1 if len(trace) else 1) + trace.position.long()

@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from ..trace.routing_trace import RoutingTrace
-from ._common import check_trace, expert_counts, layer_positions
+from ._common import check_trace, layer_positions
+from .load import routed_counts
 
 
 def pair_counts(ids: torch.Tensor, num_experts: int) -> torch.Tensor:
@@ -39,7 +40,7 @@ def coactivation(trace: RoutingTrace, layer: int, normalize: bool = True) -> pd.
     if not normalize:
         frame = pd.DataFrame(counts.numpy())
     else:
-        n_i = expert_counts(trace.topk_ids[pos], E).double()  # (E,)
+        n_i = routed_counts(trace.topk_ids[pos : pos + 1], E)[0].double()  # (E,)
         ratio = counts.double() / n_i[:, None]  # rows of unused experts become NaN (0/0)
         ratio.fill_diagonal_(float("nan"))
         frame = pd.DataFrame(ratio.numpy())
@@ -51,6 +52,6 @@ def most_used_experts(trace: RoutingTrace, layer: int, n: int = 32) -> list[int]
     """The ``n`` experts of decoder layer ``layer`` with the most routed slots, most used first."""
     trace = check_trace(trace)
     ((pos, _),) = layer_positions(trace, int(layer))
-    counts = expert_counts(trace.topk_ids[pos], trace.num_experts)
+    counts = routed_counts(trace.topk_ids[pos : pos + 1], trace.num_experts)[0]  # (E,)
     order = torch.argsort(counts, descending=True, stable=True)
     return order[: max(0, int(n))].tolist()

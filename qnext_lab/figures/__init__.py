@@ -5,7 +5,7 @@ functions, and tests call them directly. The builders below are importable from 
 (loaded on first use, so importing the package does not import plotly).
 
     import qnext_lab as ql
-    fig = ql.figures.expert_heatmap(trace, layer=0)          # tokens x experts for one MoE layer
+    fig = ql.figures.expert_heatmap(trace, layer=3)          # tokens x experts of decoder layer 3
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
 ``alignment`` (the runtime's blocks and padding), ``palette`` (one colour per expert), ``escape`` (token

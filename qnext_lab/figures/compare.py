@@ -4,7 +4,7 @@ Pure functions: two RoutingTraces in, a plotly figure out. Expert use is each ex
 routed slots; the difference view is a layers x experts heatmap of ``share_a - share_b`` on a diverging
 scale (red: used more by A, blue: used more by B). Prompt tokens are left out by default, because the two
 runs usually share most of their prompt and the question is what the *generated* tokens did.
-Knows the RoutingTrace fields and nothing about models or widgets.
+Shares are counted by ``analysis.load``. Knows the RoutingTrace fields and nothing about models or widgets.
 
     fig = expert_use_difference(thinking.trace, plain.trace, labels=("thinking", "non-thinking"))
 """
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from ..analysis.load import routed_shares
 from .escape import escape_text
 from .routing import trace_arrays
 
@@ -23,15 +24,10 @@ from .routing import trace_arrays
 def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
     """Share of each layer's routed slots taken by each expert, shape (L, E); rows sum to 1 (or 0 if empty)."""
     arrays = trace_arrays(trace)
-    ids = arrays.ids  # (L, N, k)
+    generated = None
     if exclude_prompt and arrays.phase is not None and (arrays.phase != 0).any():
-        ids = ids[:, arrays.phase != 0]
-    num_layers, num_experts = arrays.num_layers, arrays.num_experts
-    offsets = np.arange(num_layers)[:, None, None] * num_experts  # (L, 1, 1)
-    counts = np.bincount((ids + offsets).reshape(-1), minlength=num_layers * num_experts)
-    counts = counts.reshape(num_layers, num_experts).astype(np.float64)  # (L, E)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        generated = arrays.phase != 0  # (N,)
+    return routed_shares(arrays.ids, arrays.num_experts, generated).numpy()  # (L, E)
 
 
 def expert_use_difference(trace_a: Any, trace_b: Any, *, labels: tuple[str, str] = ("A", "B"),

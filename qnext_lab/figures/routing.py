@@ -5,10 +5,11 @@ layer slider, a mode toggle and a window to them. Knows the RoutingTrace fields 
 and nothing about models or widgets.
 
 Dimension legend: L = captured MoE layers, N = tokens, k = top-k, E = experts, W = tokens in the window.
-``layer`` always means the position in ``trace.layer_indices`` (0..L-1); labels show the decoder-layer index.
+``layer`` always means the decoder-layer index (a value of ``trace.layer_indices``, as in ``trace.layer(i)``
+and ``analysis``); ``None`` is the first captured layer. Expert load is counted by ``analysis.load``.
 
-    fig = expert_heatmap(trace, layer=0, window=(0, 512))   # tokens x experts, colour = routing weight
-    html = routing_text_html(trace, layer=0)                # the text coloured by top-1 expert
+    fig = expert_heatmap(trace, layer=3, window=(0, 512))   # tokens x experts, colour = routing weight
+    html = routing_text_html(trace, layer=3)                # the text coloured by top-1 expert
 
 Long traces (thousands of tokens) are drawn a window at a time: every builder takes ``window=(start, stop)``
 over token rows, and :func:`window_bounds` clamps a requested window to the trace.
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from ..analysis.load import routed_counts
 from ..trace.phases import PHASES
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
@@ -105,9 +107,19 @@ def window_bounds(num_tokens: int, start: int = 0, size: int | None = DEFAULT_WI
     return start, start + size
 
 
-def _resolve(arrays: TraceArrays, layer: int | None, window: tuple[int, int] | None) -> tuple[int, int]:
-    if layer is not None and not 0 <= layer < arrays.num_layers:
-        raise ValueError(f"layer must be in 0..{arrays.num_layers - 1} (position in trace.layer_indices), got {layer}")
+def layer_position(arrays: TraceArrays, layer: int | None) -> int:
+    """Position in ``layer_indices`` of decoder layer ``layer`` (``None``: the first captured layer)."""
+    if layer is None:
+        return 0
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+        raise TypeError(f"layer must be a decoder-layer index (int), got {type(layer).__name__}")
+    if int(layer) not in arrays.layer_indices:
+        raise ValueError(f"layer {int(layer)} was not captured; pick a decoder layer of this trace: "
+                         f"{arrays.layer_indices}")
+    return arrays.layer_indices.index(int(layer))
+
+
+def _resolve(arrays: TraceArrays, window: tuple[int, int] | None) -> tuple[int, int]:
     if window is None:
         return 0, arrays.num_tokens
     start, stop = int(window[0]), int(window[1])
@@ -189,7 +201,7 @@ def _figure(trace: go.BaseTraceType | list, layout: dict) -> go.Figure:
     return go.Figure(data=trace if isinstance(trace, list) else [trace], layout=layout)
 
 
-def expert_heatmap(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None,
+def expert_heatmap(trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None,
                    title: str | None = None) -> go.Figure:
     """Tokens x experts for one layer; colour = routing weight, blank = expert not chosen.
 
@@ -197,9 +209,10 @@ def expert_heatmap(trace: Any, layer: int = 0, *, window: tuple[int, int] | None
     (0 = the router's first choice).
     """
     arrays = trace_arrays(trace)
-    start, stop = _resolve(arrays, layer, window)
-    ids = arrays.ids[layer, start:stop]  # (W, k)
-    weights = arrays.weights[layer, start:stop]  # (W, k)
+    pos = layer_position(arrays, layer)
+    start, stop = _resolve(arrays, window)
+    ids = arrays.ids[pos, start:stop]  # (W, k)
+    weights = arrays.weights[pos, start:stop]  # (W, k)
     width, k = ids.shape
     num_experts = arrays.num_experts
 
@@ -224,7 +237,7 @@ def expert_heatmap(trace: Any, layer: int = 0, *, window: tuple[int, int] | None
                    hovertemplate="%{text}<extra></extra>", hoverongaps=False,
                    colorscale=WEIGHT_SCALE, zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="weight")),
                    name="routing weight"),
-        dict(title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[layer]}"
+        dict(title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]}"
                                       f" (top-{k} of {num_experts})"),
              xaxis=_token_axis(arrays, start, stop),
              yaxis=dict(title=dict(text="expert"), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"),
@@ -233,19 +246,10 @@ def expert_heatmap(trace: Any, layer: int = 0, *, window: tuple[int, int] | None
     )
 
 
-def heatmap_grid(heatmap: Any, num_rows: int, start: int, width: int) -> np.ndarray:
-    """The (rows, W) grid a column-format heatmap trace (x, y, z points) draws; NaN where nothing is drawn."""
-    grid = np.full((num_rows, width), np.nan)
-    for x, y, z in zip(heatmap.x, heatmap.y, heatmap.z):
-        if z == z:
-            grid[int(y), int(x) - start] = z
-    return grid
-
-
 def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None) -> go.Figure:
     """Tokens x layers, each cell coloured by the token's top-1 expert in that layer (one colour per expert)."""
     arrays = trace_arrays(trace)
-    start, stop = _resolve(arrays, None, window)
+    start, stop = _resolve(arrays, window)
     top1 = arrays.ids[:, start:stop, 0]  # (L, W)
     top1_weight = arrays.weights[:, start:stop, 0]  # (L, W)
     num_layers, width = top1.shape
@@ -270,20 +274,13 @@ def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str |
     )
 
 
-def expert_load(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None,
-                phase: int | None = None) -> np.ndarray:
-    """Routed slots per expert in one layer, shape (E,), optionally only for tokens of one phase."""
-    arrays = trace_arrays(trace)
-    start, stop = _resolve(arrays, layer, window)
-    ids = arrays.ids[layer, start:stop]  # (W, k)
-    if phase is not None:
-        if arrays.phase is None:
-            raise ValueError("this trace has no phases; pass phase=None")
-        ids = ids[arrays.phase[start:stop] == phase]
-    return np.bincount(ids.reshape(-1), minlength=arrays.num_experts)
+def _window_counts(arrays: TraceArrays, pos: int, start: int, stop: int, phase: int | None = None) -> np.ndarray:
+    """Routed slots per expert (E,) of layer position ``pos`` in rows start..stop (only ``phase`` if given)."""
+    mask = None if phase is None else arrays.phase[start:stop] == phase  # (W,)
+    return routed_counts(arrays.ids[pos : pos + 1, start:stop], arrays.num_experts, mask)[0].numpy()
 
 
-def expert_load_bars(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None,
+def expert_load_bars(trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None,
                      by_phase: bool = True, title: str | None = None) -> go.Figure:
     """Share of one layer's routed slots taken by each expert, with the uniform share 1/E dashed.
 
@@ -291,28 +288,29 @@ def expert_load_bars(trace: Any, layer: int = 0, *, window: tuple[int, int] | No
     bar has its expert's colour.
     """
     arrays = trace_arrays(trace)
-    start, stop = _resolve(arrays, layer, window)
+    pos = layer_position(arrays, layer)
+    start, stop = _resolve(arrays, window)
     num_experts = arrays.num_experts
     total = max(1, (stop - start) * arrays.top_k)
     experts = np.arange(num_experts)
     bars = []
     if by_phase and arrays.phase is not None:
         for ph in sorted(set(arrays.phase[start:stop].tolist())):
-            counts = expert_load(arrays, layer, window=(start, stop), phase=ph)
+            counts = _window_counts(arrays, pos, start, stop, phase=ph)
             bars.append(go.Bar(
                 x=experts, y=counts / total, name=PHASES[ph], marker=dict(color=PHASE_COLORS.get(ph, "#888888")),
                 customdata=counts, hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots"
                 f" (%{{y:.1%}})<extra></extra>",
             ))
     else:
-        counts = expert_load(arrays, layer, window=(start, stop))
+        counts = _window_counts(arrays, pos, start, stop)
         bars.append(go.Bar(
             x=experts, y=counts / total, name="load", marker=dict(color=list(expert_colors(num_experts))),
             customdata=counts, hovertemplate="expert %{x}<br>%{customdata} slots (%{y:.1%})<extra></extra>",
         ))
     uniform = 1.0 / num_experts
     return _figure(bars, dict(
-        title=dict(text=title or f"Expert load — layer {arrays.layer_indices[layer]}"),
+        title=dict(text=title or f"Expert load — layer {arrays.layer_indices[pos]}"),
         barmode="stack",
         xaxis=dict(title=dict(text="expert"), tickmode="linear" if num_experts <= 64 else "auto"),
         yaxis=dict(title=dict(text="share of routed slots"), tickformat=".0%"),
@@ -324,18 +322,19 @@ def expert_load_bars(trace: Any, layer: int = 0, *, window: tuple[int, int] | No
     ))
 
 
-def routing_text_html(trace: Any, layer: int = 0, *, window: tuple[int, int] | None = None, rank: int = 0) -> str:
+def routing_text_html(trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None, rank: int = 0) -> str:
     """The text with each token's background in the colour of its rank-``rank`` expert (Mixtral Fig. 8).
 
     Returns an HTML fragment; every token is escaped, and each span's ``title`` gives position, expert and
     weight. Phase changes (thinking, answer) are marked inline.
     """
     arrays = trace_arrays(trace)
-    start, stop = _resolve(arrays, layer, window)
+    pos = layer_position(arrays, layer)
+    start, stop = _resolve(arrays, window)
     if not 0 <= rank < arrays.top_k:
         raise ValueError(f"rank must be in 0..{arrays.top_k - 1}, got {rank}")
-    ids = arrays.ids[layer, start:stop, rank]  # (W,)
-    weights = arrays.weights[layer, start:stop, rank]  # (W,)
+    ids = arrays.ids[pos, start:stop, rank]  # (W,)
+    weights = arrays.weights[pos, start:stop, rank]  # (W,)
     colors = expert_colors(arrays.num_experts)
     parts = [
         '<div class="qnext-routing-text" style="font-family:monospace;line-height:1.9;white-space:normal;'

@@ -2,12 +2,13 @@
 
 A thin widget over ``qnext_lab.figures.routing``: a layer slider, a mode toggle (tokens x experts for one
 layer, or tokens x layers coloured by top-1 expert), a window over long traces, the layer's expert-load
-bars and the text coloured by top-1 expert. State lives in traitlets (``layer``, ``mode``,
-``window_start``, ``window_size``); setting them from code moves the controls and redraws. Each view is one
+bars and the text coloured by top-1 expert. State lives in traitlets (``layer`` -- a decoder-layer index, a
+value of ``trace.layer_indices`` --, ``mode``, ``window_start``, ``window_size``); setting them from code moves
+the controls and redraws. Each view is one
 ``FigureWidget`` for the widget's whole life, updated inside ``batch_update``. Knows nothing about models.
 
     view = RoutingHeatmap(generation.trace)
-    view.layer = 2; view.to_html("routing.html")
+    view.layer = 3; view.to_html("routing.html")   # decoder layer 3
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..figures.routing import (
     expert_legend_html,
     expert_load_bars,
     layer_map,
+    layer_position,
     routing_text_html,
     trace_arrays,
     window_bounds,
@@ -41,12 +43,12 @@ WINDOW_SIZES = (128, 256, 512, 1024, 2048)
 class RoutingHeatmap(widgets.VBox):
     """Routing heatmap, load bars and coloured text for one trace (see module docstring)."""
 
-    layer = traitlets.Int(0, help="position in trace.layer_indices")
+    layer = traitlets.Int(0, help="decoder-layer index shown (a value of trace.layer_indices)")
     mode = traitlets.Unicode("experts", help="'experts' (tokens x experts) or 'layers' (tokens x layers)")
     window_start = traitlets.Int(0, help="first token row shown")
     window_size = traitlets.Int(DEFAULT_WINDOW, help="token rows shown at once (long traces are paged)")
 
-    def __init__(self, trace: Any, *, layer: int = 0, mode: str = "experts", window_size: int = DEFAULT_WINDOW,
+    def __init__(self, trace: Any, *, layer: int | None = None, mode: str = "experts", window_size: int = DEFAULT_WINDOW,
                  title: str | None = None, show_text: bool = True, **kwargs: Any) -> None:
         if mode not in dict((v, k) for k, v in MODES):
             raise ValueError(f"mode must be 'experts' or 'layers', got {mode!r}")
@@ -54,12 +56,12 @@ class RoutingHeatmap(widgets.VBox):
         self._muted = False
         self.title = title or "Routing"
         self._arrays = trace_arrays(trace)
-        n, num_layers = self._arrays.num_tokens, self._arrays.num_layers
-        if not 0 <= layer < num_layers:
-            raise ValueError(f"layer must be in 0..{num_layers - 1}, got {layer}")
+        n = self._arrays.num_tokens
+        layer = self._arrays.layer_indices[layer_position(self._arrays, layer)]  # ValueError if not captured
 
-        self.layer_slider = widgets.IntSlider(value=layer, min=0, max=max(0, num_layers - 1), description="layer",
-                                              continuous_update=True, readout=False)
+        # the slider steps through the captured decoder layers (which need not be 0..L-1)
+        self.layer_slider = widgets.SelectionSlider(options=_layer_options(self._arrays), value=layer,
+                                                    description="layer", continuous_update=True, readout=False)
         self.layer_label = widgets.Label()
         self.mode_toggle = widgets.ToggleButtons(options=MODES, value=mode, description="view")
         self.window_slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), step=max(1, window_size // 4),
@@ -107,13 +109,15 @@ class RoutingHeatmap(widgets.VBox):
         self._muted = True
         try:
             self.trace, self._arrays = trace, arrays
-            self.layer_slider.max = max(0, arrays.num_layers - 1)
+            keep_layer = _nearest(arrays.layer_indices, self.layer)
+            self.layer_slider.options = _layer_options(arrays)
+            self.layer_slider.value = keep_layer
             self.window_slider.max = max(0, arrays.num_tokens - 1)
             sizes = _window_options(arrays.num_tokens)
             keep = self.window_size if self.window_size in WINDOW_SIZES else DEFAULT_WINDOW
             self.size_dropdown.options = sizes
             self.size_dropdown.value = keep if keep < arrays.num_tokens else arrays.num_tokens
-            self.layer = min(self.layer, arrays.num_layers - 1)
+            self.layer = keep_layer
             self.window_start = 0
         finally:
             self._muted = False
@@ -136,8 +140,9 @@ class RoutingHeatmap(widgets.VBox):
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict) -> int:
         value = int(proposal["value"])
-        if not 0 <= value < self._arrays.num_layers:
-            raise traitlets.TraitError(f"layer must be in 0..{self._arrays.num_layers - 1}, got {value}")
+        if value not in self._arrays.layer_indices:
+            raise traitlets.TraitError(f"layer {value} was not captured; pick a decoder layer of this trace: "
+                                       f"{self._arrays.layer_indices}")
         return value
 
     @traitlets.validate("window_size")
@@ -178,7 +183,7 @@ class RoutingHeatmap(widgets.VBox):
 
     def _render(self, full: bool = True, figures: bool = True) -> None:
         try:
-            self.layer_label.value = f"decoder layer {self._arrays.layer_indices[self.layer]}"
+            self.layer_label.value = f"decoder layer {self.layer}"
             start, stop = self.window
             self.window_slider.max = max(0, self._arrays.num_tokens - (stop - start))
             if self.window_slider.value != start:
@@ -197,6 +202,16 @@ class RoutingHeatmap(widgets.VBox):
         """Write the current view (heatmap, load bars, coloured text) to a standalone offline HTML file."""
         return write_html(path, [go.Figure(self.heatmap), go.Figure(self.load_bars),
                                  self.legend.value + self.text_html()], title=self.title)
+
+
+def _layer_options(arrays: Any) -> list[int]:
+    """Slider options: the captured decoder-layer indices (ipywidgets labels each with its str)."""
+    return [int(i) for i in arrays.layer_indices]
+
+
+def _nearest(layer_indices: list[int], layer: int) -> int:
+    """``layer`` if captured, else the captured decoder layer closest to it (the lower one on a tie)."""
+    return min(layer_indices, key=lambda i: (abs(i - layer), i))
 
 
 def _window_options(num_tokens: int) -> list[tuple[str, int]]:

@@ -48,6 +48,30 @@ def test_expert_load_and_balance():
     assert dead.dead_experts == 2 and dead.max_vio == pytest.approx(1.0) and dead.effective_experts == pytest.approx(2)
 
 
+def test_dead_experts_use_one_threshold_everywhere():
+    from qnext_lab.analysis.load import DEAD_SHARE, dead_experts, routed_counts, routed_shares
+
+    # loads 4, 3, 3, 2 of 12: nobody below 0.2 * 1/4 = 5 %; every token on {0, 1}: experts 2 and 3 dead
+    assert dead_experts(hand_trace()) == {5: []}
+    assert dead_experts(hand_trace({t: [0, 1] for t in TOPK})) == {5: [2, 3]}
+    assert expert_load(hand_trace({t: [0, 1] for t in TOPK}))["dead"].tolist() == [False, False, True, True]
+    # the threshold is a share of 1/E, not a count of zero: 1 slot of 100 (1 %) is dead at E = 4 (< 5 %)
+    shares = torch.tensor([[0.49, 0.49, 0.01, 0.01], [0.25, 0.25, 0.25, 0.25], [0.0, 0.0, 0.0, 0.0]])
+    assert DEAD_SHARE == 0.2 and dead_experts(shares) == [[2, 3], [], [0, 1, 2, 3]]
+    assert dead_experts(shares.numpy()) == [[2, 3], [], [0, 1, 2, 3]]
+    # counts and shares per layer, optionally for some tokens only
+    ids = torch.tensor([[[0, 1], [0, 2]], [[3, 2], [3, 1]]])  # (L=2, N=2, k=2)
+    assert routed_counts(ids, 4).tolist() == [[2, 1, 1, 0], [0, 1, 1, 2]]
+    assert routed_counts(ids, 4, torch.tensor([False, True])).tolist() == [[1, 0, 1, 0], [0, 1, 0, 1]]
+    assert routed_shares(ids, 4).sum(dim=1).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        routed_counts(ids, 3)
+    with pytest.raises(ValueError, match="bool mask"):
+        routed_counts(ids, 4, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="layers= selects"):
+        dead_experts(shares, layers=[0])
+
+
 def test_routing_entropy_from_probs():
     probs = torch.zeros(1, 6, 4)
     probs[0, :, :2] = 0.5  # every token: two experts at 1/2 -> ln 2

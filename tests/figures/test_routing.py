@@ -10,8 +10,6 @@ import pytest
 from qnext_lab.figures.palette import expert_color, expert_colors, expert_colorscale
 from qnext_lab.figures.routing import (
     expert_heatmap,
-    expert_load,
-    heatmap_grid,
     expert_load_bars,
     layer_map,
     phase_runs,
@@ -22,11 +20,12 @@ from qnext_lab.figures.routing import (
 XSS = "<img src=x onerror=alert(1)>"  # a token that must always show as text
 
 
-def test_expert_heatmap_cells_are_the_routing_weights(trace):
-    fig = expert_heatmap(trace, layer=1)
+def test_expert_heatmap_cells_are_the_routing_weights(trace, grid_of):
+    fig = expert_heatmap(trace, layer=3)  # decoder layer 3 = the second captured layer (routing offset 1)
     heat = fig.data[0]
     assert len(heat.z) == 40 * 2  # one point per chosen cell (column format), every expert has a row here
-    z = heatmap_grid(heat, 8, 0, 40)  # (E, N)
+    z = grid_of(fig)  # (E, N)
+    assert z.shape == (8, 40)
     for n in (0, 7, 39):
         chosen = {(n + 1) % 8: 0.7, (n + 2) % 8: 0.3}
         for e in range(8):
@@ -35,27 +34,28 @@ def test_expert_heatmap_cells_are_the_routing_weights(trace):
             else:
                 assert math.isnan(z[e, n])
     assert sorted(set(heat.x)) == list(range(40))
-    assert "layer 3" in fig.layout.title.text  # decoder-layer index, not the position
+    assert "layer 3" in fig.layout.title.text
+    assert expert_heatmap(trace).layout.title.text == expert_heatmap(trace, layer=1).layout.title.text  # default
 
 
 def test_expert_heatmap_hover_names_token_position_expert_weight_rank(trace):
-    heat = expert_heatmap(trace, layer=0).data[0]
+    heat = expert_heatmap(trace, layer=1).data[0]
     hover = {(int(x), int(y)): t for x, y, t in zip(heat.x, heat.y, heat.text)}
-    text = hover[(3, 4)]  # token 3, layer 0: rank 0 expert 3, rank 1 expert 4
+    text = hover[(3, 4)]  # token 3, first captured layer: rank 0 expert 3, rank 1 expert 4
     assert "tok3" in text and "position 3" in text and "expert 4 · rank 1" in text and "weight 0.300" in text
     assert "phase prompt" in text
     assert (3, 0) not in hover  # expert 0 was not chosen for token 3: a gap, no hover
 
 
-def test_every_expert_keeps_its_row_even_when_unused_in_the_window(make_trace):
+def test_every_expert_keeps_its_row_even_when_unused_in_the_window(make_trace, grid_of):
     trace = make_trace(num_tokens=40, num_experts=16)
-    heat = expert_heatmap(trace, layer=0, window=(0, 4)).data[0]  # tokens 0..3 use experts 0..4 only
-    assert sorted(set(int(y) for y in heat.y)) == list(range(16))
-    assert np.isnan(heatmap_grid(heat, 16, 0, 4)[10]).all()
+    fig = expert_heatmap(trace, layer=1, window=(0, 4))  # tokens 0..3 use experts 0..4 only
+    assert sorted(set(int(y) for y in fig.data[0].y)) == list(range(16))
+    assert np.isnan(grid_of(fig)[10]).all()
 
 
 def test_token_text_is_escaped_in_hover_and_ticks(trace):
-    fig = expert_heatmap(trace, layer=0, window=(0, 20))
+    fig = expert_heatmap(trace, layer=1, window=(0, 20))
     payload = fig.to_json()
     assert XSS not in payload and "<img" not in payload
     assert any("&lt;img src=x onerror=alert(1)&gt;" in t for t in fig.data[0].text)
@@ -64,7 +64,7 @@ def test_token_text_is_escaped_in_hover_and_ticks(trace):
 
 
 def test_phases_are_marked_with_bands_and_boundaries(trace):
-    fig = expert_heatmap(trace, layer=0)
+    fig = expert_heatmap(trace, layer=1)
     names = [s.name for s in fig.layout.shapes]
     assert names == ["phase:thinking", "phase-start:thinking", "phase:answer", "phase-start:answer"]
     band = fig.layout.shapes[0]
@@ -75,13 +75,13 @@ def test_phases_are_marked_with_bands_and_boundaries(trace):
 
 def test_window_limits_the_columns_and_clamps_at_the_end(make_trace):
     trace = make_trace(num_tokens=5000)
-    fig = expert_heatmap(trace, layer=0, window=window_bounds(5000, 4900, 512))
+    fig = expert_heatmap(trace, layer=1, window=window_bounds(5000, 4900, 512))
     assert sorted(set(fig.data[0].x)) == list(range(4488, 5000))
     assert len(fig.data[0].z) == 512 * 2
     assert window_bounds(100, 50, None) == (0, 100)
     assert window_bounds(100, -5, 10) == (0, 10)
     with pytest.raises(ValueError, match="outside the trace"):
-        expert_heatmap(trace, layer=0, window=(0, 6000))
+        expert_heatmap(trace, layer=1, window=(0, 6000))
 
 
 def test_layer_map_colours_each_cell_by_its_top1_expert(trace):
@@ -100,21 +100,26 @@ def test_layer_map_colours_each_cell_by_its_top1_expert(trace):
 
 
 def test_load_bars_share_sums_to_one_with_uniform_line(trace):
-    fig = expert_load_bars(trace, layer=0)
+    fig = expert_load_bars(trace, layer=5)
     assert [bar.name for bar in fig.data] == ["prompt", "thinking", "answer"]
     total = sum(np.asarray(bar.y) for bar in fig.data)
     assert total.sum() == pytest.approx(1.0)
     assert fig.layout.shapes[0].y0 == pytest.approx(1 / 8)
-    assert expert_load(trace, 0).sum() == 40 * 2
+    assert sum(np.asarray(bar.customdata) for bar in fig.data).sum() == 40 * 2
+    # the bars are analysis.expert_load's shares of decoder layer 5 (one home for expert load)
+    from qnext_lab.analysis import expert_load
+
+    np.testing.assert_allclose(total, expert_load(trace, layers=5)["share"].to_numpy())
+    assert "layer 5" in fig.layout.title.text
 
 
 def test_load_bars_without_phases_use_expert_colours(make_trace):
-    fig = expert_load_bars(make_trace(phases=False), layer=0)
+    fig = expert_load_bars(make_trace(phases=False), layer=1)
     assert list(fig.data[0].marker.color) == list(expert_colors(8))
 
 
 def test_routing_text_colours_tokens_by_top1_expert_and_escapes(trace):
-    html = routing_text_html(trace, layer=0)
+    html = routing_text_html(trace, layer=1)
     assert html.count('class="qnext-token"') == 40
     assert XSS not in html and "<img" not in html
     assert "&lt;img&nbsp;src=x&nbsp;onerror=alert(1)&gt;" in html
@@ -123,9 +128,18 @@ def test_routing_text_colours_tokens_by_top1_expert_and_escapes(trace):
     assert html.index("[thinking]") < html.index("[answer]")
 
 
-def test_bad_layer_is_refused_with_the_valid_range(trace):
-    with pytest.raises(ValueError, match=r"0\.\.2"):
-        expert_heatmap(trace, layer=3)
+def test_layer_is_the_decoder_index_and_an_uncaptured_one_is_refused(trace):
+    # decoder layers 1, 3, 5 are captured: layer=5 is the third, and names the same layer as trace.layer(5)
+    only = trace.layer(5)
+    assert routing_text_html(trace, layer=5) == routing_text_html(only, layer=5)
+    assert 'data-expert="2"' in routing_text_html(trace, layer=5).split('class="qnext-token"')[1]  # (0 + 2) % 8
+    with pytest.raises(ValueError, match=r"layer 2 was not captured.*\[1, 3, 5\]"):
+        expert_heatmap(trace, layer=2)
+    for builder in (expert_load_bars, routing_text_html):
+        with pytest.raises(ValueError, match="not captured"):
+            builder(trace, layer=0)
+    with pytest.raises(TypeError, match="decoder-layer index"):
+        expert_heatmap(trace, layer=1.0)
 
 
 def test_palette_gives_distinct_colours_even_for_512_experts():
@@ -144,7 +158,7 @@ def test_a_live_widget_can_send_every_figure_as_json(make_trace):
     from qnext_lab.kernels import align_reference
 
     trace = make_trace()
-    figs = [expert_heatmap(trace, 0), layer_map(trace), expert_load_bars(trace, 0),
+    figs = [expert_heatmap(trace, 1), layer_map(trace), expert_load_bars(trace, 1),
             alignment_figure(align_reference(trace.topk_ids[0], 8, 16, decode_path=False), top_k=2, num_experts=8)]
     for fig in figs:
         message = _py_to_js(fig.to_plotly_json(), None)
