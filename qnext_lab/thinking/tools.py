@@ -25,6 +25,7 @@ from typing import Any, Union
 from transformers.utils import get_json_schema
 
 from ..trace.phases import TOOL_CALL
+from .template import TOOL_CALL_START
 
 Tool = Union[Callable[..., Any], Mapping[str, Any]]
 
@@ -111,15 +112,18 @@ def tool_functions(tools: Sequence[Tool] | None) -> dict[str, Callable[..., Any]
     return functions
 
 
-def tool_call_spans(labels: Sequence[str]) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each run of "tool_call" labels."""
+def tool_call_spans(token_ids: Sequence[int], labels: Sequence[str], tag: Sequence[int]) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each tool call: runs of "tool_call" labels, split where a ``<tool_call>`` tag
+    (``tag``, its token ids) starts again (two calls back to back)."""
+    tag = list(tag)
     spans, start = [], None
     for i, label in enumerate([*labels, ""]):
-        if label == TOOL_CALL and start is None:
-            start = i
-        elif label != TOOL_CALL and start is not None:
+        opens = bool(tag) and list(token_ids[i : i + len(tag)]) == tag
+        if start is not None and (label != TOOL_CALL or opens):
             spans.append((start, i))
             start = None
+        if label == TOOL_CALL and start is None:
+            start = i
     return spans
 
 
@@ -135,7 +139,8 @@ def parse_tool_calls(
     """The tool calls in a generation, one per "tool_call" span, parsed by ``tokenizer.parse_response``."""
     calls = []
     template = response_template(tokenizer)
-    for start, stop in tool_call_spans(labels):
+    tag = tokenizer.encode(TOOL_CALL_START, add_special_tokens=False)
+    for start, stop in tool_call_spans(token_ids, labels, tag):
         text = tokenizer.decode(list(token_ids[start:stop]), skip_special_tokens=False)
         calls.append(_parse_one(tokenizer, template, text, (start, stop), schemas))
     return calls
