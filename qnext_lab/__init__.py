@@ -22,10 +22,20 @@ _register()
 _LAZY = {
     # runtime
     "load": "qnext_lab.runtime.load:load",
+    # formats
+    "quantize": "qnext_lab.formats.quantize:quantize",
+    "QuantizationInfo": "qnext_lab.formats.quantize:QuantizationInfo",
+    "export_gguf": "qnext_lab.formats.export:export_gguf",
     # trace
     "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
     "capture": "qnext_lab.trace.capture:capture",
+    "trace_corpus": "qnext_lab.trace.corpus:trace_corpus",
+    "load_corpus_trace": "qnext_lab.trace.shards:load_corpus_trace",
+    "ShardedTrace": "qnext_lab.trace.shards:ShardedTrace",
+    "routing_from_vllm": "qnext_lab.trace.importers:routing_from_vllm",
+    "routing_from_sglang": "qnext_lab.trace.importers:routing_from_sglang",
     "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
+    "intervene": "qnext_lab.trace.intervene:intervene",
     # thinking
     "Generation": "qnext_lab.thinking.result:Generation",
     "GenerationOptions": "qnext_lab.thinking.request:GenerationOptions",
@@ -42,9 +52,13 @@ _LAZY = {
     "stream_generate": "qnext_lab.thinking.streaming:stream_generate",
     "sweep_budget": "qnext_lab.thinking.sweep:sweep_budget",
     # analysis
-    "trace_dataset": "qnext_lab.analysis.dataset:trace_dataset",
-    "load_dataset_trace": "qnext_lab.analysis.shards:load_dataset_trace",
-    "intervene": "qnext_lab.analysis.intervene:intervene",
+    "model_cost": "qnext_lab.analysis.cost:model_cost",
+    "ModelCost": "qnext_lab.analysis.cost:ModelCost",
+    "cost_table": "qnext_lab.analysis.cost:cost_table",
+    "cache_memory": "qnext_lab.analysis.cost:cache_memory",
+    "full_attention_config": "qnext_lab.analysis.cost:full_attention_config",
+    "active_parameters": "qnext_lab.analysis.active_params:active_parameters",
+    "measure_context": "qnext_lab.analysis.context_speed:measure_context",
     # widgets
     "RoutingHeatmap": "qnext_lab.widgets.routing_heatmap:RoutingHeatmap",
     "ThinkCompare": "qnext_lab.widgets.think_compare:ThinkCompare",
@@ -54,7 +68,7 @@ _LAZY = {
     # bundled model
     "tiny_path": "qnext_lab.tiny.paths:tiny_path",
 }
-_SUBPACKAGES = ("analysis", "figures", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
+_SUBPACKAGES = ("analysis", "figures", "formats", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
 
 __all__ = sorted([*_LAZY, *_SUBPACKAGES])
 __version__ = "0.1.0"

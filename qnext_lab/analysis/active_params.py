@@ -9,6 +9,9 @@ actually reached (what a batch has to read from memory). Knows nothing about fig
 
     active_parameters(transformers.Qwen3NextConfig())   # ~79.7B total, ~3.25B active without embeddings
     active_parameters(model, trace)
+
+A dense model (no experts module) has every parameter active. ``cost.model_cost`` builds FLOPs, bytes and
+memory on these counts.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..trace.moe_layers import find_moe_layers
+from ..trace.moe_layers import find_moe_layers, is_experts_module
 from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace
 
@@ -52,7 +55,10 @@ def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace |
         model = _build_on_meta(model_or_config)
     else:
         raise TypeError(f"expected a transformers model or config, got {type(model_or_config).__name__}")
-    layers = find_moe_layers(model)
+    if trace is not None or any(is_experts_module(m) for m in model.modules()):
+        layers = find_moe_layers(model)
+    else:
+        layers = []  # a dense model: every parameter is used by every token
     if trace is not None:
         trace = check_trace(trace)
     k_config = _config_top_k(model)

@@ -14,24 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pandas as pd
-import torch
 
 from ..trace.routing_trace import RoutingTrace
-from ._common import check_trace, layer_positions, shared_total
+from ._common import check_same_tokens, check_trace, layer_positions, shared_total
 
 
 def router_saturation(trace_a: RoutingTrace, trace_b: RoutingTrace,
                       layers: int | Iterable[int] | None = None) -> pd.DataFrame:
     """One row per layer: tokens, saturation, top1_agreement, random (k/E)."""
     a, b = check_trace(trace_a, "trace_a"), check_trace(trace_b, "trace_b")
-    if a.num_experts != b.num_experts or a.top_k != b.top_k:
-        raise ValueError(f"traces differ in experts/top-k ({a.num_experts}/{a.top_k} vs "
-                         f"{b.num_experts}/{b.top_k}): saturation compares checkpoints of one architecture")
-    same_tokens = (len(a) == len(b) and torch.equal(a.token_ids, b.token_ids)
-                   and torch.equal(a.seq_index, b.seq_index) and torch.equal(a.position, b.position))
-    if not same_tokens:
-        raise ValueError("the two traces must cover the same tokens in the same order (run both checkpoints on "
-                         "the same inputs, e.g. with a plain forward over the same batch)")
+    check_same_tokens(a, b, "router saturation")
     k = a.top_k
     rows = []
     for pos_a, layer in layer_positions(a, layers):

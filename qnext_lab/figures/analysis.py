@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .escape import token_label
@@ -164,6 +165,30 @@ def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | N
     fig.update_layout(title=dict(text=title or "Router saturation: |top-k(a) ∩ top-k(b)| / k"),
                       xaxis=dict(title=dict(text="layer"), type="category"),
                       yaxis=dict(title=dict(text="saturation"), range=[0, 1.05]))
+    return fig
+
+
+def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
+    """``routing_drift``: top-1 flip rate, 1 - top-k overlap and weight change per layer; with ``by`` (e.g. a
+    ``format`` column of several concatenated frames) one line per value in each panel."""
+    _need(frame, ["layer", "top1_flip_rate", "topk_overlap", "weight_change"], "routing_drift")
+    panels = (("top1_flip_rate", "top-1 flip rate"), ("topk_lost", "1 - top-k overlap (|∩|/k)"),
+              ("weight_change", "weight change (TV distance)"))
+    data = frame.assign(topk_lost=1 - frame["topk_overlap"])
+    groups = [(None, data)] if by is None else list(data.groupby(by, sort=False))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in panels], shared_yaxes=True)
+    for g, (key, part) in enumerate(groups):
+        name = "drift" if key is None else f"{key}"
+        for col, (column, label) in enumerate(panels, start=1):
+            fig.add_trace(go.Scatter(x=[str(i) for i in part["layer"]], y=part[column], mode="lines+markers",
+                                     name=token_label(name), legendgroup=str(g), showlegend=col == 1,
+                                     marker=dict(color=qualitative.Plotly[g % len(qualitative.Plotly)]),
+                                     hovertemplate=f"{token_label(name)} · layer %{{x}}<br>{label} %{{y:.3f}}<extra></extra>"),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="layer", type="category")
+    fig.update_yaxes(range=[0, 1.02], row=1, col=1)
+    fig.update_layout(title=dict(text=title or "Routing drift per layer (0 = routes as the reference)"),
+                      height=360, legend=dict(title=dict(text=by or "")))
     return fig
 
 

@@ -24,12 +24,12 @@ from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS, _default_apply_
 from ..kernels.backend import requested_backend, resolve_backend
 from ..kernels.layout import ExpertWeights
 from ..kernels.moe import moe_experts
+from .experts_module import missing_experts_attributes
 from .torch_experts import torch_experts_forward
 
 __all__ = ["IMPLEMENTATION_NAME", "UnsupportedExpertsError", "qnext_experts_forward", "register_experts_implementation", "triton_plan"]
 
 IMPLEMENTATION_NAME = "qnext"
-_REQUIRED = ("num_experts", "down_proj", "has_gate", "has_bias", "is_transposed")
 _CHECKED: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()  # modules already checked: decode is per-µs
 
 
@@ -40,7 +40,7 @@ class UnsupportedExpertsError(NotImplementedError):
 def _check_module(module: torch.nn.Module) -> None:
     if module in _CHECKED and not getattr(module, "_is_expert_parallel", False):
         return
-    missing = [name for name in _REQUIRED if not hasattr(module, name)]
+    missing = missing_experts_attributes(module)
     if missing:
         raise UnsupportedExpertsError(
             f"{type(module).__name__} is not a transformers v5 experts module (missing {missing}); "

@@ -1,12 +1,14 @@
 """``load()``: a Mixture-of-Experts checkpoint and its tokenizer, with the "qnext" experts selected.
 
 A thin wrapper over ``AutoModelForCausalLM.from_pretrained`` that accepts ``"tiny"`` (the bundled model),
-a local directory or a Hugging Face hub id; loads safetensors only; and turns the usual failures into
+a local directory or a Hugging Face hub id; loads safetensors only (and GGUF files, through
+``qnext_lab.formats``); and turns the usual failures into
 errors that say what to do: a missing model (no hub traceback) or a model without experts (dense models
 have nothing for "qnext" to run). Knows nothing about routing capture, thinking or widgets.
 
     model, tok = load("tiny")
     model, tok = load("Qwen/Qwen3-Next-80B-A3B-Thinking", dtype=torch.bfloat16, device_map="auto")
+    model, tok = load("qnext-tiny-Q4_0.gguf")   # or load(directory, gguf_file="model.gguf")
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import torch
 import transformers
 
 from .experts import IMPLEMENTATION_NAME
+from .experts_module import experts_modules
 
-__all__ = ["experts_modules", "load"]
+__all__ = ["load"]
 
 
 def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
@@ -43,11 +46,6 @@ def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
     return name, False
 
 
-def experts_modules(model: torch.nn.Module) -> list[str]:
-    """Names of the modules an experts implementation runs (classes decorated by @use_experts_implementation)."""
-    return [name for name, module in model.named_modules() if hasattr(module, "has_gate") and hasattr(module, "down_proj")]
-
-
 def _check_moe(config: transformers.PretrainedConfig, trust_remote_code: bool, name: str) -> None:
     # Build the architecture on the meta device (no memory, no weights) to look for experts modules
     # before reading gigabytes of a dense checkpoint.
@@ -64,6 +62,7 @@ def _check_moe(config: transformers.PretrainedConfig, trust_remote_code: bool, n
 def load(
     name_or_path: str | os.PathLike,
     *,
+    gguf_file: str | os.PathLike | None = None,
     dtype: torch.dtype | str | None = None,
     device_map: str | dict[str, Any] | None = None,
     experts_implementation: str = IMPLEMENTATION_NAME,
@@ -73,8 +72,19 @@ def load(
     """Load ``(model, tokenizer)`` with ``experts_implementation`` (default "qnext") selected, in eval mode.
 
     ``name_or_path``: "tiny", a local model directory or a hub id. ``dtype``/``device_map`` and any other
-    keyword go to ``from_pretrained``. Only safetensors weights are read.
+    keyword go to ``from_pretrained``. Only safetensors weights are read, or a GGUF file: a path ending in
+    ``.gguf``, or a directory with ``gguf_file=`` naming the file in it (qwen3next, qwen3moe, qwen2moe;
+    dequantised to float, see ``qnext_lab.formats.gguf_load``).
     """
+    is_gguf = isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).endswith(".gguf")
+    if gguf_file is not None or is_gguf:
+        from ..formats.gguf_load import load_gguf  # lazy: formats sits above runtime and uses its experts
+
+        if trust_remote_code:
+            raise ValueError("GGUF files are loaded without remote code; drop trust_remote_code=True")
+        if device_map is not None:
+            raise ValueError("GGUF files are dequantised on the CPU; load without device_map, then call model.to(device)")
+        return load_gguf(name_or_path, gguf_file, dtype=dtype, experts_implementation=experts_implementation, **kwargs)
     source, local = _source(name_or_path)
     if "use_safetensors" in kwargs and not kwargs.pop("use_safetensors"):
         raise ValueError("qnext-lab loads safetensors checkpoints only (pickled .bin weights can run code)")

@@ -1,9 +1,11 @@
 """Seeded generator of the small reasoning problems qnext-tiny is trained and evaluated on.
 
 Each problem has a question in short English, a step-by-step thinking trace (one short step per line, so a
-few-million-parameter model can learn it), and the answer. Five families; three are "hard" (thinking
-clearly helps), two are "easy" (a small model can answer them directly). Knows nothing about tokenizers,
-chat templates or models: it only makes text and scores answers.
+few-million-parameter model can learn it), and the answer. Five families are answered in the model's head:
+three "hard" (thinking clearly helps), two "easy" (a small model can answer them directly). A sixth, ``mul``
+(3-4 digit multiplication), is a tool family: no model this small can multiply in its head, so it is
+answered by calling the ``multiply`` tool (``TOOLS``/``TOOL_FUNCTIONS``); without the tool it guesses.
+Knows nothing about tokenizers, chat templates or models: it only makes text and scores answers.
 
     from qnext_lab.tiny.tasks import make_problems, score
     p = make_problems(1, seed=0, families=["add"])[0]; score(p, p.answer)  # True
@@ -23,8 +25,42 @@ FAMILIES: dict[str, bool] = {
     "count": True,  # how many times a letter occurs in a word
     "compare": False,  # which of two numbers is larger
     "sort": False,  # sort a short list of distinct digits
+    "mul": False,  # 3-4 digit multiplication: thinking does not help, the multiply tool does
 }
 HARD_FAMILIES: tuple[str, ...] = tuple(f for f, hard in FAMILIES.items() if hard)
+# family -> the tool that answers it; these families are left out of make_problems unless asked for
+TOOL_FAMILIES: dict[str, str] = {"mul": "multiply"}
+HEAD_FAMILIES: tuple[str, ...] = tuple(f for f in FAMILIES if f not in TOOL_FAMILIES)
+
+
+def multiply(a: int, b: int) -> int:
+    """Multiply two integers.
+
+    Args:
+        a: The first factor.
+        b: The second factor.
+    """
+    return a * b
+
+
+def _schema(name: str, description: str, params: dict[str, str]) -> dict:
+    """An OpenAI/transformers function schema (what ``get_json_schema`` makes of a typed function)."""
+    return {"type": "function", "function": {
+        "name": name, "description": description,
+        "parameters": {"type": "object", "properties": {k: {"type": t} for k, t in params.items()},
+                       "required": list(params)}}}
+
+
+# Tool schemas for ``apply_chat_template(tools=...)``: the one the mul family needs, and distractors that
+# training puts beside it (never called) so the model picks a tool by name rather than by position.
+TOOLS: dict[str, dict] = {
+    "multiply": _schema("multiply", "Multiply two integers.", {"a": "integer", "b": "integer"}),
+    "get_weather": _schema("get_weather", "Current weather in a city.", {"city": "string"}),
+    "search": _schema("search", "Search the web.", {"query": "string"}),
+    "convert": _schema("convert", "Convert an amount between units.",
+                       {"amount": "number", "unit": "string", "to": "string"}),
+}
+TOOL_FUNCTIONS = {"multiply": multiply}
 
 # Real words so notebooks can ask "how many r in strawberry"; half the count problems use random
 # letter strings instead, so the model cannot answer by remembering words.
@@ -49,6 +85,13 @@ class Problem:
     question: str
     thinking: str
     answer: str
+    tool: str | None = None  # the tool that answers it (tool families only)
+    arguments: tuple[tuple[str, int], ...] = ()  # the tool call's arguments, in order
+
+    @property
+    def tool_call(self) -> dict | None:
+        """``{"name": ..., "arguments": {...}}``: the call that answers this problem, or None."""
+        return None if self.tool is None else {"name": self.tool, "arguments": dict(self.arguments)}
 
 
 def _digits_of(n: int) -> list[int]:
@@ -143,12 +186,21 @@ def _sort(rng: random.Random, level: float) -> Problem:
     return Problem("sort", question, "\n".join(lines), " ".join(map(str, sorted(items))))
 
 
-_MAKERS = {"add": _add, "arith": _arith, "count": _count, "compare": _compare, "sort": _sort}
+def _mul(rng: random.Random, level: float) -> Problem:
+    lo = 2 + round(level)  # 2..3 digits at small levels, 3..4 at evaluation size
+    na, nb = rng.randint(lo, lo + 1), rng.randint(lo, lo + 1)
+    a, b = rng.randint(10 ** (na - 1), 10**na - 1), rng.randint(10 ** (nb - 1), 10**nb - 1)
+    # without the tool there is no trace that helps: the model says so, then guesses
+    return Problem("mul", f"What is {a} * {b}?", "I have no tool for this.", str(multiply(a, b)),
+                   tool="multiply", arguments=(("a", a), ("b", b)))
+
+
+_MAKERS = {"add": _add, "arith": _arith, "count": _count, "compare": _compare, "sort": _sort, "mul": _mul}
 
 
 def _check_families(families: Sequence[str] | None) -> list[str]:
     if families is None:
-        return list(FAMILIES)
+        return list(HEAD_FAMILIES)
     if isinstance(families, str):
         families = [families]
     bad = [f for f in families if f not in FAMILIES]
@@ -167,7 +219,10 @@ def generate_problem(family: str, rng: random.Random, level: float = 1.0) -> Pro
 
 
 def make_problems(n: int, seed: int, families: Sequence[str] | None = None) -> list[Problem]:
-    """``n`` problems cycling through ``families`` (default: all), reproducible from ``seed``."""
+    """``n`` problems cycling through ``families``, reproducible from ``seed``.
+
+    Default: every family answered without a tool (``HEAD_FAMILIES``); name ``"mul"`` to get tool problems.
+    """
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
     fams = _check_families(families)

@@ -10,6 +10,12 @@ Hooks, all removed on exit (also on error or KeyboardInterrupt):
 Hooks only slice tensors and append them to lists (no host sync per layer); everything is joined,
 moved to the CPU and sorted into rank order once, on exit. Knows nothing about figures or chat templates.
 
+Threads: the block holds the model's lock (``trace.lock``) from entry to exit, so another thread's
+``generate``/``capture``/``intervene`` on the same model waits for it (``timeout=`` bounds this thread's
+own wait). The hooks record only the forwards of the thread that opened the block (``trace.hooks``), so a
+forward run beside it without the lock is never recorded; open the capture on the thread that runs the
+model. Each ``with`` returns a new trace: a capture object used again never overwrites an earlier one.
+
     with qnext_lab.capture(model) as trace:
         model.generate(**batch, max_new_tokens=20)
     trace.to_dataframe()
@@ -23,13 +29,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
 
 import torch
 from torch import nn
 
-from .moe_layers import MoELayer, find_moe_layers, router_probs
+from .hooks import ThreadHooks
+from .lock import hold
+from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers
 from .routing_trace import RoutingTrace
 
 
@@ -58,26 +67,23 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         model: a transformers MoE model (the module you call: ``model(...)`` / ``model.generate(...)``).
         probs: also record the full router distribution (L, N, E) float32 (softmax of the router logits;
             sigmoid scores for DeepSeek-V3-style routers). Costs E floats per token and layer.
-        layers: decoder-layer indices to record (default: every MoE layer).
+        layers: decoder-layer indices to record: one index or a list (numpy / torch integers too; default:
+            every MoE layer).
+        timeout: seconds to wait for another thread that holds the model (``None``: as long as it takes);
+            then ``ModelBusyError``.
         keep_rows: called before each forward; returns a bool tensor (B,) of the batch rows to record, or
             None for all. The generation engine passes the rows still generating, so the padding a batched
             ``generate`` feeds finished rows is not recorded as tokens.
 
-    The trace returned by ``__enter__`` is empty until the block exits; then it holds every token.
+    The trace returned by ``__enter__`` is empty until the block exits; then it holds every token of this
+    thread's forwards inside the block.
     """
 
-    def __init__(self, model: nn.Module, probs: bool = False, layers: Iterable[int] | None = None,
-                 keep_rows: Callable[[], torch.Tensor | None] | None = None) -> None:
+    def __init__(self, model: nn.Module, probs: bool = False, layers: int | Iterable[int] | None = None, *,
+                 timeout: float | None = None, keep_rows: Callable[[], torch.Tensor | None] | None = None) -> None:
         if not isinstance(probs, bool):
             raise TypeError(f"probs must be True or False, got {probs!r}")
-        all_layers = find_moe_layers(model)
-        if layers is not None:
-            wanted = [int(i) for i in layers]
-            known = {m.index for m in all_layers}
-            unknown = [i for i in wanted if i not in known]
-            if unknown:
-                raise ValueError(f"layers {unknown} are not MoE layers of this model; MoE layers: {sorted(known)}")
-            all_layers = [m for m in all_layers if m.index in set(wanted)]
+        all_layers = select_layers(find_moe_layers(model), layers)
         if probs:
             for m in all_layers:
                 if m.router is None:
@@ -90,10 +96,12 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
                         "set `router.qnext_lab_probs_kind = 'softmax'` (or 'sigmoid') if that is what it does.")
         self.model = model
         self.probs = probs
+        self.timeout = timeout
         self.keep_rows = keep_rows
         self.layers: list[MoELayer] = all_layers
-        self.trace = self._empty_trace()
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self.trace: RoutingTrace | None = None  # the trace of the latest block (a new object for each block)
+        self._hold: AbstractContextManager | None = None  # the model lock, while a block is open
+        self._hooks: ThreadHooks | None = None
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -193,7 +201,7 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             positions.append(flat_pos)
         return torch.cat(token_ids), torch.cat(seqs), torch.cat(positions)
 
-    def _after_model_forward(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:
+    def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
         self._current = None
 
     def _select(self, layer_pos: int, x: torch.Tensor) -> torch.Tensor | None:
@@ -234,37 +242,53 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> RoutingTrace:
-        if self._handles:
+        lock = hold(self.model, timeout=self.timeout, what="capture")
+        lock.__enter__()  # the model lock: from here on no other thread enters a block on this model
+        if self._hooks is not None:  # only this thread can get here while a block is open (the lock is ours)
+            lock.__exit__(None, None, None)
             raise RuntimeError("this capture is already active; create a new capture(model) to nest")
+        self._hold = lock
         self._reset()
+        self.trace = self._empty_trace()
+        hooks = self._hooks = ThreadHooks()
         try:
-            self._handles.append(self.model.register_forward_pre_hook(self._on_model_forward, with_kwargs=True))
-            self._handles.append(self.model.register_forward_hook(self._after_model_forward, with_kwargs=True,
-                                                                  always_call=True))
+            hooks.pre(self.model, self._on_model_forward)
+            hooks.post(self.model, self._after_model_forward, always_call=True)
             for pos, layer in enumerate(self.layers):
-                self._handles.append(layer.experts.register_forward_pre_hook(self._experts_hook(pos), with_kwargs=True))
+                hooks.pre(layer.experts, self._experts_hook(pos))
                 if self.probs:
-                    self._handles.append(layer.router.register_forward_hook(self._router_hook(pos)))
+                    hooks.post(layer.router, self._router_hook(pos))
         except BaseException:
-            self._remove_hooks()
+            self._close()
             raise
         return self.trace
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._remove_hooks()
+        trace = self.trace
         try:
-            built = self._build()
-        except Exception:
-            if exc_type is None:
-                raise
-            return  # keep the user's own exception; the trace stays empty
-        self.trace.__dict__.update(built.__dict__)
+            self._hooks.remove()
+            try:
+                built = self._build()
+            except Exception:
+                if exc_type is None:
+                    raise
+                return  # keep the user's own exception; the trace stays empty
+            trace.__dict__.update(built.__dict__)
+        finally:
+            self._close()
 
-    def _remove_hooks(self) -> None:
-        while self._handles:
-            self._handles.pop().remove()
-        self._current = None
+    def _close(self) -> None:
+        """Remove the hooks, drop the per-block state and release the model lock."""
+        hooks, lock = self._hooks, self._hold
+        self._hooks = self._hold = None
+        self._reset()  # frees the recorded tensors; the trace holds its own copies
+        try:
+            if hooks is not None:
+                hooks.remove()
+        finally:
+            if lock is not None:
+                lock.__exit__(None, None, None)
 
     def _build(self) -> RoutingTrace:
         if self._misaligned:

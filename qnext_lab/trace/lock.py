@@ -30,7 +30,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["ModelBusyError", "hold", "model_lock"]
+__all__ = ["ModelBusyError", "held_here", "hold", "model_lock"]
 
 
 class ModelBusyError(TimeoutError):
@@ -86,6 +86,15 @@ def model_lock(model: Any) -> threading.RLock:
     holder in its error.
     """
     return _entry(model).lock
+
+
+def held_here(model: Any) -> bool:
+    """Whether the calling thread holds ``model``'s lock (through :func:`hold` or :func:`model_lock`).
+
+    Code that hands model work to another thread (streaming) can check it first: that thread would wait
+    for this one forever, so refuse clearly or run the work here instead.
+    """
+    return _entry(model).lock._is_owned()  # both RLock implementations have it; there is no public form
 
 
 def _check_timeout(timeout: float | None) -> float:

@@ -3,8 +3,10 @@
 transformers v5 builds every MoE family the same way: a block holding a router (``gate`` or ``router``)
 that returns ``(router_logits, top_k_weights, top_k_index)``, and an experts module decorated with
 ``@use_experts_implementation`` that is called as ``experts(hidden_states, top_k_index, top_k_weights)``.
-This module finds those pairs by module path and says how each router's logits become probabilities.
-It knows nothing about hooks, traces or figures.
+This module finds those pairs by module path (what counts as an experts module is decided once, by
+``runtime.experts_module.is_experts_module``), says how each router's logits become probabilities, and
+checks the layer and expert numbers users name (``select_layers``, ``as_int``). It knows nothing about
+hooks, traces or figures.
 
     for layer in find_moe_layers(model):
         print(layer.index, layer.path, layer.num_experts, layer.probs_kind)
@@ -12,11 +14,15 @@ It knows nothing about hooks, traces or figures.
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ..runtime.experts_module import is_experts_module
 
 # Routers whose full distribution is softmax(router_logits) (GPT-OSS applies its softmax to the top-k
 # logits only, which is the full softmax renormalised over the chosen experts, so the full softmax is
@@ -45,14 +51,6 @@ class MoELayer:
         return router_probs_kind(self.router) if self.router is not None else None
 
 
-def is_experts_module(module: nn.Module) -> bool:
-    """True for experts modules built with transformers' ``@use_experts_implementation``."""
-    return all(hasattr(module, a) for a in ("is_transposed", "is_concatenated", "has_gate")) and (
-        hasattr(module, "num_experts") or isinstance(getattr(module, "gate_up_proj", None), torch.Tensor)
-        or isinstance(getattr(module, "up_proj", None), torch.Tensor)
-    )
-
-
 def router_probs_kind(router: nn.Module) -> str | None:
     """How the router's logits map to a distribution over experts, or None if this router is unknown."""
     if hasattr(router, "e_score_correction_bias"):  # DeepSeek-V3 / GLM-4-MoE: sigmoid scores + selection bias
@@ -70,15 +68,6 @@ def router_probs(kind: str, logits: torch.Tensor) -> torch.Tensor:
     if kind == "sigmoid":
         return torch.sigmoid(logits.float())
     raise ValueError(f"unknown router probability kind {kind!r}")
-
-
-def _num_experts(experts: nn.Module) -> int:
-    if hasattr(experts, "num_experts"):
-        return int(experts.num_experts)
-    weight = getattr(experts, "gate_up_proj", None)
-    if weight is None:
-        weight = experts.up_proj
-    return int(weight.shape[0])
 
 
 def _find_router(parent: nn.Module, experts: nn.Module) -> nn.Module | None:
@@ -102,7 +91,7 @@ def find_moe_layers(model: nn.Module) -> list[MoELayer]:
         parent = modules[parent_path]
         match = _LAYER_RE.findall(path)
         index = int(match[-1]) if match else len(found)
-        found.append(MoELayer(index, path, module, _find_router(parent, module), _num_experts(module)))
+        found.append(MoELayer(index, path, module, _find_router(parent, module), int(module.num_experts)))
     if not found:
         raise ValueError(
             f"{type(model).__name__} has no transformers v5 experts module (a module built with "
@@ -112,3 +101,43 @@ def find_moe_layers(model: nn.Module) -> list[MoELayer]:
     if len(set(indices)) != len(indices):  # several MoE stacks (e.g. encoder + decoder): number them in order
         found = [MoELayer(i, m.path, m.experts, m.router, m.num_experts) for i, m in enumerate(found)]
     return found
+
+
+def as_int(value: object, what: str) -> int:
+    """``value`` as an int when it is an integral number (int, numpy or torch integer); else TypeError.
+
+    Bools, floats and strings are refused rather than truncated: ``0.7`` is not layer 0, ``True`` not 1.
+    """
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise TypeError(f"{what} must be an integer, got the bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer (int, numpy or torch integer), got {value!r} "
+                        f"({type(value).__name__})") from None
+
+
+def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, what: str = "layers") -> list[MoELayer]:
+    """The layers of ``found`` named by decoder-layer index: one index, an iterable of them, or None (all).
+
+    Raises TypeError for anything but integral numbers (a string such as ``'03'`` included) and ValueError
+    for an empty selection or an index that is not an MoE layer. The result keeps the model's layer order.
+    """
+    if layers is None:
+        return list(found)
+    if isinstance(layers, (str, bytes)):
+        raise TypeError(f"{what} must be decoder-layer indices such as [0, 3], got the string {layers!r}")
+    known = sorted(m.index for m in found)
+    try:
+        wanted = [as_int(layers, what)]
+    except TypeError:
+        if not isinstance(layers, Iterable):
+            raise TypeError(f"{what} must be an integer decoder-layer index or a list of them such as [0, 3], "
+                            f"got {layers!r} ({type(layers).__name__})") from None
+        wanted = [as_int(i, f"each of {what}") for i in layers]
+    if not wanted:
+        raise ValueError(f"{what}=[] selects no layer; pass None for every MoE layer, or some of {known}")
+    unknown = sorted({i for i in wanted if i not in known})
+    if unknown:
+        raise ValueError(f"{what} {unknown} are not MoE layers of this model; MoE layers: {known}")
+    return [m for m in found if m.index in set(wanted)]

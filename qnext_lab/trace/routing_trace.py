@@ -13,8 +13,9 @@ Dimension legend: L = MoE layers captured, N = tokens (padding excluded), k = to
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
+import operator
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,24 +31,97 @@ if TYPE_CHECKING:  # pandas is imported lazily: a trace needs no pandas until it
 FORMAT_NAME = "qnext_lab.RoutingTrace"
 FORMAT_VERSION = 1
 METADATA_KEY = "qnext_lab"
+MAX_EXPERTS = 4096
+"""Largest ``num_experts`` a trace may declare: 8x the largest public MoE (Qwen3-Next's 512 routed experts).
+The views and metrics allocate per-expert (and, for co-activation, E x E) tables, so an absurd count in a
+small file would otherwise allocate gigabytes or hang."""
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
 
 
-def _as_int(name: str, value: Any, dtype: torch.dtype, ndim: int) -> torch.Tensor:
-    t = torch.as_tensor(value)
+def _index(name: str, value: Any, low: int = 0, high: int | None = None) -> int:
+    """An integral scalar (int, numpy or torch integer) in [low, high]; bools, floats and strings refused."""
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise TypeError(f"RoutingTrace.{name} must be an integer, got a bool ({value!r})")
+    try:
+        out = operator.index(value)
+    except TypeError:
+        raise TypeError(f"RoutingTrace.{name} must be an integer, got {type(value).__name__} {value!r}") from None
+    if out < low or (high is not None and out > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"RoutingTrace.{name} must be {bound}, got {out}")
+    return out
+
+
+def _tensor(name: str, value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"RoutingTrace.{name} must be a tensor (or array / nested list of numbers), got "
+                        f"{type(value).__name__}: {exc}") from None
+
+
+def _as_int(name: str, value: Any, dtype: torch.dtype, ndim: int, low: int = 0, high: int = _INT32_MAX,
+            what: str = "") -> torch.Tensor:
+    """An integer tensor of ``ndim`` dims with values in [low, high], converted to ``dtype`` on the CPU.
+
+    The range is checked before the conversion, so that no value wraps around in a narrower dtype.
+    """
+    t = _tensor(name, value)
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
         raise TypeError(f"RoutingTrace.{name} must be an integer tensor, got {t.dtype}")
     if t.dim() != ndim:
         raise ValueError(f"RoutingTrace.{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
+    if t.numel():
+        lo, hi = int(t.min()), int(t.max())
+        if lo < low or hi > high:
+            raise ValueError(f"RoutingTrace.{name} values must lie in [{low}, {high}]{what}, got range [{lo}, {hi}]")
     return t.detach().to(device="cpu", dtype=dtype)
 
 
-def _as_float(name: str, value: Any, ndim: int) -> torch.Tensor:
-    t = torch.as_tensor(value)
+def _as_float(name: str, value: Any, ndim: int, low: float | None = None, high: float | None = None,
+              what: str = "") -> torch.Tensor:
+    """A finite float32 tensor of ``ndim`` dims on the CPU (NaN / inf refused), optionally in [low, high]."""
+    t = _tensor(name, value)
     if not t.is_floating_point():
         raise TypeError(f"RoutingTrace.{name} must be a floating-point tensor, got {t.dtype}")
     if t.dim() != ndim:
         raise ValueError(f"RoutingTrace.{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
-    return t.detach().to(device="cpu", dtype=torch.float32)
+    t = t.detach().to(device="cpu", dtype=torch.float32)
+    if t.numel():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            where = tuple(int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"RoutingTrace.{name} has {int(bad.sum())} NaN/inf value(s) (first at {where}); a "
+                             f"trace holds finite numbers only: recapture, or drop those tokens before building it")
+        lo, hi = float(t.min()), float(t.max())
+        if (low is not None and lo < low) or (high is not None and hi > high):
+            raise ValueError(f"RoutingTrace.{name} values must lie in [{low}, {high}]{what}, got range [{lo}, {hi}]")
+    return t
+
+
+def _distinct_in_rows(ids: torch.Tensor) -> None:
+    """Refuse an expert chosen twice for one token in one layer (a router never does; the metrics rely on it)."""
+    k = ids.shape[-1]
+    for i in range(k):  # k(k-1)/2 vectorised compares of (L, N) columns: no sort, no (L, N, k, k) temporary
+        for j in range(i + 1, k):
+            same = ids[..., i] == ids[..., j]  # (L, N)
+            if bool(same.any()):
+                layer, token = (int(x) for x in same.nonzero()[0])
+                raise ValueError(f"RoutingTrace.topk_ids repeats expert {int(ids[layer, token, i])} at ranks {i} "
+                                 f"and {j} (layer position {layer}, token {token}); each token's top-k experts must "
+                                 f"be distinct")
+
+
+def _layer_arg(i: Any) -> int:
+    if isinstance(i, bool):
+        raise TypeError(f"a layer is a decoder-layer index (int), got a bool ({i!r})")
+    try:
+        return operator.index(i)
+    except TypeError:
+        raise TypeError(f"a layer is a decoder-layer index (int), got {type(i).__name__} {i!r}") from None
 
 
 @dataclass(repr=False)
@@ -55,7 +129,10 @@ class RoutingTrace:
     """Routing of N tokens through L MoE layers (see ``docs/architecture.md`` for the contract).
 
     Tokens are ordered as the model processed them: prefill rows first, then each decode step, so for a
-    single sequence row ``n`` is position ``n``. Tensors live on the CPU.
+    single sequence row ``n`` is position ``n``. Tensors live on the CPU. Every field is checked at
+    construction (dtypes, shapes, ranges: ids in [0, num_experts), num_experts <= ``MAX_EXPERTS``, finite
+    weights, non-negative positions and sequence indices, phases indexing ``PHASES``); a bad field raises a
+    ValueError or TypeError naming it.
     """
 
     topk_ids: torch.Tensor  # int32 (L, N, k), rank 0 = highest weight
@@ -72,13 +149,20 @@ class RoutingTrace:
     tokens: list[str] | None = None  # (N,) decoded text, untrusted
 
     def __post_init__(self) -> None:
-        self.topk_ids = _as_int("topk_ids", self.topk_ids, torch.int32, 3)
+        self.num_experts = _index("num_experts", self.num_experts, 1, MAX_EXPERTS)
+        self.top_k = _index("top_k", self.top_k, 0, self.num_experts)
+        if not isinstance(self.model_name, str):
+            raise TypeError(f"RoutingTrace.model_name must be a str, got {type(self.model_name).__name__}")
+        if isinstance(self.layer_indices, (str, bytes)) or not isinstance(self.layer_indices, Iterable):
+            raise TypeError(f"RoutingTrace.layer_indices must be a list of decoder-layer indices, got "
+                            f"{type(self.layer_indices).__name__}")
+        self.layer_indices = [_index("layer_indices[]", i, 0, _INT32_MAX) for i in self.layer_indices]
+        E = self.num_experts
+        self.topk_ids = _as_int("topk_ids", self.topk_ids, torch.int32, 3, 0, E - 1, f" (num_experts={E})")
         self.topk_weights = _as_float("topk_weights", self.topk_weights, 3)
-        self.token_ids = _as_int("token_ids", self.token_ids, torch.int64, 1)
+        self.token_ids = _as_int("token_ids", self.token_ids, torch.int64, 1, 0, _INT64_MAX)
         self.seq_index = _as_int("seq_index", self.seq_index, torch.int32, 1)
         self.position = _as_int("position", self.position, torch.int32, 1)
-        self.layer_indices = [int(i) for i in self.layer_indices]
-        self.num_experts, self.top_k, self.model_name = int(self.num_experts), int(self.top_k), str(self.model_name)
         L, N, k = self.topk_ids.shape
         if self.topk_weights.shape != (L, N, k):
             raise ValueError(f"topk_weights shape {tuple(self.topk_weights.shape)} != topk_ids shape {(L, N, k)}")
@@ -88,29 +172,31 @@ class RoutingTrace:
             raise ValueError(f"layer_indices has {len(self.layer_indices)} entries for {L} captured layers")
         if len(set(self.layer_indices)) != L:
             raise ValueError(f"layer_indices must be distinct, got {self.layer_indices}")
-        if self.num_experts < 1 or self.top_k < 0 or self.top_k > self.num_experts:
-            raise ValueError(f"need 0 <= top_k <= num_experts and num_experts >= 1, "
-                             f"got top_k={self.top_k}, num_experts={self.num_experts}")
         for name in ("token_ids", "seq_index", "position"):
             if getattr(self, name).shape != (N,):
                 raise ValueError(f"{name} must have shape ({N},), got {tuple(getattr(self, name).shape)}")
-        if self.topk_ids.numel() and (int(self.topk_ids.min()) < 0 or int(self.topk_ids.max()) >= self.num_experts):
-            raise ValueError(f"topk_ids must lie in [0, {self.num_experts}), got range "
-                             f"[{int(self.topk_ids.min())}, {int(self.topk_ids.max())}]")
         if self.probs is not None:
-            self.probs = _as_float("probs", self.probs, 3)
-            if self.probs.shape != (L, N, self.num_experts):
-                raise ValueError(f"probs must have shape {(L, N, self.num_experts)}, got {tuple(self.probs.shape)}")
+            self.probs = _as_float("probs", self.probs, 3, 0.0, 1.0,
+                                   " (router probabilities: softmax or sigmoid scores)")
+            if self.probs.shape != (L, N, E):
+                raise ValueError(f"probs must have shape {(L, N, E)} (layers, tokens, num_experts), got "
+                                 f"{tuple(self.probs.shape)}")
         if self.phase is not None:
-            self.phase = _as_int("phase", self.phase, torch.int8, 1)
+            self.phase = _as_int("phase", self.phase, torch.int8, 1, 0, len(PHASES) - 1,
+                                 f" (indices into PHASES={PHASES})")
             if self.phase.shape != (N,):
                 raise ValueError(f"phase must have shape ({N},), got {tuple(self.phase.shape)}")
-            if N and (int(self.phase.min()) < 0 or int(self.phase.max()) >= len(PHASES)):
-                raise ValueError(f"phase values must index PHASES={PHASES}")
+        _distinct_in_rows(self.topk_ids)
         if self.tokens is not None:
-            self.tokens = [str(t) for t in self.tokens]
+            if isinstance(self.tokens, (str, bytes)) or not isinstance(self.tokens, Iterable):
+                raise TypeError(f"RoutingTrace.tokens must be a list of str, got {type(self.tokens).__name__}")
+            self.tokens = list(self.tokens)
             if len(self.tokens) != N:
                 raise ValueError(f"tokens has {len(self.tokens)} entries for {N} tokens")
+            wrong = next((t for t in self.tokens if not isinstance(t, str)), None)
+            if wrong is not None:
+                raise TypeError(f"RoutingTrace.tokens must hold str (decoded token text), found "
+                                f"{type(wrong).__name__} {wrong!r}")
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -135,9 +221,16 @@ class RoutingTrace:
         return int(torch.unique(self.seq_index).numel())
 
     # ------------------------------------------------------------------ views
+    def _view(self, **changes: Any) -> RoutingTrace:
+        """A copy with some fields replaced by slices of this (already checked) trace: no re-validation."""
+        out = copy.copy(self)
+        out.layer_indices = list(self.layer_indices)  # a list is mutable: never share it between traces
+        for name, value in changes.items():
+            setattr(out, name, value)
+        return out
+
     def _take_tokens(self, rows: torch.Tensor) -> RoutingTrace:  # rows: int64 (n,)
-        return dataclasses.replace(
-            self,
+        return self._view(
             topk_ids=self.topk_ids[:, rows],
             topk_weights=self.topk_weights[:, rows],
             token_ids=self.token_ids[rows],
@@ -156,7 +249,9 @@ class RoutingTrace:
         """
         keep = torch.ones(self.num_tokens, dtype=torch.bool)  # (N,)
         if seq is not None:
-            wanted = torch.tensor([seq] if isinstance(seq, int) else list(seq), dtype=torch.int32)
+            one = not isinstance(seq, Iterable) or isinstance(seq, (str, bytes))
+            wanted = torch.tensor([_index("select(seq=)", s, 0, _INT32_MAX) for s in ([seq] if one else seq)],
+                                  dtype=torch.int32)
             known = set(torch.unique(self.seq_index).tolist())
             missing = [s for s in wanted.tolist() if s not in known]
             if missing:
@@ -165,14 +260,14 @@ class RoutingTrace:
         if phase is not None:
             if self.phase is None:
                 raise ValueError("this trace has no phase labels; label it first (thinking.generate does)")
-            names = [phase] if isinstance(phase, (str, int)) else list(phase)
+            names = [phase] if isinstance(phase, str) or not isinstance(phase, Iterable) else list(phase)
             codes = []
             for p in names:
                 if isinstance(p, str):
                     if p not in PHASES:
                         raise ValueError(f"unknown phase {p!r}; expected one of {PHASES}")
                     p = PHASES.index(p)
-                codes.append(int(p))
+                codes.append(_index("select(phase=)", p, 0, len(PHASES) - 1))
             keep &= torch.isin(self.phase, torch.tensor(codes, dtype=torch.int8))
         if mask is not None:
             mask = torch.as_tensor(mask)
@@ -183,19 +278,23 @@ class RoutingTrace:
 
     def layer(self, i: int) -> RoutingTrace:
         """The trace restricted to decoder layer ``i`` (a value of ``layer_indices``, not a position)."""
+        i = _layer_arg(i)
         if i not in self.layer_indices:
             raise ValueError(f"layer {i} was not captured; captured layers are {self.layer_indices}")
         return self.layers([i])
 
     def layers(self, indices: Iterable[int]) -> RoutingTrace:
         """The trace restricted to the given decoder layers, in the given order."""
-        indices = [int(i) for i in indices]
+        if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
+            raise TypeError(f"layers() takes an iterable of decoder-layer indices, got {type(indices).__name__}")
+        indices = [_layer_arg(i) for i in indices]
         unknown = [i for i in indices if i not in self.layer_indices]
         if unknown:
             raise ValueError(f"layer(s) {unknown} were not captured; captured layers are {self.layer_indices}")
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"layers {indices} repeat a layer; name each decoder layer once")
         pos = torch.tensor([self.layer_indices.index(i) for i in indices], dtype=torch.long)  # (L',)
-        return dataclasses.replace(
-            self,
+        return self._view(
             topk_ids=self.topk_ids[pos],
             topk_weights=self.topk_weights[pos],
             probs=None if self.probs is None else self.probs[pos],
@@ -211,6 +310,9 @@ class RoutingTrace:
         """
         if not traces:
             raise ValueError("concat needs at least one trace")
+        wrong = next((t for t in traces if not isinstance(t, RoutingTrace)), None)
+        if wrong is not None:
+            raise TypeError(f"concat joins RoutingTraces, got a {type(wrong).__name__}")
         first = traces[0]
         for t in traces[1:]:
             if (t.layer_indices, t.num_experts, t.top_k) != (first.layer_indices, first.num_experts, first.top_k):
@@ -229,16 +331,14 @@ class RoutingTrace:
         def joined(name: str, dim: int) -> torch.Tensor | None:
             return None if getattr(first, name) is None else torch.cat([getattr(t, name) for t in traces], dim)
 
-        return cls(
+        # every part was checked when it was built, and the checks above make the join valid: no re-validation
+        return first._view(
             topk_ids=torch.cat([t.topk_ids for t in traces], 1),
             topk_weights=torch.cat([t.topk_weights for t in traces], 1),
             token_ids=torch.cat([t.token_ids for t in traces]),
             seq_index=torch.cat(seqs),
             position=torch.cat([t.position for t in traces]),
-            layer_indices=first.layer_indices,
-            num_experts=first.num_experts,
-            top_k=first.top_k,
-            model_name=first.model_name,
+            layer_indices=list(first.layer_indices),
             probs=joined("probs", 1),
             phase=joined("phase", 0),
             tokens=None if first.tokens is None else [s for t in traces for s in t.tokens],
@@ -334,18 +434,39 @@ class RoutingTrace:
                              f"version {FORMAT_VERSION}: upgrade qnext_lab")
         missing = [n for n in ("topk_ids", "topk_weights", "token_ids", "seq_index", "position") if n not in tensors]
         if missing:
-            raise ValueError(f"{path!r}: RoutingTrace file is missing tensors {missing}")
-        return cls(
-            topk_ids=tensors["topk_ids"],
-            topk_weights=tensors["topk_weights"],
-            token_ids=tensors["token_ids"],
-            seq_index=tensors["seq_index"],
-            position=tensors["position"],
-            layer_indices=meta["layer_indices"],
-            num_experts=meta["num_experts"],
-            top_k=meta["top_k"],
-            model_name=meta.get("model_name", ""),
-            probs=tensors.get("probs"),
-            phase=tensors.get("phase"),
-            tokens=meta.get("tokens"),
-        )
+            raise ValueError(f"{path!r}: RoutingTrace file is missing tensors {missing}; it was not written by "
+                             f"RoutingTrace.save (or was cut short): recapture it")
+        missing = [n for n in ("layer_indices", "num_experts", "top_k") if n not in meta]
+        if missing:
+            raise ValueError(f"{path!r}: RoutingTrace metadata is missing {missing}; it was not written by "
+                             f"RoutingTrace.save (or was edited): recapture it")
+        if not isinstance(meta["layer_indices"], list):
+            raise ValueError(f"{path!r}: layer_indices must be a JSON list, got {meta['layer_indices']!r}")
+        if meta.get("tokens") is not None and not isinstance(meta["tokens"], list):
+            raise ValueError(f"{path!r}: tokens must be a JSON list of strings or null")
+        for name in ("num_experts", "top_k"):
+            if type(meta[name]) is not int:  # JSON gives int, float, bool, str...: only a plain int is valid
+                raise ValueError(f"{path!r}: {name} must be an integer, got {meta[name]!r}")
+        expected = {"topk_ids": 3, "topk_weights": 3, "token_ids": 1, "seq_index": 1, "position": 1, "probs": 3,
+                    "phase": 1}
+        unknown = sorted(set(tensors) - set(expected))
+        if unknown:
+            raise ValueError(f"{path!r}: unexpected tensors {unknown} in a RoutingTrace file")
+        try:
+            return cls(
+                topk_ids=tensors["topk_ids"],
+                topk_weights=tensors["topk_weights"],
+                token_ids=tensors["token_ids"],
+                seq_index=tensors["seq_index"],
+                position=tensors["position"],
+                layer_indices=meta["layer_indices"],
+                num_experts=meta["num_experts"],
+                top_k=meta["top_k"],
+                model_name=meta.get("model_name") or "",
+                probs=tensors.get("probs"),
+                phase=tensors.get("phase"),
+                tokens=meta.get("tokens"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r} is not a valid RoutingTrace: {exc}. The file is corrupt or was edited; "
+                             f"recapture it (or fix the field named)") from exc

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 import torch
 import traitlets
 
-from ..analysis.intervene import intervene
+from ..trace.intervene import intervene
 from ..figures.compare import expert_use_difference
 from ..figures.escape import text_html
 from ..thinking.generate import generate

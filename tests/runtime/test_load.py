@@ -6,7 +6,8 @@ import torch
 import transformers
 
 import qnext_lab
-from qnext_lab.runtime.load import experts_modules, load
+from qnext_lab.runtime.experts_module import experts_modules
+from qnext_lab.runtime.load import load
 from qnext_lab.tiny.tokenizer import build_tokenizer
 
 SMALL = dict(vocab_size=112, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)

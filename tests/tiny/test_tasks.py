@@ -6,13 +6,14 @@ import re
 
 import pytest
 
-from qnext_lab.tiny.tasks import FAMILIES, HARD_FAMILIES, Problem, extract_answer, make_problems, score
+from qnext_lab.tiny.tasks import (FAMILIES, HARD_FAMILIES, HEAD_FAMILIES, TOOL_FAMILIES, TOOL_FUNCTIONS, TOOLS, Problem,
+                                  extract_answer, make_problems, score)
 
 
 def _recompute(p: Problem) -> str:
     """The answer from the question text alone, by a route that shares no code with the generator."""
     q = p.question
-    if p.family in ("add", "arith"):
+    if p.family in ("add", "arith", "mul"):
         expr = re.fullmatch(r"What is ([0-9+\-* ]+)\?", q).group(1)
         return str(eval(expr, {"__builtins__": {}}))  # only digits, spaces and + - * reach here
     if p.family == "count":
@@ -26,10 +27,21 @@ def _recompute(p: Problem) -> str:
 
 
 def test_answers_are_right_for_every_family():
-    problems = make_problems(1000, seed=7)
+    problems = make_problems(1000, seed=7) + make_problems(100, seed=7, families=list(TOOL_FAMILIES))
     assert {p.family for p in problems} == set(FAMILIES)
     for p in problems:
         assert p.answer == _recompute(p), p
+
+
+def test_tool_family_is_opt_in_and_its_call_computes_the_answer():
+    assert {p.family for p in make_problems(100, seed=1)} == set(HEAD_FAMILIES) and "mul" not in HEAD_FAMILIES
+    for p in make_problems(200, seed=2, families=["mul"]):
+        a, b = (v for _, v in p.arguments)
+        assert 100 <= a < 10_000 and 100 <= b < 10_000  # 3-4 digits at evaluation size
+        call = p.tool_call
+        assert call["name"] == TOOL_FAMILIES["mul"] and str(TOOL_FUNCTIONS[call["name"]](**call["arguments"])) == p.answer
+        assert list(TOOLS[call["name"]]["function"]["parameters"]["properties"]) == list(call["arguments"])
+    assert make_problems(1, seed=0, families=["add"])[0].tool_call is None
 
 
 def test_addition_trace_steps_are_correct_and_carry():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import torch
-from transformers import AutoModelForCausalLM, GenerationConfig
+from transformers import AutoModelForCausalLM, GenerationConfig, Qwen3NextForCausalLM
 
 from qnext_lab.tiny.model import TinyArch, tiny_config
 from qnext_lab.tiny.paths import STOP_TEXT
@@ -49,3 +49,19 @@ def test_config_keeps_qwen3_next_character():
     cfg = tiny_config(100)
     assert cfg.layer_types == ["linear_attention"] * 3 + ["full_attention"]
     assert cfg.num_experts_per_tok > 1 and cfg.norm_topk_prob and cfg.shared_expert_intermediate_size > 0
+
+
+def test_init_continues_a_checkpoint_and_grows_its_vocabulary(tmp_path):
+    from qnext_lab.tiny.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    old = Qwen3NextForCausalLM(tiny_config(len(tok) - 4, SMALL, pad_token_id=tok.pad_token_id))  # before tool tags
+    old.save_pretrained(tmp_path / "old")
+    cfg = TrainConfig(steps=2, batch_size=4, warmup_steps=1, out=str(tmp_path / "new"), init=str(tmp_path / "old"),
+                      checkpoint_at=(), curriculum_frac=0.0, experts_implementation="eager", aux_coef=0.123)
+    train(cfg)
+    new = AutoModelForCausalLM.from_pretrained(tmp_path / "new")
+    assert new.config.vocab_size == len(tok) and new.get_input_embeddings().weight.shape[0] == len(tok)
+    assert new.config.router_aux_loss_coef == 0.123  # the coefficient training used is the one shipped
+    # ids the old model knew keep their rows' meaning: the rows moved only by two small optimizer steps
+    assert torch.allclose(new.get_input_embeddings().weight[:10], old.get_input_embeddings().weight[:10], atol=0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from moe_models import make_model
@@ -99,6 +100,41 @@ def test_families(family, kind):
         torch.testing.assert_close(trace.probs[pos], expected)
 
 
+def test_reused_capture_returns_a_new_trace_each_time():
+    model = make_model("qwen3_moe")
+    cap = qnext_lab.capture(model)
+    with torch.no_grad(), cap as first:
+        model(torch.tensor([[4, 5, 6]]))
+    with torch.no_grad(), cap as second:
+        model(torch.tensor([[7, 8]]))
+    assert second is not first
+    assert first.token_ids.tolist() == [4, 5, 6] and second.token_ids.tolist() == [7, 8]
+    assert cap.trace is second
+    with cap:
+        with pytest.raises(RuntimeError, match="already active"):
+            with cap:
+                pass
+    assert hooks_left(model) == 0
+
+
+@pytest.mark.parametrize("layers, error, match", [
+    ([0.7], TypeError, "integer"), ([True], TypeError, "bool"), ("03", TypeError, "string"),
+    ([], ValueError, "selects no layer"), ([1, 5], ValueError, r"\[5\] are not MoE layers"),
+    (1.0, TypeError, "integer"), ({"a": 1}, TypeError, "integer"), (object(), TypeError, "list of them"),
+])
+def test_bad_layers_are_refused(layers, error, match):
+    with pytest.raises(error, match=match):
+        qnext_lab.capture(make_model("qwen3_moe"), layers=layers)
+
+
+def test_numpy_and_torch_layer_indices():
+    model = make_model("qwen3_moe")
+    for layers in (np.int64(1), [np.int64(1)], torch.tensor([1]), np.array([1, 1]), 1):
+        with torch.no_grad(), qnext_lab.capture(model, layers=layers) as trace:
+            model(torch.tensor([[4, 5]]))
+        assert trace.layer_indices == [1] and len(trace) == 2
+
+
 def test_unbatched_call_without_mask_and_layer_subset():
     model = make_model("qwen3_moe")
     with torch.no_grad(), qnext_lab.capture(model, layers=[1]) as trace:
@@ -144,8 +180,12 @@ def test_probs_refused_for_unknown_router_and_non_moe_models():
     with torch.no_grad(), qnext_lab.capture(model) as trace:  # top-k capture still works
         model(torch.tensor([[4, 5]]))
     assert len(trace) == 2
-    gate.qnext_lab_probs_kind = "softmax"
-    assert qnext_lab.capture(model, probs=True).probs
+    gate.qnext_lab_probs_kind = "softmax"  # the router declares how its logits become probabilities
+    ref = reference_routing(model, IDS, MASK)
+    with torch.no_grad(), qnext_lab.capture(model, probs=True) as declared:
+        model(input_ids=IDS, attention_mask=MASK)
+    assert declared.probs is not None and declared.probs.shape == (2, 10, 8)
+    torch.testing.assert_close(declared.probs[0], torch.softmax(ref[0][2], -1))
     with pytest.raises(ValueError, match="no transformers v5 experts module"):
         qnext_lab.capture(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError):

@@ -12,7 +12,7 @@ import pytest
 from moe_models import make_model
 
 from qnext_lab.trace import lock as lock_module
-from qnext_lab.trace.lock import ModelBusyError, hold, model_lock
+from qnext_lab.trace.lock import ModelBusyError, held_here, hold, model_lock
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,15 @@ def test_one_lock_per_model_shared_by_wrappers_and_threads(model):
 
 
 def test_reentrant_in_one_thread(model):
+    assert not held_here(model)
     with hold(model), hold(model.model, timeout=0), model_lock(model):
-        pass
+        assert held_here(model) and held_here(model.model)
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(held_here(model)))
+        t.start()
+        t.join()
+        assert seen == [False]  # held by this thread, not by that one
+    assert not held_here(model)
 
 
 def test_second_thread_waits_then_runs(model):

@@ -1,13 +1,15 @@
-"""intervene(): ablated experts never chosen, forced always chosen, top-k changed, model restored."""
+"""intervene(): ablated experts never chosen, forced always chosen, top-k changed, model restored, nesting
+refused every time, numpy / torch integers accepted. (Threads: tests/trace/test_threads.py.)"""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from moe_models import make_model
 
 import qnext_lab
-from qnext_lab.analysis import intervene
+from qnext_lab.trace.intervene import intervene
 
 IDS = torch.tensor([[0, 0, 5, 6, 7, 8, 9, 10], [3, 4, 5, 6, 7, 9, 11, 12]])
 MASK = (IDS != 0).long()
@@ -102,3 +104,38 @@ def test_bad_requests_are_refused():
         with intervene(model, ablate={0: [1]}):
             raise KeyboardInterrupt
     assert sum(len(m._forward_hooks) for m in model.modules()) == 0
+
+
+def test_refused_nesting_stays_refused_and_hooks_never_stack():
+    # a refused nested block used to clear the outer block's marks, so the next nesting was accepted
+    model = make_model("qwen3_moe")  # 2 MoE layers
+    routers = lambda: sum(len(m._forward_hooks) for m in model.modules())  # noqa: E731
+    before = logits_of(model)
+    with intervene(model, ablate={0: [1]}):
+        inside = logits_of(model)
+        for attempt in range(3):
+            with pytest.raises(RuntimeError, match="nested"):
+                with intervene(model, ablate={1: [attempt]}):
+                    pass
+            assert routers() == 2  # still exactly the outer block's two hooks
+        torch.testing.assert_close(logits_of(model), inside, atol=0, rtol=0)  # outer change still applied
+    assert routers() == 0
+    torch.testing.assert_close(logits_of(model), before, atol=0, rtol=0)
+    with intervene(model, ablate={1: [2]}):  # free again once the outer block has ended
+        assert routers() == 2
+
+
+def test_numpy_and_torch_integers_are_expert_ids():
+    model = make_model("qwen3_moe")
+    with intervene(model, ablate={0: [1, 2], 1: 3}, top_k=3):
+        expected = logits_of(model)
+    change = intervene(model, ablate={np.int64(0): np.array([1, 2]), torch.tensor(1): torch.tensor(3)},
+                       top_k=np.int32(3))
+    assert change.ablate == {0: [1, 2], 1: [3]} and change.top_k == 3
+    with change:
+        torch.testing.assert_close(logits_of(model), expected, atol=0, rtol=0)
+    for bad in ({0: [0.5]}, {0: "1"}, {True: [1]}, {0: [True]}, {0.0: [1]}, {0: np.float64(1.0)}):
+        with pytest.raises(TypeError, match="integer"):
+            intervene(model, ablate=bad)
+    with pytest.raises(TypeError, match="top_k"):
+        intervene(model, top_k=np.float32(2))

@@ -9,6 +9,12 @@ and weights, so the change reaches the output, and ``capture`` (whose experts pr
 it. ``router_logits`` are left as the router computed them, so captured ``probs`` show what the router
 wanted. Hooks are removed on exit, also on error. Knows nothing about figures or widgets.
 
+It lives in ``trace/`` beside ``capture`` because both hook the routing (one reads it, this one changes it)
+and share ``moe_layers``, ``hooks`` and ``lock``. Threads: the block holds the model's lock (another
+thread's ``generate``/``capture``/``intervene`` on the model waits), and the rewrite applies only to the
+forwards of the thread that opened the block; a forward another thread runs without the lock routes as
+usual. Blocks do not nest on one model (combine the changes in one ``intervene``).
+
     with qnext_lab.intervene(model, ablate={3: [5, 7]}, force={0: [1]}, top_k=4):
         out = model.generate(**batch)
 
@@ -17,15 +23,36 @@ Dimension legend: T = tokens, E = experts, k = experts per token after the inter
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from types import TracebackType
 
 import torch
 from torch import nn
 
-from ..trace.moe_layers import MoELayer, find_moe_layers, router_probs_kind
+from .hooks import ThreadHooks
+from .lock import hold
+from .moe_layers import MoELayer, as_int, find_moe_layers, router_probs_kind
 
-_MARK = "_qnext_lab_intervened"
+# router -> the intervene block rewriting it; read and written only while holding the model's lock
+_ACTIVE: weakref.WeakKeyDictionary[nn.Module, intervene] = weakref.WeakKeyDictionary()
+
+
+def _expert_ids(name: str, layer: int, experts: object, E: int) -> list[int]:
+    if isinstance(experts, (str, bytes)):
+        raise TypeError(f"{name}: experts of layer {layer} must be integers, got the string {experts!r}")
+    try:
+        ids = [as_int(experts, f"{name}: expert of layer {layer}")]
+    except TypeError:
+        if not isinstance(experts, Iterable):
+            raise TypeError(f"{name}: experts of layer {layer} must be an integer or a list of them, "
+                            f"got {experts!r}") from None
+        ids = [as_int(e, f"{name}: expert of layer {layer}") for e in experts]
+    for e in ids:
+        if not 0 <= e < E:
+            raise ValueError(f"{name}: expert {e} out of range for layer {layer} (experts 0..{E - 1})")
+    return sorted(set(ids))
 
 
 def _expert_sets(name: str, spec: Mapping[int, Iterable[int]] | None, layers: dict[int, MoELayer]) -> dict[int, list[int]]:
@@ -34,28 +61,24 @@ def _expert_sets(name: str, spec: Mapping[int, Iterable[int]] | None, layers: di
     if not isinstance(spec, Mapping):
         raise TypeError(f"{name} must be a dict {{layer: [experts]}}, got {type(spec).__name__}")
     out: dict[int, list[int]] = {}
-    for layer, experts in spec.items():
-        if isinstance(layer, bool) or not isinstance(layer, int):
-            raise TypeError(f"{name}: layer keys must be ints, got {layer!r}")
+    for key, experts in spec.items():
+        layer = as_int(key, f"{name}: layer key")
         if layer not in layers:
             raise ValueError(f"{name}: layer {layer} is not an MoE layer of this model; MoE layers: {sorted(layers)}")
-        experts = [experts] if isinstance(experts, int) else list(experts)
-        E = layers[layer].num_experts
-        for e in experts:
-            if isinstance(e, bool) or not isinstance(e, int):
-                raise TypeError(f"{name}: experts must be ints, got {e!r} for layer {layer}")
-            if not 0 <= e < E:
-                raise ValueError(f"{name}: expert {e} out of range for layer {layer} (experts 0..{E - 1})")
-        out[layer] = sorted(set(experts))
+        ids = _expert_ids(name, layer, experts, layers[layer].num_experts)
+        out[layer] = sorted(set(out.get(layer, [])) | set(ids))  # np.int64(3) and 3 name the same layer
     return out
 
 
 class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...):`
-    """Context manager changing routing: ``ablate`` / ``force`` map decoder-layer index -> expert ids;
-    ``top_k`` sets the experts per token in every MoE layer (default: the model's own k)."""
+    """Context manager changing routing: ``ablate`` / ``force`` map decoder-layer index -> expert ids (one id
+    or a list; numpy / torch integers too); ``top_k`` sets the experts per token in every MoE layer (default:
+    the model's own k). ``timeout``: seconds to wait for another thread that holds the model (``None``: as
+    long as it takes), then ``ModelBusyError``."""
 
     def __init__(self, model: nn.Module, ablate: Mapping[int, Iterable[int]] | None = None,
-                 force: Mapping[int, Iterable[int]] | None = None, top_k: int | None = None) -> None:
+                 force: Mapping[int, Iterable[int]] | None = None, top_k: int | None = None, *,
+                 timeout: float | None = None) -> None:
         layers = {layer.index: layer for layer in find_moe_layers(model)}
         for layer in layers.values():
             if layer.router is None:
@@ -65,8 +88,8 @@ class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...)
                                  "supports Qwen2/3-MoE, Qwen3-Next, Mixtral, OLMoE, GPT-OSS and DeepSeek-V3 routers")
         self.ablate = _expert_sets("ablate", ablate, layers)
         self.force = _expert_sets("force", force, layers)
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)):
-            raise TypeError(f"top_k must be an int or None, got {top_k!r}")
+        if top_k is not None:
+            top_k = as_int(top_k, "top_k")
         for index, layer in layers.items():
             E = layer.num_experts
             k = top_k if top_k is not None else int(getattr(layer.router, "top_k"))
@@ -85,23 +108,33 @@ class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...)
                 raise ValueError(f"layer {index}: experts {sorted(both)} are both ablated and forced")
         self.model = model
         self.top_k = top_k
+        self.timeout = timeout
         self.layers = layers
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._hold: AbstractContextManager | None = None  # the model lock, while the block is open
+        self._hooks: ThreadHooks | None = None
 
     def __enter__(self) -> intervene:
-        if self._handles:
-            raise RuntimeError("this intervene() is already active")
+        lock = hold(self.model, timeout=self.timeout, what="intervene")
+        lock.__enter__()  # from here on, only this thread reads or changes _ACTIVE for these routers
+        try:
+            if self._hooks is not None:
+                raise RuntimeError("this intervene() is already active")
+            if any(layer.router in _ACTIVE for layer in self.layers.values()):
+                raise RuntimeError("intervene() blocks cannot be nested on the same model; "
+                                   "combine the changes in one intervene(...)")
+        except BaseException:
+            lock.__exit__(None, None, None)
+            raise
+        self._hold, hooks = lock, ThreadHooks()
+        self._hooks = hooks
         try:
             for index, layer in self.layers.items():
-                if getattr(layer.router, _MARK, False):
-                    raise RuntimeError("intervene() blocks cannot be nested on the same model; "
-                                       "combine the changes in one intervene(...)")
                 k = self.top_k if self.top_k is not None else int(layer.router.top_k)
                 shift = torch.zeros(layer.num_experts)  # (E,) added to the choice scores
                 shift[self.ablate.get(index, [])] = float("-inf")
                 shift[self.force.get(index, [])] = float("inf")
-                self._handles.append(layer.router.register_forward_hook(_rewrite_hook(layer.router, k, shift)))
-                setattr(layer.router, _MARK, True)
+                _ACTIVE[layer.router] = self
+                hooks.post(layer.router, _rewrite_hook(layer.router, k, shift))
         except BaseException:
             self._remove()
             raise
@@ -112,11 +145,19 @@ class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...)
         self._remove()
 
     def _remove(self) -> None:
-        while self._handles:
-            self._handles.pop().remove()
-        for layer in self.layers.values():
-            if layer.router is not None and hasattr(layer.router, _MARK):
-                delattr(layer.router, _MARK)
+        """Remove this block's hooks and marks (only its own: a refused nested block leaves the outer one
+        intact) and release the model lock."""
+        hooks, lock = self._hooks, self._hold
+        self._hooks = self._hold = None
+        try:
+            if hooks is not None:
+                hooks.remove()
+            for layer in self.layers.values():
+                if _ACTIVE.get(layer.router) is self:
+                    del _ACTIVE[layer.router]
+        finally:
+            if lock is not None:
+                lock.__exit__(None, None, None)
 
 
 def _router_kind(router: nn.Module) -> str | None:

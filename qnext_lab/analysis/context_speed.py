@@ -1,0 +1,83 @@
+"""Measured cost against context length: prefill time, decode time per token and cache memory of a real model.
+
+The measured side of ``cost``: for each context length, prefill a batch of random token ids from scratch
+(timed), then decode single tokens on top of that cache (each step timed) and read the bytes the cache really
+holds (``cost.cache_memory``). Medians over ``repeats``. Used by notebook 08 and ``benchmarks/bench_context.py``
+to put measured curves beside ``cost_table``'s predictions. Knows nothing about figures or traces.
+
+    df = measure_context(model, contexts=[256, 1024, 4096])   # one row per context
+
+Timings are wall-clock on whatever device holds the model (CUDA is synchronised around each timed call).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .cost import cache_memory
+
+__all__ = ["measure_context"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_context(model: nn.Module, contexts: Iterable[int], *, batch: int = 1, decode_tokens: int = 8,
+                    repeats: int = 3, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    """One row per context: ``context, batch, prefill_s, decode_s_per_token, kv_bytes, state_bytes``.
+
+    ``prefill_s``: median time of a forward over ``batch`` x ``context`` new tokens (cache created).
+    ``decode_s_per_token``: median time of one decode step (one new token per sequence) with ``context``
+    tokens already cached. ``kv_bytes`` / ``state_bytes``: what the cache holds after the prefill (measured).
+    """
+    if not isinstance(model, nn.Module) or not hasattr(model, "config"):
+        raise TypeError(f"expected a transformers model, got {type(model).__name__}")
+    contexts = [int(c) for c in contexts]
+    if not contexts or any(c < 1 for c in contexts):
+        raise ValueError(f"contexts must be positive token counts, got {contexts}")
+    for name, value in (("batch", batch), ("decode_tokens", decode_tokens), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if isinstance(limit, int) and max(contexts) + decode_tokens > limit:
+        raise ValueError(f"context {max(contexts)} + {decode_tokens} decode tokens exceeds the model's "
+                         f"max_position_embeddings ({limit}); raise it in the config or measure shorter contexts")
+    device = next(model.parameters()).device
+    vocab = int(config.vocab_size)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    from tqdm.auto import tqdm
+
+    for context in tqdm(contexts, disable=not progress, desc="contexts"):
+        prefill, decode = [], []
+        for _ in range(repeats):
+            ids = torch.randint(0, vocab, (batch, context), generator=g).to(device)  # (B, c)
+            step = torch.randint(0, vocab, (batch, decode_tokens), generator=g).to(device)  # (B, d)
+            with torch.no_grad():
+                _sync(device)
+                start = time.perf_counter()
+                out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+                _sync(device)
+                prefill.append(time.perf_counter() - start)
+                cache = out.past_key_values
+                held = cache_memory(cache)
+                for t in range(decode_tokens):
+                    start = time.perf_counter()
+                    out = model(input_ids=step[:, t : t + 1], past_key_values=cache, use_cache=True)
+                    _sync(device)
+                    decode.append(time.perf_counter() - start)
+                    cache = out.past_key_values
+            del out, cache
+        rows.append(dict(context=context, batch=batch, prefill_s=statistics.median(prefill),
+                         decode_s_per_token=statistics.median(decode), kv_bytes=held["kv"],
+                         state_bytes=held["state"]))
+    return pd.DataFrame(rows)

@@ -1,0 +1,323 @@
+"""Cost model: parameters, FLOPs, bytes and memory of a transformers config at a context length.
+
+Answers "why is Qwen3-Next cheap" from its config alone: parameters total vs active per token (from
+``active_parameters``, which builds the model on the ``meta`` device), FLOPs per token for prefill and decode,
+bytes read per decode token (active weights, KV cache, Gated DeltaNet recurrent + conv state) and memory held
+at a context length (weights, KV cache growing with context, recurrent state fixed). Works for any decoder
+config transformers builds: Qwen3-Next's hybrid layout (``layer_types``), sliding-window layers, MoE (k of E
+experts) and dense MLPs. ``cost_table`` adds the comparisons a reader asks for: the same config with every
+layer full attention, and dense models of the same active and the same total size. Knows nothing about traces,
+figures or running a model.
+
+    c = model_cost(transformers.Qwen3NextConfig(), context=32768)   # ModelCost
+    cost_table(config, contexts=[4096, 32768, 262144])              # one row per (variant, context)
+
+Counting rules (each a choice, stated once here):
+- FLOPs: 2 per multiply-add of every weight matrix a token uses (routed experts: k of E; output head: one
+  V x H matmul per decoded token, and once per prefill, as ``generate`` keeps only the last logits); full
+  attention adds 4 * q_heads * head_dim per attended key (QK^T and AV, causal); a Gated DeltaNet layer adds
+  7 * v_heads * k_dim * v_dim per token (decay the state, read it with k, write the delta, read it with q:
+  the recurrent form; chunked prefill kernels do the same work plus an intra-chunk term).
+- Bytes read per decode token: each weight once per step, shared by the ``batch`` tokens of the step. A batch
+  of b tokens reaches E * (1 - (1 - k/E)**b) experts per layer on average under uniform routing (b = 1: k).
+  Each sequence reads its own KV cache (context keys and values per full-attention layer) and its recurrent
+  and conv states.
+- Memory held: all weights, plus batch * (context * KV bytes per token + the fixed per-sequence state). The
+  KV cache and conv state are stored in ``dtype``; the recurrent state in ``state_dtype`` (fp32 in
+  transformers' and flash-linear-attention's gated delta rule).
+
+Dimension legend: c = context (tokens), b = batch (sequences), E = experts, k = experts per token.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from .active_params import active_parameters
+
+__all__ = ["ModelCost", "cache_memory", "cost_table", "full_attention_config", "model_cost"]
+
+_FULL = ("full_attention", "attention", "global")
+_LINEAR = ("linear_attention",)
+_SLIDING = ("sliding_attention", "chunked_attention", "local")
+VARIANTS = ("as configured", "every layer full attention", "dense, same active size", "dense, same total size")
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the counting needs from a config, parameter counts included (no context or batch yet)."""
+
+    name: str
+    vocab: int
+    hidden: int
+    layer_kinds: tuple[str, ...]  # per decoder layer: "full", "sliding", "linear"
+    sliding_window: int | None
+    q_heads: int
+    kv_heads: int
+    head_dim: int
+    lin_k_heads: int
+    lin_v_heads: int
+    lin_k_dim: int
+    lin_v_dim: int
+    conv_kernel: int
+    params_total: int  # all parameters (embedding and head included, tied ones once)
+    params_embedding: int  # input embedding (read one row per token, no FLOPs)
+    params_head: int  # output head as a matmul (vocab x hidden, also when tied)
+    params_dense: int  # non-embedding, non-head parameters every token uses (attention, norms, shared experts...)
+    params_experts: int  # routed experts, all layers
+    num_experts: int  # E (0 for dense)
+    top_k: int  # k (0 for dense)
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """Cost of one config at ``context`` tokens and ``batch`` sequences. Bytes and FLOPs are plain numbers."""
+
+    name: str
+    context: int
+    batch: int
+    bytes_per_param: int
+    full_attention_layers: int
+    linear_attention_layers: int
+    sliding_attention_layers: int
+    params_total: int
+    params_active: int  # per token, embedding and head included
+    params_active_non_embedding: int  # per token, without the input embedding and the output head
+    decode_flops: float  # per decoded token, with `context` tokens in the cache (the new one included)
+    prefill_flops: float  # for one sequence of `context` tokens
+    decode_bytes_weights: float  # per decoded token (each weight read once per step, shared by the batch)
+    decode_bytes_kv: float  # per decoded token: this sequence's KV cache
+    decode_bytes_state: float  # per decoded token: this sequence's recurrent + conv states
+    kv_bytes_per_token: int  # per sequence, all full/sliding-attention layers
+    state_bytes_per_sequence: int  # recurrent + conv state of every linear-attention layer (independent of context)
+    weights_memory: int  # bytes of all weights
+    kv_cache_memory: int  # bytes held by the KV cache of `batch` sequences at `context`
+    state_memory: int  # bytes held by `batch` sequences' recurrent + conv states
+
+    @property
+    def prefill_flops_per_token(self) -> float:
+        return self.prefill_flops / self.context
+
+    @property
+    def decode_bytes(self) -> float:
+        """Bytes read per decoded token: weights + KV cache + states."""
+        return self.decode_bytes_weights + self.decode_bytes_kv + self.decode_bytes_state
+
+    @property
+    def memory(self) -> int:
+        """Bytes held: weights + KV cache + states."""
+        return self.weights_memory + self.kv_cache_memory + self.state_memory
+
+    @property
+    def decode_intensity(self) -> float:
+        """FLOPs per byte read while decoding (low: memory-bound)."""
+        return self.decode_flops / self.decode_bytes
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.update(prefill_flops_per_token=self.prefill_flops_per_token, decode_bytes=self.decode_bytes,
+                   memory=self.memory, decode_intensity=self.decode_intensity)
+        return out
+
+
+def _text_config(config: object) -> object:
+    if not (hasattr(config, "to_dict") and hasattr(config, "model_type")):
+        raise TypeError(f"expected a transformers config (e.g. transformers.Qwen3NextConfig()), got {type(config).__name__}")
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def _layer_kinds(config: object) -> tuple[tuple[str, ...], int | None]:
+    n = int(config.num_hidden_layers)
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)
+    if types is None:  # older configs: one kind for every layer
+        sliding = window is not None and getattr(config, "use_sliding_window", True)
+        return ("sliding" if sliding else "full",) * n, window if sliding else None
+    kinds = []
+    for t in types:
+        if t in _FULL:
+            kinds.append("full")
+        elif t in _LINEAR:
+            kinds.append("linear")
+        elif t in _SLIDING:
+            kinds.append("sliding")
+        else:
+            raise ValueError(f"layer type {t!r} is not one the cost model knows ({_FULL + _LINEAR + _SLIDING})")
+    if "sliding" in kinds and window is None:
+        raise ValueError("the config has sliding-attention layers but no sliding_window")
+    return tuple(kinds), window
+
+
+def _shape(config: object, name: str | None = None) -> _Shape:
+    text = _text_config(config)
+    kinds, window = _layer_kinds(text)
+    hidden, vocab = int(text.hidden_size), int(text.vocab_size)
+    q_heads = int(text.num_attention_heads)
+    kv_heads = int(getattr(text, "num_key_value_heads", None) or q_heads)
+    head_dim = int(getattr(text, "head_dim", None) or hidden // q_heads)
+    params = active_parameters(config).set_index("component")
+    n_embed = int(params.loc["embedding", "total"])
+    experts = int(params.loc["routed experts", "total"])
+    dense = int(params.loc["total (non-embedding)", "total"]) - experts
+    num_experts = int(getattr(text, "num_experts", None) or getattr(text, "num_local_experts", None)
+                      or getattr(text, "n_routed_experts", None) or 0) if experts else 0
+    top_k = int(getattr(text, "num_experts_per_tok", 0) or 0) if experts else 0
+    return _Shape(
+        name=name or getattr(text, "model_type", type(text).__name__), vocab=vocab, hidden=hidden, layer_kinds=kinds,
+        sliding_window=window, q_heads=q_heads, kv_heads=kv_heads, head_dim=head_dim,
+        lin_k_heads=int(getattr(text, "linear_num_key_heads", 0) or 0),
+        lin_v_heads=int(getattr(text, "linear_num_value_heads", 0) or 0),
+        lin_k_dim=int(getattr(text, "linear_key_head_dim", 0) or 0),
+        lin_v_dim=int(getattr(text, "linear_value_head_dim", 0) or 0),
+        conv_kernel=int(getattr(text, "linear_conv_kernel_dim", 0) or 0),
+        params_total=int(params.loc["total", "total"]), params_embedding=n_embed, params_head=vocab * hidden,
+        params_dense=dense, params_experts=experts, num_experts=num_experts, top_k=top_k)
+
+
+def _dtype_bytes(dtype: torch.dtype | int, what: str) -> int:
+    if isinstance(dtype, torch.dtype):
+        return dtype.itemsize
+    if isinstance(dtype, int) and not isinstance(dtype, bool) and dtype > 0:
+        return dtype
+    raise TypeError(f"{what} must be a torch.dtype (e.g. torch.bfloat16) or a byte count, got {dtype!r}")
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> ModelCost:
+    full = s.layer_kinds.count("full")
+    sliding = s.layer_kinds.count("sliding")
+    linear = s.layer_kinds.count("linear")
+    k_over_e = s.top_k / s.num_experts if s.num_experts else 0.0
+    experts_active = s.params_experts * k_over_e  # per token
+    matmul = s.params_dense + experts_active  # per token, body only
+    # attention: keys attended by the token at position p (1-based) is p, or min(p, window) when sliding
+    attn_per_key = 4 * s.q_heads * s.head_dim
+    lin_state_elems = s.lin_v_heads * s.lin_k_dim * s.lin_v_dim  # per layer, per sequence
+    lin_flops = 7 * lin_state_elems
+    conv_dim = 2 * s.lin_k_heads * s.lin_k_dim + s.lin_v_heads * s.lin_v_dim
+    window = s.sliding_window or context
+
+    decode_flops = (2 * (matmul + s.params_head) + attn_per_key * (full * context + sliding * min(context, window))
+                    + lin_flops * linear)
+    causal = context * (context + 1) / 2  # sum of p for p = 1..context
+    w = min(context, window)
+    causal_sliding = w * (w + 1) / 2 + (context - w) * w
+    prefill_flops = (2 * matmul * context + 2 * s.params_head + attn_per_key * (full * causal + sliding * causal_sliding)
+                     + lin_flops * linear * context)
+
+    touched = 1 - (1 - k_over_e) ** batch if s.num_experts else 0.0  # share of experts a step reaches
+    step_weights = (s.params_dense + s.params_head + s.params_experts * touched) * wbytes + batch * s.hidden * wbytes
+    kv_per_token = 2 * s.kv_heads * s.head_dim * wbytes * (full + sliding)
+    kv_read = 2 * s.kv_heads * s.head_dim * wbytes * (full * context + sliding * min(context, window))
+    state = linear * (lin_state_elems * sbytes + conv_dim * s.conv_kernel * wbytes)
+    kv_held = 2 * s.kv_heads * s.head_dim * wbytes * (full * context + sliding * min(context, window)) * batch
+    return ModelCost(
+        name=s.name, context=context, batch=batch, bytes_per_param=wbytes, full_attention_layers=full,
+        linear_attention_layers=linear, sliding_attention_layers=sliding, params_total=s.params_total,
+        params_active=round(s.params_total - s.params_dense - s.params_experts + matmul),  # + embedding, stored head
+        params_active_non_embedding=round(matmul), decode_flops=float(decode_flops), prefill_flops=float(prefill_flops),
+        decode_bytes_weights=step_weights / batch, decode_bytes_kv=float(kv_read), decode_bytes_state=float(state),
+        kv_bytes_per_token=kv_per_token, state_bytes_per_sequence=state, weights_memory=s.params_total * wbytes,
+        kv_cache_memory=kv_held, state_memory=state * batch)
+
+
+def model_cost(config: object, *, context: int = 4096, batch: int = 1, dtype: torch.dtype | int = torch.bfloat16,
+               state_dtype: torch.dtype | int = torch.float32, name: str | None = None) -> ModelCost:
+    """The cost of ``config`` with ``context`` tokens per sequence and ``batch`` sequences (see the module doc).
+
+    ``dtype``: weights, KV cache and conv state (a torch dtype or bytes per element); ``state_dtype``: the
+    Gated DeltaNet recurrent state.
+    """
+    context, batch = _positive_int("context", context), _positive_int("batch", batch)
+    return _evaluate(_shape(config, name), context, batch, _dtype_bytes(dtype, "dtype"),
+                     _dtype_bytes(state_dtype, "state_dtype"))
+
+
+def full_attention_config(config: object) -> object:
+    """A copy of ``config`` with every decoder layer full attention (same heads, same MLPs)."""
+    text = _text_config(config)
+    out = copy.deepcopy(text)
+    if getattr(out, "layer_types", None) is not None:
+        out.layer_types = ["full_attention"] * int(out.num_hidden_layers)
+    if hasattr(out, "use_sliding_window"):
+        out.use_sliding_window = False
+    if getattr(out, "sliding_window", None) is not None:
+        out.sliding_window = None
+    return out
+
+
+def _dense_like(s: _Shape, params_non_embedding: float, name: str) -> _Shape:
+    """A dense model with ``s``'s attention (every layer full) and this many non-embedding parameters."""
+    return dataclasses.replace(
+        s, name=name, layer_kinds=("full",) * len(s.layer_kinds), sliding_window=None,
+        params_dense=round(params_non_embedding), params_experts=0, num_experts=0, top_k=0,
+        params_total=round(params_non_embedding) + s.params_total - s.params_dense - s.params_experts)
+
+
+def cost_table(config: object, *, contexts: Iterable[int] = (4096, 32768, 262144), batch: int = 1,
+               dtype: torch.dtype | int = torch.bfloat16, state_dtype: torch.dtype | int = torch.float32,
+               variants: Sequence[str] = VARIANTS, name: str | None = None) -> pd.DataFrame:
+    """One row per (variant, context): the ModelCost fields plus ratios to the configured model.
+
+    Variants: ``"as configured"``; ``"every layer full attention"`` (same config, linear and sliding layers
+    made full attention); ``"dense, same active size"`` and ``"dense, same total size"`` (every layer full
+    attention with the config's heads, and a dense MLP sized so that the non-embedding parameters equal the
+    configured model's active, or total, non-embedding parameters). Ratio columns: ``decode_time_ratio``
+    (decode bytes, i.e. memory-bound decode time), ``prefill_ratio`` (prefill FLOPs), ``memory_ratio``.
+    """
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {VARIANTS}")
+    contexts = [_positive_int("context", c) for c in contexts]
+    batch = _positive_int("batch", batch)
+    wbytes, sbytes = _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
+    base = _shape(config, name)
+    shapes = {"as configured": base}
+    if "every layer full attention" in variants:
+        shapes["every layer full attention"] = _shape(full_attention_config(config), base.name)
+    active_body = base.params_dense + base.params_experts * (base.top_k / base.num_experts if base.num_experts else 1)
+    shapes["dense, same active size"] = _dense_like(base, active_body, base.name)
+    shapes["dense, same total size"] = _dense_like(base, base.params_dense + base.params_experts, base.name)
+    rows = []
+    for context in contexts:
+        ref = _evaluate(base, context, batch, wbytes, sbytes)
+        for variant in variants:
+            c = _evaluate(shapes[variant], context, batch, wbytes, sbytes)
+            rows.append(dict(variant=variant, **c.to_dict(), decode_time_ratio=c.decode_bytes / ref.decode_bytes,
+                             prefill_ratio=c.prefill_flops / ref.prefill_flops, memory_ratio=c.memory / ref.memory))
+    return pd.DataFrame(rows)
+
+
+def cache_memory(cache: object) -> dict[str, int]:
+    """Bytes a transformers cache really holds: ``{"kv": keys + values, "state": recurrent + conv states}``.
+
+    The measured counterpart of ``ModelCost.kv_cache_memory`` / ``state_memory`` (pass
+    ``model(..., use_cache=True).past_key_values``).
+    """
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        raise TypeError(f"expected a transformers Cache (with .layers), got {type(cache).__name__}")
+
+    def nbytes(value: object) -> int:
+        if isinstance(value, torch.Tensor):
+            return value.nbytes
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(nbytes(v) for v in value)
+        return 0
+
+    kv = sum(nbytes(getattr(layer, name, None)) for layer in layers for name in ("keys", "values"))
+    state = sum(nbytes(getattr(layer, name, None)) for layer in layers for name in ("conv_states", "recurrent_states"))
+    return {"kv": kv, "state": state}

@@ -1,0 +1,22 @@
+"""Weight formats: llama.cpp's block quantisation and GGUF files, for the MoE models ``load()`` returns.
+
+Sits above ``runtime`` (it finds experts modules and selects the "qnext" experts on load) and below ``trace``
+(it knows nothing about routing). One concept per module:
+
+    quantize    quantize(model, "Q4_0", parts=...) -> a copy through the gguf package's own quantisers
+    convert     the tensor conversions of llama.cpp's converter (qwen3next, qwen3moe), both directions
+    export      export_gguf(model, tokenizer, path, qtype=...) with gguf.GGUFWriter
+    gguf_load   load_gguf(path) (behind qnext_lab.load(path, gguf_file=...)): transformers' GGUF loader for
+                qwen2moe/qwen3moe, the inverse conversion for qwen3next
+
+    from qnext_lab.formats import quantize, export_gguf
+    q4 = quantize(model, "Q4_0"); export_gguf(model, tok, "tiny-Q4_0.gguf", qtype="Q4_0")
+"""
+
+from __future__ import annotations
+
+from .export import export_gguf
+from .gguf_load import load_gguf
+from .quantize import FORMATS, GGUF_PARTS, PARTS, QuantizationInfo, quantize
+
+__all__ = ["FORMATS", "GGUF_PARTS", "PARTS", "QuantizationInfo", "export_gguf", "load_gguf", "quantize"]

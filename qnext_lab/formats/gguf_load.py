@@ -1,0 +1,179 @@
+"""``load_gguf()``: a GGUF file as ``(model, tokenizer)``, dequantised to float.
+
+Two roads. ``qwen2moe`` / ``qwen3moe``: transformers' own GGUF loader (``from_pretrained(dir, gguf_file=...)``),
+with the expert widths it does not read from the metadata passed explicitly; the tokenizer is the exact
+``tokenizer.huggingface.json`` when the file has one, else transformers' rebuild from the llama.cpp vocabulary. ``qwen3next`` (which transformers
+cannot load): the kit's inverse of llama.cpp's conversion (``convert.from_gguf_tensors``): the config is rebuilt
+from the metadata, every tensor dequantised with ``gguf.quants.dequantize``, and the tokenizer taken the same way. Only the GGUF file is read (no pickle, no remote code).
+Knows the runtime's experts selection; nothing about traces.
+
+    model, tok = load_gguf("qnext-tiny-Q4_0.gguf")
+    model, tok = load_gguf("some/dir", gguf_file="qwen3-moe-Q8_0.gguf")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import gguf
+import torch
+import transformers
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..runtime.experts import IMPLEMENTATION_NAME
+from .convert import from_gguf_tensors
+from .export import GENERATION_CONFIG_KEY
+
+__all__ = ["gguf_path", "load_gguf", "read_metadata"]
+
+_TRANSFORMERS_ARCHS = ("qwen2moe", "qwen3moe")
+
+
+def gguf_path(name_or_path: str | os.PathLike, gguf_file: str | os.PathLike | None) -> Path:
+    """The GGUF file meant by ``load(path)`` (a .gguf file) or ``load(dir, gguf_file=name)``; clear errors otherwise."""
+    base = Path(os.fspath(name_or_path)).expanduser()
+    path = base / gguf_file if gguf_file is not None else base
+    if gguf_file is not None and not base.is_dir():
+        raise FileNotFoundError(f"gguf_file= names a file inside a local directory; {str(base)!r} is not a directory")
+    if not path.is_file():
+        raise FileNotFoundError(f"no GGUF file at {str(path)!r}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ValueError(f"{str(path)!r} is not a GGUF file (it does not start with the 'GGUF' magic)")
+    return path
+
+
+def read_metadata(reader: gguf.GGUFReader) -> dict[str, Any]:
+    """All key/value fields of a GGUF file as Python values (strings, numbers, lists)."""
+    return {name: field.contents() for name, field in reader.fields.items() if not name.startswith("GGUF.")}
+
+
+def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transformers.Qwen3NextConfig:
+    a = "qwen3next"
+
+    def get(key: str) -> Any:
+        if f"{a}.{key}" not in meta:
+            raise ValueError(f"the GGUF file lacks {a}.{key}: not a complete qwen3next file")
+        return meta[f"{a}.{key}"]
+
+    layers, interval = int(get("block_count")), int(meta.get(f"{a}.full_attention_interval", 4))
+    head_dim, heads_v = int(get("attention.key_length")), int(get("ssm.time_step_rank"))
+    return transformers.Qwen3NextConfig(
+        vocab_size=len(meta["tokenizer.ggml.tokens"]),
+        hidden_size=int(get("embedding_length")),
+        intermediate_size=int(get("feed_forward_length")),
+        num_hidden_layers=layers,
+        num_attention_heads=int(get("attention.head_count")),
+        num_key_value_heads=int(get("attention.head_count_kv")),
+        head_dim=head_dim,
+        max_position_embeddings=int(get("context_length")),
+        rms_norm_eps=float(get("attention.layer_norm_rms_epsilon")),
+        rope_parameters={"rope_type": "default", "rope_theta": float(get("rope.freq_base")),
+                         "partial_rotary_factor": int(get("rope.dimension_count")) / head_dim},
+        num_experts=int(get("expert_count")),
+        num_experts_per_tok=int(get("expert_used_count")),
+        moe_intermediate_size=int(get("expert_feed_forward_length")),
+        shared_expert_intermediate_size=int(meta.get(f"{a}.expert_shared_feed_forward_length", 0)),
+        norm_topk_prob=True,  # llama.cpp's qwen3next graph always renormalises the top-k weights
+        linear_conv_kernel_dim=int(get("ssm.conv_kernel")),
+        linear_key_head_dim=int(get("ssm.state_size")),
+        linear_num_key_heads=int(get("ssm.group_count")),
+        linear_num_value_heads=heads_v,
+        linear_value_head_dim=int(get("ssm.inner_size")) // heads_v,
+        layer_types=["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(layers)],
+        decoder_sparse_step=1,
+        mlp_only_layers=[],
+        tie_word_embeddings="output.weight" not in tensor_names,
+        eos_token_id=meta.get("tokenizer.ggml.eos_token_id"),
+        pad_token_id=meta.get("tokenizer.ggml.padding_token_id"),
+        bos_token_id=meta.get("tokenizer.ggml.bos_token_id"),
+    )
+
+
+def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
+    from tokenizers import Tokenizer
+
+    tokens = meta["tokenizer.ggml.tokens"]
+
+    def text(key: str) -> str | None:
+        i = meta.get(f"tokenizer.ggml.{key}_token_id")
+        return tokens[i] if i is not None and 0 <= i < len(tokens) else None
+
+    if gguf.Keys.Tokenizer.HF_JSON in meta:
+        backend = Tokenizer.from_str(meta[gguf.Keys.Tokenizer.HF_JSON])
+    else:
+        from transformers.integrations.ggml import convert_gguf_tokenizer
+
+        fields = {k.removeprefix("tokenizer.ggml."): v for k, v in meta.items() if k.startswith("tokenizer.ggml.")}
+        fields["tokens"], fields["merges"] = tokens, fields.get("merges", [])
+        backend, _ = convert_gguf_tokenizer("qwen2", fields)
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token=text("eos"), pad_token=text("padding"), bos_token=text("bos"),
+        chat_template=meta.get("tokenizer.chat_template"), padding_side="left",
+    )
+    tok.name_or_path = str(path)
+    return tok
+
+
+def _load_qwen3next(path: Path, dtype: torch.dtype | str | None, experts_implementation: str
+                    ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    reader = gguf.GGUFReader(path)
+    meta = read_metadata(reader)
+    config = _qwen3next_config(meta, {t.name for t in reader.tensors})
+    with torch.device("meta"):
+        skeleton = transformers.Qwen3NextForCausalLM(config)
+    expected = {name: p.shape for name, p in skeleton.state_dict().items()
+                if not (config.tie_word_embeddings and name == "lm_head.weight")}
+    arrays = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}  # float32, row-major
+    state = from_gguf_tensors(arrays, config, expected)
+    model = transformers.Qwen3NextForCausalLM(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise ValueError(f"GGUF tensors do not fill the model: missing {missing}, unexpected {unexpected}")
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    if GENERATION_CONFIG_KEY in meta:
+        model.generation_config = transformers.GenerationConfig.from_dict(json.loads(meta[GENERATION_CONFIG_KEY]))
+    model.set_experts_implementation(experts_implementation)
+    if dtype is not None:
+        model = model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+    return model.eval(), _tokenizer(meta, path)
+
+
+def _load_with_transformers(path: Path, arch: str, meta: dict[str, Any], dtype: torch.dtype | str | None,
+                            experts_implementation: str, **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    # transformers maps most keys itself but not the expert widths; pass them so the shapes match the file
+    overrides: dict[str, Any] = {}
+    if f"{arch}.expert_feed_forward_length" in meta:
+        overrides["moe_intermediate_size"] = int(meta[f"{arch}.expert_feed_forward_length"])
+    if f"{arch}.expert_shared_feed_forward_length" in meta:
+        overrides["shared_expert_intermediate_size"] = int(meta[f"{arch}.expert_shared_feed_forward_length"])
+    directory, name = str(path.parent), path.name
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        directory, gguf_file=name, dtype=dtype, experts_implementation=experts_implementation, **overrides, **kwargs)
+    if gguf.Keys.Tokenizer.HF_JSON in meta:  # the exact tokenizer (files from export_gguf)
+        return model.eval(), _tokenizer(meta, path)
+    return model.eval(), transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+
+
+def load_gguf(name_or_path: str | os.PathLike, gguf_file: str | os.PathLike | None = None, *,
+              dtype: torch.dtype | str | None = None, experts_implementation: str = IMPLEMENTATION_NAME,
+              **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """``(model, tokenizer)`` from a GGUF file (qwen3next, qwen3moe, qwen2moe), weights dequantised to float32
+    (or ``dtype``), ``experts_implementation`` selected, in eval mode."""
+    path = gguf_path(name_or_path, gguf_file)
+    reader = gguf.GGUFReader(path)
+    meta = read_metadata(reader)
+    arch = meta.get("general.architecture")
+    del reader
+    if arch == "qwen3next":
+        if kwargs:
+            raise TypeError(f"loading a qwen3next GGUF takes dtype and experts_implementation only, not {sorted(kwargs)}")
+        return _load_qwen3next(path, dtype, experts_implementation)
+    if arch in _TRANSFORMERS_ARCHS:
+        return _load_with_transformers(path, arch, meta, dtype, experts_implementation, **kwargs)
+    raise ValueError(f"{path.name} holds a {arch!r} model; qnext-lab loads the MoE architectures qwen3next "
+                     f"(its own inverse conversion) and {', '.join(_TRANSFORMERS_ARCHS)} (transformers' GGUF loader)")
