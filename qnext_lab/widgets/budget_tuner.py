@@ -30,7 +30,8 @@ import traitlets
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
 from .figure_sync import sync_figure
-from .worker import LatestWorker, model_lock
+from ..trace.lock import hold
+from .worker import LatestWorker
 
 # (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
 # answer_tokens, finish_reason, seconds), or None when it stopped because it was cancelled.
@@ -51,7 +52,7 @@ def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None =
     cache: dict[str, Any] = {}
 
     def answer(prompt: Any, budget: int, cancel: threading.Event) -> Any:
-        with model_lock(model):
+        with hold(model, what="BudgetTuner"):  # the cached run and the answer from it, with no one between
             key = repr(prompt)
             if key not in cache:
                 if cancel.is_set():
@@ -72,16 +73,16 @@ def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | Non
     from ..thinking.streaming import stream_generate
 
     def answer(prompt: Any, budget: int, cancel: threading.Event) -> Any:
-        with model_lock(model):
-            if cancel.is_set():
-                return None
-            with stream_generate(model, tokenizer, prompt, thinking=True, budget=budget,
-                                 max_new_tokens=max_new_tokens, stop_text=stop_text) as stream:
-                for _ in stream:
-                    if cancel.is_set():
-                        stream.close()
-                        return None
-            return stream.result
+        # no model lock here: the stream's own generation thread takes it (holding it here would block that one)
+        if cancel.is_set():
+            return None
+        with stream_generate(model, tokenizer, prompt, thinking=True, budget=budget,
+                             max_new_tokens=max_new_tokens, stop_text=stop_text) as stream:
+            for _ in stream:
+                if cancel.is_set():
+                    stream.close()
+                    return None
+        return stream.result
 
     return answer
 
@@ -228,7 +229,7 @@ class BudgetTuner(widgets.VBox):
         from ..tiny.tasks import score
 
         def work(cancel: threading.Event) -> Any:
-            with model_lock(self.model):
+            with hold(self.model, what="BudgetTuner accuracy curve"):
                 return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets, score,
                                     max_new_tokens=self.max_new_tokens, stop_text=self.stop_text,
                                     progress=lambda message: setattr(self.curve_status, "value",

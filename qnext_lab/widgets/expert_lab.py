@@ -28,7 +28,8 @@ from ..thinking.generate import generate
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from .figure_sync import sync_figure
-from .worker import LatestWorker, model_lock
+from ..trace.lock import hold
+from .worker import LatestWorker
 
 
 def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
@@ -153,7 +154,7 @@ class ExpertLab(widgets.VBox):
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
         change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
-        with model_lock(self.model):
+        with hold(self.model, what="ExpertLab"):  # both runs back to back, with no one between
             plain_ids, plain_trace, prompt_len = self._generate(s)
             if cancel.is_set():
                 return {}

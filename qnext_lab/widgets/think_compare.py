@@ -28,7 +28,7 @@ from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
 from .figure_sync import sync_figure
 from .routing_heatmap import RoutingHeatmap
-from .worker import LatestWorker, model_lock
+from .worker import LatestWorker
 
 _STREAM_EVERY_S = 0.08  # redraw a streaming pane at most this often
 _PANE = ("border:1px solid #ddd;border-radius:4px;padding:6px;font-family:monospace;white-space:normal;"
@@ -144,25 +144,25 @@ class ThinkCompare(widgets.VBox):
         segments: list[tuple[str, bool, str]] = []
         last_draw, started = 0.0, time.perf_counter()
         budget = self.budget if side.thinking else None
-        with model_lock(side.model):
-            with stream_generate(side.model, side.tokenizer, prompt, thinking=side.thinking, budget=budget,
-                                 max_new_tokens=self.max_new_tokens, capture=True) as stream:
-                for piece in stream:
-                    if cancel.is_set():
-                        stream.close()
-                        return None
-                    key = (piece.phase, piece.forced)
-                    if segments and segments[-1][:2] == key:
-                        segments[-1] = (*key, segments[-1][2] + piece.text)
-                    else:
-                        segments.append((*key, piece.text))
-                    now = time.perf_counter()
-                    if now - last_draw >= _STREAM_EVERY_S and self.worker.is_latest(ticket):
-                        last_draw = now
-                        side.text.value = stream_html(segments)
-                        side.stats.value = (f"thinking {piece.thinking_tokens} · answer {piece.answer_tokens} tokens"
-                                            f" · {now - started:.1f} s")
-            result = stream.result
+        # no model lock here: the stream's own generation thread takes it (holding it here would block that one)
+        with stream_generate(side.model, side.tokenizer, prompt, thinking=side.thinking, budget=budget,
+                             max_new_tokens=self.max_new_tokens, capture=True) as stream:
+            for piece in stream:
+                if cancel.is_set():
+                    stream.close()
+                    return None
+                key = (piece.phase, piece.forced)
+                if segments and segments[-1][:2] == key:
+                    segments[-1] = (*key, segments[-1][2] + piece.text)
+                else:
+                    segments.append((*key, piece.text))
+                now = time.perf_counter()
+                if now - last_draw >= _STREAM_EVERY_S and self.worker.is_latest(ticket):
+                    last_draw = now
+                    side.text.value = stream_html(segments)
+                    side.stats.value = (f"thinking {piece.thinking_tokens} · answer {piece.answer_tokens} tokens"
+                                        f" · {now - started:.1f} s")
+        result = stream.result
         if self.worker.is_latest(ticket):
             side.text.value = stream_html(segments)
         return result

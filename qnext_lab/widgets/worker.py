@@ -118,17 +118,3 @@ class LatestWorker:
                 with self._wake:
                     self._running = None
 
-
-_MODEL_LOCKS: dict[int, threading.Lock] = {}
-_MODEL_LOCKS_GUARD = threading.Lock()
-
-
-def model_lock(model: Any) -> threading.Lock:
-    """One lock per model object, held by every widget while it runs that model.
-
-    Two widgets on one model (``lab()`` shows several) must not generate at the same time: routing capture
-    hooks the model, so a second generation would leak its tokens into the first one's trace, and two
-    generations on 2 CPU cores would only slow each other down.
-    """
-    with _MODEL_LOCKS_GUARD:
-        return _MODEL_LOCKS.setdefault(id(model), threading.Lock())
