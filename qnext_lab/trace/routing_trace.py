@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .phases import PHASES
+
 if TYPE_CHECKING:  # pandas is imported lazily: a trace needs no pandas until it is flattened
     import pandas as pd
 
-PHASES: tuple[str, ...] = ("prompt", "thinking", "answer")
 FORMAT_NAME = "qnext_lab.RoutingTrace"
 FORMAT_VERSION = 1
 METADATA_KEY = "qnext_lab"
