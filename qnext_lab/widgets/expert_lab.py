@@ -171,6 +171,7 @@ class ExpertLab(widgets.VBox):
         if change["new"] > 0 and self._renewals < 5:
             self._renewals += 1
             self._renew_figures(self.page.width or 0)
+            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
 
     def _on_width(self, change: dict) -> None:
         with self.worker.lock:  # not while a result is being shown

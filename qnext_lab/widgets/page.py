@@ -45,14 +45,18 @@ export default {
     // plotly figures of this view (not of views nested in it) that were laid out but never drawn: anywidget
     // gives up on a model whose JavaScript takes over 2 s to start (a busy machine), leaving a blank plot
     let checks = 0;
+    const blankSince = new WeakMap();  // plot element -> when it was first seen blank
     const checkBlank = () => {
       const root = el.closest(".qnext-view");
       if (!root) return;
+      const now = performance.now();
       const blank = Array.from(root.querySelectorAll(".js-plotly-plot"))
-        .filter(p => p.closest(".qnext-view") === root && (!p.data || p.data.length === 0)).length;
+        .filter(p => p.closest(".qnext-view") === root && (!p.data || p.data.length === 0))
+        .filter(p => { if (!blankSince.has(p)) blankSince.set(p, now); return now - blankSince.get(p) > 5000; })
+        .length;
       if (blank !== model.get("blank")) { model.set("blank", blank); model.save_changes(); }
     };
-    const timer = setInterval(() => { checkBlank(); if (++checks >= 20) clearInterval(timer); }, 3000);
+    const timer = setInterval(() => { checkBlank(); if (++checks >= 40) clearInterval(timer); }, 3000);
     return () => { sizes.disconnect(); themes.disconnect(); clearInterval(timer); if (frame) cancelAnimationFrame(frame); };
   }
 };

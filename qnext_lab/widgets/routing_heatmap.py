@@ -138,6 +138,7 @@ class RoutingHeatmap(widgets.VBox):
         if change["new"] > 0 and self._renewals < 5:
             self._renewals += 1
             self._renew_figures(self.page.width or 0)
+            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
 
     def _on_width(self, change: dict) -> None:
         if not change["old"]:  # first drawn: figures made anew at the pane's width (see figure_sync.renew)

@@ -96,7 +96,19 @@ def _check_view(page, selector: str, shot: str, failures: list[str]) -> None:
     for box in view.locator(".qnext-answer-box").all():
         if box.is_visible() and box.locator(".qnext-verdict").count() == 0:
             failures.append(f"{shot}: an answer without its right/wrong mark: {box.inner_text()[:80]!r}")
-    view.screenshot(path=str(ARTIFACTS / f"{shot}.png"))
+    _screenshots(page, handle, shot)
+
+
+def _screenshots(page, handle, shot: str) -> None:
+    """The view as a reader scrolls through it: viewport-sized pictures from its top, at most three."""
+    page.evaluate("(el) => el.scrollIntoView({block: 'start'})", handle)
+    page.wait_for_timeout(300)
+    height = page.evaluate("(el) => el.getBoundingClientRect().height", handle)
+    step = page.viewport_size["height"] - 160  # JupyterLab's menus and toolbar take the top of the window
+    for part in range(min(3, max(1, int(height // step) + 1))):
+        page.screenshot(path=str(ARTIFACTS / f"{shot}{'' if part == 0 else f'_{part + 1}'}.png"))
+        page.evaluate("(dy) => document.querySelector('.jp-WindowedPanel-outer, .jp-Notebook').scrollBy(0, dy)", step)
+        page.wait_for_timeout(200)
 
 
 def _check_lab(page, tag: str, failures: list[str]) -> None:
