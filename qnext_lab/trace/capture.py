@@ -268,6 +268,10 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         trace = self.trace
         try:
             self._hooks.remove()
+            if not self._forwards and self._hooks.foreign_calls:
+                warnings.warn("capture recorded nothing: the model ran only on other threads while the block was "
+                              "open. capture records the thread that opens it; open it where the model runs (or "
+                              "pass capture=True to generate / stream_generate)", stacklevel=2)
             try:
                 built = self._build()
             except Exception:

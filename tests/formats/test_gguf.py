@@ -189,6 +189,8 @@ def test_refusals(tiny, qwen3_moe, tmp_path):
         ql.load(tmp_path / "fake.gguf")
     with pytest.raises(FileNotFoundError, match="no GGUF file"):
         ql.load(tmp_path, gguf_file="absent.gguf")
+    with pytest.raises(ValueError, match="not a torch dtype"):
+        ql.load(tmp_path / "fake.gguf", dtype="auto")
 
 
 def test_failed_export_keeps_the_existing_file(tiny, tmp_path, monkeypatch):

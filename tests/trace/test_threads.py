@@ -188,6 +188,7 @@ def test_intervene_changes_only_its_own_threads_generations(tiny, small):
     assert all(torch.equal(out, reference) for out in outputs)
 
 
+@pytest.mark.filterwarnings("ignore:capture recorded nothing")  # these blocks run no forward of their own
 def test_installing_hooks_never_disturbs_a_running_forward(small):
     ids = torch.randint(3, 60, (2, 6), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -237,3 +238,13 @@ def test_busy_model_gives_a_clear_error_after_the_callers_timeout(small):
     with capture(small, timeout=0) as trace, torch.no_grad():
         small(input_ids=torch.tensor([[4, 5]]))
     assert len(trace) == 2
+
+
+def test_capture_of_a_model_run_only_by_another_thread_warns(small):
+    ids = torch.tensor([[4, 5, 6]])
+    with pytest.warns(UserWarning, match="ran only on other threads"):
+        with capture(small) as trace:
+            t = threading.Thread(target=lambda: small(input_ids=ids))
+            t.start()
+            t.join()
+    assert len(trace) == 0
