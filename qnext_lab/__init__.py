@@ -65,6 +65,7 @@ _LAZY = {
     "BudgetTuner": "qnext_lab.widgets.budget_tuner:BudgetTuner",
     "ExpertLab": "qnext_lab.widgets.expert_lab:ExpertLab",
     "lab": "qnext_lab.widgets.lab:lab",
+    "set_language": "qnext_lab.widgets.i18n:set_language",
     # bundled model
     "tiny_path": "qnext_lab.tiny.paths:tiny_path",
 }

@@ -263,3 +263,15 @@ def test_load_refuses_files_that_are_not_traces(tmp_path):
         RoutingTrace.load(junk)
     with pytest.raises(FileNotFoundError):
         RoutingTrace.load(tmp_path / "missing.safetensors")
+
+
+def test_a_repeated_expert_is_found_and_located_past_the_first_chunk():
+    n = 20_000  # more rows than one chunk of the check
+    ids = torch.stack([torch.arange(3) + t % 5 for t in range(n)]).expand(2, n, 3).clone().int()  # (2, N, 3)
+    kw = dict(topk_weights=torch.full((2, n, 3), 1 / 3), token_ids=torch.zeros(n, dtype=torch.long),
+              seq_index=torch.zeros(n, dtype=torch.int32), position=torch.arange(n, dtype=torch.int32),
+              layer_indices=[0, 1], num_experts=8, top_k=3)
+    RoutingTrace(topk_ids=ids, **kw)  # distinct everywhere: accepted
+    ids[1, n - 1, 2] = ids[1, n - 1, 0]
+    with pytest.raises(ValueError, match=rf"repeats expert \d at ranks 0 and 2 \(layer position 1, token {n - 1}\)"):
+        RoutingTrace(topk_ids=ids, **kw)
