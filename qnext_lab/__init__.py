@@ -66,6 +66,7 @@ _LAZY = {
     "ExpertLab": "qnext_lab.widgets.expert_lab:ExpertLab",
     "AgentView": "qnext_lab.widgets.agent_view:AgentView",
     "lab": "qnext_lab.widgets.lab:lab",
+    "set_language": "qnext_lab.widgets.i18n:set_language",
     # bundled model
     "tiny_path": "qnext_lab.tiny.paths:tiny_path",
 }

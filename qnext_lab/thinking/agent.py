@@ -272,4 +272,4 @@ def stream_agent(
     def work(job: StreamJob) -> AgentRun:
         return _agent_loop(model, tokenizer, messages, tools, options, turns, job)
 
-    return GenerationStream(work, name="qnext-agent")
+    return GenerationStream(work, name="qnext-agent", model=model)

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from ..trace.lock import held_here
 from .budget import ThinkingBudgetProcessor
 from .engine import StepClock, make_processor, run
 from .phases import RowPhase
@@ -162,11 +163,19 @@ class GenerationStream:
 
     ``result`` holds the job's result (a ``Generation``; an ``AgentRun`` for ``stream_agent``) once the
     iterator is exhausted; ``close()`` stops early (``finish_reason == "stopped"``).
+
+    When the calling thread already holds ``model``'s lock (inside ``capture``, ``intervene`` or ``hold``),
+    the job runs here, to the end, before the first piece is handed out: a background thread would wait for
+    that lock forever, and the caller's capture and intervention apply only to its own thread.
     """
 
-    def __init__(self, work: Callable[[StreamJob], Any], name: str = "qnext-generate") -> None:
+    def __init__(self, work: Callable[[StreamJob], Any], name: str = "qnext-generate", *, model: Any = None) -> None:
         self._job = StreamJob(work)
         self._finished = False
+        self._thread: threading.Thread | None = None
+        if model is not None and held_here(model):
+            self._job.run()  # fills the queue, then _END
+            return
         self._thread = threading.Thread(target=self._job.run, name=name, daemon=True)
         self._thread.start()
 
@@ -188,7 +197,8 @@ class GenerationStream:
             raise
         if item is _END:
             self._finished = True
-            self._thread.join()
+            if self._thread is not None:
+                self._thread.join()
             if self._job.error is not None:
                 raise self._job.error
             raise StopIteration
@@ -199,19 +209,19 @@ class GenerationStream:
             try:
                 return self._job.queue.get(timeout=0.1)
             except queue.Empty:
-                if not self._thread.is_alive() and self._job.queue.empty():
+                if not self.running and self._job.queue.empty():
                     return _END
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop generating (at the next step) and wait for the thread to finish."""
         self._job.cancel.set()
-        if self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._finished = True
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive()
 
     def consume(
         self, on_piece: Callable[[Piece], None], on_done: Callable[[Any], None] | None = None
@@ -272,4 +282,4 @@ def stream_generate(
         streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue)
         return run(model, tokenizer, req, processor=processor, clock=job.clock(req.eos), streamer=streamer)[0]
 
-    return GenerationStream(work)
+    return GenerationStream(work, model=model)

@@ -248,3 +248,20 @@ def test_capture_of_a_model_run_only_by_another_thread_warns(small):
             t.start()
             t.join()
     assert len(trace) == 0
+
+
+@pytest.mark.timeout(300)  # the bug this guards against is a hang
+def test_streaming_inside_a_block_of_the_same_thread_runs_there(tiny):
+    # the stream's background thread would wait for this thread's lock forever, and this thread's capture and
+    # intervention would not apply to it: the stream runs here instead, with both in force
+    model, tok = tiny
+    ablate = {i: list(range(0, model.config.num_experts, 2)) for i in range(model.config.num_hidden_layers)}
+    with intervene(model, ablate=ablate):
+        changed = tiny_generate(model, tok, PROMPTS[0])
+    with intervene(model, ablate=ablate), capture(model, timeout=30) as trace:
+        with qnext_lab.stream_generate(model, tok, PROMPTS[0], thinking=True, max_new_tokens=16) as stream:
+            pieces = list(stream)
+    assert stream.result.token_ids == changed.token_ids
+    assert [p.token_id for p in pieces if p.token_id is not None] == changed.token_ids
+    assert torch.equal(trace.topk_ids, changed.trace.topk_ids)
+    assert torch.equal(trace.token_ids, changed.trace.token_ids)
