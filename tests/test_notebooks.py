@@ -20,14 +20,15 @@ BUDGET_S = 180  # the issue's limit per notebook on 2 CPU cores
 SMALL_MODEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # `from X import ...` is allowed only from public subpackages (the task generator of the bundled model)
 ALLOWED_FROM_IMPORTS = {"qnext_lab.tiny"}
-EXPECTED = ["01_tour", "02_routing", "03_thinking_modes", "04_budget", "05_your_model", "06_inside_the_kernel"]
+EXPECTED = ["01_tour", "02_routing", "03_thinking_modes", "04_budget", "05_your_model", "06_inside_the_kernel",
+            "08_why_it_is_fast"]
 
 
 def _code(path: Path) -> list[str]:
     return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
-def test_all_six_notebooks_exist():
+def test_all_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
