@@ -6,7 +6,7 @@ The non-thinking accuracy is a dashed reference line; an optional vertical marke
 budget (a trace, not a shape, so it sits in data coordinates on the log axis; ``mark_budget`` moves it
 in place, also on a FigureWidget). Pure: data in, figure out; knows nothing about models or widgets.
 
-    fig = budget_curve(sweep_budget(model, tok, problems, [0, 4, 16, 64, None]), current_budget=16)
+    fig = budget_curve(sweep_budget(model, tok, problems, [0, 4, 16, 64, None], score), current_budget=16)
     mark_budget(fig, 32)
 """
 
@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+
+from .theme import template
 
 _REQUIRED = ("budget", "mode", "accuracy")
 _CURVE_COLOR = "#1f5fa8"
@@ -106,7 +108,7 @@ def budget_curve(
         meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
         legend=dict(orientation="h", y=-0.2),
         margin=dict(l=60, r=20, t=50, b=60),
-        template="plotly_white",
+        template=template(dark=False),
     )
     if current_budget is not None:
         mark_budget(fig, current_budget)
