@@ -64,6 +64,7 @@ _LAZY = {
     "ThinkCompare": "qnext_lab.widgets.think_compare:ThinkCompare",
     "BudgetTuner": "qnext_lab.widgets.budget_tuner:BudgetTuner",
     "ExpertLab": "qnext_lab.widgets.expert_lab:ExpertLab",
+    "AgentView": "qnext_lab.widgets.agent_view:AgentView",
     "lab": "qnext_lab.widgets.lab:lab",
     "set_language": "qnext_lab.widgets.i18n:set_language",
     # bundled model
