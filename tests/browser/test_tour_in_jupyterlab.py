@@ -107,8 +107,10 @@ def _screenshots(page, handle, shot: str) -> None:
     step = page.viewport_size["height"] - 160  # JupyterLab's menus and toolbar take the top of the window
     for part in range(min(3, max(1, int(height // step) + 1))):
         page.screenshot(path=str(ARTIFACTS / f"{shot}{'' if part == 0 else f'_{part + 1}'}.png"))
-        page.evaluate("(dy) => document.querySelector('.jp-WindowedPanel-outer, .jp-Notebook').scrollBy(0, dy)", step)
-        page.wait_for_timeout(200)
+        box = handle.bounding_box()
+        page.mouse.move(box["x"] + 20, min(box["y"] + 200, page.viewport_size["height"] - 80) if box else 400)
+        page.mouse.wheel(0, step)  # the notebook scrolls inside JupyterLab, not the page
+        page.wait_for_timeout(300)
 
 
 def _check_lab(page, tag: str, failures: list[str]) -> None:
