@@ -80,7 +80,10 @@ def _check_view(page, selector: str, shot: str, failures: list[str]) -> None:
         page.wait_for_function(
             "(root) => { const plots = Array.from(root.querySelectorAll('.js-plotly-plot'))"
             ".filter(p => p.offsetParent !== null);"
-            " return plots.every(p => p.data && p.data.length > 0 && p.layout && p.layout.width); }",
+            " return plots.every(p => { const svg = p.querySelector('svg.main-svg');"
+            " const box = p.closest('.widget-box, .widget-vbox, .widget-hbox') || p.parentElement;"
+            " return p.data && p.data.length > 0 && svg"
+            " && svg.getBoundingClientRect().width <= box.getBoundingClientRect().width + 1; }); }",
             arg=handle, timeout=90_000)
     except Exception:  # noqa: BLE001 - reported below, figure by figure
         pass
