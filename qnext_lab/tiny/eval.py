@@ -27,7 +27,7 @@ import torch
 from .tasks import FAMILIES, HARD_FAMILIES, TOOL_FAMILIES, TOOL_FUNCTIONS, TOOLS, Problem, make_problems, score
 from .tokenizer import END_THINK, END_TOOL_CALL, THINK, TOOL_CALL
 
-DEFAULT_BUDGETS: tuple[int, ...] = (0, 4, 8, 16, 32, 64)
+DEFAULT_BUDGETS: tuple[int, ...] = (0, 4, 8, 12, 16, 20, 24, 32, 64)  # dense where traces end (10-30 tokens)
 TOKEN_CLASSES = ("digit", "letter", "space", "punct", "special")
 EVAL_SEED = 4321  # training draws from seeds 0, 1 and 2; evaluation problems come from this one
 
