@@ -108,8 +108,10 @@ def main() -> None:
         return
     import os
 
-    os.environ.setdefault("QNEXT_LAB_BACKEND", "auto")  # auto: Triton for CUDA tensors
+    # explicit triton: if the runtime's first-use self-check fails, raise instead of timing the torch fallback
+    os.environ["QNEXT_LAB_BACKEND"] = "triton"
     import qnext_lab  # noqa: F401  registers "qnext"
+    from qnext_lab.runtime.self_check import verdicts
 
     if args.sweep:
         sweep(args)
@@ -154,6 +156,7 @@ def main() -> None:
                   + f" | {row['hbm_roofline_pct']:.0f}% | {row['tflops']:.1f} | {vs} |", flush=True)  # fmt: skip
             if err > 2e-2:
                 print(f"  WARNING: qnext differs from grouped_mm by {err:.3g} (relative) at M={tokens}")
+    print(f"\nself-check verdicts (None = the Triton path matched the torch reference): {verdicts()}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -51,16 +51,6 @@ def token_order(trace: RoutingTrace) -> torch.Tensor:
     return torch.argsort(key, stable=True)
 
 
-def overlap_counts(a: torch.Tensor, b: torch.Tensor, chunk: int = 1 << 17) -> torch.Tensor:
-    """(M, k) and (M, k') expert-id rows -> (M,) int64 |set(a_m) & set(b_m)| (ids distinct within a row)."""
-    out = torch.empty(a.shape[0], dtype=torch.int64)
-    for start in range(0, a.shape[0], chunk):  # chunks bound the (m, k, k') temporary
-        x, y = a[start : start + chunk], b[start : start + chunk]
-        out[start : start + chunk] = (x[:, :, None] == y[:, None, :]).any(-1).sum(-1)
-    return out
-
-
-
 def _shared_chunks(a: torch.Tensor, b: torch.Tensor, num_experts: int, count: bool, chunk: int = 1 << 14):
     """Yield (start, c, hit, shared) per chunk of c rows of two (M, k) expert-id tensors (ids in [0, E),
     distinct within a row). Without ``count``: hit is a (c * k,) numpy bool array, True where a[row, i] equals
@@ -101,8 +91,8 @@ def _shared_chunks(a: torch.Tensor, b: torch.Tensor, num_experts: int, count: bo
 
 
 def shared_total(a: torch.Tensor, b: torch.Tensor, num_experts: int) -> int:
-    """(M, k), (M, k) expert ids (distinct within a row) -> sum over rows of |set(a_m) & set(b_m)|; equals
-    ``int(overlap_counts(a, b).sum())``."""
+    """(M, k), (M, k) expert ids (distinct within a row) -> sum over rows of |set(a_m) & set(b_m)| (checked
+    against a plain broadcast compare in tests/analysis/test_common.py)."""
     if a.shape != b.shape:
         raise ValueError(f"expert-id tensors differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     if a.numel() == 0:
@@ -111,8 +101,7 @@ def shared_total(a: torch.Tensor, b: torch.Tensor, num_experts: int) -> int:
 
 
 def shares_any(a: torch.Tensor, b: torch.Tensor, num_experts: int) -> torch.Tensor:
-    """(M, k), (M, k) expert ids (distinct within a row) -> (M,) bool: a_m and b_m share at least one expert;
-    equals ``overlap_counts(a, b) > 0``."""
+    """(M, k), (M, k) expert ids (distinct within a row) -> (M,) bool: a_m and b_m share at least one expert."""
     if a.shape != b.shape:
         raise ValueError(f"expert-id tensors differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     M, k = a.shape

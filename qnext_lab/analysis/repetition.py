@@ -37,12 +37,6 @@ def _reading_order(trace: RoutingTrace) -> tuple[torch.Tensor, torch.Tensor]:
     return order, (seq[1:] == seq[:-1]) & (pos[1:] == pos[:-1] + 1)
 
 
-def consecutive_pairs(trace: RoutingTrace) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row indices (M,), (M,) of (token t, token t+1) pairs inside the same sequence."""
-    order, follows = _reading_order(trace)
-    return order[:-1][follows], order[1:][follows]
-
-
 def consecutive_repetition(trace: RoutingTrace, layers: int | Iterable[int] | None = None) -> pd.DataFrame:
     """One row per layer: pairs, top1, any_topk, random_top1, random_any_topk, top1_vs_random."""
     trace = check_trace(trace)

@@ -29,6 +29,7 @@ _LAZY = {
     "alignment_figure": "alignment",
     "padding_waste_figure": "alignment",
     "budget_curve": "budget",
+    "drift_figure": "analysis",
     "mark_budget": "budget",
     "expert_color": "palette",
     "write_html": "export",

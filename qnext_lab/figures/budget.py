@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from .theme import template
+
 _REQUIRED = ("budget", "mode", "accuracy")
 _CURVE_COLOR = "#1f5fa8"
 _REFERENCE_COLOR = "#7f7f7f"
@@ -106,7 +108,7 @@ def budget_curve(
         meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
         legend=dict(orientation="h", y=-0.2),
         margin=dict(l=60, r=20, t=50, b=60),
-        template="plotly_white",
+        template=template(dark=False),
     )
     if current_budget is not None:
         mark_budget(fig, current_budget)

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from ..analysis.load import routed_shares
 from .escape import escape_text
 from .routing import trace_arrays
+from .theme import template
 
 
 def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
@@ -55,10 +56,14 @@ def expert_use_difference(trace_a: Any, trace_b: Any, *, labels: tuple[str, str]
                          zmid=0.0, zmin=-limit, zmax=limit,
                          colorbar=dict(title=dict(text=f"{name_a} − {name_b}"), tickformat="+.0%"))],
         layout=dict(
-            title=dict(text=title or f"Expert use: {name_a} − {name_b} "
-                                     f"(mean total-variation distance {distance.mean():.2f})"),
-            xaxis=dict(title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto"),
+            # short and left-aligned: plotly's toolbar sits at the top right
+            title=dict(text=title or f"Expert use: {name_a} − {name_b}", x=0, xanchor="left",
+                       subtitle=dict(text=f"mean total-variation distance {distance.mean():.2f} · red: more in "
+                                          f"{name_a}, blue: more in {name_b}")),
+            xaxis=dict(title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto",
+                       tickfont=dict(size=10)),
             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
-            height=max(260, 26 * a.num_layers + 160), margin=dict(t=60, l=60, r=20, b=50), plot_bgcolor="white",
+            height=max(280, 26 * a.num_layers + 180), margin=dict(t=80, l=60, r=20, b=50),
+            template=template(dark=False),
         ),
     )

@@ -12,7 +12,6 @@ Knows nothing about traces or widgets.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 
 # Whitespace made visible so that a space or a newline token can be seen and hovered.
 _VISIBLE = {"\n": "↵", "\r": "␍", "\t": "⇥"}
@@ -35,11 +34,6 @@ def token_label(token: str, *, max_chars: int = 24) -> str:
     for raw, shown in _VISIBLE.items():
         text = text.replace(raw, shown)
     return escape_text(text)
-
-
-def token_labels(tokens: Sequence[str], *, max_chars: int = 24) -> list[str]:
-    """:func:`token_label` over a sequence."""
-    return [token_label(t, max_chars=max_chars) for t in tokens]
 
 
 def text_html(text: str) -> str:

@@ -26,10 +26,12 @@ import plotly.graph_objects as go
 from ..analysis.load import routed_counts
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
+from .theme import template
 
 PHASES = ("prompt", "thinking", "answer")
-PHASE_COLORS = {0: "#BDBDBD", 1: "#F5A623", 2: "#2E9E5B"}
+PHASE_COLORS = {0: "#9E9E9E", 1: "#F5A623", 2: "#2E9E5B"}
 DEFAULT_WINDOW = 512
+DEFAULT_WIDTH_PX = 900  # the width figures are laid out for when no pane width is known
 # Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows
 # against the white of the experts that were not chosen.
 WEIGHT_SCALE = [[0.0, "#BFD8EE"], [0.5, "#4A90C8"], [1.0, "#08306B"]]
@@ -166,47 +168,82 @@ def phase_runs(phase: np.ndarray | None, start: int = 0) -> list[tuple[int, int,
     return [(int(phase[a]), int(a) + start, int(b) + start) for a, b in zip(starts, stops)]
 
 
-def _phase_marks(arrays: TraceArrays, start: int, stop: int) -> tuple[list[dict], list[dict]]:
-    """Shapes and annotations: a coloured band above the plot for thinking/answer spans, dashed boundaries."""
+# Pixels one rotated tick label needs along the axis; the widgets pass the pane's width as ``width_px``.
+_TICK_PX = 12
+_CHAR_PX = 7  # one character of an annotation at font size 11
+_PLOT_MARGIN_PX = 110  # left + right margins and the colour bar / legend
+
+
+def _px_per_token(width_px: int, tokens: int) -> float:
+    return max(1.0, width_px - _PLOT_MARGIN_PX) / max(1, tokens)
+
+
+def _phase_marks(arrays: TraceArrays, start: int, stop: int, width_px: int) -> tuple[list[dict], list[dict]]:
+    """Shapes and annotations above the plot: a band per prompt/thinking/answer run, its name where it fits,
+    a dashed line where each phase starts and, on traces of several sequences, a solid line and "#n" at each
+    sequence start (names that would not fit their run are left out: hover still tells the phase)."""
     shapes: list[dict] = []
     annotations: list[dict] = []
+    px = _px_per_token(width_px, stop - start)
+    multi_seq = arrays.seq.size > 0 and int(arrays.seq[start:stop].max()) > int(arrays.seq[start:stop].min())
+    if multi_seq:
+        seq = arrays.seq[start:stop]
+        for row in (np.flatnonzero(np.diff(seq)) + 1 + start).tolist():
+            shapes.append(dict(type="line", xref="x", yref="paper", x0=row - 0.5, x1=row - 0.5, y0=0, y1=1.12,
+                               line=dict(color="#7f7f7f", width=2), name="sequence-start"))
+        runs = phase_runs(seq, start)
+        for number, (s, a, b) in enumerate(runs):
+            label = f"#{s}"
+            if (b - a + 1) * px >= _CHAR_PX * (len(label) + 1):
+                annotations.append(dict(x=a - 0.5, y=1.12, xref="x", yref="paper", text=label, showarrow=False,
+                                        xanchor="left", yanchor="bottom", font=dict(size=10, color="#7f7f7f"),
+                                        name="sequence-label"))
     if arrays.phase is None:
         return shapes, annotations
     for ph, a, b in phase_runs(arrays.phase[start:stop], start):
-        if ph == 0:
-            continue
         color = PHASE_COLORS.get(ph, "#888888")
         shapes.append(dict(type="rect", xref="x", yref="paper", x0=a - 0.5, x1=b + 0.5, y0=1.01, y1=1.05,
                            fillcolor=color, line=dict(width=0), name=f"phase:{PHASES[ph]}"))
-        shapes.append(dict(type="line", xref="x", yref="paper", x0=a - 0.5, x1=a - 0.5, y0=0, y1=1,
-                           line=dict(color=color, width=1.5, dash="dash"), name=f"phase-start:{PHASES[ph]}"))
-        annotations.append(dict(x=(a + b) / 2, y=1.06, xref="x", yref="paper", text=PHASES[ph], showarrow=False,
-                                yanchor="bottom", font=dict(size=11, color=color)))
+        if ph != 0:
+            shapes.append(dict(type="line", xref="x", yref="paper", x0=a - 0.5, x1=a - 0.5, y0=0, y1=1,
+                               line=dict(color=color, width=1.5, dash="dash"), name=f"phase-start:{PHASES[ph]}"))
+        name = PHASES[ph]
+        if (b - a + 1) * px >= _CHAR_PX * (len(name) + 1):  # only where the word fits inside its run
+            annotations.append(dict(x=(a + b) / 2, y=1.055, xref="x", yref="paper", text=name, showarrow=False,
+                                    yanchor="bottom", font=dict(size=11, color=color), name=f"phase-label:{name}"))
     return shapes, annotations
 
 
-def _token_axis(arrays: TraceArrays, start: int, stop: int) -> dict:
-    """The x axis: token labels as ticks when the window is short enough to read them, else row numbers."""
-    axis: dict[str, Any] = dict(title=dict(text=f"token (rows {start}–{stop - 1} of {arrays.num_tokens})"),
-                                range=[start - 0.5, stop - 0.5])
-    if stop - start <= 48:
-        rows = list(range(start, stop))
-        axis.update(tickmode="array", tickvals=rows, ticktext=[arrays.labels[n] for n in rows], tickangle=-60)
-    else:
-        axis.update(tickmode="auto", tickvals=None, ticktext=None, tickangle=0)
-    return axis
+def tick_rows(start: int, stop: int, width_px: int) -> list[int]:
+    """The token rows that get a text tick: every row if they fit in ``width_px``, else every n-th."""
+    step = max(1, int(np.ceil(_TICK_PX / _px_per_token(width_px, stop - start))))
+    return list(range(start, stop, step))
+
+
+def _token_axis(arrays: TraceArrays, start: int, stop: int, width_px: int) -> dict:
+    """The x axis: token text as ticks, thinned to what ``width_px`` can hold (hover shows every token)."""
+    rows = tick_rows(start, stop, width_px)
+    every = rows[1] - rows[0] if len(rows) > 1 else 1
+    shown = "every token" if every == 1 else f"every {every}th token"
+    return dict(title=dict(text=f"token (rows {start}–{stop - 1} of {arrays.num_tokens}; {shown} labelled)"),
+                range=[start - 0.5, stop - 0.5], tickmode="array", tickvals=rows,
+                ticktext=[arrays.labels[n] for n in rows], tickangle=-90, tickfont=dict(size=10),
+                automargin=True)
 
 
 def _figure(trace: go.BaseTraceType | list, layout: dict) -> go.Figure:
-    return go.Figure(data=trace if isinstance(trace, list) else [trace], layout=layout)
+    fig = go.Figure(data=trace if isinstance(trace, list) else [trace], layout=layout)
+    fig.update_layout(template=template(dark=False))  # widgets swap it for the page's theme
+    return fig
 
 
 def expert_heatmap(trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None,
-                   title: str | None = None) -> go.Figure:
+                   title: str | None = None, width_px: int = DEFAULT_WIDTH_PX) -> go.Figure:
     """Tokens x experts for one layer; colour = routing weight, blank = expert not chosen.
 
     Hover shows the token text (escaped), its position and phase, the expert, the weight and the rank
-    (0 = the router's first choice).
+    (0 = the router's first choice). Token text labels the x axis, thinned to what ``width_px`` (the width
+    the figure will be drawn at) can hold; a band above the plot marks prompt, thinking and answer.
     """
     arrays = trace_arrays(trace)
     pos = layer_position(arrays, layer)
@@ -231,7 +268,7 @@ def expert_heatmap(trace: Any, layer: int | None = None, *, window: tuple[int, i
         z = np.concatenate([z, np.full(missing.size, np.nan, dtype=np.float32)])
         hover += [""] * missing.size
 
-    shapes, annotations = _phase_marks(arrays, start, stop)
+    shapes, annotations = _phase_marks(arrays, start, stop, width_px)
     return _figure(
         go.Heatmap(z=z, x=cols, y=experts, text=np.asarray(hover, dtype=str),
                    hovertemplate="%{text}<extra></extra>", hoverongaps=False,
@@ -239,15 +276,25 @@ def expert_heatmap(trace: Any, layer: int | None = None, *, window: tuple[int, i
                    name="routing weight"),
         dict(title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]}"
                                       f" (top-{k} of {num_experts})"),
-             xaxis=_token_axis(arrays, start, stop),
+             xaxis=_token_axis(arrays, start, stop, width_px),
              yaxis=dict(title=dict(text="expert"), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"),
-             shapes=shapes, annotations=annotations, plot_bgcolor="white",
-             height=max(320, min(900, 14 * num_experts + 160)), margin=dict(t=80, l=60, r=20, b=60)),
+             shapes=shapes, annotations=annotations,
+             height=max(340, min(900, 14 * num_experts + 200)), margin=dict(t=_top_margin(arrays), l=60, r=20, b=60)),
     )
 
 
-def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None) -> go.Figure:
-    """Tokens x layers, each cell coloured by the token's top-1 expert in that layer (one colour per expert)."""
+def _top_margin(arrays: TraceArrays) -> int:
+    """Room above the plot for the title, the phase band with its names and the sequence numbers."""
+    return 100 if arrays.seq.size and int(arrays.seq.max()) > int(arrays.seq.min()) else 85
+
+
+def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None,
+              width_px: int = DEFAULT_WIDTH_PX) -> go.Figure:
+    """Tokens x layers, each cell coloured by the token's top-1 expert in that layer (one colour per expert).
+
+    A legend names the colours of the experts that appear, most frequent first (instead of a colour bar of
+    every expert, unreadable at 32 or more).
+    """
     arrays = trace_arrays(trace)
     start, stop = _resolve(arrays, window)
     top1 = arrays.ids[:, start:stop, 0]  # (L, W)
@@ -259,18 +306,32 @@ def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str |
          f" · weight {top1_weight[layer, c]:.3f}" for c in range(width)]
         for layer in range(num_layers)
     ]
-    shapes, annotations = _phase_marks(arrays, start, stop)
+    shapes, annotations = _phase_marks(arrays, start, stop, width_px)
+    counts = np.bincount(top1.reshape(-1), minlength=arrays.num_experts)  # (E,)
+    present = [int(e) for e in np.argsort(-counts, kind="stable") if counts[e] > 0]
+    colors = expert_colors(arrays.num_experts)
+    legend = [go.Scatter(x=[None], y=[None], mode="markers", name=str(e), showlegend=True, hoverinfo="skip",
+                         marker=dict(symbol="square", size=12, color=colors[e]), legendgroup="experts")
+              for e in present]
+    per_row = max(1, (width_px - 120) // 46)
+    legend_rows = -(-len(present) // per_row)
+    plot_px = 26 * num_layers + 40
+    top = 40 + 22 * legend_rows + _top_margin(arrays) - 40
+    height = plot_px + top + 90
     return _figure(
-        go.Heatmap(z=top1, x=np.arange(start, stop), y=[f"L{i}" for i in arrays.layer_indices],
-                   text=np.asarray(hover, dtype=str),
-                   hovertemplate="%{text}<extra></extra>", hoverongaps=True,
-                   colorscale=expert_colorscale(arrays.num_experts), zmin=-0.5, zmax=arrays.num_experts - 0.5,
-                   colorbar=dict(title=dict(text="top-1 expert")), name="top-1 expert"),
-        dict(title=dict(text=title or "Top-1 expert per token and layer"),
-             xaxis=_token_axis(arrays, start, stop),
+        [go.Heatmap(z=top1, x=np.arange(start, stop), y=[f"L{i}" for i in arrays.layer_indices],
+                    text=np.asarray(hover, dtype=str),
+                    hovertemplate="%{text}<extra></extra>", hoverongaps=True,
+                    colorscale=expert_colorscale(arrays.num_experts), zmin=-0.5, zmax=arrays.num_experts - 0.5,
+                    showscale=False, name="top-1 expert"), *legend],
+        dict(title=dict(text=title or "Top-1 expert per token and layer", yref="container", y=1, yanchor="top",
+                        pad=dict(t=8)),
+             xaxis=_token_axis(arrays, start, stop, width_px),
              yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
-             shapes=shapes, annotations=annotations, plot_bgcolor="white",
-             height=max(280, 26 * num_layers + 180), margin=dict(t=80, l=60, r=20, b=60)),
+             legend=dict(orientation="h", yref="container", y=1 - 34 / height, yanchor="top", x=0, xanchor="left",
+                         title=dict(text="top-1 expert"), font=dict(size=11), itemclick=False,
+                         itemdoubleclick=False, tracegroupgap=0),
+             shapes=shapes, annotations=annotations, height=height, margin=dict(t=top, l=60, r=20, b=60)),
     )
 
 
@@ -315,10 +376,10 @@ def expert_load_bars(trace: Any, layer: int | None = None, *, window: tuple[int,
         xaxis=dict(title=dict(text="expert"), tickmode="linear" if num_experts <= 64 else "auto"),
         yaxis=dict(title=dict(text="share of routed slots"), tickformat=".0%"),
         shapes=[dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=uniform, y1=uniform,
-                     line=dict(color="#444444", dash="dash", width=1), name="uniform")],
+                     line=dict(color="#8a8a8a", dash="dash", width=1), name="uniform")],
         annotations=[dict(xref="paper", yref="y", x=1, y=uniform, text=f"uniform 1/{num_experts}",
                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=10))],
-        height=280, margin=dict(t=50, l=60, r=20, b=40), plot_bgcolor="white", legend=dict(orientation="h"),
+        height=280, margin=dict(t=50, l=60, r=20, b=40), legend=dict(orientation="h"),
     ))
 
 

@@ -21,7 +21,7 @@ To retune: run ``benchmarks/bench_moe_gpu.py --sweep`` on the target GPU and edi
 
 from dataclasses import dataclass
 
-from .backend import interpreting
+from .backend import interpreting, triton
 
 __all__ = ["GemmConfig", "pick_config"]
 
@@ -57,13 +57,9 @@ def pick_config(num_slots: int, num_experts: int, n: int, k: int) -> GemmConfig:
             # Never a tile much wider than the matrix: small test configs (N, K < 64) would only mask.
             return GemmConfig(
                 cfg.block_m,
-                max(16, min(cfg.block_n, _pow2_at_least(n))),
-                max(16, min(cfg.block_k, _pow2_at_least(k))),
+                max(16, min(cfg.block_n, triton.next_power_of_2(n))),
+                max(16, min(cfg.block_k, triton.next_power_of_2(k))),
                 cfg.num_warps,
                 cfg.num_stages,
             )
     raise AssertionError("unreachable: the last table row has no limit")
-
-
-def _pow2_at_least(x: int) -> int:
-    return 1 << max(x - 1, 0).bit_length()

@@ -7,6 +7,9 @@ Knows the experts-module contract of transformers v5 (weights ``gate_up_proj`` (
 Backend per call (``QNEXT_LAB_BACKEND``): Triton kernels for CUDA tensors, the torch runtime for CPU.
 Under ``auto``, what the Triton kernels cannot do (gradients, ungated experts, post-expert norms, other
 custom gates) runs on the torch runtime; under an explicit ``triton`` it raises ``UnsupportedExpertsError``.
+Before the Triton path first serves a (device, dtype, weight layout), ``self_check.triton_verified`` compares
+it with the torch reference on real weights; a layout that fails runs on the torch runtime (``auto``, one
+warning) or raises ``TritonSelfCheckError`` (explicit ``triton``).
 Knows nothing about routing capture or widgets.
 
     import qnext_lab  # registers "qnext"
@@ -25,6 +28,7 @@ from ..kernels.backend import requested_backend, resolve_backend
 from ..kernels.layout import ExpertWeights
 from ..kernels.moe import moe_experts
 from .experts_module import missing_experts_attributes
+from .self_check import triton_verified
 from .torch_experts import torch_experts_forward
 
 __all__ = ["IMPLEMENTATION_NAME", "UnsupportedExpertsError", "qnext_experts_forward", "register_experts_implementation", "triton_plan"]
@@ -111,6 +115,8 @@ def qnext_experts_forward(
     except UnsupportedExpertsError:
         if explicit:
             raise
+        return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
+    if not triton_verified(weights, gate, alpha, limit, top_k_index.shape[-1], explicit):  # first use: self-check
         return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
     x = hidden_states.to(weights.dtype)  # autocast can hand fp32 activations to bf16 weights
     out = moe_experts(x, weights, top_k_index, top_k_weights, gate=gate, alpha=alpha, limit=limit,

@@ -4,7 +4,11 @@ A thin wrapper over ``AutoModelForCausalLM.from_pretrained`` that accepts ``"tin
 a local directory or a Hugging Face hub id; loads safetensors only (and GGUF files, through
 ``qnext_lab.formats``); and turns the usual failures into
 errors that say what to do: a missing model (no hub traceback) or a model without experts (dense models
-have nothing for "qnext" to run). Knows nothing about routing capture, thinking or widgets.
+have nothing for "qnext" to run). Loading is quiet where the noise says nothing the user can act on: the
+bundled model (66 tensors, a fraction of a second) loads without transformers' "Loading weights" bar, and on
+a machine without CUDA the four "falling back to its reference PyTorch implementation" notices for Gated
+DeltaNet (whose fused kernels, causal-conv1d and flash-linear-attention, need a GPU) are dropped; every
+other warning stays visible. Knows nothing about routing capture, thinking or widgets.
 
     model, tok = load("tiny")
     model, tok = load("Qwen/Qwen3-Next-80B-A3B-Thinking", dtype=torch.bfloat16, device_map="auto")
@@ -13,7 +17,11 @@ have nothing for "qnext" to run). Knows nothing about routing capture, thinking 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +52,46 @@ def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
     if looks_like_path or path.exists():
         raise FileNotFoundError(f"no model directory at {name!r}; pass an existing directory, a hub id or 'tiny'")
     return name, False
+
+
+# The notice transformers logs (once per function) when Gated DeltaNet runs its torch reference; the fused
+# kernels it names are CUDA/Triton-only, so on a machine without CUDA the advice cannot be followed.
+_GPU_ONLY_FALLBACK = re.compile(
+    r"^`\w+` is falling back to its reference PyTorch implementation because "
+    r"`(causal_conv1d|flash-linear-attention)` is not installed\."
+)
+_FALLBACK_LOGGER = "transformers.integrations.hub_kernels"
+
+
+class _GpuOnlyFallbackFilter(logging.Filter):
+    """Drops exactly the GPU-only fallback notices; lets every other record through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _GPU_ONLY_FALLBACK.match(record.getMessage())
+
+
+def _quiet_gpu_only_fallbacks(model: torch.nn.Module) -> None:
+    """On a machine without CUDA, drop the fallback notices of kernels that only exist for GPUs (once)."""
+    if torch.cuda.is_available() or any(p.device.type == "cuda" for p in model.parameters()):
+        return  # a GPU: the notice is real advice (install the fused kernels), keep it
+    logger = logging.getLogger(_FALLBACK_LOGGER)
+    if not any(isinstance(f, _GpuOnlyFallbackFilter) for f in logger.filters):
+        logger.addFilter(_GpuOnlyFallbackFilter())
+
+
+@contextlib.contextmanager
+def _no_progress_bar(quiet: bool) -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar for the duration of one load (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if quiet and was_on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _check_moe(config: transformers.PretrainedConfig, trust_remote_code: bool, name: str) -> None:
@@ -96,18 +144,20 @@ def load(
         raise OSError(f"could not load model config for {name_or_path!r} {where}: {reason}") from None
     _check_moe(config, trust_remote_code, os.fspath(name_or_path))
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            source,
-            config=config,
-            dtype=dtype,
-            device_map=device_map,
-            experts_implementation=experts_implementation,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=True,
-            **kwargs,
-        )
+        with _no_progress_bar(quiet=name_or_path == "tiny"):  # the bundled model loads in a blink
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                source,
+                config=config,
+                dtype=dtype,
+                device_map=device_map,
+                experts_implementation=experts_implementation,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=True,
+                **kwargs,
+            )
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except OSError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise OSError(f"could not load {name_or_path!r} (safetensors weights and a tokenizer are needed): {reason}") from None
+    _quiet_gpu_only_fallbacks(model)
     return model.eval(), tokenizer

@@ -8,7 +8,10 @@ and the current budget is marked on it.
 Never stale: requests go to a :class:`LatestWorker` (debounced; a newer value cancels the running
 generation), results are shown under the worker's lock only if their budget is still the slider's, and
 a slider move clears the panes under the same lock. ``shown_budget`` always names the budget of the answer
-on screen (-1 while none is). Knows nothing about how the answer is computed beyond ``answer_fn``.
+on screen (-1 while none is). Where the expected answer is known (``expected=``, or a question of the bundled
+model's task generator) the answer is marked right or wrong and the view counts at how many of the budgets
+tried so far it was right; with the bundled model a note flags a prompt it was never trained on. Knows
+nothing about how the answer is computed beyond ``answer_fn``.
 
     tuner = BudgetTuner(model, tok, "What is 478 + 356?", problems=make_problems(20, seed=0))
     tuner.budget = 8; tuner.wait(); tuner.answer
@@ -29,14 +32,21 @@ import traitlets
 
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
-from .figure_sync import sync_figure
-from .worker import LatestWorker, model_lock
+from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
+from ..trace.lock import hold
+from .closing import close_tree
+from .fallback import widget_bundle
+from .figure_sync import live_figure, restyle, sync_figure
+from .i18n import check_language, text
+from .knowledge import Expectation, example_options, is_bundled
+from .page import PageWatch
+from .worker import LatestWorker
 
 # (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
 # answer_tokens, finish_reason, seconds), or None when it stopped because it was cancelled.
 AnswerFn = Callable[[Any, int, threading.Event], Any]
 
-_PANE = "border:1px solid #ddd;border-radius:4px;padding:6px;min-height:2.2em;font-family:monospace;"
+_PANE = f"{PANE}min-height:2.2em;"
 
 
 def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None = None,
@@ -51,7 +61,7 @@ def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None =
     cache: dict[str, Any] = {}
 
     def answer(prompt: Any, budget: int, cancel: threading.Event) -> Any:
-        with model_lock(model):
+        with hold(model, what="BudgetTuner"):  # the cached run and the answer from it, with no one between
             key = repr(prompt)
             if key not in cache:
                 if cancel.is_set():
@@ -72,22 +82,24 @@ def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | Non
     from ..thinking.streaming import stream_generate
 
     def answer(prompt: Any, budget: int, cancel: threading.Event) -> Any:
-        with model_lock(model):
-            if cancel.is_set():
-                return None
-            with stream_generate(model, tokenizer, prompt, thinking=True, budget=budget,
-                                 max_new_tokens=max_new_tokens, stop_text=stop_text) as stream:
-                for _ in stream:
-                    if cancel.is_set():
-                        stream.close()
-                        return None
-            return stream.result
+        # no model lock here: the stream's own generation thread takes it (holding it here would block that one)
+        if cancel.is_set():
+            return None
+        with stream_generate(model, tokenizer, prompt, thinking=True, budget=budget,
+                             max_new_tokens=max_new_tokens, stop_text=stop_text) as stream:
+            for _ in stream:
+                if cancel.is_set():
+                    stream.close()
+                    return None
+        return stream.result
 
     return answer
 
 
 class BudgetTuner(widgets.VBox):
     """Budget slider, truncated thinking, answer and (with problems) the accuracy curve."""
+
+    _qnext_closable = True
 
     budget = traitlets.Int(32, help="the requested thinking budget (the slider)")
     shown_budget = traitlets.Int(-1, help="budget of the answer on screen; -1 while none is shown")
@@ -100,10 +112,14 @@ class BudgetTuner(widgets.VBox):
                  budget: int = 32, max_budget: int = 128, step: int = 1, debounce_s: float = 0.12,
                  max_new_tokens: int | None = None, curve_budgets: Sequence[int | None] | None = None,
                  answer_fn: AnswerFn | None = None, stop_text: str | None = None, sweep: Any = None,
-                 **kwargs: Any) -> None:
+                 expected: Any = None, language: str | None = None, **kwargs: Any) -> None:
         if not 0 <= budget <= max_budget:
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
+        self.language = check_language(language)
         self.model, self.tokenizer, self.problems = model, tokenizer, problems
+        self.expected, self._expected_for = expected, prompt  # the user's expected answer belongs to one prompt
+        self.expectation = Expectation.of(prompt, model, expected, self.language)
+        self.verdicts: dict[int, bool] = {}  # budget -> right? for the current prompt (where it is known)
         self.max_new_tokens, self.stop_text = max_new_tokens, stop_text
         self._answer_fn = answer_fn or prefix_answer_fn(model, tokenizer, max_new_tokens=max_new_tokens,
                                                         stop_text=stop_text)
@@ -113,22 +129,31 @@ class BudgetTuner(widgets.VBox):
         self._requested = budget  # changes only under the worker lock
         self.sweep: Any = None
 
-        self.header = widgets.HTML(_header_html(prompt))
-        self.slider = widgets.IntSlider(value=budget, min=0, max=max_budget, step=step, description="budget",
-                                        continuous_update=True, layout=widgets.Layout(width="60%"))
+        self.page = PageWatch()
+        self.header = widgets.HTML(self._header_html(prompt))
+        self.note = widgets.HTML(self.expectation.note_html())
+        self.examples = widgets.Dropdown(options=example_options(self.language), value="",
+                                         layout=widgets.Layout(width="auto"))
+        self.examples.layout.display = None if is_bundled(model) else "none"
+        self.slider = widgets.IntSlider(value=budget, min=0, max=max_budget, step=step,
+                                        description=text("budget", self.language), continuous_update=True,
+                                        layout=widgets.Layout(width="60%"))
         self.status_label = widgets.Label()
         self.counts = widgets.HTML()
-        self.thinking_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
-        self.answer_pane = widgets.HTML(layout=widgets.Layout(width="50%"))
+        self.tally = widgets.HTML()
+        self.thinking_pane = widgets.HTML(layout=widgets.Layout(flex="1 1 0%", min_width="0"))
+        self.answer_pane = widgets.HTML(layout=widgets.Layout(flex="1 1 0%", min_width="0"))
         self._with_curve = bool(problems) or sweep is not None
         self.curve: go.FigureWidget | None = None  # created with the first sweep (see figure_sync)
         self.curve_box = widgets.VBox()
         self.curve_status = widgets.Label()
         self.errors = widgets.Output()
         children: list[widgets.Widget] = [
-            self.header,
-            widgets.HBox([self.slider, self.status_label]), self.counts,
-            widgets.HBox([self.thinking_pane, self.answer_pane]),
+            self.page, widgets.HBox([self.header, self.examples], layout=widgets.Layout(width="100%",
+                                                                                       justify_content="space-between")),
+            self.note, widgets.HBox([self.slider, self.status_label]), self.counts,
+            widgets.HBox([self.thinking_pane, self.answer_pane], layout=widgets.Layout(width="100%", grid_gap="8px")),
+            self.tally,
         ]
         if self._with_curve:
             children += [self.curve_status, self.curve_box]
@@ -140,6 +165,8 @@ class BudgetTuner(widgets.VBox):
         self.observe(self._on_prompt, names=["prompt"])
         self.slider.observe(self._on_slider, names=["value"])
         self.observe(self._on_budget, names=["budget"])
+        self.examples.observe(self._on_example, names=["value"])
+        self.page.observe(lambda change: restyle([self.curve], change["new"]), names=["dark"])
         with self.worker.lock:
             self._clear_panes(budget)
             self._request(budget)
@@ -171,8 +198,27 @@ class BudgetTuner(widgets.VBox):
             self._request(value)  # under the lock: no older result can slip in between clear and submit
         self._mark_curve(value)
 
+    def _on_example(self, change: dict) -> None:
+        if change["new"]:
+            self.prompt = change["new"]
+            self.examples.value = ""
+
+    def set_prompt(self, prompt: Any, expected: Any = None) -> None:
+        """Ask another question (``expected``: its right answer, for the marks; default: what the task
+        generator's formats imply)."""
+        self.expected, self._expected_for = expected, prompt
+        if prompt == self.prompt:
+            self._on_prompt({"new": prompt})
+        else:
+            self.prompt = prompt
+
     def _on_prompt(self, change: dict) -> None:
-        self.header.value = _header_html(change["new"])
+        expected = self.expected if self._expected_for == change["new"] else None
+        self.expectation = Expectation.of(change["new"], self.model, expected, self.language)
+        self.verdicts = {}
+        self.tally.value = ""
+        self.header.value = self._header_html(change["new"])
+        self.note.value = self.expectation.note_html()
         with self.worker.lock:
             self._clear_panes(self.budget)
             self._request(self.budget)
@@ -181,7 +227,8 @@ class BudgetTuner(widgets.VBox):
         """Called under the worker lock: nothing on screen may belong to another budget."""
         self.shown_budget = -1
         self.thinking, self.answer = "", ""
-        waiting = f'<div style="{_PANE}color:#888">answering with a budget of {budget} thinking tokens…</div>'
+        waiting = (f'<div style="{_PANE}color:{MUTED}">'
+                   f"{escape_text(text('budget_working', self.language, budget=budget))}</div>")
         self.thinking_pane.value = waiting
         self.answer_pane.value = waiting
         self.counts.value = ""
@@ -202,12 +249,19 @@ class BudgetTuner(widgets.VBox):
             return
         self.last_result = result
         hit = getattr(result, "finish_reason", "") == "budget" or bool(getattr(result, "budget_hit", False))
-        cut = (f'<div style="color:#c05800;font-weight:bold">✂ budget of {budget} reached — thinking cut here</div>'
-               if hit else "")
-        self.thinking_pane.value = (f'<div style="{_PANE}background:#fff8ec"><b>thinking</b> '
-                                    f"({result.thinking_tokens} tokens)<br>{text_html(result.thinking)}{cut}</div>")
-        self.answer_pane.value = (f'<div style="{_PANE}background:#eefaf1" class="qnext-answer"><b>answer</b> '
-                                  f"({result.answer_tokens} tokens)<br>{text_html(result.answer)}</div>")
+        cut = (f'<div style="color:{FORCED};font-weight:bold">'
+               f"{escape_text(text('budget_cut', self.language, budget=budget))}</div>" if hit else "")
+        thinking = text_html(result.thinking.strip("\n"))
+        self.thinking_pane.value = (f'<div style="{_PANE}background:{THINKING_TINT}"><b>{text("thinking", self.language)}'
+                                    f"</b> ({result.thinking_tokens} tokens)<br>{thinking}{cut}</div>")
+        verdict = self.expectation.verdict_html(result.answer)
+        self.answer_pane.value = (f'<div style="{_PANE}background:{ANSWER_TINT}" class="qnext-answer-box">'
+                                  f'<b>{text("answer", self.language)}</b> ({result.answer_tokens} tokens)<br>'
+                                  f'<span class="qnext-answer">{text_html(result.answer.strip())}</span> {verdict}</div>')
+        right = self.expectation.is_right(result.answer)
+        if right is not None:
+            self.verdicts[budget] = right
+            self.tally.value = self._tally_html()
         self.counts.value = (f"budget <b>{budget}</b> · thinking {result.thinking_tokens} tokens · answer "
                              f"{result.answer_tokens} tokens · generated in {result.seconds:.2f} s · "
                              f"finish: {escape_text(str(result.finish_reason))}")
@@ -219,6 +273,20 @@ class BudgetTuner(widgets.VBox):
         self.status = f"budget {budget}: error (see below)"
         self.errors.append_stderr("".join(traceback.format_exception(exc)))
 
+    def _tally_html(self) -> str:
+        """How often the answer was right over the budgets tried for this prompt."""
+        tried = sorted(self.verdicts)
+        wrong = [b for b in tried if not self.verdicts[b]]
+        if not wrong:
+            line = text("tally_all", self.language, tried=len(tried))
+        else:
+            wrong_list = text("wrong_at", self.language, budgets=", ".join(map(str, wrong)))
+            line = text("tally", self.language, right=len(tried) - len(wrong), tried=len(tried), wrong_list=wrong_list)
+        return f'<div class="qnext-tally" style="color:{MUTED}">{escape_text(line)}</div>'
+
+    def _header_html(self, prompt: Any) -> str:
+        return f"<b>{escape_text(text('budget_title', self.language))}</b> — {escape_text(str(prompt))}"
+
     def _on_status(self, change: dict) -> None:
         self.status_label.value = change["new"]
 
@@ -227,7 +295,7 @@ class BudgetTuner(widgets.VBox):
         from ..thinking.sweep import sweep_budget
 
         def work(cancel: threading.Event) -> Any:
-            with model_lock(self.model):
+            with hold(self.model, what="BudgetTuner accuracy curve"):
                 return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets,
                                     max_new_tokens=self.max_new_tokens, stop_text=self.stop_text,
                                     progress=lambda message: setattr(self.curve_status, "value",
@@ -241,9 +309,9 @@ class BudgetTuner(widgets.VBox):
 
         self.sweep = sweep
         n = int(sweep["n"].iloc[0]) if "n" in sweep else len(self.problems or ())
-        figure = budget_curve(sweep, current_budget=self.budget, title=f"Accuracy vs thinking budget ({n} problems)")
+        figure = budget_curve(sweep, current_budget=self.budget, title=text("accuracy_curve", self.language, n=n))
         if self.curve is None:
-            self.curve = go.FigureWidget(figure)
+            self.curve = live_figure(figure, self.page.dark)
             self.curve_box.children = [self.curve]
         else:
             sync_figure(self.curve, figure)
@@ -271,6 +339,21 @@ class BudgetTuner(widgets.VBox):
             done = self.curve_worker.wait_idle(max(0.0, deadline - time.monotonic())) and done
         return done
 
+    def close(self) -> None:
+        """Stop the workers (a running generation is cancelled) and close every part of the widget."""
+        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
+            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
+                worker.close()
+        close_tree(self)
+        if hasattr(self, "examples"):
+            self.examples.close()
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        body = (f"{self.header.value}{self.note.value}<p>{escape_text(self.status)}</p>{self.counts.value}"
+                f"{self.thinking_pane.value}{self.answer_pane.value}{self.tally.value}")
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "BudgetTuner", body)
+
     def to_html(self, path: str | Path) -> Path:
         """Write the answer on screen, its thinking and the curve to a standalone offline HTML file."""
         parts: list[Any] = [self.counts.value, self.thinking_pane.value, self.answer_pane.value]
@@ -279,8 +362,7 @@ class BudgetTuner(widgets.VBox):
         return write_html(path, parts, title=f"Thinking budget — {self.prompt}")
 
 
-def _header_html(prompt: Any) -> str:
-    return f"<b>Thinking budget</b> — {escape_text(str(prompt))}"
+
 
 
 def _default_curve_budgets(max_budget: int) -> list[int | None]:

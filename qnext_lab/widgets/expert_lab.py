@@ -5,7 +5,9 @@ Thin: the state lives in traitlets (``prompt``, ``layer``, ``ablate``, ``force``
 chat template, greedily generates with ``model.generate`` twice (as the model is, and inside
 ``qnext_lab.intervene``), each under ``capture``, on a background ``LatestWorker`` holding the model lock.
 The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
-``figures.compare.expert_use_difference``. Errors (e.g. ablating every expert) appear in an Output widget.
+``figures.compare.expert_use_difference``. Both answers carry a right/wrong mark where the expected answer is
+known (``expected=`` or a question of the bundled model's task generator): start from a question the model
+gets right and watch it break. Errors (e.g. ablating every expert) appear in an Output widget.
 
     lab = ExpertLab(model, tok, "What is 478 + 356?")
     lab.ablate = {0: [3, 5]}; lab.run()
@@ -23,12 +25,19 @@ import traitlets
 
 from ..trace.intervene import intervene
 from ..figures.compare import expert_use_difference
-from ..figures.escape import text_html
+from ..figures.escape import escape_text, text_html
+from ..figures.theme import ANSWER_TINT, PANE
 from ..trace.capture import capture
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
-from .figure_sync import sync_figure
-from .worker import LatestWorker, model_lock
+from ..trace.lock import hold
+from .closing import close_tree
+from .fallback import widget_bundle
+from .figure_sync import live_figure, restyle, sync_figure
+from .i18n import check_language, text
+from .knowledge import Expectation, answer_part
+from .page import PageWatch
+from .worker import LatestWorker
 
 
 def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
@@ -37,6 +46,8 @@ def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
 
 class ExpertLab(widgets.VBox):
     """Toggle experts per MoE layer and compare the model's answer with and without the change."""
+
+    _qnext_closable = True
 
     prompt = traitlets.Unicode("")
     layer = traitlets.Int(0, help="decoder-layer index whose experts the toggles edit")
@@ -49,30 +60,49 @@ class ExpertLab(widgets.VBox):
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
 
     def __init__(self, model: Any, tokenizer: Any, prompt: str = "", *, max_new_tokens: int = 48,
-                 thinking: bool = False, autorun: bool = False, **kwargs: Any) -> None:
+                 thinking: bool = False, autorun: bool = False, expected: Any = None, language: str | None = None,
+                 **kwargs: Any) -> None:
+        self.language = check_language(language)
         self.model, self.tokenizer = model, tokenizer
+        self.expected, self._expected_for = expected, prompt  # the user's expected answer belongs to one prompt
         self.moe_layers = {m.index: m.num_experts for m in find_moe_layers(model)}
         self.worker = LatestWorker(name="qnext-expert-lab")
         self.result: dict[str, Any] | None = None
         first = min(self.moe_layers)
 
-        self.prompt_box = widgets.Textarea(value=prompt, description="prompt", layout=widgets.Layout(width="70%"))
-        self.layer_box = widgets.Dropdown(options=sorted(self.moe_layers), value=first, description="layer")
+        lang = self.language
+        wide = {"description_width": "initial"}  # labels never cut to "top-k (0=…"
+        self.prompt_box = widgets.Textarea(value=prompt, description=text("prompt", lang), rows=2,
+                                           layout=widgets.Layout(flex="1 1 0%", min_width="0"))
+        self.layer_box = widgets.Dropdown(options=sorted(self.moe_layers), value=first, description=text("layer", lang),
+                                          style=wide, layout=widgets.Layout(width="auto"))
         options = list(range(self.moe_layers[first]))
-        self.ablate_box = widgets.SelectMultiple(options=options, description="ablate", rows=8)
-        self.force_box = widgets.SelectMultiple(options=options, description="force", rows=8)
+        self.ablate_box = widgets.SelectMultiple(options=options, description=text("ablate", lang), rows=6,
+                                                 style=wide, layout=widgets.Layout(width="auto"))
+        self.force_box = widgets.SelectMultiple(options=options, description=text("force", lang), rows=6,
+                                                style=wide, layout=widgets.Layout(width="auto"))
         self.top_k_box = widgets.BoundedIntText(value=0, min=0, max=max(self.moe_layers.values()),
-                                                description="top-k (0=own)")
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
-        self.reset_button = widgets.Button(description="Reset experts", icon="undo")
+                                                description=text("top_k", lang), style=wide,
+                                                tooltip=text("top_k_own", lang), layout=widgets.Layout(width="auto"))
+        self.thinking_box = widgets.Checkbox(value=thinking, description=text("thinking", lang), indent=False,
+                                             layout=widgets.Layout(width="auto"))
+        self.run_button = widgets.Button(description=text("run", lang), button_style="primary", icon="play")
+        self.reset_button = widgets.Button(description=text("reset_experts", lang), icon="undo")
         self.status_label = widgets.Label()
         self.answers = widgets.HTML()
-        self.moved = go.FigureWidget()
+        self.page = PageWatch()
+        self.moved: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.moved_box = widgets.VBox([widgets.HTML(f"<i>{text('press_run', lang)}</i>")])
         self.errors = widgets.Output()
         super().__init__(children=[
-            widgets.HBox([self.prompt_box, widgets.VBox([self.run_button, self.reset_button])]),
-            widgets.HBox([self.layer_box, self.ablate_box, self.force_box, self.top_k_box]),
-            self.status_label, self.answers, self.moved, self.errors], **kwargs)
+            self.page,
+            widgets.HBox([self.prompt_box, widgets.VBox([self.run_button, self.reset_button])],
+                         layout=widgets.Layout(width="100%")),
+            widgets.HBox([self.layer_box, self.ablate_box, self.force_box,
+                          widgets.VBox([self.top_k_box, self.thinking_box,
+                                        widgets.HTML(f"<small>{text('top_k_own', lang)}</small>")])],
+                         layout=widgets.Layout(width="100%", flex_flow="row wrap")),
+            self.status_label, self.answers, self.moved_box, self.errors], **kwargs)
         self.add_class("qnext-expert-lab")
 
         # controls -> traits
@@ -81,11 +111,15 @@ class ExpertLab(widgets.VBox):
         self.ablate_box.observe(lambda c: self._set_experts("ablate", c["new"]), names=["value"])
         self.force_box.observe(lambda c: self._set_experts("force", c["new"]), names=["value"])
         self.top_k_box.observe(lambda c: setattr(self, "top_k", c["new"]), names=["value"])
+        self.thinking_box.observe(lambda c: setattr(self, "thinking", c["new"]), names=["value"])
+        self.observe(lambda c: setattr(self.thinking_box, "value", c["new"]), names=["thinking"])
+        self.page.observe(lambda change: restyle([self.moved], change["new"]), names=["dark"])
         self.run_button.on_click(lambda _: self.run())
         self.reset_button.on_click(lambda _: self.reset())
         # traits -> controls
         self.observe(self._show_layer, names=["layer", "ablate", "force"])
         self.observe(lambda c: setattr(self.status_label, "value", c["new"]), names=["status"])
+        self.observe(lambda c: setattr(self.prompt_box, "value", c["new"]), names=["prompt"])
         self.prompt, self.layer = prompt, first
         self.max_new_tokens, self.thinking = max_new_tokens, thinking
         if autorun and prompt.strip():
@@ -132,7 +166,8 @@ class ExpertLab(widgets.VBox):
     def run(self, wait: bool = False) -> int:
         """Generate with and without the current changes (in the background); ``wait`` blocks until shown."""
         settings = dict(prompt=self.prompt, ablate=dict(self.ablate), force=dict(self.force),
-                        top_k=self.top_k or None, thinking=self.thinking, max_new_tokens=self.max_new_tokens)
+                        top_k=self.top_k or None, thinking=self.thinking, max_new_tokens=self.max_new_tokens,
+                        expected=self.expected if self._expected_for == self.prompt else None)
         self.error = ""
         self.errors.clear_output()
         if not settings["prompt"].strip():
@@ -158,7 +193,7 @@ class ExpertLab(widgets.VBox):
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         device = self.model.get_input_embeddings().weight.device
         ids = ids.to(device)
-        with model_lock(self.model):
+        with hold(self.model, what="ExpertLab"):  # both runs back to back, with no one between
             plain_ids, plain_trace = self._generate(ids, s["max_new_tokens"])
             if cancel.is_set():
                 return {}
@@ -175,17 +210,39 @@ class ExpertLab(widgets.VBox):
         if not result:
             return
         self.result = result
-        verdict = "same answer" if result["same"] else "the answer changed"
-        self.answers.value = (
-            "<div style='display:flex;gap:1em'>"
-            f"<div style='flex:1'><b>as trained</b><pre>{text_html(result['plain'])}</pre></div>"
-            f"<div style='flex:1'><b>with your changes</b><pre>{text_html(result['changed'])}</pre></div></div>")
+        lang = self.language
+        verdict = text("same_answer", lang) if result["same"] else text("answer_changed", lang)
+        check = Expectation.of(result["settings"]["prompt"], self.model, result["settings"]["expected"], lang)
+        panes = []
+        for key, label in (("plain", text("as_trained", lang)), ("changed", text("with_changes", lang))):
+            answer = answer_part(result[key])
+            panes.append(f"<div style='{PANE}flex:1 1 0;min-width:0;background:{ANSWER_TINT}'><b>{escape_text(label)}"
+                         f"</b> {check.verdict_html(answer)}<br><span class='qnext-answer'>{text_html(answer)}</span>"
+                         "</div>")
+        self.answers.value = f"<div style='display:flex;gap:8px'>{''.join(panes)}</div>"
         if len(result["plain_trace"]) and len(result["changed_trace"]):
-            sync_figure(self.moved, expert_use_difference(result["changed_trace"], result["plain_trace"],
-                                                          labels=("with changes", "as trained")))
-        self.status = f"done: {verdict}"
+            figure = expert_use_difference(result["changed_trace"], result["plain_trace"],
+                                           labels=(text("with_changes", lang), text("as_trained", lang)))
+            if self.moved is None:
+                self.moved = live_figure(figure, self.page.dark)
+                self.moved_box.children = [self.moved]
+            else:
+                sync_figure(self.moved, figure)
+        self.status = f"{text('done', lang)}: {verdict}"
 
     def _show_error(self, exc: BaseException) -> None:
         self.error = f"{type(exc).__name__}: {exc}"
         self.status = "error"
         self.errors.append_stderr(self.error + "\n")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        body = f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>{self.answers.value}"
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertLab", body)
+
+    def close(self) -> None:
+        """Stop the worker (a running generation is cancelled) and close every part of the widget."""
+        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
+            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
+                worker.close()
+        close_tree(self)
+        super().close()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from ..figures.theme import template
+
 # Layout keys a builder may leave unset that must not survive from the previous figure.
 _RESET_LAYOUT = {"shapes": (), "annotations": ()}
 
@@ -39,3 +41,16 @@ def sync_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
         for live, fresh in zip(widget.data, figure.data):
             live.update(fresh.to_plotly_json(), overwrite=True)
         widget.layout.update(new_layout, overwrite=True)
+
+
+def live_figure(figure: go.Figure, dark: bool = False) -> go.FigureWidget:
+    """A ``FigureWidget`` created with ``figure`` (never empty, see above) in the page's light or dark look."""
+    figure.update_layout(template=template(dark))
+    return go.FigureWidget(figure)
+
+
+def restyle(figures: list[go.FigureWidget | None], dark: bool) -> None:
+    """Give live figures the light or dark template (the page's theme changed)."""
+    for figure in figures:
+        if figure is not None:
+            figure.layout.template = template(dark)

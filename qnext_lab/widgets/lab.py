@@ -3,8 +3,11 @@
 A prompt box and an "Ask" button over four tabs: ``ThinkCompare`` (thinking vs non-thinking, streaming,
 with routing and the expert-use difference), ``BudgetTuner`` (the live thinking budget, with the
 accuracy curve when problems are given), a full ``RoutingHeatmap`` of the thinking run (with the text
-coloured by expert) and ``ExpertLab`` (switch experts off and see the answer change). The widgets share one model; a per-model lock runs their generations one at a time.
-Knows nothing beyond the widgets it combines.
+coloured by expert) and ``ExpertLab`` (switch experts off and see the answer change, starting from the
+thinking answer, which the bundled model gets right). The widgets share one model; a per-model lock runs
+their generations one at a time. Every answer carries its right/wrong mark where the expected answer is
+known; with the bundled model, example questions and a note on what it knows sit by the prompt box.
+Labels follow ``language=`` ("en" or "ja"). Knows nothing beyond the widgets it combines.
 
     import qnext_lab as ql
     model, tok = ql.load("tiny"); ql.lab(model, tok)
@@ -23,7 +26,11 @@ import plotly.graph_objects as go
 from ..figures.escape import escape_text
 from ..figures.export import write_html
 from .budget_tuner import BudgetTuner
+from .closing import close_tree
+from .fallback import widget_bundle
 from .expert_lab import ExpertLab
+from .i18n import check_language, text
+from .knowledge import Expectation, example_options, is_bundled
 from .routing_heatmap import RoutingHeatmap
 from .think_compare import ThinkCompare
 
@@ -33,39 +40,65 @@ DEFAULT_PROMPT = "What is 478 + 356?"
 class Lab(widgets.VBox):
     """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner``, ``routing`` and ``experts``."""
 
+    _qnext_closable = True
+
     def __init__(self, model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, *,
                  problems: Sequence[Any] | None = None, budget: int = 32, max_budget: int = 128,
-                 max_new_tokens: int | None = None, **kwargs: Any) -> None:
-        self.prompt_box = widgets.Text(value=prompt, description="prompt", layout=widgets.Layout(width="70%"),
-                                       continuous_update=False)
-        self.ask_button = widgets.Button(description="Ask", button_style="primary", icon="play")
+                 max_new_tokens: int | None = None, expected: Any = None, language: str | None = None,
+                 **kwargs: Any) -> None:
+        lang = self.language = check_language(language)
+        self.model = model
+        self.prompt_box = widgets.Text(value=prompt, description=text("prompt", lang), continuous_update=False,
+                                       layout=widgets.Layout(flex="1 1 0%", min_width="0"))
+        self.ask_button = widgets.Button(description=text("ask", lang), button_style="primary", icon="play",
+                                         layout=widgets.Layout(width="auto"))
+        self.examples = widgets.Dropdown(options=example_options(lang), value="",
+                                         layout=widgets.Layout(width="auto", max_width="40%"))
+        self.note = widgets.HTML(Expectation.of(prompt, model, expected, lang).note_html())
+        common = dict(expected=expected, language=lang)
         self.compare = ThinkCompare(model, tokenizer, prompt, max_new_tokens=max_new_tokens, autorun=False,
-                                    show_prompt=False)  # the dashboard's prompt box drives it
+                                    show_prompt=False, **common)  # the dashboard's prompt box drives it
+        self.compare.note.layout.display = "none"  # the dashboard shows the note once, under its prompt box
         self.tuner = BudgetTuner(model, tokenizer, prompt, problems, budget=budget, max_budget=max_budget,
-                                 max_new_tokens=max_new_tokens)
+                                 max_new_tokens=max_new_tokens, **common)
+        self.tuner.note.layout.display = self.tuner.examples.layout.display = "none"
         self.routing: RoutingHeatmap | None = None
-        self.routing_box = widgets.VBox([widgets.HTML("<i>the routing of the thinking run appears here</i>")])
-        self.experts = ExpertLab(model, tokenizer, prompt)  # runs when its own button is pressed
+        self.routing_box = widgets.VBox([widgets.HTML(f"<i>{text('routing_wait', lang)}</i>")])
+        # thinking on: the bundled model gets the tour's questions right, so switching experts off can break it
+        self.experts = ExpertLab(model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96,
+                                 autorun=True, **common)
         self.errors = widgets.Output()
         self.tabs = widgets.Tab(children=[self.compare, self.tuner, self.routing_box, self.experts],
-                                titles=("thinking vs non-thinking", "thinking budget", "routing", "switch experts off"))
+                                titles=(text("compare_tab", lang), text("budget_tab", lang), text("routing", lang),
+                                        text("experts_tab", lang)))
+        controls = [self.prompt_box, self.examples, self.ask_button] if is_bundled(model) else [self.prompt_box,
+                                                                                                self.ask_button]
         super().__init__(children=[
             widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
-            widgets.HBox([self.prompt_box, self.ask_button]), self.tabs, self.errors,
+            widgets.HBox(controls, layout=widgets.Layout(width="100%")), self.note, self.tabs, self.errors,
         ], **kwargs)
         self.ask_button.on_click(lambda _: self.ask(self.prompt_box.value))
         self.prompt_box.observe(lambda change: self.ask(change["new"]), names=["value"])
+        self.examples.observe(self._on_example, names=["value"])
         self.compare.observe(self._on_compare_done, names=["runs"])
         self.compare.run(prompt)
 
-    def ask(self, prompt: str) -> None:
-        """Ask every part the new question (runs in the background)."""
+    def _on_example(self, change: dict) -> None:
+        if change["new"]:
+            self.prompt_box.value = change["new"]  # asks it, like typing it
+            self.examples.value = ""
+
+    def ask(self, prompt: str, expected: Any = None) -> None:
+        """Ask every part the new question (runs in the background); ``expected``: its right answer, if known."""
         try:
             if not prompt.strip():
                 raise ValueError("type a question in the prompt box first")
-            self.compare.run(prompt)
-            self.tuner.prompt = prompt
+            self.note.value = Expectation.of(prompt, self.model, expected, self.language).note_html()
+            self.compare.run(prompt, expected=expected)
+            self.tuner.set_prompt(prompt, expected)
+            self.experts.expected, self.experts._expected_for = expected, prompt
             self.experts.prompt = prompt
+            self.experts.run()
         except Exception:  # noqa: BLE001 - shown in the dashboard
             self.errors.append_stderr(traceback.format_exc())
 
@@ -74,7 +107,9 @@ class Lab(widgets.VBox):
         if gen is None or gen.trace is None:
             return
         if self.routing is None:
-            self.routing = RoutingHeatmap(gen.trace, title=f"Routing — {self.compare.sides[0].label}")
+            self.routing = RoutingHeatmap(gen.trace, title=text("routing_of", self.language,
+                                                                 label=self.compare.sides[0].label),
+                                          language=self.language)
             self.routing_box.children = [self.routing]
         else:
             self.routing.set_trace(gen.trace)
@@ -82,6 +117,21 @@ class Lab(widgets.VBox):
     def wait(self, timeout: float = 300.0) -> bool:
         """Block until every part has finished its current work (for scripts and tests)."""
         return self.compare.wait(timeout) and self.tuner.wait(timeout) and self.experts.worker.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Close every part (their workers stop; a running generation is cancelled), then the dashboard."""
+        for name in ("compare", "tuner", "experts", "routing"):
+            part = getattr(self, name, None)
+            if part is not None:
+                part.close()
+        close_tree(self)
+        if hasattr(self, "examples"):  # not a child for models other than the bundled one
+            self.examples.close()
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        body = f"<p>{escape_text(self.prompt_box.value)}</p>{self.note.value}"
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "lab()", body)
 
     def to_html(self, path: str | Path) -> Path:
         """Everything on screen as one standalone offline HTML file."""
@@ -101,7 +151,8 @@ class Lab(widgets.VBox):
 
 
 def lab(model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, *, problems: Sequence[Any] | None = None,
-        budget: int = 32, max_budget: int = 128, max_new_tokens: int | None = None) -> Lab:
+        budget: int = 32, max_budget: int = 128, max_new_tokens: int | None = None, expected: Any = None,
+        language: str | None = None) -> Lab:
     """The qnext-lab dashboard for ``model`` (see :class:`Lab`)."""
     return Lab(model, tokenizer, prompt, problems=problems, budget=budget, max_budget=max_budget,
-               max_new_tokens=max_new_tokens)
+               max_new_tokens=max_new_tokens, expected=expected, language=language)

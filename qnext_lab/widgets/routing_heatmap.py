@@ -24,6 +24,7 @@ import traitlets
 from ..figures.escape import escape_text
 from ..figures.export import write_html
 from ..figures.routing import (
+    DEFAULT_WIDTH_PX,
     DEFAULT_WINDOW,
     expert_heatmap,
     expert_legend_html,
@@ -34,14 +35,20 @@ from ..figures.routing import (
     trace_arrays,
     window_bounds,
 )
-from .figure_sync import sync_figure
+from .closing import close_tree
+from .fallback import widget_bundle
+from .figure_sync import live_figure, restyle, sync_figure
+from .i18n import check_language, text
+from .page import PageWatch
 
-MODES = (("tokens × experts", "experts"), ("tokens × layers (top-1)", "layers"))
+MODES = ("experts", "layers")
 WINDOW_SIZES = (128, 256, 512, 1024, 2048)
 
 
 class RoutingHeatmap(widgets.VBox):
     """Routing heatmap, load bars and coloured text for one trace (see module docstring)."""
+
+    _qnext_closable = True
 
     layer = traitlets.Int(0, help="decoder-layer index shown (a value of trace.layer_indices)")
     mode = traitlets.Unicode("experts", help="'experts' (tokens x experts) or 'layers' (tokens x layers)")
@@ -49,8 +56,10 @@ class RoutingHeatmap(widgets.VBox):
     window_size = traitlets.Int(DEFAULT_WINDOW, help="token rows shown at once (long traces are paged)")
 
     def __init__(self, trace: Any, *, layer: int | None = None, mode: str = "experts", window_size: int = DEFAULT_WINDOW,
-                 title: str | None = None, show_text: bool = True, **kwargs: Any) -> None:
-        if mode not in dict((v, k) for k, v in MODES):
+                 title: str | None = None, show_text: bool = True, language: str | None = None,
+                 **kwargs: Any) -> None:
+        self.language = check_language(language)
+        if mode not in MODES:
             raise ValueError(f"mode must be 'experts' or 'layers', got {mode!r}")
         self.trace = trace
         self._muted = False
@@ -61,30 +70,35 @@ class RoutingHeatmap(widgets.VBox):
 
         # the slider steps through the captured decoder layers (which need not be 0..L-1)
         self.layer_slider = widgets.SelectionSlider(options=_layer_options(self._arrays), value=layer,
-                                                    description="layer", continuous_update=True, readout=False)
+                                                    description=text("layer", self.language), continuous_update=True,
+                                                    readout=False)
         self.layer_label = widgets.Label()
-        self.mode_toggle = widgets.ToggleButtons(options=MODES, value=mode, description="view")
+        self.mode_toggle = widgets.ToggleButtons(
+            options=[(text("tokens_experts", self.language), "experts"), (text("tokens_layers", self.language), "layers")],
+            value=mode, description=text("view", self.language), style={"button_width": "auto"})
         self.window_slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), step=max(1, window_size // 4),
-                                               description="tokens from", continuous_update=False,
-                                               layout=widgets.Layout(width="60%"))
+                                               description=text("tokens_from", self.language), continuous_update=False,
+                                               layout=widgets.Layout(width="60%"), style={"description_width": "initial"})
         self.size_dropdown = widgets.Dropdown(options=_window_options(n),
                                               value=min(window_size, n) if window_size in WINDOW_SIZES else n,
-                                              description="window", layout=widgets.Layout(width="180px"))
+                                              description=text("window", self.language),
+                                              layout=widgets.Layout(width="180px"))
         self.window_box = widgets.HBox([self.window_slider, self.size_dropdown])
         self.window_box.layout.display = None if n > min(WINDOW_SIZES) else "none"
 
         self.errors = widgets.Output()
         self.header = widgets.HTML(self._header_html())
         first_window = window_bounds(n, 0, self.size_dropdown.value)
-        first = (layer_map(self._arrays, window=first_window, title=self._layers_title()) if mode == "layers"
-                 else expert_heatmap(self._arrays, layer, window=first_window))
-        self.heatmap = go.FigureWidget(first)  # with its data: see figure_sync on why not empty
-        self.load_bars = go.FigureWidget(expert_load_bars(self._arrays, layer, window=first_window))
+        self.page = PageWatch()  # the pane's width (token labels, figure size) and the page's theme
+        first = (layer_map(self._arrays, window=first_window, title=self._layers_title(), width_px=self.width_px)
+                 if mode == "layers" else expert_heatmap(self._arrays, layer, window=first_window, width_px=self.width_px))
+        self.heatmap = live_figure(first)  # with its data: see figure_sync on why not empty
+        self.load_bars = live_figure(expert_load_bars(self._arrays, layer, window=first_window))
         self.text = widgets.HTML(layout=widgets.Layout(max_height="220px", overflow="auto"))
         self.legend = widgets.HTML(expert_legend_html(self._arrays.num_experts)
                                    if self._arrays.num_experts <= 64 else "")
         children = [
-            self.header,
+            self.page, self.header,
             widgets.HBox([self.layer_slider, self.layer_label]), self.mode_toggle, self.window_box,
             self.heatmap, self.load_bars,
         ]
@@ -101,7 +115,18 @@ class RoutingHeatmap(widgets.VBox):
         self.window_slider.observe(lambda change: setattr(self, "window_start", change["new"]), names=["value"])
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
+        self.page.observe(lambda change: restyle([self.heatmap, self.load_bars], change["new"]), names=["dark"])
+        self.page.observe(self._on_width, names=["width"])
         self._render(full=True, figures=False)
+
+    @property
+    def width_px(self) -> int:
+        """The width the figures are laid out for: the pane's, once the browser has drawn the widget."""
+        return self.page.width if self.page.width > 0 else DEFAULT_WIDTH_PX
+
+    def _on_width(self, change: dict) -> None:
+        if abs(change["new"] - (change["old"] or DEFAULT_WIDTH_PX)) >= 40:  # token labels depend on the width
+            self._render(full=False)
 
     def set_trace(self, trace: Any) -> None:
         """Show another trace in the same widget (the FigureWidgets are kept and updated in place)."""
@@ -169,8 +194,8 @@ class RoutingHeatmap(widgets.VBox):
     def heatmap_figure(self) -> go.Figure:
         """The heatmap for the current state, as a new figure (pure builder call)."""
         if self.mode == "layers":
-            return layer_map(self._arrays, window=self.window, title=self._layers_title())
-        return expert_heatmap(self._arrays, self.layer, window=self.window)
+            return layer_map(self._arrays, window=self.window, title=self._layers_title(), width_px=self.width_px)
+        return expert_heatmap(self._arrays, self.layer, window=self.window, width_px=self.width_px)
 
     def _layers_title(self) -> str:
         return f"{self.title}: top-1 expert per token and layer"
@@ -183,7 +208,8 @@ class RoutingHeatmap(widgets.VBox):
 
     def _render(self, full: bool = True, figures: bool = True) -> None:
         try:
-            self.layer_label.value = f"decoder layer {self.layer}"
+            self.layer_slider.disabled = self.mode == "layers"  # every layer is on screen: the slider does nothing
+            self.layer_label.value = "" if self.mode == "layers" else f"decoder layer {self.layer}"
             start, stop = self.window
             self.window_slider.max = max(0, self._arrays.num_tokens - (stop - start))
             if self.window_slider.value != start:
@@ -196,6 +222,15 @@ class RoutingHeatmap(widgets.VBox):
                 self.text.value = self.text_html()
         except Exception:  # noqa: BLE001 - shown in the widget, not swallowed
             self.errors.append_stderr(traceback.format_exc())
+
+    def close(self) -> None:
+        """Close the widget and every part of it (its figures' front-end state is freed)."""
+        close_tree(self)
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "RoutingHeatmap",
+                             f"{self.header.value}<br>{self.legend.value}{self.text_html()}")
 
     # ------------------------------------------------------------------ export
     def to_html(self, path: str | Path) -> Path:

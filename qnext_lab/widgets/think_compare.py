@@ -1,10 +1,14 @@
 """ThinkCompare: the same prompt answered two ways, side by side, streaming.
 
 Two panes: by default one model with thinking on and off; or two models (e.g. Qwen3-Next Instruct vs
-Thinking) with ``model_b=``. Each pane streams its text as it is generated (thinking greyed, forced budget
-text marked), then shows token counts, time and its own :class:`RoutingHeatmap`; below, the expert-use
-difference between the two runs. Generation runs on a :class:`LatestWorker`; a new prompt cancels the run
-in progress. Knows nothing about how routing is drawn (``figures``) or generated (``thinking``).
+Thinking) with ``model_b=``. Each pane streams its thinking as it is generated (forced budget text marked)
+and, below it in a box of its own that never scrolls away, the labelled answer with its right/wrong mark
+(where the expected answer is known: ``expected=`` or a question of the bundled model's task generator).
+The two routing heatmaps follow as stacked full-width rows (one expert axis each, the same experts on the
+same rows) and then the expert-use difference. With the bundled model, a note says what it was trained on
+and flags a prompt that is none of it before answering; an example picker offers questions it knows.
+Generation runs on a :class:`LatestWorker`; a new prompt cancels the run in progress. Knows nothing about
+how routing is drawn (``figures``) or generated (``thinking``).
 
     cmp = ThinkCompare(model, tok, "What is 478 + 356?")
     cmp.wait(); cmp.results[0].thinking_tokens, cmp.results[1].thinking_tokens
@@ -26,13 +30,20 @@ import traitlets
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
-from .figure_sync import sync_figure
+from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
+from .closing import close_tree
+from .fallback import widget_bundle
+from .figure_sync import live_figure, restyle, sync_figure
+from .i18n import check_language, text
+from .knowledge import Expectation, example_options, is_bundled
+from .page import PageWatch
 from .routing_heatmap import RoutingHeatmap
-from .worker import LatestWorker, model_lock
+from .worker import LatestWorker
 
 _STREAM_EVERY_S = 0.08  # redraw a streaming pane at most this often
-_PANE = ("border:1px solid #ddd;border-radius:4px;padding:6px;font-family:monospace;white-space:normal;"
-         "max-height:260px;overflow:auto")
+_THINKING_PANE = f"{PANE}background:{THINKING_TINT};max-height:220px;overflow:auto;"
+_ANSWER_PANE = f"{PANE}background:{ANSWER_TINT};margin-top:4px;"
+_FILL = dict(flex="1 1 0%", min_width="0")  # a flex child that may shrink below its content's width
 
 
 @dataclass
@@ -44,28 +55,51 @@ class _Side:
     tokenizer: Any
     thinking: bool
     text: widgets.HTML = field(default_factory=lambda: widgets.HTML(layout=widgets.Layout(width="100%")))
+    answer: widgets.HTML = field(default_factory=lambda: widgets.HTML(layout=widgets.Layout(width="100%")))
     stats: widgets.HTML = field(default_factory=widgets.HTML)
     routing: widgets.VBox = field(default_factory=lambda: widgets.VBox(layout=widgets.Layout(width="100%")))
     heatmap: RoutingHeatmap | None = None
     box: widgets.VBox | None = None
 
 
-def stream_html(segments: list[tuple[str, bool, str]]) -> str:
-    """Escaped HTML of streamed ``(phase, forced, text)`` segments: thinking grey, forced text orange."""
+def _trimmed(segments: list[tuple[str, bool, str]], phase: str) -> list[tuple[bool, str]]:
+    """The ``(forced, text)`` pieces of one phase, without the blank lines at its two ends."""
+    parts = [(forced, body) for ph, forced, body in segments if ph == phase]
+    while parts and not parts[0][1].strip():
+        parts.pop(0)
+    while parts and not parts[-1][1].strip():
+        parts.pop()
+    if parts:
+        parts[0] = (parts[0][0], parts[0][1].lstrip("\n"))
+        parts[-1] = (parts[-1][0], parts[-1][1].rstrip("\n"))
+    return parts
+
+
+def stream_html(segments: list[tuple[str, bool, str]], thinking_label: str = "thinking") -> str:
+    """Escaped HTML of the thinking in streamed ``(phase, forced, text)`` segments (forced text orange)."""
     out = []
-    for phase, forced, text in segments:
-        body = text_html(text)
+    for forced, body in _trimmed(segments, "thinking"):
         if forced:
-            out.append(f'<span class="qnext-forced" style="color:#c05800;font-weight:bold">{body}</span>')
-        elif phase == "thinking":
-            out.append(f'<span class="qnext-thinking" style="color:#777;font-style:italic">{body}</span>')
+            out.append(f'<span class="qnext-forced" style="color:{FORCED};font-weight:bold">{text_html(body)}</span>')
         else:
-            out.append(f'<span class="qnext-answer">{body}</span>')
-    return f'<div style="{_PANE}">{"".join(out) or "&nbsp;"}</div>'
+            out.append(f'<span class="qnext-thinking" style="color:{MUTED};font-style:italic">{text_html(body)}</span>')
+    if not out:
+        return ""
+    return (f'<div class="qnext-thinking-pane" style="{_THINKING_PANE}"><b>{escape_text(thinking_label)}</b><br>'
+            f'{"".join(out)}</div>')
+
+
+def answer_html(segments: list[tuple[str, bool, str]], label: str, verdict: str = "") -> str:
+    """The labelled answer box (escaped), with its verdict badge once the answer is complete."""
+    body = "".join(text_html(body) for _, body in _trimmed(segments, "answer")) or "…"
+    return (f'<div class="qnext-answer-box" style="{_ANSWER_PANE}"><b>{escape_text(label)}</b> '
+            f'<span class="qnext-answer">{body}</span> {verdict}</div>')
 
 
 class ThinkCompare(widgets.VBox):
     """Two generations of one prompt side by side (see module docstring)."""
+
+    _qnext_closable = True
 
     prompt = traitlets.Unicode("")
     status = traitlets.Unicode("")
@@ -74,50 +108,81 @@ class ThinkCompare(widgets.VBox):
     def __init__(self, model: Any, tokenizer: Any, prompt: str, *, model_b: Any = None, tokenizer_b: Any = None,
                  labels: tuple[str, str] | None = None, thinking: tuple[bool, bool] | None = None,
                  budget: int | None = None, max_new_tokens: int | None = None, autorun: bool = True,
-                 show_prompt: bool = True, **kwargs: Any) -> None:
+                 show_prompt: bool = True, expected: Any = None, language: str | None = None,
+                 **kwargs: Any) -> None:
+        self.language = check_language(language)
         two_models = model_b is not None
         modes = thinking or ((True, True) if two_models else (True, False))
-        names = labels or (("model A", "model B") if two_models else ("thinking", "non-thinking"))
+        names = labels or (("model A", "model B") if two_models
+                           else (text("thinking", self.language), text("non_thinking", self.language)))
         self.sides = [
             _Side(names[0], model, tokenizer, modes[0]),
             _Side(names[1], model_b if two_models else model, tokenizer_b or tokenizer, modes[1]),
         ]
         self.budget, self.max_new_tokens = budget, max_new_tokens
+        self.expected = expected
+        self.expectation = Expectation.of(prompt, model, expected, self.language)
         self.results: list[Any] = [None, None]
         self.worker = LatestWorker(name="qnext-compare")
+        self.page = PageWatch()
 
-        self.prompt_box = widgets.Text(value=prompt, description="prompt", layout=widgets.Layout(width="70%"),
-                                       continuous_update=False)
-        self.run_button = widgets.Button(description="Run both", button_style="primary", icon="play")
+        self.prompt_box = widgets.Text(value=prompt, description=text("prompt", self.language),
+                                       layout=widgets.Layout(**_FILL), continuous_update=False)
+        self.run_button = widgets.Button(description=text("run_both", self.language), button_style="primary",
+                                         icon="play", layout=widgets.Layout(width="auto"))
+        self.examples = widgets.Dropdown(options=example_options(self.language), value="",
+                                         layout=widgets.Layout(width="auto", max_width="40%"))
+        self.note = widgets.HTML(self.expectation.note_html())
         self.status_label = widgets.Label()
         self.difference: go.FigureWidget | None = None  # created with the first result (see figure_sync)
         self.difference_box = widgets.VBox()
         self.difference_box.layout.display = "none"
         self.errors = widgets.Output()
-        panes = []
+        panes, rows = [], []
         for side in self.sides:
             side.box = widgets.VBox([widgets.HTML(f"<b>{escape_text(side.label)}</b>"), side.stats, side.text,
-                                     side.routing], layout=widgets.Layout(width="50%"))
+                                     side.answer], layout=widgets.Layout(**_FILL))
             panes.append(side.box)
-        prompt_row = [widgets.HBox([self.prompt_box, self.run_button])] if show_prompt else []
-        super().__init__(children=[*prompt_row, self.status_label, widgets.HBox(panes), self.difference_box,
-                                   self.errors], **kwargs)
+            rows.append(side.routing)
+        controls = [self.prompt_box, self.run_button]
+        if is_bundled(model):
+            controls.insert(1, self.examples)
+        prompt_row = [widgets.HBox(controls, layout=widgets.Layout(width="100%"))] if show_prompt else []
+        super().__init__(children=[self.page, *prompt_row, self.note, self.status_label,
+                                   widgets.HBox(panes, layout=widgets.Layout(width="100%", grid_gap="8px")),
+                                   *rows, self.difference_box, self.errors], **kwargs)
         self.add_class("qnext-think-compare")
         self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
+        self.page.observe(lambda change: restyle([self.difference], change["new"]), names=["dark"])
         self.run_button.on_click(lambda _: self.run(self.prompt_box.value))
+        self.examples.observe(self._on_example, names=["value"])
         self._syncing_box = False
         self.prompt_box.observe(lambda change: None if self._syncing_box else self.run(change["new"]), names=["value"])
         self.prompt = prompt
         if autorun:
             self.run(prompt)
 
+    def _on_example(self, change: dict) -> None:
+        if change["new"]:
+            self.prompt_box.value = change["new"]  # runs it, like typing it
+            self.examples.value = ""
+
     # ------------------------------------------------------------------ work
-    def run(self, prompt: str | None = None) -> int:
-        """Start both generations for ``prompt`` (default: the current one); cancels a run in progress."""
+    def run(self, prompt: str | None = None, expected: Any = None) -> int:
+        """Start both generations for ``prompt`` (default: the current one); cancels a run in progress.
+
+        ``expected``: the right answer, for the right/wrong marks (default: the constructor's for the first
+        prompt; then what the task generator's formats imply, if anything).
+        """
         prompt = self.prompt if prompt is None else prompt
         if not prompt.strip():
-            self.status = "type a prompt first"
+            self.status = text("type_prompt", self.language)
             return self.worker.ticket
+        if expected is None and prompt == self.prompt:
+            expected = self.expected
+        self.expected = expected
+        self.expectation = Expectation.of(prompt, self.sides[0].model, expected, self.language)
+        self.note.value = self.expectation.note_html()  # before answering: what the model can know
         self.prompt = prompt
         if self.prompt_box.value != prompt:
             self._syncing_box = True  # the box's observer would call run() a second time
@@ -126,7 +191,9 @@ class ThinkCompare(widgets.VBox):
             finally:
                 self._syncing_box = False
         ticket = self.worker.ticket + 1
-        self.status = "generating…"
+        self.status = text("generating", self.language)
+        for side in self.sides:
+            side.answer.value = ""
         return self.worker.submit(lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results,
                                   on_error=self._show_error)
 
@@ -144,27 +211,30 @@ class ThinkCompare(widgets.VBox):
         segments: list[tuple[str, bool, str]] = []
         last_draw, started = 0.0, time.perf_counter()
         budget = self.budget if side.thinking else None
-        with model_lock(side.model):
-            with stream_generate(side.model, side.tokenizer, prompt, thinking=side.thinking, budget=budget,
-                                 max_new_tokens=self.max_new_tokens, capture=True) as stream:
-                for piece in stream:
-                    if cancel.is_set():
-                        stream.close()
-                        return None
-                    key = (piece.phase, piece.forced)
-                    if segments and segments[-1][:2] == key:
-                        segments[-1] = (*key, segments[-1][2] + piece.text)
-                    else:
-                        segments.append((*key, piece.text))
-                    now = time.perf_counter()
-                    if now - last_draw >= _STREAM_EVERY_S and self.worker.is_latest(ticket):
-                        last_draw = now
-                        side.text.value = stream_html(segments)
-                        side.stats.value = (f"thinking {piece.thinking_tokens} · answer {piece.answer_tokens} tokens"
-                                            f" · {now - started:.1f} s")
-            result = stream.result
+        answer_label = text("answer", self.language)
+        # no model lock here: the stream's own generation thread takes it (holding it here would block that one)
+        with stream_generate(side.model, side.tokenizer, prompt, thinking=side.thinking, budget=budget,
+                             max_new_tokens=self.max_new_tokens, capture=True) as stream:
+            for piece in stream:
+                if cancel.is_set():
+                    stream.close()
+                    return None
+                key = (piece.phase, piece.forced)
+                if segments and segments[-1][:2] == key:
+                    segments[-1] = (*key, segments[-1][2] + piece.text)
+                else:
+                    segments.append((*key, piece.text))
+                now = time.perf_counter()
+                if now - last_draw >= _STREAM_EVERY_S and self.worker.is_latest(ticket):
+                    last_draw = now
+                    side.text.value = stream_html(segments, text("thinking", self.language))
+                    side.answer.value = answer_html(segments, answer_label)
+                    side.stats.value = (f"thinking {piece.thinking_tokens} · answer {piece.answer_tokens} tokens"
+                                        f" · {now - started:.1f} s")
+        result = stream.result
         if self.worker.is_latest(ticket):
-            side.text.value = stream_html(segments)
+            side.text.value = stream_html(segments, text("thinking", self.language))
+            side.answer.value = answer_html(segments, answer_label, self.expectation.verdict_html(result.answer))
         return result
 
     # ------------------------------------------------------------------ results -> view (worker thread, locked)
@@ -179,28 +249,29 @@ class ThinkCompare(widgets.VBox):
             if gen.trace is None:
                 continue
             if side.heatmap is None:
-                side.heatmap = RoutingHeatmap(gen.trace, title=f"Routing — {side.label}", show_text=False)
+                side.heatmap = RoutingHeatmap(gen.trace, title=text("routing_of", self.language, label=side.label),
+                                              show_text=False, language=self.language)
                 side.routing.children = [side.heatmap]
             else:
                 side.heatmap.set_trace(gen.trace)
         traces = [gen.trace for gen in results]
         if all(t is not None for t in traces):
-            title = widgets.HTML("<b>How expert use differs</b>")
+            title = widgets.HTML(f"<b>{escape_text(text('difference', self.language))}</b>")
             try:
                 figure = expert_use_difference(*traces, labels=(self.sides[0].label, self.sides[1].label))
                 if self.difference is None:
-                    self.difference = go.FigureWidget(figure)
+                    self.difference = live_figure(figure, self.page.dark)
                 else:
                     sync_figure(self.difference, figure)
                 self.difference_box.children = [title, self.difference]
             except ValueError as exc:  # two models of different shapes: say so instead of a figure
                 self.difference_box.children = [title, widgets.HTML(f"<i>{escape_text(str(exc))}</i>")]
             self.difference_box.layout.display = None
-        self.status = "done"
+        self.status = text("done", self.language)
         self.runs += 1
 
     def _show_error(self, exc: BaseException) -> None:
-        self.status = "error (see below)"
+        self.status = text("error", self.language)
         self.errors.append_stderr("".join(traceback.format_exception(exc)))
 
     # ------------------------------------------------------------------ scripting
@@ -208,14 +279,35 @@ class ThinkCompare(widgets.VBox):
         """Block until both generations are shown. True if they finished in time."""
         return self.worker.wait_idle(timeout)
 
-    def to_html(self, path: str | Path) -> Path:
-        """Both panes (text, counts, routing heatmaps) and the difference view as one offline HTML file."""
-        parts: list[Any] = []
+    def close(self) -> None:
+        """Stop the worker (a running generation is cancelled) and close every part of the widget."""
+        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
+            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
+                worker.close()
+        close_tree(self)
+        for name in ("prompt_box", "run_button", "examples"):  # not children in every layout
+            if hasattr(self, name):
+                getattr(self, name).close()
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        shown = "".join(part for part in self.snapshot_parts() if isinstance(part, str))
+        pending = "" if self.runs else f"<p><i>{escape_text(self.status)} {escape_text(self.prompt)}</i></p>"
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ThinkCompare", pending + shown)
+
+    def snapshot_parts(self) -> list[Any]:
+        """What is on screen, as figures and escaped HTML fragments (for ``to_html`` and saved notebooks)."""
+        parts: list[Any] = [self.note.value]
         for side in self.sides:
             parts.append(f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}'
-                         f"{side.text.value}</div>")
+                         f"{side.text.value}{side.answer.value}</div>")
+        for side in self.sides:
             if side.heatmap is not None:
                 parts.append(go.Figure(side.heatmap.heatmap))
         if self.difference is not None and self.difference in self.difference_box.children:
             parts.append(go.Figure(self.difference))
-        return write_html(path, parts, title=f"Thinking vs non-thinking — {self.prompt}")
+        return parts
+
+    def to_html(self, path: str | Path) -> Path:
+        """Both panes (text, counts, answers, routing heatmaps) and the difference view as one offline HTML file."""
+        return write_html(path, self.snapshot_parts(), title=f"{text('compare_title', self.language)} — {self.prompt}")

@@ -5,10 +5,13 @@ blocks. Each ``submit`` gets a ticket; a newer ticket supersedes older ones: a w
 started is dropped, a running job sees its ``cancel`` event set (generation stops at the next token), and
 its result is discarded. Results are delivered under the worker's lock together with the caller's own
 ``is_current`` check, so a widget whose controls take the same lock never shows a stale result.
-Knows nothing about widgets or models.
+The thread exists only while a job waits or runs, so a forgotten widget (a re-run notebook cell) holds none;
+``close()`` cancels the running job, drops the waiting one and refuses new ones (widgets call it from their
+own ``close``). Knows nothing about widgets or models.
 
     worker = LatestWorker(debounce_s=0.15)
     worker.submit(lambda cancel: slow_answer(budget, cancel), on_result=show, on_error=show_error)
+    worker.close()
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ class _Job:
 
 
 class LatestWorker:
-    """One daemon thread running the most recently submitted job (see module docstring)."""
+    """A daemon thread, alive while there is work, running the most recently submitted job (see module docstring)."""
 
     def __init__(self, *, debounce_s: float = 0.0, name: str = "qnext-lab-worker") -> None:
         self.debounce_s = float(debounce_s)
+        self.name = name
         self.lock = threading.RLock()  # share it with the widget: delivery and control changes exclude each other
         self._wake = threading.Condition(self.lock)
         self._ticket = 0
@@ -44,8 +48,40 @@ class LatestWorker:
         self._running: _Job | None = None
         self._idle = threading.Event()
         self._idle.set()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self._closed = False
+        # The thread lives only while there is work: started by submit(), it ends when nothing is waiting, so
+        # a widget that is forgotten (a re-run cell) holds no thread even if nobody calls close().
+        self._thread: threading.Thread | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed worker refuses new jobs)."""
+        return self._closed
+
+    @property
+    def alive(self) -> bool:
+        """Whether a worker thread is running now (only while a job waits or runs)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Cancel the running job, drop the waiting one and end the thread; True if it ended within ``timeout``.
+
+        A job that ignores its cancel event (a long non-streaming call) ends on its own; its result is dropped.
+        Closing twice is harmless.
+        """
+        with self._wake:
+            self._closed = True
+            self._ticket += 1  # whatever still runs is stale: its result is never delivered
+            self._pending = None
+            if self._running is not None:
+                self._running.cancel.set()
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is None or thread is threading.current_thread():  # from a callback: the loop ends after it
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
 
     @property
     def ticket(self) -> int:
@@ -66,12 +102,17 @@ class LatestWorker:
         the newest and ``is_current()`` (checked under the same lock) is true.
         """
         with self._wake:
+            if self._closed:
+                raise RuntimeError(f"this {type(self).__name__} was closed; create a new widget to run more work")
             self._ticket += 1
             if self._running is not None:
                 self._running.cancel.set()
             self._pending = _Job(self._ticket, fn, on_result, on_error, is_current, time.monotonic())
             self._idle.clear()
             self._wake.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                self._thread.start()
             return self._ticket
 
     def is_latest(self, ticket: int) -> bool:
@@ -98,14 +139,15 @@ class LatestWorker:
     def _loop(self) -> None:
         while True:
             with self._wake:
-                while self._pending is None:
-                    self._idle.set()
-                    self._wake.wait()
-                while True:  # debounce: wait until the newest request has been quiet for debounce_s
+                while self._pending is not None:  # debounce: wait until the newest request has been quiet
                     remaining = self._pending.submitted_at + self.debounce_s - time.monotonic()
                     if remaining <= 0:
                         break
                     self._wake.wait(remaining)
+                if self._pending is None:  # nothing left (or closed): end the thread; submit() starts another
+                    self._thread = None
+                    self._idle.set()
+                    return
                 job, self._pending = self._pending, None
                 self._running = job
             try:
@@ -118,17 +160,3 @@ class LatestWorker:
                 with self._wake:
                     self._running = None
 
-
-_MODEL_LOCKS: dict[int, threading.Lock] = {}
-_MODEL_LOCKS_GUARD = threading.Lock()
-
-
-def model_lock(model: Any) -> threading.Lock:
-    """One lock per model object, held by every widget while it runs that model.
-
-    Two widgets on one model (``lab()`` shows several) must not generate at the same time: routing capture
-    hooks the model, so a second generation would leak its tokens into the first one's trace, and two
-    generations on 2 CPU cores would only slow each other down.
-    """
-    with _MODEL_LOCKS_GUARD:
-        return _MODEL_LOCKS.setdefault(id(model), threading.Lock())

@@ -66,10 +66,10 @@ def test_token_text_is_escaped_in_hover_and_ticks(trace):
 def test_phases_are_marked_with_bands_and_boundaries(trace):
     fig = expert_heatmap(trace, layer=1)
     names = [s.name for s in fig.layout.shapes]
-    assert names == ["phase:thinking", "phase-start:thinking", "phase:answer", "phase-start:answer"]
-    band = fig.layout.shapes[0]
+    assert names == ["phase:prompt", "phase:thinking", "phase-start:thinking", "phase:answer", "phase-start:answer"]
+    band = fig.layout.shapes[1]
     assert (band.x0, band.x1) == (12.5, 25.5)  # rows 13..25 are thinking
-    assert [a.text for a in fig.layout.annotations] == ["thinking", "answer"]
+    assert [a.text for a in fig.layout.annotations] == ["prompt", "thinking", "answer"]
     assert phase_runs(np.array([0, 0, 1, 1, 1, 2])) == [(0, 0, 1), (1, 2, 4), (2, 5, 5)]
 
 
@@ -163,3 +163,29 @@ def test_a_live_widget_can_send_every_figure_as_json(make_trace):
     for fig in figs:
         message = _py_to_js(fig.to_plotly_json(), None)
         json.dumps(message, allow_nan=False, default=lambda buffer: None)
+
+
+def test_token_text_is_thinned_to_what_the_width_can_hold(make_trace):
+    trace = make_trace(num_tokens=69)
+    wide = expert_heatmap(trace, layer=1, width_px=1200)
+    assert list(wide.layout.xaxis.tickvals) == list(range(69))  # every token labelled
+    narrow = expert_heatmap(trace, layer=1, width_px=500)
+    ticks = list(narrow.layout.xaxis.tickvals)
+    assert 1 < ticks[1] - ticks[0] and len(ticks) * 12 <= 500 - 110 + 12
+    assert "every" in narrow.layout.xaxis.title.text
+    assert len(narrow.data[0].text) >= 69 * 2  # hover still names every token
+
+
+def test_phase_names_that_do_not_fit_are_left_out_and_sequences_are_marked(trace):
+    from qnext_lab.trace.routing_trace import RoutingTrace
+
+    many = RoutingTrace.concat([trace] * 6)  # 240 tokens, six problems
+    fig = expert_heatmap(many, layer=1, width_px=600)
+    starts = [s for s in fig.layout.shapes if s.name == "sequence-start"]
+    assert [s.x0 for s in starts] == [39.5, 79.5, 119.5, 159.5, 199.5]
+    px = (600 - 110) / 240
+    for a in fig.layout.annotations:  # every name shown fits inside its own run
+        if a.name and a.name.startswith("phase-label"):
+            assert len(a.text) * 7 <= 14 * px * 2  # runs are 13-14 tokens long
+    labels = [a.text for a in fig.layout.annotations]
+    assert "thinking" not in labels  # 13 tokens x 2 px cannot hold the word: hover tells the phase

@@ -129,7 +129,10 @@ def gemm_cases(out: dict) -> None:
     hid = gate_up(x, w, a, k, gate="clamped_swiglu", alpha=1.702, limit=1.0)
     ref_h = gate_up_reference(x, w, ids, gate="clamped_swiglu", alpha=1.702, limit=1.0)
     out["gemm1-gpt_oss_layout"] = _err(hid, ref_h)
-    out["gemm2-gpt_oss_layout"] = _err(down_combine(ref_h, w, a, tw), down_reference(ref_h, w, ids, tw))
+    y = down_combine(ref_h, w, a, tw)
+    res = _err(y, down_reference(ref_h, w, ids, tw))
+    res["deterministic"] = bool(torch.equal(y, down_combine(ref_h, w, a, tw)))
+    out["gemm2-gpt_oss_layout"] = res
 
 
 def moe_cases(out: dict) -> None:
@@ -181,10 +184,27 @@ def runtime_cases(out: dict) -> None:
         out["runtime-refuses-grad"] = {"exact": True, "max_err": 0.0, "scale": 1.0, "message": str(exc)}
 
 
+def selfcheck_cases(out: dict) -> None:
+    """The runtime's first-use self-check run on the real kernels: every layout the runtime meets must pass."""
+    from qnext_lab.runtime.self_check import check_triton_path, verdicts
+
+    layouts = {  # (E, k, H, I, dtype, layout, gate): Qwen-style, fp16, GPT-OSS-style, many experts
+        "silu-float32": (8, 2, 40, 24, torch.float32, {}, "silu"),
+        "silu-float16": (16, 4, 40, 24, torch.float16, {}, "silu"),
+        "gpt_oss-float32": (8, 2, 40, 24, torch.float32, dict(transposed=True, interleaved=True, bias=True),
+                            "clamped_swiglu"),
+        "silu-E512-k10-float32": (512, 10, 24, 20, torch.float32, {}, "silu"),
+    }
+    for name, (e, k, h, i, dtype, layout, gate) in layouts.items():
+        reason = check_triton_path(_weights(e, h, i, dtype, **layout), gate, 1.702, 7.0, k)
+        out[f"selfcheck-{name}"] = {"passed": reason is None, "reason": reason}
+    out["selfcheck-verdicts"] = {"count": len(verdicts()), "failed": [r for r in verdicts().values() if r]}
+
+
 def main() -> None:
     if os.environ.get("TRITON_INTERPRET") != "1" or os.environ.get("QNEXT_LAB_BACKEND") != "triton":
         raise SystemExit("run with TRITON_INTERPRET=1 QNEXT_LAB_BACKEND=triton")
-    groups = sys.argv[1:] or ["routing", "align", "gemm", "moe", "runtime"]
+    groups = sys.argv[1:] or ["routing", "align", "gemm", "moe", "runtime", "selfcheck"]
     torch.manual_seed(0)  # every case reproducible
     out: dict = {}
     for group in groups:

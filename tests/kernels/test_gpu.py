@@ -1,5 +1,6 @@
 """The Triton kernels on a CUDA device: bf16 (which the CPU interpreter cannot check), Qwen3-Next's real
-shape, int64 offsets past 2^31 elements, and a transformers model end to end. Skipped without CUDA."""
+shape, int64 offsets past 2^31 elements, a transformers model end to end, and the runtime's first-use
+self-check (it must pass on real GPUs, or load()'s default would quietly run torch). Skipped without CUDA."""
 
 import pytest
 import torch
@@ -13,11 +14,15 @@ pytestmark = [
 TOL = {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 2e-2}  # relative to the largest |reference|
 
 
-def _weights(e, h, i, dtype, **layout):
+def _weights(e, h, i, dtype, transposed=False, interleaved=False, bias=False):
     g = torch.Generator(device="cuda").manual_seed(0)
     w1 = torch.randn(e, 2 * i, h, device="cuda", generator=g) / h**0.5
     w2 = torch.randn(e, h, i, device="cuda", generator=g) / i**0.5
-    return ExpertWeights(w1.to(dtype), w2.to(dtype))
+    if transposed:  # GPT-OSS stores x @ W
+        w1, w2 = w1.transpose(1, 2).contiguous(), w2.transpose(1, 2).contiguous()
+    b1 = (torch.randn(e, 2 * i, device="cuda", generator=g) * 0.1).to(dtype) if bias else None
+    b2 = (torch.randn(e, h, device="cuda", generator=g) * 0.1).to(dtype) if bias else None
+    return ExpertWeights(w1.to(dtype), w2.to(dtype), b1, b2, transposed=transposed, interleaved=interleaved)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
@@ -85,3 +90,38 @@ def test_transformers_model_on_gpu_matches_eager():
         model.set_experts_implementation("eager")
         ref = model(ids).logits.float()
     assert (got - ref).abs().max() <= 0.05 * ref.abs().max()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("layout", ["qwen3_next", "gpt_oss"])
+def test_runtime_self_check_passes_on_this_gpu(dtype, layout):
+    """The first-use check load()'s default path runs: it must pass here, or every user silently gets torch."""
+    from qnext_lab.runtime.self_check import check_triton_path
+
+    if layout == "qwen3_next":
+        reason = check_triton_path(_weights(512, 2048, 512, dtype), "silu", 1.702, 7.0, top_k=10)
+    else:
+        w = _weights(32, 2880, 2880, dtype, transposed=True, interleaved=True, bias=True)
+        reason = check_triton_path(w, "clamped_swiglu", 1.702, 7.0, top_k=4)
+    assert reason is None, reason
+
+
+def test_a_model_on_gpu_runs_triton_after_its_self_check_without_falling_back():
+    import warnings
+
+    import transformers
+
+    import qnext_lab  # noqa: F401
+    from qnext_lab.runtime import self_check
+
+    cfg = transformers.Qwen3MoeConfig(vocab_size=128, hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
+                                      num_key_value_heads=2, head_dim=64, intermediate_size=512,
+                                      moe_intermediate_size=96, num_experts=64, num_experts_per_tok=8)  # fmt: skip
+    model = transformers.AutoModelForCausalLM.from_config(cfg, experts_implementation="qnext")
+    model = model.to("cuda", torch.bfloat16).eval()
+    self_check.clear_verdicts()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("error", RuntimeWarning)  # a failed self-check warns: make it fail the test
+        model(torch.randint(0, 128, (1, 9), device="cuda"))
+    verdicts = self_check.verdicts()
+    assert len(verdicts) == 1 and list(verdicts.values()) == [None], verdicts

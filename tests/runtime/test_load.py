@@ -1,5 +1,8 @@
 """load(): local directories, the bundled model, and clear errors for missing or dense models."""
 
+import os
+from pathlib import Path
+
 import huggingface_hub
 import pytest
 import torch
@@ -75,3 +78,30 @@ def test_tiny_loads_when_shipped():
     with torch.no_grad():
         out = model.generate(tok("1+1", return_tensors="pt").input_ids, max_new_tokens=3, do_sample=False)
     assert out.shape[1] >= 4
+
+
+def test_loading_the_bundled_model_is_quiet_but_real_warnings_stay(tmp_path):
+    """No "Loading weights" bar and no GPU-only fallback notices on a CPU machine; other warnings still print."""
+    import subprocess
+    import sys
+
+    from qnext_lab.tiny.paths import tiny_path
+
+    try:
+        tiny_path()
+    except FileNotFoundError:
+        pytest.skip("the bundled qnext-tiny checkpoint is not trained yet")
+    script = (
+        "import logging, qnext_lab as ql\n"
+        "model, tok = ql.load('tiny')\n"
+        "ql.generate(model, tok, 'What is 1 + 2?', max_new_tokens=8)\n"
+        "logging.getLogger('transformers.integrations.hub_kernels').warning('a real warning stays')\n"
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                       os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Loading weights" not in done.stderr
+    assert "falling back to its reference PyTorch implementation" not in done.stderr
+    assert "a real warning stays" in done.stderr

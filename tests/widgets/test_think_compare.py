@@ -34,7 +34,10 @@ def test_a_new_prompt_reuses_the_views(model_and_tokenizer):
     view.prompt_box.value = "What is 5 + 5?"  # as if the user typed it
     assert view.wait(120) and view.runs == 2
     assert view.sides[0].heatmap.heatmap is heatmap
-    assert view.results[0].prompt != view.results[1].prompt or "5 + 5" in view.results[0].prompt
+    for side, gen in zip(view.sides, view.results):  # both sides answered the new prompt, in the same views
+        assert "5 + 5" in gen.prompt and "12 + 30" not in gen.prompt
+        assert side.heatmap.trace is gen.trace
+    assert view.results[0].thinking_mode and not view.results[1].thinking_mode
 
 
 def test_lab_combines_compare_budget_and_routing(model_and_tokenizer, tmp_path):

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from qnext_lab.widgets.budget_tuner import BudgetTuner
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
-from qnext_lab.widgets.think_compare import ThinkCompare, stream_html
+from qnext_lab.widgets.think_compare import ThinkCompare, answer_html, stream_html
 
 XSS = "<img src=x onerror=alert(1)>"  # a token that must always show as text
 
@@ -59,7 +59,9 @@ def test_budget_tuner_escapes_prompt_thinking_and_answer(model_and_tokenizer, tm
 
 def test_think_compare_escapes_streamed_text_labels_and_prompt(model_and_tokenizer, tmp_path):
     model, tok = model_and_tokenizer
-    assert "<img" not in stream_html([("thinking", False, XSS), ("answer", True, XSS), ("answer", False, XSS)])
+    segments = [("thinking", False, XSS), ("thinking", True, XSS), ("answer", False, XSS)]
+    assert "<img" not in stream_html(segments) and "&lt;img" in stream_html(segments)
+    assert "<img" not in answer_html(segments, XSS) and "&lt;img" in answer_html(segments, XSS)
     view = ThinkCompare(model, tok, f"Repeat {XSS}", labels=(XSS, "plain"), max_new_tokens=8)
     assert view.wait(120) and view.status == "done"
     screen = rendered(view)
