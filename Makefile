@@ -17,8 +17,9 @@ venv: $(BIN)/.installed
 
 # JupyterLab rooted at the repository, opening the tour. Extra flags: make lab LAB_ARGS="--port 8899 --no-browser"
 # (--allow-root only where we run as root, e.g. containers and CI machines: JupyterLab refuses root otherwise)
+# jupyter-config/ layers the kit's defaults under the user's settings: no news pop-up (see its README).
 lab: venv
-	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/01_tour.ipynb
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/01_tour.ipynb
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -1,8 +1,9 @@
 """Claim: on CPU the "qnext" torch runtime is at least as fast as every transformers experts backend.
 
-Measures one MoE experts layer (the ``experts`` module of a Qwen3-Next sparse block, routing given) at
-Qwen3-Next's routing shape, E = 512 experts, top-10, with H and I scaled down to fit a small CPU machine
-(default H = 512, I = 128: 1/4 of Qwen3-Next's 2048 and 512, so 1/16 of the weights, 403 MB in fp32).
+Measures one MoE experts layer (the ``experts`` module of a Qwen3-Next sparse block, routing given) at two
+shapes that fit a small CPU machine (403 MB of fp32 weights each): Qwen3-Next's routing, E = 512 experts, top-10,
+with H and I scaled by 1/4 (H = 512, I = 128), and E = 128, top-10, H = 1024, I = 256; each at 1 and 2 torch
+threads.
 Backends: transformers ``eager``, ``grouped_mm``, ``batched_mm`` and ``qnext`` (QNEXT_LAB_BACKEND=torch),
 all called through the same ``ExpertsInterface`` dispatch a model uses. Token counts 1..4096; every
 repeat draws a fresh routing, rotates the order of the backends and flushes the caches before each call,
@@ -11,8 +12,8 @@ machine shared with other jobs).
 ``batched_mm`` copies one weight matrix per (token, slot) and is skipped where that copy would exceed
 ``--max-gather-gb``.
 
-    nice -n 15 python benchmarks/bench_moe_cpu.py                 # full sweep, a few minutes on 2 cores
-    nice -n 15 python benchmarks/bench_moe_cpu.py --tokens 1 64 --repeats 3
+    nice -n 15 python benchmarks/bench_moe_cpu.py                 # full sweep: both shapes, 1 and 2 threads
+    nice -n 15 python benchmarks/bench_moe_cpu.py --shapes e128-h1024 --threads 2 --tokens 64 256 --repeats 15
     nice -n 15 python benchmarks/bench_moe_cpu.py --generate tiny   # greedy decode tokens/s of a whole model
 """
 
@@ -83,68 +84,82 @@ def generate_speed(path: str, new_tokens: int, repeats: int) -> None:
         print(f"| {impl} | {statistics.median(speeds[impl]):.1f} |")
 
 
+SHAPES = {  # name -> (experts, top_k, hidden, inter)
+    "qnext-quarter": (512, 10, 512, 128),  # Qwen3-Next's routing, H and I scaled by 1/4 (403 MB of weights)
+    "e128-h1024": (128, 10, 1024, 256),  # the shape a new user tried (issue 12): 403 MB as well
+}
+
+
+def measure(module, impls_all, tokens: int, experts: int, top_k: int, hidden: int, inter: int, repeats: int,
+            max_gather_gb: float) -> dict:
+    per_slot_bytes = 3 * hidden * inter * 4
+    x = torch.randn(tokens, hidden)
+    ids, w = routing(tokens, experts, top_k, seed=tokens)
+    impls = [i for i in impls_all if not (i == "batched_mm" and tokens * top_k * per_slot_bytes > max_gather_gb * 2**30)]
+    with torch.no_grad():
+        ref = None
+        for impl in impls:  # warm-up, and a correctness check against the first backend (eager)
+            module.config._experts_implementation = impl
+            out = module(x, ids, w)
+            ref = out if ref is None else ref
+            if (out - ref).abs().max() > 1e-4 * max(1.0, ref.abs().max()):
+                sys.exit(f"{impl} disagrees with {impls[0]} at {tokens} tokens")
+        times = {i: [] for i in impls}
+        flush = torch.empty(64 * 2**20 // 4)  # 64 MB, larger than the last-level cache
+        for rep in range(repeats):
+            # Fresh routing each repeat and a rotating order, with caches flushed before every call:
+            # no backend gets the experts the previous one just pulled into cache, as in a real model
+            # where 48 layers' experts pass between two visits to this one.
+            ids_r, w_r = routing(tokens, experts, top_k, seed=1000 * tokens + rep)
+            for impl in impls[rep % len(impls) :] + impls[: rep % len(impls)]:
+                flush.fill_(rep)
+                times[impl].append(time_call(module, impl, x, ids_r, w_r))
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hidden", type=int, default=512)
-    ap.add_argument("--inter", type=int, default=128)
-    ap.add_argument("--experts", type=int, default=512)
-    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=sorted(SHAPES))
     ap.add_argument("--tokens", type=int, nargs="+", default=list(TOKENS))
     ap.add_argument("--repeats", type=int, default=0, help="0: 15 below 64 tokens, 9 below 256, 5 below 2048, else 3")
     ap.add_argument("--max-gather-gb", type=float, default=3.0)
+    ap.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     ap.add_argument("--json", default="", help="also write the results to this file")
-    # One thread by default: on a small machine shared with other jobs, two OpenMP threads on two busy
-    # cores wait on each other at every barrier and single matmuls swing 10x between runs.
-    ap.add_argument("--threads", type=int, default=1)
+    # Both 1 and 2 threads by default: one is steadiest on a small shared machine, two is a laptop's default.
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--generate", default="", help="instead: decode speed of this model ('tiny' or a directory)")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
     if args.generate:
+        torch.set_num_threads(args.threads[0])
         generate_speed(args.generate, new_tokens=48, repeats=args.repeats or 5)
         return
-    torch.manual_seed(0)
-    module = build(args.hidden, args.inter, args.experts, args.top_k)
-    per_slot_bytes = 3 * args.hidden * args.inter * 4
+    impls = [i for i in IMPLS if i in args.impls]
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, transformers {transformers.__version__}, "
-          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")  # fmt: skip
-    print(f"# E={args.experts} k={args.top_k} H={args.hidden} I={args.inter} fp32 "
-          f"(Qwen3-Next: E=512 k=10 H=2048 I=512)")  # fmt: skip
-    print("| tokens | " + " | ".join(f"{i} (ms)" for i in IMPLS) + " | qnext vs best other, median | same, min |")
-    print("|---:|" + "---:|" * (len(IMPLS) + 2))
+          f"transformers {transformers.__version__}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, fp32")
     rows = []
-    for tokens in args.tokens:
-        x = torch.randn(tokens, args.hidden)
-        ids, w = routing(tokens, args.experts, args.top_k, seed=tokens)
-        impls = [i for i in IMPLS if not (i == "batched_mm" and tokens * args.top_k * per_slot_bytes > args.max_gather_gb * 2**30)]
-        with torch.no_grad():
-            ref = None
-            for impl in impls:  # warm-up, and a correctness check against eager
-                module.config._experts_implementation = impl
-                out = module(x, ids, w)
-                ref = out if ref is None else ref
-                if (out - ref).abs().max() > 1e-4 * max(1.0, ref.abs().max()):
-                    sys.exit(f"{impl} disagrees with eager at {tokens} tokens")
-            repeats = args.repeats or (15 if tokens < 64 else 9 if tokens < 256 else 5 if tokens < 2048 else 3)
-            times = {i: [] for i in impls}
-            flush = torch.empty(64 * 2**20 // 4)  # 64 MB, larger than the last-level cache
-            for rep in range(repeats):
-                # Fresh routing each repeat and a rotating order, with caches flushed before every call:
-                # no backend gets the experts the previous one just pulled into cache, as in a real model
-                # where 48 layers' experts pass between two visits to this one.
-                ids_r, w_r = routing(tokens, args.experts, args.top_k, seed=1000 * tokens + rep)
-                for impl in impls[rep % len(impls) :] + impls[: rep % len(impls)]:
-                    flush.fill_(rep)
-                    times[impl].append(time_call(module, impl, x, ids_r, w_r))
-        med = {i: statistics.median(t) * 1e3 for i, t in times.items()}
-        low = {i: min(t) * 1e3 for i, t in times.items()}  # least disturbed run: a second view on a busy machine
-        best_other = min(v for i, v in med.items() if i != "qnext")
-        best_other_low = min(v for i, v in low.items() if i != "qnext")
-        rows.append({"tokens": tokens, "median_ms": med, "min_ms": low, "repeats": repeats})
-        cells = [f"{med[i]:.2f}" if i in med else "skipped" for i in IMPLS]
-        print(f"| {tokens} | " + " | ".join(cells)
-              + f" | {best_other / med['qnext']:.2f}x | {best_other_low / low['qnext']:.2f}x |", flush=True)  # fmt: skip
+    for shape in args.shapes:
+        experts, top_k, hidden, inter = SHAPES[shape]
+        torch.manual_seed(0)
+        module = build(hidden, inter, experts, top_k)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            print(f"\n## {shape}: E={experts} k={top_k} H={hidden} I={inter}, {threads} thread(s)")
+            print("| tokens | " + " | ".join(f"{i} (ms)" for i in impls) + " | best other | qnext vs best other, median "
+                  "| same, min |")
+            print("|---:|" + "---:|" * len(impls) + "---|---:|---:|")
+            for tokens in args.tokens:
+                repeats = args.repeats or (15 if tokens < 64 else 9 if tokens < 256 else 5 if tokens < 2048 else 3)
+                times = measure(module, impls, tokens, experts, top_k, hidden, inter, repeats, args.max_gather_gb)
+                med = {i: statistics.median(t) * 1e3 for i, t in times.items()}
+                low = {i: min(t) * 1e3 for i, t in times.items()}  # least disturbed run: a second view on a busy machine
+                best = min((i for i in med if i != "qnext"), key=med.get)
+                best_low = min(v for i, v in low.items() if i != "qnext")
+                rows.append({"shape": shape, "threads": threads, "tokens": tokens, "median_ms": med, "min_ms": low,
+                             "repeats": repeats})
+                cells = [f"{med[i]:.2f}" if i in med else "skipped" for i in impls]
+                print(f"| {tokens} | " + " | ".join(cells) + f" | {best} | {med[best] / med['qnext']:.2f}x "
+                      f"| {best_low / low['qnext']:.2f}x |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)

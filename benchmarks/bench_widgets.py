@@ -102,7 +102,7 @@ def bench_slider(model: Any, tok: Any, moves: int, max_budget: int) -> tuple[lis
         if not shown.wait(60):
             raise RuntimeError(f"no answer for budget {budget}: {tuner.errors.outputs}")
         latencies.append(time.perf_counter() - start)
-        reused.append(bool(tuner.last_result.meta.get("reused")))  # budget >= the thinking: nothing to re-run
+        reused.append(bool(tuner.last_result.reused))  # budget >= the thinking: nothing to re-run
     return latencies, reused, first
 
 

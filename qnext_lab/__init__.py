@@ -37,7 +37,14 @@ _LAZY = {
     "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
     "intervene": "qnext_lab.trace.intervene:intervene",
     # thinking
-    "Generation": "qnext_lab.thinking.generate:Generation",
+    "Generation": "qnext_lab.thinking.result:Generation",
+    "GenerationOptions": "qnext_lab.thinking.request:GenerationOptions",
+    "GenerationStream": "qnext_lab.thinking.streaming:GenerationStream",
+    "Piece": "qnext_lab.thinking.streaming:Piece",
+    "ToolCall": "qnext_lab.thinking.tools:ToolCall",
+    "run_agent": "qnext_lab.thinking.agent:run_agent",
+    "stream_agent": "qnext_lab.thinking.agent:stream_agent",
+    "AgentRun": "qnext_lab.thinking.agent:AgentRun",
     "generate": "qnext_lab.thinking.generate:generate",
     "generate_batch": "qnext_lab.thinking.generate:generate_batch",
     "answer_at_budget": "qnext_lab.thinking.prefix:answer_at_budget",
@@ -57,7 +64,9 @@ _LAZY = {
     "ThinkCompare": "qnext_lab.widgets.think_compare:ThinkCompare",
     "BudgetTuner": "qnext_lab.widgets.budget_tuner:BudgetTuner",
     "ExpertLab": "qnext_lab.widgets.expert_lab:ExpertLab",
+    "AgentView": "qnext_lab.widgets.agent_view:AgentView",
     "lab": "qnext_lab.widgets.lab:lab",
+    "set_language": "qnext_lab.widgets.i18n:set_language",
     # bundled model
     "tiny_path": "qnext_lab.tiny.paths:tiny_path",
 }

@@ -14,14 +14,14 @@ import pytest
 import qnext_lab
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("ja/*.ipynb"))
 BUDGET_S = 180  # the issue's limit per notebook on 2 CPU cores
 # qnext-tiny's matrices are tiny: one torch thread generates ~6x faster than two on a shared 2-core machine
 SMALL_MODEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # `from X import ...` is allowed only from public subpackages (the task generator of the bundled model)
 ALLOWED_FROM_IMPORTS = {"qnext_lab.tiny"}
 EXPECTED = ["01_tour", "02_routing", "03_thinking_modes", "04_budget", "05_your_model", "06_inside_the_kernel",
-            "09_fine_tune", "10_quantization"]
+            "08_why_it_is_fast", "09_fine_tune", "10_quantization"]
 # notebooks that train read this and run a short smoke version (the skill does not appear in so few steps)
 QUICK = {"QNEXT_LAB_QUICK": "1"}
 
@@ -30,11 +30,26 @@ def _code(path: Path) -> list[str]:
     return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
+def _name(path: Path) -> str:
+    return path.relative_to(ROOT / "notebooks").with_suffix("").as_posix()  # "01_tour", "ja/01_tour"
+
+
 def test_all_notebooks_exist():
-    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+    assert [_name(p) for p in NOTEBOOKS] == [*EXPECTED, "ja/01_tour"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_japanese_tour_is_the_tour_with_translated_prose():
+    """Same code as the English tour but the language switch and translated figure titles."""
+    english, japanese = _code(ROOT / "notebooks" / "01_tour.ipynb"), _code(ROOT / "notebooks" / "ja" / "01_tour.ipynb")
+    assert len(english) == len(japanese) and 'ql.set_language("ja")' in japanese[0]
+    for en, ja in zip(english[1:], japanese[1:]):
+        assert en == ja or ("title=" in en and en.split("title=")[0] == ja.split("title=")[0]), ja
+    prose = [c.source for c in nbformat.read(ROOT / "notebooks" / "ja" / "01_tour.ipynb", as_version=4).cells
+             if c.cell_type == "markdown"]
+    assert all(any("\u3040" <= ch <= "\u30ff" for ch in md) for md in prose[:-1]), "untranslated prose"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_name)
 def test_notebook_is_committed_clean(path):
     book = nbformat.read(path, as_version=4)
     nbformat.validate(book)
@@ -44,7 +59,7 @@ def test_notebook_is_committed_clean(path):
             assert cell.outputs == [] and cell.execution_count is None, f"outputs left in {path.name}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_name)
 def test_notebook_uses_only_the_public_api(path):
     public = set(qnext_lab.__all__)
     for source in _code(path):
@@ -63,7 +78,7 @@ def _bundled_model_present() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_name)
 def test_notebook_runs_top_to_bottom(path, tmp_path):
     from nbclient import NotebookClient
 
@@ -109,3 +124,15 @@ def test_binder_files_are_consistent():
     assert start_page and (ROOT / start_page.group(1)).is_file()
     for script in ("postBuild", "start"):
         assert os.access(binder / script, os.X_OK), f"binder/{script} must be executable"
+
+
+def test_make_lab_layers_the_kits_jupyterlab_defaults(monkeypatch, tmp_path):
+    """`make lab` and Binder put jupyter-config/ on JUPYTER_CONFIG_PATH: no news pop-up, user settings untouched."""
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    assert 'JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config' in (ROOT / "Makefile").read_text()
+    assert "jupyter-config" in (ROOT / "binder" / "start").read_text()
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(ROOT / "jupyter-config"))
+    overrides, error = _get_overrides(str(tmp_path))  # an empty app settings dir: only the layered defaults
+    assert not error
+    assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"

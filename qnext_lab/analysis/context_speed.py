@@ -72,7 +72,7 @@ def measure_context(model: nn.Module, contexts: Iterable[int], *, batch: int = 1
                 held = cache_memory(cache)
                 for t in range(decode_tokens):
                     start = time.perf_counter()
-                    out = model(input_ids=step[:, t : t + 1], past_key_values=cache, use_cache=True)
+                    out = model(input_ids=step[:, t : t + 1], cache=cache, use_cache=True)
                     _sync(device)
                     decode.append(time.perf_counter() - start)
                     cache = out.past_key_values

@@ -6,7 +6,7 @@ The non-thinking accuracy is a dashed reference line; an optional vertical marke
 budget (a trace, not a shape, so it sits in data coordinates on the log axis; ``mark_budget`` moves it
 in place, also on a FigureWidget). Pure: data in, figure out; knows nothing about models or widgets.
 
-    fig = budget_curve(sweep_budget(model, tok, problems, [0, 4, 16, 64, None]), current_budget=16)
+    fig = budget_curve(sweep_budget(model, tok, problems, [0, 4, 16, 64, None], score), current_budget=16)
     mark_budget(fig, 32)
 """
 

@@ -24,12 +24,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..analysis.load import routed_counts
+from ..trace.phases import PHASES
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
 from .theme import template
 
-PHASES = ("prompt", "thinking", "answer")
-PHASE_COLORS = {0: "#9E9E9E", 1: "#F5A623", 2: "#2E9E5B"}
+PHASE_COLORS = {0: "#9E9E9E", 1: "#F5A623", 2: "#2E9E5B", 3: "#7B3FBF", 4: "#2B7BB9"}  # by PHASES id
 DEFAULT_WINDOW = 512
 DEFAULT_WIDTH_PX = 900  # the width figures are laid out for when no pane width is known
 # Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows

@@ -139,7 +139,7 @@ def _load_qwen3next(path: Path, dtype: torch.dtype | str | None, experts_impleme
         model.generation_config = transformers.GenerationConfig.from_dict(json.loads(meta[GENERATION_CONFIG_KEY]))
     model.set_experts_implementation(experts_implementation)
     if dtype is not None:
-        model = model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
+        model = model.to(dtype)
     return model.eval(), _tokenizer(meta, path)
 
 
@@ -164,6 +164,10 @@ def load_gguf(name_or_path: str | os.PathLike, gguf_file: str | os.PathLike | No
               **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """``(model, tokenizer)`` from a GGUF file (qwen3next, qwen3moe, qwen2moe), weights dequantised to float32
     (or ``dtype``), ``experts_implementation`` selected, in eval mode."""
+    if isinstance(dtype, str):
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"dtype {dtype!r} is not a torch dtype name (e.g. 'float32', 'bfloat16')")
+        dtype = getattr(torch, dtype)
     path = gguf_path(name_or_path, gguf_file)
     reader = gguf.GGUFReader(path)
     meta = read_metadata(reader)

@@ -29,6 +29,7 @@ import torch
 import transformers
 
 from .experts import IMPLEMENTATION_NAME
+from .bundled import tiny_path
 from .experts_module import experts_modules
 
 __all__ = ["load"]
@@ -40,8 +41,6 @@ def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
         raise TypeError(f"load() takes a model name or path, got {type(name_or_path).__name__}")
     name = os.fspath(name_or_path)
     if name == "tiny":
-        from ..tiny.paths import tiny_path  # lazy: the bundled model is the only upward reference
-
         return str(tiny_path()), True  # FileNotFoundError with training instructions if not shipped yet
     path = Path(name).expanduser()
     if path.is_dir():

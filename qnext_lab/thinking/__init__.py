@@ -1,14 +1,17 @@
-"""Thinking modes and the thinking budget: chat-template modes, the budget LogitsProcessor, generate(),
-streaming, and budget sweeps.
+"""Generation with thinking modes, a thinking budget and tools, on one engine.
 
-Knows the think-block convention of Qwen3 models (``<think>`` ... ``</think>``, ids looked up in the
-tokenizer) and transformers' generation API; knows nothing about widgets or figures.
+Knows the think-block and tool-call conventions of Qwen3 models (``<think>`` ... ``</think>``,
+``<tool_call>`` ... ``</tool_call>``, ids looked up in the tokenizer) and transformers' generation API;
+knows nothing about widgets or figures.
 
-    from qnext_lab.thinking import generate
+    from qnext_lab.thinking.generate import generate
     g = generate(model, tok, "What is 478 + 356?", budget=16); g.thinking_tokens, g.answer
 
-Modules: ``template`` (think tokens, prompt rendering, stop text), ``phases`` (the per-row
-prompt/thinking/answer state machine), ``budget`` (ThinkingBudgetProcessor), ``generate``
-(generate, generate_batch, Generation), ``streaming`` (stream_generate), ``prefix`` (re-answering from a
-cached unlimited run), ``sweep`` (sweep_budget).
+Modules, by job: ``template`` (markers, prompt rendering with tools, stop text), ``phases`` (where a row
+starts; the per-token prompt/thinking/tool_call/answer state machine), ``budget`` (ThinkingBudgetProcessor
+and the rule for when it closes thinking), ``request`` (GenerationOptions, the checked Request), ``engine``
+(the only caller of ``model.generate``: lock, processors, streamer, capture, seed), ``result`` (Generation),
+``tools`` (schemas, parsing tool calls, calling them), ``generate`` (generate, generate_batch),
+``streaming`` (stream_generate, GenerationStream, Piece), ``prefix`` (re-answering from a cached unlimited
+run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun).
 """

@@ -10,16 +10,20 @@ stop, "Wait" is forced instead. Forced stop-text tokens never count as thinking 
 tokens do (they are thinking the model continues), and a budget always wins over ``min_thinking``, so no
 row ever exceeds its budget.
 
-Works with greedy and sampling (forced tokens get the only finite logit; custom processors run before
-the temperature/top-k/top-p warpers), not with beam search (rows are reordered). Knows nothing about chat
-templates beyond the think-token ids.
+With tools the stop text is never forced inside a ``<tool_call>`` span or after ``</think>``; thinking
+reopened later in the turn is counted on top of what the row already thought (``phases.RowPhase``).
+``closes_thinking`` is the one rule for when the budget closes a row's thinking, shared with the prefix
+replay. Works with greedy and sampling (forced tokens get the only finite logit; custom processors run
+before the temperature/top-k/top-p warpers); beam search reorders rows, so it is refused with a clear error.
+Knows nothing about chat templates beyond the marker ids.
 
     proc = ThinkingBudgetProcessor(tok, budget=32, model=model)
-    out = model.generate(**inputs, logits_processor=LogitsProcessorList([proc]))
+    logits_processor = LogitsProcessorList([proc])  # for transformers' generate, alone or via the engine
 """
 
 from __future__ import annotations
 
+import operator
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,21 +32,32 @@ from typing import Any, Union
 import torch
 from transformers import LogitsProcessor
 
-from .phases import THINKING, RowPhase, initial_state
+from .phases import THINKING, RowPhase, start_state
 from .template import resolve_stop_text, stop_token_ids, think_tokens
 
 Budget = Union[int, None]
 
 
 def check_budget(budget: Any, name: str = "budget") -> Budget:
-    """``budget`` as an int >= 0 or None; TypeError/ValueError otherwise."""
+    """``budget`` as an int >= 0 or None; any integral number (numpy, torch) is accepted
+    (``operator.index``); bools, floats and other types raise TypeError, negatives ValueError."""
     if budget is None:
         return None
-    if isinstance(budget, bool) or not isinstance(budget, int):
+    if isinstance(budget, bool):
         raise TypeError(f"{name} must be a non-negative int or None (unlimited), got {budget!r}")
-    if budget < 0:
-        raise ValueError(f"{name} must be >= 0 (0 closes thinking at once), got {budget}")
-    return budget
+    try:
+        value = operator.index(budget)
+    except TypeError:
+        raise TypeError(f"{name} must be a non-negative int or None (unlimited), got {budget!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 (0 closes thinking at once), got {value}")
+    return value
+
+
+def closes_thinking(row: RowPhase, budget: Budget) -> bool:
+    """The rule for when the budget closes a row's thinking: before the next token, the row is inside the
+    think block (not in a tool call, not answering) and has thought ``budget`` tokens."""
+    return budget is not None and not row.done and row.state == THINKING and row.thinking_tokens >= budget
 
 
 @dataclass
@@ -50,7 +65,7 @@ class _Row:
     phase: RowPhase
     budget: Budget
     queue: deque = field(default_factory=deque)
-    stopping: bool = False  # the stop text has been queued
+    stopping: bool = False  # the stop text has been queued (at least once)
     queue_counts: bool = False  # queued tokens count as thinking ("Wait") or not (stop text)
     pending_forced: bool = False  # the token chosen at the last step was forced stop text
     forced: list = field(default_factory=list)  # per generated token
@@ -84,7 +99,7 @@ class ThinkingBudgetProcessor(LogitsProcessor):
     ) -> None:
         self.tokenizer = tokenizer
         self.tokens = think_tokens(tokenizer, model)
-        if isinstance(budget, Sequence) and not isinstance(budget, str):
+        if isinstance(budget, Sequence) and not isinstance(budget, (str, bytes)):
             self.budgets: list[Budget] | None = [check_budget(b) for b in budget]
             self.budget: Budget = None
         else:
@@ -102,11 +117,12 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         self._rows: list[_Row] | None = None
         self._last_len = -1
         self._last_column: torch.Tensor | None = None
+        self._last_input: torch.Tensor | None = None
 
     # -- state ------------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget all rows; the next call starts from its input as a new prompt."""
-        self._rows, self._last_len, self._last_column = None, -1, None
+        self._rows, self._last_len, self._last_column, self._last_input = None, -1, None, None
 
     def _start(self, input_ids: torch.Tensor) -> None:
         batch = input_ids.shape[0]
@@ -115,17 +131,25 @@ class ThinkingBudgetProcessor(LogitsProcessor):
             raise ValueError(f"{len(budgets)} budgets were given for a batch of {batch} rows")
         self._rows = []
         for ids, b in zip(input_ids.tolist(), budgets):
-            state = initial_state(ids, self.tokens, self.tokenizer)
+            state = start_state(ids, self.tokens, self.tokenizer)
             self._rows.append(_Row(RowPhase(self.tokens, state), b))
 
     def _continues(self, input_ids: torch.Tensor) -> bool:
-        """Whether ``input_ids`` is the previous call's input plus one token (else it is a new prompt)."""
-        return (
-            self._rows is not None
-            and len(self._rows) == input_ids.shape[0]
-            and input_ids.shape[1] == self._last_len + 1
-            and torch.equal(input_ids[:, -2], self._last_column)
-        )
+        """Whether ``input_ids`` is the previous call's input plus one token (else it is a new prompt).
+
+        Raises when the rows continue the previous ones in another order: beam search reorders rows, and a
+        per-row budget cannot follow them (the budget would silently be exceeded)."""
+        if self._rows is None or len(self._rows) != input_ids.shape[0] or input_ids.shape[1] != self._last_len + 1:
+            return False
+        if torch.equal(input_ids[:, -2], self._last_column):
+            return True
+        previous = {tuple(r) for r in self._last_input.tolist()}  # (B, L-1) rows of the last call
+        if all(tuple(r) in previous for r in input_ids[:, :-1].tolist()):
+            raise ValueError(
+                "ThinkingBudgetProcessor cannot follow beam search (num_beams > 1 reorders the rows, so a "
+                "budget would be silently exceeded); use greedy decoding or sampling (num_beams=1)"
+            )
+        return False
 
     def _observe_last(self, input_ids: torch.Tensor) -> None:
         assert self._rows is not None
@@ -144,6 +168,7 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         else:
             self._start(input_ids)
         self._last_len, self._last_column = length, input_ids[:, -1].clone()  # (B,)
+        self._last_input = input_ids.detach().clone()  # (B, L) to recognise reordered rows
         forced_rows, forced_ids = [], []
         for r, row in enumerate(self._rows):
             token = self._decide(row, scores[r])
@@ -162,8 +187,9 @@ class ThinkingBudgetProcessor(LogitsProcessor):
         phase = row.phase
         if phase.done:
             return None
-        if phase.state == THINKING and not row.stopping:
-            if row.budget is not None and phase.thinking_tokens >= row.budget:
+        closing = bool(row.queue) and not row.queue_counts  # the stop text is being forced
+        if phase.state == THINKING and not closing:
+            if closes_thinking(phase, row.budget):
                 row.queue = deque(self.stop_ids)  # the budget wins over a pending "Wait"
                 row.stopping, row.queue_counts = True, False
             elif self.min_thinking is not None and phase.thinking_tokens < self.min_thinking and not row.queue:

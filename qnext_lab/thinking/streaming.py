@@ -1,11 +1,13 @@
-"""stream_generate(): generation in a background thread, yielding one labelled ``Piece`` per token (its
-text, phase "thinking"/"answer", whether it was forced, and the running thinking/answer counts).
+"""Streaming: generation in a background thread, yielding one labelled ``Piece`` per token (its text, phase
+"thinking"/"tool_call"/"answer", whether it was forced, and the running counts), plus "tool_response" pieces
+when an agent run streams its tool results.
 
-``PhaseStreamer`` is a transformers ``BaseStreamer`` (``put``/``end``), so it also works as
-``model.generate(..., streamer=PhaseStreamer(...))``. The stream stops cleanly when it is closed, left by
-``with``/``break`` + ``close()``, garbage-collected, or interrupted (KeyboardInterrupt while waiting): a
-StoppingCriteria flag ends ``model.generate`` at the next step. A widget calls ``consume(on_piece)`` to
-run the loop off the kernel's event thread. Knows nothing about widgets.
+``PhaseStreamer`` is a transformers ``BaseStreamer`` (``put``/``end``), so it also works as the
+``streamer=`` of transformers' generate. ``GenerationStream`` runs any job that emits pieces
+(one ``generate``, or a whole ``run_agent`` episode) on a thread that holds the model, and stops it cleanly
+when it is closed, left by ``with``/``break`` + ``close()``, garbage-collected, or interrupted
+(KeyboardInterrupt while waiting): a cancel flag ends ``model.generate`` at the next step. A widget calls
+``consume(on_piece)`` to run the loop off the kernel's event thread. Knows nothing about widgets.
 
     with stream_generate(model, tok, "What is 12 + 30?", budget=8) as stream:
         for piece in stream: print(piece.phase, piece.text, piece.thinking_tokens)
@@ -23,63 +25,63 @@ from typing import Any
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from ..trace.lock import held_here
 from .budget import ThinkingBudgetProcessor
-from .generate import (
-    Generation,
-    Prepared,
-    Request,
-    SamplingOptions,
-    StepClock,
-    label_trace,
-    make_processor,
-    make_request,
-    run,
-)
-from .phases import ANSWER, RowPhase
+from .engine import StepClock, make_processor, run
+from .phases import RowPhase
+from .request import GenerationOptions, Prepared, make_request
+from .result import Generation
 from .template import PromptLike, ThinkTokens
+from .tools import Tool, tool_schemas
 
 _END = object()
 
 
 @dataclass(frozen=True)
 class Piece:
-    """One generated token as text (may be "" for delimiters), with its phase and the running counts."""
+    """One generated token as text (may be "" for delimiters), with its phase and the running counts; or,
+    in an agent stream, one tool result (phase "tool_response", ``token_id`` None)."""
 
     text: str
-    phase: str  # "thinking" | "answer"
+    phase: str  # "thinking" | "tool_call" | "answer" | "tool_response"
     forced: bool  # part of the forced stop text
-    token_id: int
+    token_id: int | None
     thinking_tokens: int
     answer_tokens: int
+    turn: int = 0  # agent turn (0 for a single generation)
 
 
 class PhaseStreamer(BaseStreamer):
     """Turns the token ids ``generate`` streams (batch of one) into labelled text pieces on a queue.
 
     Text is decoded per run of same-phase tokens, so multi-byte characters split over tokens come out
-    whole; the think delimiters and end-of-turn tokens yield empty text.
+    whole; the think delimiters and end-of-turn tokens yield empty text. Tokens that may still turn out to be
+    the start of a multi-token ``<tool_call>`` tag are held back until their label is known.
     """
 
     def __init__(
         self,
         tokenizer: Any,
         prepared: Prepared,
-        tokens: ThinkTokens | None,
-        eos: tuple[int, ...],
+        tokens: ThinkTokens,
         processor: ThinkingBudgetProcessor | None = None,
+        *,
+        sink: queue.Queue | None = None,
+        turn: int = 0,
     ) -> None:
         self.tokenizer = tokenizer
         self.processor = processor
-        self.row = RowPhase(tokens, prepared.state) if tokens is not None else None
-        self.eos = eos
-        self.hidden = set(eos) | ({tokens.start_id, tokens.end_id} if tokens else set())
-        self.queue: queue.Queue = queue.Queue()
+        self.row = RowPhase(tokens, prepared.state)
+        self.hidden = set(tokens.eos_ids) | ({tokens.start_id, tokens.end_id} if tokens.has_think else set())
+        self.owns_queue = sink is None
+        self.queue: queue.Queue = queue.Queue() if sink is None else sink
+        self.turn = turn
         self._prompt_seen = False
+        self._forced: list[bool] = []
+        self._sent = 0  # tokens already turned into pieces
         self._segment: tuple[str, bool] | None = None
         self._segment_ids: list[int] = []
         self._emitted = ""
-        self._answer_tokens = 0
-        self._done = False
 
     def put(self, value: torch.Tensor) -> None:
         if not self._prompt_seen:  # the first call carries the prompt
@@ -88,29 +90,30 @@ class PhaseStreamer(BaseStreamer):
         ids = value.reshape(-1).tolist()
         if len(ids) != 1:
             raise ValueError("PhaseStreamer streams one row; run a batch without a streamer")
-        self._push(int(ids[0]))
+        if self.row.done:
+            return
+        forced = self.processor.last_forced(0) if self.processor is not None else False
+        self.row.observe(int(ids[0]), forced)
+        self._forced.append(forced)
+        self._flush(len(self.row.labels) - self.row.undecided)
 
     def end(self) -> None:
-        self.queue.put(_END)
+        self._flush(len(self.row.labels))
+        if self.owns_queue:
+            self.queue.put(_END)
 
     def __iter__(self) -> Iterator[Piece]:
         """Pieces until ``generate`` ends (blocking), as with transformers' TextIteratorStreamer."""
         while (item := self.queue.get()) is not _END:
             yield item
 
-    def _push(self, token: int) -> None:
-        if self._done:
-            return
-        forced = self.processor.last_forced(0) if self.processor is not None else False
-        if self.row is not None:
-            phase = self.row.observe(token, forced)
-            thinking_n, answer_n, self._done = self.row.thinking_tokens, self.row.answer_tokens, self.row.done
-        else:
-            self._done = token in self.eos
-            self._answer_tokens += int(not self._done)
-            phase, thinking_n, answer_n = ANSWER, 0, self._answer_tokens
-        text = self._text(token, (phase, forced))
-        self.queue.put(Piece(text, phase, forced, token, thinking_n, answer_n))
+    def _flush(self, upto: int) -> None:
+        row = self.row
+        for i in range(self._sent, upto):
+            token, phase, forced = row._ids[i], row.labels[i], self._forced[i]
+            text = self._text(token, (phase, forced))
+            self.queue.put(Piece(text, phase, forced, token, row.thinking_tokens, row.answer_tokens, self.turn))
+        self._sent = max(self._sent, upto)
 
     def _text(self, token: int, segment: tuple[str, bool]) -> str:
         if segment != self._segment:
@@ -118,7 +121,7 @@ class PhaseStreamer(BaseStreamer):
         if token in self.hidden:
             return ""
         self._segment_ids.append(token)
-        decoded = self.tokenizer.decode(self._segment_ids, skip_special_tokens=True)
+        decoded = self.tokenizer.decode(self._segment_ids, skip_special_tokens=segment[0] != "tool_call")
         if decoded.endswith("\ufffd"):  # an incomplete character: wait for the next token
             return ""
         new, self._emitted = decoded[len(self._emitted) :], decoded
@@ -127,53 +130,58 @@ class PhaseStreamer(BaseStreamer):
         return new
 
 
-@dataclass
-class _Job:
-    """What the generation thread touches. The thread holds only this, never the GenerationStream, so a
-    stream that is dropped mid-generation is garbage-collected and its ``__del__`` stops the job."""
+class StreamJob:
+    """What the worker thread touches: the piece queue, the cancel flag, the result. The thread holds only
+    this, never the GenerationStream, so a stream dropped mid-generation is garbage-collected and its
+    ``__del__`` cancels the job."""
 
-    processor: ThinkingBudgetProcessor | None
-    streamer: PhaseStreamer
-    clock: StepClock
-    result: Generation | None = None
-    error: BaseException | None = None
+    def __init__(self, work: Callable[[StreamJob], Any]) -> None:
+        self.work = work
+        self.queue: queue.Queue = queue.Queue()
+        self.cancel = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
 
-    def run(self, model: Any, tokenizer: Any, req: Request, capture: bool) -> None:
+    def clock(self, eos: tuple[int, ...]) -> StepClock:
+        """A step clock for one ``model.generate`` of this job, stopped by the job's cancel flag."""
+        return StepClock(eos, cancel=self.cancel)
+
+    def emit(self, piece: Piece) -> None:
+        self.queue.put(piece)
+
+    def run(self) -> None:
         try:
-            kwargs = {"processor": self.processor, "clock": self.clock, "streamer": self.streamer}
-            if capture:
-                from qnext_lab.trace.capture import capture as capture_routing
-
-                with capture_routing(model) as trace:
-                    gen = run(model, tokenizer, req, **kwargs)[0]
-                gen.trace = label_trace(trace, tokenizer, gen)
-            else:
-                gen = run(model, tokenizer, req, **kwargs)[0]
-            self.result = gen
+            self.result = self.work(self)
         except BaseException as err:  # handed to the consumer in __next__
             self.error = err
-            self.streamer.end()
+        finally:
+            self.queue.put(_END)
 
 
 class GenerationStream:
-    """An iterator of ``Piece`` over a generation running in a background thread.
+    """An iterator of ``Piece`` over a job running in a background thread.
 
-    ``result`` holds the final ``Generation`` once the iterator is exhausted; ``close()`` stops early
-    (``result.finish_reason == "stopped"``).
+    ``result`` holds the job's result (a ``Generation``; an ``AgentRun`` for ``stream_agent``) once the
+    iterator is exhausted; ``close()`` stops early (``finish_reason == "stopped"``).
+
+    When the calling thread already holds ``model``'s lock (inside ``capture``, ``intervene`` or ``hold``),
+    the job runs here, to the end, before the first piece is handed out: a background thread would wait for
+    that lock forever, and the caller's capture and intervention apply only to its own thread.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, req: Request, capture: bool = False) -> None:
-        processor = make_processor(model, tokenizer, req)
-        streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, req.eos, processor)
-        self._job = _Job(processor, streamer, StepClock())
+    def __init__(self, work: Callable[[StreamJob], Any], name: str = "qnext-generate", *, model: Any = None) -> None:
+        self._job = StreamJob(work)
         self._finished = False
-        args = (model, tokenizer, req, capture)
-        self._thread = threading.Thread(target=self._job.run, args=args, name="qnext-generate", daemon=True)
+        self._thread: threading.Thread | None = None
+        if model is not None and held_here(model):
+            self._job.run()  # fills the queue, then _END
+            return
+        self._thread = threading.Thread(target=self._job.run, name=name, daemon=True)
         self._thread.start()
 
     @property
-    def result(self) -> Generation | None:
-        """The finished Generation (None until the generation thread is done)."""
+    def result(self) -> Any:
+        """The finished result (None until the worker thread is done)."""
         return self._job.result
 
     def __iter__(self) -> GenerationStream:
@@ -189,7 +197,8 @@ class GenerationStream:
             raise
         if item is _END:
             self._finished = True
-            self._thread.join()
+            if self._thread is not None:
+                self._thread.join()
             if self._job.error is not None:
                 raise self._job.error
             raise StopIteration
@@ -198,24 +207,24 @@ class GenerationStream:
     def _next_item(self) -> Any:
         while True:  # short waits keep the consumer interruptible
             try:
-                return self._job.streamer.queue.get(timeout=0.1)
+                return self._job.queue.get(timeout=0.1)
             except queue.Empty:
-                if not self._thread.is_alive() and self._job.streamer.queue.empty():
+                if not self.running and self._job.queue.empty():
                     return _END
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop generating (at the next step) and wait for the thread to finish."""
-        self._job.clock.stop = True
-        if self._thread is not threading.current_thread():
+        self._job.cancel.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._finished = True
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive()
 
     def consume(
-        self, on_piece: Callable[[Piece], None], on_done: Callable[[Generation | None], None] | None = None
+        self, on_piece: Callable[[Piece], None], on_done: Callable[[Any], None] | None = None
     ) -> threading.Thread:
         """Iterate in a daemon thread, calling ``on_piece`` per piece and ``on_done(result)`` at the end."""
 
@@ -238,7 +247,7 @@ class GenerationStream:
     def __del__(self) -> None:
         job = getattr(self, "_job", None)
         if job is not None:
-            job.clock.stop = True
+            job.cancel.set()
 
 
 def stream_generate(
@@ -257,13 +266,20 @@ def stream_generate(
     top_k: int | None = None,
     seed: int | None = None,
     capture: bool = False,
+    tools: list[Tool] | None = None,
+    timeout: float | None = None,
 ) -> GenerationStream:
     """Start ``generate`` (same arguments) in a background thread; iterate the result for ``Piece``s."""
-    if not isinstance(capture, bool):
-        raise TypeError(f"capture must be True or False, got {capture!r}")
-    sampling = SamplingOptions(do_sample, temperature, top_p, top_k, seed)
-    req = make_request(
-        model, tokenizer, [prompt_or_messages], thinking=thinking, budget=budget, max_new_tokens=max_new_tokens,
-        min_thinking=min_thinking, stop_text=stop_text, sampling=sampling,
+    options = GenerationOptions(
+        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, min_thinking=min_thinking,
+        stop_text=stop_text, do_sample=do_sample, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
+        capture=capture, timeout=timeout,
     )
-    return GenerationStream(model, tokenizer, req, capture=capture)
+    req = make_request(model, tokenizer, [prompt_or_messages], options, tool_schemas(tools))
+
+    def work(job: StreamJob) -> Generation:
+        processor = make_processor(model, tokenizer, req)
+        streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue)
+        return run(model, tokenizer, req, processor=processor, clock=job.clock(req.eos), streamer=streamer)[0]
+
+    return GenerationStream(work, model=model)

@@ -20,8 +20,9 @@ from typing import Any
 import pandas as pd
 
 from .budget import Budget, check_budget
-from .generate import Generation, generate_batch
+from .generate import generate_batch
 from .prefix import answers_at_budget
+from .result import Generation
 from .template import PromptLike
 
 COLUMNS = ["budget", "mode", "accuracy", "mean_thinking_tokens", "mean_total_tokens", "time_s", "n"]
@@ -35,12 +36,6 @@ def default_prompt(problem: Any) -> PromptLike:
     if isinstance(question, str):
         return question
     raise TypeError(f"cannot find a prompt in {type(problem).__name__}; pass prompt_of=... to sweep_budget")
-
-
-def _default_score() -> Callable[[Any, str], float]:
-    from qnext_lab.tiny.tasks import score
-
-    return score
 
 
 def _check_budgets(budgets: Sequence[Budget]) -> list[Budget]:
@@ -79,7 +74,7 @@ def sweep_budget(
     tokenizer: Any,
     problems: Sequence[Any],
     budgets: Sequence[Budget],
-    score: Callable[[Any, str], float] | None = None,
+    score: Callable[[Any, str], float],
     *,
     batch_size: int = 16,
     prompt_of: Callable[[Any], PromptLike] = default_prompt,
@@ -94,7 +89,8 @@ def sweep_budget(
     """Evaluate ``problems`` at each budget in ``budgets`` (ints >= 0; None = unlimited).
 
     Args:
-        score: ``score(problem, answer_text) -> bool | float``; default ``qnext_lab.tiny.tasks.score``.
+        score: ``score(problem, answer_text) -> bool | float`` (for the bundled task generator's problems,
+            ``qnext_lab.tiny.score``).
         batch_size: problems per batch.
         non_thinking: add a ``mode="non-thinking"`` row (budget <NA>), the reference line of the figure.
         do_sample, seed: sample instead of greedy (each budget is then generated directly).
@@ -111,7 +107,8 @@ def sweep_budget(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     budgets = _check_budgets(budgets)
-    score = score or _default_score()
+    if not callable(score):
+        raise TypeError("score must be a function score(problem, answer_text) -> bool | float, e.g. qnext_lab.tiny.score")
     prompts = [prompt_of(p) for p in problems]
     chunks = _chunks(_by_length(prompts), batch_size)
     say = progress or (lambda message: None)

@@ -1,13 +1,14 @@
-"""Chat-template modes: which think tokens a tokenizer has, how a prompt is rendered for thinking or
-non-thinking, and which text closes a think block when a budget runs out.
+"""Chat-template modes: which think and tool-call markers a tokenizer has, how a prompt (with or without
+tools) is rendered for thinking or non-thinking, and which text closes a think block when a budget runs out.
 
 Two template styles exist. Hybrid models (Qwen3, the bundled model) switch thinking with the template
 variable ``enable_thinking`` (False appends an empty ``<think>\\n\\n</think>\\n\\n``) and honour the soft
 switches ``/think`` and ``/no_think`` in user or system messages (the latest wins). Thinking-only
 checkpoints (Qwen3-Next-Thinking) open ``<think>`` in the template themselves, so their output holds only
-``</think>``. Knows nothing about models or generation.
+``</think>``. Tools are rendered by the template itself (``apply_chat_template(tools=...)``). Knows nothing
+about models or generation.
 
-    tt = think_tokens(tok)                    # ThinkTokens(start_id=..., end_id=...)
+    tt = think_tokens(tok)                    # ThinkTokens(start_id=..., end_id=..., ...)
     text = render_prompt(tok, "What is 2 + 3?", thinking=True)
 """
 
@@ -26,8 +27,10 @@ QWEN_STOP_TEXT = (
 )
 THINK_START = "<think>"
 THINK_END = "</think>"
+TOOL_CALL_START = "<tool_call>"  # Qwen3's tool-call format (also the bundled model's)
+TOOL_CALL_END = "</tool_call>"
 
-Messages = Sequence[Mapping[str, str]]
+Messages = Sequence[Mapping[str, Any]]
 PromptLike = Union[str, Messages]
 
 _SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)(?![\w/])")
@@ -35,11 +38,22 @@ _SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)(?![\w/])")
 
 @dataclass(frozen=True)
 class ThinkTokens:
-    """Token ids of the think delimiters and of the end-of-turn tokens, all read from the tokenizer."""
+    """Token ids of the markers a generated row is read by, all read from the tokenizer.
 
-    start_id: int
-    end_id: int
+    ``start_id``/``end_id`` are None for a tokenizer without think tokens (then nothing is thinking). The
+    tool-call tags are token sequences: one added token each in Qwen3's tokenizer, several characters in a
+    character-level one.
+    """
+
+    start_id: int | None
+    end_id: int | None
     eos_ids: tuple[int, ...]
+    tool_start: tuple[int, ...] = ()
+    tool_end: tuple[int, ...] = ()
+
+    @property
+    def has_think(self) -> bool:
+        return self.start_id is not None and self.end_id is not None
 
 
 def _token_id(tokenizer: Any, token: str) -> int | None:
@@ -62,24 +76,32 @@ def eos_ids(tokenizer: Any, model: Any = None) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def think_tokens(tokenizer: Any, model: Any = None) -> ThinkTokens:
-    """The ids of ``<think>`` and ``</think>`` in ``tokenizer``; ValueError when it has none."""
+def think_tokens(tokenizer: Any, model: Any = None, *, required: bool = True) -> ThinkTokens:
+    """The marker ids of ``tokenizer``; ValueError when it has no ``<think>``/``</think>`` and ``required``."""
     start, end = _token_id(tokenizer, THINK_START), _token_id(tokenizer, THINK_END)
-    if start is None or end is None:
+    if required and (start is None or end is None):
         missing = [t for t, i in ((THINK_START, start), (THINK_END, end)) if i is None]
         raise ValueError(
             f"this tokenizer has no {' / '.join(missing)} token, so thinking features (thinking=True, "
             "budget, min_thinking) cannot be used; use thinking=False or a tokenizer of a thinking model"
         )
-    return ThinkTokens(start_id=start, end_id=end, eos_ids=eos_ids(tokenizer, model))
+    if start is None or end is None:
+        start = end = None
+    tool_start = tuple(tokenizer.encode(TOOL_CALL_START, add_special_tokens=False))
+    tool_end = tuple(tokenizer.encode(TOOL_CALL_END, add_special_tokens=False))
+    return ThinkTokens(start, end, eos_ids(tokenizer, model), tool_start, tool_end)
 
 
 def has_think_tokens(tokenizer: Any) -> bool:
     return _token_id(tokenizer, THINK_START) is not None and _token_id(tokenizer, THINK_END) is not None
 
 
-def to_messages(prompt_or_messages: PromptLike) -> list[dict[str, str]]:
-    """A user string becomes one user message; a message list is checked and copied."""
+def to_messages(prompt_or_messages: PromptLike) -> list[dict[str, Any]]:
+    """A user string becomes one user message; a message list is checked and copied.
+
+    Each message needs a str ``role`` and a str ``content`` (an assistant message that only calls tools may
+    have ``content`` None); other keys (``tool_calls``, ``name``, ``reasoning_content``) pass through.
+    """
     if isinstance(prompt_or_messages, str):
         return [{"role": "user", "content": prompt_or_messages}]
     if not isinstance(prompt_or_messages, Sequence) or not prompt_or_messages:
@@ -89,7 +111,10 @@ def to_messages(prompt_or_messages: PromptLike) -> list[dict[str, str]]:
         )
     messages = []
     for i, m in enumerate(prompt_or_messages):
-        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str):
+            raise TypeError(f"message {i} must be a dict with str 'role' and 'content', got {m!r:.80}")
+        content = m.get("content")
+        if not isinstance(content, str) and not (content is None and m["role"] == "assistant" and m.get("tool_calls")):
             raise TypeError(f"message {i} must be a dict with str 'role' and 'content', got {m!r:.80}")
         messages.append(dict(m))
     return messages
@@ -99,7 +124,7 @@ def soft_switch(messages: Messages) -> str | None:
     """``"think"``, ``"no_think"`` or None: the latest ``/think`` / ``/no_think`` in user or system messages."""
     latest = None
     for m in messages:
-        if m["role"] in ("user", "system"):
+        if m["role"] in ("user", "system") and isinstance(m.get("content"), str):
             found = _SOFT_SWITCH.findall(m["content"])
             if found:
                 latest = found[-1]
@@ -113,9 +138,13 @@ def thinking_enabled(messages: Messages, thinking: bool) -> bool:
     return thinking and soft_switch(messages) != "no_think"
 
 
-def render_prompt(tokenizer: Any, prompt_or_messages: PromptLike, thinking: bool = True) -> str:
+def render_prompt(
+    tokenizer: Any, prompt_or_messages: PromptLike, thinking: bool = True, tools: Sequence[dict] | None = None
+) -> str:
     """The chat-templated prompt text, ending where the assistant starts writing.
 
+    ``tools`` are JSON schemas (``tools.tool_schemas`` makes them from functions); the template renders
+    them, and a template that ignores them is refused (ValueError) rather than silently dropping the tools.
     With thinking off on a thinking-only template (one that opens ``<think>`` itself), the block is closed
     empty, exactly as a hybrid template does for ``enable_thinking=False``.
     """
@@ -123,7 +152,19 @@ def render_prompt(tokenizer: Any, prompt_or_messages: PromptLike, thinking: bool
         raise ValueError("the tokenizer has no chat_template; set tokenizer.chat_template to render prompts")
     messages = to_messages(prompt_or_messages)
     enabled = thinking_enabled(messages, thinking)
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, enable_thinking=enabled)
+
+    def render(with_tools: Sequence[dict] | None) -> str:
+        return tokenizer.apply_chat_template(
+            messages, tools=list(with_tools) if with_tools else None, tokenize=False, add_generation_prompt=True,
+            enable_thinking=enabled,
+        )
+
+    text = render(tools)
+    if tools and text == render(None):
+        raise ValueError(
+            "this tokenizer's chat template does not render tools (the prompt is the same with and without "
+            "them), so the model would never see them; use a template with tool support (Qwen3's does)"
+        )
     if not enabled and opens_think(text):
         text += ("\n" if text.endswith("\n") else "\n\n") + THINK_END + "\n\n"
     return text

@@ -28,7 +28,7 @@ forward, S = cached + new tokens, T = B*t, n = non-padding tokens, k = top-k, E 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -71,13 +71,16 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             every MoE layer).
         timeout: seconds to wait for another thread that holds the model (``None``: as long as it takes);
             then ``ModelBusyError``.
+        keep_rows: called before each forward; returns a bool tensor (B,) of the batch rows to record, or
+            None for all. The generation engine passes the rows still generating, so the padding a batched
+            ``generate`` feeds finished rows is not recorded as tokens.
 
     The trace returned by ``__enter__`` is empty until the block exits; then it holds every token of this
     thread's forwards inside the block.
     """
 
     def __init__(self, model: nn.Module, probs: bool = False, layers: int | Iterable[int] | None = None, *,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, keep_rows: Callable[[], torch.Tensor | None] | None = None) -> None:
         if not isinstance(probs, bool):
             raise TypeError(f"probs must be True or False, got {probs!r}")
         all_layers = select_layers(find_moe_layers(model), layers)
@@ -94,6 +97,7 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         self.model = model
         self.probs = probs
         self.timeout = timeout
+        self.keep_rows = keep_rows
         self.layers: list[MoELayer] = all_layers
         self.trace: RoutingTrace | None = None  # the trace of the latest block (a new object for each block)
         self._hold: AbstractContextManager | None = None  # the model lock, while a block is open
@@ -161,11 +165,16 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
                 position = mask.sum(1, keepdim=True) - 1  # (B, 1) padding not counted
             else:
                 position = mask.cumsum(1)[:, -t:] - 1  # (B, t)
-            if not bool(new.all()):  # one host sync per forward, none per layer
-                rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
         else:
             past = max(past, 0)
             position = torch.arange(past, past + t, device=source.device).expand(B, t)
+            new = None
+        keep = self.keep_rows() if self.keep_rows is not None else None
+        if keep is not None:  # (B,) rows the caller still wants
+            new = (new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=source.device)) \
+                & keep.to(source.device).reshape(B, 1)
+        if new is not None and not bool(new.all()):  # one host sync per forward, none per layer
+            rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
         # a forward over a non-empty cache continues the sequences of the previous forward
         if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
             seq = self._prev_batch[1]
@@ -259,6 +268,10 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         trace = self.trace
         try:
             self._hooks.remove()
+            if not self._forwards and self._hooks.foreign_calls:
+                warnings.warn("capture recorded nothing: the model ran only on other threads while the block was "
+                              "open. capture records the thread that opens it; open it where the model runs (or "
+                              "pass capture=True to generate / stream_generate)", stacklevel=2)
             try:
                 built = self._build()
             except Exception:

@@ -36,6 +36,7 @@ class ThreadHooks:
 
     def __init__(self) -> None:
         self.thread = threading.get_ident()
+        self.foreign_calls = 0  # hook calls from other threads, ignored (approximate: unlocked increments)
         self._handles: list[RemovableHandle] = []
 
     def __len__(self) -> int:
@@ -47,6 +48,7 @@ class ThreadHooks:
 
         def hook(mod: nn.Module, args: tuple, *rest: Any) -> Any:
             if threading.get_ident() != owner:
+                self.foreign_calls += 1
                 return None
             return fn(mod, args, rest[0] if rest else {})
 
@@ -60,6 +62,7 @@ class ThreadHooks:
 
         def hook(mod: nn.Module, args: tuple, *rest: Any) -> Any:
             if threading.get_ident() != owner:
+                self.foreign_calls += 1
                 return None
             return fn(mod, args, rest[-1])  # (output) or (kwargs, output), as torch saw the marks
 

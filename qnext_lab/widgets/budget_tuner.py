@@ -293,10 +293,11 @@ class BudgetTuner(widgets.VBox):
     # ------------------------------------------------------------------ accuracy curve
     def _start_curve(self, budgets: list[int | None]) -> None:
         from ..thinking.sweep import sweep_budget
+        from ..tiny.tasks import score
 
         def work(cancel: threading.Event) -> Any:
             with hold(self.model, what="BudgetTuner accuracy curve"):
-                return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets,
+                return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets, score,
                                     max_new_tokens=self.max_new_tokens, stop_text=self.stop_text,
                                     progress=lambda message: setattr(self.curve_status, "value",
                                                                      f"accuracy curve: {message}"))

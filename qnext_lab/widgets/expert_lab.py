@@ -1,9 +1,9 @@
 """ExpertLab: switch experts off (or on) per layer, re-run a prompt, see the answer and how routing moved.
 
 Thin: the state lives in traitlets (``prompt``, ``layer``, ``ablate``, ``force``, ``top_k``, ``thinking``,
-``max_new_tokens``); controls only write those traits. ``run`` renders the prompt with the tokenizer's
-chat template, greedily generates with ``model.generate`` twice (as the model is, and inside
-``qnext_lab.intervene``), each under ``capture``, on a background ``LatestWorker`` holding the model lock.
+``max_new_tokens``); controls only write those traits. ``run`` greedily generates twice through the
+thinking engine (``thinking.generate`` with the chat template's thinking mode, as the model is and inside
+``qnext_lab.intervene``), each with its routing captured, on a background ``LatestWorker`` holding the model lock.
 The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
 ``figures.compare.expert_use_difference``. Both answers carry a right/wrong mark where the expected answer is
 known (``expected=`` or a question of the bundled model's task generator): start from a question the model
@@ -27,7 +27,7 @@ from ..trace.intervene import intervene
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
-from ..trace.capture import capture
+from ..thinking.generate import generate
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from ..trace.lock import hold
@@ -180,27 +180,20 @@ class ExpertLab(widgets.VBox):
             self.worker.wait_idle()
         return ticket
 
-    def _generate(self, input_ids: torch.Tensor, max_new_tokens: int) -> tuple[torch.Tensor, RoutingTrace]:
-        with torch.no_grad(), capture(self.model) as trace:
-            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                      max_new_tokens=max_new_tokens, do_sample=False)
-        return out[0, input_ids.shape[1]:], trace
+    def _generate(self, s: dict) -> tuple[torch.Tensor, RoutingTrace, int]:
+        gen = generate(self.model, self.tokenizer, s["prompt"], thinking=s["thinking"],
+                       max_new_tokens=s["max_new_tokens"], capture=True)
+        return torch.tensor(gen.token_ids), gen.trace, len(gen.prompt_ids)
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
         change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": s["prompt"]}], tokenize=False,
-                                                  add_generation_prompt=True, enable_thinking=s["thinking"])
-        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        device = self.model.get_input_embeddings().weight.device
-        ids = ids.to(device)
         with hold(self.model, what="ExpertLab"):  # both runs back to back, with no one between
-            plain_ids, plain_trace = self._generate(ids, s["max_new_tokens"])
+            plain_ids, plain_trace, prompt_len = self._generate(s)
             if cancel.is_set():
                 return {}
             with change:
-                changed_ids, changed_trace = self._generate(ids, s["max_new_tokens"])
+                changed_ids, changed_trace, _ = self._generate(s)
         decode = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
-        prompt_len = ids.shape[1]
         return dict(settings=s, plain=decode(plain_ids), changed=decode(changed_ids),
                     plain_trace=_generated_part(plain_trace, prompt_len),
                     changed_trace=_generated_part(changed_trace, prompt_len),

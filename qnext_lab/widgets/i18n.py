@@ -37,6 +37,8 @@ _TABLE: dict[str, dict[str, str]] = {
         "tokens_from": "tokens from", "ablate": "switch off", "force": "force on", "top_k": "top-k",
         "top_k_own": "experts per token (0 = the model's own)", "unlimited": "unlimited",
         "compare_tab": "thinking on/off", "budget_tab": "budget", "experts_tab": "experts off",
+        "heatmap_title": "Routing weights — layer {layer} (top-{k} of {experts})",
+        "load_title": "Expert load — layer {layer}", "layers_title": "{title}: top-1 expert per token and layer",
     },
     "ja": {
         "prompt": "質問", "run_both": "両方実行", "run": "実行", "ask": "質問する", "reset_experts": "エキスパートを戻す",
@@ -63,6 +65,8 @@ _TABLE: dict[str, dict[str, str]] = {
         "tokens_from": "開始トークン", "ablate": "止める", "force": "必ず使う", "top_k": "top-k",
         "top_k_own": "トークンあたりのエキスパート数（0 = モデル既定）", "unlimited": "無制限",
         "compare_tab": "思考 あり/なし", "budget_tab": "思考予算", "experts_tab": "エキスパート停止",
+        "heatmap_title": "ルーティングの重み — 層 {layer}（{experts} 個から top-{k}）",
+        "load_title": "エキスパートの負荷 — 層 {layer}", "layers_title": "{title}: トークンと層ごとの第1エキスパート",
     },
 }
 

@@ -91,9 +91,11 @@ class RoutingHeatmap(widgets.VBox):
         first_window = window_bounds(n, 0, self.size_dropdown.value)
         self.page = PageWatch()  # the pane's width (token labels, figure size) and the page's theme
         first = (layer_map(self._arrays, window=first_window, title=self._layers_title(), width_px=self.width_px)
-                 if mode == "layers" else expert_heatmap(self._arrays, layer, window=first_window, width_px=self.width_px))
+                 if mode == "layers" else expert_heatmap(self._arrays, layer, window=first_window, width_px=self.width_px,
+                                                         title=self._heatmap_title(layer)))
         self.heatmap = live_figure(first)  # with its data: see figure_sync on why not empty
-        self.load_bars = live_figure(expert_load_bars(self._arrays, layer, window=first_window))
+        self.load_bars = live_figure(expert_load_bars(self._arrays, layer, window=first_window,
+                                                      title=text("load_title", self.language, layer=layer)))
         self.text = widgets.HTML(layout=widgets.Layout(max_height="220px", overflow="auto"))
         self.legend = widgets.HTML(expert_legend_html(self._arrays.num_experts)
                                    if self._arrays.num_experts <= 64 else "")
@@ -195,13 +197,19 @@ class RoutingHeatmap(widgets.VBox):
         """The heatmap for the current state, as a new figure (pure builder call)."""
         if self.mode == "layers":
             return layer_map(self._arrays, window=self.window, title=self._layers_title(), width_px=self.width_px)
-        return expert_heatmap(self._arrays, self.layer, window=self.window, width_px=self.width_px)
+        return expert_heatmap(self._arrays, self.layer, window=self.window, width_px=self.width_px,
+                              title=self._heatmap_title(self.layer))
 
     def _layers_title(self) -> str:
-        return f"{self.title}: top-1 expert per token and layer"
+        return text("layers_title", self.language, title=self.title)
+
+    def _heatmap_title(self, layer: int) -> str:
+        a = self._arrays
+        return text("heatmap_title", self.language, layer=layer, k=a.top_k, experts=a.num_experts)
 
     def load_figure(self) -> go.Figure:
-        return expert_load_bars(self._arrays, self.layer, window=self.window)
+        return expert_load_bars(self._arrays, self.layer, window=self.window,
+                                title=text("load_title", self.language, layer=self.layer))
 
     def text_html(self) -> str:
         return routing_text_html(self._arrays, self.layer, window=self.window)

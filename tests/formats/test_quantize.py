@@ -89,3 +89,17 @@ def test_rows_off_the_block_size_fall_back_to_f16_like_llama_cpp():
     w = model.model.layers[0].mlp.experts.gate_up_proj.detach()
     assert torch.equal(q.model.layers[0].mlp.experts.gate_up_proj, w.half().float())
     assert np.isfinite(q.model.layers[0].mlp.experts.down_proj.detach().numpy()).all()
+
+
+@pytest.mark.parametrize("family", ["qwen3_moe", "mixtral", "olmoe", "deepseek_v3", "gpt_oss"])
+def test_other_moe_families_find_their_parts(family):
+    from moe_models import make_model
+
+    model = make_model(family, implementation="qnext")
+    q = ql.quantize(model, "Q8_0", parts="all")
+    parts = {weight_part(model, n) for n in q.qnext_lab_quantization.tensors}
+    assert {"experts", "router", "attention", "embeddings"} <= parts
+    assert not any(n.endswith(("bias", "norm.weight")) for n in q.qnext_lab_quantization.tensors)
+    ids = torch.randint(3, 60, (1, 9))
+    with torch.no_grad():
+        assert torch.isfinite(q(ids).logits).all()

@@ -7,15 +7,15 @@ import pytest
 from scripted import Script
 from toy import char_tokenizer, random_model
 
-from qnext_lab.thinking.generate import SamplingOptions, generate, generate_batch, make_request, run
+from qnext_lab.thinking.engine import run
+from qnext_lab.thinking.generate import generate, generate_batch
+from qnext_lab.thinking.request import GenerationOptions, make_request
 
 
 def _scripted(model, tok, text, *, thinking=True, budget=None, max_new_tokens=40):
     """Run generate's machinery with the model forced to write ``text`` (then choose freely)."""
-    req = make_request(
-        model, tok, ["What is 40 + 2?"], thinking=thinking, budget=budget, max_new_tokens=max_new_tokens,
-        min_thinking=None, stop_text=None, sampling=SamplingOptions(),
-    )
+    options = GenerationOptions(thinking=thinking, budget=budget, max_new_tokens=max_new_tokens)
+    req = make_request(model, tok, ["What is 40 + 2?"], options)
     ids = tok.encode(text, add_special_tokens=False)
     return run(model, tok, req, extra_processors=[Script(ids)])[0]
 

@@ -12,8 +12,9 @@ import torch
 from transformers import LogitsProcessorList
 
 from qnext_lab.thinking.budget import ThinkingBudgetProcessor
-from qnext_lab.thinking.generate import generate, prepare
+from qnext_lab.thinking.generate import generate
 from qnext_lab.thinking.phases import PRE
+from qnext_lab.thinking.request import prepare
 from qnext_lab.thinking.streaming import PhaseStreamer, stream_generate
 from qnext_lab.thinking.template import think_tokens
 
@@ -73,7 +74,7 @@ def test_phase_streamer_plugs_into_model_generate(model, hybrid_tok, thinking_to
     tt = think_tokens(thinking_tok, model)
     prepared = prepare(thinking_tok, "hi", True, tt)
     proc = ThinkingBudgetProcessor(thinking_tok, 0, model=model)
-    streamer = PhaseStreamer(thinking_tok, prepared, tt, tt.eos_ids, proc)
+    streamer = PhaseStreamer(thinking_tok, prepared, tt, proc)
     ids = torch.tensor([prepared.ids])
     out = model.generate(ids, streamer=streamer, logits_processor=LogitsProcessorList([proc]), max_new_tokens=6,
                          do_sample=False, pad_token_id=thinking_tok.pad_token_id)
@@ -86,7 +87,7 @@ def test_phase_streamer_plugs_into_model_generate(model, hybrid_tok, thinking_to
 def test_phase_streamer_text_over_many_lines_is_exact(hybrid_tok):
     tt = think_tokens(hybrid_tok)
     prepared = prepare(hybrid_tok, "hi", True, tt)
-    streamer = PhaseStreamer(hybrid_tok, prepared, tt, tt.eos_ids)
+    streamer = PhaseStreamer(hybrid_tok, prepared, tt)
     text = "<think>\n1+2=3\ncarry 0\n</think>\n\nThe sum\nis 3.<|im_end|>"
     streamer.put(torch.tensor([prepared.ids]))  # the prompt comes first and is skipped
     for token in hybrid_tok.encode(text, add_special_tokens=False):

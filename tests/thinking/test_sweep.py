@@ -33,7 +33,7 @@ def test_batched_reanswers_match_direct_batches(model, thinking_tok):
     again = answers_at_budget(model, thinking_tok, full, budgets)
     direct = generate_batch(model, thinking_tok, PROMPTS, budget=budgets, max_new_tokens=30)
     assert [g.token_ids for g in again] == [g.token_ids for g in direct]
-    assert again[-1].meta["reused"]  # unlimited: no model call at all
+    assert again[-1].reused  # unlimited: no model call at all
 
 
 def test_reanswer_refuses_runs_it_cannot_cut(model, thinking_tok):

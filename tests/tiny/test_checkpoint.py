@@ -27,11 +27,12 @@ def test_shipped_tree_is_a_small_plain_hf_directory():
 
 
 def test_tiny_path_explains_how_to_train_when_missing(monkeypatch, tmp_path):
-    import qnext_lab.tiny.paths as paths
+    import qnext_lab.runtime.bundled as bundled
+    from qnext_lab.tiny.paths import tiny_path
 
-    monkeypatch.setattr(paths, "_TINY_DIR", tmp_path / "absent")
+    monkeypatch.setattr(bundled, "_TINY_DIR", tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="qnext_lab.tiny.train"):
-        paths.tiny_path()
+        tiny_path()
 
 
 @pytest.mark.slow

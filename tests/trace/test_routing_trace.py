@@ -36,7 +36,8 @@ def test_fields_are_coerced_to_the_contract_dtypes():
     assert t.token_ids.dtype == torch.int64 and t.seq_index.dtype == torch.int32 and t.position.dtype == torch.int32
     assert t.phase.dtype == torch.int8 and t.probs.dtype == torch.float32
     assert (t.num_layers, t.num_tokens, t.num_sequences, len(t)) == (2, 4, 2, 4)
-    assert PHASES == ("prompt", "thinking", "answer")
+    assert PHASES[:3] == ("prompt", "thinking", "answer")  # ids of traces saved before tool phases existed
+    assert PHASES[3:] == ("tool_call", "tool_response")
     assert "layers=2" in repr(t) and "tokens=4" in repr(t)
 
 
@@ -89,7 +90,7 @@ INF_WEIGHTS = _with("topk_weights", (0, 0, 1), float("inf"))
     (dict(probs=torch.zeros(2, 4, 3)), ValueError, r"probs must have shape \(2, 4, 4\)"),
     (dict(probs=torch.full((2, 4, 4), float("nan"))), ValueError, "probs has 32 NaN/inf"),
     (dict(probs=torch.full((2, 4, 4), 2.0)), ValueError, r"probs values must lie in \[0.0, 1.0\]"),
-    (dict(phase=torch.tensor([0, 1, 5, 0])), ValueError, r"phase values must lie in \[0, 2\] \(indices into PHASES"),
+    (dict(phase=torch.tensor([0, 1, 5, 0])), ValueError, r"phase values must lie in \[0, 4\] \(indices into PHASES"),
     (dict(phase=torch.tensor([0, 1, 258, 0])), ValueError, "phase values must lie in"),  # 258 wraps to 2 in int8
     (dict(phase=torch.tensor([0, 1, -1, 0])), ValueError, "phase values must lie in"),
     (dict(tokens=["a"]), ValueError, "1 entries for 4 tokens"),
@@ -262,3 +263,15 @@ def test_load_refuses_files_that_are_not_traces(tmp_path):
         RoutingTrace.load(junk)
     with pytest.raises(FileNotFoundError):
         RoutingTrace.load(tmp_path / "missing.safetensors")
+
+
+def test_a_repeated_expert_is_found_and_located_past_the_first_chunk():
+    n = 20_000  # more rows than one chunk of the check
+    ids = torch.stack([torch.arange(3) + t % 5 for t in range(n)]).expand(2, n, 3).clone().int()  # (2, N, 3)
+    kw = dict(topk_weights=torch.full((2, n, 3), 1 / 3), token_ids=torch.zeros(n, dtype=torch.long),
+              seq_index=torch.zeros(n, dtype=torch.int32), position=torch.arange(n, dtype=torch.int32),
+              layer_indices=[0, 1], num_experts=8, top_k=3)
+    RoutingTrace(topk_ids=ids, **kw)  # distinct everywhere: accepted
+    ids[1, n - 1, 2] = ids[1, n - 1, 0]
+    with pytest.raises(ValueError, match=rf"repeats expert \d at ranks 0 and 2 \(layer position 1, token {n - 1}\)"):
+        RoutingTrace(topk_ids=ids, **kw)

@@ -188,6 +188,7 @@ def test_intervene_changes_only_its_own_threads_generations(tiny, small):
     assert all(torch.equal(out, reference) for out in outputs)
 
 
+@pytest.mark.filterwarnings("ignore:capture recorded nothing")  # these blocks run no forward of their own
 def test_installing_hooks_never_disturbs_a_running_forward(small):
     ids = torch.randint(3, 60, (2, 6), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -237,3 +238,30 @@ def test_busy_model_gives_a_clear_error_after_the_callers_timeout(small):
     with capture(small, timeout=0) as trace, torch.no_grad():
         small(input_ids=torch.tensor([[4, 5]]))
     assert len(trace) == 2
+
+
+def test_capture_of_a_model_run_only_by_another_thread_warns(small):
+    ids = torch.tensor([[4, 5, 6]])
+    with pytest.warns(UserWarning, match="ran only on other threads"):
+        with capture(small) as trace:
+            t = threading.Thread(target=lambda: small(input_ids=ids))
+            t.start()
+            t.join()
+    assert len(trace) == 0
+
+
+@pytest.mark.timeout(300)  # the bug this guards against is a hang
+def test_streaming_inside_a_block_of_the_same_thread_runs_there(tiny):
+    # the stream's background thread would wait for this thread's lock forever, and this thread's capture and
+    # intervention would not apply to it: the stream runs here instead, with both in force
+    model, tok = tiny
+    ablate = {i: list(range(0, model.config.num_experts, 2)) for i in range(model.config.num_hidden_layers)}
+    with intervene(model, ablate=ablate):
+        changed = tiny_generate(model, tok, PROMPTS[0])
+    with intervene(model, ablate=ablate), capture(model, timeout=30) as trace:
+        with qnext_lab.stream_generate(model, tok, PROMPTS[0], thinking=True, max_new_tokens=16) as stream:
+            pieces = list(stream)
+    assert stream.result.token_ids == changed.token_ids
+    assert [p.token_id for p in pieces if p.token_id is not None] == changed.token_ids
+    assert torch.equal(trace.topk_ids, changed.trace.topk_ids)
+    assert torch.equal(trace.token_ids, changed.trace.token_ids)

@@ -1,0 +1,275 @@
+"""run_agent(): the tool loop Qwen-Agent runs (generate, parse the tool calls, call the functions, append
+``tool`` messages, generate again) on the generation engine, with one routing trace of the whole episode.
+
+Each turn is an ordinary engine generation of the conversation so far (re-rendered by the chat template,
+tools offered), so budgets, capture and the model lock behave as in ``generate``. The assistant's turn is
+appended as the text it generated (think block and ``<tool_call>`` spans included), so the next prompt holds
+exactly what the model wrote. Nothing the model does crashes the run: an unknown tool, a malformed call,
+arguments a function refuses, a function that raises, or a call beyond ``max_turns`` becomes a ``tool``
+message the model reads (and the run records). ``stream_agent`` streams every phase, tool results included.
+
+The episode trace holds every token once, in order: turn 1's prompt and output, then for each later turn
+the tokens the loop inserted (labelled "tool_response": the tool results as the template renders them) and
+the new output. Knows nothing about widgets or figures.
+
+    run = run_agent(model, tok, "What is 1234 * 5678?", [multiply], budget=64)
+    run.answer, [c.name for t in run.turns for c in t.generation.tool_calls], run.trace
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..trace.phases import PROMPT, TOOL_RESPONSE, phase_id
+from ..trace.routing_trace import RoutingTrace
+from .engine import make_processor, run
+from .request import GenerationOptions, make_request
+from .result import Generation
+from .streaming import GenerationStream, PhaseStreamer, Piece, StreamJob
+from .template import PromptLike, to_messages
+from .tools import Tool, ToolCall, call_tool, tool_functions, tool_schemas
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What one tool call returned (``content`` is the ``tool`` message the model reads next)."""
+
+    call: ToolCall
+    content: str
+    error: str | None  # None when the function ran and returned
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class AgentTurn:
+    """One generation of the episode and the tool results it led to."""
+
+    generation: Generation
+    results: list[ToolResult] = field(default_factory=list)
+
+
+@dataclass
+class AgentRun:
+    """A whole agent episode.
+
+    ``finish_reason``: "answer" (a turn ended without tool calls), "max_turns" (the model kept calling tools
+    after the limit), "max_new_tokens" (a turn was cut off), "stopped" (a stream was closed), "context" (the
+    conversation no longer fits the model's context; ``error`` says so).
+    """
+
+    messages: list[dict[str, Any]]  # the conversation, the model's turns and the tool messages included
+    turns: list[AgentTurn]
+    answer: str
+    finish_reason: str
+    budget: int | None  # thinking tokens allowed over the whole episode
+    trace: RoutingTrace | None = None  # the whole episode, phases prompt/thinking/tool_call/tool_response/answer
+    error: str | None = None
+
+    @property
+    def generations(self) -> list[Generation]:
+        return [t.generation for t in self.turns]
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [c for t in self.turns for c in t.generation.tool_calls]
+
+    @property
+    def thinking_tokens(self) -> int:
+        """Thinking tokens over the episode (what the budget counts)."""
+        return sum(g.thinking_tokens for g in self.generations)
+
+    def __repr__(self) -> str:
+        return (f"AgentRun(turns={len(self.turns)}, tool_calls={[c.name for c in self.tool_calls]}, "
+                f"thinking_tokens={self.thinking_tokens}, finish_reason={self.finish_reason!r}, "
+                f"answer={self.answer[:60]!r})")
+
+
+def _check_max_turns(max_turns: Any) -> int:
+    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+        raise ValueError(f"max_turns must be a positive int (tool-call rounds allowed), got {max_turns!r}")
+    return max_turns
+
+
+def _episode_trace(turns: Sequence[AgentTurn]) -> RoutingTrace | None:
+    """One trace of the episode: each token once, later turns' inserted prompt tokens as tool_response."""
+    pieces, covered, previous = [], 0, None  # previous: (full ids, full phase ids) of the last turn
+    for turn in turns:
+        gen, trace = turn.generation, turn.generation.trace
+        if trace is None:
+            return None
+        if previous is None:
+            keep_from = 0
+        else:
+            prev_ids, prev_codes = previous
+            common = 0
+            for a, b in zip(gen.prompt_ids, prev_ids):
+                if a != b:
+                    break
+                common += 1
+            keep_from = min(common, covered)
+        positions = trace.position
+        part = trace.select(mask=positions >= keep_from)
+        if previous is not None and part.phase is not None:
+            codes = part.phase.clone()
+            for n, p in enumerate(part.position.tolist()):
+                if p < len(gen.prompt_ids):
+                    codes[n] = prev_codes[p] if p < common else phase_id(TOOL_RESPONSE)
+            part.phase = codes
+        part.seq_index = part.seq_index * 0
+        pieces.append(part)
+        if len(part):
+            covered = int(part.position.max()) + 1
+        full_codes = [phase_id(PROMPT)] * len(gen.prompt_ids) + [phase_id(lab) for lab in gen.labels]
+        if previous is not None:
+            prev_ids, prev_codes = previous
+            full_codes[:common] = prev_codes[:common]
+            full_codes[common : len(gen.prompt_ids)] = [phase_id(TOOL_RESPONSE)] * (len(gen.prompt_ids) - common)
+        previous = (gen.prompt_ids + gen.token_ids, full_codes)
+    return RoutingTrace.concat(pieces, renumber_sequences=False) if pieces else None
+
+
+def _agent_loop(
+    model: Any,
+    tokenizer: Any,
+    messages: PromptLike,
+    tools: Sequence[Tool],
+    options: GenerationOptions,
+    max_turns: int,
+    job: StreamJob | None = None,
+) -> AgentRun:
+    conversation = to_messages(messages)
+    schemas, functions = tool_schemas(tools), tool_functions(tools)
+    if not schemas:
+        raise ValueError("run_agent needs at least one tool; use generate() for a plain turn")
+    budget = options.budget
+    turns: list[AgentTurn] = []
+    finish, error = "answer", None
+    for t in range(max_turns + 1):  # max_turns tool rounds, then one last turn to answer
+        used = sum(turn.generation.thinking_tokens for turn in turns)
+        remaining = None if budget is None else max(budget - used, 0)
+        try:
+            req = make_request(model, tokenizer, [conversation], options.replace(budget=remaining), schemas)
+        except ValueError as err:
+            if not turns or "context" not in str(err):
+                raise
+            finish, error = "context", str(err)
+            break
+        if job is None:
+            gen = run(model, tokenizer, req)[0]
+        else:
+            processor = make_processor(model, tokenizer, req)
+            streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue, turn=t)
+            gen = run(model, tokenizer, req, processor=processor, clock=job.clock(req.eos), streamer=streamer)[0]
+        turn = AgentTurn(gen)
+        turns.append(turn)
+        conversation.append({"role": "assistant", "content": _assistant_content(tokenizer, gen)})
+        if gen.finish_reason in ("stopped", "max_new_tokens"):
+            finish = gen.finish_reason
+            break
+        if not gen.tool_calls:
+            finish = "answer"
+            break
+        for call in gen.tool_calls:
+            if t >= max_turns:
+                limit = f"the tool-call limit (max_turns={max_turns}) is reached; answer without tools"
+                result = ToolResult(call, f"error: {limit}", limit)
+            else:
+                result = ToolResult(call, *call_tool(call, functions))
+            turn.results.append(result)
+            conversation.append({"role": "tool", "name": call.name or "unknown", "content": result.content})
+            if job is not None:
+                job.emit(Piece(result.content, TOOL_RESPONSE, False, None, used + gen.thinking_tokens, 0, t))
+        if t >= max_turns:
+            finish = "max_turns"
+            break
+    last = turns[-1].generation if turns else None
+    answer = last.answer if last is not None and not last.tool_calls else ""
+    trace = _episode_trace(turns) if options.capture and turns else None
+    return AgentRun(conversation, turns, answer, finish, budget if not isinstance(budget, tuple) else None, trace, error)
+
+
+def _assistant_content(tokenizer: Any, gen: Generation) -> str:
+    """The turn as the model wrote it (think block and tool-call tags kept, end-of-turn dropped); the chat
+    template splits off the think block itself (Qwen3's and the bundled template do)."""
+    eos = set(gen.token_ids[-1:]) if gen.finish_reason in ("eos", "budget") else set()
+    ids = gen.token_ids[:-1] if eos else gen.token_ids
+    return tokenizer.decode(list(ids), skip_special_tokens=False)
+
+
+def _options(**kwargs: Any) -> GenerationOptions:
+    return GenerationOptions(**kwargs)
+
+
+def run_agent(
+    model: Any,
+    tokenizer: Any,
+    messages: PromptLike,
+    tools: Sequence[Tool],
+    *,
+    max_turns: int = 4,
+    budget: int | None = None,
+    capture: bool = True,
+    thinking: bool = True,
+    max_new_tokens: int | None = None,
+    stop_text: str | None = None,
+    do_sample: bool = False,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    seed: int | None = None,
+    timeout: float | None = None,
+) -> AgentRun:
+    """Run the tool loop until the model answers without calling a tool.
+
+    Args:
+        messages: a user string or chat messages.
+        tools: Python functions (typed, Google-style docstring; transformers builds their JSON schemas).
+        max_turns: tool-call rounds allowed; a call after them is answered with a tool message saying the
+            limit is reached (the model's last turn), and the run ends with ``finish_reason="max_turns"``.
+        budget: thinking tokens allowed over the *whole episode*: each turn gets what earlier turns left,
+            thinking reopened later in a turn is counted too, and the stop text is only ever forced inside a
+            think block (never inside a ``<tool_call>``, never after ``</think>``).
+        capture: record one routing trace of the episode (``AgentRun.trace``).
+        thinking, max_new_tokens (per turn), stop_text, do_sample, temperature, top_p, top_k, seed, timeout:
+            as in ``generate``.
+    """
+    options = _options(thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text,
+                       do_sample=do_sample, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
+                       capture=capture, timeout=timeout)
+    if isinstance(options.budget, tuple):
+        raise TypeError("run_agent takes one budget for the episode (an int or None)")
+    return _agent_loop(model, tokenizer, messages, tools, options, _check_max_turns(max_turns))
+
+
+def stream_agent(
+    model: Any,
+    tokenizer: Any,
+    messages: PromptLike,
+    tools: Sequence[Tool],
+    *,
+    max_turns: int = 4,
+    budget: int | None = None,
+    capture: bool = True,
+    thinking: bool = True,
+    max_new_tokens: int | None = None,
+    stop_text: str | None = None,
+    timeout: float | None = None,
+) -> GenerationStream:
+    """``run_agent`` in a background thread: iterate for ``Piece``s of every phase (thinking, tool_call,
+    answer, and one "tool_response" piece per tool result); ``stream.result`` is the ``AgentRun``."""
+    options = _options(thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text,
+                       capture=capture, timeout=timeout)
+    if isinstance(options.budget, tuple):
+        raise TypeError("stream_agent takes one budget for the episode (an int or None)")
+    turns = _check_max_turns(max_turns)
+    tool_schemas(tools)  # bad tools raise here, in the caller's thread
+
+    def work(job: StreamJob) -> AgentRun:
+        return _agent_loop(model, tokenizer, messages, tools, options, turns, job)
+
+    return GenerationStream(work, name="qnext-agent", model=model)

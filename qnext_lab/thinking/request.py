@@ -1,0 +1,236 @@
+"""A generation request: the options of a generation as one typed, checked object (``GenerationOptions``),
+and the rendered prompts they apply to (``Request``), checked against the model before any model call.
+
+``generate``, ``generate_batch``, ``stream_generate`` and ``run_agent`` each take the options as explicit
+keywords and build one ``GenerationOptions``; the engine reads only this object. Bad values raise
+TypeError/ValueError here, where they enter. Knows the chat template (``template``) and the row start rule
+(``phases``); knows nothing about ``model.generate``, streaming or traces.
+
+    opts = GenerationOptions(budget=16, max_new_tokens=64)
+    req = make_request(model, tok, ["What is 2 + 3?"], opts)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .budget import Budget, check_budget
+from .phases import start_state
+from .template import PromptLike, ThinkTokens, render_prompt, think_tokens, thinking_enabled, to_messages
+
+DEFAULT_MAX_NEW_TOKENS = 1024
+# Qwen3's recommended sampling settings (used when do_sample=True and a setting is left as None).
+QWEN_SAMPLING = {
+    True: {"temperature": 0.6, "top_p": 0.95, "top_k": 20},  # thinking
+    False: {"temperature": 0.7, "top_p": 0.8, "top_k": 20},  # non-thinking
+}
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a positive int, got {value!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How to generate: every option of ``generate`` in one checked object.
+
+    Args:
+        thinking: the hard switch (the template's ``enable_thinking``); ``/no_think`` can still turn it off.
+        budget: thinking tokens allowed (0 closes the think block at once; None unlimited); a tuple gives
+            one budget per prompt of a batch.
+        max_new_tokens: cap on generated tokens (None: 1024, within the model's context).
+        min_thinking: s1-style minimum thinking tokens ("Wait" is forced when the model stops early).
+        stop_text: forced when the budget runs out (None: the model's, else Qwen's documented text).
+        do_sample, temperature, top_p, top_k, seed: sampling (greedy by default; Qwen's recommended
+            settings for the mode fill whatever is left None); ``seed`` seeds a private generator state,
+            never the process's global one.
+        capture: record the routing of every token (phases and token text set).
+        timeout: seconds to wait for the model while another thread uses it (None: wait as long as it
+            takes); then ``ModelBusyError``.
+    """
+
+    thinking: bool = True
+    budget: Budget | tuple[Budget, ...] = None
+    max_new_tokens: int | None = None
+    min_thinking: int | None = None
+    stop_text: str | None = None
+    do_sample: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    capture: bool = False
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("thinking", "do_sample", "capture"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if isinstance(self.budget, Sequence) and not isinstance(self.budget, (str, bytes)):
+            object.__setattr__(self, "budget", tuple(check_budget(b) for b in self.budget))
+        else:
+            object.__setattr__(self, "budget", check_budget(self.budget))
+        object.__setattr__(self, "min_thinking", check_budget(self.min_thinking, "min_thinking"))
+        if self.max_new_tokens is not None:
+            object.__setattr__(self, "max_new_tokens", _check_positive_int(self.max_new_tokens, "max_new_tokens"))
+        if not self.thinking and (any(b is not None for b in self.budgets(1)) or self.min_thinking is not None):
+            raise ValueError("budget and min_thinking need thinking=True; with thinking=False nothing is thought")
+        if self.stop_text is not None and not isinstance(self.stop_text, str):
+            raise TypeError(f"stop_text must be a str, got {type(self.stop_text).__name__}")
+        if self.temperature is not None and not (
+            isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool)
+            and math.isfinite(self.temperature) and self.temperature > 0
+        ):
+            raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
+        if self.top_p is not None and not (
+            isinstance(self.top_p, (int, float)) and not isinstance(self.top_p, bool) and 0 < self.top_p <= 1
+        ):
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.top_k is not None:
+            try:
+                top_k = operator.index(self.top_k)
+            except TypeError:
+                top_k = -1
+            if isinstance(self.top_k, bool) or top_k < 0:
+                raise ValueError(f"top_k must be an int >= 0, got {self.top_k!r}")
+            object.__setattr__(self, "top_k", top_k)
+        if self.seed is not None:
+            if isinstance(self.seed, bool):
+                raise TypeError(f"seed must be an int or None, got {self.seed!r}")
+            try:
+                object.__setattr__(self, "seed", operator.index(self.seed))
+            except TypeError:
+                raise TypeError(f"seed must be an int or None, got {self.seed!r}") from None
+        if self.timeout is not None and not (
+            isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool) and self.timeout >= 0
+        ):
+            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {self.timeout!r}")
+
+    def budgets(self, rows: int) -> list[Budget]:
+        """One budget per row of a batch of ``rows``."""
+        if isinstance(self.budget, tuple):
+            if len(self.budget) != rows:
+                raise ValueError(f"{len(self.budget)} budgets for {rows} prompts")
+            return list(self.budget)
+        return [self.budget] * rows
+
+    def replace(self, **changes: Any) -> GenerationOptions:
+        """A copy with ``changes`` applied (checked again)."""
+        return replace(self, **changes)
+
+    def sampling_kwargs(self, thinking: bool) -> dict[str, Any]:
+        """The sampling keywords of ``model.generate`` for a row in the given mode."""
+        if not self.do_sample:
+            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        qwen = QWEN_SAMPLING[thinking]
+        return {
+            "do_sample": True,
+            "temperature": self.temperature if self.temperature is not None else qwen["temperature"],
+            "top_p": self.top_p if self.top_p is not None else qwen["top_p"],
+            "top_k": self.top_k if self.top_k is not None else qwen["top_k"],
+        }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A rendered prompt and how its generated tokens are to be read."""
+
+    text: str
+    ids: list[int]
+    thinking: bool  # effective mode (after /no_think)
+    state: str  # phase at the end of the prompt (phases.start_state)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything the engine needs, checked: the rendered prompts, their markers and the options."""
+
+    prepared: list[Prepared]
+    tokens: ThinkTokens
+    budgets: list[Budget]
+    max_new_tokens: int  # resolved against the model's context
+    options: GenerationOptions
+    tools: tuple[dict, ...] = ()  # JSON schemas rendered into the prompts
+
+    @property
+    def eos(self) -> tuple[int, ...]:
+        return self.tokens.eos_ids
+
+
+def context_length(model: Any) -> int | None:
+    """The model's context in tokens (``max_position_embeddings``), None when the config has none."""
+    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
+
+
+def check_lengths(model: Any, prompt_len: int, max_new_tokens: int | None) -> int:
+    """``max_new_tokens`` resolved against the model's context; ValueError when the prompt does not fit."""
+    ctx = context_length(model)
+    if ctx is not None and prompt_len >= ctx:
+        raise ValueError(f"the prompt is {prompt_len} tokens, longer than the model's context of {ctx}; shorten it")
+    if max_new_tokens is None:
+        return DEFAULT_MAX_NEW_TOKENS if ctx is None else min(DEFAULT_MAX_NEW_TOKENS, ctx - prompt_len)
+    if ctx is not None and prompt_len + max_new_tokens > ctx:
+        raise ValueError(
+            f"prompt ({prompt_len} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's context of "
+            f"{ctx}; lower max_new_tokens to {ctx - prompt_len} or less"
+        )
+    return max_new_tokens
+
+
+def prepare(
+    tokenizer: Any, prompt: PromptLike, thinking: bool, tokens: ThinkTokens, tools: Sequence[dict] = ()
+) -> Prepared:
+    """Render and tokenize one prompt and work out the phase its generation starts in."""
+    messages = to_messages(prompt)
+    enabled = thinking_enabled(messages, thinking)
+    text = render_prompt(tokenizer, messages, enabled, tools=tools or None)
+    ids = list(tokenizer.encode(text, add_special_tokens=False))
+    return Prepared(text, ids, enabled, start_state(ids, tokens, tokenizer))
+
+
+def make_request(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[PromptLike],
+    options: GenerationOptions,
+    tools: Sequence[dict] = (),
+) -> Request:
+    """Render ``prompts`` and check ``options`` against them and the model (errors before any model call)."""
+    if not isinstance(options, GenerationOptions):
+        raise TypeError(f"options must be a GenerationOptions, got {type(options).__name__}")
+    budgets = options.budgets(len(prompts))
+    # thinking needs the think tokens (clear error if missing); without thinking they only label output
+    tokens = think_tokens(tokenizer, model, required=options.thinking)
+    prepared = [prepare(tokenizer, p, options.thinking, tokens, tools) for p in prompts]
+    for p, b in zip(prepared, budgets):
+        if not p.thinking and (b is not None or options.min_thinking is not None):
+            raise ValueError(
+                "the messages turn thinking off with /no_think, so budget and min_thinking cannot apply; "
+                "remove /no_think or the budget"
+            )
+    if options.min_thinking is not None and any(b is not None and b < options.min_thinking for b in budgets):
+        raise ValueError(f"min_thinking ({options.min_thinking}) must not exceed the budget ({options.budget})")
+    max_new = check_lengths(model, max(len(p.ids) for p in prepared), options.max_new_tokens)
+    return Request(prepared, tokens, budgets, max_new, options, tuple(tools))
+
+
+def continuation_request(
+    model: Any, tokenizer: Any, rows: Sequence[Prepared], options: GenerationOptions, max_new_tokens: int
+) -> Request:
+    """A request over already-tokenized rows (a prompt plus tokens to continue from), as the prefix replay
+    and the agent loop build them; ``max_new_tokens`` is checked against the context like any other."""
+    tokens = think_tokens(tokenizer, model, required=False)
+    max_new = check_lengths(model, max(len(p.ids) for p in rows), max_new_tokens)
+    return Request(list(rows), tokens, options.budgets(len(rows)), max_new, options)

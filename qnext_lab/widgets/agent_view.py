@@ -1,0 +1,167 @@
+"""AgentView: run the tool loop on a prompt and watch the episode: thinking, tool calls, tool results and
+the answer as they stream, then the episode turn by turn and which experts each phase leans on.
+
+Thin: the state lives in traitlets (``prompt``, ``budget``, ``max_turns``); controls only write them. ``run``
+streams ``thinking.agent.stream_agent`` on a background ``LatestWorker`` (a newer run supersedes an older one
+and stops its generation at the next token); the views are ``figures.agent.agent_episode_html`` and
+``figures.agent.phase_lift_figure`` (one FigureWidget, created with its first figure). ``close()`` stops the
+worker and closes every part. Errors appear in an Output widget.
+
+    view = AgentView(model, tok, "What is 4785 * 356?", [multiply])
+    view.run(wait=True); view.result.answer
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import traitlets
+
+from ..figures.agent import agent_episode_html, phase_lift_figure
+from ..figures.escape import escape_text
+from ..figures.theme import PANE
+from ..thinking.agent import AgentRun, stream_agent
+from .closing import close_tree
+from .figure_sync import sync_figure
+from .worker import LatestWorker
+
+_REDRAW_EVERY_S = 0.1
+_PHASE_STYLE = {"thinking": "color:#8a8a8a", "tool_call": "color:#7B3FBF", "tool_response": "color:#2B7BB9",
+                "answer": ""}
+
+
+class AgentView(widgets.VBox):
+    """The agent loop on one prompt, streamed, with the episode and its routing by phase."""
+
+    _qnext_closable = True
+
+    prompt = traitlets.Unicode("")
+    budget = traitlets.Int(-1, help="thinking tokens over the whole episode; -1 = no limit")
+    max_turns = traitlets.Int(4, help="tool-call rounds allowed")
+    status = traitlets.Unicode("")
+    error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
+
+    def __init__(self, model: Any, tokenizer: Any, prompt: str = "", tools: Sequence[Callable[..., Any]] = (), *,
+                 budget: int | None = None, max_turns: int = 4, max_new_tokens: int | None = None,
+                 thinking: bool = True, autorun: bool = False, **kwargs: Any) -> None:
+        self.model, self.tokenizer, self.tools = model, tokenizer, list(tools)
+        self.max_new_tokens, self.thinking = max_new_tokens, thinking
+        self.worker = LatestWorker(name="qnext-agent-view")
+        self.result: AgentRun | None = None
+        self.prompt_box = widgets.Textarea(value=prompt, description="prompt", rows=2,
+                                           layout=widgets.Layout(flex="1 1 0%", min_width="0"))
+        self.budget_box = widgets.IntText(value=-1 if budget is None else budget, description="budget (-1 = none)",
+                                          style={"description_width": "initial"}, layout=widgets.Layout(width="auto"))
+        self.turns_box = widgets.BoundedIntText(value=max_turns, min=1, max=32, description="max turns",
+                                                style={"description_width": "initial"},
+                                                layout=widgets.Layout(width="auto"))
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.status_label = widgets.Label()
+        self.live = widgets.HTML()
+        self.episode = widgets.HTML()
+        self.lift: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.lift_box = widgets.VBox()
+        self.errors = widgets.Output()
+        super().__init__(children=[
+            widgets.HBox([self.prompt_box, widgets.VBox([self.budget_box, self.turns_box, self.run_button])],
+                         layout=widgets.Layout(width="100%")),
+            self.status_label, self.live, self.episode, self.lift_box, self.errors], **kwargs)
+        self.add_class("qnext-agent-view")
+        # controls -> traits -> controls
+        self.prompt_box.observe(lambda c: setattr(self, "prompt", c["new"]), names=["value"])
+        self.budget_box.observe(lambda c: setattr(self, "budget", c["new"]), names=["value"])
+        self.turns_box.observe(lambda c: setattr(self, "max_turns", c["new"]), names=["value"])
+        self.observe(lambda c: setattr(self.prompt_box, "value", c["new"]), names=["prompt"])
+        self.observe(lambda c: setattr(self.status_label, "value", c["new"]), names=["status"])
+        self.run_button.on_click(lambda _: self.run())
+        self.prompt, self.budget, self.max_turns = prompt, self.budget_box.value, max_turns
+        if autorun and prompt.strip():
+            self.run()
+
+    @traitlets.validate("budget")
+    def _valid_budget(self, proposal: dict) -> int:
+        if proposal["value"] < -1:
+            raise traitlets.TraitError("budget must be >= 0, or -1 for no limit")
+        return proposal["value"]
+
+    @traitlets.validate("max_turns")
+    def _valid_turns(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise traitlets.TraitError("max_turns must be at least 1")
+        return proposal["value"]
+
+    # ------------------------------------------------------------------ work
+    def run(self, wait: bool = False) -> int:
+        """Run the agent loop on ``prompt`` in the background; ``wait`` blocks until the result is shown."""
+        settings = dict(prompt=self.prompt, budget=None if self.budget < 0 else self.budget, max_turns=self.max_turns)
+        self.error = ""
+        self.errors.clear_output()
+        if not settings["prompt"].strip():
+            self.status = "type a prompt first"
+            return self.worker.ticket
+        self.status = "running…"
+        mine = self.worker.ticket + 1  # the ticket this submission gets (submit is only called from here)
+        ticket = self.worker.submit(lambda cancel: self._work(settings, mine, cancel), on_result=self._show,
+                                    on_error=self._show_error)
+        if wait:
+            self.worker.wait_idle()
+        return ticket
+
+    def _work(self, s: dict, ticket: int, cancel: threading.Event) -> AgentRun | None:
+        stream = stream_agent(self.model, self.tokenizer, s["prompt"], self.tools, budget=s["budget"],
+                              max_turns=s["max_turns"], max_new_tokens=self.max_new_tokens, thinking=self.thinking)
+        segments: list[tuple[str, str]] = []
+        last = 0.0
+        with stream:
+            for piece in stream:
+                if cancel.is_set():
+                    stream.close()
+                    return None
+                if segments and segments[-1][0] == piece.phase:
+                    segments[-1] = (piece.phase, segments[-1][1] + piece.text)
+                else:
+                    segments.append((piece.phase, piece.text))
+                now = time.monotonic()
+                if now - last > _REDRAW_EVERY_S and self.worker.is_latest(ticket):
+                    self.live.value = _live_html(segments)
+                    last = now
+        return stream.result
+
+    def _show(self, run: AgentRun | None) -> None:
+        if run is None:
+            return
+        self.result = run
+        self.live.value = ""
+        self.episode.value = agent_episode_html(run)
+        if run.trace is not None and run.trace.num_tokens:
+            figure = phase_lift_figure(run.trace)
+            if self.lift is None:
+                self.lift = go.FigureWidget(figure)
+                self.lift_box.children = [self.lift]
+            else:
+                sync_figure(self.lift, figure)
+        self.status = f"done: {run.finish_reason}, {len(run.turns)} turn(s), {len(run.tool_calls)} tool call(s)"
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.status = "error"
+        self.errors.append_stderr(self.error + "\n")
+
+    def close(self) -> None:
+        """Stop the worker (a running episode is cancelled) and close every part of the widget."""
+        self.worker.close()
+        close_tree(self)
+        super().close()
+
+
+def _live_html(segments: list[tuple[str, str]]) -> str:
+    """Escaped streamed text, coloured by phase."""
+    body = "".join(f"<span style='{_PHASE_STYLE.get(phase, '')}'>"
+                   + (f"<br>[{escape_text(phase)}] " if phase == "tool_response" else "")
+                   + escape_text(text) + "</span>" for phase, text in segments)
+    return f"<div style='{PANE}white-space:pre-wrap'>{body}</div>"
