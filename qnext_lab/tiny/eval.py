@@ -5,7 +5,8 @@ the head), and for tool families the tool offered (through ``qnext_lab.run_agent
 without thinking. Head-family generation goes through ``qnext_lab.thinking.sweep_budget`` (batched greedy;
 every budget derived from one unlimited run); routing through ``qnext_lab.capture`` over the thinking
 transcripts, counted with ``qnext_lab.analysis`` (one definition of load and of a dead expert). The JSON keeps
-raw routed counts, so evaluations of disjoint family sets (e.g. run in parallel) merge exactly (``--merge``).
+raw routed counts, so evaluations of disjoint parts (``--families``, ``--shard``; e.g. run in parallel) merge
+exactly (``--merge``).
 Knows nothing about training or the model card (``card.py`` renders the JSON this writes).
 
     python -m qnext_lab.tiny.eval --seed 4321 --n 500 --json eval.json
@@ -110,7 +111,7 @@ class EvalReport:
         if not isinstance(data, dict) or "families" not in data or "routing_counts" not in data:
             raise ValueError("not an evaluation JSON of `python -m qnext_lab.tiny.eval --json` (no routing_counts)")
         fams = {f: m for f, m in data["families"].items() if f not in ("hard", "all")}
-        extras = {k: data[k] for k in ("right_tool_call",) if k in data}
+        extras = {k: data[k] for k in ("right_tool_call", "part") if k in data}
         return cls(_with_groups(fams), torch.tensor(data["routing_counts"], dtype=torch.int64), int(data["top_k"]),
                    list(data["layer_types"]), float(data["seconds"]), extras)
 
@@ -126,23 +127,40 @@ class EvalReport:
 
 
 def merge(reports: Sequence[EvalReport]) -> EvalReport:
-    """One report from evaluations of disjoint family sets of the same checkpoint (counts added, groups redone)."""
+    """One report from evaluations of disjoint problem sets of one checkpoint (e.g. ``--families`` or
+    ``--shard`` parts): per family and mode n-weighted, routed counts added, groups redone.
+
+    Each report's ``extras["part"]`` (what ``main`` records: families and shard) must differ.
+    """
     if not reports:
         raise ValueError("merge needs at least one report")
+    parts = [json.dumps(r.extras.get("part"), sort_keys=True) for r in reports]
+    if len(set(parts)) != len(parts):
+        raise ValueError("two of the merged evaluations are the same part; merge disjoint ones")
     fams: dict[str, dict] = {}
     for r in reports:
-        for f, m in r.modes.items():
+        for f, modes in r.modes.items():
             if f in ("hard", "all"):
                 continue
-            if f in fams:
-                raise ValueError(f"family {f!r} is in two of the merged evaluations; merge disjoint ones")
-            fams[f] = m
+            into = fams.setdefault(f, {})
+            for mode, m in modes.items():
+                if mode not in into:
+                    into[mode] = dict(m)
+                    continue
+                n = into[mode]["n"] + m["n"]
+                into[mode] = {"n": n, **{k: (into[mode][k] * into[mode]["n"] + m[k] * m["n"]) / n
+                                         for k in ("accuracy", "think_tokens")}}
     shapes = {tuple(r.counts.shape) for r in reports}
     if len(shapes) != 1:
         raise ValueError(f"the evaluations come from different models (routing shapes {sorted(shapes)})")
     extras: dict = {}
-    for r in reports:
-        extras.update({k: v for k, v in r.extras.items() if k != "generations"})
+    for r in reports:  # tool-call rates: n-weighted like the accuracies
+        for mode, rate in r.extras.get("right_tool_call", {}).items():
+            n = sum(m[mode]["n"] for f, m in r.modes.items() if f in TOOL_FAMILIES and mode in m)
+            acc = extras.setdefault("right_tool_call", {}).setdefault(mode, [0.0, 0])
+            acc[0], acc[1] = acc[0] + rate * n, acc[1] + n
+    if "right_tool_call" in extras:
+        extras["right_tool_call"] = {m: round(v / max(n, 1), 2) for m, (v, n) in extras["right_tool_call"].items()}
     return EvalReport(_with_groups(fams), sum(r.counts for r in reports), reports[0].top_k, reports[0].layer_types,
                       max(r.seconds for r in reports), extras)
 
@@ -314,6 +332,8 @@ def main(argv: list[str] | None = None) -> EvalReport:
     p.add_argument("--n", type=int, default=500, help="problems, cycling through every family (tool use included)")
     p.add_argument("--families", default=None,
                    help="comma-separated subset of the n problems' families to evaluate (e.g. to run parts in parallel)")
+    p.add_argument("--shard", default=None, metavar="I/K",
+                   help="only problems i, i+K, i+2K, ... of those selected (another way to run parts in parallel)")
     p.add_argument("--path", default=None, help="checkpoint directory (default: the bundled one)")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
@@ -339,7 +359,13 @@ def main(argv: list[str] | None = None) -> EvalReport:
             if unknown:
                 raise ValueError(f"--families: unknown {unknown}; choose from {list(FAMILIES)}")
             problems = [q for q in problems if q.family in wanted]
+        if a.shard:
+            i, k = (int(x) for x in a.shard.split("/"))
+            if not 0 <= i < k:
+                raise ValueError(f"--shard I/K needs 0 <= I < K, got {a.shard}")
+            problems = problems[i::k]
         report = evaluate(model, tokenizer, problems, batch_size=a.batch_size)
+        report.extras["part"] = {"families": a.families, "shard": a.shard}
         meta = {"seed": a.seed, "n": a.n, "checkpoint": str(pathlib.Path(path).resolve())}
     print(report.format())
     if a.json:

@@ -74,6 +74,7 @@ def test_evaluations_of_disjoint_families_merge_into_the_whole(small):
     kw = dict(budgets=(0,), batch_size=6, progress=None, max_new_tokens=16)
     whole = evaluate(model, tok, problems, **kw)
     parts = [evaluate(model, tok, [p for p in problems if p.family in fams], **kw) for fams in (("add",), ("count", "sort"))]
+    parts[0].extras["part"], parts[1].extras["part"] = {"families": "add"}, {"families": "count,sort"}
     merged = merge([EvalReport.from_json(json.loads(json.dumps(r.to_json()))) for r in parts])
     assert torch.equal(merged.counts, whole.counts)
     for group in ("hard", "all"):
