@@ -179,7 +179,8 @@ def _agent_loop(
                 limit = f"the tool-call limit (max_turns={max_turns}) is reached; answer without tools"
                 result = ToolResult(call, f"error: {limit}", limit)
             else:
-                result = ToolResult(call, *call_tool(call, functions))
+                offered = [sch["function"]["name"] for sch in schemas]
+                result = ToolResult(call, *call_tool(call, functions, offered))
             turn.results.append(result)
             conversation.append({"role": "tool", "name": call.name or "unknown", "content": result.content})
             if job is not None:

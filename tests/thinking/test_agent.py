@@ -102,6 +102,14 @@ def test_faults_become_tool_messages_the_model_reads(model, tok, bad, message):
     assert message in run.generations[1].prompt and run.finish_reason == "answer" and run.answer == "sorry"
 
 
+def test_a_tool_offered_only_as_a_schema_is_answered_with_an_error(model, tok):
+    schema = {"type": "function", "function": {"name": "lookup", "description": "Look up.",
+                                               "parameters": {"type": "object", "properties": {}}}}
+    with scripted(model, turns(tok, call("lookup"), "done")):
+        run = run_agent(model, tok, "q", [multiply, schema], max_new_tokens=40, thinking=False)
+    assert "offered as a JSON schema only" in run.turns[0].results[0].error and run.answer == "done"
+
+
 def test_calls_beyond_max_turns_are_refused_in_a_tool_message(model, tok):
     script = turns(tok, call(a=1, b=2), call(a=3, b=4), call(a=5, b=6))
     with scripted(model, script):
