@@ -25,7 +25,7 @@ from typing import Any
 from ..trace.phases import PROMPT, TOOL_RESPONSE, phase_id
 from ..trace.routing_trace import RoutingTrace
 from .engine import make_processor, run
-from .request import GenerationOptions, make_request
+from .request import ContextOverflowError, GenerationOptions, make_request
 from .result import Generation
 from .streaming import GenerationStream, PhaseStreamer, Piece, StreamJob
 from .template import PromptLike, to_messages
@@ -154,8 +154,8 @@ def _agent_loop(
         remaining = None if budget is None else max(budget - used, 0)
         try:
             req = make_request(model, tokenizer, [conversation], options.replace(budget=remaining), schemas)
-        except ValueError as err:
-            if not turns or "context" not in str(err):
+        except ContextOverflowError as err:
+            if not turns:
                 raise
             finish, error = "context", str(err)
             break

@@ -151,3 +151,13 @@ def test_bad_arguments_are_refused_before_any_model_call(model, tok):
         run_agent(model, tok, "q", [lambda a: a])
     with pytest.raises(ValueError, match="max_turns"):
         run_agent(model, tok, "q", [multiply], max_turns=0)
+
+
+def test_a_conversation_that_outgrows_the_context_ends_the_run_with_a_reason(model, tok):
+    with scripted(model, turns(tok, "x")):
+        probe = run_agent(model, tok, "q", [multiply], max_new_tokens=4, thinking=False)
+    room = model.config.max_position_embeddings - len(probe.generations[0].prompt_ids)
+    with scripted(model, turns(tok, call(a=2, b=3))):
+        run = run_agent(model, tok, "q", [multiply], max_new_tokens=room, thinking=False)
+    assert run.finish_reason == "context" and "context" in run.error and len(run.turns) == 1
+    assert run.turns[0].results[0].content == "6"
