@@ -2,8 +2,8 @@
 
 The engine adds, per call, the model lock, prompt rendering and the Generation's parsing; per decode step, the
 StepClock (time to first token, which rows ended) and, with a budget, the budget processor's phase machine.
-Four variants of the same prompt (each ends at the model's own end of turn, so all generate the same tokens), run interleaved (bare, engine, engine + budget, engine +
-capture, bare, ...) so load from other processes hits all alike; the budget is larger than the run, so it never
+Four variants of the same prompt (each ends at the model's own end of turn, so all generate the same tokens), run interleaved in a rotating order so load from other
+processes hits all alike; the budget is larger than the run, so it never
 forces a token (its bookkeeping is what is measured). Reports median wall seconds per call and tokens/s, and
 each variant's ratio to the bare call. The engine's tokens are checked equal to the bare call's first.
 
@@ -22,6 +22,8 @@ import torch
 
 import qnext_lab
 from qnext_lab.thinking.generate import generate
+from qnext_lab.thinking.request import GenerationOptions, make_request
+from qnext_lab.thinking.result import Timing, build_generation
 
 PROMPT = "What is 4785 + 3561?"
 
@@ -54,10 +56,11 @@ def main() -> None:
     assert reference == engine_ids, "the engine's greedy tokens differ from model.generate's"
     counts = {name: len(fn()) for name, fn in variants.items()}
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.repeats):
-        for name, fn in variants.items():
+    names = list(variants)
+    for r in range(args.repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate: no variant always goes first
             start = time.perf_counter()
-            fn()
+            variants[name]()
             times[name].append(time.perf_counter() - start)
     base = statistics.median(times["model.generate (bare)"])
     print(f"# engine overhead, {datetime.date.today()} · {platform.platform()} · torch {torch.__version__} · "
@@ -67,6 +70,20 @@ def main() -> None:
     for name in variants:
         med = statistics.median(times[name])
         print(f"| {name} | {counts[name]} | {med:.3f} | {counts[name] / med:.1f} | {med / base:.3f} |")
+
+    # the engine's host work per call, alone: rendering + checks, and labelling + decoding + parsing
+    req = make_request(model, tok, [PROMPT], GenerationOptions(max_new_tokens=n))
+    forced = [False] * len(engine_ids)
+    for label, fn in (("make_request (render, tokenize, check)", lambda: make_request(
+            model, tok, [PROMPT], GenerationOptions(max_new_tokens=n))),
+            ("build_generation (label, decode, parse)", lambda: build_generation(
+                tok, req, 0, engine_ids, forced, Timing(0.0, 0.0)))):
+        samples = []
+        for _ in range(50):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        print(f"| {label} | | {statistics.median(samples) * 1e3:.2f} ms | | |")
 
 
 if __name__ == "__main__":
