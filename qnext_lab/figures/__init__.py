@@ -8,7 +8,7 @@ functions, and tests call them directly. The builders below are importable from 
     fig = ql.figures.expert_heatmap(trace, layer=3)          # tokens x experts of decoder layer 3
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
-``alignment`` (the runtime's blocks and padding), ``palette`` (one colour per expert), ``escape`` (token
+``alignment`` (the runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
 text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``budget`` and
 ``analysis`` (owned by those layers).
 """
@@ -21,6 +21,9 @@ from .._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "alignment_figure": "alignment",
     "budget_curve": "budget",
+    "agent_episode_html": "agent",
+    "phase_lift": "agent",
+    "phase_lift_figure": "agent",
     "drift_figure": "analysis",
     "expert_color": "palette",
     "expert_heatmap": "routing",
