@@ -31,6 +31,7 @@ from .fallback import widget_bundle
 from .expert_switchboard import ExpertSwitchboard
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
+from .page import let_shrink
 from .routing_heatmap import RoutingHeatmap
 from .think_compare import ThinkCompare
 
@@ -80,6 +81,8 @@ class Dashboard(widgets.VBox):
         self.ask_button.on_click(lambda _: self.ask(self.prompt_box.value))
         self.prompt_box.observe(lambda change: self.ask(change["new"]), names=["value"])
         self.examples.observe(self._on_example, names=["value"])
+        self.add_class("qnext-lab")
+        let_shrink(self)
         self.compare.observe(self._on_compare_done, names=["runs"])
         self.compare.run(prompt)
 
@@ -111,6 +114,7 @@ class Dashboard(widgets.VBox):
                                                                  label=self.compare.sides[0].label),
                                           language=self.language)
             self.routing_box.children = [self.routing]
+            let_shrink(self.routing_box)
         else:
             self.routing.set_trace(gen.trace)
 
