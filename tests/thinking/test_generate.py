@@ -8,7 +8,7 @@ from scripted import Script
 from toy import char_tokenizer, random_model
 
 from qnext_lab.thinking.engine import run
-from qnext_lab.thinking.generate import generate, generate_batch
+from qnext_lab.thinking.generation import generate, generate_batch
 from qnext_lab.thinking.request import GenerationOptions, make_request
 
 
