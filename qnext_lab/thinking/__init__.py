@@ -11,7 +11,7 @@ Modules, by job: ``template`` (markers, prompt rendering with tools, stop text),
 starts; the per-token prompt/thinking/tool_call/answer state machine), ``budget`` (ThinkingBudgetProcessor
 and the rule for when it closes thinking), ``request`` (GenerationOptions, the checked Request), ``engine``
 (the only caller of ``model.generate``: lock, processors, streamer, capture, seed), ``result`` (Generation),
-``tools`` (schemas, parsing tool calls, calling them), ``generate`` (generate, generate_batch),
+``tools`` (schemas, parsing tool calls, calling them), ``generation`` (generate, generate_batch),
 ``streaming`` (stream_generate, GenerationStream, Piece), ``prefix`` (re-answering from a cached unlimited
 run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun).
 """

@@ -2,7 +2,7 @@
 
 Thin: the state lives in traitlets (``prompt``, ``layer``, ``ablate``, ``force``, ``top_k``, ``thinking``,
 ``max_new_tokens``); controls only write those traits. ``run`` greedily generates twice through the
-thinking engine (``thinking.generate`` with the chat template's thinking mode, as the model is and inside
+thinking engine (``thinking.generation.generate`` with the chat template's thinking mode, as the model is and inside
 ``qnext_lab.intervene``), each with its routing captured, on a background ``LatestWorker`` holding the model lock.
 The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
 ``figures.compare.expert_use_difference``. Both answers carry a right/wrong mark where the expected answer is
