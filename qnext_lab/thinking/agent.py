@@ -163,7 +163,9 @@ def _agent_loop(
             gen = run(model, tokenizer, req)[0]
         else:
             processor = make_processor(model, tokenizer, req)
-            streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue, turn=t)
+            answered = sum(turn.generation.answer_tokens for turn in turns)
+            streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue, turn=t,
+                                     counted_before=(used, answered))
             gen = run(model, tokenizer, req, processor=processor, clock=job.clock(req.eos), streamer=streamer)[0]
         turn = AgentTurn(gen)
         turns.append(turn)
@@ -184,7 +186,8 @@ def _agent_loop(
             turn.results.append(result)
             conversation.append({"role": "tool", "name": call.name or "unknown", "content": result.content})
             if job is not None:
-                job.emit(Piece(result.content, TOOL_RESPONSE, False, None, used + gen.thinking_tokens, 0, t))
+                job.emit(Piece(result.content, TOOL_RESPONSE, False, None, used + gen.thinking_tokens,
+                               sum(turn.generation.answer_tokens for turn in turns), t))
         if t >= max_turns:
             finish = "max_turns"
             break

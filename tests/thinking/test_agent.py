@@ -142,6 +142,8 @@ def test_stream_agent_yields_every_phase_including_tool_results(model, tok):
     assert response.text == "42" and response.token_id is None and response.turn == 0
     assert [p.token_id for p in pieces if p.token_id is not None] == [t for g in run.generations for t in g.token_ids]
     assert run.answer == "42"
+    assert pieces[-1].thinking_tokens == run.thinking_tokens  # running counts span the episode
+    assert pieces[-1].answer_tokens == sum(g.answer_tokens for g in run.generations)
 
 
 def test_bad_arguments_are_refused_before_any_model_call(model, tok):
