@@ -118,7 +118,7 @@ def routing_stats(model, tokenizer, texts: Sequence[str], batch_size: int = 32) 
     """
     from qnext_lab.analysis.labels import label_specialization
     from qnext_lab.analysis.load import routed_shares
-    from qnext_lab.trace.capture import capture
+    from qnext_lab.trace.capturing import capture
     from qnext_lab.trace.routing_trace import RoutingTrace
 
     traces = []
@@ -200,7 +200,7 @@ def _agent_answers(model, tokenizer, problems: Sequence[Problem], thinking: bool
 
 def _two_turn(model, tokenizer, problems: Sequence[Problem], batch_size: int, say: Callable) -> dict[int, tuple[bool, int]]:
     """Each problem asked second, after the previous problem and its right answer (thinking mode)."""
-    from qnext_lab.thinking.generate import generate_batch
+    from qnext_lab.thinking.generation import generate_batch
 
     start, gens = time.time(), []
     chats = [[{"role": "user", "content": problems[i - 1].question},
@@ -216,7 +216,7 @@ def _tool_results(model, tokenizer, problems: Sequence[Problem], batch_size: int
                   ) -> tuple[dict[str, list[tuple[bool, int]]], list[str], dict[str, float]]:
     """Per mode (tool offered: ``thinking`` / ``non_thinking``; not: ``no_tools_*``) and problem: (right?,
     thinking tokens); the thinking transcripts without tools; % of exactly right tool calls per offered mode."""
-    from qnext_lab.thinking.generate import generate_batch
+    from qnext_lab.thinking.generation import generate_batch
 
     results: dict[str, list[tuple[bool, int]]] = {}
     calls: dict[str, float] = {}
