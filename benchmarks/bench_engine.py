@@ -21,7 +21,7 @@ import time
 import torch
 
 import qnext_lab
-from qnext_lab.thinking.generate import generate
+from qnext_lab.thinking.generation import generate
 from qnext_lab.thinking.request import GenerationOptions, make_request
 from qnext_lab.thinking.result import Timing, build_generation
 
