@@ -21,7 +21,7 @@ SMALL_MODEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # `from X import ...` is allowed only from public subpackages (the task generator of the bundled model)
 ALLOWED_FROM_IMPORTS = {"qnext_lab.tiny"}
 EXPECTED = ["01_tour", "02_routing", "03_thinking_modes", "04_budget", "05_your_model", "06_inside_the_kernel",
-            "08_why_it_is_fast", "09_fine_tune", "10_quantization"]
+            "07_tools_and_agents", "08_why_it_is_fast", "09_fine_tune", "10_quantization"]
 # notebooks that train read this and run a short smoke version (the skill does not appear in so few steps)
 QUICK = {"QNEXT_LAB_QUICK": "1"}
 

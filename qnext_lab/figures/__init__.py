@@ -8,39 +8,32 @@ functions, and tests call them directly. The builders below are importable from 
     fig = ql.figures.expert_heatmap(trace, layer=3)          # tokens x experts of decoder layer 3
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
-``alignment`` (the runtime's blocks and padding), ``palette`` (one colour per expert), ``escape`` (token
+``alignment`` (the runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
 text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
-_LAZY = {
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "alignment_figure": "alignment",
+    "budget_curve": "budget",
+    "agent_episode_html": "agent",
+    "phase_lift": "agent",
+    "phase_lift_figure": "agent",
+    "drift_figure": "analysis",
+    "expert_color": "palette",
     "expert_heatmap": "routing",
-    "layer_map": "routing",
     "expert_load_bars": "routing",
-    "routing_text_html": "routing",
-    "window_bounds": "routing",
     "expert_use": "compare",
     "expert_use_difference": "compare",
-    "alignment_figure": "alignment",
-    "padding_waste_figure": "alignment",
-    "budget_curve": "budget",
-    "drift_figure": "analysis",
+    "layer_map": "routing",
     "mark_budget": "budget",
-    "expert_color": "palette",
+    "padding_waste_figure": "alignment",
+    "routing_text_html": "routing",
+    "window_bounds": "routing",
     "write_html": "export",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+})

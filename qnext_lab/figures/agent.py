@@ -76,11 +76,14 @@ def phase_lift_figure(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES, 
         part = df[df.phase == name]
         lift = part["lift"].to_numpy().reshape(len(layers), E)  # (L, E)
         share = part["share"].to_numpy().reshape(len(layers), E)  # (L, E)
-        with np.errstate(divide="ignore"):
-            z = np.log2(np.where(lift > 0, lift, np.nan))  # (L, E)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.log2(lift)  # (L, E); experts the episode never used have no lift
+        finite = np.isfinite(z)
+        z = np.where(finite, z, None).tolist()  # None, not NaN: a widget's JSON has no NaN
+        hover = np.stack([np.where(finite, lift, 0.0), share], axis=-1)  # (L, E, 2)
         fig.add_trace(go.Heatmap(
             z=z, x=list(range(E)), y=[str(layer) for layer in layers], zmid=0, zmin=-2, zmax=2,
-            colorscale="RdBu_r", showscale=c == len(shown), customdata=np.stack([lift, share], axis=-1),
+            colorscale="RdBu_r", showscale=c == len(shown), customdata=hover,
             colorbar=dict(title="log2 lift", tickvals=[-2, -1, 0, 1, 2], ticktext=["¼", "½", "1", "2", "4"]),
             hovertemplate=f"{name}<br>layer %{{y}} · expert %{{x}}<br>lift %{{customdata[0]:.2f}}"
                           "<br>share %{customdata[1]:.3f}<extra></extra>",

@@ -224,7 +224,7 @@ def _token_axis(arrays: TraceArrays, start: int, stop: int, width_px: int) -> di
     """The x axis: token text as ticks, thinned to what ``width_px`` can hold (hover shows every token)."""
     rows = tick_rows(start, stop, width_px)
     every = rows[1] - rows[0] if len(rows) > 1 else 1
-    shown = "every token" if every == 1 else f"every {every}th token"
+    shown = "every token" if every == 1 else f"1 token in {every}"
     return dict(title=dict(text=f"token (rows {start}–{stop - 1} of {arrays.num_tokens}; {shown} labelled)"),
                 range=[start - 0.5, stop - 0.5], tickmode="array", tickvals=rows,
                 ticktext=[arrays.labels[n] for n in rows], tickangle=-90, tickfont=dict(size=10),

@@ -23,7 +23,7 @@ TEXT = "var(--jp-content-font-color1, #1a1a1a)"
 MUTED = "var(--jp-content-font-color2, #5f5f5f)"
 BORDER = "var(--jp-border-color2, #d0d0d0)"
 MONO = "var(--jp-code-font-family, monospace)"
-PANE = (f"border:1px solid {BORDER};border-radius:4px;padding:6px 8px;font-family:{MONO};color:{TEXT};"
+PANE = (f"box-sizing:border-box;border:1px solid {BORDER};border-radius:4px;padding:6px 8px;font-family:{MONO};color:{TEXT};line-height:1.45;"
         "white-space:normal;overflow-wrap:anywhere;")
 # Tints are translucent so they read on white and on near-black alike.
 THINKING_TINT = "rgba(245,166,35,0.12)"

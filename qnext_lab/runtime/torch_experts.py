@@ -11,7 +11,8 @@ Three strategies, chosen per call by size:
   are more than 32 slots) or one ``linear -> gate -> linear`` per ACTIVE expert (A of them, never all E).
 In fp32 the routing weight scales the (S, I) activations before the down projection, not its (S, H)
 output: the same product (W2 is linear), fewer multiplies. The k contributions of a token are
-combined in fp32 with ``index_add_`` (sequential on CPU: deterministic). Works with any experts module
+combined in fp32: with one thread by ``index_add_`` (sequential: deterministic), otherwise by unsorting and
+summing each token's k rows in rank order (``index_add_`` with 2+ CPU threads is ~100x slower). Works with any experts module
 that follows transformers v5's contract: it calls the module's own ``_apply_gate`` (GPT-OSS's clamped
 SwiGLU included), ``act_fn`` when ``has_gate`` is False, and ``post_expert_norm`` when present.
 Knows nothing about Triton or routing capture.
@@ -166,9 +167,12 @@ def torch_experts_forward(
         y = y.float() * route_w.float()  # (S, H) fp32
     if order is None:  # slot order: sum each token's k rows in rank order
         return y.float().view(num_tokens, top_k, -1).sum(dim=1).to(hidden_states.dtype)
-    if y.device.type == "cpu":
+    if y.device.type == "cpu" and torch.get_num_threads() == 1:
         out = torch.zeros(num_tokens, y.shape[-1], dtype=torch.float32, device=y.device)  # (T, H)
         out.index_add_(0, token_of_row, y.float())  # fp32 combine of the k contributions, sequential on CPU
-    else:  # CUDA's index_add_ uses atomics (order varies): unsort, then sum the k rows in rank order
-        out = y.new_empty(y.shape).index_copy(0, order, y).view(num_tokens, top_k, -1).sum(dim=1)
+    else:
+        # CUDA's index_add_ uses atomics (order varies), and CPU's with 2+ threads costs ~100x its 1-thread time
+        # (measured 241 vs 2.8 ms for 2560 rows of 1024, docs/benchmarks.md): unsort, then sum the k rows in
+        # rank order, both parallel and deterministic.
+        out = y.float().new_empty(y.shape).index_copy_(0, order, y.float()).view(num_tokens, top_k, -1).sum(dim=1)
     return out.to(hidden_states.dtype)

@@ -205,7 +205,7 @@ def routing_counts(model, tokenizer, texts: Sequence[str], batch_size: int = 32)
     Routing is recorded with ``qnext_lab.capture`` and counted with ``qnext_lab.analysis.routed_counts``.
     """
     from qnext_lab.analysis.load import routed_counts
-    from qnext_lab.trace.capture import capture
+    from qnext_lab.trace.capturing import capture
 
     class_of = torch.tensor([TOKEN_CLASSES.index(_token_class(t))
                              for t in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))])  # (V,)
@@ -225,7 +225,7 @@ def routing_counts(model, tokenizer, texts: Sequence[str], batch_size: int = 32)
 def _two_turn(model, tokenizer, problems: Sequence[Problem], batch_size: int, say: Callable,
               max_new_tokens: int) -> dict[int, tuple[bool, int]]:
     """Each problem asked second, after the previous problem and its right answer (thinking mode)."""
-    from qnext_lab.thinking.generate import generate_batch
+    from qnext_lab.thinking.generation import generate_batch
 
     start, gens = time.time(), []
     chats = [[{"role": "user", "content": problems[i - 1].question},
@@ -243,7 +243,7 @@ def _tool_results(model, tokenizer, problems: Sequence[Problem], batch_size: int
     ``no_tools_*``) and problem: (right?, thinking tokens); the thinking transcripts without tools; % of
     episodes whose tool calls were exactly the one right call, per offered mode."""
     from qnext_lab.thinking.agent import run_agent
-    from qnext_lab.thinking.generate import generate_batch
+    from qnext_lab.thinking.generation import generate_batch
 
     results: dict[str, list[tuple[bool, int]]] = {}
     calls: dict[str, float] = {}

@@ -36,10 +36,10 @@ from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
-from .figure_sync import live_figure, restyle, sync_figure
+from .figure_sync import fit_width, live_figure, renew_figures, restyle, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
-from .page import PageWatch
+from .page import PageWatch, let_shrink
 from .worker import LatestWorker
 
 # (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
@@ -55,7 +55,7 @@ def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None =
     truncated thinking + stop text prefilled and the short answer decoded (``thinking.prefix``); budgets the
     model never reaches cost nothing. Equal to ``generate(..., budget=b)`` under greedy decoding.
     """
-    from ..thinking.generate import generate
+    from ..thinking.generation import generate
     from ..thinking.prefix import answer_at_budget
 
     cache: dict[str, Any] = {}
@@ -159,6 +159,7 @@ class BudgetTuner(widgets.VBox):
             children += [self.curve_status, self.curve_box]
         super().__init__(children=[*children, self.errors], **kwargs)
         self.add_class("qnext-budget-tuner")  # a stable hook for styling and browser tests
+        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
 
         self.budget, self.prompt = budget, prompt
         self.observe(self._on_status, names=["status"])
@@ -167,6 +168,10 @@ class BudgetTuner(widgets.VBox):
         self.observe(self._on_budget, names=["budget"])
         self.examples.observe(self._on_example, names=["value"])
         self.page.observe(lambda change: restyle([self.curve], change["new"]), names=["dark"])
+        self._renewals = 0
+        self.page.observe(self._on_width, names=["width"])
+        self.page.observe(self._on_blank, names=["blank"])
+        let_shrink(self)
         with self.worker.lock:
             self._clear_panes(budget)
             self._request(budget)
@@ -197,6 +202,23 @@ class BudgetTuner(widgets.VBox):
             self._clear_panes(value)
             self._request(value)  # under the lock: no older result can slip in between clear and submit
         self._mark_curve(value)
+
+    def _renew_figures(self, width_px: int) -> None:
+        with self.curve_worker.lock:
+            renew_figures(self, [("curve", self.curve_box)], self.page.dark, width_px)
+
+    def _on_blank(self, change: dict) -> None:
+        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
+        if change["new"] > 0 and self._renewals < 5:
+            self._renewals += 1
+            self._renew_figures(self.page.width or 0)
+            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
+
+    def _on_width(self, change: dict) -> None:
+        with self.curve_worker.lock:  # not while the curve is being drawn
+            if not change["old"]:  # first drawn: made anew at the pane's width (see figure_sync.renew)
+                self._renew_figures(change["new"])
+            fit_width([self.curve], change["new"])
 
     def _on_example(self, change: dict) -> None:
         if change["new"]:
@@ -312,7 +334,7 @@ class BudgetTuner(widgets.VBox):
         n = int(sweep["n"].iloc[0]) if "n" in sweep else len(self.problems or ())
         figure = budget_curve(sweep, current_budget=self.budget, title=text("accuracy_curve", self.language, n=n))
         if self.curve is None:
-            self.curve = live_figure(figure, self.page.dark)
+            self.curve = live_figure(figure, self.page.dark, self.page.width)
             self.curve_box.children = [self.curve]
         else:
             sync_figure(self.curve, figure)

@@ -20,7 +20,9 @@ _TABLE: dict[str, dict[str, str]] = {
         "tokens": "tokens", "generating": "generating…", "done": "done", "error": "error (see below)",
         "type_prompt": "type a prompt first",
         "right": "✓ right", "wrong": "✗ wrong — expected {expected}", "unchecked": "not checked (no expected answer)",
-        "expected_note": "a {family} question: the expected answer is {expected}",
+        "expected_note": "{model} was trained on this kind of question ({family}): the expected answer is {expected}",
+        "family_add": "addition", "family_arith": "arithmetic", "family_count": "counting letters",
+        "family_compare": "comparing numbers", "family_sort": "sorting", "family_mul": "multiplication with a tool",
         "ood": ("{model} was trained only on: {families}. This prompt is none of them, so its answer means "
                 "nothing. Try an example question."),
         "budget_title": "Thinking budget", "budget_working": "answering with a budget of {budget} thinking tokens…",
@@ -47,7 +49,9 @@ _TABLE: dict[str, dict[str, str]] = {
         "tokens": "トークン", "generating": "生成中…", "done": "完了", "error": "エラー（下を参照）",
         "type_prompt": "まず質問を入力してください",
         "right": "✓ 正解", "wrong": "✗ 不正解 — 正解は {expected}", "unchecked": "未判定（正解が不明）",
-        "expected_note": "{family} の問題です。正解は {expected}",
+        "expected_note": "{model} が学習した種類の質問です（{family}）。正解は {expected}",
+        "family_add": "足し算", "family_arith": "四則演算", "family_count": "文字の数え上げ",
+        "family_compare": "数の比較", "family_sort": "並べ替え", "family_mul": "ツールを使う掛け算",
         "ood": ("{model} が学習したのは次の問題だけです: {families}。この質問はどれにも当てはまらないので、"
                 "答えに意味はありません。例題を試してください。"),
         "budget_title": "思考予算", "budget_working": "思考 {budget} トークンの予算で回答中…",

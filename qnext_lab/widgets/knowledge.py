@@ -88,13 +88,20 @@ class Expectation:
         return badge(escape_text(text("wrong", self.language, expected=self.expected)), WRONG_BG,
                      "qnext-verdict qnext-wrong")
 
+    def _family_name(self) -> str:
+        key = f"family_{self.family}"
+        try:
+            return text(key, self.language)
+        except KeyError:  # a family added to the generator after this table
+            return str(self.family)
+
     def note_html(self) -> str:
         """Shown before answering: for the bundled model, what it knows and whether this prompt is one of it."""
         if not self.bundled:
             return ""
         if self.known_question:
             return (f'<div class="qnext-prompt-note qnext-known" style="color:var(--jp-content-font-color2, #5f5f5f)">'
-                    f"{escape_text(text('expected_note', self.language, family=self.family, expected=self.expected))}"
+                    f"{escape_text(text('expected_note', self.language, model=BUNDLED_NAME, family=self._family_name(), expected=self.expected))}"
                     "</div>")
         families = "; ".join(known_families().values())
         message = text("ood", self.language, model=BUNDLED_NAME, families=families)

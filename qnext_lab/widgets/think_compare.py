@@ -33,10 +33,10 @@ from ..figures.export import write_html
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .closing import close_tree
 from .fallback import widget_bundle
-from .figure_sync import live_figure, restyle, sync_figure
+from .figure_sync import fit_width, live_figure, renew_figures, restyle, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
-from .page import PageWatch
+from .page import PageWatch, let_shrink
 from .routing_heatmap import RoutingHeatmap
 from .worker import LatestWorker
 
@@ -54,8 +54,9 @@ class _Side:
     model: Any
     tokenizer: Any
     thinking: bool
-    text: widgets.HTML = field(default_factory=lambda: widgets.HTML(layout=widgets.Layout(width="100%")))
-    answer: widgets.HTML = field(default_factory=lambda: widgets.HTML(layout=widgets.Layout(width="100%")))
+    # no width: 100% on HTML panes (their 2 px widget margins would overflow the box by 4 px)
+    text: widgets.HTML = field(default_factory=widgets.HTML)
+    answer: widgets.HTML = field(default_factory=widgets.HTML)
     stats: widgets.HTML = field(default_factory=widgets.HTML)
     routing: widgets.VBox = field(default_factory=lambda: widgets.VBox(layout=widgets.Layout(width="100%")))
     heatmap: RoutingHeatmap | None = None
@@ -152,8 +153,13 @@ class ThinkCompare(widgets.VBox):
                                    widgets.HBox(panes, layout=widgets.Layout(width="100%", grid_gap="8px")),
                                    *rows, self.difference_box, self.errors], **kwargs)
         self.add_class("qnext-think-compare")
+        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
         self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
         self.page.observe(lambda change: restyle([self.difference], change["new"]), names=["dark"])
+        self._renewals = 0
+        self.page.observe(self._on_width, names=["width"])
+        self.page.observe(self._on_blank, names=["blank"])
+        let_shrink(self)
         self.run_button.on_click(lambda _: self.run(self.prompt_box.value))
         self.examples.observe(self._on_example, names=["value"])
         self._syncing_box = False
@@ -161,6 +167,23 @@ class ThinkCompare(widgets.VBox):
         self.prompt = prompt
         if autorun:
             self.run(prompt)
+
+    def _renew_figures(self, width_px: int) -> None:
+        with self.worker.lock:
+            renew_figures(self, [("difference", self.difference_box)], self.page.dark, width_px)
+
+    def _on_blank(self, change: dict) -> None:
+        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
+        if change["new"] > 0 and self._renewals < 5:
+            self._renewals += 1
+            self._renew_figures(self.page.width or 0)
+            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
+
+    def _on_width(self, change: dict) -> None:
+        with self.worker.lock:  # not while a result is being shown
+            if not change["old"]:  # first drawn: made anew at the pane's width (see figure_sync.renew)
+                self._renew_figures(change["new"])
+            fit_width([self.difference], change["new"])
 
     def _on_example(self, change: dict) -> None:
         if change["new"]:
@@ -252,6 +275,7 @@ class ThinkCompare(widgets.VBox):
                 side.heatmap = RoutingHeatmap(gen.trace, title=text("routing_of", self.language, label=side.label),
                                               show_text=False, language=self.language)
                 side.routing.children = [side.heatmap]
+                let_shrink(side.routing)
             else:
                 side.heatmap.set_trace(gen.trace)
         traces = [gen.trace for gen in results]
@@ -260,7 +284,7 @@ class ThinkCompare(widgets.VBox):
             try:
                 figure = expert_use_difference(*traces, labels=(self.sides[0].label, self.sides[1].label))
                 if self.difference is None:
-                    self.difference = live_figure(figure, self.page.dark)
+                    self.difference = live_figure(figure, self.page.dark, self.page.width)
                 else:
                     sync_figure(self.difference, figure)
                 self.difference_box.children = [title, self.difference]

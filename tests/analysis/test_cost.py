@@ -129,3 +129,20 @@ def test_bad_input():
         model_cost(transformers.Qwen3MoeConfig(), dtype="bf16")
     with pytest.raises(TypeError, match="Cache"):
         cache_memory(torch.zeros(3))
+
+
+def test_measure_context_reports_real_cache_bytes():
+    from qnext_lab.analysis.context_speed import measure_context
+
+    model = make_model("qwen3_next")
+    df = measure_context(model, [4, 12], batch=2, decode_tokens=2, repeats=1)
+    assert df.context.tolist() == [4, 12] and (df.prefill_s > 0).all() and (df.decode_s_per_token > 0).all()
+    for row in df.itertuples():
+        c = model_cost(model.config, context=row.context, batch=2, dtype=torch.float32)
+        assert (row.kv_bytes, row.state_bytes) == (c.kv_cache_memory, c.state_memory)
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        measure_context(model, [model.config.max_position_embeddings])
+    with pytest.raises(ValueError, match="contexts"):
+        measure_context(model, [])
+    with pytest.raises(TypeError, match="transformers model"):
+        measure_context("model", [4])

@@ -1,5 +1,6 @@
 """A JupyterLab server for the browser tests: 127.0.0.1, a random token, a free port, a scratch copy of the
-notebooks (so autosave never touches the committed ones) and its own settings (cells always in the DOM)."""
+notebooks (so autosave never touches the committed ones), its own settings (cells always in the DOM) and the
+kit's JupyterLab defaults from jupyter-config/ (as `make lab` starts it: no news pop-up)."""
 
 from __future__ import annotations
 
@@ -49,15 +50,13 @@ def jupyter_lab(tmp_path_factory) -> Lab:
     settings = work / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    news = work / "settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "JUPYTERLAB_SETTINGS_DIR": str(work / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces"),
            "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+           "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter-config"),  # the kit's own defaults, as `make lab` uses them
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # kernels inherit: 1 thread is fastest for qnext-tiny
     log = open(work / "jupyter.log", "w")
     proc = subprocess.Popen(

@@ -172,7 +172,7 @@ def test_token_text_is_thinned_to_what_the_width_can_hold(make_trace):
     narrow = expert_heatmap(trace, layer=1, width_px=500)
     ticks = list(narrow.layout.xaxis.tickvals)
     assert 1 < ticks[1] - ticks[0] and len(ticks) * 12 <= 500 - 110 + 12
-    assert "every" in narrow.layout.xaxis.title.text
+    assert "1 token in" in narrow.layout.xaxis.title.text
     assert len(narrow.data[0].text) >= 69 * 2  # hover still names every token
 
 

@@ -138,3 +138,26 @@ def test_gpt_oss_layout_strategies_match_eager(hidden, inter, strategy, monkeypa
         x, (ids, w) = torch.randn(33, hidden) * 3, _routing(33, 8, 2)  # large enough to hit the clamps
         assert grouped_mm_usable(x, (module.gate_up_proj, module.down_proj)) == (hidden % 4 == 0)
         torch.testing.assert_close(torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["loop", "grouped"])
+def test_both_combines_match_eager_and_each_other(strategy, monkeypatch):
+    """One thread combines with index_add_, two by unsort + rank-order sum: both equal eager's result."""
+    _force(monkeypatch, strategy)
+    module = _mixtral(48, 24)
+    x = torch.randn(40, 48)
+    ids, w = _routing(40, 8, 2)
+    threads = torch.get_num_threads()
+    outs = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            with torch.no_grad():
+                outs[n] = torch_experts_forward(module, x, ids, w)
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        ref = _eager(module, x, ids, w)
+    for out in outs.values():
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outs[1], outs[2], atol=1e-6, rtol=1e-6)

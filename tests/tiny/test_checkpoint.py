@@ -64,7 +64,7 @@ def tiny():
 
 def test_shipped_model_multiplies_through_the_tool_and_guesses_without_it(tiny):
     from qnext_lab.thinking.agent import run_agent
-    from qnext_lab.thinking.generate import generate_batch
+    from qnext_lab.thinking.generation import generate_batch
     from qnext_lab.tiny.tasks import make_problems, multiply, score
 
     model, tok = tiny
@@ -79,7 +79,7 @@ def test_shipped_model_multiplies_through_the_tool_and_guesses_without_it(tiny):
 
 
 def test_shipped_model_answers_a_second_question(tiny):
-    from qnext_lab.thinking.generate import generate_batch
+    from qnext_lab.thinking.generation import generate_batch
     from qnext_lab.tiny.tasks import make_problems, score
 
     model, tok = tiny

@@ -1,15 +1,15 @@
-"""ExpertLab: switch experts off (or on) per layer, re-run a prompt, see the answer and how routing moved.
+"""ExpertSwitchboard: switch experts off (or on) per layer, re-run a prompt, see the answer and how routing moved.
 
 Thin: the state lives in traitlets (``prompt``, ``layer``, ``ablate``, ``force``, ``top_k``, ``thinking``,
 ``max_new_tokens``); controls only write those traits. ``run`` greedily generates twice through the
-thinking engine (``thinking.generate`` with the chat template's thinking mode, as the model is and inside
+thinking engine (``thinking.generation.generate`` with the chat template's thinking mode, as the model is and inside
 ``qnext_lab.intervene``), each with its routing captured, on a background ``LatestWorker`` holding the model lock.
 The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
 ``figures.compare.expert_use_difference``. Both answers carry a right/wrong mark where the expected answer is
 known (``expected=`` or a question of the bundled model's task generator): start from a question the model
 gets right and watch it break. Errors (e.g. ablating every expert) appear in an Output widget.
 
-    lab = ExpertLab(model, tok, "What is 478 + 356?")
+    lab = ExpertSwitchboard(model, tok, "What is 478 + 356?")
     lab.ablate = {0: [3, 5]}; lab.run()
 """
 
@@ -23,20 +23,20 @@ import plotly.graph_objects as go
 import torch
 import traitlets
 
-from ..trace.intervene import intervene
+from ..trace.interventions import intervene
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
-from ..thinking.generate import generate
+from ..thinking.generation import generate
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
-from .figure_sync import live_figure, restyle, sync_figure
+from .figure_sync import fit_width, live_figure, renew_figures, restyle, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, answer_part
-from .page import PageWatch
+from .page import PageWatch, let_shrink
 from .worker import LatestWorker
 
 
@@ -44,7 +44,7 @@ def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
     return trace.select(mask=trace.position >= prompt_len)
 
 
-class ExpertLab(widgets.VBox):
+class ExpertSwitchboard(widgets.VBox):
     """Toggle experts per MoE layer and compare the model's answer with and without the change."""
 
     _qnext_closable = True
@@ -104,6 +104,7 @@ class ExpertLab(widgets.VBox):
                          layout=widgets.Layout(width="100%", flex_flow="row wrap")),
             self.status_label, self.answers, self.moved_box, self.errors], **kwargs)
         self.add_class("qnext-expert-lab")
+        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
 
         # controls -> traits
         self.prompt_box.observe(lambda c: setattr(self, "prompt", c["new"]), names=["value"])
@@ -114,6 +115,10 @@ class ExpertLab(widgets.VBox):
         self.thinking_box.observe(lambda c: setattr(self, "thinking", c["new"]), names=["value"])
         self.observe(lambda c: setattr(self.thinking_box, "value", c["new"]), names=["thinking"])
         self.page.observe(lambda change: restyle([self.moved], change["new"]), names=["dark"])
+        self._renewals = 0
+        self.page.observe(self._on_width, names=["width"])
+        self.page.observe(self._on_blank, names=["blank"])
+        let_shrink(self)
         self.run_button.on_click(lambda _: self.run())
         self.reset_button.on_click(lambda _: self.reset())
         # traits -> controls
@@ -157,6 +162,23 @@ class ExpertLab(widgets.VBox):
             if tuple(box.value) != wanted:
                 box.value = wanted
 
+    def _renew_figures(self, width_px: int) -> None:
+        with self.worker.lock:
+            renew_figures(self, [("moved", self.moved_box)], self.page.dark, width_px)
+
+    def _on_blank(self, change: dict) -> None:
+        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
+        if change["new"] > 0 and self._renewals < 5:
+            self._renewals += 1
+            self._renew_figures(self.page.width or 0)
+            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
+
+    def _on_width(self, change: dict) -> None:
+        with self.worker.lock:  # not while a result is being shown
+            if not change["old"]:  # first drawn: made anew at the pane's width (see figure_sync.renew)
+                self._renew_figures(change["new"])
+            fit_width([self.moved], change["new"])
+
     def reset(self) -> None:
         """Clear every ablated / forced expert and the top-k override."""
         self.ablate, self.force, self.top_k = {}, {}, 0
@@ -187,7 +209,7 @@ class ExpertLab(widgets.VBox):
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
         change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
-        with hold(self.model, what="ExpertLab"):  # both runs back to back, with no one between
+        with hold(self.model, what="ExpertSwitchboard"):  # both runs back to back, with no one between
             plain_ids, plain_trace, prompt_len = self._generate(s)
             if cancel.is_set():
                 return {}
@@ -217,7 +239,7 @@ class ExpertLab(widgets.VBox):
             figure = expert_use_difference(result["changed_trace"], result["plain_trace"],
                                            labels=(text("with_changes", lang), text("as_trained", lang)))
             if self.moved is None:
-                self.moved = live_figure(figure, self.page.dark)
+                self.moved = live_figure(figure, self.page.dark, self.page.width)
                 self.moved_box.children = [self.moved]
             else:
                 sync_figure(self.moved, figure)
@@ -230,7 +252,7 @@ class ExpertLab(widgets.VBox):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         body = f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>{self.answers.value}"
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertLab", body)
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertSwitchboard", body)
 
     def close(self) -> None:
         """Stop the worker (a running generation is cancelled) and close every part of the widget."""
