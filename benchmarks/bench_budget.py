@@ -26,7 +26,7 @@ import torch
 import transformers
 
 import qnext_lab
-from qnext_lab.thinking.generate import generate
+from qnext_lab.thinking.generation import generate
 from qnext_lab.thinking.prefix import answer_at_budget
 from qnext_lab.thinking.sweep import sweep_budget
 from qnext_lab.tiny.tasks import make_problems, score

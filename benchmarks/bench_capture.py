@@ -24,7 +24,7 @@ import torch
 import transformers
 
 import qnext_lab
-from qnext_lab.trace.capture import capture
+from qnext_lab.trace.capturing import capture
 
 
 class TimedCapture(capture):

@@ -27,7 +27,7 @@ import transformers
 
 import qnext_lab
 from qnext_lab.tiny.tasks import make_problems
-from qnext_lab.trace.capture import capture
+from qnext_lab.trace.capturing import capture
 from qnext_lab.widgets.budget_tuner import BudgetTuner
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
 

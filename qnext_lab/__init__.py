@@ -11,31 +11,28 @@ transformers' ``ExpertsInterface``. Everything else is imported lazily on first 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ._lazy import lazy_exports
 from .runtime.experts import register_experts_implementation as _register
 
 _register()
 
-# public name -> "module:attribute" (imported on first access)
-_LAZY = {
-    # runtime
-    "load": "qnext_lab.runtime.load:load",
-    # formats
-    "quantize": "qnext_lab.formats.quantize:quantize",
-    "QuantizationInfo": "qnext_lab.formats.quantize:QuantizationInfo",
+# public name -> "module:attribute", imported on first access (qnext_lab/_lazy.py); a subpackage maps to itself
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    # formats (load() reads safetensors through runtime and GGUF itself)
+    "load": "qnext_lab.formats.loading:load",
+    "quantize": "qnext_lab.formats.quantization:quantize",
+    "QuantizationInfo": "qnext_lab.formats.quantization:QuantizationInfo",
     "export_gguf": "qnext_lab.formats.export:export_gguf",
     # trace
     "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
-    "capture": "qnext_lab.trace.capture:capture",
+    "capture": "qnext_lab.trace.capturing:capture",
     "trace_corpus": "qnext_lab.trace.corpus:trace_corpus",
     "load_corpus_trace": "qnext_lab.trace.shards:load_corpus_trace",
     "ShardedTrace": "qnext_lab.trace.shards:ShardedTrace",
     "routing_from_vllm": "qnext_lab.trace.importers:routing_from_vllm",
     "routing_from_sglang": "qnext_lab.trace.importers:routing_from_sglang",
     "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
-    "intervene": "qnext_lab.trace.intervene:intervene",
+    "intervene": "qnext_lab.trace.interventions:intervene",
     # thinking
     "Generation": "qnext_lab.thinking.result:Generation",
     "GenerationOptions": "qnext_lab.thinking.request:GenerationOptions",
@@ -45,8 +42,8 @@ _LAZY = {
     "run_agent": "qnext_lab.thinking.agent:run_agent",
     "stream_agent": "qnext_lab.thinking.agent:stream_agent",
     "AgentRun": "qnext_lab.thinking.agent:AgentRun",
-    "generate": "qnext_lab.thinking.generate:generate",
-    "generate_batch": "qnext_lab.thinking.generate:generate_batch",
+    "generate": "qnext_lab.thinking.generation:generate",
+    "generate_batch": "qnext_lab.thinking.generation:generate_batch",
     "answer_at_budget": "qnext_lab.thinking.prefix:answer_at_budget",
     "ThinkingBudgetProcessor": "qnext_lab.thinking.budget:ThinkingBudgetProcessor",
     "stream_generate": "qnext_lab.thinking.streaming:stream_generate",
@@ -63,29 +60,22 @@ _LAZY = {
     "RoutingHeatmap": "qnext_lab.widgets.routing_heatmap:RoutingHeatmap",
     "ThinkCompare": "qnext_lab.widgets.think_compare:ThinkCompare",
     "BudgetTuner": "qnext_lab.widgets.budget_tuner:BudgetTuner",
-    "ExpertLab": "qnext_lab.widgets.expert_lab:ExpertLab",
+    "ExpertSwitchboard": "qnext_lab.widgets.expert_switchboard:ExpertSwitchboard",
     "AgentView": "qnext_lab.widgets.agent_view:AgentView",
-    "lab": "qnext_lab.widgets.lab:lab",
+    "lab": "qnext_lab.widgets.dashboard:lab",
+    "Dashboard": "qnext_lab.widgets.dashboard:Dashboard",
     "set_language": "qnext_lab.widgets.i18n:set_language",
     # bundled model
-    "tiny_path": "qnext_lab.tiny.paths:tiny_path",
-}
-_SUBPACKAGES = ("analysis", "figures", "formats", "kernels", "thinking", "trace", "widgets", "tiny", "runtime")
-
-__all__ = sorted([*_LAZY, *_SUBPACKAGES])
+    "tiny_path": "qnext_lab.runtime.bundled:tiny_path",
+    # subpackages (each exports lazily the same way)
+    "analysis": "qnext_lab.analysis:",
+    "figures": "qnext_lab.figures:",
+    "formats": "qnext_lab.formats:",
+    "kernels": "qnext_lab.kernels:",
+    "runtime": "qnext_lab.runtime:",
+    "thinking": "qnext_lab.thinking:",
+    "tiny": "qnext_lab.tiny:",
+    "trace": "qnext_lab.trace:",
+    "widgets": "qnext_lab.widgets:",
+})
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attr = _LAZY[name].split(":")
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"qnext_lab.{name}")
-    raise AttributeError(f"module 'qnext_lab' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__

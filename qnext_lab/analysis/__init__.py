@@ -1,4 +1,4 @@
-"""Metrics over routing traces and the cost model (interventions live in ``qnext_lab.trace.intervene``, corpus
+"""Metrics over routing traces and the cost model (interventions live in ``qnext_lab.trace.interventions``, corpus
 tracing in ``qnext_lab.trace.corpus``).
 
 Every metric takes a RoutingTrace and returns a pandas DataFrame; ``qnext_lab.figures.analysis`` draws
@@ -7,7 +7,7 @@ each one. One concept per module:
     load            expert_load, load_balance (share, MaxVio, entropy, exp(H)), routed_counts / routed_shares
                     (the one load count), dead_experts (share < DEAD_SHARE of the uniform 1/E)
     entropy         routing_entropy (needs probs)
-    coactivation    coactivation (C[i, j] = N(i, j) / N(i)), most_used_experts
+    coactivations   coactivation (C[i, j] = N(i, j) / N(i)), most_used_experts
     repetition      consecutive_repetition (top-1 / any-of-top-k vs random)
     vocabulary      vocabulary_specialization ((p - k/E) / (1 - k/E))
     labels          label_specialization (task / phase / domain)
@@ -23,21 +23,29 @@ each one. One concept per module:
 
 from __future__ import annotations
 
-from .active_params import active_parameters
-from .coactivation import coactivation, most_used_experts
-from .context_speed import measure_context
-from .cost import ModelCost, cache_memory, cost_table, full_attention_config, model_cost
-from .drift import routing_drift
-from .entropy import routing_entropy
-from .labels import label_specialization
-from .load import DEAD_SHARE, dead_experts, expert_load, load_balance, routed_counts, routed_shares
-from .repetition import consecutive_repetition
-from .saturation import router_saturation
-from .vocabulary import vocabulary_specialization
+from .._lazy import lazy_exports
 
-__all__ = [
-    "DEAD_SHARE", "ModelCost", "active_parameters", "cache_memory", "coactivation", "consecutive_repetition",
-    "cost_table", "dead_experts", "expert_load", "full_attention_config", "label_specialization", "load_balance",
-    "measure_context", "model_cost", "most_used_experts", "routed_counts", "routed_shares", "router_saturation",
-    "routing_drift", "routing_entropy", "vocabulary_specialization",
-]
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "DEAD_SHARE": "load",
+    "ModelCost": "cost",
+    "active_parameters": "active_params",
+    "cache_memory": "cost",
+    "coactivation": "coactivations",
+    "consecutive_repetition": "repetition",
+    "cost_table": "cost",
+    "dead_experts": "load",
+    "expert_load": "load",
+    "full_attention_config": "cost",
+    "label_specialization": "labels",
+    "load_balance": "load",
+    "measure_context": "context_speed",
+    "model_cost": "cost",
+    "most_used_experts": "coactivations",
+    "routed_counts": "load",
+    "routed_shares": "load",
+    "router_saturation": "saturation",
+    "routing_drift": "drift",
+    "routing_entropy": "entropy",
+    "vocabulary_specialization": "vocabulary",
+})

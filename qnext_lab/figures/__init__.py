@@ -15,35 +15,25 @@ text made safe for HTML and plotly), ``export`` (standalone offline HTML files),
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
-_LAZY = {
-    "expert_heatmap": "routing",
-    "layer_map": "routing",
-    "expert_load_bars": "routing",
-    "routing_text_html": "routing",
-    "window_bounds": "routing",
-    "expert_use": "compare",
-    "expert_use_difference": "compare",
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "alignment_figure": "alignment",
-    "padding_waste_figure": "alignment",
     "budget_curve": "budget",
     "agent_episode_html": "agent",
     "phase_lift": "agent",
     "phase_lift_figure": "agent",
     "drift_figure": "analysis",
-    "mark_budget": "budget",
     "expert_color": "palette",
+    "expert_heatmap": "routing",
+    "expert_load_bars": "routing",
+    "expert_use": "compare",
+    "expert_use_difference": "compare",
+    "layer_map": "routing",
+    "mark_budget": "budget",
+    "padding_waste_figure": "alignment",
+    "routing_text_html": "routing",
+    "window_bounds": "routing",
     "write_html": "export",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+})

@@ -3,9 +3,10 @@
 Sits above ``runtime`` (it finds experts modules and selects the "qnext" experts on load) and below ``trace``
 (it knows nothing about routing). One concept per module:
 
-    quantize    quantize(model, "Q4_0", parts=...) -> a copy through the gguf package's own quantisers
+    quantization quantize(model, "Q4_0", parts=...) -> a copy through the gguf package's own quantisers
     convert     the tensor conversions of llama.cpp's converter (qwen3next, qwen3moe), both directions
     export      export_gguf(model, tokenizer, path, qtype=...) with gguf.GGUFWriter
+    loading     load(): the public loader (safetensors through runtime.loading, GGUF through gguf_load)
     gguf_load   load_gguf(path) (behind qnext_lab.load(path, gguf_file=...)): transformers' GGUF loader for
                 qwen2moe/qwen3moe, the inverse conversion for qwen3next
 
@@ -15,8 +16,16 @@ Sits above ``runtime`` (it finds experts modules and selects the "qnext" experts
 
 from __future__ import annotations
 
-from .export import export_gguf
-from .gguf_load import load_gguf
-from .quantize import FORMATS, GGUF_PARTS, PARTS, QuantizationInfo, quantize
+from .._lazy import lazy_exports
 
-__all__ = ["FORMATS", "GGUF_PARTS", "PARTS", "QuantizationInfo", "export_gguf", "load_gguf", "quantize"]
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "FORMATS": "quantization",
+    "GGUF_PARTS": "quantization",
+    "PARTS": "quantization",
+    "QuantizationInfo": "quantization",
+    "export_gguf": "export",
+    "load": "loading",
+    "load_gguf": "gguf_load",
+    "quantize": "quantization",
+})

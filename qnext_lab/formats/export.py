@@ -25,7 +25,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from .convert import gguf_arch, to_gguf_tensors
-from .quantize import qtype_of
+from .quantization import qtype_of
 
 __all__ = ["GENERATION_CONFIG_KEY", "NO_MERGE", "export_gguf"]
 

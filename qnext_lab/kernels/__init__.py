@@ -7,31 +7,27 @@ Knows nothing about transformers. Every Triton kernel has a ``*_reference`` besi
     res = moe_forward(x, router_logits, ExpertWeights(w1, w2), top_k=2)
 """
 
-from .align import AlignResult, align_block_size, align_reference
-from .backend import HAS_TRITON, resolve_backend
-from .gemm_down import down_combine, down_reference
-from .gemm_gate_up import gate_up, gate_up_reference
-from .layout import ExpertWeights
-from .moe import MoeResult, moe_experts, moe_forward
-from .routing import route, route_reference
-from .tuning import GemmConfig, pick_config
+from __future__ import annotations
 
-__all__ = [
-    "HAS_TRITON",
-    "AlignResult",
-    "ExpertWeights",
-    "GemmConfig",
-    "MoeResult",
-    "align_block_size",
-    "align_reference",
-    "down_combine",
-    "down_reference",
-    "gate_up",
-    "gate_up_reference",
-    "moe_experts",
-    "moe_forward",
-    "pick_config",
-    "resolve_backend",
-    "route",
-    "route_reference",
-]
+from .._lazy import lazy_exports
+
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "AlignResult": "align",
+    "ExpertWeights": "layout",
+    "GemmConfig": "tuning",
+    "HAS_TRITON": "backend",
+    "MoeResult": "moe",
+    "align_block_size": "align",
+    "align_reference": "align",
+    "down_combine": "gemm_down",
+    "down_reference": "gemm_down",
+    "gate_up": "gemm_gate_up",
+    "gate_up_reference": "gemm_gate_up",
+    "moe_experts": "moe",
+    "moe_forward": "moe",
+    "pick_config": "tuning",
+    "resolve_backend": "backend",
+    "route": "routing",
+    "route_reference": "routing",
+})

@@ -25,7 +25,7 @@ from typing import Any
 from ..trace.phases import PROMPT, TOOL_RESPONSE, phase_id
 from ..trace.routing_trace import RoutingTrace
 from .engine import make_processor, run
-from .request import GenerationOptions, make_request
+from .request import ContextOverflowError, GenerationOptions, make_request
 from .result import Generation
 from .streaming import GenerationStream, PhaseStreamer, Piece, StreamJob
 from .template import PromptLike, to_messages
@@ -154,8 +154,8 @@ def _agent_loop(
         remaining = None if budget is None else max(budget - used, 0)
         try:
             req = make_request(model, tokenizer, [conversation], options.replace(budget=remaining), schemas)
-        except ValueError as err:
-            if not turns or "context" not in str(err):
+        except ContextOverflowError as err:
+            if not turns:
                 raise
             finish, error = "context", str(err)
             break
@@ -163,7 +163,9 @@ def _agent_loop(
             gen = run(model, tokenizer, req)[0]
         else:
             processor = make_processor(model, tokenizer, req)
-            streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue, turn=t)
+            answered = sum(turn.generation.answer_tokens for turn in turns)
+            streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue, turn=t,
+                                     counted_before=(used, answered))
             gen = run(model, tokenizer, req, processor=processor, clock=job.clock(req.eos), streamer=streamer)[0]
         turn = AgentTurn(gen)
         turns.append(turn)
@@ -179,11 +181,13 @@ def _agent_loop(
                 limit = f"the tool-call limit (max_turns={max_turns}) is reached; answer without tools"
                 result = ToolResult(call, f"error: {limit}", limit)
             else:
-                result = ToolResult(call, *call_tool(call, functions))
+                offered = [sch["function"]["name"] for sch in schemas]
+                result = ToolResult(call, *call_tool(call, functions, offered))
             turn.results.append(result)
             conversation.append({"role": "tool", "name": call.name or "unknown", "content": result.content})
             if job is not None:
-                job.emit(Piece(result.content, TOOL_RESPONSE, False, None, used + gen.thinking_tokens, 0, t))
+                job.emit(Piece(result.content, TOOL_RESPONSE, False, None, used + gen.thinking_tokens,
+                               sum(turn.generation.answer_tokens for turn in turns), t))
         if t >= max_turns:
             finish = "max_turns"
             break

@@ -6,7 +6,7 @@ optional streamer and, with ``capture``, the routing capture (finished rows of a
 their post-end-of-turn padding is not real tokens). A seed seeds a forked generator state of the CPU and
 the model's own device only, restored afterwards. ``run`` turns the result into one ``Generation`` per row,
 with its routing trace labelled by phase. Everything public (``generate``, ``generate_batch``,
-``stream_generate``, ``answer_at_budget``, ``sweep_budget``, ``run_agent``, ExpertLab) goes through here.
+``stream_generate``, ``answer_at_budget``, ``sweep_budget``, ``run_agent``, ExpertSwitchboard) goes through here.
 Knows nothing about widgets or figures.
 
     req = make_request(model, tok, ["What is 2 + 3?"], GenerationOptions(budget=8))
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from ..trace.capture import capture as capture_routing
+from ..trace.capturing import capture as capture_routing
 from ..trace.lock import hold
 from ..trace.phases import PROMPT, phase_id
 from ..trace.routing_trace import RoutingTrace

@@ -169,6 +169,10 @@ class Request:
         return self.tokens.eos_ids
 
 
+class ContextOverflowError(ValueError):
+    """The prompt (plus the tokens asked for) does not fit the model's context."""
+
+
 def context_length(model: Any) -> int | None:
     """The model's context in tokens (``max_position_embeddings``), None when the config has none."""
     return getattr(getattr(model, "config", None), "max_position_embeddings", None)
@@ -178,11 +182,12 @@ def check_lengths(model: Any, prompt_len: int, max_new_tokens: int | None) -> in
     """``max_new_tokens`` resolved against the model's context; ValueError when the prompt does not fit."""
     ctx = context_length(model)
     if ctx is not None and prompt_len >= ctx:
-        raise ValueError(f"the prompt is {prompt_len} tokens, longer than the model's context of {ctx}; shorten it")
+        raise ContextOverflowError(
+            f"the prompt is {prompt_len} tokens, longer than the model's context of {ctx}; shorten it")
     if max_new_tokens is None:
         return DEFAULT_MAX_NEW_TOKENS if ctx is None else min(DEFAULT_MAX_NEW_TOKENS, ctx - prompt_len)
     if ctx is not None and prompt_len + max_new_tokens > ctx:
-        raise ValueError(
+        raise ContextOverflowError(
             f"prompt ({prompt_len} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's context of "
             f"{ctx}; lower max_new_tokens to {ctx - prompt_len} or less"
         )

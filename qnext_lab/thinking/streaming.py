@@ -39,8 +39,9 @@ _END = object()
 
 @dataclass(frozen=True)
 class Piece:
-    """One generated token as text (may be "" for delimiters), with its phase and the running counts; or,
-    in an agent stream, one tool result (phase "tool_response", ``token_id`` None)."""
+    """One generated token as text (may be "" for delimiters), with its phase and the running counts (over
+    the whole episode in an agent stream); or, in an agent stream, one tool result (phase "tool_response",
+    ``token_id`` None)."""
 
     text: str
     phase: str  # "thinking" | "tool_call" | "answer" | "tool_response"
@@ -68,6 +69,7 @@ class PhaseStreamer(BaseStreamer):
         *,
         sink: queue.Queue | None = None,
         turn: int = 0,
+        counted_before: tuple[int, int] = (0, 0),
     ) -> None:
         self.tokenizer = tokenizer
         self.processor = processor
@@ -76,6 +78,7 @@ class PhaseStreamer(BaseStreamer):
         self.owns_queue = sink is None
         self.queue: queue.Queue = queue.Queue() if sink is None else sink
         self.turn = turn
+        self.counted_before = counted_before  # (thinking, answer) tokens of earlier turns of an agent episode
         self._prompt_seen = False
         self._forced: list[bool] = []
         self._sent = 0  # tokens already turned into pieces
@@ -112,7 +115,9 @@ class PhaseStreamer(BaseStreamer):
         for i in range(self._sent, upto):
             token, phase, forced = row._ids[i], row.labels[i], self._forced[i]
             text = self._text(token, (phase, forced))
-            self.queue.put(Piece(text, phase, forced, token, row.thinking_tokens, row.answer_tokens, self.turn))
+            thinking_n, answer_n = self.counted_before
+            self.queue.put(Piece(text, phase, forced, token, thinking_n + row.thinking_tokens,
+                                 answer_n + row.answer_tokens, self.turn))
         self._sent = max(self._sent, upto)
 
     def _text(self, token: int, segment: tuple[str, bool]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from .budget import Budget, check_budget
-from .generate import generate_batch
+from .generation import generate_batch
 from .prefix import answers_at_budget
 from .result import Generation
 from .template import PromptLike

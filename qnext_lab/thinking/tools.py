@@ -175,13 +175,19 @@ def _first_line(err: BaseException) -> str:
     return lines[-1].strip() if lines else type(err).__name__
 
 
-def call_tool(call: ToolCall, functions: Mapping[str, Callable[..., Any]]) -> tuple[str, str | None]:
+def call_tool(
+    call: ToolCall, functions: Mapping[str, Callable[..., Any]], offered: Sequence[str] = ()
+) -> tuple[str, str | None]:
     """Run ``call``; returns ``(content for the tool message, error or None)``. Never raises for the call's
-    own faults (unknown tool, bad call, bad arguments, the function raising): the model reads the error."""
+    own faults (unknown tool, bad call, bad arguments, the function raising): the model reads the error.
+    ``offered``: names of tools the prompt offered as JSON schemas only (they cannot be run here)."""
     if call.error is not None:
         message = f"error: {call.error}"
         return message, call.error
     function = functions.get(call.name)
+    if function is None and call.name in offered:
+        error = f"tool {call.name!r} was offered as a JSON schema only, so it cannot be run; pass its function"
+        return f"error: {error}", error
     if function is None:
         error = f"unknown tool {call.name!r}; available: {', '.join(sorted(functions)) or 'none'}"
         return f"error: {error}", error

@@ -8,7 +8,15 @@ Knows nothing about widgets, traces or the Triton runtime; it only needs transfo
 
 from __future__ import annotations
 
-from .paths import STOP_TEXT, tiny_path
-from .tasks import FAMILIES, HARD_FAMILIES, Problem, make_problems, score
+from .._lazy import lazy_exports
 
-__all__ = ["FAMILIES", "HARD_FAMILIES", "Problem", "STOP_TEXT", "make_problems", "score", "tiny_path"]
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "FAMILIES": "tasks",
+    "HARD_FAMILIES": "tasks",
+    "Problem": "tasks",
+    "STOP_TEXT": "paths",
+    "make_problems": "tasks",
+    "score": "tasks",
+    "tiny_path": "paths",
+})

@@ -8,12 +8,20 @@ at corpus scale (``trace_corpus`` -> ``ShardedTrace``) and importers of routing 
 
 from __future__ import annotations
 
-from .capture import capture  # binds the function over the submodule of the same name
-from .corpus import trace_corpus
-from .importers import routing_from_sglang, routing_from_vllm
-from .lock import ModelBusyError, hold, model_lock
-from .routing_trace import PHASES, RoutingTrace
-from .shards import ShardedTrace, load_corpus_trace
+from .._lazy import lazy_exports
 
-__all__ = ["PHASES", "ModelBusyError", "RoutingTrace", "ShardedTrace", "capture", "hold", "load_corpus_trace",
-           "model_lock", "routing_from_sglang", "routing_from_vllm", "trace_corpus"]
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "ModelBusyError": "lock",
+    "PHASES": "phases",
+    "RoutingTrace": "routing_trace",
+    "ShardedTrace": "shards",
+    "capture": "capturing",
+    "hold": "lock",
+    "intervene": "interventions",
+    "load_corpus_trace": "shards",
+    "model_lock": "lock",
+    "routing_from_sglang": "importers",
+    "routing_from_vllm": "importers",
+    "trace_corpus": "corpus",
+})

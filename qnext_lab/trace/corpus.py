@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .capture import capture
+from .capturing import capture
 from .routing_trace import RoutingTrace
 from .shards import (RUN_FILE, RUN_FORMAT, ShardedTrace, read_manifest, check_shard, manifest_name, read_manifests,
                      read_run, sha256_file, shard_name, staging_dir, write_json_atomic)

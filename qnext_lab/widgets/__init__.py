@@ -1,10 +1,27 @@
 """Thin ipywidgets over ``qnext_lab.figures`` and ``qnext_lab.thinking``.
 
 One widget per file: ``RoutingHeatmap`` (routing_heatmap.py), ``ThinkCompare`` (think_compare.py),
-``BudgetTuner`` (budget_tuner.py), ``lab()`` (lab.py), ``ExpertLab`` (expert_lab.py). Model work runs on a
+``BudgetTuner`` (budget_tuner.py), ``lab()`` -> ``Dashboard`` (dashboard.py), ``ExpertSwitchboard``
+(expert_switchboard.py), ``AgentView`` (agent_view.py). Model work runs on a
 background worker (worker.py) where a newer request supersedes an older one, so the kernel never freezes.
 Every view has ``.to_html(path)`` for a standalone offline file.
 
     import qnext_lab as ql
     ql.RoutingHeatmap(trace)
 """
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+# public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "AgentView": "agent_view",
+    "BudgetTuner": "budget_tuner",
+    "Dashboard": "dashboard",
+    "ExpertSwitchboard": "expert_switchboard",
+    "RoutingHeatmap": "routing_heatmap",
+    "ThinkCompare": "think_compare",
+    "lab": "dashboard",
+    "set_language": "i18n",
+})

@@ -55,7 +55,7 @@ def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None =
     truncated thinking + stop text prefilled and the short answer decoded (``thinking.prefix``); budgets the
     model never reaches cost nothing. Equal to ``generate(..., budget=b)`` under greedy decoding.
     """
-    from ..thinking.generate import generate
+    from ..thinking.generation import generate
     from ..thinking.prefix import answer_at_budget
 
     cache: dict[str, Any] = {}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import qnext_lab as ql
-from qnext_lab.formats.quantize import FORMATS, GGUF_PARTS, weight_part
+from qnext_lab.formats.quantization import FORMATS, GGUF_PARTS, weight_part
 
 
 def _expected(weight: torch.Tensor, fmt: str) -> torch.Tensor:

@@ -10,7 +10,8 @@ import transformers
 
 import qnext_lab
 from qnext_lab.runtime.experts_module import experts_modules
-from qnext_lab.runtime.load import load
+from qnext_lab import load
+from qnext_lab.runtime.loading import load_pretrained
 from qnext_lab.tiny.tokenizer import build_tokenizer
 
 SMALL = dict(vocab_size=112, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
@@ -105,3 +106,8 @@ def test_loading_the_bundled_model_is_quiet_but_real_warnings_stay(tmp_path):
     assert "Loading weights" not in done.stderr
     assert "falling back to its reference PyTorch implementation" not in done.stderr
     assert "a real warning stays" in done.stderr
+
+
+def test_the_runtime_loader_sends_gguf_files_to_the_public_load(tmp_path):
+    with pytest.raises(ValueError, match="is a GGUF file: load it with qnext_lab.load"):
+        load_pretrained(tmp_path / "model.gguf")

@@ -102,6 +102,14 @@ def test_faults_become_tool_messages_the_model_reads(model, tok, bad, message):
     assert message in run.generations[1].prompt and run.finish_reason == "answer" and run.answer == "sorry"
 
 
+def test_a_tool_offered_only_as_a_schema_is_answered_with_an_error(model, tok):
+    schema = {"type": "function", "function": {"name": "lookup", "description": "Look up.",
+                                               "parameters": {"type": "object", "properties": {}}}}
+    with scripted(model, turns(tok, call("lookup"), "done")):
+        run = run_agent(model, tok, "q", [multiply, schema], max_new_tokens=40, thinking=False)
+    assert "offered as a JSON schema only" in run.turns[0].results[0].error and run.answer == "done"
+
+
 def test_calls_beyond_max_turns_are_refused_in_a_tool_message(model, tok):
     script = turns(tok, call(a=1, b=2), call(a=3, b=4), call(a=5, b=6))
     with scripted(model, script):
@@ -134,6 +142,8 @@ def test_stream_agent_yields_every_phase_including_tool_results(model, tok):
     assert response.text == "42" and response.token_id is None and response.turn == 0
     assert [p.token_id for p in pieces if p.token_id is not None] == [t for g in run.generations for t in g.token_ids]
     assert run.answer == "42"
+    assert pieces[-1].thinking_tokens == run.thinking_tokens  # running counts span the episode
+    assert pieces[-1].answer_tokens == sum(g.answer_tokens for g in run.generations)
 
 
 def test_bad_arguments_are_refused_before_any_model_call(model, tok):
@@ -143,3 +153,13 @@ def test_bad_arguments_are_refused_before_any_model_call(model, tok):
         run_agent(model, tok, "q", [lambda a: a])
     with pytest.raises(ValueError, match="max_turns"):
         run_agent(model, tok, "q", [multiply], max_turns=0)
+
+
+def test_a_conversation_that_outgrows_the_context_ends_the_run_with_a_reason(model, tok):
+    with scripted(model, turns(tok, "x")):
+        probe = run_agent(model, tok, "q", [multiply], max_new_tokens=4, thinking=False)
+    room = model.config.max_position_embeddings - len(probe.generations[0].prompt_ids)
+    with scripted(model, turns(tok, call(a=2, b=3))):
+        run = run_agent(model, tok, "q", [multiply], max_new_tokens=room, thinking=False)
+    assert run.finish_reason == "context" and "context" in run.error and len(run.turns) == 1
+    assert run.turns[0].results[0].content == "6"

@@ -10,7 +10,7 @@ import pytest
 from qwen3 import scripted
 
 from qnext_lab.thinking.agent import run_agent
-from qnext_lab.thinking.generate import generate
+from qnext_lab.thinking.generation import generate
 from qnext_lab.thinking.template import think_tokens
 from qnext_lab.tiny.paths import tiny_path
 from qnext_lab.tiny.tasks import multiply

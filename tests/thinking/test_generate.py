@@ -8,7 +8,7 @@ from scripted import Script
 from toy import char_tokenizer, random_model
 
 from qnext_lab.thinking.engine import run
-from qnext_lab.thinking.generate import generate, generate_batch
+from qnext_lab.thinking.generation import generate, generate_batch
 from qnext_lab.thinking.request import GenerationOptions, make_request
 
 
@@ -105,6 +105,13 @@ def test_capture_labels_every_token(model, thinking_tok):
         ({"top_p": 1.5}, ValueError, "top_p"),
         ({"budget": [1, 2]}, TypeError, "one budget"),
         ({"capture": 1}, TypeError, "capture"),
+        ({"seed": True}, TypeError, "seed"),
+        ({"seed": 1.5}, TypeError, "seed"),
+        ({"timeout": -1}, ValueError, "timeout"),
+        ({"top_k": 2.5}, ValueError, "top_k"),
+        ({"max_new_tokens": 2.0}, ValueError, "positive int"),
+        ({"tools": "multiply"}, TypeError, "list of functions"),
+        ({"tools": [{"name": 3}]}, ValueError, "JSON schema"),
     ],
 )
 def test_bad_arguments_raise_where_they_enter(model, hybrid_tok, kwargs, error, match):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from qwen3 import qwen3_moe, qwen3_tokenizer, scripted
 
-from qnext_lab.thinking.generate import generate, generate_batch
+from qnext_lab.thinking.generation import generate, generate_batch
 from qnext_lab.thinking.phases import PRE, start_state
 from qnext_lab.thinking.streaming import stream_generate
 from qnext_lab.thinking.template import think_tokens

@@ -12,7 +12,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from qnext_lab.thinking.budget import ThinkingBudgetProcessor
-from qnext_lab.thinking.generate import generate
+from qnext_lab.thinking.generation import generate
 from qnext_lab.thinking.phases import PRE
 from qnext_lab.thinking.request import prepare
 from qnext_lab.thinking.streaming import PhaseStreamer, stream_generate

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qnext_lab.thinking.generate import generate, generate_batch
+from qnext_lab.thinking.generation import generate, generate_batch
 from qnext_lab.thinking.prefix import answer_at_budget, answers_at_budget
 from qnext_lab.thinking.sweep import COLUMNS, sweep_budget
 

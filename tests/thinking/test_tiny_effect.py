@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qnext_lab.thinking.generate import generate
+from qnext_lab.thinking.generation import generate
 from qnext_lab.thinking.sweep import sweep_budget
 from qnext_lab.tiny.paths import STOP_TEXT, tiny_path
 from qnext_lab.tiny.tasks import HARD_FAMILIES, make_problems, score

@@ -48,6 +48,43 @@ def test_thinking_beats_non_thinking_on_hard_families():
     tok = AutoTokenizer.from_pretrained(path)
     report = evaluate(model, tok, make_problems(50, seed=99, families=list(HARD_FAMILIES)), budgets=(), progress=None)
     hard = report.table.loc["hard"]
-    # measured on 500 held-out problems: hard families 79% thinking vs 17% non-thinking
+    # measured on 500 held-out problems (seed 4321): hard families 86.8% thinking vs 15.9% non-thinking
     assert hard["thinking"] >= hard["non_thinking"] + 30, report.table
-    assert hard["thinking"] >= 65, report.table
+    assert hard["thinking"] >= 75, report.table
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)
+    path = tiny_path()
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(path)
+
+
+def test_shipped_model_multiplies_through_the_tool_and_guesses_without_it(tiny):
+    from qnext_lab.thinking.agent import run_agent
+    from qnext_lab.thinking.generation import generate_batch
+    from qnext_lab.tiny.tasks import make_problems, multiply, score
+
+    model, tok = tiny
+    problems = make_problems(4, seed=77, families=["mul"])
+    for p in problems:
+        run = run_agent(model, tok, p.question, [multiply], capture=False, max_new_tokens=120)
+        assert [(c.name, c.arguments) for c in run.tool_calls] == [("multiply", dict(p.arguments))], run
+        assert score(p, run.answer), run
+    bare = generate_batch(model, tok, [p.question for p in problems], thinking=True, max_new_tokens=80)
+    assert sum(score(p, g.answer) for p, g in zip(problems, bare)) <= 1  # no tool: it cannot multiply
+    assert not any("<tool_call>" in g.text for g in bare)  # and calls no tool it was not offered
+
+
+def test_shipped_model_answers_a_second_question(tiny):
+    from qnext_lab.thinking.generation import generate_batch
+    from qnext_lab.tiny.tasks import make_problems, score
+
+    model, tok = tiny
+    problems = make_problems(11, seed=78)
+    chats = [[{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer},
+              {"role": "user", "content": b.question}] for a, b in zip(problems, problems[1:])]
+    gens = generate_batch(model, tok, chats, thinking=True, max_new_tokens=160)
+    assert sum(score(p, g.answer) for p, g in zip(problems[1:], gens)) >= 7, [g.answer for g in gens]

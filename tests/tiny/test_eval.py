@@ -43,7 +43,7 @@ def test_eval_json_has_every_family_and_mode_and_the_card_renders_it(small):
     model, tok, path = small
     torch.set_num_threads(1)
     report = evaluate(model, tok, make_problems(12, seed=5, families=list(FAMILIES)), budgets=(0, 8),
-                      batch_size=12, progress=None)
+                      batch_size=12, progress=None, max_new_tokens=24)
     data = {"seed": 5, "n": 12, **report.to_json()}
     data = json.loads(json.dumps(data))  # what --json writes is plain JSON
     fams = data["families"]
@@ -59,10 +59,30 @@ def test_eval_json_has_every_family_and_mode_and_the_card_renders_it(small):
         assert abs(row["min"] - float(shares.min()) * 8) < 1e-3 and row["dead"] == int((shares < DEAD_SHARE / 8).sum())
     assert torch.allclose(report.load.sum(1), torch.ones(4))
     assert report.load.shape == routed_shares(torch.zeros(4, 1, 2, dtype=torch.long), 8).shape
+    assert sum(sum(sum(c) for c in layer) for layer in data["routing_counts"]) > 0
     names = [name for name, _, _ in targets(data)]
     assert any("mul" in n for n in names) and any("two-turn" in n for n in names)
     text = write_card(path, data).read_text()
     assert "| mul | 2 |" in text and "no_tools_thinking" in text and "seed 5" in text
+
+
+def test_evaluations_of_disjoint_families_merge_into_the_whole(small):
+    from qnext_lab.tiny.eval import EvalReport, evaluate, merge
+
+    model, tok, _ = small
+    problems = make_problems(6, seed=9, families=["add", "count", "sort"])
+    kw = dict(budgets=(0,), batch_size=6, progress=None, max_new_tokens=16)
+    whole = evaluate(model, tok, problems, **kw)
+    parts = [evaluate(model, tok, [p for p in problems if p.family in fams], **kw) for fams in (("add",), ("count", "sort"))]
+    parts[0].extras["part"], parts[1].extras["part"] = {"families": "add"}, {"families": "count,sort"}
+    merged = merge([EvalReport.from_json(json.loads(json.dumps(r.to_json()))) for r in parts])
+    assert torch.equal(merged.counts, whole.counts)
+    for group in ("hard", "all"):
+        for mode, m in whole.modes[group].items():
+            assert merged.modes[group][mode]["n"] == m["n"]
+            assert abs(merged.modes[group][mode]["accuracy"] - m["accuracy"]) < 1e-9
+    with pytest.raises(ValueError, match="disjoint"):
+        merge([parts[0], parts[0]])
 
 
 def test_card_and_eval_do_not_import_each_other():

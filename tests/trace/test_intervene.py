@@ -9,7 +9,7 @@ import torch
 from moe_models import make_model
 
 import qnext_lab
-from qnext_lab.trace.intervene import intervene
+from qnext_lab.trace.interventions import intervene
 
 IDS = torch.tensor([[0, 0, 5, 6, 7, 8, 9, 10], [3, 4, 5, 6, 7, 9, 11, 12]])
 MASK = (IDS != 0).long()

@@ -17,8 +17,8 @@ import torch
 from moe_models import make_model
 
 import qnext_lab
-from qnext_lab.trace.capture import capture
-from qnext_lab.trace.intervene import intervene
+from qnext_lab.trace.capturing import capture
+from qnext_lab.trace.interventions import intervene
 from qnext_lab.trace.lock import ModelBusyError, hold
 
 REPEATS = 3

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from qnext_lab.thinking.generate import generate
+from qnext_lab.thinking.generation import generate
 from qnext_lab.widgets.budget_tuner import BudgetTuner, streaming_answer_fn
 
 PROMPT = "What is 12 + 30?"

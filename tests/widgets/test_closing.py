@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from qnext_lab.widgets.lab import lab
+from qnext_lab.widgets.dashboard import lab
 from qnext_lab.widgets.think_compare import ThinkCompare
 from qnext_lab.widgets.worker import LatestWorker
 

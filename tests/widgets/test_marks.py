@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from qnext_lab.widgets.budget_tuner import BudgetTuner
-from qnext_lab.widgets.expert_lab import ExpertLab
+from qnext_lab.widgets.expert_switchboard import ExpertSwitchboard
 from qnext_lab.widgets.i18n import text
 from qnext_lab.widgets.knowledge import Expectation, is_bundled
 from qnext_lab.widgets.think_compare import ThinkCompare
@@ -76,15 +76,15 @@ def test_expected_answers_are_compared_strictly_for_the_bundled_model_and_by_wor
 
 def test_labels_follow_the_language(model_and_tokenizer):
     model, tok = model_and_tokenizer
-    view = ExpertLab(model, tok, "What is 12 + 30?", language="ja")
+    view = ExpertSwitchboard(model, tok, "What is 12 + 30?", language="ja")
     assert view.run_button.description == "実行" and view.ablate_box.description == text("ablate", "ja")
     with pytest.raises(ValueError, match="language"):
-        ExpertLab(model, tok, "x", language="fr")
+        ExpertSwitchboard(model, tok, "x", language="fr")
     view.close()
 
 
 def test_expert_lab_in_the_dashboard_starts_with_a_right_answer_and_a_chart(model_and_tokenizer):
-    from qnext_lab.widgets.lab import lab
+    from qnext_lab.widgets.dashboard import lab
 
     model, tok = model_and_tokenizer
     dash = lab(model, tok, "What is 12 + 30?", max_new_tokens=64, max_budget=16, budget=4)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from qnext_lab.thinking.generate import generate
-from qnext_lab.trace.capture import capture
+from qnext_lab.thinking.generation import generate
+from qnext_lab.trace.capturing import capture
 from qnext_lab.widgets.think_compare import ThinkCompare
 
 PROMPT = "What is 12 + 30?"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from qnext_lab.figures.compare import expert_use
-from qnext_lab.thinking.generate import generate
-from qnext_lab.widgets.lab import lab
+from qnext_lab.thinking.generation import generate
+from qnext_lab.widgets.dashboard import lab
 from qnext_lab.widgets.think_compare import ThinkCompare
 
 PROMPT = "What is 12 + 30?"

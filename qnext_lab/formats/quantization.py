@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..runtime.load import experts_modules
+from ..runtime.experts_module import experts_modules
 
 __all__ = ["FORMATS", "GGUF_PARTS", "PARTS", "QuantizationInfo", "quantizable", "quantize", "round_trip", "weight_part"]
 

@@ -3,7 +3,7 @@
 A prompt box and an "Ask" button over four tabs: ``ThinkCompare`` (thinking vs non-thinking, streaming,
 with routing and the expert-use difference), ``BudgetTuner`` (the live thinking budget, with the
 accuracy curve when problems are given), a full ``RoutingHeatmap`` of the thinking run (with the text
-coloured by expert) and ``ExpertLab`` (switch experts off and see the answer change, starting from the
+coloured by expert) and ``ExpertSwitchboard`` (switch experts off and see the answer change, starting from the
 thinking answer, which the bundled model gets right). The widgets share one model; a per-model lock runs
 their generations one at a time. Every answer carries its right/wrong mark where the expected answer is
 known; with the bundled model, example questions and a note on what it knows sit by the prompt box.
@@ -28,7 +28,7 @@ from ..figures.export import write_html
 from .budget_tuner import BudgetTuner
 from .closing import close_tree
 from .fallback import widget_bundle
-from .expert_lab import ExpertLab
+from .expert_switchboard import ExpertSwitchboard
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
 from .page import let_shrink
@@ -38,7 +38,7 @@ from .think_compare import ThinkCompare
 DEFAULT_PROMPT = "What is 478 + 356?"
 
 
-class Lab(widgets.VBox):
+class Dashboard(widgets.VBox):
     """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner``, ``routing`` and ``experts``."""
 
     _qnext_closable = True
@@ -66,7 +66,7 @@ class Lab(widgets.VBox):
         self.routing: RoutingHeatmap | None = None
         self.routing_box = widgets.VBox([widgets.HTML(f"<i>{text('routing_wait', lang)}</i>")])
         # thinking on: the bundled model gets the tour's questions right, so switching experts off can break it
-        self.experts = ExpertLab(model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96,
+        self.experts = ExpertSwitchboard(model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96,
                                  autorun=True, **common)
         self.errors = widgets.Output()
         self.tabs = widgets.Tab(children=[self.compare, self.tuner, self.routing_box, self.experts],
@@ -156,7 +156,7 @@ class Lab(widgets.VBox):
 
 def lab(model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, *, problems: Sequence[Any] | None = None,
         budget: int = 32, max_budget: int = 128, max_new_tokens: int | None = None, expected: Any = None,
-        language: str | None = None) -> Lab:
-    """The qnext-lab dashboard for ``model`` (see :class:`Lab`)."""
-    return Lab(model, tokenizer, prompt, problems=problems, budget=budget, max_budget=max_budget,
+        language: str | None = None) -> Dashboard:
+    """The qnext-lab dashboard for ``model`` (see :class:`Dashboard`)."""
+    return Dashboard(model, tokenizer, prompt, problems=problems, budget=budget, max_budget=max_budget,
                max_new_tokens=max_new_tokens, expected=expected, language=language)

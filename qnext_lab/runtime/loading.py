@@ -1,17 +1,16 @@
-"""``load()``: a Mixture-of-Experts checkpoint and its tokenizer, with the "qnext" experts selected.
+"""``load_pretrained()``: a Mixture-of-Experts checkpoint and its tokenizer, with the "qnext" experts selected.
 
 A thin wrapper over ``AutoModelForCausalLM.from_pretrained`` that accepts ``"tiny"`` (the bundled model),
-a local directory or a Hugging Face hub id; loads safetensors only (and GGUF files, through
-``qnext_lab.formats``); and turns the usual failures into
-errors that say what to do: a missing model (no hub traceback) or a model without experts (dense models
+a local directory or a Hugging Face hub id; loads safetensors only (GGUF files go through ``qnext_lab.load``,
+whose home is ``formats.loading``, one layer up); and turns the usual failures into errors that say what to do: a missing model (no hub traceback) or a model without experts (dense models
 have nothing for "qnext" to run). Loading is quiet where the noise says nothing the user can act on: the
 bundled model (66 tensors, a fraction of a second) loads without transformers' "Loading weights" bar, and on
 a machine without CUDA the four "falling back to its reference PyTorch implementation" notices for Gated
 DeltaNet (whose fused kernels, causal-conv1d and flash-linear-attention, need a GPU) are dropped; every
 other warning stays visible. Knows nothing about routing capture, thinking or widgets.
 
-    model, tok = load("tiny")
-    model, tok = load("Qwen/Qwen3-Next-80B-A3B-Thinking", dtype=torch.bfloat16, device_map="auto")
+    model, tok = load_pretrained("tiny")
+    model, tok = load_pretrained("Qwen/Qwen3-Next-80B-A3B-Thinking", dtype=torch.bfloat16, device_map="auto")
     model, tok = load("qnext-tiny-Q4_0.gguf")   # or load(directory, gguf_file="model.gguf")
 """
 
@@ -32,7 +31,7 @@ from .experts import IMPLEMENTATION_NAME
 from .bundled import tiny_path
 from .experts_module import experts_modules
 
-__all__ = ["load"]
+__all__ = ["load_pretrained"]
 
 
 def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
@@ -106,10 +105,9 @@ def _check_moe(config: transformers.PretrainedConfig, trust_remote_code: bool, n
         )
 
 
-def load(
+def load_pretrained(
     name_or_path: str | os.PathLike,
     *,
-    gguf_file: str | os.PathLike | None = None,
     dtype: torch.dtype | str | None = None,
     device_map: str | dict[str, Any] | None = None,
     experts_implementation: str = IMPLEMENTATION_NAME,
@@ -119,19 +117,12 @@ def load(
     """Load ``(model, tokenizer)`` with ``experts_implementation`` (default "qnext") selected, in eval mode.
 
     ``name_or_path``: "tiny", a local model directory or a hub id. ``dtype``/``device_map`` and any other
-    keyword go to ``from_pretrained``. Only safetensors weights are read, or a GGUF file: a path ending in
-    ``.gguf``, or a directory with ``gguf_file=`` naming the file in it (qwen3next, qwen3moe, qwen2moe;
-    dequantised to float, see ``qnext_lab.formats.gguf_load``).
+    keyword go to ``from_pretrained``. Only safetensors weights are read. ``qnext_lab.load`` is the public
+    entry point: it reads GGUF files too (``qnext_lab.formats``, one layer up) and calls this for the rest.
     """
-    is_gguf = isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).endswith(".gguf")
-    if gguf_file is not None or is_gguf:
-        from ..formats.gguf_load import load_gguf  # lazy: formats sits above runtime and uses its experts
-
-        if trust_remote_code:
-            raise ValueError("GGUF files are loaded without remote code; drop trust_remote_code=True")
-        if device_map is not None:
-            raise ValueError("GGUF files are dequantised on the CPU; load without device_map, then call model.to(device)")
-        return load_gguf(name_or_path, gguf_file, dtype=dtype, experts_implementation=experts_implementation, **kwargs)
+    if isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).endswith(".gguf"):
+        raise ValueError(f"{os.fspath(name_or_path)!r} is a GGUF file: load it with qnext_lab.load "
+                         "(or qnext_lab.formats.load_gguf)")
     source, local = _source(name_or_path)
     if "use_safetensors" in kwargs and not kwargs.pop("use_safetensors"):
         raise ValueError("qnext-lab loads safetensors checkpoints only (pickled .bin weights can run code)")

@@ -1,15 +1,15 @@
-"""ExpertLab: switch experts off (or on) per layer, re-run a prompt, see the answer and how routing moved.
+"""ExpertSwitchboard: switch experts off (or on) per layer, re-run a prompt, see the answer and how routing moved.
 
 Thin: the state lives in traitlets (``prompt``, ``layer``, ``ablate``, ``force``, ``top_k``, ``thinking``,
 ``max_new_tokens``); controls only write those traits. ``run`` greedily generates twice through the
-thinking engine (``thinking.generate`` with the chat template's thinking mode, as the model is and inside
+thinking engine (``thinking.generation.generate`` with the chat template's thinking mode, as the model is and inside
 ``qnext_lab.intervene``), each with its routing captured, on a background ``LatestWorker`` holding the model lock.
 The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
 ``figures.compare.expert_use_difference``. Both answers carry a right/wrong mark where the expected answer is
 known (``expected=`` or a question of the bundled model's task generator): start from a question the model
 gets right and watch it break. Errors (e.g. ablating every expert) appear in an Output widget.
 
-    lab = ExpertLab(model, tok, "What is 478 + 356?")
+    lab = ExpertSwitchboard(model, tok, "What is 478 + 356?")
     lab.ablate = {0: [3, 5]}; lab.run()
 """
 
@@ -23,11 +23,11 @@ import plotly.graph_objects as go
 import torch
 import traitlets
 
-from ..trace.intervene import intervene
+from ..trace.interventions import intervene
 from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
-from ..thinking.generate import generate
+from ..thinking.generation import generate
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from ..trace.lock import hold
@@ -44,7 +44,7 @@ def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
     return trace.select(mask=trace.position >= prompt_len)
 
 
-class ExpertLab(widgets.VBox):
+class ExpertSwitchboard(widgets.VBox):
     """Toggle experts per MoE layer and compare the model's answer with and without the change."""
 
     _qnext_closable = True
@@ -209,7 +209,7 @@ class ExpertLab(widgets.VBox):
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
         change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
-        with hold(self.model, what="ExpertLab"):  # both runs back to back, with no one between
+        with hold(self.model, what="ExpertSwitchboard"):  # both runs back to back, with no one between
             plain_ids, plain_trace, prompt_len = self._generate(s)
             if cancel.is_set():
                 return {}
@@ -257,7 +257,7 @@ class ExpertLab(widgets.VBox):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         body = f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>{self.answers.value}"
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertLab", body)
+        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertSwitchboard", body)
 
     def close(self) -> None:
         """Stop the worker (a running generation is cancelled) and close every part of the widget."""

@@ -1,4 +1,4 @@
-"""ExpertLab, Python side: traits follow the controls, a run shows both answers and the routing that moved,
+"""ExpertSwitchboard, Python side: traits follow the controls, a run shows both answers and the routing that moved,
 errors land in the Output widget."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from moe_models import make_model
 from tokenizers import Tokenizer, decoders, models
 from transformers import PreTrainedTokenizerFast
 
-from qnext_lab.widgets.expert_lab import ExpertLab
+from qnext_lab.widgets.expert_switchboard import ExpertSwitchboard
 
 TEMPLATE = ("{%- for m in messages %}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
             "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
@@ -35,7 +35,7 @@ def lab():
     tok = chat_tokenizer()
     model = make_model("qwen3_next", vocab_size=len(tok), num_hidden_layers=2,
                        layer_types=["linear_attention", "full_attention"], eos_token_id=2, pad_token_id=0)
-    return ExpertLab(model, tok, "1+2=<b>?", max_new_tokens=6)
+    return ExpertSwitchboard(model, tok, "1+2=<b>?", max_new_tokens=6)
 
 
 def test_controls_write_the_traits(lab):
