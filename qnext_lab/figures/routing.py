@@ -426,4 +426,5 @@ def expert_legend_html(num_experts: int, experts: list[int] | None = None) -> st
         f'<span style="background:{expert_color(e, num_experts)};color:{text_color_on(expert_color(e, num_experts))};'
         f'padding:0 4px;margin:1px;border-radius:2px;font-family:monospace">{e}</span>' for e in chosen
     )
-    return f'<div class="qnext-legend">experts: {items}</div>'
+    # white-space: ipywidgets' HTML panes do not wrap by default; 32+ experts must wrap to the pane's width
+    return f'<div class="qnext-legend" style="white-space:normal;line-height:1.8">experts: {items}</div>'
