@@ -57,13 +57,35 @@ def expert_use_difference(trace_a: Any, trace_b: Any, *, labels: tuple[str, str]
                          colorbar=dict(title=dict(text=f"{name_a} − {name_b}"), tickformat="+.0%"))],
         layout=dict(
             # short and left-aligned: plotly's toolbar sits at the top right
-            title=dict(text=title or f"Expert use: {name_a} − {name_b}", x=0, xanchor="left",
-                       subtitle=dict(text=f"mean total-variation distance {distance.mean():.2f} · red: more in "
-                                          f"{name_a}, blue: more in {name_b}")),
+            title=dict(text=title or f"Expert use: {name_a} − {name_b}<br><sup>mean total-variation distance "
+                                     f"{distance.mean():.2f} · red: more in {name_a}, blue: more in {name_b}</sup>",
+                       x=0, xanchor="left"),
             xaxis=dict(title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto",
                        tickfont=dict(size=10)),
             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
             height=max(280, 26 * a.num_layers + 180), margin=dict(t=80, l=60, r=20, b=50),
+            template=template(dark=False),
+        ),
+    )
+
+
+def expert_use_figure(trace: Any, *, label: str = "", exclude_prompt: bool = True, title: str | None = None) -> go.Figure:
+    """Layers x experts heatmap of one trace's ``expert_use`` (which experts its generated tokens went to)."""
+    arrays = trace_arrays(trace)
+    use = expert_use(arrays, exclude_prompt=exclude_prompt)  # (L, E)
+    name = escape_text(label)
+    hover = [[f"layer {arrays.layer_indices[layer]} · expert {e}<br>{name} {use[layer, e]:.1%} of the routed slots"
+              for e in range(arrays.num_experts)] for layer in range(arrays.num_layers)]
+    return go.Figure(
+        data=[go.Heatmap(z=use, x=np.arange(arrays.num_experts), y=[f"L{i}" for i in arrays.layer_indices], text=hover,
+                         hovertemplate="%{text}<extra></extra>", colorscale="Blues", zmin=0.0,
+                         colorbar=dict(title=dict(text="share"), tickformat=".0%"))],
+        layout=dict(
+            title=dict(text=title or f"Expert use: {name}", x=0, xanchor="left"),
+            xaxis=dict(title=dict(text="expert"), tickmode="linear" if arrays.num_experts <= 64 else "auto",
+                       tickfont=dict(size=10)),
+            yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
+            height=max(280, 26 * arrays.num_layers + 180), margin=dict(t=80, l=60, r=20, b=50),
             template=template(dark=False),
         ),
     )

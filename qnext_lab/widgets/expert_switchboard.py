@@ -24,7 +24,7 @@ import torch
 import traitlets
 
 from ..trace.interventions import intervene
-from ..figures.compare import expert_use_difference
+from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
 from ..thinking.generation import generate
@@ -236,8 +236,13 @@ class ExpertSwitchboard(widgets.VBox):
                          "</div>")
         self.answers.value = f"<div style='display:flex;gap:8px'>{''.join(panes)}</div>"
         if len(result["plain_trace"]) and len(result["changed_trace"]):
-            figure = expert_use_difference(result["changed_trace"], result["plain_trace"],
-                                           labels=(text("with_changes", lang), text("as_trained", lang)))
+            asked = result["settings"]
+            if asked["ablate"] or asked["force"] or asked["top_k"]:
+                figure = expert_use_difference(result["changed_trace"], result["plain_trace"],
+                                               labels=(text("with_changes", lang), text("as_trained", lang)))
+            else:  # nothing switched off yet: a difference of zero says nothing; show which experts it uses
+                figure = expert_use_figure(result["plain_trace"], label=text("as_trained", lang),
+                                           title=text("use_title", lang))
             if self.moved is None:
                 self.moved = live_figure(figure, self.page.dark, self.page.width)
                 self.moved_box.children = [self.moved]

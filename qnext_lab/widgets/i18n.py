@@ -40,6 +40,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "top_k_own": "experts per token (0 = the model's own)", "unlimited": "unlimited",
         "compare_tab": "thinking on/off", "budget_tab": "budget", "experts_tab": "experts off",
         "heatmap_title": "Routing weights — layer {layer} (top-{k} of {experts})",
+        "use_title": "Experts this answer uses (switch some off, then Run)",
         "load_title": "Expert load — layer {layer}", "layers_title": "{title}: top-1 expert per token and layer",
     },
     "ja": {
@@ -70,6 +71,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "top_k_own": "トークンあたりのエキスパート数（0 = モデル既定）", "unlimited": "無制限",
         "compare_tab": "思考 あり/なし", "budget_tab": "思考予算", "experts_tab": "エキスパート停止",
         "heatmap_title": "ルーティングの重み — 層 {layer}（{experts} 個から top-{k}）",
+        "use_title": "この答えが使うエキスパート（いくつか止めて「実行」）",
         "load_title": "エキスパートの負荷 — 層 {layer}", "layers_title": "{title}: トークンと層ごとの第1エキスパート",
     },
 }

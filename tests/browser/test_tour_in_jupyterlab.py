@@ -80,7 +80,10 @@ def _check_view(page, selector: str, shot: str, failures: list[str]) -> None:
         page.wait_for_function(
             "(root) => { const plots = Array.from(root.querySelectorAll('.js-plotly-plot'))"
             ".filter(p => p.offsetParent !== null);"
-            " return plots.every(p => p.data && p.data.length > 0 && p.layout && p.layout.width); }",
+            " return plots.every(p => { const svg = p.querySelector('svg.main-svg');"
+            " const box = p.closest('.widget-box, .widget-vbox, .widget-hbox') || p.parentElement;"
+            " return p.data && p.data.length > 0 && svg"
+            " && svg.getBoundingClientRect().width <= box.getBoundingClientRect().width + 1; }); }",
             arg=handle, timeout=90_000)
     except Exception:  # noqa: BLE001 - reported below, figure by figure
         pass
@@ -107,8 +110,10 @@ def _screenshots(page, handle, shot: str) -> None:
     step = page.viewport_size["height"] - 160  # JupyterLab's menus and toolbar take the top of the window
     for part in range(min(3, max(1, int(height // step) + 1))):
         page.screenshot(path=str(ARTIFACTS / f"{shot}{'' if part == 0 else f'_{part + 1}'}.png"))
-        page.evaluate("(dy) => document.querySelector('.jp-WindowedPanel-outer, .jp-Notebook').scrollBy(0, dy)", step)
-        page.wait_for_timeout(200)
+        box = handle.bounding_box()
+        page.mouse.move(box["x"] + 20, min(box["y"] + 200, page.viewport_size["height"] - 80) if box else 400)
+        page.mouse.wheel(0, step)  # the notebook scrolls inside JupyterLab, not the page
+        page.wait_for_timeout(300)
 
 
 def _check_lab(page, tag: str, failures: list[str]) -> None:
