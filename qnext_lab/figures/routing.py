@@ -422,9 +422,10 @@ def routing_text_html(trace: Any, layer: int | None = None, *, window: tuple[int
 def expert_legend_html(num_experts: int, experts: list[int] | None = None) -> str:
     """A small legend of expert colours (only ``experts`` if given)."""
     chosen = range(num_experts) if experts is None else experts
-    items = "".join(
+    items = " ".join(  # spaces between the swatches: places where the line may wrap
         f'<span style="background:{expert_color(e, num_experts)};color:{text_color_on(expert_color(e, num_experts))};'
-        f'padding:0 4px;margin:1px;border-radius:2px;font-family:monospace">{e}</span>' for e in chosen
+        f'padding:0 4px;margin:1px;border-radius:2px;font-family:monospace;display:inline-block">{e}</span>'
+        for e in chosen
     )
     # white-space: ipywidgets' HTML panes do not wrap by default; 32+ experts must wrap to the pane's width
     return f'<div class="qnext-legend" style="white-space:normal;line-height:1.8">experts: {items}</div>'
