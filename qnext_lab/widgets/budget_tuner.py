@@ -36,7 +36,7 @@ from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
-from .figure_sync import fit_width, live_figure, renew_figures, restyle, sync_figure
+from .figure_sync import FollowsPage, live_figure, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
 from .page import PageWatch, let_shrink
@@ -96,7 +96,7 @@ def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | Non
     return answer
 
 
-class BudgetTuner(widgets.VBox):
+class BudgetTuner(FollowsPage, widgets.VBox):
     """Budget slider, truncated thinking, answer and (with problems) the accuracy curve."""
 
     _qnext_closable = True
@@ -167,10 +167,7 @@ class BudgetTuner(widgets.VBox):
         self.slider.observe(self._on_slider, names=["value"])
         self.observe(self._on_budget, names=["budget"])
         self.examples.observe(self._on_example, names=["value"])
-        self.page.observe(lambda change: restyle([self.curve], change["new"]), names=["dark"])
-        self._renewals = 0
-        self.page.observe(self._on_width, names=["width"])
-        self.page.observe(self._on_blank, names=["blank"])
+        self._follow_page([("curve", self.curve_box)], lambda: self.curve_worker.lock)
         let_shrink(self)
         with self.worker.lock:
             self._clear_panes(budget)
@@ -202,23 +199,6 @@ class BudgetTuner(widgets.VBox):
             self._clear_panes(value)
             self._request(value)  # under the lock: no older result can slip in between clear and submit
         self._mark_curve(value)
-
-    def _renew_figures(self, width_px: int) -> None:
-        with self.curve_worker.lock:
-            renew_figures(self, [("curve", self.curve_box)], self.page.dark, width_px)
-
-    def _on_blank(self, change: dict) -> None:
-        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
-        if change["new"] > 0 and self._renewals < 5:
-            self._renewals += 1
-            self._renew_figures(self.page.width or 0)
-            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
-
-    def _on_width(self, change: dict) -> None:
-        with self.curve_worker.lock:  # not while the curve is being drawn
-            if not change["old"]:  # first drawn: made anew at the pane's width (see figure_sync.renew)
-                self._renew_figures(change["new"])
-            fit_width([self.curve], change["new"])
 
     def _on_example(self, change: dict) -> None:
         if change["new"]:

@@ -33,7 +33,7 @@ from ..trace.routing_trace import RoutingTrace
 from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
-from .figure_sync import fit_width, live_figure, renew_figures, restyle, sync_figure
+from .figure_sync import FollowsPage, live_figure, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, answer_part
 from .page import PageWatch, let_shrink
@@ -44,7 +44,7 @@ def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
     return trace.select(mask=trace.position >= prompt_len)
 
 
-class ExpertSwitchboard(widgets.VBox):
+class ExpertSwitchboard(FollowsPage, widgets.VBox):
     """Toggle experts per MoE layer and compare the model's answer with and without the change."""
 
     _qnext_closable = True
@@ -114,10 +114,7 @@ class ExpertSwitchboard(widgets.VBox):
         self.top_k_box.observe(lambda c: setattr(self, "top_k", c["new"]), names=["value"])
         self.thinking_box.observe(lambda c: setattr(self, "thinking", c["new"]), names=["value"])
         self.observe(lambda c: setattr(self.thinking_box, "value", c["new"]), names=["thinking"])
-        self.page.observe(lambda change: restyle([self.moved], change["new"]), names=["dark"])
-        self._renewals = 0
-        self.page.observe(self._on_width, names=["width"])
-        self.page.observe(self._on_blank, names=["blank"])
+        self._follow_page([("moved", self.moved_box)], lambda: self.worker.lock)
         let_shrink(self)
         self.run_button.on_click(lambda _: self.run())
         self.reset_button.on_click(lambda _: self.reset())
@@ -161,23 +158,6 @@ class ExpertSwitchboard(widgets.VBox):
             wanted = tuple(chosen.get(self.layer, ()))
             if tuple(box.value) != wanted:
                 box.value = wanted
-
-    def _renew_figures(self, width_px: int) -> None:
-        with self.worker.lock:
-            renew_figures(self, [("moved", self.moved_box)], self.page.dark, width_px)
-
-    def _on_blank(self, change: dict) -> None:
-        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
-        if change["new"] > 0 and self._renewals < 5:
-            self._renewals += 1
-            self._renew_figures(self.page.width or 0)
-            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
-
-    def _on_width(self, change: dict) -> None:
-        with self.worker.lock:  # not while a result is being shown
-            if not change["old"]:  # first drawn: made anew at the pane's width (see figure_sync.renew)
-                self._renew_figures(change["new"])
-            fit_width([self.moved], change["new"])
 
     def reset(self) -> None:
         """Clear every ablated / forced expert and the top-k override."""

@@ -5,13 +5,18 @@ JavaScript state and flicker); a figure builder returns a new ``go.Figure`` and 
 traces and layout into the live widget inside ``batch_update`` so the browser redraws once.
 Create each ``FigureWidget`` *with* its first figure (``go.FigureWidget(fig)``): the front end loads
 plotly's JavaScript asynchronously, and update messages sent before it has loaded are lost, while the
-initial state is not. Knows nothing about which figure it is.
+initial state is not. ``FollowsPage`` is the one wiring of a view's live figures to its ``PageWatch`` (theme,
+pane width, plots the browser left blank). Knows nothing about which figure it is.
 
     fw = go.FigureWidget(expert_heatmap(trace, 0))
     sync_figure(fw, expert_heatmap(trace, 1))
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -91,3 +96,55 @@ def renew_figures(owner: object, slots: list[tuple[str, widgets.Box]], dark: boo
     """:func:`renew` each figure ``getattr(owner, name)`` held in its box, storing the fresh one back."""
     for name, box in slots:
         setattr(owner, name, renew(getattr(owner, name), box, dark, width_px))
+
+
+class FollowsPage:
+    """Mixin for a view whose ``self.page`` is a ``PageWatch``: its live figures take the page's theme, are drawn
+    at the pane's width (made anew once, when the browser first measures the pane) and are made anew when the
+    browser left them blank (a few times at most).
+
+    The view calls ``self._follow_page(slots, lock_of)`` once built: ``slots`` name each live figure attribute and
+    the box holding it (see :func:`renew_figures`); ``lock_of()`` returns the lock its results are shown under, so a
+    figure is never replaced while a result is being drawn into it. ``_pane_width_changed`` is a hook for views
+    whose content (not only size) depends on the width.
+    """
+
+    MAX_RENEWALS = 5
+    page: widgets.Widget
+
+    def _follow_page(
+        self,
+        slots: Sequence[tuple[str, widgets.Box]],
+        lock_of: Callable[[], AbstractContextManager] | None = None,
+    ) -> None:
+        self._page_slots = list(slots)
+        own_lock = threading.RLock()
+        self._page_lock_of = lock_of or (lambda: own_lock)
+        self._renewals = 0
+        self.page.observe(lambda change: restyle(self._live_figures(), change["new"]), names=["dark"])
+        self.page.observe(self._on_width, names=["width"])
+        self.page.observe(self._on_blank, names=["blank"])
+
+    def _live_figures(self) -> list[go.FigureWidget | None]:
+        return [getattr(self, name) for name, _ in self._page_slots]
+
+    def _renew_figures(self, width_px: int) -> None:
+        with self._page_lock_of():
+            renew_figures(self, self._page_slots, self.page.dark, width_px)
+
+    def _on_blank(self, change: dict) -> None:
+        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
+        if change["new"] > 0 and self._renewals < self.MAX_RENEWALS:
+            self._renewals += 1
+            self._renew_figures(self.page.width or 0)
+            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
+
+    def _on_width(self, change: dict) -> None:
+        with self._page_lock_of():  # not while a result is being shown
+            if not change["old"]:  # first drawn: made anew at the pane's width (see renew)
+                self._renew_figures(change["new"])
+            fit_width(self._live_figures(), change["new"])
+        self._pane_width_changed(change["old"], change["new"])
+
+    def _pane_width_changed(self, old: int, new: int) -> None:
+        """Hook: the pane is now ``new`` px wide (``old`` = 0: first drawn)."""

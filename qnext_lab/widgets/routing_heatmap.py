@@ -37,7 +37,7 @@ from ..figures.routing import (
 )
 from .closing import close_tree
 from .fallback import widget_bundle
-from .figure_sync import fit_width, live_figure, renew_figures, restyle, sync_figure
+from .figure_sync import FollowsPage, live_figure, sync_figure
 from .i18n import check_language, text
 from .page import PageWatch, let_shrink
 
@@ -45,7 +45,7 @@ MODES = ("experts", "layers")
 WINDOW_SIZES = (128, 256, 512, 1024, 2048)
 
 
-class RoutingHeatmap(widgets.VBox):
+class RoutingHeatmap(FollowsPage, widgets.VBox):
     """Routing heatmap, load bars and coloured text for one trace (see module docstring)."""
 
     _qnext_closable = True
@@ -119,10 +119,7 @@ class RoutingHeatmap(widgets.VBox):
         self.window_slider.observe(lambda change: setattr(self, "window_start", change["new"]), names=["value"])
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
-        self.page.observe(lambda change: restyle([self.heatmap, self.load_bars], change["new"]), names=["dark"])
-        self._renewals = 0
-        self.page.observe(self._on_width, names=["width"])
-        self.page.observe(self._on_blank, names=["blank"])
+        self._follow_page([("heatmap", self), ("load_bars", self)])
         self._render(full=True, figures=False)
 
     @property
@@ -130,21 +127,8 @@ class RoutingHeatmap(widgets.VBox):
         """The width the figures are laid out for: the pane's, once the browser has drawn the widget."""
         return self.page.width if self.page.width > 0 else DEFAULT_WIDTH_PX
 
-    def _renew_figures(self, width_px: int) -> None:
-        renew_figures(self, [("heatmap", self), ("load_bars", self)], self.page.dark, width_px)
-
-    def _on_blank(self, change: dict) -> None:
-        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
-        if change["new"] > 0 and self._renewals < 5:
-            self._renewals += 1
-            self._renew_figures(self.page.width or 0)
-            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
-
-    def _on_width(self, change: dict) -> None:
-        if not change["old"]:  # first drawn: figures made anew at the pane's width (see figure_sync.renew)
-            self._renew_figures(change["new"])
-        fit_width([self.heatmap, self.load_bars], change["new"])
-        if abs(change["new"] - (change["old"] or DEFAULT_WIDTH_PX)) >= 40:  # token labels depend on the width
+    def _pane_width_changed(self, old: int, new: int) -> None:
+        if abs(new - (old or DEFAULT_WIDTH_PX)) >= 40:  # token labels depend on the width
             self._render(full=False)
 
     def set_trace(self, trace: Any) -> None:

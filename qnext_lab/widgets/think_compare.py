@@ -33,7 +33,7 @@ from ..figures.export import write_html
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .closing import close_tree
 from .fallback import widget_bundle
-from .figure_sync import fit_width, live_figure, renew_figures, restyle, sync_figure
+from .figure_sync import FollowsPage, live_figure, sync_figure
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
 from .page import PageWatch, let_shrink
@@ -97,7 +97,7 @@ def answer_html(segments: list[tuple[str, bool, str]], label: str, verdict: str 
             f'<span class="qnext-answer">{body}</span> {verdict}</div>')
 
 
-class ThinkCompare(widgets.VBox):
+class ThinkCompare(FollowsPage, widgets.VBox):
     """Two generations of one prompt side by side (see module docstring)."""
 
     _qnext_closable = True
@@ -155,10 +155,7 @@ class ThinkCompare(widgets.VBox):
         self.add_class("qnext-think-compare")
         self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
         self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
-        self.page.observe(lambda change: restyle([self.difference], change["new"]), names=["dark"])
-        self._renewals = 0
-        self.page.observe(self._on_width, names=["width"])
-        self.page.observe(self._on_blank, names=["blank"])
+        self._follow_page([("difference", self.difference_box)], lambda: self.worker.lock)
         let_shrink(self)
         self.run_button.on_click(lambda _: self.run(self.prompt_box.value))
         self.examples.observe(self._on_example, names=["value"])
@@ -167,23 +164,6 @@ class ThinkCompare(widgets.VBox):
         self.prompt = prompt
         if autorun:
             self.run(prompt)
-
-    def _renew_figures(self, width_px: int) -> None:
-        with self.worker.lock:
-            renew_figures(self, [("difference", self.difference_box)], self.page.dark, width_px)
-
-    def _on_blank(self, change: dict) -> None:
-        """The browser left some of this view's plots blank: make them anew (a few times at most)."""
-        if change["new"] > 0 and self._renewals < 5:
-            self._renewals += 1
-            self._renew_figures(self.page.width or 0)
-            self.page.blank = 0  # the browser reports again if the fresh ones stay blank too
-
-    def _on_width(self, change: dict) -> None:
-        with self.worker.lock:  # not while a result is being shown
-            if not change["old"]:  # first drawn: made anew at the pane's width (see figure_sync.renew)
-                self._renew_figures(change["new"])
-            fit_width([self.difference], change["new"])
 
     def _on_example(self, change: dict) -> None:
         if change["new"]:
