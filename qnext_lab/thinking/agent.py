@@ -205,10 +205,6 @@ def _assistant_content(tokenizer: Any, gen: Generation) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=False)
 
 
-def _options(**kwargs: Any) -> GenerationOptions:
-    return GenerationOptions(**kwargs)
-
-
 def run_agent(
     model: Any,
     tokenizer: Any,
@@ -242,9 +238,10 @@ def run_agent(
         thinking, max_new_tokens (per turn), stop_text, do_sample, temperature, top_p, top_k, seed, timeout:
             as in ``generate``.
     """
-    options = _options(thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text,
-                       do_sample=do_sample, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
-                       capture=capture, timeout=timeout)
+    options = GenerationOptions(
+        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text, do_sample=do_sample,
+        temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, capture=capture, timeout=timeout,
+    )
     if isinstance(options.budget, tuple):
         raise TypeError("run_agent takes one budget for the episode (an int or None)")
     return _agent_loop(model, tokenizer, messages, tools, options, _check_max_turns(max_turns))
@@ -266,8 +263,10 @@ def stream_agent(
 ) -> GenerationStream:
     """``run_agent`` in a background thread: iterate for ``Piece``s of every phase (thinking, tool_call,
     answer, and one "tool_response" piece per tool result); ``stream.result`` is the ``AgentRun``."""
-    options = _options(thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text,
-                       capture=capture, timeout=timeout)
+    options = GenerationOptions(
+        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text, capture=capture,
+        timeout=timeout,
+    )
     if isinstance(options.budget, tuple):
         raise TypeError("stream_agent takes one budget for the episode (an int or None)")
     turns = _check_max_turns(max_turns)
