@@ -35,11 +35,11 @@ from .tasks import HEAD_FAMILIES, TOOL_FAMILIES, TOOLS, Problem, generate_proble
 from .tokenizer import END_THINK, IM_END, IM_START, THINK, prompt_text, tool_call_text, tool_response_text
 
 MODES = ("think", "nothink", "cut")
-MODE_WEIGHTS = (0.45, 0.3, 0.25)
+MODE_WEIGHTS = (0.55, 0.2, 0.25)
 # hard families get more of the data: they are what the thinking trace is for
-FAMILY_WEIGHTS = {"add": 0.28, "arith": 0.28, "count": 0.26, "compare": 0.08, "sort": 0.1}
+FAMILY_WEIGHTS = {"add": 0.34, "arith": 0.36, "count": 0.16, "compare": 0.06, "sort": 0.08}
 KINDS = ("single", "two_turn", "tools_other", "tool", "no_tool")
-KIND_WEIGHTS = (0.6, 0.1, 0.06, 0.18, 0.06)
+KIND_WEIGHTS = (0.6, 0.2, 0.04, 0.12, 0.04)
 # the short thinking of a tool turn: before the call, and after reading the response
 TOOL_THINKING = ("Call {tool}.", "Read the result.")
 IGNORE = -100
