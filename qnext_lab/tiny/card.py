@@ -97,14 +97,13 @@ def _shortfall(result: dict) -> str:
         return ""
     lines = ["", "## Where it falls short", ""]
     lines += [f"- {name}: {fig}" for name, fig in missed]
-    acc = {f: m["thinking"]["accuracy"] for f, m in result["families"].items() if "thinking" in m}
-    gap = (f"Overall thinking accuracy is {TARGET_ALL - acc['all']:.1f} points short of {TARGET_ALL:.0f}%. "
-           if acc["all"] < TARGET_ALL else "")
+    overall = result["families"]["all"]["thinking"]["accuracy"]
+    gap = (f"Overall thinking accuracy is {TARGET_ALL - overall:.1f} points short of {TARGET_ALL:.0f}%. "
+           if overall < TARGET_ALL else "")
     lines += ["", gap + "Every run was bounded by CPU time on a shared 2-core machine, and each continuation raised "
-              "the hard families. The remaining addition errors are in the thinking trace, not in reading the "
-              "answer off it: an operand digit copied from the wrong column, mostly the third or fourth. The next step is the "
+              "the hard families (what each run changed and left is under *What was tried*); the next step is the "
               "same script for longer where compute allows (`--init` this checkpoint; `--device cuda` trains on a "
-              "GPU, where minutes are worth CPU hours), or a trace that names each column's digits before adding."]
+              "GPU, where minutes are worth CPU hours)."]
     return "\n".join(lines) + "\n"
 
 
@@ -256,8 +255,8 @@ busier machine takes the same time and fewer steps). The runs, from `training_lo
 ```
 {_reproduce(log)}
 ```
-The first two runs used the data mix of their day (five head families, no tool or two-turn chats); today's
-`train` trains the current mix from the first step (not tried from scratch yet).
+Each run used the data mix of its day (see *What was tried*); today's `train` trains the current mix from the
+first step (not tried from scratch yet).
 {_shortfall(result)}
 ## Limitations
 A teaching model: six narrow task families, short English, no general knowledge. Problems outside the
