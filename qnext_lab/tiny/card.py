@@ -207,7 +207,8 @@ tokens); the calls (`<tool_call>\\n{{"name": "multiply", "arguments": {{"a": 478
 the responses (a `tool` message rendered as `<tool_response>` inside a user turn) are exactly Qwen3's.
 
 ## Training
-- Data: `qnext_lab.tiny.tasks` (seeded generator): add (multi-digit with carries), arith (multi-step with
+- Data: `qnext_lab.tiny.tasks` (seeded generator): add (one line per column, least significant first: the
+  last digits of what is left, the carry, the sum, then what is left of both numbers), arith (multi-step with
   precedence), count (letters in a word, spelled one letter per line with a running count), compare, sort,
   and mul (tool family). Single questions as a full thinking trace, non-thinking with the empty think block
   in the masked prompt, or thinking cut at a random character + stop text + answer; two-turn chats (the

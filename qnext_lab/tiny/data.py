@@ -37,7 +37,7 @@ from .tokenizer import END_THINK, IM_END, IM_START, THINK, prompt_text, tool_cal
 MODES = ("think", "nothink", "cut")
 MODE_WEIGHTS = (0.55, 0.2, 0.25)
 # hard families get more of the data: they are what the thinking trace is for
-FAMILY_WEIGHTS = {"add": 0.34, "arith": 0.36, "count": 0.16, "compare": 0.06, "sort": 0.08}
+FAMILY_WEIGHTS = {"add": 0.44, "arith": 0.3, "count": 0.14, "compare": 0.05, "sort": 0.07}
 KINDS = ("single", "two_turn", "tools_other", "tool", "no_tool")
 KIND_WEIGHTS = (0.6, 0.2, 0.04, 0.12, 0.04)
 # the short thinking of a tool turn: before the call, and after reading the response

@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> EvalReport:
     from .paths import tiny_path
 
     p = argparse.ArgumentParser(description="Evaluate the bundled qnext-tiny model on held-out problems.")
-    p.add_argument("--seed", type=int, default=EVAL_SEED, help="problem seed (training used 0, 1 and 2)")
+    p.add_argument("--seed", type=int, default=EVAL_SEED,
+                   help="problem seed: one no training run used (their seeds are in the card's reproduce chain)")
     p.add_argument("--n", type=int, default=500, help="problems, cycling through every family (tool use included)")
     p.add_argument("--families", default=None,
                    help="comma-separated subset of the n problems' families to evaluate (e.g. to run parts in parallel)")

@@ -94,20 +94,21 @@ class Problem:
         return None if self.tool is None else {"name": self.tool, "arguments": dict(self.arguments)}
 
 
-def _digits_of(n: int) -> list[int]:
-    return [int(c) for c in str(n)]
-
-
 def _add(rng: random.Random, level: float) -> Problem:
     max_digits = 2 + round(2 * level)  # 2..4 digits per operand
     na, nb = rng.randint(2, max_digits), rng.randint(2, max_digits)
     a, b = rng.randint(10 ** (na - 1), 10**na - 1), rng.randint(10 ** (nb - 1), 10**nb - 1)
-    da, db = _digits_of(a)[::-1], _digits_of(b)[::-1]  # least significant first
-    lines, carry = [], 0
-    for i in range(max(len(da), len(db))):
-        x, y = (da[i] if i < len(da) else 0), (db[i] if i < len(db) else 0)
+    # One column per line, least significant first: the last digits of what is left of each number are added
+    # (0 once a number is used up), then what is left is written after the sum, so the next column's digits
+    # are always the ones just before "+" and at the end of the line above. (Reading the i-th digit from the right
+    # of the question, the trace before run 5, was where qnext-tiny's addition failed.)
+    ra, rb, lines, carry = str(a), str(b), [], 0
+    while ra or rb:
+        x, y = int(ra[-1]) if ra else 0, int(rb[-1]) if rb else 0
         s = x + y + carry
-        lines.append(f"{x}+{y}+{carry}={s}" if carry else f"{x}+{y}={s}")
+        ra, rb = ra[:-1], rb[:-1]
+        step = f"{x}+{y}+{carry}={s}" if carry else f"{x}+{y}={s}"
+        lines.append(f"{step} {ra or 0}+{rb or 0}" if ra or rb else step)
         carry = s // 10
     return Problem("add", f"What is {a} + {b}?", "\n".join(lines), str(a + b))
 

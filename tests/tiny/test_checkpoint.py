@@ -48,9 +48,9 @@ def test_thinking_beats_non_thinking_on_hard_families():
     tok = AutoTokenizer.from_pretrained(path)
     report = evaluate(model, tok, make_problems(50, seed=99, families=list(HARD_FAMILIES)), budgets=(), progress=None)
     hard = report.table.loc["hard"]
-    # measured on 500 held-out problems (seed 4321): hard families 86.8% thinking vs 15.9% non-thinking
+    # the model card (500 held-out problems, seed 4321) has hard families at 99.6% thinking, 30.7% non-thinking
     assert hard["thinking"] >= hard["non_thinking"] + 30, report.table
-    assert hard["thinking"] >= 75, report.table
+    assert hard["thinking"] >= 90, report.table
 
 
 @pytest.fixture(scope="module")

@@ -47,9 +47,21 @@ def test_tool_family_is_opt_in_and_its_call_computes_the_answer():
 def test_addition_trace_steps_are_correct_and_carry():
     problems = make_problems(200, seed=3, families=["add"])
     for p in problems:
-        for line in p.thinking.split("\n"):
-            lhs, rhs = line.split("=")
-            assert sum(int(x) for x in lhs.split("+")) == int(rhs), line
+        rest_a, rest_b = re.fullmatch(r"What is (\d+) \+ (\d+)\?", p.question).groups()
+        lines, carry = p.thinking.split("\n"), 0
+        assert len(lines) >= max(len(rest_a), len(rest_b)), p.thinking  # one line per column
+        for i, line in enumerate(lines):
+            step, _, rest = line.partition(" ")
+            lhs, rhs = step.split("=")
+            terms = [int(x) for x in lhs.split("+")]
+            # the digits added are the last ones of what the line above left (0 once a number is used up)
+            assert terms[:2] == [int(rest_a[-1:] or 0), int(rest_b[-1:] or 0)], (i, p.thinking)
+            assert terms[2:] == ([carry] if carry else []) and sum(terms) == int(rhs), line
+            carry, rest_a, rest_b = int(rhs) // 10, rest_a[:-1], rest_b[:-1]
+            if rest_a or rest_b:
+                assert rest == f"{rest_a or 0}+{rest_b or 0}", line
+            else:
+                assert rest == "" and i == len(lines) - 1, p.thinking  # nothing left: the last line
     assert any("+1=" in p.thinking for p in problems), "some problems must carry"
 
 
