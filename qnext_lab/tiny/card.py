@@ -256,7 +256,7 @@ busier machine takes the same time and fewer steps). The runs, from `training_lo
 ```
 {_reproduce(log)}
 ```
-Each run used the data mix of its day (see *What was tried*); today's `train` trains the current mix from the
+Each run used the data mix and traces of its day (see *What was tried*); today's `train` trains the current mix from the
 first step (not tried from scratch yet).
 {_shortfall(result)}
 ## Limitations
