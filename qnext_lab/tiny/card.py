@@ -256,8 +256,8 @@ busier machine takes the same time and fewer steps). The runs, from `training_lo
 ```
 {_reproduce(log)}
 ```
-Each run used the data mix and traces of its day (see *What was tried*); today's `train` trains the current mix from the
-first step (not tried from scratch yet).
+Each run used the data mix and traces of its day (see *What was tried*); today's `train` trains the current
+mix from the first step (not tried from scratch yet).
 {_shortfall(result)}
 ## Limitations
 A teaching model: six narrow task families, short English, no general knowledge. Problems outside the

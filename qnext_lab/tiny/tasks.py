@@ -100,8 +100,7 @@ def _add(rng: random.Random, level: float) -> Problem:
     a, b = rng.randint(10 ** (na - 1), 10**na - 1), rng.randint(10 ** (nb - 1), 10**nb - 1)
     # One column per line, least significant first: the last digits of what is left of each number are added
     # (0 once a number is used up), then what is left is written after the sum, so the next column's digits
-    # are always the ones just before "+" and at the end of the line above. (Reading the i-th digit from the right
-    # of the question, the trace before run 5, was where qnext-tiny's addition failed.)
+    # are always the ones just before "+" and at the end of the line above (no counting columns in the question).
     ra, rb, lines, carry = str(a), str(b), [], 0
     while ra or rb:
         x, y = int(ra[-1]) if ra else 0, int(rb[-1]) if rb else 0
