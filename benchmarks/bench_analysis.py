@@ -23,9 +23,17 @@ from collections.abc import Callable
 import torch
 import transformers
 
-from qnext_lab.analysis import (active_parameters, coactivation, consecutive_repetition, expert_load,
-                                label_specialization, load_balance, router_saturation, routing_entropy,
-                                vocabulary_specialization)
+from qnext_lab.analysis import (
+    active_parameters,
+    coactivation,
+    consecutive_repetition,
+    expert_load,
+    label_specialization,
+    load_balance,
+    router_saturation,
+    routing_entropy,
+    vocabulary_specialization,
+)
 from qnext_lab.trace import RoutingTrace
 
 L, E, K, VOCAB = 48, 512, 10, 151_936
@@ -60,9 +68,17 @@ def synthetic_trace(num_tokens: int, seq_len: int, seed: int = 0) -> RoutingTrac
     zipf = 1.0 / torch.arange(1, VOCAB + 1, dtype=torch.float64)
     token_ids = torch.multinomial(zipf, num_tokens, replacement=True, generator=g)
     rows = torch.arange(num_tokens)
-    return RoutingTrace(topk_ids=ids, topk_weights=weights, token_ids=token_ids, seq_index=(rows // seq_len).int(),
-                        position=(rows % seq_len).int(), layer_indices=list(range(L)), num_experts=E, top_k=K,
-                        model_name="synthetic-qwen3-next")
+    return RoutingTrace(
+        topk_ids=ids,
+        topk_weights=weights,
+        token_ids=token_ids,
+        seq_index=(rows // seq_len).int(),
+        position=(rows % seq_len).int(),
+        layer_indices=list(range(L)),
+        num_experts=E,
+        top_k=K,
+        model_name="synthetic-qwen3-next",
+    )
 
 
 def probability_trace(num_tokens: int, seed: int = 1) -> RoutingTrace:
@@ -72,8 +88,17 @@ def probability_trace(num_tokens: int, seed: int = 1) -> RoutingTrace:
         probs[layer] = torch.softmax(2.0 * torch.randn(num_tokens, E, generator=g), -1)
     top = probs.topk(K, dim=-1)
     rows = torch.arange(num_tokens)
-    return RoutingTrace(topk_ids=top.indices.int(), topk_weights=top.values, token_ids=rows, seq_index=rows * 0,
-                        position=rows, layer_indices=list(range(L)), num_experts=E, top_k=K, probs=probs)
+    return RoutingTrace(
+        topk_ids=top.indices.int(),
+        topk_weights=top.values,
+        token_ids=rows,
+        seq_index=rows * 0,
+        position=rows,
+        layer_indices=list(range(L)),
+        num_experts=E,
+        top_k=K,
+        probs=probs,
+    )
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
@@ -111,14 +136,20 @@ def main() -> None:
         ("vocabulary_specialization (all layers)", lambda: vocabulary_specialization(trace)),
         ("label_specialization, 5 domains per sequence (all layers)", lambda: label_specialization(trace, domains)),
         ("router_saturation (all layers)", lambda: router_saturation(trace, other)),
-        (f"routing_entropy per token ({args.prob_tokens} tokens x 48 layers x 512 probs)",
-         lambda: routing_entropy(probs)),
+        (
+            f"routing_entropy per token ({args.prob_tokens} tokens x 48 layers x 512 probs)",
+            lambda: routing_entropy(probs),
+        ),
         ("active_parameters (Qwen3-Next-80B config, meta device)", lambda: active_parameters(config)),
     ]
-    print(f"## analysis metrics ({platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{datetime.date.today()})")
-    print(f"Synthetic trace: {args.tokens:,} tokens x {L} layers x {E} experts, top-{K} "
-          f"(built in {built:.1f} s); median of {args.repeats}.")
+    print(
+        f"## analysis metrics ({platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{datetime.date.today()})"
+    )
+    print(
+        f"Synthetic trace: {args.tokens:,} tokens x {L} layers x {E} experts, top-{K} "
+        f"(built in {built:.1f} s); median of {args.repeats}."
+    )
     print("| metric | seconds |")
     print("| --- | --- |")
     for name, fn in metrics:
@@ -126,10 +157,12 @@ def main() -> None:
             continue
         print(f"| {name} | {timed(fn, args.repeats):.2f} |", flush=True)
     frame = active_parameters(config).set_index("component")
-    print(f"\nQwen3-Next-80B-A3B from its config alone: {frame.loc['total', 'total'] / 1e9:.2f}B total, "
-          f"{frame.loc['total (non-embedding)', 'total'] / 1e9:.2f}B non-embedding, "
-          f"{frame.loc['total (non-embedding)', 'active'] / 1e9:.2f}B active per token without embeddings "
-          f"({frame.loc['total', 'active'] / 1e9:.2f}B with them).")
+    print(
+        f"\nQwen3-Next-80B-A3B from its config alone: {frame.loc['total', 'total'] / 1e9:.2f}B total, "
+        f"{frame.loc['total (non-embedding)', 'total'] / 1e9:.2f}B non-embedding, "
+        f"{frame.loc['total (non-embedding)', 'active'] / 1e9:.2f}B active per token without embeddings "
+        f"({frame.loc['total', 'active'] / 1e9:.2f}B with them)."
+    )
 
 
 if __name__ == "__main__":

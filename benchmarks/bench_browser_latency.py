@@ -32,8 +32,14 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 QUESTION = "What is 4785 + 3561?"
 
 # Resolves with ms from the key press (captured at the document, before the slider sees it) to the frame after
@@ -57,12 +63,15 @@ _ARM = """
 
 def _notebook(path: Path, start: int, max_budget: int) -> None:
     book = nbformat.v4.new_notebook()
-    book.cells = [nbformat.v4.new_code_cell(
-        "import qnext_lab as ql\n"
-        'model, tok = ql.load("tiny")\n'
-        f"tuner = ql.BudgetTuner(model, tok, {QUESTION!r}, budget={start}, max_budget={max_budget}, "
-        "max_new_tokens=160)\n"
-        "tuner")]
+    book.cells = [
+        nbformat.v4.new_code_cell(
+            "import qnext_lab as ql\n"
+            'model, tok = ql.load("tiny")\n'
+            f"tuner = ql.BudgetTuner(model, tok, {QUESTION!r}, budget={start}, max_budget={max_budget}, "
+            "max_new_tokens=160)\n"
+            "tuner"
+        )
+    ]
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(book, path)
 
@@ -91,15 +100,35 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="qnext-latency-"))
     _notebook(work / "latency.ipynb", start, max_budget=max(64, start + 8))
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "JUPYTERLAB_SETTINGS_DIR": str(work / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(work / "ws"),
-           "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter-config"),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "JUPYTERLAB_SETTINGS_DIR": str(work / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(work / "ws"),
+        "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+        "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter-config"),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
     log = open(work / "jupyter.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
-         "--ServerApp.port_retries=0", "--allow-root"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.port_retries=0",
+            "--allow-root",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     load_before = os.getloadavg()
     latencies: list[tuple[int, float]] = []
     try:
@@ -115,9 +144,11 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(120_000)
             page.goto(f"{url}/lab/tree/latency.ipynb?token={token}")
-            page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext.session")
+            page.wait_for_function(
+                "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+            )
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_selector(".qnext-budget-tuner .qnext-answer-box .qnext-verdict")
@@ -141,12 +172,17 @@ def main() -> None:
     reanswer = [ms for b, ms in latencies if b < thinking_length]
     reused = [ms for b, ms in latencies if b >= thinking_length]
     result = {
-        "date": datetime.date.today().isoformat(), "moves": len(latencies), "thinking_length": thinking_length,
+        "date": datetime.date.today().isoformat(),
+        "moves": len(latencies),
+        "thinking_length": thinking_length,
         "p50_ms": statistics.median(ms for _, ms in latencies),
         "p90_ms": statistics.quantiles([ms for _, ms in latencies], n=10)[-1] if len(latencies) >= 10 else None,
-        "p50_reanswer_ms": statistics.median(reanswer) if reanswer else None, "n_reanswer": len(reanswer),
-        "p50_reused_ms": statistics.median(reused) if reused else None, "n_reused": len(reused),
-        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
+        "p50_reanswer_ms": statistics.median(reanswer) if reanswer else None,
+        "n_reanswer": len(reanswer),
+        "p50_reused_ms": statistics.median(reused) if reused else None,
+        "n_reused": len(reused),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in load_after],
         "cpus": os.cpu_count(),
     }
     print(json.dumps(result, indent=1))

@@ -57,8 +57,17 @@ def load_model() -> tuple[Any, Any, str]:
 
 def bench_sweep(model: Any, tok: Any, problems: list, args: argparse.Namespace) -> tuple[float, Any]:
     start = time.perf_counter()
-    df, gens = sweep_budget(model, tok, problems, BUDGETS, score=score, batch_size=args.batch_size,
-                            max_new_tokens=args.max_new_tokens, non_thinking=False, return_generations=True)
+    df, gens = sweep_budget(
+        model,
+        tok,
+        problems,
+        BUDGETS,
+        score=score,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        non_thinking=False,
+        return_generations=True,
+    )
     return time.perf_counter() - start, (df, gens)
 
 
@@ -104,24 +113,30 @@ def main() -> None:
     naive_set = problems[: args.naive_problems]
     naive_s, naive = bench_naive(model, tok, naive_set, args)
     naive_full_s = naive_s * len(problems) / len(naive_set)
-    same = all(
-        [g.token_ids for g in gens[b][: len(naive_set)]] == [g.token_ids for g in naive[b]] for b in BUDGETS
-    )
+    same = all([g.token_ids for g in gens[b][: len(naive_set)]] == [g.token_ids for g in naive[b]] for b in BUDGETS)
     latencies = bench_reanswer(model, tok, problems[:8], args)
     p50 = statistics.median(latencies)
     p90 = sorted(latencies)[int(0.9 * (len(latencies) - 1))]
 
-    print(f"## bench_budget — {datetime.date.today()} — {platform.machine()}, {torch.get_num_threads()} torch thread(s), "
-          f"torch {torch.__version__}, transformers {transformers.__version__}")
-    print(f"model: {what}; {len(problems)} problems, budgets {BUDGETS}, batch {args.batch_size}, "
-          f"max_new_tokens {args.max_new_tokens}")
+    print(
+        f"## bench_budget — {datetime.date.today()} — {platform.machine()}, {torch.get_num_threads()} torch thread(s), "
+        f"torch {torch.__version__}, transformers {transformers.__version__}"
+    )
+    print(
+        f"model: {what}; {len(problems)} problems, budgets {BUDGETS}, batch {args.batch_size}, "
+        f"max_new_tokens {args.max_new_tokens}"
+    )
     print(df[["budget", "accuracy", "mean_thinking_tokens", "mean_total_tokens", "time_s"]].to_string(index=False))
     print(f"sweep: {sweep_s:.1f} s (unlimited pass {df.attrs['shared_s']:.1f} s)  [goal <= 60 s]")
-    print(f"naive sequential generate: {naive_s:.1f} s for {len(naive_set)} problems -> {naive_full_s:.1f} s "
-          f"for {len(problems)}; speed-up {naive_full_s / sweep_s:.1f}x  [goal >= 5x]")
+    print(
+        f"naive sequential generate: {naive_s:.1f} s for {len(naive_set)} problems -> {naive_full_s:.1f} s "
+        f"for {len(problems)}; speed-up {naive_full_s / sweep_s:.1f}x  [goal >= 5x]"
+    )
     print(f"verify: sweep tokens == naive tokens on {len(naive_set)} problems x {len(BUDGETS)} budgets: {same}")
-    print(f"re-answer at a new budget: p50 {p50 * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms over {len(latencies)} "
-          f"calls  [goal p50 <= 300 ms]")
+    print(
+        f"re-answer at a new budget: p50 {p50 * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms over {len(latencies)} "
+        f"calls  [goal p50 <= 300 ms]"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import time
 import torch
 import transformers
 
-import qnext_lab
 from qnext_lab.trace.capturing import capture
 
 
@@ -39,6 +38,7 @@ class TimedCapture(capture):
                 return fn(*args, **kwargs)
             finally:
                 TimedCapture.spent += time.thread_time() - start
+
         return wrapper
 
     def _on_model_forward(self, *args, **kwargs):
@@ -56,11 +56,23 @@ class TimedCapture(capture):
 
 def build_model(hidden: int, layers: int, experts: int, top_k: int) -> torch.nn.Module:
     config = transformers.Qwen3NextConfig(
-        vocab_size=256, hidden_size=hidden, intermediate_size=2 * hidden, moe_intermediate_size=hidden // 2,
-        shared_expert_intermediate_size=hidden // 2, num_hidden_layers=layers, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=32, num_experts=experts, num_experts_per_tok=top_k,
-        linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=32, linear_value_head_dim=32,
-        pad_token_id=0, eos_token_id=1,
+        vocab_size=256,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        moe_intermediate_size=hidden // 2,
+        shared_expert_intermediate_size=hidden // 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        linear_num_key_heads=2,
+        linear_num_value_heads=4,
+        linear_key_head_dim=32,
+        linear_value_head_dim=32,
+        pad_token_id=0,
+        eos_token_id=1,
     )
     torch.manual_seed(0)
     model = transformers.Qwen3NextForCausalLM(config).eval()
@@ -84,8 +96,9 @@ def main() -> None:
     mask[0, : args.prompt // 4] = 0  # one left-padded row, as in a real batch
 
     def run(variant: str) -> tuple[float, float]:
-        kwargs = dict(input_ids=ids, attention_mask=mask, max_new_tokens=args.new, min_new_tokens=args.new,
-                      do_sample=False)
+        kwargs = dict(
+            input_ids=ids, attention_mask=mask, max_new_tokens=args.new, min_new_tokens=args.new, do_sample=False
+        )
         wall, cpu = time.perf_counter(), time.process_time()
         with torch.no_grad():
             if variant == "plain":
@@ -110,16 +123,22 @@ def main() -> None:
             cpu[v].append(c)
             inside[v].append(TimedCapture.spent)
     base_wall, base_cpu = statistics.median(wall["plain"]), statistics.median(cpu["plain"])
-    print(f"## capture overhead ({platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread, "
-          f"{datetime.date.today()})")
-    print(f"generate: batch {args.batch}, prompt {args.prompt}, {args.new} new tokens, Qwen3-Next hidden 128, "
-          f"4 layers, 16 experts top-2, experts implementation 'qnext'; median of {args.repeats}")
+    print(
+        f"## capture overhead ({platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread, "
+        f"{datetime.date.today()})"
+    )
+    print(
+        f"generate: batch {args.batch}, prompt {args.prompt}, {args.new} new tokens, Qwen3-Next hidden 128, "
+        f"4 layers, 16 experts top-2, experts implementation 'qnext'; median of {args.repeats}"
+    )
     print("| variant | wall s | wall overhead | CPU s | CPU overhead | inside capture s | inside / plain CPU |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for v in variants:
         w, c, i = statistics.median(wall[v]), statistics.median(cpu[v]), statistics.median(inside[v])
-        print(f"| {v} | {w:.3f} | {100 * (w / base_wall - 1):+.1f}% | {c:.3f} | {100 * (c / base_cpu - 1):+.1f}% "
-              f"| {i:.4f} | {100 * i / base_cpu:.2f}% |")
+        print(
+            f"| {v} | {w:.3f} | {100 * (w / base_wall - 1):+.1f}% | {c:.3f} | {100 * (c / base_cpu - 1):+.1f}% "
+            f"| {i:.4f} | {100 * i / base_cpu:.2f}% |"
+        )
 
 
 if __name__ == "__main__":

@@ -35,15 +35,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     model, tok = qnext_lab.load("tiny")
-    rendered = tok.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=False,
-                                       add_generation_prompt=True, enable_thinking=True)
+    rendered = tok.apply_chat_template(
+        [{"role": "user", "content": PROMPT}], tokenize=False, add_generation_prompt=True, enable_thinking=True
+    )
     ids = tok(rendered, return_tensors="pt", add_special_tokens=False)
     n = args.tokens
 
     def bare() -> list[int]:
         with torch.inference_mode():
             out = model.generate(**ids, max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
-        return out[0, ids.input_ids.shape[1]:].tolist()
+        return out[0, ids.input_ids.shape[1] :].tolist()
 
     variants = {
         "model.generate (bare)": bare,
@@ -58,13 +59,15 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for r in range(args.repeats):
-        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate: no variant always goes first
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate: no variant always goes first
             start = time.perf_counter()
             variants[name]()
             times[name].append(time.perf_counter() - start)
     base = statistics.median(times["model.generate (bare)"])
-    print(f"# engine overhead, {datetime.date.today()} · {platform.platform()} · torch {torch.__version__} · "
-          f"1 torch thread · qnext-tiny · prompt {ids.input_ids.shape[1]} tokens · {args.repeats} repeats")
+    print(
+        f"# engine overhead, {datetime.date.today()} · {platform.platform()} · torch {torch.__version__} · "
+        f"1 torch thread · qnext-tiny · prompt {ids.input_ids.shape[1]} tokens · {args.repeats} repeats"
+    )
     print("| variant | tokens | median s/call | tokens/s | time vs bare |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name in variants:
@@ -74,10 +77,16 @@ def main() -> None:
     # the engine's host work per call, alone: rendering + checks, and labelling + decoding + parsing
     req = make_request(model, tok, [PROMPT], GenerationOptions(max_new_tokens=n))
     forced = [False] * len(engine_ids)
-    for label, fn in (("make_request (render, tokenize, check)", lambda: make_request(
-            model, tok, [PROMPT], GenerationOptions(max_new_tokens=n))),
-            ("build_generation (label, decode, parse)", lambda: build_generation(
-                tok, req, 0, engine_ids, forced, Timing(0.0, 0.0)))):
+    for label, fn in (
+        (
+            "make_request (render, tokenize, check)",
+            lambda: make_request(model, tok, [PROMPT], GenerationOptions(max_new_tokens=n)),
+        ),
+        (
+            "build_generation (label, decode, parse)",
+            lambda: build_generation(tok, req, 0, engine_ids, forced, Timing(0.0, 0.0)),
+        ),
+    ):
         samples = []
         for _ in range(50):
             start = time.perf_counter()

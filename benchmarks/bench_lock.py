@@ -48,16 +48,26 @@ def main() -> None:
     torch.set_num_threads(1)  # one thread: steadier timings on a shared machine
 
     model, tok = qnext_lab.load("tiny")
-    text = tok.apply_chat_template([{"role": "user", "content": "What is 478 + 356?"}], tokenize=False,
-                                   add_generation_prompt=True, enable_thinking=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 478 + 356?"}],
+        tokenize=False,
+        add_generation_prompt=True,
+        enable_thinking=True,
+    )
     ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
 
     def run(locked: bool) -> tuple[float, float]:
         """Decode tokens/s (by wall time, by CPU time) of one greedy generation of exactly ``args.new`` tokens."""
         clock = DecodeClock()
-        kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.new,
-                      min_new_tokens=args.new, do_sample=False, stopping_criteria=StoppingCriteriaList([clock]),
-                      pad_token_id=tok.pad_token_id)
+        kwargs = dict(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=args.new,
+            min_new_tokens=args.new,
+            do_sample=False,
+            stopping_criteria=StoppingCriteriaList([clock]),
+            pad_token_id=tok.pad_token_id,
+        )
         with torch.inference_mode():
             if locked:
                 with hold(model, what="benchmark"):
@@ -84,15 +94,21 @@ def main() -> None:
             pass
     per_call_us = (time.perf_counter() - start) / args.loops * 1e6
 
-    print(f"## model lock cost ({platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread, "
-          f"{datetime.date.today()})")
-    print(f"qnext-tiny greedy generate, prompt {ids.shape[1]} tokens, {args.new} new tokens, decode tokens/s "
-          f"(prefill excluded) by wall time and by this thread's CPU time, median of {args.repeats} interleaved runs")
+    print(
+        f"## model lock cost ({platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread, "
+        f"{datetime.date.today()})"
+    )
+    print(
+        f"qnext-tiny greedy generate, prompt {ids.shape[1]} tokens, {args.new} new tokens, decode tokens/s "
+        f"(prefill excluded) by wall time and by this thread's CPU time, median of {args.repeats} interleaved runs"
+    )
     print("| variant | wall tokens/s | min .. max | CPU tokens/s | min .. max |")
     print("| --- | --- | --- | --- | --- |")
     for name, key in (("model.generate", False), ("with hold(model): model.generate", True)):
-        print(f"| {name} | {statistics.median(wall[key]):.1f} | {min(wall[key]):.1f} .. {max(wall[key]):.1f} "
-              f"| {statistics.median(cpu[key]):.1f} | {min(cpu[key]):.1f} .. {max(cpu[key]):.1f} |")
+        print(
+            f"| {name} | {statistics.median(wall[key]):.1f} | {min(wall[key]):.1f} .. {max(wall[key]):.1f} "
+            f"| {statistics.median(cpu[key]):.1f} | {min(cpu[key]):.1f} .. {max(cpu[key]):.1f} |"
+        )
     ratio = lambda d: statistics.median(d[True]) / statistics.median(d[False])  # noqa: E731
     print(f"locked / plain: wall {ratio(wall):.3f}, CPU {ratio(cpu):.3f}")
     print(f"uncontended `with hold(model): pass`: {per_call_us:.2f} µs per enter + exit ({args.loops} loops)")

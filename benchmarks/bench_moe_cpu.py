@@ -30,19 +30,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 os.environ.setdefault("QNEXT_LAB_BACKEND", "torch")
 
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from transformers.models.qwen3_next.modeling_qwen3_next import Qwen3NextExperts  # noqa: E402
+import torch
+import transformers
+from transformers.models.qwen3_next.modeling_qwen3_next import Qwen3NextExperts
 
-import qnext_lab  # noqa: E402,F401  registers "qnext"
+import qnext_lab
 
 IMPLS = ("eager", "grouped_mm", "batched_mm", "qnext")
 TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
 def build(hidden: int, inter: int, experts: int, top_k: int) -> Qwen3NextExperts:
-    cfg = transformers.Qwen3NextConfig(hidden_size=hidden, moe_intermediate_size=inter, num_experts=experts,
-                                       num_experts_per_tok=top_k)  # fmt: skip
+    cfg = transformers.Qwen3NextConfig(
+        hidden_size=hidden, moe_intermediate_size=inter, num_experts=experts, num_experts_per_tok=top_k
+    )
     module = Qwen3NextExperts(cfg)
     with torch.no_grad():
         module.gate_up_proj.normal_(0, hidden**-0.5)
@@ -67,8 +68,12 @@ def time_call(module: torch.nn.Module, impl: str, x, ids, w) -> float:
 def generate_speed(path: str, new_tokens: int, repeats: int) -> None:
     """Greedy decode speed of a whole model (default: the bundled one) under each experts backend."""
     model, tok = qnext_lab.load(path)
-    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 478 + 356?"}], add_generation_prompt=True,
-                                     return_tensors="pt", return_dict=True)["input_ids"]  # fmt: skip
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 478 + 356?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )["input_ids"]
     print(f"# {path}: greedy generate, {new_tokens} new tokens, prompt {prompt.shape[1]} tokens, medians of {repeats}")
     print("| backend | tokens/s |\n|---|---:|")
     speeds = {i: [] for i in IMPLS}
@@ -90,12 +95,23 @@ SHAPES = {  # name -> (experts, top_k, hidden, inter)
 }
 
 
-def measure(module, impls_all, tokens: int, experts: int, top_k: int, hidden: int, inter: int, repeats: int,
-            max_gather_gb: float) -> dict:
+def measure(
+    module,
+    impls_all,
+    tokens: int,
+    experts: int,
+    top_k: int,
+    hidden: int,
+    inter: int,
+    repeats: int,
+    max_gather_gb: float,
+) -> dict:
     per_slot_bytes = 3 * hidden * inter * 4
     x = torch.randn(tokens, hidden)
     ids, w = routing(tokens, experts, top_k, seed=tokens)
-    impls = [i for i in impls_all if not (i == "batched_mm" and tokens * top_k * per_slot_bytes > max_gather_gb * 2**30)]
+    impls = [
+        i for i in impls_all if not (i == "batched_mm" and tokens * top_k * per_slot_bytes > max_gather_gb * 2**30)
+    ]
     with torch.no_grad():
         ref = None
         for impl in impls:  # warm-up, and a correctness check against the first backend (eager)
@@ -135,8 +151,10 @@ def main() -> None:
         generate_speed(args.generate, new_tokens=48, repeats=args.repeats or 5)
         return
     impls = [i for i in IMPLS if i in args.impls]
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"transformers {transformers.__version__}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, fp32")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"transformers {transformers.__version__}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, fp32"
+    )
     rows = []
     for shape in args.shapes:
         experts, top_k, hidden, inter = SHAPES[shape]
@@ -145,21 +163,36 @@ def main() -> None:
         for threads in args.threads:
             torch.set_num_threads(threads)
             print(f"\n## {shape}: E={experts} k={top_k} H={hidden} I={inter}, {threads} thread(s)")
-            print("| tokens | " + " | ".join(f"{i} (ms)" for i in impls) + " | best other | qnext vs best other, median "
-                  "| same, min |")
+            print(
+                "| tokens | " + " | ".join(f"{i} (ms)" for i in impls) + " | best other | qnext vs best other, median "
+                "| same, min |"
+            )
             print("|---:|" + "---:|" * len(impls) + "---|---:|---:|")
             for tokens in args.tokens:
                 repeats = args.repeats or (15 if tokens < 64 else 9 if tokens < 256 else 5 if tokens < 2048 else 3)
                 times = measure(module, impls, tokens, experts, top_k, hidden, inter, repeats, args.max_gather_gb)
                 med = {i: statistics.median(t) * 1e3 for i, t in times.items()}
-                low = {i: min(t) * 1e3 for i, t in times.items()}  # least disturbed run: a second view on a busy machine
+                low = {
+                    i: min(t) * 1e3 for i, t in times.items()
+                }  # least disturbed run: a second view on a busy machine
                 best = min((i for i in med if i != "qnext"), key=med.get)
                 best_low = min(v for i, v in low.items() if i != "qnext")
-                rows.append({"shape": shape, "threads": threads, "tokens": tokens, "median_ms": med, "min_ms": low,
-                             "repeats": repeats})
+                rows.append(
+                    {
+                        "shape": shape,
+                        "threads": threads,
+                        "tokens": tokens,
+                        "median_ms": med,
+                        "min_ms": low,
+                        "repeats": repeats,
+                    }
+                )
                 cells = [f"{med[i]:.2f}" if i in med else "skipped" for i in impls]
-                print(f"| {tokens} | " + " | ".join(cells) + f" | {best} | {med[best] / med['qnext']:.2f}x "
-                      f"| {best_low / low['qnext']:.2f}x |", flush=True)
+                print(
+                    f"| {tokens} | " + " | ".join(cells) + f" | {best} | {med[best] / med['qnext']:.2f}x "
+                    f"| {best_low / low['qnext']:.2f}x |",
+                    flush=True,
+                )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import torch  # noqa: E402
+import torch
 
 SHAPES = {"qwen3_next": (512, 10, 2048, 512), "qwen3_moe_like": (128, 8, 2048, 768)}  # E, k, H, I
 TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
@@ -35,8 +35,9 @@ def build(experts: int, top_k: int, hidden: int, inter: int):
     import transformers
     from transformers.models.qwen3_next.modeling_qwen3_next import Qwen3NextExperts
 
-    cfg = transformers.Qwen3NextConfig(hidden_size=hidden, moe_intermediate_size=inter, num_experts=experts,
-                                       num_experts_per_tok=top_k)  # fmt: skip
+    cfg = transformers.Qwen3NextConfig(
+        hidden_size=hidden, moe_intermediate_size=inter, num_experts=experts, num_experts_per_tok=top_k
+    )
     with torch.device("cuda"):
         module = Qwen3NextExperts(cfg)
     with torch.no_grad():
@@ -68,9 +69,10 @@ def bench(module, impl: str, x, ring) -> float:
 
 
 def sweep(args) -> None:
+    from triton.testing import do_bench
+
     from qnext_lab.kernels import GemmConfig, align_block_size, down_combine, gate_up
     from qnext_lab.runtime.experts import triton_plan
-    from triton.testing import do_bench
 
     experts, top_k, hidden, inter = SHAPES["qwen3_next"]
     module = build(experts, top_k, hidden, inter)
@@ -83,8 +85,13 @@ def sweep(args) -> None:
             cfg = GemmConfig(bm, bn, bk, warps, stages)
             align = align_block_size(ids, experts, bm, validate=False)
             try:
-                ms = do_bench(lambda: down_combine(gate_up(x, weights, align, top_k, config=cfg), weights, align, w,
-                                                   config=cfg), warmup=10, rep=50)  # fmt: skip
+                ms = do_bench(
+                    lambda x=x, align=align, w=w, cfg=cfg: down_combine(
+                        gate_up(x, weights, align, top_k, config=cfg), weights, align, w, config=cfg
+                    ),
+                    warmup=10,
+                    rep=50,
+                )
             except Exception as exc:  # out of shared memory etc.: not a candidate
                 print(f"  {cfg} failed: {type(exc).__name__}")
                 continue
@@ -116,15 +123,21 @@ def main() -> None:
     if args.sweep:
         sweep(args)
         return
-    print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, "
-          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, bf16, do_bench median")  # fmt: skip
+    print(
+        f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, bf16, do_bench median"
+    )
     rows = []
     for shape in args.shapes:
         experts, top_k, hidden, inter = SHAPES[shape]
         module = build(experts, top_k, hidden, inter)
         expert_bytes = 3 * hidden * inter * 2
         print(f"\n## {shape}: E={experts} k={top_k} H={hidden} I={inter}")
-        print("| M | " + " | ".join(f"{i} (ms)" for i in args.impls) + " | qnext % HBM roofline | qnext TFLOP/s | qnext vs grouped_mm |")
+        print(
+            "| M | "
+            + " | ".join(f"{i} (ms)" for i in args.impls)
+            + " | qnext % HBM roofline | qnext TFLOP/s | qnext vs grouped_mm |"
+        )
         print("|---:|" + "---:|" * (len(args.impls) + 3))
         for tokens in args.tokens:
             x = torch.randn(tokens, hidden, device="cuda", dtype=torch.bfloat16)
@@ -147,13 +160,23 @@ def main() -> None:
             roofline_ms = touched * expert_bytes / (args.hbm_tbps * 1e12) * 1e3
             flops = 2 * tokens * top_k * 3 * hidden * inter
             q = times["qnext"]
-            row = {"shape": shape, "tokens": tokens, "ms": times, "rel_err_vs_grouped_mm": err,
-                   "hbm_roofline_pct": 100 * roofline_ms / q, "tflops": flops / (q * 1e-3) / 1e12}  # fmt: skip
+            row = {
+                "shape": shape,
+                "tokens": tokens,
+                "ms": times,
+                "rel_err_vs_grouped_mm": err,
+                "hbm_roofline_pct": 100 * roofline_ms / q,
+                "tflops": flops / (q * 1e-3) / 1e12,
+            }
             rows.append(row)
             cells = [f"{times[i]:.3f}" if i in times else "skipped" for i in args.impls]
             vs = f"{times['grouped_mm'] / q:.2f}x" if "grouped_mm" in times else "-"
-            print(f"| {tokens} | " + " | ".join(cells)
-                  + f" | {row['hbm_roofline_pct']:.0f}% | {row['tflops']:.1f} | {vs} |", flush=True)  # fmt: skip
+            print(
+                f"| {tokens} | "
+                + " | ".join(cells)
+                + f" | {row['hbm_roofline_pct']:.0f}% | {row['tflops']:.1f} | {vs} |",
+                flush=True,
+            )
             if err > 2e-2:
                 print(f"  WARNING: qnext differs from grouped_mm by {err:.3g} (relative) at M={tokens}")
     print(f"\nself-check verdicts (None = the Triton path matched the torch reference): {verdicts()}")

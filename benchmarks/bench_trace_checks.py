@@ -36,9 +36,16 @@ def fields(num_tokens: int, seed: int = 0) -> dict:
     ids = ((base + gaps.cumsum(-1)) % E).int()  # (L, N, K)
     weights = torch.rand(L, num_tokens, K, generator=g).sort(dim=-1, descending=True).values  # (L, N, K)
     n = torch.arange(num_tokens)
-    return dict(topk_ids=ids, topk_weights=weights, token_ids=torch.randint(0, 151_936, (num_tokens,), generator=g),
-                seq_index=(n // 1000).int(), position=(n % 1000).int(), layer_indices=list(range(L)),
-                num_experts=E, top_k=K)
+    return dict(
+        topk_ids=ids,
+        topk_weights=weights,
+        token_ids=torch.randint(0, 151_936, (num_tokens,), generator=g),
+        seq_index=(n // 1000).int(),
+        position=(n % 1000).int(),
+        layer_indices=list(range(L)),
+        num_experts=E,
+        top_k=K,
+    )
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
@@ -58,9 +65,11 @@ def main() -> None:
     torch.set_num_threads(1)
     kw = fields(args.tokens)
     trace = RoutingTrace(**kw)
-    print(f"# {platform.node()} ({torch.get_num_threads()} torch thread), torch {torch.__version__}, "
-          f"{datetime.date.today()}; trace {L} layers x {args.tokens} tokens x top-{K} of {E} experts, "
-          f"median of {args.repeats}")
+    print(
+        f"# {platform.node()} ({torch.get_num_threads()} torch thread), torch {torch.__version__}, "
+        f"{datetime.date.today()}; trace {L} layers x {args.tokens} tokens x top-{K} of {E} experts, "
+        f"median of {args.repeats}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.safetensors"
         trace.save(path)

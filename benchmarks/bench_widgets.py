@@ -45,7 +45,9 @@ def load_model() -> tuple[Any, Any, str]:
 
         tok = build_tokenizer()
         torch.manual_seed(0)
-        config = tiny_config(len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"))
+        config = tiny_config(
+            len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>")
+        )
         model = Qwen3NextForCausalLM(config).eval()
         model.set_experts_implementation("qnext")
         return model, tok, "UNTRAINED qnext-tiny architecture (bundled checkpoint absent)"
@@ -70,7 +72,7 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 def bench_heatmap(trace: Any, repeats: int) -> dict[str, list[float]]:
     view = RoutingHeatmap(trace)  # default window: 512 tokens
     times: dict[str, list[float]] = {"layer": [], "window": [], "mode": []}
-    for i in range(repeats):
+    for _ in range(repeats):
         start = time.perf_counter()
         view.layer = (view.layer + 1) % trace.num_layers
         times["layer"].append(time.perf_counter() - start)
@@ -119,22 +121,28 @@ def main() -> None:
     heat = bench_heatmap(trace, args.repeats)
     latencies, reused, first = bench_slider(model, tok, args.moves, args.max_budget)
 
-    print(f"## bench_widgets — {datetime.date.today()} — {platform.machine()}, {torch.get_num_threads()} torch "
-          f"thread(s), torch {torch.__version__}, transformers {transformers.__version__}")
+    print(
+        f"## bench_widgets — {datetime.date.today()} — {platform.machine()}, {torch.get_num_threads()} torch "
+        f"thread(s), torch {torch.__version__}, transformers {transformers.__version__}"
+    )
     print(f"model: {what}; trace {trace}")
     for kind, values in heat.items():
         p50, p90 = percentiles(values)
         goal = "  [goal p50 <= 200 ms]" if kind == "layer" else ""
         print(f"heatmap {kind} change, {len(values)} x: p50 {p50 * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms{goal}")
     p50, p90 = percentiles(latencies)
-    print(f"budget slider move -> answer shown, {len(latencies)} moves over 0..{args.max_budget}: "
-          f"p50 {p50 * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms  [goal p50 <= 300 ms] (first answer {first:.2f} s)")
+    print(
+        f"budget slider move -> answer shown, {len(latencies)} moves over 0..{args.max_budget}: "
+        f"p50 {p50 * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms  [goal p50 <= 300 ms] (first answer {first:.2f} s)"
+    )
     rerun = [t for t, r in zip(latencies, reused) if not r]
     if rerun:
         p50, p90 = percentiles(rerun)
-        print(f"  of which {len(rerun)} moves below the model's own thinking length (truncate + re-answer): "
-              f"p50 {p50 * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms; the other {len(latencies) - len(rerun)} reuse the "
-              f"unlimited run (debounce only)")
+        print(
+            f"  of which {len(rerun)} moves below the model's own thinking length (truncate + re-answer): "
+            f"p50 {p50 * 1e3:.0f} ms, p90 {p90 * 1e3:.0f} ms; the other {len(latencies) - len(rerun)} reuse the "
+            f"unlimited run (debounce only)"
+        )
 
 
 if __name__ == "__main__":

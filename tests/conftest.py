@@ -17,13 +17,20 @@ from qnext_lab.trace.routing_trace import RoutingTrace
 XSS = "<img src=x onerror=alert(1)>"  # token 5 of every known trace: must always show as text
 
 
-def build_known_trace(num_layers: int = 3, num_tokens: int = 40, k: int = 2, num_experts: int = 8,
-                      phases: bool = True, layer_indices: Sequence[int] | None = None,
-                      newline_token: bool = False) -> RoutingTrace:
+def build_known_trace(
+    num_layers: int = 3,
+    num_tokens: int = 40,
+    k: int = 2,
+    num_experts: int = 8,
+    phases: bool = True,
+    layer_indices: Sequence[int] | None = None,
+    newline_token: bool = False,
+) -> RoutingTrace:
     """Token n in layer l goes to expert (n + l) % E at rank 0 (weight 0.7) and (n + l + 1) % E (weight 0.3)."""
     n = torch.arange(num_tokens)
-    ids = torch.stack([torch.stack([(n + layer + r) % num_experts for r in range(k)], dim=-1)
-                       for layer in range(num_layers)])  # (L, N, k)
+    ids = torch.stack(
+        [torch.stack([(n + layer + r) % num_experts for r in range(k)], dim=-1) for layer in range(num_layers)]
+    )  # (L, N, k)
     weights = torch.tensor([0.7, 0.3] + [0.0] * (k - 2))[:k].expand(num_layers, num_tokens, k).clone()
     tokens = [f"tok{i}" for i in range(num_tokens)]
     tokens[5] = XSS
@@ -34,9 +41,17 @@ def build_known_trace(num_layers: int = 3, num_tokens: int = 40, k: int = 2, num
         third = num_tokens // 3
         phase = torch.tensor([0] * third + [1] * third + [2] * (num_tokens - 2 * third))
     return RoutingTrace(
-        topk_ids=ids.int(), topk_weights=weights, token_ids=n, seq_index=torch.zeros(num_tokens, dtype=torch.int32),
-        position=n.int(), layer_indices=list(layer_indices) if layer_indices is not None else list(range(num_layers)),
-        num_experts=num_experts, top_k=k, model_name="known", phase=phase, tokens=tokens,
+        topk_ids=ids.int(),
+        topk_weights=weights,
+        token_ids=n,
+        seq_index=torch.zeros(num_tokens, dtype=torch.int32),
+        position=n.int(),
+        layer_indices=list(layer_indices) if layer_indices is not None else list(range(num_layers)),
+        num_experts=num_experts,
+        top_k=k,
+        model_name="known",
+        phase=phase,
+        tokens=tokens,
     )
 
 

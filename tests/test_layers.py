@@ -80,9 +80,17 @@ def test_no_module_imports_from_a_layer_above_its_own():
 def test_no_import_cycles_between_modules():
     modules = _modules()
     # a package's __init__ re-exports its own modules; cycles through it are how packages work, not a design flaw
-    graph = {name: sorted({t for t, _ in _imports(name, path, modules) if t in modules and t != name
-                           and modules[t].name != "__init__.py"})
-             for name, path in modules.items() if path.name != "__init__.py"}
+    graph = {
+        name: sorted(
+            {
+                t
+                for t, _ in _imports(name, path, modules)
+                if t in modules and t != name and modules[t].name != "__init__.py"
+            }
+        )
+        for name, path in modules.items()
+        if path.name != "__init__.py"
+    }
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

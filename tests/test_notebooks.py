@@ -20,8 +20,18 @@ BUDGET_S = 180  # the issue's limit per notebook on 2 CPU cores
 SMALL_MODEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # `from X import ...` is allowed only from public subpackages (the task generator of the bundled model)
 ALLOWED_FROM_IMPORTS = {"qnext_lab.tiny"}
-EXPECTED = ["01_tour", "02_routing", "03_thinking_modes", "04_budget", "05_your_model", "06_inside_the_kernel",
-            "07_tools_and_agents", "08_why_it_is_fast", "09_fine_tune", "10_quantization"]
+EXPECTED = [
+    "01_tour",
+    "02_routing",
+    "03_thinking_modes",
+    "04_budget",
+    "05_your_model",
+    "06_inside_the_kernel",
+    "07_tools_and_agents",
+    "08_why_it_is_fast",
+    "09_fine_tune",
+    "10_quantization",
+]
 # notebooks that train read this and run a short smoke version (the skill does not appear in so few steps)
 QUICK = {"QNEXT_LAB_QUICK": "1"}
 
@@ -44,8 +54,11 @@ def test_the_japanese_tour_is_the_tour_with_translated_prose():
     assert len(english) == len(japanese) and 'ql.set_language("ja")' in japanese[0]
     for en, ja in zip(english[1:], japanese[1:]):
         assert en == ja or ("title=" in en and en.split("title=")[0] == ja.split("title=")[0]), ja
-    prose = [c.source for c in nbformat.read(ROOT / "notebooks" / "ja" / "01_tour.ipynb", as_version=4).cells
-             if c.cell_type == "markdown"]
+    prose = [
+        c.source
+        for c in nbformat.read(ROOT / "notebooks" / "ja" / "01_tour.ipynb", as_version=4).cells
+        if c.cell_type == "markdown"
+    ]
     assert all(any("\u3040" <= ch <= "\u30ff" for ch in md) for md in prose[:-1]), "untranslated prose"
 
 
@@ -85,10 +98,16 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     if not _bundled_model_present():
         pytest.skip("the bundled qnext-tiny checkpoint is not trained yet (qnext_lab/tiny/qnext-tiny/config.json)")
     book = nbformat.read(path, as_version=4)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "TMPDIR": str(tmp_path), **SMALL_MODEL_THREADS, **QUICK}
-    client = NotebookClient(book, timeout=BUDGET_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "TMPDIR": str(tmp_path),
+        **SMALL_MODEL_THREADS,
+        **QUICK,
+    }
+    client = NotebookClient(
+        book, timeout=BUDGET_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     client.execute(env=env)
     seconds = time.perf_counter() - start
@@ -100,8 +119,8 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
 def test_binder_files_are_consistent():
     """Binder cannot be built offline; check what can be: pins within pyproject's ranges, CPU torch, start page."""
     import re
-    import tomllib
 
+    import tomllib
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version

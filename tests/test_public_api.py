@@ -65,14 +65,17 @@ def test_no_export_has_the_name_of_a_module_of_its_package(package):
     clashes = sorted(submodules & set(module.__all__))
     assert not clashes, f"qnext_lab.{package} exports {clashes}, which are also module names"
     if package == "trace":  # the top-level facade too
-        assert not set(qnext_lab.__all__) & {info.name for info in pkgutil.iter_modules(qnext_lab.__path__)
-                                                 if info.name not in SUBPACKAGES}
+        assert not set(qnext_lab.__all__) & {
+            info.name for info in pkgutil.iter_modules(qnext_lab.__path__) if info.name not in SUBPACKAGES
+        }
 
 
 def test_importing_a_subpackage_imports_none_of_its_modules():
-    code = ("import sys, qnext_lab.figures, qnext_lab.analysis, qnext_lab.widgets, qnext_lab.thinking;"
-            "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['qnext_lab', 'figures'],"
-            " ['qnext_lab', 'widgets']) and m.count('.') == 2)); print('plotly' in sys.modules)")
+    code = (
+        "import sys, qnext_lab.figures, qnext_lab.analysis, qnext_lab.widgets, qnext_lab.thinking;"
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['qnext_lab', 'figures'],"
+        " ['qnext_lab', 'widgets']) and m.count('.') == 2)); print('plotly' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     modules, plotly = out.stdout.strip().splitlines()
     assert modules == "[]" and plotly == "False", out.stdout

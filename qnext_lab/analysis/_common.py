@@ -16,22 +16,31 @@ from ..trace.routing_trace import RoutingTrace
 
 def check_trace(trace: object, name: str = "trace") -> RoutingTrace:
     if not isinstance(trace, RoutingTrace):
-        raise TypeError(f"{name} must be a qnext_lab.RoutingTrace (from capture() or RoutingTrace.load), "
-                        f"got {type(trace).__name__}")
+        raise TypeError(
+            f"{name} must be a qnext_lab.RoutingTrace (from capture() or RoutingTrace.load), got {type(trace).__name__}"
+        )
     return trace
 
 
 def check_same_tokens(a: RoutingTrace, b: RoutingTrace, what: str) -> None:
     """Two traces of one architecture over the same tokens in the same order, or ValueError saying how to get them."""
     if a.num_experts != b.num_experts or a.top_k != b.top_k:
-        raise ValueError(f"traces differ in experts/top-k ({a.num_experts}/{a.top_k} vs {b.num_experts}/{b.top_k}): "
-                         f"{what} compares two models of one architecture")
-    same = (len(a) == len(b) and torch.equal(a.token_ids, b.token_ids) and torch.equal(a.seq_index, b.seq_index)
-            and torch.equal(a.position, b.position))
+        raise ValueError(
+            f"traces differ in experts/top-k ({a.num_experts}/{a.top_k} vs {b.num_experts}/{b.top_k}): "
+            f"{what} compares two models of one architecture"
+        )
+    same = (
+        len(a) == len(b)
+        and torch.equal(a.token_ids, b.token_ids)
+        and torch.equal(a.seq_index, b.seq_index)
+        and torch.equal(a.position, b.position)
+    )
     if not same:
-        raise ValueError(f"{what} needs two traces of the same tokens in the same order ({len(a)} vs {len(b)} tokens, "
-                         "or different token ids); run both models on the same inputs, e.g. a plain forward over "
-                         "one batch, or one model's generated tokens fed to the other")
+        raise ValueError(
+            f"{what} needs two traces of the same tokens in the same order ({len(a)} vs {len(b)} tokens, "
+            "or different token ids); run both models on the same inputs, e.g. a plain forward over "
+            "one batch, or one model's generated tokens fed to the other"
+        )
 
 
 def layer_positions(trace: RoutingTrace, layers: int | Iterable[int] | None) -> list[tuple[int, int]]:

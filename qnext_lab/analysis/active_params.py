@@ -95,20 +95,38 @@ def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace |
         expert_total += n
         expert_active += k * per_expert
         expert_touched += touched
-    rows.append(dict(component="routed experts", total=expert_total, active=round(expert_active),
-                     touched=round(expert_touched)))
+    rows.append(
+        dict(component="routed experts", total=expert_total, active=round(expert_active), touched=round(expert_touched))
+    )
     routers = [layer.router for layer in layers if layer.router is not None]
     n_router = sum(count(r.parameters()) for r in routers)
     rows.append(dict(component="routers", total=n_router, active=n_router, touched=n_router))
     n_other = count(model.parameters())
-    rows.append(dict(component="other (attention, norms, shared experts, dense MLPs)", total=n_other,
-                     active=n_other, touched=n_other))
+    rows.append(
+        dict(
+            component="other (attention, norms, shared experts, dense MLPs)",
+            total=n_other,
+            active=n_other,
+            touched=n_other,
+        )
+    )
     frame = pd.DataFrame(rows)
     total = frame[["total", "active", "touched"]].sum()
-    non_embedding = total - frame.loc[frame.component.isin(["embedding", "lm_head"]), ["total", "active", "touched"]].sum()
-    frame = pd.concat([frame, pd.DataFrame([dict(component="total", **total.to_dict()),
-                                            dict(component="total (non-embedding)", **non_embedding.to_dict())])],
-                      ignore_index=True)
+    non_embedding = (
+        total - frame.loc[frame.component.isin(["embedding", "lm_head"]), ["total", "active", "touched"]].sum()
+    )
+    frame = pd.concat(
+        [
+            frame,
+            pd.DataFrame(
+                [
+                    dict(component="total", **total.to_dict()),
+                    dict(component="total (non-embedding)", **non_embedding.to_dict()),
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     if trace is None:
         frame = frame.drop(columns="touched")
     frame["share_active"] = frame["active"] / frame["total"].where(frame["total"] > 0)

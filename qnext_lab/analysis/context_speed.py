@@ -30,8 +30,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_context(model: nn.Module, contexts: Iterable[int], *, batch: int = 1, decode_tokens: int = 8,
-                    repeats: int = 3, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+def measure_context(
+    model: nn.Module,
+    contexts: Iterable[int],
+    *,
+    batch: int = 1,
+    decode_tokens: int = 8,
+    repeats: int = 3,
+    seed: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
     """One row per context: ``context, batch, prefill_s, decode_s_per_token, kv_bytes, state_bytes``.
 
     ``prefill_s``: median time of a forward over ``batch`` x ``context`` new tokens (cache created).
@@ -49,8 +57,10 @@ def measure_context(model: nn.Module, contexts: Iterable[int], *, batch: int = 1
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     limit = getattr(config, "max_position_embeddings", None)
     if isinstance(limit, int) and max(contexts) + decode_tokens > limit:
-        raise ValueError(f"context {max(contexts)} + {decode_tokens} decode tokens exceeds the model's "
-                         f"max_position_embeddings ({limit}); raise it in the config or measure shorter contexts")
+        raise ValueError(
+            f"context {max(contexts)} + {decode_tokens} decode tokens exceeds the model's "
+            f"max_position_embeddings ({limit}); raise it in the config or measure shorter contexts"
+        )
     device = next(model.parameters()).device
     vocab = int(config.vocab_size)
     g = torch.Generator().manual_seed(seed)
@@ -77,7 +87,14 @@ def measure_context(model: nn.Module, contexts: Iterable[int], *, batch: int = 1
                     decode.append(time.perf_counter() - start)
                     cache = out.past_key_values
             del out, cache
-        rows.append(dict(context=context, batch=batch, prefill_s=statistics.median(prefill),
-                         decode_s_per_token=statistics.median(decode), kv_bytes=held["kv"],
-                         state_bytes=held["state"]))
+        rows.append(
+            dict(
+                context=context,
+                batch=batch,
+                prefill_s=statistics.median(prefill),
+                decode_s_per_token=statistics.median(decode),
+                kv_bytes=held["kv"],
+                state_bytes=held["state"],
+            )
+        )
     return pd.DataFrame(rows)

@@ -121,14 +121,20 @@ class ModelCost:
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        out.update(prefill_flops_per_token=self.prefill_flops_per_token, decode_bytes=self.decode_bytes,
-                   memory=self.memory, decode_intensity=self.decode_intensity)
+        out.update(
+            prefill_flops_per_token=self.prefill_flops_per_token,
+            decode_bytes=self.decode_bytes,
+            memory=self.memory,
+            decode_intensity=self.decode_intensity,
+        )
         return out
 
 
 def _text_config(config: object) -> object:
     if not (hasattr(config, "to_dict") and hasattr(config, "model_type")):
-        raise TypeError(f"expected a transformers config (e.g. transformers.Qwen3NextConfig()), got {type(config).__name__}")
+        raise TypeError(
+            f"expected a transformers config (e.g. transformers.Qwen3NextConfig()), got {type(config).__name__}"
+        )
     return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
@@ -165,19 +171,39 @@ def _shape(config: object, name: str | None = None) -> _Shape:
     n_embed = int(params.loc["embedding", "total"])
     experts = int(params.loc["routed experts", "total"])
     dense = int(params.loc["total (non-embedding)", "total"]) - experts
-    num_experts = int(getattr(text, "num_experts", None) or getattr(text, "num_local_experts", None)
-                      or getattr(text, "n_routed_experts", None) or 0) if experts else 0
+    num_experts = (
+        int(
+            getattr(text, "num_experts", None)
+            or getattr(text, "num_local_experts", None)
+            or getattr(text, "n_routed_experts", None)
+            or 0
+        )
+        if experts
+        else 0
+    )
     top_k = int(getattr(text, "num_experts_per_tok", 0) or 0) if experts else 0
     return _Shape(
-        name=name or getattr(text, "model_type", type(text).__name__), vocab=vocab, hidden=hidden, layer_kinds=kinds,
-        sliding_window=window, q_heads=q_heads, kv_heads=kv_heads, head_dim=head_dim,
+        name=name or getattr(text, "model_type", type(text).__name__),
+        vocab=vocab,
+        hidden=hidden,
+        layer_kinds=kinds,
+        sliding_window=window,
+        q_heads=q_heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
         lin_k_heads=int(getattr(text, "linear_num_key_heads", 0) or 0),
         lin_v_heads=int(getattr(text, "linear_num_value_heads", 0) or 0),
         lin_k_dim=int(getattr(text, "linear_key_head_dim", 0) or 0),
         lin_v_dim=int(getattr(text, "linear_value_head_dim", 0) or 0),
         conv_kernel=int(getattr(text, "linear_conv_kernel_dim", 0) or 0),
-        params_total=int(params.loc["total", "total"]), params_embedding=n_embed, params_head=vocab * hidden,
-        params_dense=dense, params_experts=experts, num_experts=num_experts, top_k=top_k)
+        params_total=int(params.loc["total", "total"]),
+        params_embedding=n_embed,
+        params_head=vocab * hidden,
+        params_dense=dense,
+        params_experts=experts,
+        num_experts=num_experts,
+        top_k=top_k,
+    )
 
 
 def _dtype_bytes(dtype: torch.dtype | int, what: str) -> int:
@@ -208,13 +234,20 @@ def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> 
     conv_dim = 2 * s.lin_k_heads * s.lin_k_dim + s.lin_v_heads * s.lin_v_dim
     window = s.sliding_window or context
 
-    decode_flops = (2 * (matmul + s.params_head) + attn_per_key * (full * context + sliding * min(context, window))
-                    + lin_flops * linear)
+    decode_flops = (
+        2 * (matmul + s.params_head)
+        + attn_per_key * (full * context + sliding * min(context, window))
+        + lin_flops * linear
+    )
     causal = context * (context + 1) / 2  # sum of p for p = 1..context
     w = min(context, window)
     causal_sliding = w * (w + 1) / 2 + (context - w) * w
-    prefill_flops = (2 * matmul * context + 2 * s.params_head + attn_per_key * (full * causal + sliding * causal_sliding)
-                     + lin_flops * linear * context)
+    prefill_flops = (
+        2 * matmul * context
+        + 2 * s.params_head
+        + attn_per_key * (full * causal + sliding * causal_sliding)
+        + lin_flops * linear * context
+    )
 
     touched = 1 - (1 - k_over_e) ** batch if s.num_experts else 0.0  # share of experts a step reaches
     step_weights = (s.params_dense + s.params_head + s.params_experts * touched) * wbytes + batch * s.hidden * wbytes
@@ -223,25 +256,47 @@ def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> 
     state = linear * (lin_state_elems * sbytes + conv_dim * s.conv_kernel * wbytes)
     kv_held = 2 * s.kv_heads * s.head_dim * wbytes * (full * context + sliding * min(context, window)) * batch
     return ModelCost(
-        name=s.name, context=context, batch=batch, bytes_per_param=wbytes, full_attention_layers=full,
-        linear_attention_layers=linear, sliding_attention_layers=sliding, params_total=s.params_total,
+        name=s.name,
+        context=context,
+        batch=batch,
+        bytes_per_param=wbytes,
+        full_attention_layers=full,
+        linear_attention_layers=linear,
+        sliding_attention_layers=sliding,
+        params_total=s.params_total,
         params_active=round(s.params_total - s.params_dense - s.params_experts + matmul),  # + embedding, stored head
-        params_active_non_embedding=round(matmul), decode_flops=float(decode_flops), prefill_flops=float(prefill_flops),
-        decode_bytes_weights=step_weights / batch, decode_bytes_kv=float(kv_read), decode_bytes_state=float(state),
-        kv_bytes_per_token=kv_per_token, state_bytes_per_sequence=state, weights_memory=s.params_total * wbytes,
-        kv_cache_memory=kv_held, state_memory=state * batch)
+        params_active_non_embedding=round(matmul),
+        decode_flops=float(decode_flops),
+        prefill_flops=float(prefill_flops),
+        decode_bytes_weights=step_weights / batch,
+        decode_bytes_kv=float(kv_read),
+        decode_bytes_state=float(state),
+        kv_bytes_per_token=kv_per_token,
+        state_bytes_per_sequence=state,
+        weights_memory=s.params_total * wbytes,
+        kv_cache_memory=kv_held,
+        state_memory=state * batch,
+    )
 
 
-def model_cost(config: object, *, context: int = 4096, batch: int = 1, dtype: torch.dtype | int = torch.bfloat16,
-               state_dtype: torch.dtype | int = torch.float32, name: str | None = None) -> ModelCost:
+def model_cost(
+    config: object,
+    *,
+    context: int = 4096,
+    batch: int = 1,
+    dtype: torch.dtype | int = torch.bfloat16,
+    state_dtype: torch.dtype | int = torch.float32,
+    name: str | None = None,
+) -> ModelCost:
     """The cost of ``config`` with ``context`` tokens per sequence and ``batch`` sequences (see the module doc).
 
     ``dtype``: weights, KV cache and conv state (a torch dtype or bytes per element); ``state_dtype``: the
     Gated DeltaNet recurrent state.
     """
     context, batch = _positive_int("context", context), _positive_int("batch", batch)
-    return _evaluate(_shape(config, name), context, batch, _dtype_bytes(dtype, "dtype"),
-                     _dtype_bytes(state_dtype, "state_dtype"))
+    return _evaluate(
+        _shape(config, name), context, batch, _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
+    )
 
 
 def full_attention_config(config: object) -> object:
@@ -260,14 +315,28 @@ def full_attention_config(config: object) -> object:
 def _dense_like(s: _Shape, params_non_embedding: float, name: str) -> _Shape:
     """A dense model with ``s``'s attention (every layer full) and this many non-embedding parameters."""
     return dataclasses.replace(
-        s, name=name, layer_kinds=("full",) * len(s.layer_kinds), sliding_window=None,
-        params_dense=round(params_non_embedding), params_experts=0, num_experts=0, top_k=0,
-        params_total=round(params_non_embedding) + s.params_total - s.params_dense - s.params_experts)
+        s,
+        name=name,
+        layer_kinds=("full",) * len(s.layer_kinds),
+        sliding_window=None,
+        params_dense=round(params_non_embedding),
+        params_experts=0,
+        num_experts=0,
+        top_k=0,
+        params_total=round(params_non_embedding) + s.params_total - s.params_dense - s.params_experts,
+    )
 
 
-def cost_table(config: object, *, contexts: Iterable[int] = (4096, 32768, 262144), batch: int = 1,
-               dtype: torch.dtype | int = torch.bfloat16, state_dtype: torch.dtype | int = torch.float32,
-               variants: Sequence[str] = VARIANTS, name: str | None = None) -> pd.DataFrame:
+def cost_table(
+    config: object,
+    *,
+    contexts: Iterable[int] = (4096, 32768, 262144),
+    batch: int = 1,
+    dtype: torch.dtype | int = torch.bfloat16,
+    state_dtype: torch.dtype | int = torch.float32,
+    variants: Sequence[str] = VARIANTS,
+    name: str | None = None,
+) -> pd.DataFrame:
     """One row per (variant, context): the ModelCost fields plus ratios to the configured model.
 
     Variants: ``"as configured"``; ``"every layer full attention"`` (same config, linear and sliding layers
@@ -294,8 +363,15 @@ def cost_table(config: object, *, contexts: Iterable[int] = (4096, 32768, 262144
         ref = _evaluate(base, context, batch, wbytes, sbytes)
         for variant in variants:
             c = _evaluate(shapes[variant], context, batch, wbytes, sbytes)
-            rows.append(dict(variant=variant, **c.to_dict(), decode_time_ratio=c.decode_bytes / ref.decode_bytes,
-                             prefill_ratio=c.prefill_flops / ref.prefill_flops, memory_ratio=c.memory / ref.memory))
+            rows.append(
+                dict(
+                    variant=variant,
+                    **c.to_dict(),
+                    decode_time_ratio=c.decode_bytes / ref.decode_bytes,
+                    prefill_ratio=c.prefill_flops / ref.prefill_flops,
+                    memory_ratio=c.memory / ref.memory,
+                )
+            )
     return pd.DataFrame(rows)
 
 

@@ -30,8 +30,9 @@ from ._common import check_same_tokens, check_trace, layer_positions, shared_tot
 __all__ = ["routing_drift", "weight_change"]
 
 
-def weight_change(ids_a: torch.Tensor, w_a: torch.Tensor, ids_b: torch.Tensor, w_b: torch.Tensor,
-                  chunk: int = 1 << 16) -> torch.Tensor:
+def weight_change(
+    ids_a: torch.Tensor, w_a: torch.Tensor, ids_b: torch.Tensor, w_b: torch.Tensor, chunk: int = 1 << 16
+) -> torch.Tensor:
     """(N, k) ids and weights of two routings -> (N,) float64 total-variation distance per token."""
     out = torch.empty(ids_a.shape[0], dtype=torch.float64)
     for s in range(0, ids_a.shape[0], chunk):  # chunks bound the (n, k, k) comparison
@@ -44,8 +45,9 @@ def weight_change(ids_a: torch.Tensor, w_a: torch.Tensor, ids_b: torch.Tensor, w
     return out
 
 
-def routing_drift(trace_a: RoutingTrace, trace_b: RoutingTrace,
-                  layers: int | Iterable[int] | None = None) -> pd.DataFrame:
+def routing_drift(
+    trace_a: RoutingTrace, trace_b: RoutingTrace, layers: int | Iterable[int] | None = None
+) -> pd.DataFrame:
     """One row per layer: layer, tokens, top1_flip_rate, topk_overlap, weight_change, random_overlap (k/E).
 
     ``trace_a`` is the reference (e.g. the original model), ``trace_b`` the changed model on the same tokens.
@@ -66,6 +68,14 @@ def routing_drift(trace_a: RoutingTrace, trace_b: RoutingTrace,
             flip = float((ids_a[:, 0] != ids_b[:, 0]).double().mean())
             overlap = shared_total(ids_a, ids_b, a.num_experts) / (n * k)
             change = float(weight_change(ids_a, a.topk_weights[pos_a], ids_b, b.topk_weights[pos_b]).mean())
-        rows.append(dict(layer=layer, tokens=n, top1_flip_rate=flip, topk_overlap=overlap, weight_change=change,
-                         random_overlap=k / a.num_experts))
+        rows.append(
+            dict(
+                layer=layer,
+                tokens=n,
+                top1_flip_rate=flip,
+                topk_overlap=overlap,
+                weight_change=change,
+                random_overlap=k / a.num_experts,
+            )
+        )
     return pd.DataFrame(rows)

@@ -32,8 +32,7 @@ def token_entropy(probs: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
     return out
 
 
-def routing_entropy(trace: RoutingTrace, per: str = "token",
-                    layers: int | Iterable[int] | None = None) -> pd.DataFrame:
+def routing_entropy(trace: RoutingTrace, per: str = "token", layers: int | Iterable[int] | None = None) -> pd.DataFrame:
     """Entropy of the router distribution.
 
     ``per="token"``: columns layer, token (row), seq, position, token_id, entropy, normalized.
@@ -43,24 +42,39 @@ def routing_entropy(trace: RoutingTrace, per: str = "token",
     if per not in ("token", "layer"):
         raise ValueError(f"per must be 'token' or 'layer', got {per!r}")
     if trace.probs is None:
-        raise ValueError("routing entropy needs the router probabilities: capture with "
-                         "`qnext_lab.capture(model, probs=True)`")
+        raise ValueError(
+            "routing entropy needs the router probabilities: capture with `qnext_lab.capture(model, probs=True)`"
+        )
     log_e = math.log(trace.num_experts) if trace.num_experts > 1 else 1.0
     frames, rows = [], []
     for pos, layer in layer_positions(trace, layers):
         h = token_entropy(trace.probs[pos])  # (N,)
         if per == "token":
-            frames.append(pd.DataFrame({
-                "layer": layer, "token": range(trace.num_tokens), "seq": trace.seq_index.numpy(),
-                "position": trace.position.numpy(), "token_id": trace.token_ids.numpy(),
-                "entropy": h.numpy(), "normalized": (h / log_e).numpy()}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "layer": layer,
+                        "token": range(trace.num_tokens),
+                        "seq": trace.seq_index.numpy(),
+                        "position": trace.position.numpy(),
+                        "token_id": trace.token_ids.numpy(),
+                        "entropy": h.numpy(),
+                        "normalized": (h / log_e).numpy(),
+                    }
+                )
+            )
         else:
             h64 = h.double()
             empty = h.numel() == 0
-            rows.append(dict(layer=layer, tokens=h.numel(),
-                             mean=float("nan") if empty else float(h64.mean()),
-                             std=float("nan") if h.numel() < 2 else float(h64.std()),
-                             min=float("nan") if empty else float(h64.min()),
-                             max=float("nan") if empty else float(h64.max()),
-                             mean_normalized=float("nan") if empty else float(h64.mean() / log_e)))
+            rows.append(
+                dict(
+                    layer=layer,
+                    tokens=h.numel(),
+                    mean=float("nan") if empty else float(h64.mean()),
+                    std=float("nan") if h.numel() < 2 else float(h64.std()),
+                    min=float("nan") if empty else float(h64.min()),
+                    max=float("nan") if empty else float(h64.max()),
+                    mean_normalized=float("nan") if empty else float(h64.mean() / log_e),
+                )
+            )
     return pd.concat(frames, ignore_index=True) if per == "token" else pd.DataFrame(rows)

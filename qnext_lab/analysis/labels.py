@@ -65,8 +65,12 @@ def token_labels(trace: RoutingTrace, labels: Any, per: str | None = None) -> np
     return np.asarray([by_seq[s] for s in trace.seq_index.tolist()], dtype=object)
 
 
-def label_specialization(trace: RoutingTrace, labels: str | Sequence[Any] | Mapping[int, Any],
-                         per: str | None = None, layers: int | Iterable[int] | None = None) -> pd.DataFrame:
+def label_specialization(
+    trace: RoutingTrace,
+    labels: str | Sequence[Any] | Mapping[int, Any],
+    per: str | None = None,
+    layers: int | Iterable[int] | None = None,
+) -> pd.DataFrame:
     """One row per (layer, label, expert): label, expert, tokens, count, share, baseline, ratio, specialization."""
     trace = check_trace(trace)
     names, codes = np.unique(token_labels(trace, labels, per).astype(str), return_inverse=True)
@@ -83,11 +87,21 @@ def label_specialization(trace: RoutingTrace, labels: str | Sequence[Any] | Mapp
         key = (codes_i32[:, None] + trace.topk_ids[pos]).reshape(-1)  # (N*k,) int32: label * E + expert
         count = torch.zeros(C * E, dtype=torch.int64).index_add_(0, key, ones[: key.numel()]).view(C, E)  # (C, E)
         share = count.double() / tokens.double().clamp_min(1)[:, None]
-        frames.append(pd.DataFrame({
-            "layer": layer, "label": np.repeat(names, E), "expert": np.tile(np.arange(E), C),
-            "tokens": np.repeat(tokens.numpy(), E), "count": count.reshape(-1).numpy(),
-            "share": share.reshape(-1).numpy(), "baseline": baseline,
-            "ratio": (share / baseline).reshape(-1).numpy(),
-            "specialization": ((share - baseline) / (1 - baseline)).reshape(-1).numpy() if baseline < 1
-            else float("nan")}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "layer": layer,
+                    "label": np.repeat(names, E),
+                    "expert": np.tile(np.arange(E), C),
+                    "tokens": np.repeat(tokens.numpy(), E),
+                    "count": count.reshape(-1).numpy(),
+                    "share": share.reshape(-1).numpy(),
+                    "baseline": baseline,
+                    "ratio": (share / baseline).reshape(-1).numpy(),
+                    "specialization": ((share - baseline) / (1 - baseline)).reshape(-1).numpy()
+                    if baseline < 1
+                    else float("nan"),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)

@@ -51,8 +51,9 @@ def routed_counts(topk_ids: Any, num_experts: int, tokens: Any = None) -> torch.
     if tokens is not None:
         mask = torch.as_tensor(tokens)
         if mask.dtype != torch.bool or mask.shape != (ids.shape[1],):
-            raise ValueError(f"tokens must be a bool mask of shape ({ids.shape[1]},), got {mask.dtype} "
-                             f"{tuple(mask.shape)}")
+            raise ValueError(
+                f"tokens must be a bool mask of shape ({ids.shape[1]},), got {mask.dtype} {tuple(mask.shape)}"
+            )
         ids = ids[:, mask]
     L = ids.shape[0]
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_experts):
@@ -82,8 +83,9 @@ def dead_mask(shares: Any) -> torch.Tensor:
     return s < DEAD_SHARE / s.shape[-1]
 
 
-def dead_experts(load: RoutingTrace | torch.Tensor | np.ndarray,
-                 layers: int | Iterable[int] | None = None) -> dict[int, list[int]] | list[list[int]]:
+def dead_experts(
+    load: RoutingTrace | torch.Tensor | np.ndarray, layers: int | Iterable[int] | None = None
+) -> dict[int, list[int]] | list[list[int]]:
     """The dead experts of each layer (share < ``DEAD_SHARE`` * 1/E of the layer's routed slots).
 
     ``load`` is a RoutingTrace -> ``{decoder layer: [expert ids]}`` (``layers`` picks decoder layers), or an
@@ -108,9 +110,18 @@ def expert_load(trace: RoutingTrace, layers: int | Iterable[int] | None = None) 
     counts = routed_counts(trace.topk_ids[[p for p, _ in picked]], E)  # (L', E)
     shares = counts.double() / counts.sum(dim=1, keepdim=True).clamp_min(1)  # (L', E)
     dead = dead_mask(shares)  # (L', E)
-    frames = [pd.DataFrame({"layer": layer, "expert": range(E), "count": counts[i].numpy(),
-                            "share": shares[i].numpy(), "dead": dead[i].numpy()})
-              for i, (_, layer) in enumerate(picked)]
+    frames = [
+        pd.DataFrame(
+            {
+                "layer": layer,
+                "expert": range(E),
+                "count": counts[i].numpy(),
+                "share": shares[i].numpy(),
+                "dead": dead[i].numpy(),
+            }
+        )
+        for i, (_, layer) in enumerate(picked)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -124,15 +135,32 @@ def load_balance(trace: RoutingTrace, layers: int | Iterable[int] | None = None)
     for (_, layer), counts in zip(picked, all_counts):
         total = counts.sum()
         if total == 0:
-            rows.append(dict(layer=layer, tokens=0, max_vio=float("nan"), entropy=float("nan"),
-                             effective_experts=float("nan"), dead_experts=E, max_share=float("nan")))
+            rows.append(
+                dict(
+                    layer=layer,
+                    tokens=0,
+                    max_vio=float("nan"),
+                    entropy=float("nan"),
+                    effective_experts=float("nan"),
+                    dead_experts=E,
+                    max_share=float("nan"),
+                )
+            )
             continue
         share = counts / total  # (E,)
         mean = total / E
         entropy = -(share * torch.log(share.clamp_min(1e-300))).sum()  # 0 log 0 = 0
-        rows.append(dict(layer=layer, tokens=trace.num_tokens, max_vio=float((counts.max() - mean) / mean),
-                         entropy=float(entropy), effective_experts=float(entropy.exp()),
-                         dead_experts=int(dead_mask(share).sum()), max_share=float(share.max())))
+        rows.append(
+            dict(
+                layer=layer,
+                tokens=trace.num_tokens,
+                max_vio=float((counts.max() - mean) / mean),
+                entropy=float(entropy),
+                effective_experts=float(entropy.exp()),
+                dead_experts=int(dead_mask(share).sum()),
+                max_share=float(share.max()),
+            )
+        )
     frame = pd.DataFrame(rows)
     frame["uniform_entropy"] = float(torch.log(torch.tensor(float(E))))
     return frame

@@ -53,6 +53,15 @@ def consecutive_repetition(trace: RoutingTrace, layers: int | Iterable[int] | No
         # every (t, t+1) neighbour pair is compared (cheap), then the pairs that cross sequences are dropped
         top1 = int(((ids[:-1, 0] == ids[1:, 0]) & follows).sum()) / m if m else float("nan")
         any_k = int((shares_any(ids[:-1], ids[1:], E) & follows).sum()) / m if m else float("nan")
-        rows.append(dict(layer=layer, pairs=m, top1=top1, any_topk=any_k, random_top1=random_top1,
-                         random_any_topk=random_any, top1_vs_random=top1 / random_top1))
+        rows.append(
+            dict(
+                layer=layer,
+                pairs=m,
+                top1=top1,
+                any_topk=any_k,
+                random_top1=random_top1,
+                random_any_topk=random_any,
+                top1_vs_random=top1 / random_top1,
+            )
+        )
     return pd.DataFrame(rows)

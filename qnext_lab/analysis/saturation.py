@@ -19,8 +19,9 @@ from ..trace.routing_trace import RoutingTrace
 from ._common import check_same_tokens, check_trace, layer_positions, shared_total
 
 
-def router_saturation(trace_a: RoutingTrace, trace_b: RoutingTrace,
-                      layers: int | Iterable[int] | None = None) -> pd.DataFrame:
+def router_saturation(
+    trace_a: RoutingTrace, trace_b: RoutingTrace, layers: int | Iterable[int] | None = None
+) -> pd.DataFrame:
     """One row per layer: tokens, saturation, top1_agreement, random (k/E)."""
     a, b = check_trace(trace_a, "trace_a"), check_trace(trace_b, "trace_b")
     check_same_tokens(a, b, "router saturation")
@@ -31,9 +32,13 @@ def router_saturation(trace_a: RoutingTrace, trace_b: RoutingTrace,
             raise ValueError(f"layer {layer} is in trace_a but not in trace_b")
         ids_a, ids_b = a.topk_ids[pos_a], b.topk_ids[b.layer_indices.index(layer)]  # (N, k)
         n = ids_a.shape[0]
-        rows.append(dict(
-            layer=layer, tokens=n,
-            saturation=shared_total(ids_a, ids_b, a.num_experts) / n / k if n and k else float("nan"),
-            top1_agreement=float((ids_a[:, 0] == ids_b[:, 0]).double().mean()) if n and k else float("nan"),
-            random=k / a.num_experts))
+        rows.append(
+            dict(
+                layer=layer,
+                tokens=n,
+                saturation=shared_total(ids_a, ids_b, a.num_experts) / n / k if n and k else float("nan"),
+                top1_agreement=float((ids_a[:, 0] == ids_b[:, 0]).double().mean()) if n and k else float("nan"),
+                random=k / a.num_experts,
+            )
+        )
     return pd.DataFrame(rows)

@@ -20,7 +20,6 @@ import torch
 from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace, layer_positions
 
-
 DENSE_BINS = 1 << 24  # (token, expert) int32 counters per dense table: tokens are counted in groups this size
 
 
@@ -64,8 +63,9 @@ class _TokenIndex:
         return buf[:numel]
 
 
-def favourite_experts(token_ids: torch.Tensor | _TokenIndex, ids: torch.Tensor, num_experts: int
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def favourite_experts(
+    token_ids: torch.Tensor | _TokenIndex, ids: torch.Tensor, num_experts: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(N,) token ids and (N, k) expert ids -> per distinct token id (U,): id, occurrences, favourite
     expert (lowest index on ties), occurrences with the favourite in the top-k.
 
@@ -102,8 +102,9 @@ def favourite_experts(token_ids: torch.Tensor | _TokenIndex, ids: torch.Tensor, 
     return index.vocab, index.occurrences, favourite, best
 
 
-def vocabulary_specialization(trace: RoutingTrace, layers: int | Iterable[int] | None = None,
-                              min_count: int = 1) -> pd.DataFrame:
+def vocabulary_specialization(
+    trace: RoutingTrace, layers: int | Iterable[int] | None = None, min_count: int = 1
+) -> pd.DataFrame:
     """One row per (layer, token id seen at least ``min_count`` times): token_id, count, top_expert,
     p, baseline (k/E), specialization; plus ``text`` when the trace has decoded tokens."""
     trace = check_trace(trace)
@@ -123,10 +124,17 @@ def vocabulary_specialization(trace: RoutingTrace, layers: int | Iterable[int] |
         vocab, occ, fav, best = favourite_experts(index, trace.topk_ids[pos], E)
         keep = occ >= min_count
         p = best[keep].double() / occ[keep].double()
-        frame = pd.DataFrame({"layer": layer, "token_id": vocab[keep].numpy(), "count": occ[keep].numpy(),
-                              "top_expert": fav[keep].numpy(), "p": p.numpy(), "baseline": baseline,
-                              "specialization": ((p - baseline) / (1 - baseline)).numpy() if baseline < 1
-                              else float("nan")})
+        frame = pd.DataFrame(
+            {
+                "layer": layer,
+                "token_id": vocab[keep].numpy(),
+                "count": occ[keep].numpy(),
+                "top_expert": fav[keep].numpy(),
+                "p": p.numpy(),
+                "baseline": baseline,
+                "specialization": ((p - baseline) / (1 - baseline)).numpy() if baseline < 1 else float("nan"),
+            }
+        )
         if text is not None:
             frame["text"] = [text[t] for t in frame["token_id"].tolist()]
         frames.append(frame)

@@ -18,22 +18,25 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 # public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "alignment_figure": "alignment",
-    "budget_curve": "budget",
-    "agent_episode_html": "agent",
-    "phase_lift": "agent",
-    "phase_lift_figure": "agent",
-    "drift_figure": "analysis",
-    "expert_color": "palette",
-    "expert_heatmap": "routing",
-    "expert_load_bars": "routing",
-    "expert_use": "compare",
-    "expert_use_difference": "compare",
-    "layer_map": "routing",
-    "mark_budget": "budget",
-    "padding_waste_figure": "alignment",
-    "routing_text_html": "routing",
-    "window_bounds": "routing",
-    "write_html": "export",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "alignment_figure": "alignment",
+        "budget_curve": "budget",
+        "agent_episode_html": "agent",
+        "phase_lift": "agent",
+        "phase_lift_figure": "agent",
+        "drift_figure": "analysis",
+        "expert_color": "palette",
+        "expert_heatmap": "routing",
+        "expert_load_bars": "routing",
+        "expert_use": "compare",
+        "expert_use_difference": "compare",
+        "layer_map": "routing",
+        "mark_budget": "budget",
+        "padding_waste_figure": "alignment",
+        "routing_text_html": "routing",
+        "window_bounds": "routing",
+        "write_html": "export",
+    },
+)

@@ -62,7 +62,9 @@ def phase_lift(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES) -> pd.D
     return pd.DataFrame(rows, columns=["layer", "phase", "expert", "share", "lift", "tokens"])
 
 
-def phase_lift_figure(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES, *, height: int | None = None) -> go.Figure:
+def phase_lift_figure(
+    trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES, *, height: int | None = None
+) -> go.Figure:
     """Heatmaps side by side, one per phase: layers x experts, colour = log2 lift (red: the phase uses the
     expert more than the episode does, blue: less)."""
     df = phase_lift(trace, phases)
@@ -70,8 +72,13 @@ def phase_lift_figure(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES, 
     if not shown:
         raise ValueError("the trace has no tokens in any of the phases " + ", ".join(phases))
     layers, E = list(trace.layer_indices), trace.num_experts
-    fig = make_subplots(rows=1, cols=len(shown), shared_yaxes=True, horizontal_spacing=0.02,
-                        subplot_titles=[f"{p} ({int(df[df.phase == p].tokens.iloc[0])} tokens)" for p in shown])
+    fig = make_subplots(
+        rows=1,
+        cols=len(shown),
+        shared_yaxes=True,
+        horizontal_spacing=0.02,
+        subplot_titles=[f"{p} ({int(df[df.phase == p].tokens.iloc[0])} tokens)" for p in shown],
+    )
     for c, name in enumerate(shown, start=1):
         part = df[df.phase == name]
         lift = part["lift"].to_numpy().reshape(len(layers), E)  # (L, E)
@@ -81,24 +88,40 @@ def phase_lift_figure(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES, 
         finite = np.isfinite(z)
         z = np.where(finite, z, None).tolist()  # None, not NaN: a widget's JSON has no NaN
         hover = np.stack([np.where(finite, lift, 0.0), share], axis=-1)  # (L, E, 2)
-        fig.add_trace(go.Heatmap(
-            z=z, x=list(range(E)), y=[str(layer) for layer in layers], zmid=0, zmin=-2, zmax=2,
-            colorscale="RdBu_r", showscale=c == len(shown), customdata=hover,
-            colorbar=dict(title="log2 lift", tickvals=[-2, -1, 0, 1, 2], ticktext=["¼", "½", "1", "2", "4"]),
-            hovertemplate=f"{name}<br>layer %{{y}} · expert %{{x}}<br>lift %{{customdata[0]:.2f}}"
-                          "<br>share %{customdata[1]:.3f}<extra></extra>",
-            name=name,
-        ), row=1, col=c)
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=list(range(E)),
+                y=[str(layer) for layer in layers],
+                zmid=0,
+                zmin=-2,
+                zmax=2,
+                colorscale="RdBu_r",
+                showscale=c == len(shown),
+                customdata=hover,
+                colorbar=dict(title="log2 lift", tickvals=[-2, -1, 0, 1, 2], ticktext=["¼", "½", "1", "2", "4"]),
+                hovertemplate=f"{name}<br>layer %{{y}} · expert %{{x}}<br>lift %{{customdata[0]:.2f}}"
+                "<br>share %{customdata[1]:.3f}<extra></extra>",
+                name=name,
+            ),
+            row=1,
+            col=c,
+        )
         fig.update_xaxes(title_text="expert", row=1, col=c)
     fig.update_yaxes(title_text="layer", row=1, col=1)
-    fig.update_layout(title="Which experts each phase of the episode leans on (lift vs the whole episode)",
-                      height=height or max(260, 60 + 22 * len(layers)), margin=dict(l=50, r=20, t=70, b=40))
+    fig.update_layout(
+        title="Which experts each phase of the episode leans on (lift vs the whole episode)",
+        height=height or max(260, 60 + 22 * len(layers)),
+        margin=dict(l=50, r=20, t=70, b=40),
+    )
     return fig
 
 
 def _block(title: str, body: str, tint: str) -> str:
-    return (f"<div style='{PANE}background:{tint};margin:3px 0'><b>{escape_text(title)}</b>"
-            f"<div style='white-space:pre-wrap'>{body}</div></div>")
+    return (
+        f"<div style='{PANE}background:{tint};margin:3px 0'><b>{escape_text(title)}</b>"
+        f"<div style='white-space:pre-wrap'>{body}</div></div>"
+    )
 
 
 def _count(n: int, what: str) -> str:
@@ -111,31 +134,50 @@ def agent_episode_html(run: Any) -> str:
     parts = []
     for t, turn in enumerate(run.turns):
         gen = turn.generation
-        parts.append(f"<div class='qnext-agent-turn'><b>turn {t + 1}</b>"
-                     f"<span style='color:{MUTED}'> · {gen.total_tokens} tokens · {escape_text(gen.finish_reason)}"
-                     "</span>")
+        parts.append(
+            f"<div class='qnext-agent-turn'><b>turn {t + 1}</b>"
+            f"<span style='color:{MUTED}'> · {gen.total_tokens} tokens · {escape_text(gen.finish_reason)}"
+            "</span>"
+        )
         if gen.thinking_tokens or gen.thinking:
             forced = " · budget reached" if gen.budget_hit else ""
-            parts.append(_block("thinking" + forced, escape_text(gen.thinking) + _count(gen.thinking_tokens, "tokens"),
-                                THINKING_TINT))
+            parts.append(
+                _block(
+                    "thinking" + forced,
+                    escape_text(gen.thinking) + _count(gen.thinking_tokens, "tokens"),
+                    THINKING_TINT,
+                )
+            )
         results = {id(r.call): r for r in turn.results}
         for call in gen.tool_calls:
             n = call.span[1] - call.span[0]
             if call.ok:
-                body = (f"{escape_text(call.name)}({escape_text(json.dumps(call.arguments, ensure_ascii=False))})"
-                        + _count(n, "tokens"))
+                body = (
+                    f"{escape_text(call.name)}({escape_text(json.dumps(call.arguments, ensure_ascii=False))})"
+                    + _count(n, "tokens")
+                )
             else:
-                body = f"could not be read: {escape_text(call.error or '')}<br>{escape_text(call.text)}" + _count(n, "tokens")
+                body = f"could not be read: {escape_text(call.error or '')}<br>{escape_text(call.text)}" + _count(
+                    n, "tokens"
+                )
             parts.append(_block("tool call", body, TOOL_TINT if call.ok else WARNING_TINT))
             result = results.get(id(call))
             if result is not None:
-                parts.append(_block("tool result" if result.ok else "tool error", escape_text(result.content),
-                                    RESULT_TINT if result.ok else WARNING_TINT))
+                parts.append(
+                    _block(
+                        "tool result" if result.ok else "tool error",
+                        escape_text(result.content),
+                        RESULT_TINT if result.ok else WARNING_TINT,
+                    )
+                )
         if gen.answer:
             parts.append(_block("answer", escape_text(gen.answer) + _count(gen.answer_tokens, "tokens"), ANSWER_TINT))
         parts.append("</div>")
-    summary = (f"<div style='margin-top:4px'><b>{escape_text(run.finish_reason)}</b> after {len(run.turns)} turn(s), "
-               f"{run.thinking_tokens} thinking tokens"
-               + (f" of a budget of {run.budget}" if run.budget is not None else "")
-               + (f" · {escape_text(run.error)}" if run.error else "") + "</div>")
+    summary = (
+        f"<div style='margin-top:4px'><b>{escape_text(run.finish_reason)}</b> after {len(run.turns)} turn(s), "
+        f"{run.thinking_tokens} thinking tokens"
+        + (f" of a budget of {run.budget}" if run.budget is not None else "")
+        + (f" · {escape_text(run.error)}" if run.error else "")
+        + "</div>"
+    )
     return "<div class='qnext-agent'>" + "".join(parts) + summary + "</div>"

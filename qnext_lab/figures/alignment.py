@@ -27,8 +27,9 @@ def _numpy(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
-def alignment_figure(result: Any, *, top_k: int, num_experts: int, max_blocks: int = 64,
-                     title: str | None = None) -> go.Figure:
+def alignment_figure(
+    result: Any, *, top_k: int, num_experts: int, max_blocks: int = 64, title: str | None = None
+) -> go.Figure:
     """Blocks x rows: each row of each block coloured by the expert it computes; padding rows blank.
 
     Hover names the block, the expert, and the token and rank of the row's slot (slot = token * k + rank).
@@ -53,15 +54,33 @@ def alignment_figure(result: Any, *, top_k: int, num_experts: int, max_blocks: i
             hover[b, r] = f"block {b} · expert {expert}<br>row {r}: token {slot // top_k}, rank {slot % top_k}"
     padding = used - num_slots
     return go.Figure(
-        data=[go.Heatmap(z=gaps_to_none(z), x=np.arange(block), y=np.arange(blocks), text=hover, hovertemplate="%{text}<extra></extra>",
-                         hoverongaps=True, colorscale=expert_colorscale(num_experts), zmin=-0.5,
-                         zmax=num_experts - 0.5, xgap=1, ygap=2, colorbar=dict(title=dict(text="expert")))],
+        data=[
+            go.Heatmap(
+                z=gaps_to_none(z),
+                x=np.arange(block),
+                y=np.arange(blocks),
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
+                hoverongaps=True,
+                colorscale=expert_colorscale(num_experts),
+                zmin=-0.5,
+                zmax=num_experts - 0.5,
+                xgap=1,
+                ygap=2,
+                colorbar=dict(title=dict(text="expert")),
+            )
+        ],
         layout=dict(
-            title=dict(text=title or f"Block size {block}: {num_slots} slots in {used // block} blocks, "
-                                     f"{padding} padding rows ({padding / max(used, 1):.0%})"),
+            title=dict(
+                text=title
+                or f"Block size {block}: {num_slots} slots in {used // block} blocks, "
+                f"{padding} padding rows ({padding / max(used, 1):.0%})"
+            ),
             xaxis=dict(title=dict(text="row inside the block")),
             yaxis=dict(title=dict(text="block (one GEMM tile, one expert)"), autorange="reversed"),
-            plot_bgcolor="#E6E6E6", height=max(260, 14 * blocks + 140), margin=dict(t=60, l=70, r=20, b=50),
+            plot_bgcolor="#E6E6E6",
+            height=max(260, 14 * blocks + 140),
+            margin=dict(t=60, l=70, r=20, b=50),
         ),
     )
 
@@ -72,14 +91,24 @@ def padding_waste_figure(padded_rows: Mapping[int, int], num_slots: int, *, titl
     used = np.array([padded_rows[s] for s in sizes], dtype=float)
     waste = (used - num_slots) / np.maximum(used, 1)
     return go.Figure(
-        data=[go.Bar(x=[str(s) for s in sizes], y=waste, customdata=np.stack([used, used / np.array(sizes)], axis=-1),
-                     text=[f"{w:.0%}" for w in waste], textposition="outside", marker=dict(color="#4C78A8"),
-                     hovertemplate="block size %{x}<br>%{customdata[0]:.0f} rows in %{customdata[1]:.0f} blocks"
-                                   "<br>padding %{y:.1%}<extra></extra>")],
+        data=[
+            go.Bar(
+                x=[str(s) for s in sizes],
+                y=waste,
+                customdata=np.stack([used, used / np.array(sizes)], axis=-1),
+                text=[f"{w:.0%}" for w in waste],
+                textposition="outside",
+                marker=dict(color="#4C78A8"),
+                hovertemplate="block size %{x}<br>%{customdata[0]:.0f} rows in %{customdata[1]:.0f} blocks"
+                "<br>padding %{y:.1%}<extra></extra>",
+            )
+        ],
         layout=dict(
             title=dict(text=title or f"Padding waste by block size ({num_slots} routed slots)"),
             xaxis=dict(title=dict(text="block size BM (rows per tile)"), type="category"),
             yaxis=dict(title=dict(text="padded rows / rows computed"), tickformat=".0%", range=[0, 1.05]),
-            height=320, margin=dict(t=60, l=70, r=20, b=50), plot_bgcolor="white",
+            height=320,
+            margin=dict(t=60, l=70, r=20, b=50),
+            plot_bgcolor="white",
         ),
     )

@@ -36,12 +36,22 @@ def load_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     table = frame.pivot(index="layer", columns="expert", values="share")  # (L, E)
     uniform = 1 / table.shape[1]
     return go.Figure(
-        go.Heatmap(z=table.values, x=table.columns.tolist(), y=[str(i) for i in table.index],
-                   colorscale="Viridis", zmin=0, colorbar=dict(title=dict(text="share")),
-                   hovertemplate="layer %{y} · expert %{x}<br>share %{z:.4f}<extra></extra>"),
-        dict(title=dict(text=title or f"Expert load (uniform share = {uniform:.4f})"),
-             xaxis=dict(title=dict(text="expert")), yaxis=dict(title=dict(text="layer"), type="category"),
-             height=max(300, min(900, 22 * table.shape[0] + 160))))
+        go.Heatmap(
+            z=table.values,
+            x=table.columns.tolist(),
+            y=[str(i) for i in table.index],
+            colorscale="Viridis",
+            zmin=0,
+            colorbar=dict(title=dict(text="share")),
+            hovertemplate="layer %{y} · expert %{x}<br>share %{z:.4f}<extra></extra>",
+        ),
+        dict(
+            title=dict(text=title or f"Expert load (uniform share = {uniform:.4f})"),
+            xaxis=dict(title=dict(text="expert")),
+            yaxis=dict(title=dict(text="layer"), type="category"),
+            height=max(300, min(900, 22 * table.shape[0] + 160)),
+        ),
+    )
 
 
 def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
@@ -52,8 +62,13 @@ def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     fig.add_trace(go.Bar(x=layers, y=frame["max_vio"], name="MaxVio"), row=1, col=1)
     fig.add_trace(go.Bar(x=layers, y=frame["effective_experts"], name="exp(H)"), row=1, col=2)
     if "uniform_entropy" in frame:
-        fig.add_hline(y=float(np.exp(frame["uniform_entropy"].iloc[0])), line_dash="dash", row=1, col=2,
-                      annotation_text="all experts")
+        fig.add_hline(
+            y=float(np.exp(frame["uniform_entropy"].iloc[0])),
+            line_dash="dash",
+            row=1,
+            col=2,
+            annotation_text="all experts",
+        )
     fig.update_xaxes(title_text="layer", type="category")
     fig.update_layout(title=dict(text=title or "Load balance per layer"), showlegend=False)
     return fig
@@ -68,15 +83,25 @@ def entropy_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
         _need(frame, ["layer", "mean", "std"], "routing_entropy(per='layer')")
         stats = frame
     return go.Figure(
-        go.Scatter(x=[str(i) for i in stats["layer"]], y=stats["mean"], mode="lines+markers",
-                   error_y=dict(type="data", array=stats["std"].fillna(0)), name="entropy",
-                   hovertemplate="layer %{x}<br>mean entropy %{y:.3f} nats<extra></extra>"),
-        dict(title=dict(text=title or "Router entropy per layer (nats)"),
-             xaxis=dict(title=dict(text="layer"), type="category"), yaxis=dict(title=dict(text="entropy (nats)"))))
+        go.Scatter(
+            x=[str(i) for i in stats["layer"]],
+            y=stats["mean"],
+            mode="lines+markers",
+            error_y=dict(type="data", array=stats["std"].fillna(0)),
+            name="entropy",
+            hovertemplate="layer %{x}<br>mean entropy %{y:.3f} nats<extra></extra>",
+        ),
+        dict(
+            title=dict(text=title or "Router entropy per layer (nats)"),
+            xaxis=dict(title=dict(text="layer"), type="category"),
+            yaxis=dict(title=dict(text="entropy (nats)")),
+        ),
+    )
 
 
-def coactivation_figure(frame: pd.DataFrame, experts: Sequence[int] | None = None, top: int = 32,
-                        title: str | None = None) -> go.Figure:
+def coactivation_figure(
+    frame: pd.DataFrame, experts: Sequence[int] | None = None, top: int = 32, title: str | None = None
+) -> go.Figure:
     """``coactivation``: heatmap of C[i, j] over ``experts`` (default: the ``top`` most co-chosen experts).
 
     Pass ``experts=most_used_experts(trace, layer)`` to show the most used experts in use order.
@@ -93,31 +118,49 @@ def coactivation_figure(frame: pd.DataFrame, experts: Sequence[int] | None = Non
     sub = frame.values[np.ix_(experts, experts)]
     labels = [str(e) for e in experts]
     return go.Figure(
-        go.Heatmap(z=sub, x=labels, y=labels, colorscale="Magma", zmin=0, hoverongaps=False,
-                   colorbar=dict(title=dict(text="C[i, j]")),
-                   hovertemplate="expert %{y} with %{x}<br>C = %{z:.3f}<extra></extra>"),
-        dict(title=dict(text=title or "Co-activation C[i, j] = N(i, j) / N(i)"),
-             xaxis=dict(title=dict(text="expert j"), type="category"),
-             yaxis=dict(title=dict(text="expert i"), type="category", autorange="reversed"),
-             height=max(360, min(900, 16 * len(experts) + 160))))
+        go.Heatmap(
+            z=sub,
+            x=labels,
+            y=labels,
+            colorscale="Magma",
+            zmin=0,
+            hoverongaps=False,
+            colorbar=dict(title=dict(text="C[i, j]")),
+            hovertemplate="expert %{y} with %{x}<br>C = %{z:.3f}<extra></extra>",
+        ),
+        dict(
+            title=dict(text=title or "Co-activation C[i, j] = N(i, j) / N(i)"),
+            xaxis=dict(title=dict(text="expert j"), type="category"),
+            yaxis=dict(title=dict(text="expert i"), type="category", autorange="reversed"),
+            height=max(360, min(900, 16 * len(experts) + 160)),
+        ),
+    )
 
 
 def repetition_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``consecutive_repetition``: top-1 and any-of-top-k repetition per layer, with random baselines."""
     _need(frame, ["layer", "top1", "any_topk", "random_top1", "random_any_topk"], "consecutive_repetition")
     layers = [str(i) for i in frame["layer"]]
-    fig = go.Figure([go.Bar(x=layers, y=frame["top1"], name="same first choice"),
-                     go.Bar(x=layers, y=frame["any_topk"], name="any shared top-k expert")])
+    fig = go.Figure(
+        [
+            go.Bar(x=layers, y=frame["top1"], name="same first choice"),
+            go.Bar(x=layers, y=frame["any_topk"], name="any shared top-k expert"),
+        ]
+    )
     fig.add_hline(y=float(frame["random_top1"].iloc[0]), line_dash="dot", annotation_text="random, first choice")
     fig.add_hline(y=float(frame["random_any_topk"].iloc[0]), line_dash="dash", annotation_text="random, any top-k")
-    fig.update_layout(title=dict(text=title or "Consecutive tokens routed to the same expert"), barmode="group",
-                      xaxis=dict(title=dict(text="layer"), type="category"),
-                      yaxis=dict(title=dict(text="share of consecutive pairs"), range=[0, 1]))
+    fig.update_layout(
+        title=dict(text=title or "Consecutive tokens routed to the same expert"),
+        barmode="group",
+        xaxis=dict(title=dict(text="layer"), type="category"),
+        yaxis=dict(title=dict(text="share of consecutive pairs"), range=[0, 1]),
+    )
     return fig
 
 
-def vocabulary_figure(frame: pd.DataFrame, layer: int | None = None, top: int = 30,
-                      title: str | None = None) -> go.Figure:
+def vocabulary_figure(
+    frame: pd.DataFrame, layer: int | None = None, top: int = 30, title: str | None = None
+) -> go.Figure:
     """``vocabulary_specialization``: the ``top`` most specialised token ids of one layer (default: the first)."""
     _need(frame, ["layer", "token_id", "count", "top_expert", "specialization"], "vocabulary_specialization")
     layer = int(frame["layer"].iloc[0]) if layer is None else int(layer)
@@ -128,12 +171,23 @@ def vocabulary_figure(frame: pd.DataFrame, layer: int | None = None, top: int = 
     names = rows["text"] if "text" in rows else rows["token_id"].astype(str)
     labels = [f"{token_label(str(n))} ({tid})" for n, tid in zip(names, rows["token_id"])]
     return go.Figure(
-        go.Bar(x=rows["specialization"], y=labels, orientation="h", customdata=np.c_[rows["top_expert"], rows["count"]],
-               hovertemplate="%{y}<br>specialisation %{x:.3f}<br>favourite expert %{customdata[0]}"
-                             "<br>seen %{customdata[1]} times<extra></extra>"),
-        dict(title=dict(text=title or f"Vocabulary specialisation — layer {layer} (0 = uniform k/E, 1 = always)"),
-             xaxis=dict(title=dict(text="(p - k/E) / (1 - k/E)"), range=[min(0, float(rows['specialization'].min())), 1]),
-             yaxis=dict(autorange="reversed", type="category"), height=max(320, 18 * len(rows) + 140)))
+        go.Bar(
+            x=rows["specialization"],
+            y=labels,
+            orientation="h",
+            customdata=np.c_[rows["top_expert"], rows["count"]],
+            hovertemplate="%{y}<br>specialisation %{x:.3f}<br>favourite expert %{customdata[0]}"
+            "<br>seen %{customdata[1]} times<extra></extra>",
+        ),
+        dict(
+            title=dict(text=title or f"Vocabulary specialisation — layer {layer} (0 = uniform k/E, 1 = always)"),
+            xaxis=dict(
+                title=dict(text="(p - k/E) / (1 - k/E)"), range=[min(0, float(rows["specialization"].min())), 1]
+            ),
+            yaxis=dict(autorange="reversed", type="category"),
+            height=max(320, 18 * len(rows) + 140),
+        ),
+    )
 
 
 def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | None = None) -> go.Figure:
@@ -145,12 +199,22 @@ def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | Non
         raise ValueError(f"layer {layer} is not in this frame")
     table = rows.pivot(index="label", columns="expert", values="ratio")  # (C, E)
     return go.Figure(
-        go.Heatmap(z=table.values, x=table.columns.tolist(), y=[token_label(str(v), max_chars=40) for v in table.index],
-                   colorscale="RdBu_r", zmid=1.0, colorbar=dict(title=dict(text="share / (k/E)")),
-                   hovertemplate="%{y} · expert %{x}<br>%{z:.2f}× uniform<extra></extra>"),
-        dict(title=dict(text=title or f"Label specialisation — layer {layer}"),
-             xaxis=dict(title=dict(text="expert")), yaxis=dict(type="category"),
-             height=max(280, 28 * table.shape[0] + 160)))
+        go.Heatmap(
+            z=table.values,
+            x=table.columns.tolist(),
+            y=[token_label(str(v), max_chars=40) for v in table.index],
+            colorscale="RdBu_r",
+            zmid=1.0,
+            colorbar=dict(title=dict(text="share / (k/E)")),
+            hovertemplate="%{y} · expert %{x}<br>%{z:.2f}× uniform<extra></extra>",
+        ),
+        dict(
+            title=dict(text=title or f"Label specialisation — layer {layer}"),
+            xaxis=dict(title=dict(text="expert")),
+            yaxis=dict(type="category"),
+            height=max(280, 28 * table.shape[0] + 160),
+        ),
+    )
 
 
 def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
@@ -158,13 +222,24 @@ def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | N
     concatenated frames) one line per value."""
     _need(frame, ["layer", "saturation"], "router_saturation")
     groups = [(None, frame)] if by is None else list(frame.groupby(by, sort=True))
-    fig = go.Figure([go.Scatter(x=[str(i) for i in g["layer"]], y=g["saturation"], mode="lines+markers",
-                                name="saturation" if key is None else f"{by} {key}") for key, g in groups])
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=[str(i) for i in g["layer"]],
+                y=g["saturation"],
+                mode="lines+markers",
+                name="saturation" if key is None else f"{by} {key}",
+            )
+            for key, g in groups
+        ]
+    )
     if "random" in frame:
         fig.add_hline(y=float(frame["random"].iloc[0]), line_dash="dash", annotation_text="random (k/E)")
-    fig.update_layout(title=dict(text=title or "Router saturation: |top-k(a) ∩ top-k(b)| / k"),
-                      xaxis=dict(title=dict(text="layer"), type="category"),
-                      yaxis=dict(title=dict(text="saturation"), range=[0, 1.05]))
+    fig.update_layout(
+        title=dict(text=title or "Router saturation: |top-k(a) ∩ top-k(b)| / k"),
+        xaxis=dict(title=dict(text="layer"), type="category"),
+        yaxis=dict(title=dict(text="saturation"), range=[0, 1.05]),
+    )
     return fig
 
 
@@ -172,23 +247,38 @@ def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None =
     """``routing_drift``: top-1 flip rate, 1 - top-k overlap and weight change per layer; with ``by`` (e.g. a
     ``format`` column of several concatenated frames) one line per value in each panel."""
     _need(frame, ["layer", "top1_flip_rate", "topk_overlap", "weight_change"], "routing_drift")
-    panels = (("top1_flip_rate", "top-1 flip rate"), ("topk_lost", "1 - top-k overlap (|∩|/k)"),
-              ("weight_change", "weight change (TV distance)"))
+    panels = (
+        ("top1_flip_rate", "top-1 flip rate"),
+        ("topk_lost", "1 - top-k overlap (|∩|/k)"),
+        ("weight_change", "weight change (TV distance)"),
+    )
     data = frame.assign(topk_lost=1 - frame["topk_overlap"])
     groups = [(None, data)] if by is None else list(data.groupby(by, sort=False))
     fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in panels], shared_yaxes=True)
     for g, (key, part) in enumerate(groups):
         name = "drift" if key is None else f"{key}"
         for col, (column, label) in enumerate(panels, start=1):
-            fig.add_trace(go.Scatter(x=[str(i) for i in part["layer"]], y=part[column], mode="lines+markers",
-                                     name=token_label(name), legendgroup=str(g), showlegend=col == 1,
-                                     marker=dict(color=qualitative.Plotly[g % len(qualitative.Plotly)]),
-                                     hovertemplate=f"{token_label(name)} · layer %{{x}}<br>{label} %{{y:.3f}}<extra></extra>"),
-                          row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=[str(i) for i in part["layer"]],
+                    y=part[column],
+                    mode="lines+markers",
+                    name=token_label(name),
+                    legendgroup=str(g),
+                    showlegend=col == 1,
+                    marker=dict(color=qualitative.Plotly[g % len(qualitative.Plotly)]),
+                    hovertemplate=f"{token_label(name)} · layer %{{x}}<br>{label} %{{y:.3f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(title_text="layer", type="category")
     fig.update_yaxes(range=[0, 1.02], row=1, col=1)
-    fig.update_layout(title=dict(text=title or "Routing drift per layer (0 = routes as the reference)"),
-                      height=360, legend=dict(title=dict(text=by or "")))
+    fig.update_layout(
+        title=dict(text=title or "Routing drift per layer (0 = routes as the reference)"),
+        height=360,
+        legend=dict(title=dict(text=by or "")),
+    )
     return fig
 
 
@@ -199,11 +289,21 @@ def active_params_figure(frame: pd.DataFrame, title: str | None = None) -> go.Fi
     summary = frame[frame["component"] == "total (non-embedding)"]
     subtitle = ""
     if not summary.empty:
-        subtitle = (f" — non-embedding: {summary['total'].iloc[0] / 1e9:.2f}B total, "
-                    f"{summary['active'].iloc[0] / 1e9:.2f}B active")
-    bars = [go.Bar(x=parts["component"], y=parts["total"], name="total"),
-            go.Bar(x=parts["component"], y=parts["active"], name="active per token")]
+        subtitle = (
+            f" — non-embedding: {summary['total'].iloc[0] / 1e9:.2f}B total, "
+            f"{summary['active'].iloc[0] / 1e9:.2f}B active"
+        )
+    bars = [
+        go.Bar(x=parts["component"], y=parts["total"], name="total"),
+        go.Bar(x=parts["component"], y=parts["active"], name="active per token"),
+    ]
     if "touched" in parts:
         bars.append(go.Bar(x=parts["component"], y=parts["touched"], name="touched by the trace"))
-    return go.Figure(bars, dict(title=dict(text=(title or "Parameters") + subtitle), barmode="group",
-                                yaxis=dict(type="log", title=dict(text="parameters"))))
+    return go.Figure(
+        bars,
+        dict(
+            title=dict(text=(title or "Parameters") + subtitle),
+            barmode="group",
+            yaxis=dict(type="log", title=dict(text="parameters")),
+        ),
+    )

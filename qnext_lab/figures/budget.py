@@ -79,8 +79,14 @@ def budget_curve(
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            x=thinking["x"].tolist(), y=thinking["accuracy"].tolist(), mode="lines+markers", name="thinking",
-            line=dict(color=_CURVE_COLOR, width=2), marker=dict(size=8), hovertext=hover, hoverinfo="text",
+            x=thinking["x"].tolist(),
+            y=thinking["accuracy"].tolist(),
+            mode="lines+markers",
+            name="thinking",
+            line=dict(color=_CURVE_COLOR, width=2),
+            marker=dict(size=8),
+            hovertext=hover,
+            hoverinfo="text",
         )
     )
     x_lo, x_hi = float(thinking["x"].min()), float(thinking["x"].max())
@@ -89,21 +95,34 @@ def budget_curve(
         acc = float(reference["accuracy"].iloc[0])
         fig.add_trace(
             go.Scatter(
-                x=[x_lo, x_hi], y=[acc, acc], mode="lines", name=f"non-thinking ({acc:.0%})",
-                line=dict(color=_REFERENCE_COLOR, width=2, dash="dash"), hoverinfo="name",
+                x=[x_lo, x_hi],
+                y=[acc, acc],
+                mode="lines",
+                name=f"non-thinking ({acc:.0%})",
+                line=dict(color=_REFERENCE_COLOR, width=2, dash="dash"),
+                hoverinfo="name",
             )
         )
     fig.add_trace(
         go.Scatter(
-            x=[], y=[], mode="lines", name=MARKER_NAME, line=dict(color=_MARKER_COLOR, width=2, dash="dot"),
-            hoverinfo="name", showlegend=False,
+            x=[],
+            y=[],
+            mode="lines",
+            name=MARKER_NAME,
+            line=dict(color=_MARKER_COLOR, width=2, dash="dot"),
+            hoverinfo="name",
+            showlegend=False,
         )
     )
     ticks = sorted(set(zip(thinking["x"], map(_label, thinking["budget"]))))
     fig.update_layout(
         title=title,
-        xaxis=dict(type="log", title="thinking budget (tokens, log scale)", tickvals=[t[0] for t in ticks],
-                   ticktext=[t[1] for t in ticks]),
+        xaxis=dict(
+            type="log",
+            title="thinking budget (tokens, log scale)",
+            tickvals=[t[0] for t in ticks],
+            ticktext=[t[1] for t in ticks],
+        ),
         yaxis=dict(title="accuracy", tickformat=".0%", range=[-0.02, 1.05]),
         meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
         legend=dict(orientation="h", y=-0.2),

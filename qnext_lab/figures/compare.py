@@ -31,8 +31,14 @@ def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
     return routed_shares(arrays.ids, arrays.num_experts, generated).numpy()  # (L, E)
 
 
-def expert_use_difference(trace_a: Any, trace_b: Any, *, labels: tuple[str, str] = ("A", "B"),
-                          exclude_prompt: bool = True, title: str | None = None) -> go.Figure:
+def expert_use_difference(
+    trace_a: Any,
+    trace_b: Any,
+    *,
+    labels: tuple[str, str] = ("A", "B"),
+    exclude_prompt: bool = True,
+    title: str | None = None,
+) -> go.Figure:
     """Layers x experts heatmap of ``expert_use(a) - expert_use(b)`` with both shares in the hover."""
     a, b = trace_arrays(trace_a), trace_arrays(trace_b)
     if (a.num_layers, a.num_experts) != (b.num_layers, b.num_experts):
@@ -44,48 +50,88 @@ def expert_use_difference(trace_a: Any, trace_b: Any, *, labels: tuple[str, str]
     diff = use_a - use_b  # (L, E)
     name_a, name_b = escape_text(labels[0]), escape_text(labels[1])
     hover = [
-        [f"layer {a.layer_indices[layer]} · expert {e}<br>{name_a}: {use_a[layer, e]:.1%}<br>"
-         f"{name_b}: {use_b[layer, e]:.1%}<br>difference {diff[layer, e]:+.1%}" for e in range(a.num_experts)]
+        [
+            f"layer {a.layer_indices[layer]} · expert {e}<br>{name_a}: {use_a[layer, e]:.1%}<br>"
+            f"{name_b}: {use_b[layer, e]:.1%}<br>difference {diff[layer, e]:+.1%}"
+            for e in range(a.num_experts)
+        ]
         for layer in range(a.num_layers)
     ]
     limit = float(max(np.abs(diff).max(), 1e-6))
     distance = 0.5 * np.abs(diff).sum(axis=1)  # (L,) total-variation distance per layer
     return go.Figure(
-        data=[go.Heatmap(z=diff, x=np.arange(a.num_experts), y=[f"L{i}" for i in a.layer_indices], text=hover,
-                         hovertemplate="%{text}<extra></extra>", colorscale="RdBu", reversescale=True,
-                         zmid=0.0, zmin=-limit, zmax=limit,
-                         colorbar=dict(title=dict(text=f"{name_a} − {name_b}"), tickformat="+.0%"))],
+        data=[
+            go.Heatmap(
+                z=diff,
+                x=np.arange(a.num_experts),
+                y=[f"L{i}" for i in a.layer_indices],
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
+                colorscale="RdBu",
+                reversescale=True,
+                zmid=0.0,
+                zmin=-limit,
+                zmax=limit,
+                colorbar=dict(title=dict(text=f"{name_a} − {name_b}"), tickformat="+.0%"),
+            )
+        ],
         layout=dict(
             # short and left-aligned: plotly's toolbar sits at the top right
-            title=dict(text=title or f"Expert use: {name_a} − {name_b}<br><sup>mean total-variation distance "
-                                     f"{distance.mean():.2f} · red: more in {name_a}, blue: more in {name_b}</sup>",
-                       x=0, xanchor="left"),
-            xaxis=dict(title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto",
-                       tickfont=dict(size=10)),
+            title=dict(
+                text=title
+                or f"Expert use: {name_a} − {name_b}<br><sup>mean total-variation distance "
+                f"{distance.mean():.2f} · red: more in {name_a}, blue: more in {name_b}</sup>",
+                x=0,
+                xanchor="left",
+            ),
+            xaxis=dict(
+                title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto", tickfont=dict(size=10)
+            ),
             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
-            height=max(280, 26 * a.num_layers + 180), margin=dict(t=80, l=60, r=20, b=50),
+            height=max(280, 26 * a.num_layers + 180),
+            margin=dict(t=80, l=60, r=20, b=50),
             template=template(dark=False),
         ),
     )
 
 
-def expert_use_figure(trace: Any, *, label: str = "", exclude_prompt: bool = True, title: str | None = None) -> go.Figure:
+def expert_use_figure(
+    trace: Any, *, label: str = "", exclude_prompt: bool = True, title: str | None = None
+) -> go.Figure:
     """Layers x experts heatmap of one trace's ``expert_use`` (which experts its generated tokens went to)."""
     arrays = trace_arrays(trace)
     use = expert_use(arrays, exclude_prompt=exclude_prompt)  # (L, E)
     name = escape_text(label)
-    hover = [[f"layer {arrays.layer_indices[layer]} · expert {e}<br>{name} {use[layer, e]:.1%} of the routed slots"
-              for e in range(arrays.num_experts)] for layer in range(arrays.num_layers)]
+    hover = [
+        [
+            f"layer {arrays.layer_indices[layer]} · expert {e}<br>{name} {use[layer, e]:.1%} of the routed slots"
+            for e in range(arrays.num_experts)
+        ]
+        for layer in range(arrays.num_layers)
+    ]
     return go.Figure(
-        data=[go.Heatmap(z=use, x=np.arange(arrays.num_experts), y=[f"L{i}" for i in arrays.layer_indices], text=hover,
-                         hovertemplate="%{text}<extra></extra>", colorscale="Blues", zmin=0.0,
-                         colorbar=dict(title=dict(text="share"), tickformat=".0%"))],
+        data=[
+            go.Heatmap(
+                z=use,
+                x=np.arange(arrays.num_experts),
+                y=[f"L{i}" for i in arrays.layer_indices],
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
+                colorscale="Blues",
+                zmin=0.0,
+                colorbar=dict(title=dict(text="share"), tickformat=".0%"),
+            )
+        ],
         layout=dict(
             title=dict(text=title or f"Expert use: {name}", x=0, xanchor="left"),
-            xaxis=dict(title=dict(text="expert"), tickmode="linear" if arrays.num_experts <= 64 else "auto",
-                       tickfont=dict(size=10)),
+            xaxis=dict(
+                title=dict(text="expert"),
+                tickmode="linear" if arrays.num_experts <= 64 else "auto",
+                tickfont=dict(size=10),
+            ),
             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
-            height=max(280, 26 * arrays.num_layers + 180), margin=dict(t=80, l=60, r=20, b=50),
+            height=max(280, 26 * arrays.num_layers + 180),
+            margin=dict(t=80, l=60, r=20, b=50),
             template=template(dark=False),
         ),
     )

@@ -38,9 +38,9 @@ def standalone_html(parts: Sequence[Part], *, title: str = "qnext-lab") -> str:
             raise TypeError(f"export parts must be plotly figures or HTML strings, got {type(part).__name__}")
     safe_title = escape_text(title)
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{safe_title}</title>"
-        '<style>body{font-family:system-ui,sans-serif;margin:16px}section{margin-bottom:18px}'
+        "<style>body{font-family:system-ui,sans-serif;margin:16px}section{margin-bottom:18px}"
         ".qnext-pane{border:1px solid #ddd;border-radius:4px;padding:8px}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script>'
         f"</head><body><h2>{safe_title}</h2>\n" + "\n".join(body) + "\n</body></html>\n"

@@ -116,8 +116,9 @@ def layer_position(arrays: TraceArrays, layer: int | None) -> int:
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
         raise TypeError(f"layer must be a decoder-layer index (int), got {type(layer).__name__}")
     if int(layer) not in arrays.layer_indices:
-        raise ValueError(f"layer {int(layer)} was not captured; pick a decoder layer of this trace: "
-                         f"{arrays.layer_indices}")
+        raise ValueError(
+            f"layer {int(layer)} was not captured; pick a decoder layer of this trace: {arrays.layer_indices}"
+        )
     return arrays.layer_indices.index(int(layer))
 
 
@@ -189,28 +190,84 @@ def _phase_marks(arrays: TraceArrays, start: int, stop: int, width_px: int) -> t
     if multi_seq:
         seq = arrays.seq[start:stop]
         for row in (np.flatnonzero(np.diff(seq)) + 1 + start).tolist():
-            shapes.append(dict(type="line", xref="x", yref="paper", x0=row - 0.5, x1=row - 0.5, y0=0, y1=1.12,
-                               line=dict(color="#7f7f7f", width=2), name="sequence-start"))
+            shapes.append(
+                dict(
+                    type="line",
+                    xref="x",
+                    yref="paper",
+                    x0=row - 0.5,
+                    x1=row - 0.5,
+                    y0=0,
+                    y1=1.12,
+                    line=dict(color="#7f7f7f", width=2),
+                    name="sequence-start",
+                )
+            )
         runs = phase_runs(seq, start)
-        for number, (s, a, b) in enumerate(runs):
+        for s, a, b in runs:
             label = f"#{s}"
             if (b - a + 1) * px >= _CHAR_PX * (len(label) + 1):
-                annotations.append(dict(x=a - 0.5, y=1.12, xref="x", yref="paper", text=label, showarrow=False,
-                                        xanchor="left", yanchor="bottom", font=dict(size=10, color="#7f7f7f"),
-                                        name="sequence-label"))
+                annotations.append(
+                    dict(
+                        x=a - 0.5,
+                        y=1.12,
+                        xref="x",
+                        yref="paper",
+                        text=label,
+                        showarrow=False,
+                        xanchor="left",
+                        yanchor="bottom",
+                        font=dict(size=10, color="#7f7f7f"),
+                        name="sequence-label",
+                    )
+                )
     if arrays.phase is None:
         return shapes, annotations
     for ph, a, b in phase_runs(arrays.phase[start:stop], start):
         color = PHASE_COLORS.get(ph, "#888888")
-        shapes.append(dict(type="rect", xref="x", yref="paper", x0=a - 0.5, x1=b + 0.5, y0=1.01, y1=1.05,
-                           fillcolor=color, line=dict(width=0), name=f"phase:{PHASES[ph]}"))
+        shapes.append(
+            dict(
+                type="rect",
+                xref="x",
+                yref="paper",
+                x0=a - 0.5,
+                x1=b + 0.5,
+                y0=1.01,
+                y1=1.05,
+                fillcolor=color,
+                line=dict(width=0),
+                name=f"phase:{PHASES[ph]}",
+            )
+        )
         if ph != 0:
-            shapes.append(dict(type="line", xref="x", yref="paper", x0=a - 0.5, x1=a - 0.5, y0=0, y1=1,
-                               line=dict(color=color, width=1.5, dash="dash"), name=f"phase-start:{PHASES[ph]}"))
+            shapes.append(
+                dict(
+                    type="line",
+                    xref="x",
+                    yref="paper",
+                    x0=a - 0.5,
+                    x1=a - 0.5,
+                    y0=0,
+                    y1=1,
+                    line=dict(color=color, width=1.5, dash="dash"),
+                    name=f"phase-start:{PHASES[ph]}",
+                )
+            )
         name = PHASES[ph]
         if (b - a + 1) * px >= _CHAR_PX * (len(name) + 1):  # only where the word fits inside its run
-            annotations.append(dict(x=(a + b) / 2, y=1.055, xref="x", yref="paper", text=name, showarrow=False,
-                                    yanchor="bottom", font=dict(size=11, color=color), name=f"phase-label:{name}"))
+            annotations.append(
+                dict(
+                    x=(a + b) / 2,
+                    y=1.055,
+                    xref="x",
+                    yref="paper",
+                    text=name,
+                    showarrow=False,
+                    yanchor="bottom",
+                    font=dict(size=11, color=color),
+                    name=f"phase-label:{name}",
+                )
+            )
     return shapes, annotations
 
 
@@ -225,10 +282,16 @@ def _token_axis(arrays: TraceArrays, start: int, stop: int, width_px: int) -> di
     rows = tick_rows(start, stop, width_px)
     every = rows[1] - rows[0] if len(rows) > 1 else 1
     shown = "every token" if every == 1 else f"1 token in {every}"
-    return dict(title=dict(text=f"token (rows {start}–{stop - 1} of {arrays.num_tokens}; {shown} labelled)"),
-                range=[start - 0.5, stop - 0.5], tickmode="array", tickvals=rows,
-                ticktext=[arrays.labels[n] for n in rows], tickangle=-90, tickfont=dict(size=10),
-                automargin=True)
+    return dict(
+        title=dict(text=f"token (rows {start}–{stop - 1} of {arrays.num_tokens}; {shown} labelled)"),
+        range=[start - 0.5, stop - 0.5],
+        tickmode="array",
+        tickvals=rows,
+        ticktext=[arrays.labels[n] for n in rows],
+        tickangle=-90,
+        tickfont=dict(size=10),
+        automargin=True,
+    )
 
 
 def _figure(trace: go.BaseTraceType | list, layout: dict) -> go.Figure:
@@ -237,8 +300,14 @@ def _figure(trace: go.BaseTraceType | list, layout: dict) -> go.Figure:
     return fig
 
 
-def expert_heatmap(trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None,
-                   title: str | None = None, width_px: int = DEFAULT_WIDTH_PX) -> go.Figure:
+def expert_heatmap(
+    trace: Any,
+    layer: int | None = None,
+    *,
+    window: tuple[int, int] | None = None,
+    title: str | None = None,
+    width_px: int = DEFAULT_WIDTH_PX,
+) -> go.Figure:
     """Tokens x experts for one layer; colour = routing weight, blank = expert not chosen.
 
     Hover shows the token text (escaped), its position and phase, the expert, the weight and the rank
@@ -259,8 +328,11 @@ def expert_heatmap(trace: Any, layer: int | None = None, *, window: tuple[int, i
     experts = ids.reshape(-1).astype(np.int32)  # (W*k,)
     z = weights.reshape(-1).astype(np.float32)  # (W*k,)
     token_part = _token_hover(arrays, np.arange(start, stop))
-    hover = [f"{token_part[col]}<br>expert {int(ids[col, rank])} · rank {rank}<br>weight {weights[col, rank]:.3f}"
-             for col in range(width) for rank in range(k)]
+    hover = [
+        f"{token_part[col]}<br>expert {int(ids[col, rank])} · rank {rank}<br>weight {weights[col, rank]:.3f}"
+        for col in range(width)
+        for rank in range(k)
+    ]
     missing = np.setdiff1d(np.arange(num_experts, dtype=np.int32), experts)  # keep a row for every expert
     if missing.size:
         cols = np.concatenate([cols, np.full(missing.size, start, dtype=np.int32)])
@@ -270,16 +342,28 @@ def expert_heatmap(trace: Any, layer: int | None = None, *, window: tuple[int, i
 
     shapes, annotations = _phase_marks(arrays, start, stop, width_px)
     return _figure(
-        go.Heatmap(z=z, x=cols, y=experts, text=np.asarray(hover, dtype=str),
-                   hovertemplate="%{text}<extra></extra>", hoverongaps=False,
-                   colorscale=WEIGHT_SCALE, zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="weight")),
-                   name="routing weight"),
-        dict(title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]}"
-                                      f" (top-{k} of {num_experts})"),
-             xaxis=_token_axis(arrays, start, stop, width_px),
-             yaxis=dict(title=dict(text="expert"), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"),
-             shapes=shapes, annotations=annotations,
-             height=max(340, min(900, 14 * num_experts + 200)), margin=dict(t=_top_margin(arrays), l=60, r=20, b=60)),
+        go.Heatmap(
+            z=z,
+            x=cols,
+            y=experts,
+            text=np.asarray(hover, dtype=str),
+            hovertemplate="%{text}<extra></extra>",
+            hoverongaps=False,
+            colorscale=WEIGHT_SCALE,
+            zmin=0.0,
+            zmax=1.0,
+            colorbar=dict(title=dict(text="weight")),
+            name="routing weight",
+        ),
+        dict(
+            title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]} (top-{k} of {num_experts})"),
+            xaxis=_token_axis(arrays, start, stop, width_px),
+            yaxis=dict(title=dict(text="expert"), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"),
+            shapes=shapes,
+            annotations=annotations,
+            height=max(340, min(900, 14 * num_experts + 200)),
+            margin=dict(t=_top_margin(arrays), l=60, r=20, b=60),
+        ),
     )
 
 
@@ -288,8 +372,9 @@ def _top_margin(arrays: TraceArrays) -> int:
     return 100 if arrays.seq.size and int(arrays.seq.max()) > int(arrays.seq.min()) else 85
 
 
-def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None,
-              width_px: int = DEFAULT_WIDTH_PX) -> go.Figure:
+def layer_map(
+    trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None, width_px: int = DEFAULT_WIDTH_PX
+) -> go.Figure:
     """Tokens x layers, each cell coloured by the token's top-1 expert in that layer (one colour per expert).
 
     A legend names the colours of the experts that appear, most frequent first (instead of a colour bar of
@@ -302,36 +387,76 @@ def layer_map(trace: Any, *, window: tuple[int, int] | None = None, title: str |
     num_layers, width = top1.shape
     token_part = _token_hover(arrays, np.arange(start, stop))
     hover = [
-        [f"{token_part[c]}<br>layer {arrays.layer_indices[layer]}<br>top-1 expert {int(top1[layer, c])}"
-         f" · weight {top1_weight[layer, c]:.3f}" for c in range(width)]
+        [
+            f"{token_part[c]}<br>layer {arrays.layer_indices[layer]}<br>top-1 expert {int(top1[layer, c])}"
+            f" · weight {top1_weight[layer, c]:.3f}"
+            for c in range(width)
+        ]
         for layer in range(num_layers)
     ]
     shapes, annotations = _phase_marks(arrays, start, stop, width_px)
     counts = np.bincount(top1.reshape(-1), minlength=arrays.num_experts)  # (E,)
     present = [int(e) for e in np.argsort(-counts, kind="stable") if counts[e] > 0]
     colors = expert_colors(arrays.num_experts)
-    legend = [go.Scatter(x=[None], y=[None], mode="markers", name=str(e), showlegend=True, hoverinfo="skip",
-                         marker=dict(symbol="square", size=12, color=colors[e]), legendgroup="experts")
-              for e in present]
+    legend = [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=str(e),
+            showlegend=True,
+            hoverinfo="skip",
+            marker=dict(symbol="square", size=12, color=colors[e]),
+            legendgroup="experts",
+        )
+        for e in present
+    ]
     per_row = max(1, (width_px - 120) // 46)
     legend_rows = -(-len(present) // per_row)
     plot_px = 26 * num_layers + 40
     top = 40 + 22 * legend_rows + _top_margin(arrays) - 40
     height = plot_px + top + 90
     return _figure(
-        [go.Heatmap(z=top1, x=np.arange(start, stop), y=[f"L{i}" for i in arrays.layer_indices],
-                    text=np.asarray(hover, dtype=str),
-                    hovertemplate="%{text}<extra></extra>", hoverongaps=True,
-                    colorscale=expert_colorscale(arrays.num_experts), zmin=-0.5, zmax=arrays.num_experts - 0.5,
-                    showscale=False, name="top-1 expert"), *legend],
-        dict(title=dict(text=title or "Top-1 expert per token and layer", yref="container", y=1, yanchor="top",
-                        pad=dict(t=8)),
-             xaxis=_token_axis(arrays, start, stop, width_px),
-             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
-             legend=dict(orientation="h", yref="container", y=1 - 34 / height, yanchor="top", x=0, xanchor="left",
-                         title=dict(text="top-1 expert"), font=dict(size=11), itemclick=False,
-                         itemdoubleclick=False, tracegroupgap=0),
-             shapes=shapes, annotations=annotations, height=height, margin=dict(t=top, l=60, r=20, b=60)),
+        [
+            go.Heatmap(
+                z=top1,
+                x=np.arange(start, stop),
+                y=[f"L{i}" for i in arrays.layer_indices],
+                text=np.asarray(hover, dtype=str),
+                hovertemplate="%{text}<extra></extra>",
+                hoverongaps=True,
+                colorscale=expert_colorscale(arrays.num_experts),
+                zmin=-0.5,
+                zmax=arrays.num_experts - 0.5,
+                showscale=False,
+                name="top-1 expert",
+            ),
+            *legend,
+        ],
+        dict(
+            title=dict(
+                text=title or "Top-1 expert per token and layer", yref="container", y=1, yanchor="top", pad=dict(t=8)
+            ),
+            xaxis=_token_axis(arrays, start, stop, width_px),
+            yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
+            legend=dict(
+                orientation="h",
+                yref="container",
+                y=1 - 34 / height,
+                yanchor="top",
+                x=0,
+                xanchor="left",
+                title=dict(text="top-1 expert"),
+                font=dict(size=11),
+                itemclick=False,
+                itemdoubleclick=False,
+                tracegroupgap=0,
+            ),
+            shapes=shapes,
+            annotations=annotations,
+            height=height,
+            margin=dict(t=top, l=60, r=20, b=60),
+        ),
     )
 
 
@@ -341,8 +466,14 @@ def _window_counts(arrays: TraceArrays, pos: int, start: int, stop: int, phase: 
     return routed_counts(arrays.ids[pos : pos + 1, start:stop], arrays.num_experts, mask)[0].numpy()
 
 
-def expert_load_bars(trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None,
-                     by_phase: bool = True, title: str | None = None) -> go.Figure:
+def expert_load_bars(
+    trace: Any,
+    layer: int | None = None,
+    *,
+    window: tuple[int, int] | None = None,
+    by_phase: bool = True,
+    title: str | None = None,
+) -> go.Figure:
     """Share of one layer's routed slots taken by each expert, with the uniform share 1/E dashed.
 
     With phases (and ``by_phase``), bars are stacked by phase (prompt, thinking, answer); otherwise each
@@ -358,32 +489,72 @@ def expert_load_bars(trace: Any, layer: int | None = None, *, window: tuple[int,
     if by_phase and arrays.phase is not None:
         for ph in sorted(set(arrays.phase[start:stop].tolist())):
             counts = _window_counts(arrays, pos, start, stop, phase=ph)
-            bars.append(go.Bar(
-                x=experts, y=counts / total, name=PHASES[ph], marker=dict(color=PHASE_COLORS.get(ph, "#888888")),
-                customdata=counts, hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots"
-                f" (%{{y:.1%}})<extra></extra>",
-            ))
+            bars.append(
+                go.Bar(
+                    x=experts,
+                    y=counts / total,
+                    name=PHASES[ph],
+                    marker=dict(color=PHASE_COLORS.get(ph, "#888888")),
+                    customdata=counts,
+                    hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots (%{{y:.1%}})<extra></extra>",
+                )
+            )
     else:
         counts = _window_counts(arrays, pos, start, stop)
-        bars.append(go.Bar(
-            x=experts, y=counts / total, name="load", marker=dict(color=list(expert_colors(num_experts))),
-            customdata=counts, hovertemplate="expert %{x}<br>%{customdata} slots (%{y:.1%})<extra></extra>",
-        ))
+        bars.append(
+            go.Bar(
+                x=experts,
+                y=counts / total,
+                name="load",
+                marker=dict(color=list(expert_colors(num_experts))),
+                customdata=counts,
+                hovertemplate="expert %{x}<br>%{customdata} slots (%{y:.1%})<extra></extra>",
+            )
+        )
     uniform = 1.0 / num_experts
-    return _figure(bars, dict(
-        title=dict(text=title or f"Expert load — layer {arrays.layer_indices[pos]}"),
-        barmode="stack",
-        xaxis=dict(title=dict(text="expert"), tickmode="linear" if num_experts <= 64 else "auto"),
-        yaxis=dict(title=dict(text="share of routed slots"), tickformat=".0%"),
-        shapes=[dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=uniform, y1=uniform,
-                     line=dict(color="#8a8a8a", dash="dash", width=1), name="uniform")],
-        annotations=[dict(xref="paper", yref="y", x=1, y=uniform, text=f"uniform 1/{num_experts}",
-                          showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=10))],
-        height=280, margin=dict(t=50, l=60, r=20, b=40), legend=dict(orientation="h"),
-    ))
+    return _figure(
+        bars,
+        dict(
+            title=dict(text=title or f"Expert load — layer {arrays.layer_indices[pos]}"),
+            barmode="stack",
+            xaxis=dict(title=dict(text="expert"), tickmode="linear" if num_experts <= 64 else "auto"),
+            yaxis=dict(title=dict(text="share of routed slots"), tickformat=".0%"),
+            shapes=[
+                dict(
+                    type="line",
+                    xref="paper",
+                    yref="y",
+                    x0=0,
+                    x1=1,
+                    y0=uniform,
+                    y1=uniform,
+                    line=dict(color="#8a8a8a", dash="dash", width=1),
+                    name="uniform",
+                )
+            ],
+            annotations=[
+                dict(
+                    xref="paper",
+                    yref="y",
+                    x=1,
+                    y=uniform,
+                    text=f"uniform 1/{num_experts}",
+                    showarrow=False,
+                    xanchor="right",
+                    yanchor="bottom",
+                    font=dict(size=10),
+                )
+            ],
+            height=280,
+            margin=dict(t=50, l=60, r=20, b=40),
+            legend=dict(orientation="h"),
+        ),
+    )
 
 
-def routing_text_html(trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None, rank: int = 0) -> str:
+def routing_text_html(
+    trace: Any, layer: int | None = None, *, window: tuple[int, int] | None = None, rank: int = 0
+) -> str:
     """The text with each token's background in the colour of its rank-``rank`` expert (Mixtral Fig. 8).
 
     Returns an HTML fragment; every token is escaped, and each span's ``title`` gives position, expert and
@@ -406,15 +577,19 @@ def routing_text_html(trace: Any, layer: int | None = None, *, window: tuple[int
         if arrays.phase is not None:
             ph = int(arrays.phase[n])
             if ph != previous_phase and ph != 0:
-                parts.append(f'<span class="qnext-phase" style="font-weight:bold;color:{PHASE_COLORS.get(ph, "#888")};'
-                             f'margin:0 4px">[{PHASES[ph]}]</span>')
+                parts.append(
+                    f'<span class="qnext-phase" style="font-weight:bold;color:{PHASE_COLORS.get(ph, "#888")};'
+                    f'margin:0 4px">[{PHASES[ph]}]</span>'
+                )
             previous_phase = ph
         e = int(ids[col])
         background = colors[e]
         shown = escape_text(arrays.raw_tokens[n]).replace(" ", "&nbsp;").replace("\n", "↵<br>")
         title = escape_text(f"position {int(arrays.position[n])} · expert {e} · weight {float(weights[col]):.3f}")
-        parts.append(f'<span class="qnext-token" data-expert="{e}" title="{title}" style="background:{background};'
-                     f'color:{text_color_on(background)};padding:1px 0;border-radius:2px">{shown or "∅"}</span>')
+        parts.append(
+            f'<span class="qnext-token" data-expert="{e}" title="{title}" style="background:{background};'
+            f'color:{text_color_on(background)};padding:1px 0;border-radius:2px">{shown or "∅"}</span>'
+        )
     parts.append("</div>")
     return "".join(parts)
 

@@ -23,8 +23,10 @@ TEXT = "var(--jp-content-font-color1, #1a1a1a)"
 MUTED = "var(--jp-content-font-color2, #5f5f5f)"
 BORDER = "var(--jp-border-color2, #d0d0d0)"
 MONO = "var(--jp-code-font-family, monospace)"
-PANE = (f"box-sizing:border-box;border:1px solid {BORDER};border-radius:4px;padding:6px 8px;font-family:{MONO};color:{TEXT};line-height:1.45;"
-        "white-space:normal;overflow-wrap:anywhere;")
+PANE = (
+    f"box-sizing:border-box;border:1px solid {BORDER};border-radius:4px;padding:6px 8px;font-family:{MONO};color:{TEXT};line-height:1.45;"
+    "white-space:normal;overflow-wrap:anywhere;"
+)
 # Tints are translucent so they read on white and on near-black alike.
 THINKING_TINT = "rgba(245,166,35,0.12)"
 ANSWER_TINT = "rgba(46,158,91,0.14)"
@@ -41,7 +43,9 @@ def template(dark: bool = False) -> go.layout.Template:
     text = "#e6e6e6" if dark else "#2a2a2a"
     grid = "rgba(255,255,255,0.14)" if dark else "rgba(0,0,0,0.10)"
     out.layout.update(
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font=dict(color=text),
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font=dict(color=text),
         xaxis=dict(gridcolor=grid, zerolinecolor=grid, linecolor=grid),
         yaxis=dict(gridcolor=grid, zerolinecolor=grid, linecolor=grid),
         hoverlabel=dict(font=dict(color="#111111"), bgcolor="#fafafa"),
@@ -52,5 +56,7 @@ def template(dark: bool = False) -> go.layout.Template:
 
 def badge(text: str, background: str, css_class: str) -> str:
     """An inline label with white text on ``background`` (``text`` must already be escaped)."""
-    return (f'<span class="{css_class}" style="background:{background};color:#ffffff;border-radius:3px;'
-            f'padding:1px 6px;font-weight:bold;font-family:var(--jp-ui-font-family, sans-serif)">{text}</span>')
+    return (
+        f'<span class="{css_class}" style="background:{background};color:#ffffff;border-radius:3px;'
+        f'padding:1px 6px;font-weight:bold;font-family:var(--jp-ui-font-family, sans-serif)">{text}</span>'
+    )

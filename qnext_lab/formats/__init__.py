@@ -19,13 +19,16 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 # public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "FORMATS": "quantization",
-    "GGUF_PARTS": "quantization",
-    "PARTS": "quantization",
-    "QuantizationInfo": "quantization",
-    "export_gguf": "export",
-    "load": "loading",
-    "load_gguf": "gguf_load",
-    "quantize": "quantization",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "FORMATS": "quantization",
+        "GGUF_PARTS": "quantization",
+        "PARTS": "quantization",
+        "QuantizationInfo": "quantization",
+        "export_gguf": "export",
+        "load": "loading",
+        "load_gguf": "gguf_load",
+        "quantize": "quantization",
+    },
+)

@@ -40,8 +40,10 @@ def gguf_arch(config: PretrainedConfig) -> str:
     """The llama.cpp architecture for a config, or ValueError naming the supported ones."""
     arch = ARCHITECTURES.get(getattr(config, "model_type", None))
     if arch is None:
-        raise ValueError(f"GGUF export supports {sorted(ARCHITECTURES)} (llama.cpp's {sorted(ARCHITECTURES.values())}); "
-                         f"this model is {getattr(config, 'model_type', type(config).__name__)!r}")
+        raise ValueError(
+            f"GGUF export supports {sorted(ARCHITECTURES)} (llama.cpp's {sorted(ARCHITECTURES.values())}); "
+            f"this model is {getattr(config, 'model_type', type(config).__name__)!r}"
+        )
     return arch
 
 
@@ -58,8 +60,12 @@ def _keep_f32(hf_name: str, gguf_name: str, tensor: torch.Tensor) -> bool:
     """llama.cpp's converter: 1-D tensors, norms, router, conv kernels and non-``.weight`` tensors stay F32."""
     bid = _layer(hf_name)
     forced = {_name(_T.FFN_GATE_INP, bid), _name(_T.SSM_CONV1D, bid)}
-    return (tensor.dim() <= 1 or gguf_name.endswith("_norm.weight") or gguf_name in forced
-            or not gguf_name.endswith(".weight"))
+    return (
+        tensor.dim() <= 1
+        or gguf_name.endswith("_norm.weight")
+        or gguf_name in forced
+        or not gguf_name.endswith(".weight")
+    )
 
 
 def _qkvz_split(w: torch.Tensor, config: PretrainedConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,8 +84,9 @@ def _qkvz_join(qkv: torch.Tensor, z: torch.Tensor, config: PretrainedConfig) -> 
     r = config.linear_num_value_heads // nk
     H = qkv.shape[-1]
     q, k, v = torch.split(qkv, [nk * dk, nk * dk, nk * r * dv], dim=0)
-    grouped = torch.cat([q.reshape(nk, dk, H), k.reshape(nk, dk, H), v.reshape(nk, r * dv, H),
-                         z.reshape(nk, r * dv, H)], dim=1)  # (nk, q|k|v|z, H)
+    grouped = torch.cat(
+        [q.reshape(nk, dk, H), k.reshape(nk, dk, H), v.reshape(nk, r * dv, H), z.reshape(nk, r * dv, H)], dim=1
+    )  # (nk, q|k|v|z, H)
     return grouped.reshape(-1, H)
 
 
@@ -87,7 +94,9 @@ def _is_shifted_norm(arch: str, hf_name: str) -> bool:
     return arch == "qwen3next" and hf_name.endswith("norm.weight") and not hf_name.endswith("linear_attn.norm.weight")
 
 
-def to_gguf_tensors(state: Mapping[str, torch.Tensor], config: PretrainedConfig) -> Iterator[tuple[str, torch.Tensor, bool]]:
+def to_gguf_tensors(
+    state: Mapping[str, torch.Tensor], config: PretrainedConfig
+) -> Iterator[tuple[str, torch.Tensor, bool]]:
     """Yield ``(gguf_name, float32 tensor in GGUF's row-major shape, keep_f32)`` for each exported tensor."""
     arch = gguf_arch(config)
     names = gguf.get_tensor_name_map(_ARCH_ENUM[arch], config.num_hidden_layers)
@@ -124,8 +133,9 @@ def to_gguf_tensors(state: Mapping[str, torch.Tensor], config: PretrainedConfig)
         yield gguf_name, data, _keep_f32(hf_name, gguf_name, data)
 
 
-def from_gguf_tensors(tensors: Mapping[str, np.ndarray | torch.Tensor], config: PretrainedConfig,
-                      expected: Mapping[str, torch.Size]) -> dict[str, torch.Tensor]:
+def from_gguf_tensors(
+    tensors: Mapping[str, np.ndarray | torch.Tensor], config: PretrainedConfig, expected: Mapping[str, torch.Size]
+) -> dict[str, torch.Tensor]:
     """Dequantised GGUF tensors (float arrays in GGUF's row-major shape) -> the Hugging Face state dict.
 
     ``expected``: the HF model's parameter names and shapes (e.g. from a model built on the meta device);
@@ -152,7 +162,7 @@ def from_gguf_tensors(tensors: Mapping[str, np.ndarray | torch.Tensor], config: 
         elif arch == "qwen3next" and hf_name.endswith("linear_attn.in_proj_qkvz.weight"):
             data = _qkvz_join(take(_name(_T.ATTN_QKV, bid)), take(_name(_T.ATTN_GATE, bid)), config)
         else:
-            (gguf_name, _, _), = to_gguf_tensors({hf_name: torch.zeros(shape)}, config)
+            ((gguf_name, _, _),) = to_gguf_tensors({hf_name: torch.zeros(shape)}, config)
             data = take(gguf_name)
             if arch == "qwen3next" and hf_name.endswith(".A_log"):
                 data = torch.log(-data)
@@ -160,7 +170,9 @@ def from_gguf_tensors(tensors: Mapping[str, np.ndarray | torch.Tensor], config: 
                 data = data - 1
         data = data.reshape(shape) if data.numel() == torch.Size(shape).numel() else data
         if tuple(data.shape) != tuple(shape):
-            raise ValueError(f"GGUF tensor for {hf_name!r} has shape {tuple(data.shape)}, the model expects {tuple(shape)}")
+            raise ValueError(
+                f"GGUF tensor for {hf_name!r} has shape {tuple(data.shape)}, the model expects {tuple(shape)}"
+            )
         state[hf_name] = data
     extra = sorted(set(got) - used)
     if extra:

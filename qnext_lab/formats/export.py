@@ -33,26 +33,38 @@ __all__ = ["GENERATION_CONFIG_KEY", "NO_MERGE", "export_gguf"]
 GENERATION_CONFIG_KEY = "qnext_lab.generation_config"
 NO_MERGE = "<|qnext_lab|> <|no_merges|>"  # see _write_tokenizer
 _FILE_TYPES = {
-    "F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16, "BF16": gguf.LlamaFileType.MOSTLY_BF16,
-    "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
-    "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0, "MXFP4": gguf.LlamaFileType.MOSTLY_MXFP4_MOE,
+    "F32": gguf.LlamaFileType.ALL_F32,
+    "F16": gguf.LlamaFileType.MOSTLY_F16,
+    "BF16": gguf.LlamaFileType.MOSTLY_BF16,
+    "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+    "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
+    "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+    "MXFP4": gguf.LlamaFileType.MOSTLY_MXFP4_MOE,
 }
 
 
 def _check_supported(config: PretrainedConfig, arch: str) -> None:
     """Refuse configs llama.cpp's graph would run differently (a silent wrong answer otherwise)."""
     if getattr(config, "mlp_only_layers", None) or getattr(config, "decoder_sparse_step", 1) != 1:
-        raise ValueError("llama.cpp's qwen3next/qwen3moe graphs put experts in every layer; this config has dense "
-                         f"layers (mlp_only_layers={config.mlp_only_layers}, decoder_sparse_step={config.decoder_sparse_step})")
+        raise ValueError(
+            "llama.cpp's qwen3next/qwen3moe graphs put experts in every layer; this config has dense "
+            f"layers (mlp_only_layers={config.mlp_only_layers}, decoder_sparse_step={config.decoder_sparse_step})"
+        )
     if not getattr(config, "norm_topk_prob", True):
-        raise ValueError(f"llama.cpp's {arch} graph renormalises the top-k weights (as Qwen's checkpoints do); this "
-                         "config has norm_topk_prob=False, which no GGUF key can express")
+        raise ValueError(
+            f"llama.cpp's {arch} graph renormalises the top-k weights (as Qwen's checkpoints do); this "
+            "config has norm_topk_prob=False, which no GGUF key can express"
+        )
     if arch == "qwen3next":
         interval = getattr(config, "full_attention_interval", 4)
-        pattern = ["full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(config.num_hidden_layers)]
+        pattern = [
+            "full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(config.num_hidden_layers)
+        ]
         if list(config.layer_types) != pattern:
-            raise ValueError(f"llama.cpp's qwen3next derives the layer types from full_attention_interval={interval}; "
-                             f"this config's layer_types {list(config.layer_types)} do not follow it")
+            raise ValueError(
+                f"llama.cpp's qwen3next derives the layer types from full_attention_interval={interval}; "
+                f"this config's layer_types {list(config.layer_types)} do not follow it"
+            )
 
 
 def _write_hparams(w: gguf.GGUFWriter, config: PretrainedConfig, arch: str, qtype: str) -> None:
@@ -108,7 +120,9 @@ def _write_tokenizer(w: gguf.GGUFWriter, tokenizer: PreTrainedTokenizerBase, con
         raise TypeError(f"export_gguf needs a fast (tokenizers-backed) tokenizer, got {type(tokenizer).__name__}")
     spec = json.loads(backend.to_str())
     if spec["model"]["type"] != "BPE":
-        raise ValueError(f"export_gguf writes llama.cpp's BPE ('gpt2') vocabulary; this tokenizer is {spec['model']['type']}")
+        raise ValueError(
+            f"export_gguf writes llama.cpp's BPE ('gpt2') vocabulary; this tokenizer is {spec['model']['type']}"
+        )
     byte_level = "ByteLevel" in json.dumps(spec.get("pre_tokenizer")) + json.dumps(spec.get("decoder"))
     added = {t["id"]: t for t in spec.get("added_tokens", [])}
     by_id = {i: t for t, i in spec["model"]["vocab"].items()}
@@ -138,8 +152,11 @@ def _write_tokenizer(w: gguf.GGUFWriter, tokenizer: PreTrainedTokenizerBase, con
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
-    for setter, value in ((w.add_eos_token_id, tokenizer.eos_token_id), (w.add_pad_token_id, tokenizer.pad_token_id),
-                          (w.add_bos_token_id, tokenizer.bos_token_id)):
+    for setter, value in (
+        (w.add_eos_token_id, tokenizer.eos_token_id),
+        (w.add_pad_token_id, tokenizer.pad_token_id),
+        (w.add_bos_token_id, tokenizer.bos_token_id),
+    ):
         if value is not None:
             setter(int(value))
     w.add_add_bos_token(False)
@@ -148,12 +165,15 @@ def _write_tokenizer(w: gguf.GGUFWriter, tokenizer: PreTrainedTokenizerBase, con
     w.add_string(gguf.Keys.Tokenizer.HF_JSON, backend.to_str())
 
 
-def export_gguf(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: str | os.PathLike,
-                qtype: str = "F16") -> Path:
+def export_gguf(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: str | os.PathLike, qtype: str = "F16"
+) -> Path:
     """Write ``model`` + ``tokenizer`` to ``path`` as a GGUF file of ``qtype`` (F32, F16, BF16, Q8_0, Q5_0, Q4_0,
     MXFP4); returns the path. Supports Qwen3-Next (llama.cpp ``qwen3next``) and Qwen3-MoE (``qwen3moe``)."""
     if not isinstance(model, PreTrainedModel):
-        raise TypeError(f"export_gguf takes a transformers model (e.g. from qnext_lab.load), got {type(model).__name__}")
+        raise TypeError(
+            f"export_gguf takes a transformers model (e.g. from qnext_lab.load), got {type(model).__name__}"
+        )
     config = model.config
     arch = gguf_arch(config)
     _check_supported(config, arch)

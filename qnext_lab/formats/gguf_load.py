@@ -71,8 +71,11 @@ def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transform
         head_dim=head_dim,
         max_position_embeddings=int(get("context_length")),
         rms_norm_eps=float(get("attention.layer_norm_rms_epsilon")),
-        rope_parameters={"rope_type": "default", "rope_theta": float(get("rope.freq_base")),
-                         "partial_rotary_factor": int(get("rope.dimension_count")) / head_dim},
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": float(get("rope.freq_base")),
+            "partial_rotary_factor": int(get("rope.dimension_count")) / head_dim,
+        },
         num_experts=int(get("expert_count")),
         num_experts_per_tok=int(get("expert_used_count")),
         moe_intermediate_size=int(get("expert_feed_forward_length")),
@@ -111,22 +114,30 @@ def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
         fields["tokens"], fields["merges"] = tokens, fields.get("merges", [])
         backend, _ = convert_gguf_tokenizer("qwen2", fields)
     tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token=text("eos"), pad_token=text("padding"), bos_token=text("bos"),
-        chat_template=meta.get("tokenizer.chat_template"), padding_side="left",
+        tokenizer_object=backend,
+        eos_token=text("eos"),
+        pad_token=text("padding"),
+        bos_token=text("bos"),
+        chat_template=meta.get("tokenizer.chat_template"),
+        padding_side="left",
     )
     tok.name_or_path = str(path)
     return tok
 
 
-def _load_qwen3next(path: Path, dtype: torch.dtype | str | None, experts_implementation: str
-                    ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def _load_qwen3next(
+    path: Path, dtype: torch.dtype | str | None, experts_implementation: str
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     reader = gguf.GGUFReader(path)
     meta = read_metadata(reader)
     config = _qwen3next_config(meta, {t.name for t in reader.tensors})
     with torch.device("meta"):
         skeleton = transformers.Qwen3NextForCausalLM(config)
-    expected = {name: p.shape for name, p in skeleton.state_dict().items()
-                if not (config.tie_word_embeddings and name == "lm_head.weight")}
+    expected = {
+        name: p.shape
+        for name, p in skeleton.state_dict().items()
+        if not (config.tie_word_embeddings and name == "lm_head.weight")
+    }
     arrays = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}  # float32, row-major
     state = from_gguf_tensors(arrays, config, expected)
     model = transformers.Qwen3NextForCausalLM(config)
@@ -143,8 +154,14 @@ def _load_qwen3next(path: Path, dtype: torch.dtype | str | None, experts_impleme
     return model.eval(), _tokenizer(meta, path)
 
 
-def _load_with_transformers(path: Path, arch: str, meta: dict[str, Any], dtype: torch.dtype | str | None,
-                            experts_implementation: str, **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def _load_with_transformers(
+    path: Path,
+    arch: str,
+    meta: dict[str, Any],
+    dtype: torch.dtype | str | None,
+    experts_implementation: str,
+    **kwargs: Any,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     # transformers maps most keys itself but not the expert widths; pass them so the shapes match the file
     overrides: dict[str, Any] = {}
     if f"{arch}.expert_feed_forward_length" in meta:
@@ -153,15 +170,21 @@ def _load_with_transformers(path: Path, arch: str, meta: dict[str, Any], dtype: 
         overrides["shared_expert_intermediate_size"] = int(meta[f"{arch}.expert_shared_feed_forward_length"])
     directory, name = str(path.parent), path.name
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        directory, gguf_file=name, dtype=dtype, experts_implementation=experts_implementation, **overrides, **kwargs)
+        directory, gguf_file=name, dtype=dtype, experts_implementation=experts_implementation, **overrides, **kwargs
+    )
     if gguf.Keys.Tokenizer.HF_JSON in meta:  # the exact tokenizer (files from export_gguf)
         return model.eval(), _tokenizer(meta, path)
     return model.eval(), transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
 
 
-def load_gguf(name_or_path: str | os.PathLike, gguf_file: str | os.PathLike | None = None, *,
-              dtype: torch.dtype | str | None = None, experts_implementation: str = IMPLEMENTATION_NAME,
-              **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_gguf(
+    name_or_path: str | os.PathLike,
+    gguf_file: str | os.PathLike | None = None,
+    *,
+    dtype: torch.dtype | str | None = None,
+    experts_implementation: str = IMPLEMENTATION_NAME,
+    **kwargs: Any,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """``(model, tokenizer)`` from a GGUF file (qwen3next, qwen3moe, qwen2moe), weights dequantised to float32
     (or ``dtype``), ``experts_implementation`` selected, in eval mode."""
     if isinstance(dtype, str):
@@ -175,9 +198,13 @@ def load_gguf(name_or_path: str | os.PathLike, gguf_file: str | os.PathLike | No
     del reader
     if arch == "qwen3next":
         if kwargs:
-            raise TypeError(f"loading a qwen3next GGUF takes dtype and experts_implementation only, not {sorted(kwargs)}")
+            raise TypeError(
+                f"loading a qwen3next GGUF takes dtype and experts_implementation only, not {sorted(kwargs)}"
+            )
         return _load_qwen3next(path, dtype, experts_implementation)
     if arch in _TRANSFORMERS_ARCHS:
         return _load_with_transformers(path, arch, meta, dtype, experts_implementation, **kwargs)
-    raise ValueError(f"{path.name} holds a {arch!r} model; qnext-lab loads the MoE architectures qwen3next "
-                     f"(its own inverse conversion) and {', '.join(_TRANSFORMERS_ARCHS)} (transformers' GGUF loader)")
+    raise ValueError(
+        f"{path.name} holds a {arch!r} model; qnext-lab loads the MoE architectures qwen3next "
+        f"(its own inverse conversion) and {', '.join(_TRANSFORMERS_ARCHS)} (transformers' GGUF loader)"
+    )

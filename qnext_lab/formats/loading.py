@@ -47,7 +47,15 @@ def load(
         if trust_remote_code:
             raise ValueError("GGUF files are loaded without remote code; drop trust_remote_code=True")
         if device_map is not None:
-            raise ValueError("GGUF files are dequantised on the CPU; load without device_map, then call model.to(device)")
+            raise ValueError(
+                "GGUF files are dequantised on the CPU; load without device_map, then call model.to(device)"
+            )
         return load_gguf(name_or_path, gguf_file, dtype=dtype, experts_implementation=experts_implementation, **kwargs)
-    return load_pretrained(name_or_path, dtype=dtype, device_map=device_map,
-                           experts_implementation=experts_implementation, trust_remote_code=trust_remote_code, **kwargs)
+    return load_pretrained(
+        name_or_path,
+        dtype=dtype,
+        device_map=device_map,
+        experts_implementation=experts_implementation,
+        trust_remote_code=trust_remote_code,
+        **kwargs,
+    )

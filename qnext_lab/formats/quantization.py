@@ -50,7 +50,7 @@ class QuantizationInfo:
 
 
 def qtype_of(name: str) -> gguf.GGMLQuantizationType:
-    """"Q4_0" -> GGMLQuantizationType.Q4_0 (also F32/F16/BF16 for export); ValueError naming the choices."""
+    """ "Q4_0" -> GGMLQuantizationType.Q4_0 (also F32/F16/BF16 for export); ValueError naming the choices."""
     if not isinstance(name, str):
         raise TypeError(f"format must be a string such as 'Q4_0', got {type(name).__name__}")
     key = name.strip().upper()
@@ -98,8 +98,14 @@ def weight_part(model: nn.Module, name: str, experts: Iterable[str] | None = Non
 def quantizable(name: str, param: torch.Tensor) -> bool:
     """The weights llama.cpp's converter may quantise: matrices (>= 2-D), no norms, no conv kernels, no biases."""
     leaf = name.rpartition(".")[2]
-    return (param.dim() >= 2 and param.is_floating_point() and "norm" not in name and "conv1d" not in name
-            and not leaf.startswith("bias") and not leaf.endswith("bias"))
+    return (
+        param.dim() >= 2
+        and param.is_floating_point()
+        and "norm" not in name
+        and "conv1d" not in name
+        and not leaf.startswith("bias")
+        and not leaf.endswith("bias")
+    )
 
 
 def _check_parts(parts: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -110,8 +116,10 @@ def _check_parts(parts: str | Iterable[str] | None) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys(parts))
     unknown = [p for p in chosen if p not in PARTS]
     if unknown or not chosen:
-        raise ValueError(f"unknown part(s) {unknown or '(none given)'}: parts are any of {', '.join(PARTS)} "
-                         "(or 'all'; default: the parts a GGUF file quantises)")
+        raise ValueError(
+            f"unknown part(s) {unknown or '(none given)'}: parts are any of {', '.join(PARTS)} "
+            "(or 'all'; default: the parts a GGUF file quantises)"
+        )
     return chosen
 
 
@@ -125,11 +133,15 @@ def quantize(model: nn.Module, format: str, parts: str | Iterable[str] | None = 
         raise TypeError(f"quantize() takes a torch model (e.g. from qnext_lab.load), got {type(model).__name__}")
     qtype = qtype_of(format)
     if qtype.name not in FORMATS:
-        raise ValueError(f"quantize() applies a block format ({', '.join(FORMATS)}); {qtype.name} is a plain float type")
+        raise ValueError(
+            f"quantize() applies a block format ({', '.join(FORMATS)}); {qtype.name} is a plain float type"
+        )
     chosen = _check_parts(parts)
     experts = experts_modules(model)
     if not experts:
-        raise ValueError(f"{type(model).__name__} has no experts modules: quantize() works on the MoE models qnext_lab.load() returns")
+        raise ValueError(
+            f"{type(model).__name__} has no experts modules: quantize() works on the MoE models qnext_lab.load() returns"
+        )
     copied = copy.deepcopy(model)
     tensors: dict[str, str] = {}
     fallbacks: list[str] = []

@@ -76,7 +76,9 @@ def _check(topk_ids: torch.Tensor, num_experts: int, block_size: int) -> None:
     if not isinstance(topk_ids, torch.Tensor):
         raise TypeError(f"topk_ids must be a torch.Tensor, got {type(topk_ids).__name__}")
     if topk_ids.dim() != 2 or topk_ids.dtype not in (torch.int32, torch.int64):
-        raise ValueError(f"topk_ids must be a 2-D int32/int64 tensor (T, k), got {topk_ids.dtype} {tuple(topk_ids.shape)}")
+        raise ValueError(
+            f"topk_ids must be a 2-D int32/int64 tensor (T, k), got {topk_ids.dtype} {tuple(topk_ids.shape)}"
+        )
     if not isinstance(num_experts, int) or num_experts < 1:
         raise ValueError(f"num_experts must be a positive int, got {num_experts!r}")
     if not isinstance(block_size, int) or block_size < 1:
@@ -85,8 +87,9 @@ def _check(topk_ids: torch.Tensor, num_experts: int, block_size: int) -> None:
 
 def _validate_range(topk_ids: torch.Tensor, num_experts: int) -> None:
     if topk_ids.numel() and (int(topk_ids.min()) < 0 or int(topk_ids.max()) >= num_experts):
-        raise ValueError(f"topk_ids must lie in [0, {num_experts}); got values in "
-                         f"[{int(topk_ids.min())}, {int(topk_ids.max())}]")  # fmt: skip
+        raise ValueError(
+            f"topk_ids must lie in [0, {num_experts}); got values in [{int(topk_ids.min())}, {int(topk_ids.max())}]"
+        )
 
 
 def _decode_layout(topk_ids: torch.Tensor, block_size: int) -> AlignResult:
@@ -127,10 +130,13 @@ def align_reference(
 
 @triton.jit
 def _count_kernel(
-    ids_ptr, chunk_counts_ptr,  # (S,) expert of each slot; (C, E) int32 out: slots per expert per chunk
-    num_slots, num_experts,
-    CHUNK: tl.constexpr, BINS: tl.constexpr,  # BINS: power of two >= E
-):  # fmt: skip
+    ids_ptr,
+    chunk_counts_ptr,  # (S,) expert of each slot; (C, E) int32 out: slots per expert per chunk
+    num_slots,
+    num_experts,
+    CHUNK: tl.constexpr,
+    BINS: tl.constexpr,  # BINS: power of two >= E
+):
     chunk = tl.program_id(0)
     offs = chunk * CHUNK + tl.arange(0, CHUNK)
     mask = offs < num_slots
@@ -143,11 +149,14 @@ def _count_kernel(
 @triton.jit
 def _scan_kernel(
     chunk_counts_ptr,  # (C, E) in: slots per chunk and expert; out: slots of that expert in earlier chunks
-    expert_start_ptr, expert_end_ptr,  # (E,) int32 out: padded row range of each expert
+    expert_start_ptr,
+    expert_end_ptr,  # (E,) int32 out: padded row range of each expert
     num_padded_ptr,  # (1,) int32 out
-    num_chunks, num_experts,
-    BLOCK_SIZE: tl.constexpr, BLOCK_E: tl.constexpr,
-):  # fmt: skip
+    num_chunks,
+    num_experts,
+    BLOCK_SIZE: tl.constexpr,
+    BLOCK_E: tl.constexpr,
+):
     offs_e = tl.arange(0, BLOCK_E)
     mask = offs_e < num_experts
     running = tl.zeros((BLOCK_E,), dtype=tl.int32)
@@ -164,11 +173,14 @@ def _scan_kernel(
 
 @triton.jit
 def _scatter_kernel(
-    ids_ptr, chunk_offsets_ptr, expert_start_ptr,  # (S,), (C, E), (E,)
+    ids_ptr,
+    chunk_offsets_ptr,
+    expert_start_ptr,  # (S,), (C, E), (E,)
     sorted_ids_ptr,  # (P,) int32 out (pre-filled with S)
-    num_slots, num_experts,
+    num_slots,
+    num_experts,
     CHUNK: tl.constexpr,
-):  # fmt: skip
+):
     chunk = tl.program_id(0)
     local = tl.arange(0, CHUNK)
     offs = chunk * CHUNK + local
@@ -185,11 +197,15 @@ def _scatter_kernel(
 
 @triton.jit
 def _block_experts_kernel(
-    expert_end_ptr, num_padded_ptr,  # (E,), (1,)
+    expert_end_ptr,
+    num_padded_ptr,  # (E,), (1,)
     expert_ids_ptr,  # (B,) int32 out
-    num_blocks, num_experts,
-    BLOCK_SIZE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_E: tl.constexpr,
-):  # fmt: skip
+    num_blocks,
+    num_experts,
+    BLOCK_SIZE: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_E: tl.constexpr,
+):
     blocks = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     offs_e = tl.arange(0, BLOCK_E)
     ends = tl.load(expert_end_ptr + offs_e, mask=offs_e < num_experts, other=2147483647)
@@ -217,14 +233,28 @@ def _align_triton(topk_ids: torch.Tensor, num_experts: int, block_size: int) -> 
     sorted_ids = torch.full((capacity,), num_slots, dtype=torch.int32, device=device)
     expert_ids = torch.empty(num_blocks, dtype=torch.int32, device=device)
     _count_kernel[(num_chunks,)](flat, chunk_counts, num_slots, num_experts, CHUNK=_CHUNK, BINS=block_e)
-    _scan_kernel[(1,)](chunk_counts, expert_start, expert_end, num_padded, num_chunks, num_experts,
-                       BLOCK_SIZE=block_size, BLOCK_E=block_e)  # fmt: skip
+    _scan_kernel[(1,)](
+        chunk_counts,
+        expert_start,
+        expert_end,
+        num_padded,
+        num_chunks,
+        num_experts,
+        BLOCK_SIZE=block_size,
+        BLOCK_E=block_e,
+    )
     _scatter_kernel[(num_chunks,)](flat, chunk_counts, expert_start, sorted_ids, num_slots, num_experts, CHUNK=_CHUNK)
     block_b = 64 if block_e <= 256 else 16  # keeps the (BLOCK_B, BLOCK_E) compare near 16K elements
     _block_experts_kernel[(triton.cdiv(num_blocks, block_b),)](
-        expert_end, num_padded, expert_ids, num_blocks, num_experts,
-        BLOCK_SIZE=block_size, BLOCK_B=block_b, BLOCK_E=block_e,
-    )  # fmt: skip
+        expert_end,
+        num_padded,
+        expert_ids,
+        num_blocks,
+        num_experts,
+        BLOCK_SIZE=block_size,
+        BLOCK_B=block_b,
+        BLOCK_E=block_e,
+    )
     return AlignResult(sorted_ids, expert_ids, num_padded, block_size, num_slots, False)
 
 

@@ -25,9 +25,12 @@ __all__ = ["combine_reference", "down_combine", "down_reference"]
 
 
 def down_reference(
-    h: torch.Tensor, weights: ExpertWeights, topk_ids: torch.Tensor, topk_weights: torch.Tensor,
+    h: torch.Tensor,
+    weights: ExpertWeights,
+    topk_ids: torch.Tensor,
+    topk_weights: torch.Tensor,
     out_dtype: torch.dtype | None = None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """Pure torch, fp32 math: (S, I) activations -> (T, H) weighted sum over each token's k experts."""
     num_tokens, top_k = topk_ids.shape
     flat = topk_ids.reshape(-1).long()  # (S,)
@@ -55,19 +58,30 @@ def _down_kernel(
     b_ptr,  # (E, H) bias, unused unless HAS_BIAS
     topk_w_ptr,  # (S,) routing weights (contiguous (T, k))
     y_ptr,  # (S, H) fp32 out
-    sorted_ids_ptr, expert_ids_ptr, num_padded_ptr,
+    sorted_ids_ptr,
+    expert_ids_ptr,
+    num_padded_ptr,
     # sizes
-    num_slots, hidden_size, inter_size,
+    num_slots,
+    hidden_size,
+    inter_size,
     # strides
-    stride_hs, stride_hi,
-    stride_we, stride_wn, stride_wk,
-    stride_be, stride_bn,
-    stride_ys, stride_yh,
+    stride_hs,
+    stride_hi,
+    stride_we,
+    stride_wn,
+    stride_wk,
+    stride_be,
+    stride_bn,
+    stride_ys,
+    stride_yh,
     # meta-parameters
     HAS_BIAS: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     if pid_m * BLOCK_M >= tl.load(num_padded_ptr):
@@ -85,27 +99,36 @@ def _down_kernel(
     for k0 in range(0, inter_size, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         k_ok = offs_k < inter_size
-        a = tl.load(h_ptr + slots64[:, None] * stride_hs + offs_k[None, :] * stride_hi,
-                    mask=row_ok[:, None] & k_ok[None, :], other=0.0)  # (BM, BK)  # fmt: skip
-        w = tl.load(w_base + offs_n[None, :] * stride_wn + offs_k[:, None] * stride_wk,
-                    mask=k_ok[:, None] & col_ok[None, :], other=0.0)  # (BK, BN)  # fmt: skip
+        a = tl.load(
+            h_ptr + slots64[:, None] * stride_hs + offs_k[None, :] * stride_hi,
+            mask=row_ok[:, None] & k_ok[None, :],
+            other=0.0,
+        )  # (BM, BK)
+        w = tl.load(
+            w_base + offs_n[None, :] * stride_wn + offs_k[:, None] * stride_wk,
+            mask=k_ok[:, None] & col_ok[None, :],
+            other=0.0,
+        )  # (BK, BN)
         acc = tl.dot(a, w, acc, input_precision=INPUT_PRECISION)
 
     if HAS_BIAS:
         acc += tl.load(b_ptr + expert * stride_be + offs_n * stride_bn, mask=col_ok, other=0.0).to(tl.float32)[None, :]
     route_w = tl.load(topk_w_ptr + slots64, mask=row_ok, other=0.0).to(tl.float32)  # (BM,)
     acc = acc * route_w[:, None]
-    tl.store(y_ptr + slots64[:, None] * stride_ys + offs_n[None, :] * stride_yh, acc,
-             mask=row_ok[:, None] & col_ok[None, :])  # fmt: skip
+    tl.store(
+        y_ptr + slots64[:, None] * stride_ys + offs_n[None, :] * stride_yh, acc, mask=row_ok[:, None] & col_ok[None, :]
+    )
 
 
 @triton.jit
 def _combine_kernel(
     y_ptr,  # (S, H) fp32, contiguous
     out_ptr,  # (T, H)
-    hidden_size, stride_ot,
-    TOP_K: tl.constexpr, BLOCK_H: tl.constexpr,
-):  # fmt: skip
+    hidden_size,
+    stride_ot,
+    TOP_K: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+):
     token = tl.program_id(0).to(tl.int64)
     offs_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
     mask = offs_h < hidden_size
@@ -116,9 +139,14 @@ def _combine_kernel(
 
 
 def down_combine(
-    h: torch.Tensor, weights: ExpertWeights, align: AlignResult, topk_weights: torch.Tensor, *,
-    out_dtype: torch.dtype | None = None, config: GemmConfig | None = None,
-) -> torch.Tensor:  # fmt: skip
+    h: torch.Tensor,
+    weights: ExpertWeights,
+    align: AlignResult,
+    topk_weights: torch.Tensor,
+    *,
+    out_dtype: torch.dtype | None = None,
+    config: GemmConfig | None = None,
+) -> torch.Tensor:
     """Triton grouped GEMM 2 + combine: (S, I) activations -> (T, H) in ``out_dtype`` (default h.dtype)."""
     if h.dim() != 2 or h.shape != (align.num_slots, weights.intermediate_size):
         raise ValueError(f"h must be (S={align.num_slots}, I={weights.intermediate_size}), got {tuple(h.shape)}")
@@ -139,18 +167,34 @@ def down_combine(
     bias = weights.down_bias
     grid = (align.capacity // cfg.block_m, triton.cdiv(hidden, cfg.block_n))
     _down_kernel[grid](
-        h, weights.down, bias if bias is not None else h, topk_w, y,
-        align.sorted_ids, align.expert_ids, align.num_padded,
-        align.num_slots, hidden, weights.intermediate_size,
-        h.stride(0), h.stride(1),
+        h,
+        weights.down,
+        bias if bias is not None else h,
+        topk_w,
+        y,
+        align.sorted_ids,
+        align.expert_ids,
+        align.num_padded,
+        align.num_slots,
+        hidden,
+        weights.intermediate_size,
+        h.stride(0),
+        h.stride(1),
         *weights.down_strides(),
-        bias.stride(0) if bias is not None else 0, bias.stride(1) if bias is not None else 0,
-        y.stride(0), y.stride(1),
+        bias.stride(0) if bias is not None else 0,
+        bias.stride(1) if bias is not None else 0,
+        y.stride(0),
+        y.stride(1),
         HAS_BIAS=bias is not None,
         INPUT_PRECISION="ieee" if h.dtype == torch.float32 else "tf32",
-        BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-    )  # fmt: skip
+        BLOCK_M=cfg.block_m,
+        BLOCK_N=cfg.block_n,
+        BLOCK_K=cfg.block_k,
+        num_warps=cfg.num_warps,
+        num_stages=cfg.num_stages,
+    )
     block_h = min(1024, triton.next_power_of_2(hidden))
-    _combine_kernel[(num_tokens, triton.cdiv(hidden, block_h))](y, out, hidden, out.stride(0), TOP_K=top_k, BLOCK_H=block_h)
+    _combine_kernel[(num_tokens, triton.cdiv(hidden, block_h))](
+        y, out, hidden, out.stride(0), TOP_K=top_k, BLOCK_H=block_h
+    )
     return out

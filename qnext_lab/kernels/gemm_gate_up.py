@@ -42,9 +42,14 @@ def apply_gate_reference(
 
 
 def gate_up_reference(
-    x: torch.Tensor, weights: ExpertWeights, topk_ids: torch.Tensor, *, gate: str = "silu",
-    alpha: float = 1.702, limit: float = 7.0,
-) -> torch.Tensor:  # fmt: skip
+    x: torch.Tensor,
+    weights: ExpertWeights,
+    topk_ids: torch.Tensor,
+    *,
+    gate: str = "silu",
+    alpha: float = 1.702,
+    limit: float = 7.0,
+) -> torch.Tensor:
     """Pure torch, fp32 math: (T, H) tokens, (T, k) ids -> (S, I) gated activations in x.dtype."""
     top_k = topk_ids.shape[1]
     flat = topk_ids.reshape(-1).long()  # (S,)
@@ -65,23 +70,37 @@ def _gate_up_kernel(
     w_ptr,  # W1 seen as [e, n, k] through strides (n in 0..2I, k in 0..H)
     b_ptr,  # (E, 2I) bias, unused unless HAS_BIAS
     out_ptr,  # (S, I) gated activations, slot order
-    sorted_ids_ptr, expert_ids_ptr, num_padded_ptr,  # the AlignResult
+    sorted_ids_ptr,
+    expert_ids_ptr,
+    num_padded_ptr,  # the AlignResult
     # sizes
-    num_slots, inter_size, hidden_size, top_k,
+    num_slots,
+    inter_size,
+    hidden_size,
+    top_k,
     # strides
-    stride_xt, stride_xh,
-    stride_we, stride_wn, stride_wk,
-    stride_be, stride_bn,
-    stride_os, stride_oi,
+    stride_xt,
+    stride_xh,
+    stride_we,
+    stride_wn,
+    stride_wk,
+    stride_be,
+    stride_bn,
+    stride_os,
+    stride_oi,
     # layout: gate column of output j is j * gate_step, up column is j * gate_step + up_offset
-    gate_step, up_offset,
-    alpha, limit,
+    gate_step,
+    up_offset,
+    alpha,
+    limit,
     # meta-parameters
     GATE: tl.constexpr,  # 0: silu(gate) * up, 1: GPT-OSS clamped SwiGLU
     HAS_BIAS: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,  # "ieee" for fp32 parity (no tf32), ignored for 16-bit inputs
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     # The grid is sized for the worst routing; blocks past the padded end have nothing to do.
@@ -103,8 +122,11 @@ def _gate_up_kernel(
     for k0 in range(0, hidden_size, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         k_ok = offs_k < hidden_size
-        a = tl.load(x_ptr + tokens[:, None] * stride_xt + offs_k[None, :] * stride_xh,
-                    mask=row_ok[:, None] & k_ok[None, :], other=0.0)  # (BM, BK)  # fmt: skip
+        a = tl.load(
+            x_ptr + tokens[:, None] * stride_xt + offs_k[None, :] * stride_xh,
+            mask=row_ok[:, None] & k_ok[None, :],
+            other=0.0,
+        )  # (BM, BK)
         w_mask = k_ok[:, None] & col_ok[None, :]
         wg = tl.load(w_base + gate_cols[None, :] * stride_wn + offs_k[:, None] * stride_wk, mask=w_mask, other=0.0)
         wu = tl.load(w_base + up_cols[None, :] * stride_wn + offs_k[:, None] * stride_wk, mask=w_mask, other=0.0)
@@ -126,9 +148,16 @@ def _gate_up_kernel(
 
 
 def gate_up(
-    x: torch.Tensor, weights: ExpertWeights, align: AlignResult, top_k: int, *, gate: str = "silu",
-    alpha: float = 1.702, limit: float = 7.0, config: GemmConfig | None = None,
-) -> torch.Tensor:  # fmt: skip
+    x: torch.Tensor,
+    weights: ExpertWeights,
+    align: AlignResult,
+    top_k: int,
+    *,
+    gate: str = "silu",
+    alpha: float = 1.702,
+    limit: float = 7.0,
+    config: GemmConfig | None = None,
+) -> torch.Tensor:
     """Triton grouped GEMM 1: (T, H) tokens -> (S, I) gated activations (x.dtype, slot order)."""
     if x.dim() != 2 or x.shape[1] != weights.hidden_size:
         raise ValueError(f"x must be (T, H={weights.hidden_size}), got {tuple(x.shape)}")
@@ -149,17 +178,35 @@ def gate_up(
     gate_step, up_offset = (2, 1) if weights.interleaved else (1, inter)
     grid = (align.capacity // cfg.block_m, triton.cdiv(inter, cfg.block_n))
     _gate_up_kernel[grid](
-        x, weights.gate_up, bias if bias is not None else x, out,
-        align.sorted_ids, align.expert_ids, align.num_padded,
-        align.num_slots, inter, weights.hidden_size, top_k,
-        x.stride(0), x.stride(1),
+        x,
+        weights.gate_up,
+        bias if bias is not None else x,
+        out,
+        align.sorted_ids,
+        align.expert_ids,
+        align.num_padded,
+        align.num_slots,
+        inter,
+        weights.hidden_size,
+        top_k,
+        x.stride(0),
+        x.stride(1),
         *weights.gate_up_strides(),
-        bias.stride(0) if bias is not None else 0, bias.stride(1) if bias is not None else 0,
-        out.stride(0), out.stride(1),
-        gate_step, up_offset, float(alpha), float(limit),
-        GATE=GATES.index(gate), HAS_BIAS=bias is not None,
+        bias.stride(0) if bias is not None else 0,
+        bias.stride(1) if bias is not None else 0,
+        out.stride(0),
+        out.stride(1),
+        gate_step,
+        up_offset,
+        float(alpha),
+        float(limit),
+        GATE=GATES.index(gate),
+        HAS_BIAS=bias is not None,
         INPUT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
-        BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-    )  # fmt: skip
+        BLOCK_M=cfg.block_m,
+        BLOCK_N=cfg.block_n,
+        BLOCK_K=cfg.block_k,
+        num_warps=cfg.num_warps,
+        num_stages=cfg.num_stages,
+    )
     return out

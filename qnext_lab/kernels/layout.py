@@ -53,7 +53,9 @@ class ExpertWeights:
         if self.gate_up.dtype != self.down.dtype:
             raise TypeError(f"gate_up is {self.gate_up.dtype} but down is {self.down.dtype}; use one dtype")
         if self.gate_up_bias is not None and tuple(self.gate_up_bias.shape) != (num_experts, two_i):
-            raise ValueError(f"gate_up_bias must be (E, 2I) = {(num_experts, two_i)}, got {tuple(self.gate_up_bias.shape)}")
+            raise ValueError(
+                f"gate_up_bias must be (E, 2I) = {(num_experts, two_i)}, got {tuple(self.gate_up_bias.shape)}"
+            )
         if self.down_bias is not None and tuple(self.down_bias.shape) != (num_experts, hidden):
             raise ValueError(f"down_bias must be (E, H) = {(num_experts, hidden)}, got {tuple(self.down_bias.shape)}")
 

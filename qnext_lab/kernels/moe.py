@@ -54,9 +54,16 @@ def _check_inputs(x: torch.Tensor, weights: ExpertWeights, topk_ids: torch.Tenso
 
 
 def _experts(
-    x: torch.Tensor, weights: ExpertWeights, topk_ids: torch.Tensor, topk_weights: torch.Tensor,
-    gate: str, alpha: float, limit: float, backend: str | None, validate: bool,
-) -> tuple[torch.Tensor, AlignResult, torch.Tensor, str]:  # fmt: skip
+    x: torch.Tensor,
+    weights: ExpertWeights,
+    topk_ids: torch.Tensor,
+    topk_weights: torch.Tensor,
+    gate: str,
+    alpha: float,
+    limit: float,
+    backend: str | None,
+    validate: bool,
+) -> tuple[torch.Tensor, AlignResult, torch.Tensor, str]:
     num_slots = topk_ids.numel()
     cfg = pick_config(num_slots, weights.num_experts, weights.intermediate_size, weights.hidden_size)
     chosen = resolve_backend(x, backend)
@@ -72,19 +79,32 @@ def _experts(
 
 
 def moe_experts(
-    x: torch.Tensor, weights: ExpertWeights, topk_ids: torch.Tensor, topk_weights: torch.Tensor, *,
-    gate: str = "silu", alpha: float = 1.702, limit: float = 7.0, backend: str | None = None,
+    x: torch.Tensor,
+    weights: ExpertWeights,
+    topk_ids: torch.Tensor,
+    topk_weights: torch.Tensor,
+    *,
+    gate: str = "silu",
+    alpha: float = 1.702,
+    limit: float = 7.0,
+    backend: str | None = None,
     validate: bool = True,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """Experts only (routing done elsewhere): (T, H) tokens, (T, k) ids and weights -> (T, H)."""
     _check_inputs(x, weights, topk_ids, topk_weights)
     return _experts(x, weights, topk_ids, topk_weights, gate, alpha, limit, backend, validate)[0]
 
 
 def moe_forward(
-    x: torch.Tensor, router_logits: torch.Tensor, weights: ExpertWeights, top_k: int, *,
-    renormalize: bool = True, gate: str = "silu", backend: str | None = None,
-) -> MoeResult:  # fmt: skip
+    x: torch.Tensor,
+    router_logits: torch.Tensor,
+    weights: ExpertWeights,
+    top_k: int,
+    *,
+    renormalize: bool = True,
+    gate: str = "silu",
+    backend: str | None = None,
+) -> MoeResult:
     """Route with softmax/top-k, then run the experts; returns the output and every intermediate."""
     if router_logits.dim() != 2 or router_logits.shape != (x.shape[0], weights.num_experts):
         raise ValueError(

@@ -28,9 +28,7 @@ def _check(logits: torch.Tensor, top_k: int) -> None:
         raise ValueError(f"top_k must be an int in [1, {logits.shape[1]}] (the number of experts), got {top_k!r}")
 
 
-def route_reference(
-    logits: torch.Tensor, top_k: int, renormalize: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
+def route_reference(logits: torch.Tensor, top_k: int, renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch routing: fp32 softmax, stable top-k (lower index wins ties), optional renorm."""
     _check(logits, top_k)
     probs = torch.softmax(logits.float(), dim=-1)  # (T, E) fp32
@@ -65,8 +63,9 @@ def _routing_kernel(
     tokens64 = tokens.to(tl.int64)
     offs_e = tl.arange(0, BLOCK_E)
     valid = token_ok[:, None] & (offs_e < num_experts)[None, :]  # (BT, BE)
-    x = tl.load(logits_ptr + tokens64[:, None] * stride_lt + offs_e[None, :] * stride_le,
-                mask=valid, other=-float("inf")).to(tl.float32)  # fmt: skip
+    x = tl.load(
+        logits_ptr + tokens64[:, None] * stride_lt + offs_e[None, :] * stride_le, mask=valid, other=-float("inf")
+    ).to(tl.float32)
     x = tl.where(token_ok[:, None], x, 0.0)  # padding rows: finite, so no NaN from inf - inf
     p = tl.exp(x - tl.max(x, axis=1)[:, None])
     p = tl.where(valid, p, 0.0)
@@ -109,10 +108,18 @@ def route(
     # About 4K logits per program: one row of a 512-expert router, 64 rows of an 8-expert one.
     block_t = max(1, min(4096 // block_e, triton.next_power_of_2(num_tokens)))
     _routing_kernel[(triton.cdiv(num_tokens, block_t),)](
-        logits, weights, ids,
-        num_tokens, num_experts, logits.stride(0), logits.stride(1),
-        TOP_K=top_k, RENORMALIZE=renormalize,
-        BLOCK_T=block_t, BLOCK_E=block_e, BLOCK_K=triton.next_power_of_2(top_k),
+        logits,
+        weights,
+        ids,
+        num_tokens,
+        num_experts,
+        logits.stride(0),
+        logits.stride(1),
+        TOP_K=top_k,
+        RENORMALIZE=renormalize,
+        BLOCK_T=block_t,
+        BLOCK_E=block_e,
+        BLOCK_K=triton.next_power_of_2(top_k),
         num_warps=4 if block_e <= 1024 else 8,
-    )  # fmt: skip
+    )
     return weights, ids

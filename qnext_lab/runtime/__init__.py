@@ -18,11 +18,14 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 # public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "IMPLEMENTATION_NAME": "experts",
-    "TritonSelfCheckError": "self_check",
-    "UnsupportedExpertsError": "experts",
-    "is_experts_module": "experts_module",
-    "load_pretrained": "loading",
-    "tiny_path": "bundled",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "IMPLEMENTATION_NAME": "experts",
+        "TritonSelfCheckError": "self_check",
+        "UnsupportedExpertsError": "experts",
+        "is_experts_module": "experts_module",
+        "load_pretrained": "loading",
+        "tiny_path": "bundled",
+    },
+)

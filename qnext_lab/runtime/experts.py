@@ -31,10 +31,16 @@ from .experts_module import missing_experts_attributes
 from .self_check import triton_verified
 from .torch_experts import torch_experts_forward
 
-__all__ = ["IMPLEMENTATION_NAME", "UnsupportedExpertsError", "qnext_experts_forward", "register_experts_implementation", "triton_plan"]
+__all__ = [
+    "IMPLEMENTATION_NAME",
+    "UnsupportedExpertsError",
+    "qnext_experts_forward",
+    "register_experts_implementation",
+    "triton_plan",
+]
 
 IMPLEMENTATION_NAME = "qnext"
-_CHECKED: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()  # modules already checked: decode is per-µs
+_CHECKED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()  # modules already checked: decode is per-µs
 
 
 class UnsupportedExpertsError(NotImplementedError):
@@ -65,22 +71,29 @@ def triton_plan(module: torch.nn.Module) -> tuple[ExpertWeights, str, float, flo
     """
     name = type(module).__name__
     if not module.has_gate:
-        raise UnsupportedExpertsError(f"{name} has no gate (has_gate=False): the Triton kernels fuse a gated "
-                                      "activation only; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+        raise UnsupportedExpertsError(
+            f"{name} has no gate (has_gate=False): the Triton kernels fuse a gated "
+            "activation only; use QNEXT_LAB_BACKEND=torch"
+        )
     if getattr(module, "has_post_expert_norm", False):
-        raise UnsupportedExpertsError(f"{name} normalises each expert's output (has_post_expert_norm=True), "
-                                      "which the Triton kernels do not fuse; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+        raise UnsupportedExpertsError(
+            f"{name} normalises each expert's output (has_post_expert_norm=True), "
+            "which the Triton kernels do not fuse; use QNEXT_LAB_BACKEND=torch"
+        )
     custom_gate = type(module)._apply_gate is not _default_apply_gate
     if custom_gate and name == "GptOssExperts":
         gate, alpha, limit = "clamped_swiglu", float(module.alpha), float(module.limit)
     elif custom_gate:
-        raise UnsupportedExpertsError(f"{name} defines its own _apply_gate, which the Triton kernels do not "
-                                      "know; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+        raise UnsupportedExpertsError(
+            f"{name} defines its own _apply_gate, which the Triton kernels do not know; use QNEXT_LAB_BACKEND=torch"
+        )
     elif isinstance(module.act_fn, (torch.nn.SiLU, SiLUActivation)):
         gate, alpha, limit = "silu", 1.702, 7.0
     else:
-        raise UnsupportedExpertsError(f"{name} uses activation {type(module.act_fn).__name__}; the Triton "
-                                      "kernels fuse SiLU only; use QNEXT_LAB_BACKEND=torch")  # fmt: skip
+        raise UnsupportedExpertsError(
+            f"{name} uses activation {type(module.act_fn).__name__}; the Triton "
+            "kernels fuse SiLU only; use QNEXT_LAB_BACKEND=torch"
+        )
     weights = ExpertWeights(
         gate_up=module.gate_up_proj,
         down=module.down_proj,
@@ -93,7 +106,9 @@ def triton_plan(module: torch.nn.Module) -> tuple[ExpertWeights, str, float, flo
 
 
 def _needs_grad(module: torch.nn.Module, hidden_states: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and (hidden_states.requires_grad or any(p.requires_grad for p in module.parameters()))
+    return torch.is_grad_enabled() and (
+        hidden_states.requires_grad or any(p.requires_grad for p in module.parameters())
+    )
 
 
 def qnext_experts_forward(
@@ -109,8 +124,10 @@ def qnext_experts_forward(
     explicit = requested_backend() == "triton"
     try:
         if _needs_grad(self, hidden_states):
-            raise UnsupportedExpertsError("the Triton kernels have no backward pass; run under torch.no_grad() "
-                                          "(inference) or use QNEXT_LAB_BACKEND=torch to train")  # fmt: skip
+            raise UnsupportedExpertsError(
+                "the Triton kernels have no backward pass; run under torch.no_grad() "
+                "(inference) or use QNEXT_LAB_BACKEND=torch to train"
+            )
         weights, gate, alpha, limit = triton_plan(self)
     except UnsupportedExpertsError:
         if explicit:
@@ -119,8 +136,9 @@ def qnext_experts_forward(
     if not triton_verified(weights, gate, alpha, limit, top_k_index.shape[-1], explicit):  # first use: self-check
         return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
     x = hidden_states.to(weights.dtype)  # autocast can hand fp32 activations to bf16 weights
-    out = moe_experts(x, weights, top_k_index, top_k_weights, gate=gate, alpha=alpha, limit=limit,
-                      backend="triton", validate=False)  # fmt: skip
+    out = moe_experts(
+        x, weights, top_k_index, top_k_weights, gate=gate, alpha=alpha, limit=limit, backend="triton", validate=False
+    )
     return out.to(hidden_states.dtype)
 
 

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 import transformers
 
-from .experts import IMPLEMENTATION_NAME
 from .bundled import tiny_path
+from .experts import IMPLEMENTATION_NAME
 from .experts_module import experts_modules
 
 __all__ = ["load_pretrained"]
@@ -121,8 +121,9 @@ def load_pretrained(
     entry point: it reads GGUF files too (``qnext_lab.formats``, one layer up) and calls this for the rest.
     """
     if isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).endswith(".gguf"):
-        raise ValueError(f"{os.fspath(name_or_path)!r} is a GGUF file: load it with qnext_lab.load "
-                         "(or qnext_lab.formats.load_gguf)")
+        raise ValueError(
+            f"{os.fspath(name_or_path)!r} is a GGUF file: load it with qnext_lab.load (or qnext_lab.formats.load_gguf)"
+        )
     source, local = _source(name_or_path)
     if "use_safetensors" in kwargs and not kwargs.pop("use_safetensors"):
         raise ValueError("qnext-lab loads safetensors checkpoints only (pickled .bin weights can run code)")
@@ -148,6 +149,8 @@ def load_pretrained(
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except OSError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OSError(f"could not load {name_or_path!r} (safetensors weights and a tokenizer are needed): {reason}") from None
+        raise OSError(
+            f"could not load {name_or_path!r} (safetensors weights and a tokenizer are needed): {reason}"
+        ) from None
     _quiet_gpu_only_fallbacks(model)
     return model.eval(), tokenizer

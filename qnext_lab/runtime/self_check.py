@@ -29,8 +29,16 @@ from ..kernels.backend import ENV_VAR
 from ..kernels.layout import ExpertWeights
 from ..kernels.moe import moe_experts
 
-__all__ = ["CHECK_TOKENS", "TOLERANCE", "TritonSelfCheckError", "check_triton_path", "clear_verdicts",
-           "layout_key", "triton_verified", "verdicts"]
+__all__ = [
+    "CHECK_TOKENS",
+    "TOLERANCE",
+    "TritonSelfCheckError",
+    "check_triton_path",
+    "clear_verdicts",
+    "layout_key",
+    "triton_verified",
+    "verdicts",
+]
 
 TOLERANCE = {torch.float32: 5e-3, torch.float16: 1e-2, torch.bfloat16: 3e-2}
 """Largest accepted relative error ||triton - reference|| / ||reference|| (Frobenius) per weight dtype. The
@@ -45,8 +53,9 @@ class TritonSelfCheckError(RuntimeError):
     """The Triton experts path disagreed with the torch reference (or failed) on this device and layout."""
 
 
-def _triton_experts(x: torch.Tensor, weights: ExpertWeights, ids: torch.Tensor, tw: torch.Tensor, gate: str,
-                    alpha: float, limit: float) -> torch.Tensor:
+def _triton_experts(
+    x: torch.Tensor, weights: ExpertWeights, ids: torch.Tensor, tw: torch.Tensor, gate: str, alpha: float, limit: float
+) -> torch.Tensor:
     """The path under check: (T, H) tokens, (T, k) ids and weights -> (T, H) on the Triton kernels."""
     return moe_experts(x, weights, ids, tw, gate=gate, alpha=alpha, limit=limit, backend="triton")
 
@@ -62,18 +71,35 @@ _lock = threading.Lock()  # one check per key, even when several threads hit a n
 
 def layout_key(weights: ExpertWeights, gate: str) -> tuple:
     """What the check is done once for: device, dtype, shapes, strides, layout flags, biases and gate."""
-    return (str(weights.gate_up.device), weights.dtype, tuple(weights.gate_up.shape), weights.gate_up.stride(),
-            tuple(weights.down.shape), weights.down.stride(), weights.transposed, weights.interleaved,
-            weights.gate_up_bias is not None, weights.down_bias is not None, gate)
+    return (
+        str(weights.gate_up.device),
+        weights.dtype,
+        tuple(weights.gate_up.shape),
+        weights.gate_up.stride(),
+        tuple(weights.down.shape),
+        weights.down.stride(),
+        weights.transposed,
+        weights.interleaved,
+        weights.gate_up_bias is not None,
+        weights.down_bias is not None,
+        gate,
+    )
 
 
 def _subset(weights: ExpertWeights, experts: torch.Tensor) -> ExpertWeights:
     """The chosen experts' weights as a small fp32 copy (the reference must not copy all E experts)."""
+
     def pick(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else t.index_select(0, experts.to(t.device)).float()
 
-    return ExpertWeights(pick(weights.gate_up), pick(weights.down), pick(weights.gate_up_bias),
-                         pick(weights.down_bias), transposed=weights.transposed, interleaved=weights.interleaved)
+    return ExpertWeights(
+        pick(weights.gate_up),
+        pick(weights.down),
+        pick(weights.gate_up_bias),
+        pick(weights.down_bias),
+        transposed=weights.transposed,
+        interleaved=weights.interleaved,
+    )
 
 
 def check_triton_path(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_k: int) -> str | None:
@@ -103,10 +129,18 @@ def _compare(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_
         x = torch.randn(T, H, generator=g).to(device=device, dtype=dtype)  # (T, H)
         try:
             got = triton_experts(x, weights, ids, tw, gate, alpha, limit)  # (T, H)
-        except Exception as exc:  # noqa: BLE001 - any failure (compile, launch, OOM) means: do not use this path
+        except Exception as exc:  # any failure (compile, launch, OOM) means: do not use this path
             return f"the Triton kernels failed on {T} token(s): {type(exc).__name__}: {exc}"
-        ref = moe_experts(x.float(), reference_weights, local.to(device=device, dtype=torch.int32), tw, gate=gate,
-                          alpha=alpha, limit=limit, backend="torch")  # (T, H) fp32
+        ref = moe_experts(
+            x.float(),
+            reference_weights,
+            local.to(device=device, dtype=torch.int32),
+            tw,
+            gate=gate,
+            alpha=alpha,
+            limit=limit,
+            backend="torch",
+        )  # (T, H) fp32
         if not isinstance(got, torch.Tensor) or got.shape != ref.shape:
             return f"the Triton kernels returned {getattr(got, 'shape', type(got).__name__)} for {tuple(ref.shape)}"
         got = got.float()
@@ -114,13 +148,14 @@ def _compare(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_
             return f"the Triton kernels returned NaN/inf on {T} token(s) where the reference is finite"
         error = float((got - ref).norm() / ref.norm().clamp_min(1e-6))
         if error > tolerance:
-            return (f"the Triton kernels differ from the torch reference on {T} token(s): relative error "
-                    f"{error:.3g} > {tolerance:g} for {dtype}")
+            return (
+                f"the Triton kernels differ from the torch reference on {T} token(s): relative error "
+                f"{error:.3g} > {tolerance:g} for {dtype}"
+            )
     return None
 
 
-def triton_verified(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_k: int,
-                    explicit: bool) -> bool:
+def triton_verified(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_k: int, explicit: bool) -> bool:
     """True if the Triton path passed its check for this layout (checking it on first use).
 
     False (after one warning) when it failed and the backend is ``auto``; raises ``TritonSelfCheckError`` when
@@ -137,14 +172,20 @@ def triton_verified(weights: ExpertWeights, gate: str, alpha: float, limit: floa
         return True
     where = f"{weights.gate_up.device} / {weights.dtype} / experts {tuple(weights.gate_up.shape)}"
     if explicit:
-        raise TritonSelfCheckError(f"{ENV_VAR}=triton, but the first-use self-check failed on {where}: {reason}. "
-                                   f"Use {ENV_VAR}=torch (or auto, which falls back to torch with a warning), "
-                                   "and please report this with your GPU, dtype and triton version")
+        raise TritonSelfCheckError(
+            f"{ENV_VAR}=triton, but the first-use self-check failed on {where}: {reason}. "
+            f"Use {ENV_VAR}=torch (or auto, which falls back to torch with a warning), "
+            "and please report this with your GPU, dtype and triton version"
+        )
     if key not in _warned:
         _warned.add(key)
-        warnings.warn(f"qnext-lab: the Triton experts failed their first-use self-check on {where} ({reason}); "
-                      f"these experts run on the torch path instead (slower, correct). Set {ENV_VAR}=torch to "
-                      "skip the check", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"qnext-lab: the Triton experts failed their first-use self-check on {where} ({reason}); "
+            f"these experts run on the torch path instead (slower, correct). Set {ENV_VAR}=torch to "
+            "skip the check",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return False
 
 

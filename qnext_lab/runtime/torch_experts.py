@@ -140,7 +140,11 @@ def torch_experts_forward(
     # (I < H in every MoE we know): exact unless a bias or a norm follows W2; fp32 only, so 16-bit
     # models keep their weighting in fp32 after the down projection.
     fold = not module.has_bias and not getattr(module, "has_post_expert_norm", False) and proj.dtype == torch.float32
-    gather_bytes = flat.numel() * (proj.shape[1] * proj.shape[2] + module.down_proj.shape[1] * module.down_proj.shape[2]) * proj.element_size()
+    gather_bytes = (
+        flat.numel()
+        * (proj.shape[1] * proj.shape[2] + module.down_proj.shape[1] * module.down_proj.shape[2])
+        * proj.element_size()
+    )
     if gather_bytes <= _GATHER_MAX_BYTES:
         order = token_of_row = None  # slot order kept: slot s is token s // k
         scale = top_k_weights.reshape(-1, 1).float() if fold else None

@@ -21,20 +21,23 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 # public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "AgentRun": "agent",
-    "Generation": "result",
-    "GenerationOptions": "request",
-    "GenerationStream": "streaming",
-    "PhaseStreamer": "streaming",
-    "Piece": "streaming",
-    "ThinkingBudgetProcessor": "budget",
-    "ToolCall": "tools",
-    "answer_at_budget": "prefix",
-    "generate": "generation",
-    "generate_batch": "generation",
-    "run_agent": "agent",
-    "stream_agent": "agent",
-    "stream_generate": "streaming",
-    "sweep_budget": "sweep",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AgentRun": "agent",
+        "Generation": "result",
+        "GenerationOptions": "request",
+        "GenerationStream": "streaming",
+        "PhaseStreamer": "streaming",
+        "Piece": "streaming",
+        "ThinkingBudgetProcessor": "budget",
+        "ToolCall": "tools",
+        "answer_at_budget": "prefix",
+        "generate": "generation",
+        "generate_batch": "generation",
+        "run_agent": "agent",
+        "stream_agent": "agent",
+        "stream_generate": "streaming",
+        "sweep_budget": "sweep",
+    },
+)

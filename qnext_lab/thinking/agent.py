@@ -84,9 +84,11 @@ class AgentRun:
         return sum(g.thinking_tokens for g in self.generations)
 
     def __repr__(self) -> str:
-        return (f"AgentRun(turns={len(self.turns)}, tool_calls={[c.name for c in self.tool_calls]}, "
-                f"thinking_tokens={self.thinking_tokens}, finish_reason={self.finish_reason!r}, "
-                f"answer={self.answer[:60]!r})")
+        return (
+            f"AgentRun(turns={len(self.turns)}, tool_calls={[c.name for c in self.tool_calls]}, "
+            f"thinking_tokens={self.thinking_tokens}, finish_reason={self.finish_reason!r}, "
+            f"answer={self.answer[:60]!r})"
+        )
 
 
 def _check_max_turns(max_turns: Any) -> int:
@@ -164,8 +166,15 @@ def _agent_loop(
         else:
             processor = make_processor(model, tokenizer, req)
             answered = sum(turn.generation.answer_tokens for turn in turns)
-            streamer = PhaseStreamer(tokenizer, req.prepared[0], req.tokens, processor, sink=job.queue, turn=t,
-                                     counted_before=(used, answered))
+            streamer = PhaseStreamer(
+                tokenizer,
+                req.prepared[0],
+                req.tokens,
+                processor,
+                sink=job.queue,
+                turn=t,
+                counted_before=(used, answered),
+            )
             gen = run(model, tokenizer, req, processor=processor, clock=job.clock(req.eos), streamer=streamer)[0]
         turn = AgentTurn(gen)
         turns.append(turn)
@@ -186,15 +195,26 @@ def _agent_loop(
             turn.results.append(result)
             conversation.append({"role": "tool", "name": call.name or "unknown", "content": result.content})
             if job is not None:
-                job.emit(Piece(result.content, TOOL_RESPONSE, False, None, used + gen.thinking_tokens,
-                               sum(turn.generation.answer_tokens for turn in turns), t))
+                job.emit(
+                    Piece(
+                        result.content,
+                        TOOL_RESPONSE,
+                        False,
+                        None,
+                        used + gen.thinking_tokens,
+                        sum(turn.generation.answer_tokens for turn in turns),
+                        t,
+                    )
+                )
         if t >= max_turns:
             finish = "max_turns"
             break
     last = turns[-1].generation if turns else None
     answer = last.answer if last is not None and not last.tool_calls else ""
     trace = _episode_trace(turns) if options.capture and turns else None
-    return AgentRun(conversation, turns, answer, finish, budget if not isinstance(budget, tuple) else None, trace, error)
+    return AgentRun(
+        conversation, turns, answer, finish, budget if not isinstance(budget, tuple) else None, trace, error
+    )
 
 
 def _assistant_content(tokenizer: Any, gen: Generation) -> str:
@@ -239,8 +259,17 @@ def run_agent(
             as in ``generate``.
     """
     options = GenerationOptions(
-        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text, do_sample=do_sample,
-        temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, capture=capture, timeout=timeout,
+        thinking=thinking,
+        budget=budget,
+        max_new_tokens=max_new_tokens,
+        stop_text=stop_text,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        seed=seed,
+        capture=capture,
+        timeout=timeout,
     )
     if isinstance(options.budget, tuple):
         raise TypeError("run_agent takes one budget for the episode (an int or None)")
@@ -264,7 +293,11 @@ def stream_agent(
     """``run_agent`` in a background thread: iterate for ``Piece``s of every phase (thinking, tool_call,
     answer, and one "tool_response" piece per tool result); ``stream.result`` is the ``AgentRun``."""
     options = GenerationOptions(
-        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text, capture=capture,
+        thinking=thinking,
+        budget=budget,
+        max_new_tokens=max_new_tokens,
+        stop_text=stop_text,
+        capture=capture,
         timeout=timeout,
     )
     if isinstance(options.budget, tuple):

@@ -27,7 +27,7 @@ import operator
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import torch
 from transformers import LogitsProcessor
@@ -35,7 +35,7 @@ from transformers import LogitsProcessor
 from .phases import THINKING, RowPhase, start_state
 from .template import resolve_stop_text, stop_token_ids, think_tokens
 
-Budget = Union[int, None]
+Budget = int | None
 
 
 def check_budget(budget: Any, name: str = "budget") -> Budget:

@@ -171,8 +171,9 @@ def run(
     extra_processors: Sequence[Any] = (),
 ) -> list[Generation]:
     """Generate ``req`` and build a Generation per row (each with its labelled trace when capturing)."""
-    out = decode(model, tokenizer, req, processor=processor, clock=clock, streamer=streamer,
-                 extra_processors=extra_processors)
+    out = decode(
+        model, tokenizer, req, processor=processor, clock=clock, streamer=streamer, extra_processors=extra_processors
+    )
     stop_text = out.processor.stop_text if out.processor else None
     gens = []
     for r, (g, f) in enumerate(zip(out.rows, out.forced)):

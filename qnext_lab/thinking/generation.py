@@ -61,9 +61,18 @@ def generate(
     if isinstance(budget, Sequence) and not isinstance(budget, (str, bytes)):
         raise TypeError("generate takes one budget (an int or None); use generate_batch for one per prompt")
     options = GenerationOptions(
-        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, min_thinking=min_thinking,
-        stop_text=stop_text, do_sample=do_sample, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
-        capture=capture, timeout=timeout,
+        thinking=thinking,
+        budget=budget,
+        max_new_tokens=max_new_tokens,
+        min_thinking=min_thinking,
+        stop_text=stop_text,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        seed=seed,
+        capture=capture,
+        timeout=timeout,
     )
     return run(model, tokenizer, make_request(model, tokenizer, [prompt_or_messages], options, tool_schemas(tools)))[0]
 
@@ -95,8 +104,17 @@ def generate_batch(
     if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
         raise TypeError("prompts must be a non-empty list of prompts (str or message lists)")
     options = GenerationOptions(
-        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, min_thinking=min_thinking,
-        stop_text=stop_text, do_sample=do_sample, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
-        capture=capture, timeout=timeout,
+        thinking=thinking,
+        budget=budget,
+        max_new_tokens=max_new_tokens,
+        min_thinking=min_thinking,
+        stop_text=stop_text,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        seed=seed,
+        capture=capture,
+        timeout=timeout,
     )
     return run(model, tokenizer, make_request(model, tokenizer, list(prompts), options, tool_schemas(tools)))

@@ -68,7 +68,11 @@ def answers_at_budget(
 
     Rows that need a new answer are continued in one left-padded greedy batch.
     """
-    budgets = list(budget) if isinstance(budget, Sequence) and not isinstance(budget, (str, bytes)) else [budget] * len(cached)
+    budgets = (
+        list(budget)
+        if isinstance(budget, Sequence) and not isinstance(budget, (str, bytes))
+        else [budget] * len(cached)
+    )
     if len(budgets) != len(cached):
         raise ValueError(f"{len(budgets)} budgets for {len(cached)} cached generations")
     budgets = [check_budget(b) for b in budgets]

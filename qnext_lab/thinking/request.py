@@ -90,8 +90,10 @@ class GenerationOptions:
         if self.stop_text is not None and not isinstance(self.stop_text, str):
             raise TypeError(f"stop_text must be a str, got {type(self.stop_text).__name__}")
         if self.temperature is not None and not (
-            isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool)
-            and math.isfinite(self.temperature) and self.temperature > 0
+            isinstance(self.temperature, (int, float))
+            and not isinstance(self.temperature, bool)
+            and math.isfinite(self.temperature)
+            and self.temperature > 0
         ):
             raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
         if self.top_p is not None and not (
@@ -183,7 +185,8 @@ def check_lengths(model: Any, prompt_len: int, max_new_tokens: int | None) -> in
     ctx = context_length(model)
     if ctx is not None and prompt_len >= ctx:
         raise ContextOverflowError(
-            f"the prompt is {prompt_len} tokens, longer than the model's context of {ctx}; shorten it")
+            f"the prompt is {prompt_len} tokens, longer than the model's context of {ctx}; shorten it"
+        )
     if max_new_tokens is None:
         return DEFAULT_MAX_NEW_TOKENS if ctx is None else min(DEFAULT_MAX_NEW_TOKENS, ctx - prompt_len)
     if ctx is not None and prompt_len + max_new_tokens > ctx:

@@ -116,8 +116,17 @@ class PhaseStreamer(BaseStreamer):
             token, phase, forced = row._ids[i], row.labels[i], self._forced[i]
             text = self._text(token, (phase, forced))
             thinking_n, answer_n = self.counted_before
-            self.queue.put(Piece(text, phase, forced, token, thinking_n + row.thinking_tokens,
-                                 answer_n + row.answer_tokens, self.turn))
+            self.queue.put(
+                Piece(
+                    text,
+                    phase,
+                    forced,
+                    token,
+                    thinking_n + row.thinking_tokens,
+                    answer_n + row.answer_tokens,
+                    self.turn,
+                )
+            )
         self._sent = max(self._sent, upto)
 
     def _text(self, token: int, segment: tuple[str, bool]) -> str:
@@ -276,9 +285,18 @@ def stream_generate(
 ) -> GenerationStream:
     """Start ``generate`` (same arguments) in a background thread; iterate the result for ``Piece``s."""
     options = GenerationOptions(
-        thinking=thinking, budget=budget, max_new_tokens=max_new_tokens, min_thinking=min_thinking,
-        stop_text=stop_text, do_sample=do_sample, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
-        capture=capture, timeout=timeout,
+        thinking=thinking,
+        budget=budget,
+        max_new_tokens=max_new_tokens,
+        min_thinking=min_thinking,
+        stop_text=stop_text,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        seed=seed,
+        capture=capture,
+        timeout=timeout,
     )
     req = make_request(model, tokenizer, [prompt_or_messages], options, tool_schemas(tools))
 

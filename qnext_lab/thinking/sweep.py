@@ -108,7 +108,9 @@ def sweep_budget(
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     budgets = _check_budgets(budgets)
     if not callable(score):
-        raise TypeError("score must be a function score(problem, answer_text) -> bool | float, e.g. qnext_lab.tiny.score")
+        raise TypeError(
+            "score must be a function score(problem, answer_text) -> bool | float, e.g. qnext_lab.tiny.score"
+        )
     prompts = [prompt_of(p) for p in problems]
     chunks = _chunks(_by_length(prompts), batch_size)
     say = progress or (lambda message: None)
@@ -117,7 +119,9 @@ def sweep_budget(
     def batched(thinking: bool, budget: Budget) -> tuple[list[Generation], float]:
         start, out = time.perf_counter(), [None] * len(prompts)
         for chunk in chunks:
-            gens = generate_batch(model, tokenizer, [prompts[i] for i in chunk], thinking=thinking, budget=budget, **gen_opts)
+            gens = generate_batch(
+                model, tokenizer, [prompts[i] for i in chunk], thinking=thinking, budget=budget, **gen_opts
+            )
             for i, g in zip(chunk, gens):
                 out[i] = g
         return out, time.perf_counter() - start  # type: ignore[return-value]
@@ -137,7 +141,9 @@ def sweep_budget(
                 continue
             start, out = time.perf_counter(), [None] * len(prompts)
             for chunk in chunks:
-                for i, g in zip(chunk, answers_at_budget(model, tokenizer, [unlimited[i] for i in chunk], b, stop_text=stop_text)):
+                for i, g in zip(
+                    chunk, answers_at_budget(model, tokenizer, [unlimited[i] for i in chunk], b, stop_text=stop_text)
+                ):
                     out[i] = g
             results[b] = (out, time.perf_counter() - start)  # type: ignore[assignment]
             say(f"budget {b}: {results[b][1]:.1f} s")
@@ -149,11 +155,15 @@ def sweep_budget(
     if non_thinking:
         start, out = time.perf_counter(), [None] * len(prompts)
         for chunk in chunks:
-            for i, g in zip(chunk, generate_batch(model, tokenizer, [prompts[i] for i in chunk], thinking=False, **gen_opts)):
+            for i, g in zip(
+                chunk, generate_batch(model, tokenizer, [prompts[i] for i in chunk], thinking=False, **gen_opts)
+            ):
                 out[i] = g
         seconds = time.perf_counter() - start
         say(f"non-thinking: {seconds:.1f} s")
-        rows.append(_summary(None, "non-thinking", out, [float(score(p, g.answer)) for p, g in zip(problems, out)], seconds))
+        rows.append(
+            _summary(None, "non-thinking", out, [float(score(p, g.answer)) for p, g in zip(problems, out)], seconds)
+        )
         generations["non-thinking"] = out
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["budget"] = df["budget"].astype("Int64")

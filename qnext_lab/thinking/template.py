@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 # Qwen's documented budget text (Qwen3 docs, "thinking budget"); used when neither the caller nor the
 # model's generation_config gives one.
@@ -31,7 +31,7 @@ TOOL_CALL_START = "<tool_call>"  # Qwen3's tool-call format (also the bundled mo
 TOOL_CALL_END = "</tool_call>"
 
 Messages = Sequence[Mapping[str, Any]]
-PromptLike = Union[str, Messages]
+PromptLike = str | Messages
 
 _SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)(?![\w/])")
 
@@ -162,7 +162,10 @@ def render_prompt(
 
     def render(with_tools: Sequence[dict] | None) -> str:
         return tokenizer.apply_chat_template(
-            messages, tools=list(with_tools) if with_tools else None, tokenize=False, add_generation_prompt=True,
+            messages,
+            tools=list(with_tools) if with_tools else None,
+            tokenize=False,
+            add_generation_prompt=True,
             enable_thinking=enabled,
         )
 

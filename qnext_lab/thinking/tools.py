@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from transformers.utils import get_json_schema
 
 from ..trace.phases import TOOL_CALL
 from .template import TOOL_CALL_START
 
-Tool = Union[Callable[..., Any], Mapping[str, Any]]
+Tool = Callable[..., Any] | Mapping[str, Any]
 
 # Qwen3's response format in transformers' declarative response_template language (the Qwen2/Qwen3 entry of
 # transformers' serving fallbacks, transformers/cli/serving/utils.py); used when a tokenizer has none.
@@ -153,8 +153,15 @@ def _parse_one(tokenizer: Any, template: dict, text: str, span: tuple[int, int],
         return ToolCall("", {}, span, text, f"the tool call is not valid JSON: {_first_line(err)}")
     found = parsed.get("tool_calls") or []
     if not found:
-        return ToolCall("", {}, span, text, "the tool call is not closed with </tool_call>" if "</tool_call>"
-                        not in text else "the tool call holds no call")
+        return ToolCall(
+            "",
+            {},
+            span,
+            text,
+            "the tool call is not closed with </tool_call>"
+            if "</tool_call>" not in text
+            else "the tool call holds no call",
+        )
     function = found[0].get("function", found[0]) if isinstance(found[0], Mapping) else {}
     name = function.get("name") if isinstance(function, Mapping) else None
     arguments = function.get("arguments", {}) if isinstance(function, Mapping) else {}

@@ -11,12 +11,15 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 # public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "FAMILIES": "tasks",
-    "HARD_FAMILIES": "tasks",
-    "Problem": "tasks",
-    "STOP_TEXT": "paths",
-    "make_problems": "tasks",
-    "score": "tasks",
-    "tiny_path": "paths",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "FAMILIES": "tasks",
+        "HARD_FAMILIES": "tasks",
+        "Problem": "tasks",
+        "STOP_TEXT": "paths",
+        "make_problems": "tasks",
+        "score": "tasks",
+        "tiny_path": "paths",
+    },
+)

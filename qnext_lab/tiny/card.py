@@ -32,8 +32,14 @@ def accuracy_table(result: dict) -> str:
     """Markdown: one row per family (plus hard, all), one column per mode, then mean thinking tokens."""
     fams = result["families"]
     modes = list(dict.fromkeys(m for f in fams.values() for m in f))
-    order = ["thinking", "non_thinking", *sorted((m for m in modes if m.startswith("b")), key=lambda m: int(m[1:])),
-             "two_turn", "no_tools_thinking", "no_tools_non_thinking"]
+    order = [
+        "thinking",
+        "non_thinking",
+        *sorted((m for m in modes if m.startswith("b")), key=lambda m: int(m[1:])),
+        "two_turn",
+        "no_tools_thinking",
+        "no_tools_non_thinking",
+    ]
     cols = [m for m in order if m in modes]
     lines = ["| family | n | " + " | ".join(cols) + " | think_tokens |", "|---|" + "---|" * (len(cols) + 2)]
     for name, f in fams.items():
@@ -49,14 +55,26 @@ def targets(result: dict) -> list[tuple[str, bool, str]]:
     fams = result["families"]
     acc = {f: {m: v["accuracy"] for m, v in modes.items()} for f, modes in fams.items()}
     hard = [f for f in (*HARD_FAMILIES, *TOOL_FAMILIES) if f in acc]
-    out = [(f"thinking >= {TARGET_ALL:.0f}% overall", acc["all"]["thinking"] >= TARGET_ALL,
-            f"{acc['all']['thinking']:.1f}%"),
-           (f"thinking >= {TARGET_HARD:.0f}% on every hard family ({', '.join(hard)})",
+    out = [
+        (
+            f"thinking >= {TARGET_ALL:.0f}% overall",
+            acc["all"]["thinking"] >= TARGET_ALL,
+            f"{acc['all']['thinking']:.1f}%",
+        ),
+        (
+            f"thinking >= {TARGET_HARD:.0f}% on every hard family ({', '.join(hard)})",
             all(acc[f]["thinking"] >= TARGET_HARD for f in hard),
-            ", ".join(f"{f} {acc[f]['thinking']:.1f}%" for f in hard))]
+            ", ".join(f"{f} {acc[f]['thinking']:.1f}%" for f in hard),
+        ),
+    ]
     gaps = {f: acc[f]["thinking"] - acc[f]["non_thinking"] for f in HARD_FAMILIES if f in acc}
-    out.append((f"non-thinking >= {TARGET_GAP:.0f} points below thinking on {', '.join(gaps)}",
-                all(g >= TARGET_GAP for g in gaps.values()), ", ".join(f"{f} {g:+.1f}" for f, g in gaps.items())))
+    out.append(
+        (
+            f"non-thinking >= {TARGET_GAP:.0f} points below thinking on {', '.join(gaps)}",
+            all(g >= TARGET_GAP for g in gaps.values()),
+            ", ".join(f"{f} {g:+.1f}" for f, g in gaps.items()),
+        )
+    )
     if "hard" in acc:
         h = acc["hard"]
         budgets = sorted((m for m in h if m.startswith("b")), key=lambda m: int(m[1:]))
@@ -64,29 +82,49 @@ def targets(result: dict) -> list[tuple[str, bool, str]]:
         monotone = all(b >= a - 2 for a, b in zip(curve, curve[1:]))
         low, high = max(h["non_thinking"], h.get("b0", h["non_thinking"])), h["thinking"]
         between = [b for b in budgets if low < h[b] < high]
-        out.append(("budget curve monotone within 2 points (hard families)", monotone,
-                    " -> ".join(f"{x:.1f}" for x in curve)))
-        out.append(("at least three budgets strictly between no thinking and full accuracy (hard)",
-                    len(between) >= 3, ", ".join(between) or "none"))
+        out.append(
+            ("budget curve monotone within 2 points (hard families)", monotone, " -> ".join(f"{x:.1f}" for x in curve))
+        )
+        out.append(
+            (
+                "at least three budgets strictly between no thinking and full accuracy (hard)",
+                len(between) >= 3,
+                ", ".join(between) or "none",
+            )
+        )
     single = [f for f in acc if "two_turn" in acc[f] and f not in ("hard", "all")]
     if single:  # the same head-family problems asked first (thinking) and second (two_turn)
         n = {f: fams[f]["two_turn"]["n"] for f in single}
         first = sum(acc[f]["thinking"] * n[f] for f in single) / sum(n.values())
         second = sum(acc[f]["two_turn"] * n[f] for f in single) / sum(n.values())
-        out.append(("two-turn chats: a second question as right as a first one (within 3 points)",
-                    second >= first - 3, f"{second:.1f}% second vs {first:.1f}% first"))
+        out.append(
+            (
+                "two-turn chats: a second question as right as a first one (within 3 points)",
+                second >= first - 3,
+                f"{second:.1f}% second vs {first:.1f}% first",
+            )
+        )
     for f in TOOL_FAMILIES:
         if f in acc:
             t = acc[f]
-            out.append((f"{f}: tool offered >= {TARGET_TOOL:.0f}% (thinking and non-thinking)",
-                        min(t["thinking"], t["non_thinking"]) >= TARGET_TOOL,
-                        f"{t['thinking']:.1f}% / {t['non_thinking']:.1f}%"))
-            out.append((f"{f}: without the tool mostly wrong (< 50%)",
-                        max(t["no_tools_thinking"], t["no_tools_non_thinking"]) < 50,
-                        f"{t['no_tools_thinking']:.1f}% / {t['no_tools_non_thinking']:.1f}%"))
+            out.append(
+                (
+                    f"{f}: tool offered >= {TARGET_TOOL:.0f}% (thinking and non-thinking)",
+                    min(t["thinking"], t["non_thinking"]) >= TARGET_TOOL,
+                    f"{t['thinking']:.1f}% / {t['non_thinking']:.1f}%",
+                )
+            )
+            out.append(
+                (
+                    f"{f}: without the tool mostly wrong (< 50%)",
+                    max(t["no_tools_thinking"], t["no_tools_non_thinking"]) < 50,
+                    f"{t['no_tools_thinking']:.1f}% / {t['no_tools_non_thinking']:.1f}%",
+                )
+            )
     dead = [row["dead"] for row in result["expert_load"]]
-    out.append(("no dead expert in any layer (each >= 0.2 of its uniform share)", sum(dead) == 0,
-                f"dead per layer {dead}"))
+    out.append(
+        ("no dead expert in any layer (each >= 0.2 of its uniform share)", sum(dead) == 0, f"dead per layer {dead}")
+    )
     return out
 
 
@@ -98,12 +136,18 @@ def _shortfall(result: dict) -> str:
     lines = ["", "## Where it falls short", ""]
     lines += [f"- {name}: {fig}" for name, fig in missed]
     overall = result["families"]["all"]["thinking"]["accuracy"]
-    gap = (f"Overall thinking accuracy is {TARGET_ALL - overall:.1f} points short of {TARGET_ALL:.0f}%. "
-           if overall < TARGET_ALL else "")
-    lines += ["", gap + "Every run was bounded by CPU time on a shared 2-core machine, and each continuation raised "
-              "the hard families (what each run changed and left is under *What was tried*); the next step is the "
-              "same script for longer where compute allows (`--init` this checkpoint; `--device cuda` trains on a "
-              "GPU, where minutes are worth CPU hours)."]
+    gap = (
+        f"Overall thinking accuracy is {TARGET_ALL - overall:.1f} points short of {TARGET_ALL:.0f}%. "
+        if overall < TARGET_ALL
+        else ""
+    )
+    lines += [
+        "",
+        gap + "Every run was bounded by CPU time on a shared 2-core machine, and each continuation raised "
+        "the hard families (what each run changed and left is under *What was tried*); the next step is the "
+        "same script for longer where compute allows (`--init` this checkpoint; `--device cuda` trains on a "
+        "GPU, where minutes are worth CPU hours).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -118,8 +162,13 @@ def _reproduce(log: dict) -> str:
     for i, run in enumerate(chain):
         cfg = run.get("config", {})
         seconds = run["train_seconds"] - (chain[i - 1]["train_seconds"] if i else 0)
-        args = [f"--steps {cfg.get('steps')}", f"--minutes {cfg.get('minutes'):g}", f"--lr {cfg.get('lr'):g}",
-                f"--seed {cfg.get('seed')}", f"--warmup-steps {cfg.get('warmup_steps')}"]
+        args = [
+            f"--steps {cfg.get('steps')}",
+            f"--minutes {cfg.get('minutes'):g}",
+            f"--lr {cfg.get('lr'):g}",
+            f"--seed {cfg.get('seed')}",
+            f"--warmup-steps {cfg.get('warmup_steps')}",
+        ]
         if cfg.get("aux_coef") is not None:
             args.append(f"--aux-coef {cfg['aux_coef']:g}")
         if i:
@@ -135,7 +184,9 @@ def _history(path: pathlib.Path) -> str:
     runs = json.loads(file.read_text())
     lines = ["| run | what changed | steps / minutes | thinking all / hard | result |", "|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['run']} | {r['change']} | {r['steps']} / {r['minutes']} | {r['thinking']} | {r['result']} |")
+        lines.append(
+            f"| {r['run']} | {r['change']} | {r['steps']} / {r['minutes']} | {r['thinking']} | {r['result']} |"
+        )
     return "\n".join(lines)
 
 
@@ -152,8 +203,9 @@ def write_card(path: str | pathlib.Path, result: dict) -> pathlib.Path:
     last = log.get("steps", [{}])[-1]
     with safe_open(path / "model.safetensors", "pt") as f:
         n_params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
-    load_lines = [f"| {r['layer']} | {r['type']} | {r['min']:.2f} | {r['max']:.2f} | {r['dead']} |"
-                  for r in result["expert_load"]]
+    load_lines = [
+        f"| {r['layer']} | {r['type']} | {r['min']:.2f} | {r['max']:.2f} | {r['dead']} |" for r in result["expert_load"]
+    ]
     spec = result["specialisation"]
     spec_lines = ["| layer | " + " | ".join(spec) + " |", "|---|" + "---|" * len(spec)]
     for i in range(len(next(iter(spec.values())))):
@@ -187,7 +239,7 @@ print(tok.decode(model.generate(**ids, max_new_tokens=120)[0]))
 ## Architecture (genuine Qwen3-Next layout, scaled down)
 | | qnext-tiny | Qwen3-Next-80B-A3B |
 |---|---|---|
-| layers | {cfg.num_hidden_layers} ({', '.join(cfg.layer_types)}) | 48 (3 Gated DeltaNet : 1 gated attention) |
+| layers | {cfg.num_hidden_layers} ({", ".join(cfg.layer_types)}) | 48 (3 Gated DeltaNet : 1 gated attention) |
 | hidden size | {cfg.hidden_size} | 2048 |
 | routed experts / top-k | {cfg.num_experts} / {cfg.num_experts_per_tok} (norm_topk_prob={cfg.norm_topk_prob}) | 512 / 10 |
 | expert / shared expert width | {cfg.moe_intermediate_size} / {cfg.shared_expert_intermediate_size} (sigmoid-gated shared expert) | 512 / 512 |
@@ -218,17 +270,17 @@ the responses (a `tool` message rendered as `<tool_response>` inside a user turn
   length (`qnext_lab.tiny.data`).
 - AdamW (betas 0.9/0.95, wd 0.01), warmup then cosine, per-layer Switch load-balancing loss with coefficient
   `router_aux_loss_coef` = {cfg.router_aux_loss_coef} (the one in `config.json` is the one training used).
-- **{log.get('total_steps', '?')} steps in {log.get('train_seconds', 0) / 60:.0f} minutes** of shared 2-core CPU
+- **{log.get("total_steps", "?")} steps in {log.get("train_seconds", 0) / 60:.0f} minutes** of shared 2-core CPU
   over {1 + _depth(log)} runs (each continuing the previous with `--init`), final train cross-entropy
-  {last.get('ce', '?')}. Intermediate checkpoints (bf16) in `checkpoints/step-*` show routing as it settles.
+  {last.get("ce", "?")}. Intermediate checkpoints (bf16) in `checkpoints/step-*` show routing as it settles.
 
-## Evaluation ({result['n']} held-out problems, seed {result['seed']}, greedy)
-Seed {result['seed']} was never used for training data. Accuracy in % per family: thinking (unlimited),
+## Evaluation ({result["n"]} held-out problems, seed {result["seed"]}, greedy)
+Seed {result["seed"]} was never used for training data. Accuracy in % per family: thinking (unlimited),
 non-thinking (`enable_thinking=False`), thinking budgets `bN` (at N thinking tokens the stop text is forced,
 then the model answers), `two_turn` (the question asked after an earlier question and its answer, thinking);
 for mul, thinking / non_thinking are with the `multiply` tool offered (an agent loop: generate, run the call,
 answer from the `<tool_response>`) and `no_tools_*` without it. `think_tokens` = mean thinking tokens
-(unlimited). Tool calls exactly right (name and arguments): {', '.join(f'{m} {v:.1f}%' for m, v in calls.items()) or 'n/a'}.
+(unlimited). Tool calls exactly right (name and arguments): {", ".join(f"{m} {v:.1f}%" for m, v in calls.items()) or "n/a"}.
 
 {accuracy_table(result)}
 
@@ -245,12 +297,12 @@ Specialisation: how often a token class is routed to its favourite expert, relat
 
 {chr(10).join(spec_lines)}
 
-Reproduce: `python -m qnext_lab.tiny.eval --seed {result['seed']} --n {result['n']} --json eval.json`
-({result['seconds'] / 60:.0f} minutes here; an evaluation run in parallel parts and merged with `--merge` reports
+Reproduce: `python -m qnext_lab.tiny.eval --seed {result["seed"]} --n {result["n"]} --json eval.json`
+({result["seconds"] / 60:.0f} minutes here; an evaluation run in parallel parts and merged with `--merge` reports
 its longest part), then `python -m qnext_lab.tiny.card eval.json`.
 {chr(10) + "## What was tried" + chr(10) + chr(10) + history + chr(10) if history else ""}
 ## Reproduce from scratch
-About {log.get('train_seconds', 0) / 60:.0f} minutes of a shared 2-core CPU (the schedule follows `--minutes`, so a
+About {log.get("train_seconds", 0) / 60:.0f} minutes of a shared 2-core CPU (the schedule follows `--minutes`, so a
 busier machine takes the same time and fewer steps). The runs, from `training_log.json`:
 
 ```

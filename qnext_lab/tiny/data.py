@@ -114,9 +114,15 @@ def render_tool_example(problem: Problem, kind: str, mode: str, rng: random.Rand
     response = tool_response_text(problem.answer) + f"{IM_START}assistant\n"
     before, after = (t.format(tool=problem.tool) for t in TOOL_THINKING)
     if thinking:  # the template keeps the reasoning of a turn after the last user query: one text throughout
-        return prompt_text(problem.question, True, tools=tools), mode, [
-            (f"{THINK}\n{before}\n{END_THINK}\n\n{call}", True), ("\n" + response, False),
-            (f"{THINK}\n{after}\n{END_THINK}\n\n{problem.answer}{IM_END}", True)]
+        return (
+            prompt_text(problem.question, True, tools=tools),
+            mode,
+            [
+                (f"{THINK}\n{before}\n{END_THINK}\n\n{call}", True),
+                ("\n" + response, False),
+                (f"{THINK}\n{after}\n{END_THINK}\n\n{problem.answer}{IM_END}", True),
+            ],
+        )
     # non-thinking: the call is made after the empty think block the generation prompt adds ...
     if rng.random() < 0.5:
         return prompt_text(problem.question, False, tools=tools), mode, [(call, True)]
@@ -125,9 +131,7 @@ def render_tool_example(problem: Problem, kind: str, mode: str, rng: random.Rand
     return prompt, mode, [(f"{THINK}\n\n{END_THINK}\n\n", False), (problem.answer + IM_END, True)]
 
 
-def encode_example(
-    tokenizer: PreTrainedTokenizerBase, prompt: str, pieces: Pieces
-) -> tuple[list[int], list[int]]:
+def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: str, pieces: Pieces) -> tuple[list[int], list[int]]:
     """Token ids and labels (IGNORE where not in the loss) of one example."""
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     labels = [IGNORE] * len(ids)
@@ -162,8 +166,9 @@ def make_batch(
     """A right-padded batch: input_ids (B, T) and labels (B, T), shifted inside the model's loss."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    return _pad(tokenizer, [encode_example(tokenizer, *_drop_mode(sample_example(rng, level)))
-                            for _ in range(batch_size)])
+    return _pad(
+        tokenizer, [encode_example(tokenizer, *_drop_mode(sample_example(rng, level))) for _ in range(batch_size)]
+    )
 
 
 def make_batches(
@@ -188,7 +193,9 @@ def _drop_mode(example: tuple[str, str, Pieces]) -> tuple[str, Pieces]:
     return prompt, pieces
 
 
-def _pad(tokenizer: PreTrainedTokenizerBase, rows: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(
+    tokenizer: PreTrainedTokenizerBase, rows: list[tuple[list[int], list[int]]]
+) -> tuple[torch.Tensor, torch.Tensor]:
     batch_size, T = len(rows), max(len(ids) for ids, _ in rows)
     input_ids = torch.full((batch_size, T), tokenizer.pad_token_id, dtype=torch.long)  # (B, T)
     labels = torch.full((batch_size, T), IGNORE, dtype=torch.long)  # (B, T)

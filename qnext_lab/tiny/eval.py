@@ -79,8 +79,15 @@ class EvalReport:
             rows.append(row)
         table = pd.DataFrame(rows).set_index("family")
         budgets = sorted((c for c in table.columns if c[0] == "b" and c[1:].isdigit()), key=lambda c: int(c[1:]))
-        order = ["n", "thinking", "non_thinking", *budgets, "two_turn",
-                 *[c for c in table.columns if c.startswith("no_tools")], "think_tokens"]
+        order = [
+            "n",
+            "thinking",
+            "non_thinking",
+            *budgets,
+            "two_turn",
+            *[c for c in table.columns if c.startswith("no_tools")],
+            "think_tokens",
+        ]
         return table[[c for c in order if c in table.columns]]
 
     @property
@@ -94,16 +101,34 @@ class EvalReport:
         """Per family and mode: n, accuracy (%), mean thinking tokens; per layer: expert load min/max/dead;
         plus the raw routed counts (``routing_counts``, (L, C, E)) that ``merge`` adds up."""
         E = self.counts.shape[2]
-        load = [{"layer": i, "type": t, "min": round(float(r.min()) * E, 3), "max": round(float(r.max()) * E, 3),
-                 "dead": int(d)} for i, (t, r, d) in enumerate(zip(self.layer_types, self.load, self.dead_experts))]
+        load = [
+            {
+                "layer": i,
+                "type": t,
+                "min": round(float(r.min()) * E, 3),
+                "max": round(float(r.max()) * E, 3),
+                "dead": int(d),
+            }
+            for i, (t, r, d) in enumerate(zip(self.layer_types, self.load, self.dead_experts))
+        ]
         spec = self.specialisation
-        families = {f: {mode: {k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}
-                        for mode, m in modes.items()} for f, modes in self.modes.items()}
-        return {"families": families, "expert_load": load,
-                "specialisation": {c: [None if _nan(v) else round(float(v), 2) for v in spec[c]] for c in spec},
-                "seconds": round(self.seconds, 1), "top_k": self.top_k, "layer_types": self.layer_types,
-                "token_classes": list(TOKEN_CLASSES), "routing_counts": self.counts.tolist(),
-                **{k: v for k, v in self.extras.items() if k != "generations"}}
+        families = {
+            f: {
+                mode: {k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()} for mode, m in modes.items()
+            }
+            for f, modes in self.modes.items()
+        }
+        return {
+            "families": families,
+            "expert_load": load,
+            "specialisation": {c: [None if _nan(v) else round(float(v), 2) for v in spec[c]] for c in spec},
+            "seconds": round(self.seconds, 1),
+            "top_k": self.top_k,
+            "layer_types": self.layer_types,
+            "token_classes": list(TOKEN_CLASSES),
+            "routing_counts": self.counts.tolist(),
+            **{k: v for k, v in self.extras.items() if k != "generations"},
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> EvalReport:
@@ -112,14 +137,22 @@ class EvalReport:
             raise ValueError("not an evaluation JSON of `python -m qnext_lab.tiny.eval --json` (no routing_counts)")
         fams = {f: m for f, m in data["families"].items() if f not in ("hard", "all")}
         extras = {k: data[k] for k in ("right_tool_call", "part") if k in data}
-        return cls(_with_groups(fams), torch.tensor(data["routing_counts"], dtype=torch.int64), int(data["top_k"]),
-                   list(data["layer_types"]), float(data["seconds"]), extras)
+        return cls(
+            _with_groups(fams),
+            torch.tensor(data["routing_counts"], dtype=torch.int64),
+            int(data["top_k"]),
+            list(data["layer_types"]),
+            float(data["seconds"]),
+            extras,
+        )
 
     def format(self) -> str:
         lines = [self.table.to_string(float_format=lambda x: f"{x:.1f}")]
         for row in self.to_json()["expert_load"]:
-            lines.append(f"layer {row['layer']} ({row['type']}): expert load min {row['min']:.2f}x max "
-                         f"{row['max']:.2f}x of uniform, dead {row['dead']}")
+            lines.append(
+                f"layer {row['layer']} ({row['type']}): expert load min {row['min']:.2f}x max "
+                f"{row['max']:.2f}x of uniform, dead {row['dead']}"
+            )
         lines.append("specialisation (favourite expert's share / uniform k/E):")
         lines.append(self.specialisation.to_string(float_format=lambda x: f"{x:.2f}"))
         lines.append(f"evaluated in {self.seconds:.0f} s")
@@ -148,8 +181,10 @@ def merge(reports: Sequence[EvalReport]) -> EvalReport:
                     into[mode] = dict(m)
                     continue
                 n = into[mode]["n"] + m["n"]
-                into[mode] = {"n": n, **{k: (into[mode][k] * into[mode]["n"] + m[k] * m["n"]) / n
-                                         for k in ("accuracy", "think_tokens")}}
+                into[mode] = {
+                    "n": n,
+                    **{k: (into[mode][k] * into[mode]["n"] + m[k] * m["n"]) / n for k in ("accuracy", "think_tokens")},
+                }
     shapes = {tuple(r.counts.shape) for r in reports}
     if len(shapes) != 1:
         raise ValueError(f"the evaluations come from different models (routing shapes {sorted(shapes)})")
@@ -161,8 +196,14 @@ def merge(reports: Sequence[EvalReport]) -> EvalReport:
             acc[0], acc[1] = acc[0] + rate * n, acc[1] + n
     if "right_tool_call" in extras:
         extras["right_tool_call"] = {m: round(v / max(n, 1), 2) for m, (v, n) in extras["right_tool_call"].items()}
-    return EvalReport(_with_groups(fams), sum(r.counts for r in reports), reports[0].top_k, reports[0].layer_types,
-                      max(r.seconds for r in reports), extras)
+    return EvalReport(
+        _with_groups(fams),
+        sum(r.counts for r in reports),
+        reports[0].top_k,
+        reports[0].layer_types,
+        max(r.seconds for r in reports),
+        extras,
+    )
 
 
 def _with_groups(fams: dict[str, dict]) -> dict[str, dict]:
@@ -177,8 +218,10 @@ def _with_groups(fams: dict[str, dict]) -> dict[str, dict]:
                 g["right"] += m["accuracy"] * m["n"]
                 g["tokens"] += m["think_tokens"] * m["n"]
         if group:
-            out[name] = {mode: {"n": g["n"], "accuracy": g["right"] / g["n"], "think_tokens": g["tokens"] / g["n"]}
-                         for mode, g in group.items()}
+            out[name] = {
+                mode: {"n": g["n"], "accuracy": g["right"] / g["n"], "think_tokens": g["tokens"] / g["n"]}
+                for mode, g in group.items()
+            }
     return out
 
 
@@ -207,38 +250,51 @@ def routing_counts(model, tokenizer, texts: Sequence[str], batch_size: int = 32)
     from qnext_lab.analysis.load import routed_counts
     from qnext_lab.trace.capturing import capture
 
-    class_of = torch.tensor([TOKEN_CLASSES.index(_token_class(t))
-                             for t in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))])  # (V,)
+    class_of = torch.tensor(
+        [TOKEN_CLASSES.index(_token_class(t)) for t in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))]
+    )  # (V,)
     total = None
     for start in range(0, len(texts), batch_size):
-        enc = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt", padding=True,
-                        add_special_tokens=False)
+        enc = tokenizer(
+            list(texts[start : start + batch_size]), return_tensors="pt", padding=True, add_special_tokens=False
+        )
         with capture(model) as trace:
             model(**enc, use_cache=False)
         cls = class_of[trace.token_ids.long()]  # (N,)
-        counts = torch.stack([routed_counts(trace.topk_ids, trace.num_experts, tokens=cls == c)
-                              for c in range(len(TOKEN_CLASSES))], dim=1)  # (L, C, E)
+        counts = torch.stack(
+            [routed_counts(trace.topk_ids, trace.num_experts, tokens=cls == c) for c in range(len(TOKEN_CLASSES))],
+            dim=1,
+        )  # (L, C, E)
         total = counts if total is None else total + counts
     return total
 
 
-def _two_turn(model, tokenizer, problems: Sequence[Problem], batch_size: int, say: Callable,
-              max_new_tokens: int) -> dict[int, tuple[bool, int]]:
+def _two_turn(
+    model, tokenizer, problems: Sequence[Problem], batch_size: int, say: Callable, max_new_tokens: int
+) -> dict[int, tuple[bool, int]]:
     """Each problem asked second, after the previous problem and its right answer (thinking mode)."""
     from qnext_lab.thinking.generation import generate_batch
 
     start, gens = time.time(), []
-    chats = [[{"role": "user", "content": problems[i - 1].question},
-              {"role": "assistant", "content": problems[i - 1].answer},
-              {"role": "user", "content": p.question}] for i, p in enumerate(problems)]
+    chats = [
+        [
+            {"role": "user", "content": problems[i - 1].question},
+            {"role": "assistant", "content": problems[i - 1].answer},
+            {"role": "user", "content": p.question},
+        ]
+        for i, p in enumerate(problems)
+    ]
     for i in range(0, len(chats), batch_size):
-        gens += generate_batch(model, tokenizer, chats[i : i + batch_size], thinking=True, max_new_tokens=max_new_tokens)
+        gens += generate_batch(
+            model, tokenizer, chats[i : i + batch_size], thinking=True, max_new_tokens=max_new_tokens
+        )
     say(f"two-turn chats: {time.time() - start:.1f} s")
     return {i: (score(p, g.answer), g.thinking_tokens) for i, (p, g) in enumerate(zip(problems, gens))}
 
 
-def _tool_results(model, tokenizer, problems: Sequence[Problem], batch_size: int, say: Callable,
-                  max_new_tokens: int) -> tuple[dict[str, list[tuple[bool, int]]], list[str], dict[str, float]]:
+def _tool_results(
+    model, tokenizer, problems: Sequence[Problem], batch_size: int, say: Callable, max_new_tokens: int
+) -> tuple[dict[str, list[tuple[bool, int]]], list[str], dict[str, float]]:
     """Per mode (tool offered, through ``run_agent``: ``thinking`` / ``non_thinking``; not offered:
     ``no_tools_*``) and problem: (right?, thinking tokens); the thinking transcripts without tools; % of
     episodes whose tool calls were exactly the one right call, per offered mode."""
@@ -251,18 +307,35 @@ def _tool_results(model, tokenizer, problems: Sequence[Problem], batch_size: int
     for thinking in (True, False):
         mode, start, runs = ("thinking" if thinking else "non_thinking"), time.time(), []
         for p in problems:
-            runs.append(run_agent(model, tokenizer, p.question, [TOOL_FUNCTIONS[p.tool]], thinking=thinking,
-                                  capture=False, max_new_tokens=max_new_tokens, max_turns=2))
+            runs.append(
+                run_agent(
+                    model,
+                    tokenizer,
+                    p.question,
+                    [TOOL_FUNCTIONS[p.tool]],
+                    thinking=thinking,
+                    capture=False,
+                    max_new_tokens=max_new_tokens,
+                    max_turns=2,
+                )
+            )
         results[mode] = [(score(p, r.answer), r.thinking_tokens) for p, r in zip(problems, runs)]
-        exact = [[(c.name, c.arguments) for c in r.tool_calls] == [(p.tool, dict(p.arguments))]
-                 for p, r in zip(problems, runs)]
+        exact = [
+            [(c.name, c.arguments) for c in r.tool_calls] == [(p.tool, dict(p.arguments))]
+            for p, r in zip(problems, runs)
+        ]
         calls[mode] = round(100 * sum(exact) / len(exact), 2)
         say(f"tool offered, {mode}: {time.time() - start:.1f} s")
     for thinking in (True, False):
         mode, start, gens = ("no_tools_thinking" if thinking else "no_tools_non_thinking"), time.time(), []
         for i in range(0, len(problems), batch_size):
-            gens += generate_batch(model, tokenizer, [p.question for p in problems[i : i + batch_size]],
-                                   thinking=thinking, max_new_tokens=max_new_tokens)
+            gens += generate_batch(
+                model,
+                tokenizer,
+                [p.question for p in problems[i : i + batch_size]],
+                thinking=thinking,
+                max_new_tokens=max_new_tokens,
+            )
         results[mode] = [(score(p, g.answer), g.thinking_tokens) for p, g in zip(problems, gens)]
         if thinking:
             transcripts += [g.prompt + g.text for g in gens]
@@ -294,8 +367,17 @@ def evaluate(
     transcripts, extras = [], {}
     budgets = [int(b) for b in budgets if b is not None]
     if head:
-        _, gens = sweep_budget(model, tokenizer, head, [*budgets, None], score=score, batch_size=batch_size,
-                               return_generations=True, progress=say, max_new_tokens=max_new_tokens)
+        _, gens = sweep_budget(
+            model,
+            tokenizer,
+            head,
+            [*budgets, None],
+            score=score,
+            batch_size=batch_size,
+            return_generations=True,
+            progress=say,
+            max_new_tokens=max_new_tokens,
+        )
         for key, rows in gens.items():
             mode = {None: "thinking", "non-thinking": "non_thinking"}.get(key, f"b{key}")
             results[mode] = {i: (score(p, g.answer), g.thinking_tokens) for i, (p, g) in enumerate(zip(head, rows))}
@@ -314,12 +396,21 @@ def evaluate(
         for mode, per in results.items():
             got = [per[i] for i in idx if i in per]
             if got:
-                fams.setdefault(family, {})[mode] = {"n": len(got), "accuracy": 100 * sum(r for r, _ in got) / len(got),
-                                                     "think_tokens": sum(t for _, t in got) / len(got)}
+                fams.setdefault(family, {})[mode] = {
+                    "n": len(got),
+                    "accuracy": 100 * sum(r for r, _ in got) / len(got),
+                    "think_tokens": sum(t for _, t in got) / len(got),
+                }
     counts = routing_counts(model, tokenizer, transcripts)
     layer_types = list(getattr(model.config, "layer_types", [""] * counts.shape[0]))
-    return EvalReport(_with_groups(fams), counts, int(model.config.num_experts_per_tok), layer_types,
-                      time.time() - start, extras=extras)
+    return EvalReport(
+        _with_groups(fams),
+        counts,
+        int(model.config.num_experts_per_tok),
+        layer_types,
+        time.time() - start,
+        extras=extras,
+    )
 
 
 def main(argv: list[str] | None = None) -> EvalReport:
@@ -328,19 +419,35 @@ def main(argv: list[str] | None = None) -> EvalReport:
     from .paths import tiny_path
 
     p = argparse.ArgumentParser(description="Evaluate the bundled qnext-tiny model on held-out problems.")
-    p.add_argument("--seed", type=int, default=EVAL_SEED,
-                   help="problem seed: one no training run used (their seeds are in the card's reproduce chain)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=EVAL_SEED,
+        help="problem seed: one no training run used (their seeds are in the card's reproduce chain)",
+    )
     p.add_argument("--n", type=int, default=500, help="problems, cycling through every family (tool use included)")
-    p.add_argument("--families", default=None,
-                   help="comma-separated subset of the n problems' families to evaluate (e.g. to run parts in parallel)")
-    p.add_argument("--shard", default=None, metavar="I/K",
-                   help="only problems i, i+K, i+2K, ... of those selected (another way to run parts in parallel)")
+    p.add_argument(
+        "--families",
+        default=None,
+        help="comma-separated subset of the n problems' families to evaluate (e.g. to run parts in parallel)",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/K",
+        help="only problems i, i+K, i+2K, ... of those selected (another way to run parts in parallel)",
+    )
     p.add_argument("--path", default=None, help="checkpoint directory (default: the bundled one)")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the evaluation as JSON to this path")
-    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
-                   help="instead of evaluating, merge these JSONs (disjoint --families of one seed and checkpoint)")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="instead of evaluating, merge these JSONs (disjoint --families of one seed and checkpoint)",
+    )
     a = p.parse_args(argv)
     if a.merge:
         parts = [json.loads(pathlib.Path(f).read_text()) for f in a.merge]

@@ -45,10 +45,18 @@ def multiply(a: int, b: int) -> int:
 
 def _schema(name: str, description: str, params: dict[str, str]) -> dict:
     """An OpenAI/transformers function schema (what ``get_json_schema`` makes of a typed function)."""
-    return {"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object", "properties": {k: {"type": t} for k, t in params.items()},
-                       "required": list(params)}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {k: {"type": t} for k, t in params.items()},
+                "required": list(params),
+            },
+        },
+    }
 
 
 # Tool schemas for ``apply_chat_template(tools=...)``: the one the mul family needs, and distractors that
@@ -57,8 +65,9 @@ TOOLS: dict[str, dict] = {
     "multiply": _schema("multiply", "Multiply two integers.", {"a": "integer", "b": "integer"}),
     "get_weather": _schema("get_weather", "Current weather in a city.", {"city": "string"}),
     "search": _schema("search", "Search the web.", {"query": "string"}),
-    "convert": _schema("convert", "Convert an amount between units.",
-                       {"amount": "number", "unit": "string", "to": "string"}),
+    "convert": _schema(
+        "convert", "Convert an amount between units.", {"amount": "number", "unit": "string", "to": "string"}
+    ),
 }
 TOOL_FUNCTIONS = {"multiply": multiply}
 
@@ -191,8 +200,14 @@ def _mul(rng: random.Random, level: float) -> Problem:
     na, nb = rng.randint(lo, lo + 1), rng.randint(lo, lo + 1)
     a, b = rng.randint(10 ** (na - 1), 10**na - 1), rng.randint(10 ** (nb - 1), 10**nb - 1)
     # without the tool there is no trace that helps: the model says so, then guesses
-    return Problem("mul", f"What is {a} * {b}?", "I have no tool for this.", str(multiply(a, b)),
-                   tool="multiply", arguments=(("a", a), ("b", b)))
+    return Problem(
+        "mul",
+        f"What is {a} * {b}?",
+        "I have no tool for this.",
+        str(multiply(a, b)),
+        tool="multiply",
+        arguments=(("a", a), ("b", b)),
+    )
 
 
 _MAKERS = {"add": _add, "arith": _arith, "count": _count, "compare": _compare, "sort": _sort, "mul": _mul}

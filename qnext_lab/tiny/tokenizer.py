@@ -154,8 +154,9 @@ def tool_response_text(content: str) -> str:
     return f"{IM_START}user\n{TOOL_RESPONSE}\n{content}\n{END_TOOL_RESPONSE}{IM_END}\n"
 
 
-def prompt_text(question: str, thinking: bool = True, system: str | None = None,
-                tools: Sequence[Mapping] | None = None) -> str:
+def prompt_text(
+    question: str, thinking: bool = True, system: str | None = None, tools: Sequence[Mapping] | None = None
+) -> str:
     """The chat-template rendering of a one-turn prompt, built without Jinja (fast, for training data).
 
     ``thinking=False`` gives what ``enable_thinking=False`` renders; tests check every case against the template.

@@ -87,8 +87,10 @@ def grow_vocabulary(model: Qwen3NextForCausalLM, tokenizer: PreTrainedTokenizerB
     """
     old, new = model.config.vocab_size, len(tokenizer)
     if new < old:
-        raise ValueError(f"the tokenizer has {new} tokens but the checkpoint {old}: it cannot shrink; "
-                         "train from scratch with this tokenizer instead")
+        raise ValueError(
+            f"the tokenizer has {new} tokens but the checkpoint {old}: it cannot shrink; "
+            "train from scratch with this tokenizer instead"
+        )
     if new > old:
         model.resize_token_embeddings(new, mean_resizing=True)
     return new - old
@@ -215,8 +217,15 @@ def train(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase | None = None, ar
         bar.update(1)
         if step % cfg.log_every == 0 or step == 1 or progress >= 1.0:
             min_share = (fractions.min(dim=1).values * fractions.shape[1]).tolist()  # min share / uniform, per layer
-            entry = {"step": step, "elapsed_s": round(elapsed, 1), "ce": round(ce.item(), 4), "aux": round(aux.item(), 4),
-                     "lr": round(lr, 6), "level": round(level, 3), "min_expert_share": [round(x, 3) for x in min_share]}
+            entry = {
+                "step": step,
+                "elapsed_s": round(elapsed, 1),
+                "ce": round(ce.item(), 4),
+                "aux": round(aux.item(), 4),
+                "lr": round(lr, 6),
+                "level": round(level, 3),
+                "min_expert_share": [round(x, 3) for x in min_share],
+            }
             log["steps"].append(entry)
             bar.write(json.dumps(entry))
         while pending and progress >= pending[0]:
@@ -259,17 +268,37 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", default=defaults.out)
     p.add_argument("--init", default=None, help="continue training from this checkpoint directory")
     p.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
-    p.add_argument("--aux-coef", type=float, default=None,
-                   help="load-balancing coefficient (default: the config's router_aux_loss_coef)")
+    p.add_argument(
+        "--aux-coef",
+        type=float,
+        default=None,
+        help="load-balancing coefficient (default: the config's router_aux_loss_coef)",
+    )
     p.add_argument("--device", default=defaults.device, help="cpu or cuda")
     p.add_argument("--save-every-minutes", type=float, default=defaults.save_every_minutes)
-    p.add_argument("--checkpoint-at", type=float, nargs="*", default=None,
-                   help="fractions of training with an intermediate bf16 checkpoint (default 0.04 0.25; none with --init)")
+    p.add_argument(
+        "--checkpoint-at",
+        type=float,
+        nargs="*",
+        default=None,
+        help="fractions of training with an intermediate bf16 checkpoint (default 0.04 0.25; none with --init)",
+    )
     a = p.parse_args(argv)
-    cfg = TrainConfig(steps=a.steps, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
-                      threads=a.threads, experts_implementation=a.experts_implementation, out=a.out,
-                      init=a.init, warmup_steps=a.warmup_steps, aux_coef=a.aux_coef, device=a.device,
-                      save_every_minutes=a.save_every_minutes)
+    cfg = TrainConfig(
+        steps=a.steps,
+        minutes=a.minutes,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+        threads=a.threads,
+        experts_implementation=a.experts_implementation,
+        out=a.out,
+        init=a.init,
+        warmup_steps=a.warmup_steps,
+        aux_coef=a.aux_coef,
+        device=a.device,
+        save_every_minutes=a.save_every_minutes,
+    )
     if a.init:  # a continuation keeps the earlier intermediate checkpoints and starts at full problem size
         cfg.checkpoint_at, cfg.curriculum_frac = (), 0.0
     if a.checkpoint_at is not None:

@@ -11,17 +11,20 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 # public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "ModelBusyError": "lock",
-    "PHASES": "phases",
-    "RoutingTrace": "routing_trace",
-    "ShardedTrace": "shards",
-    "capture": "capturing",
-    "hold": "lock",
-    "intervene": "interventions",
-    "load_corpus_trace": "shards",
-    "model_lock": "lock",
-    "routing_from_sglang": "importers",
-    "routing_from_vllm": "importers",
-    "trace_corpus": "corpus",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ModelBusyError": "lock",
+        "PHASES": "phases",
+        "RoutingTrace": "routing_trace",
+        "ShardedTrace": "shards",
+        "capture": "capturing",
+        "hold": "lock",
+        "intervene": "interventions",
+        "load_corpus_trace": "shards",
+        "model_lock": "lock",
+        "routing_from_sglang": "importers",
+        "routing_from_vllm": "importers",
+        "trace_corpus": "corpus",
+    },
+)

@@ -60,7 +60,7 @@ def _cache_length(kwargs: dict) -> int:
     return -1
 
 
-class capture:  # noqa: N801 - used as a function: `with capture(model) as trace:`
+class capture:  # used as a function: `with capture(model) as trace:`
     """Context manager that fills a RoutingTrace with the routing of everything ``model`` processes.
 
     Args:
@@ -79,8 +79,15 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
     thread's forwards inside the block.
     """
 
-    def __init__(self, model: nn.Module, probs: bool = False, layers: int | Iterable[int] | None = None, *,
-                 timeout: float | None = None, keep_rows: Callable[[], torch.Tensor | None] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        probs: bool = False,
+        layers: int | Iterable[int] | None = None,
+        *,
+        timeout: float | None = None,
+        keep_rows: Callable[[], torch.Tensor | None] | None = None,
+    ) -> None:
         if not isinstance(probs, bool):
             raise TypeError(f"probs must be True or False, got {probs!r}")
         all_layers = select_layers(find_moe_layers(model), layers)
@@ -93,7 +100,8 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
                         f"probs=True: don't know how {type(m.router).__name__} turns logits into probabilities "
                         "(known: softmax routers of Qwen2/3-MoE, Qwen3-Next, Mixtral, OLMoE, GPT-OSS; sigmoid "
                         "routers with e_score_correction_bias such as DeepSeek-V3). Capture with probs=False, or "
-                        "set `router.qnext_lab_probs_kind = 'softmax'` (or 'sigmoid') if that is what it does.")
+                        "set `router.qnext_lab_probs_kind = 'softmax'` (or 'sigmoid') if that is what it does."
+                    )
         self.model = model
         self.probs = probs
         self.timeout = timeout
@@ -129,15 +137,22 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         L, k = len(self.layers), self._config_top_k()
         E = self.layers[0].num_experts
         return RoutingTrace(
-            topk_ids=torch.zeros(L, 0, k, dtype=torch.int32), topk_weights=torch.zeros(L, 0, k),
-            token_ids=torch.zeros(0, dtype=torch.int64), seq_index=torch.zeros(0, dtype=torch.int32),
-            position=torch.zeros(0, dtype=torch.int32), layer_indices=[m.index for m in self.layers],
-            num_experts=E, top_k=k, model_name=self._model_name(),
+            topk_ids=torch.zeros(L, 0, k, dtype=torch.int32),
+            topk_weights=torch.zeros(L, 0, k),
+            token_ids=torch.zeros(0, dtype=torch.int64),
+            seq_index=torch.zeros(0, dtype=torch.int32),
+            position=torch.zeros(0, dtype=torch.int32),
+            layer_indices=[m.index for m in self.layers],
+            num_experts=E,
+            top_k=k,
+            model_name=self._model_name(),
             probs=torch.zeros(L, 0, E) if self.probs else None,
         )
 
     def _model_name(self) -> str:
-        name = getattr(self.model, "name_or_path", "") or getattr(getattr(self.model, "config", None), "_name_or_path", "")
+        name = getattr(self.model, "name_or_path", "") or getattr(
+            getattr(self.model, "config", None), "_name_or_path", ""
+        )
         return str(name) or type(self.model).__name__
 
     # ------------------------------------------------------------------ hooks
@@ -171,8 +186,9 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             new = None
         keep = self.keep_rows() if self.keep_rows is not None else None
         if keep is not None:  # (B,) rows the caller still wants
-            new = (new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=source.device)) \
-                & keep.to(source.device).reshape(B, 1)
+            new = (
+                new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=source.device)
+            ) & keep.to(source.device).reshape(B, 1)
         if new is not None and not bool(new.all()):  # one host sync per forward, none per layer
             rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
         # a forward over a non-empty cache continues the sequences of the previous forward
@@ -211,8 +227,10 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             return None
         x = x.detach()
         if x.shape[0] != current.num_rows:
-            self._misaligned = (f"layer {self.layers[layer_pos].index} routed {x.shape[0]} tokens in a forward "
-                                f"of {current.num_rows} tokens")
+            self._misaligned = (
+                f"layer {self.layers[layer_pos].index} routed {x.shape[0]} tokens in a forward "
+                f"of {current.num_rows} tokens"
+            )
             return None
         return x if current.rows is None else x.index_select(0, current.rows)
 
@@ -228,6 +246,7 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             if ids is not None and weights is not None:
                 self._ids[layer_pos].append(ids)
                 self._weights[layer_pos].append(weights)
+
         return hook
 
     def _router_hook(self, layer_pos: int):
@@ -238,6 +257,7 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             logits = self._select(layer_pos, logits.reshape(-1, logits.shape[-1]))
             if logits is not None:
                 self._probs[layer_pos].append(router_probs(kind, logits))
+
         return hook
 
     # ------------------------------------------------------------------ context manager
@@ -263,15 +283,19 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
             raise
         return self.trace
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         trace = self.trace
         try:
             self._hooks.remove()
             if not self._forwards and self._hooks.foreign_calls:
-                warnings.warn("capture recorded nothing: the model ran only on other threads while the block was "
-                              "open. capture records the thread that opens it; open it where the model runs (or "
-                              "pass capture=True to generate / stream_generate)", stacklevel=2)
+                warnings.warn(
+                    "capture recorded nothing: the model ran only on other threads while the block was "
+                    "open. capture records the thread that opens it; open it where the model runs (or "
+                    "pass capture=True to generate / stream_generate)",
+                    stacklevel=2,
+                )
             try:
                 built = self._build()
             except Exception:
@@ -298,19 +322,26 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         if self._misaligned:
             raise RuntimeError(f"capture could not line up routing with tokens: {self._misaligned}")
         if self._orphan_calls and not any(self._ids):
-            warnings.warn("capture: MoE layers ran, but never inside a forward of the model given to capture(); "
-                          "pass the module you call (e.g. the ForCausalLM model)", stacklevel=3)
+            warnings.warn(
+                "capture: MoE layers ran, but never inside a forward of the model given to capture(); "
+                "pass the module you call (e.g. the ForCausalLM model)",
+                stacklevel=3,
+            )
         counts = {len(chunks) for chunks in self._ids}
         if counts != {len(self._forwards)} and any(self._ids):
             # e.g. a layer skipped by early exit: keep only forwards every layer saw is ambiguous; refuse
-            raise RuntimeError(f"capture: MoE layers ran a different number of times ({sorted(counts)}) than the "
-                               f"model ({len(self._forwards)} forwards)")
+            raise RuntimeError(
+                f"capture: MoE layers ran a different number of times ({sorted(counts)}) than the "
+                f"model ({len(self._forwards)} forwards)"
+            )
         if not any(self._ids):
             return self._empty_trace()
         widths = {chunk.shape[-1] for chunks in self._ids for chunk in chunks}
         if len(widths) > 1:
-            raise RuntimeError(f"capture: the number of experts per token changed during the capture ({sorted(widths)}); "
-                               "capture each routing setting (e.g. each intervene(top_k=...)) separately")
+            raise RuntimeError(
+                f"capture: the number of experts per token changed during the capture ({sorted(widths)}); "
+                "capture each routing setting (e.g. each intervene(top_k=...)) separately"
+            )
         ids = torch.stack([torch.cat(chunks) for chunks in self._ids]).cpu()  # (L, N, k)
         weights = torch.stack([torch.cat(chunks) for chunks in self._weights]).float().cpu()  # (L, N, k)
         weights, order = weights.sort(dim=-1, descending=True, stable=True)  # rank order
@@ -318,8 +349,14 @@ class capture:  # noqa: N801 - used as a function: `with capture(model) as trace
         probs = torch.stack([torch.cat(chunks) for chunks in self._probs]).cpu() if self.probs else None  # (L, N, E)
         token_ids, seq_index, position = self._forward_tokens()
         return RoutingTrace(
-            topk_ids=ids, topk_weights=weights, token_ids=token_ids, seq_index=seq_index, position=position,
+            topk_ids=ids,
+            topk_weights=weights,
+            token_ids=token_ids,
+            seq_index=seq_index,
+            position=position,
             layer_indices=[m.index for m in self.layers],
-            num_experts=self.layers[0].num_experts, top_k=ids.shape[-1], model_name=self._model_name(),
+            num_experts=self.layers[0].num_experts,
+            top_k=ids.shape[-1],
+            model_name=self._model_name(),
             probs=probs,
         )

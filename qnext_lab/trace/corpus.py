@@ -31,8 +31,20 @@ from torch import nn
 
 from .capturing import capture
 from .routing_trace import RoutingTrace
-from .shards import (RUN_FILE, RUN_FORMAT, ShardedTrace, read_manifest, check_shard, manifest_name, read_manifests,
-                     read_run, sha256_file, shard_name, staging_dir, write_json_atomic)
+from .shards import (
+    RUN_FILE,
+    RUN_FORMAT,
+    ShardedTrace,
+    check_shard,
+    manifest_name,
+    read_manifest,
+    read_manifests,
+    read_run,
+    sha256_file,
+    shard_name,
+    staging_dir,
+    write_json_atomic,
+)
 
 
 def _process_layout(process_index: int | None, num_processes: int | None) -> tuple[int, int, object | None]:
@@ -50,16 +62,19 @@ def _process_layout(process_index: int | None, num_processes: int | None) -> tup
         from accelerate import PartialState
     except ImportError:
         if world_env > 1:
-            raise ImportError("tracing under torchrun / accelerate launch needs accelerate (pip install accelerate)"
-                              ) from None
+            raise ImportError(
+                "tracing under torchrun / accelerate launch needs accelerate (pip install accelerate)"
+            ) from None
         return 0, 1, None
     # Without cpu=True, PartialState on a machine without CUDA sees no distributed run (every process
     # believes it is rank 0); with it, the processes join a gloo group. On GPUs: NCCL, one device per process.
     state = PartialState(cpu=not torch.cuda.is_available())
     if state.num_processes != world_env:
-        raise RuntimeError(f"WORLD_SIZE={world_env} but accelerate's PartialState reports {state.num_processes} "
-                           "process(es): it was created earlier with other settings. Create it as "
-                           "PartialState(cpu=True) on CPU, or pass process_index= and num_processes= yourself")
+        raise RuntimeError(
+            f"WORLD_SIZE={world_env} but accelerate's PartialState reports {state.num_processes} "
+            "process(es): it was created earlier with other settings. Create it as "
+            "PartialState(cpu=True) on CPU, or pass process_index= and num_processes= yourself"
+        )
     return state.process_index, state.num_processes, state
 
 
@@ -77,11 +92,13 @@ def _input_device(model: nn.Module) -> torch.device:
     return param.device
 
 
-def _encode(tokenizer, texts: list[str], max_length: int | None, add_special_tokens: bool, pad_id: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def _encode(
+    tokenizer, texts: list[str], max_length: int | None, add_special_tokens: bool, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokenise and right-pad by hand (works for tokenizers without a pad token): (B, t) ids and mask."""
-    enc = tokenizer(texts, add_special_tokens=add_special_tokens, truncation=max_length is not None,
-                    max_length=max_length)
+    enc = tokenizer(
+        texts, add_special_tokens=add_special_tokens, truncation=max_length is not None, max_length=max_length
+    )
     rows = [list(r) for r in enc["input_ids"]]
     if any(len(r) == 0 for r in rows):
         raise ValueError("a text tokenised to zero tokens; drop empty texts before tracing")
@@ -102,11 +119,22 @@ def _model_context(model: nn.Module) -> int | None:
     return int(n) if isinstance(n, int) and n > 0 else None
 
 
-def trace_corpus(model: nn.Module, tokenizer, texts: Sequence[str], *, batch_size: int = 8,
-                 out: str | os.PathLike, probs: bool = False, max_length: int | None = 512,
-                 shard_batches: int = 16, add_special_tokens: bool = True, keep_text: bool = False,
-                 progress: bool = True, process_index: int | None = None,
-                 num_processes: int | None = None) -> ShardedTrace:
+def trace_corpus(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 8,
+    out: str | os.PathLike,
+    probs: bool = False,
+    max_length: int | None = 512,
+    shard_batches: int = 16,
+    add_special_tokens: bool = True,
+    keep_text: bool = False,
+    progress: bool = True,
+    process_index: int | None = None,
+    num_processes: int | None = None,
+) -> ShardedTrace:
     """Trace ``texts`` through ``model`` and write shards under ``out``; returns the lazy loader.
 
     Args:
@@ -139,16 +167,31 @@ def trace_corpus(model: nn.Module, tokenizer, texts: Sequence[str], *, batch_siz
             stale.unlink(missing_ok=True)
     shard_texts = batch_size * shard_batches
     num_shards = -(-len(texts) // shard_texts)
-    settings = dict(batch_size=batch_size, shard_batches=shard_batches, probs=probs, max_length=max_length,
-                    add_special_tokens=add_special_tokens, keep_text=keep_text,
-                    model=getattr(model, "name_or_path", "") or type(model).__name__)
-    run = dict(format=RUN_FORMAT, version=1, num_texts=len(texts), num_shards=num_shards,
-               shard_texts=shard_texts, fingerprint=_fingerprint(texts, settings), settings=settings)
+    settings = dict(
+        batch_size=batch_size,
+        shard_batches=shard_batches,
+        probs=probs,
+        max_length=max_length,
+        add_special_tokens=add_special_tokens,
+        keep_text=keep_text,
+        model=getattr(model, "name_or_path", "") or type(model).__name__,
+    )
+    run = dict(
+        format=RUN_FORMAT,
+        version=1,
+        num_texts=len(texts),
+        num_shards=num_shards,
+        shard_texts=shard_texts,
+        fingerprint=_fingerprint(texts, settings),
+        settings=settings,
+    )
     run_path = directory / RUN_FILE
     if run_path.is_file():
         if read_run(directory).get("fingerprint") != run["fingerprint"]:
-            raise ValueError(f"{directory} holds a trace of different texts or settings; "
-                             "use a new `out` directory (or delete this one) to start over")
+            raise ValueError(
+                f"{directory} holds a trace of different texts or settings; "
+                "use a new `out` directory (or delete this one) to start over"
+            )
     else:
         write_json_atomic(run_path, run, staging)
 
@@ -162,8 +205,11 @@ def trace_corpus(model: nn.Module, tokenizer, texts: Sequence[str], *, batch_siz
             _, problem = check_shard(directory, done[g])
             if problem is None:
                 continue
-            warnings.warn(f"{directory / done[g]['file']}: {problem}; tracing texts [{done[g]['start']}, "
-                          f"{done[g]['stop']}) again", stacklevel=2)
+            warnings.warn(
+                f"{directory / done[g]['file']}: {problem}; tracing texts [{done[g]['start']}, "
+                f"{done[g]['stop']}) again",
+                stacklevel=2,
+            )
         todo.append(g)
     if len(entries) != len(kept := [e for e in entries if int(e["index"]) not in todo]):
         entries = kept
@@ -177,8 +223,14 @@ def trace_corpus(model: nn.Module, tokenizer, texts: Sequence[str], *, batch_siz
 
     texts_mine = sum(min(shard_texts, len(texts) - g * shard_texts) for g in mine)
     texts_todo = sum(min(shard_texts, len(texts) - g * shard_texts) for g in todo)
-    bar = tqdm(total=texts_mine, initial=texts_mine - texts_todo, unit="text", disable=not progress,
-               desc="tracing" if world == 1 else f"tracing [{rank}/{world}]", position=rank if world > 1 else None)
+    bar = tqdm(
+        total=texts_mine,
+        initial=texts_mine - texts_todo,
+        unit="text",
+        disable=not progress,
+        desc="tracing" if world == 1 else f"tracing [{rank}/{world}]",
+        position=rank if world > 1 else None,
+    )
     try:
         for g in todo:
             start, stop = g * shard_texts, min((g + 1) * shard_texts, len(texts))
@@ -201,16 +253,20 @@ def trace_corpus(model: nn.Module, tokenizer, texts: Sequence[str], *, batch_siz
             shard.save(tmp)
             checksum = sha256_file(tmp)
             os.replace(tmp, directory / shard_name(g))  # atomic: a shard is whole or absent
-            entries.append(dict(index=g, file=shard_name(g), start=start, stop=stop, tokens=len(shard),
-                                sha256=checksum))
+            entries.append(
+                dict(index=g, file=shard_name(g), start=start, stop=stop, tokens=len(shard), sha256=checksum)
+            )
             write_json_atomic(manifest_path, dict(rank=rank, shards=entries), staging)
     finally:
         bar.close()
         shutil.rmtree(staging, ignore_errors=True)
     if too_long:
-        warnings.warn(f"{too_long} text(s) are longer than the model's context ({limit} tokens, "
-                      "max_position_embeddings): their routing past it is outside what the model was trained on; "
-                      f"pass max_length={limit} to truncate them", stacklevel=2)
+        warnings.warn(
+            f"{too_long} text(s) are longer than the model's context ({limit} tokens, "
+            "max_position_embeddings): their routing past it is outside what the model was trained on; "
+            f"pass max_length={limit} to truncate them",
+            stacklevel=2,
+        )
     if state is not None and world > 1:
         state.wait_for_everyone()  # every process returns the complete trace
     elif world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():

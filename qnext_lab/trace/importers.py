@@ -50,8 +50,10 @@ _SGLANG_OLD_FILL = 255  # PR #9499's prefill value: only unambiguous when there 
 
 def _check_num_experts(num_experts: object) -> int:
     if isinstance(num_experts, bool) or not hasattr(num_experts, "__index__") or int(num_experts) < 1:
-        raise ValueError(f"num_experts must be a positive integer (the model's routed experts, e.g. 512 for "
-                         f"Qwen3-Next), got {num_experts!r}")
+        raise ValueError(
+            f"num_experts must be a positive integer (the model's routed experts, e.g. 512 for "
+            f"Qwen3-Next), got {num_experts!r}"
+        )
     return int(num_experts)
 
 
@@ -64,8 +66,16 @@ def _as_ids(name: str, array: Any) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def _build(ids: np.ndarray, token_ids: Sequence[int], tokenizer, num_experts: int, fills: tuple[int, ...],
-           layer_indices: Sequence[int] | None, model_name: str, source: str) -> RoutingTrace:
+def _build(
+    ids: np.ndarray,
+    token_ids: Sequence[int],
+    tokenizer,
+    num_experts: int,
+    fills: tuple[int, ...],
+    layer_indices: Sequence[int] | None,
+    model_name: str,
+    source: str,
+) -> RoutingTrace:
     """ids: (N, L, k) int64 with unfilled slots marked by a value in ``fills``; token_ids: (N,)."""
     n, num_layers, k = ids.shape
     if len(token_ids) != n:
@@ -75,8 +85,10 @@ def _build(ids: np.ndarray, token_ids: Sequence[int], tokenizer, num_experts: in
     bad = slot_filled & ((ids < 0) | (ids >= num_experts))
     if bad.any():
         t, layer, r = map(int, np.argwhere(bad)[0])
-        raise ValueError(f"{source}: expert id {int(ids[t, layer, r])} at token {t}, layer {layer} is outside "
-                         f"[0, {num_experts}); is num_experts right?")
+        raise ValueError(
+            f"{source}: expert id {int(ids[t, layer, r])} at token {t}, layer {layer} is outside "
+            f"[0, {num_experts}); is num_experts right?"
+        )
     layer_used = slot_filled.any(axis=(0, 2))  # (L,) dense layers never fill a slot
     if layer_indices is None:
         layer_indices = [i for i in range(num_layers) if layer_used[i]]
@@ -91,8 +103,10 @@ def _build(ids: np.ndarray, token_ids: Sequence[int], tokenizer, num_experts: in
     partial = token_has & ~filled.all(axis=(1, 2))
     if partial.any():
         t = int(np.argmax(partial))
-        raise ValueError(f"{source}: token {t} has routing for some layers/slots but not others; the array does not "
-                         f"follow the documented layout (fill value {fills})")
+        raise ValueError(
+            f"{source}: token {t} has routing for some layers/slots but not others; the array does not "
+            f"follow the documented layout (fill value {fills})"
+        )
     rows = np.flatnonzero(token_has)  # tokens with routing, in order
     topk = torch.from_numpy(np.ascontiguousarray(ids[rows].transpose(1, 0, 2))).to(torch.int32)  # (L', N', k)
     kept_ids = [int(token_ids[i]) for i in rows]
@@ -100,13 +114,28 @@ def _build(ids: np.ndarray, token_ids: Sequence[int], tokenizer, num_experts: in
     if tokenizer is not None:
         tokens = [tokenizer.decode([i], skip_special_tokens=False) for i in kept_ids]
     return RoutingTrace(
-        topk_ids=topk, topk_weights=torch.full(topk.shape, 1.0 / k if k else 0.0), token_ids=torch.tensor(kept_ids),
-        seq_index=torch.zeros(len(rows), dtype=torch.int32), position=torch.from_numpy(rows.astype(np.int32)),
-        layer_indices=layer_indices, num_experts=num_experts, top_k=k, model_name=model_name, tokens=tokens)
+        topk_ids=topk,
+        topk_weights=torch.full(topk.shape, 1.0 / k if k else 0.0),
+        token_ids=torch.tensor(kept_ids),
+        seq_index=torch.zeros(len(rows), dtype=torch.int32),
+        position=torch.from_numpy(rows.astype(np.int32)),
+        layer_indices=layer_indices,
+        num_experts=num_experts,
+        top_k=k,
+        model_name=model_name,
+        tokens=tokens,
+    )
 
 
-def routing_from_vllm(request_output: Any, tokenizer=None, *, num_experts: int, completion: int = 0,
-                      layer_indices: Sequence[int] | None = None, model_name: str = "") -> RoutingTrace:
+def routing_from_vllm(
+    request_output: Any,
+    tokenizer=None,
+    *,
+    num_experts: int,
+    completion: int = 0,
+    layer_indices: Sequence[int] | None = None,
+    model_name: str = "",
+) -> RoutingTrace:
     """A RoutingTrace of one vLLM request: prompt rows from ``prompt_routed_experts``, then the generated rows.
 
     Args:
@@ -121,8 +150,9 @@ def routing_from_vllm(request_output: Any, tokenizer=None, *, num_experts: int, 
     num_experts = _check_num_experts(num_experts)
     outputs = getattr(request_output, "outputs", None)
     if outputs is None or not hasattr(request_output, "prompt_token_ids"):
-        raise TypeError(f"expected a vllm RequestOutput (with .prompt_token_ids and .outputs), "
-                        f"got {type(request_output).__name__}")
+        raise TypeError(
+            f"expected a vllm RequestOutput (with .prompt_token_ids and .outputs), got {type(request_output).__name__}"
+        )
     if not 0 <= completion < len(outputs):
         raise ValueError(f"completion {completion} out of range: the request has {len(outputs)} output(s)")
     out = outputs[completion]
@@ -132,8 +162,10 @@ def routing_from_vllm(request_output: Any, tokenizer=None, *, num_experts: int, 
         parts.append(_as_ids("prompt_routed_experts", prompt))
         token_ids += list(request_output.prompt_token_ids)[: parts[-1].shape[0]]
         if len(token_ids) != parts[-1].shape[0]:
-            raise ValueError(f"prompt_routed_experts has {parts[-1].shape[0]} rows for "
-                             f"{len(request_output.prompt_token_ids)} prompt tokens")
+            raise ValueError(
+                f"prompt_routed_experts has {parts[-1].shape[0]} rows for "
+                f"{len(request_output.prompt_token_ids)} prompt tokens"
+            )
     generated = getattr(out, "routed_experts", None)
     if generated is not None:
         gen = _as_ids("routed_experts", generated)
@@ -143,19 +175,38 @@ def routing_from_vllm(request_output: Any, tokenizer=None, *, num_experts: int, 
         parts.append(gen)
         token_ids += ids[: gen.shape[0]]  # the last sampled token may have no row
     if not parts:
-        raise ValueError("this RequestOutput carries no routing: start vLLM with --enable-return-routed-experts "
-                         "(enable_return_routed_experts=True)")
+        raise ValueError(
+            "this RequestOutput carries no routing: start vLLM with --enable-return-routed-experts "
+            "(enable_return_routed_experts=True)"
+        )
     if len(parts) == 2 and parts[0].shape[1:] != parts[1].shape[1:]:
-        raise ValueError(f"prompt and generated routing differ in (layers, top_k): {parts[0].shape[1:]} vs "
-                         f"{parts[1].shape[1:]}")
+        raise ValueError(
+            f"prompt and generated routing differ in (layers, top_k): {parts[0].shape[1:]} vs {parts[1].shape[1:]}"
+        )
     # int16 in vLLM: -1 marks a row never filled
-    return _build(np.concatenate(parts), token_ids, tokenizer, num_experts, (_UNFILLED,), layer_indices,
-                  model_name, "vLLM routed_experts")
+    return _build(
+        np.concatenate(parts),
+        token_ids,
+        tokenizer,
+        num_experts,
+        (_UNFILLED,),
+        layer_indices,
+        model_name,
+        "vLLM routed_experts",
+    )
 
 
-def routing_from_sglang(routed_experts: str | bytes | np.ndarray, token_ids: Sequence[int], tokenizer=None, *,
-                        num_experts: int, top_k: int | None = None, num_layers: int | None = None,
-                        layer_indices: Sequence[int] | None = None, model_name: str = "") -> RoutingTrace:
+def routing_from_sglang(
+    routed_experts: str | bytes | np.ndarray,
+    token_ids: Sequence[int],
+    tokenizer=None,
+    *,
+    num_experts: int,
+    top_k: int | None = None,
+    num_layers: int | None = None,
+    layer_indices: Sequence[int] | None = None,
+    model_name: str = "",
+) -> RoutingTrace:
     """A RoutingTrace of one SGLang request from its ``routed_experts`` field.
 
     Args:
@@ -180,12 +231,21 @@ def routing_from_sglang(routed_experts: str | bytes | np.ndarray, token_ids: Seq
         if top_k is None and num_layers is None:
             raise ValueError("give top_k or num_layers: the base64 payload is a flat array")
         unit = (top_k or 1) * (num_layers or 1)  # values per token known so far
-        rows = next((r for r in (n, n - 1)  # every token, or all but the last sampled one
-                     if r > 0 and flat.size % (r * unit) == 0 and (top_k is None or num_layers is None
-                                                                     or flat.size == r * unit)), None)
+        rows = next(
+            (
+                r
+                for r in (n, n - 1)  # every token, or all but the last sampled one
+                if r > 0
+                and flat.size % (r * unit) == 0
+                and (top_k is None or num_layers is None or flat.size == r * unit)
+            ),
+            None,
+        )
         if rows is None:
-            raise ValueError(f"routed_experts holds {flat.size} values: not {n} or {n - 1} tokens x "
-                             f"{num_layers or 'layers'} x {top_k or 'top_k'}")
+            raise ValueError(
+                f"routed_experts holds {flat.size} values: not {n} or {n - 1} tokens x "
+                f"{num_layers or 'layers'} x {top_k or 'top_k'}"
+            )
         per_token = flat.size // rows
         top_k = top_k or per_token // num_layers
         num_layers = num_layers or per_token // top_k
@@ -198,5 +258,13 @@ def routing_from_sglang(routed_experts: str | bytes | np.ndarray, token_ids: Seq
         if array.shape[0] not in (len(token_ids), len(token_ids) - 1):
             raise ValueError(f"routed_experts has {array.shape[0]} rows for {len(token_ids)} token ids")
     fills = (_UNFILLED, _SGLANG_OLD_FILL) if num_experts <= _SGLANG_OLD_FILL else (_UNFILLED,)
-    return _build(array.astype(np.int64), list(token_ids)[: array.shape[0]], tokenizer, num_experts, fills,
-                  layer_indices, model_name, "SGLang routed_experts")
+    return _build(
+        array.astype(np.int64),
+        list(token_ids)[: array.shape[0]],
+        tokenizer,
+        num_experts,
+        fills,
+        layer_indices,
+        model_name,
+        "SGLang routed_experts",
+    )

@@ -46,8 +46,9 @@ def _expert_ids(name: str, layer: int, experts: object, E: int) -> list[int]:
         ids = [as_int(experts, f"{name}: expert of layer {layer}")]
     except TypeError:
         if not isinstance(experts, Iterable):
-            raise TypeError(f"{name}: experts of layer {layer} must be an integer or a list of them, "
-                            f"got {experts!r}") from None
+            raise TypeError(
+                f"{name}: experts of layer {layer} must be an integer or a list of them, got {experts!r}"
+            ) from None
         ids = [as_int(e, f"{name}: expert of layer {layer}") for e in experts]
     for e in ids:
         if not 0 <= e < E:
@@ -55,7 +56,9 @@ def _expert_ids(name: str, layer: int, experts: object, E: int) -> list[int]:
     return sorted(set(ids))
 
 
-def _expert_sets(name: str, spec: Mapping[int, Iterable[int]] | None, layers: dict[int, MoELayer]) -> dict[int, list[int]]:
+def _expert_sets(
+    name: str, spec: Mapping[int, Iterable[int]] | None, layers: dict[int, MoELayer]
+) -> dict[int, list[int]]:
     if spec is None:
         return {}
     if not isinstance(spec, Mapping):
@@ -70,37 +73,47 @@ def _expert_sets(name: str, spec: Mapping[int, Iterable[int]] | None, layers: di
     return out
 
 
-class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...):`
+class intervene:  # used as a function: `with intervene(model, ...):`
     """Context manager changing routing: ``ablate`` / ``force`` map decoder-layer index -> expert ids (one id
     or a list; numpy / torch integers too); ``top_k`` sets the experts per token in every MoE layer (default:
     the model's own k). ``timeout``: seconds to wait for another thread that holds the model (``None``: as
     long as it takes), then ``ModelBusyError``."""
 
-    def __init__(self, model: nn.Module, ablate: Mapping[int, Iterable[int]] | None = None,
-                 force: Mapping[int, Iterable[int]] | None = None, top_k: int | None = None, *,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        ablate: Mapping[int, Iterable[int]] | None = None,
+        force: Mapping[int, Iterable[int]] | None = None,
+        top_k: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
         layers = {layer.index: layer for layer in find_moe_layers(model)}
         for layer in layers.values():
             if layer.router is None:
                 raise ValueError(f"no router module (.gate / .router) next to {layer.path}: cannot intervene")
             if _router_kind(layer.router) is None:
-                raise ValueError(f"don't know how {type(layer.router).__name__} computes its weights; intervene "
-                                 "supports Qwen2/3-MoE, Qwen3-Next, Mixtral, OLMoE, GPT-OSS and DeepSeek-V3 routers")
+                raise ValueError(
+                    f"don't know how {type(layer.router).__name__} computes its weights; intervene "
+                    "supports Qwen2/3-MoE, Qwen3-Next, Mixtral, OLMoE, GPT-OSS and DeepSeek-V3 routers"
+                )
         self.ablate = _expert_sets("ablate", ablate, layers)
         self.force = _expert_sets("force", force, layers)
         if top_k is not None:
             top_k = as_int(top_k, "top_k")
         for index, layer in layers.items():
             E = layer.num_experts
-            k = top_k if top_k is not None else int(getattr(layer.router, "top_k"))
+            k = top_k if top_k is not None else int(layer.router.top_k)
             if not 1 <= k <= E:
                 raise ValueError(f"top_k={k} is impossible with {E} experts (layer {index}); use 1..{E}")
             ablated, forced = self.ablate.get(index, []), self.force.get(index, [])
             if len(ablated) == E:
                 raise ValueError(f"ablating every expert of layer {index} leaves nothing to route to")
             if E - len(ablated) < k:
-                raise ValueError(f"layer {index}: {len(ablated)} of {E} experts ablated leaves fewer than top_k={k}; "
-                                 f"ablate fewer experts or lower top_k")
+                raise ValueError(
+                    f"layer {index}: {len(ablated)} of {E} experts ablated leaves fewer than top_k={k}; "
+                    f"ablate fewer experts or lower top_k"
+                )
             if len(forced) > k:
                 raise ValueError(f"layer {index}: {len(forced)} forced experts do not fit in top_k={k}")
             both = set(ablated) & set(forced)
@@ -120,8 +133,9 @@ class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...)
             if self._hooks is not None:
                 raise RuntimeError("this intervene() is already active")
             if any(layer.router in _ACTIVE for layer in self.layers.values()):
-                raise RuntimeError("intervene() blocks cannot be nested on the same model; "
-                                   "combine the changes in one intervene(...)")
+                raise RuntimeError(
+                    "intervene() blocks cannot be nested on the same model; combine the changes in one intervene(...)"
+                )
         except BaseException:
             lock.__exit__(None, None, None)
             raise
@@ -140,8 +154,9 @@ class intervene:  # noqa: N801 - used as a function: `with intervene(model, ...)
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._remove()
 
     def _remove(self) -> None:

@@ -74,8 +74,10 @@ def _entry(model: Any) -> _Entry:
             if entry is None:
                 entry = _ENTRIES[key] = _Entry(threading.RLock())
         except TypeError as exc:  # not weak-referenceable (or unhashable)
-            raise TypeError(f"cannot lock a {type(model).__name__}: expected a model object "
-                            "(a torch.nn.Module such as the one qnext_lab.load() returns)") from exc
+            raise TypeError(
+                f"cannot lock a {type(model).__name__}: expected a model object "
+                "(a torch.nn.Module such as the one qnext_lab.load() returns)"
+            ) from exc
     return entry
 
 
@@ -122,11 +124,18 @@ def hold(model: Any, *, timeout: float | None = None, what: str = "") -> Iterato
     wait = _check_timeout(timeout)
     entry = _entry(model)
     if not entry.lock.acquire(timeout=wait):
-        holder = (f"thread {entry.holder!r} has held it for {time.monotonic() - entry.since:.1f} s"
-                  + (f" ({entry.what})" if entry.what else "")) if entry.holder else "another thread holds it"
+        holder = (
+            (
+                f"thread {entry.holder!r} has held it for {time.monotonic() - entry.since:.1f} s"
+                + (f" ({entry.what})" if entry.what else "")
+            )
+            if entry.holder
+            else "another thread holds it"
+        )
         raise ModelBusyError(
             f"model is busy in another thread: {holder}, and timeout={timeout} s ran out; wait, pass a longer "
-            "timeout (None waits as long as it takes), or load a second model to run both at once")
+            "timeout (None waits as long as it takes), or load a second model to run both at once"
+        )
     outer = entry.depth == 0
     if outer:
         entry.holder, entry.what, entry.since = threading.current_thread().name, what, time.monotonic()

@@ -28,8 +28,16 @@ from ..runtime.experts_module import is_experts_module
 # logits only, which is the full softmax renormalised over the chosen experts, so the full softmax is
 # the consistent distribution there too).
 SOFTMAX_ROUTER_FAMILIES = (
-    "qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_vl_moe", "qwen3_omni_moe", "qwen3_5_moe",
-    "mixtral", "olmoe", "flex_olmo", "gpt_oss",
+    "qwen2_moe",
+    "qwen3_moe",
+    "qwen3_next",
+    "qwen3_vl_moe",
+    "qwen3_omni_moe",
+    "qwen3_5_moe",
+    "mixtral",
+    "olmoe",
+    "flex_olmo",
+    "gpt_oss",
 )
 
 _LAYER_RE = re.compile(r"(?:^|\.)(?:layers|h|blocks|block|layer)\.(\d+)(?:\.|$)")
@@ -96,7 +104,8 @@ def find_moe_layers(model: nn.Module) -> list[MoELayer]:
         raise ValueError(
             f"{type(model).__name__} has no transformers v5 experts module (a module built with "
             "@use_experts_implementation, called as experts(hidden_states, top_k_index, top_k_weights)); "
-            "is this a Mixture-of-Experts model loaded with transformers >= 5?")
+            "is this a Mixture-of-Experts model loaded with transformers >= 5?"
+        )
     indices = [layer.index for layer in found]
     if len(set(indices)) != len(indices):  # several MoE stacks (e.g. encoder + decoder): number them in order
         found = [MoELayer(i, m.path, m.experts, m.router, m.num_experts) for i, m in enumerate(found)]
@@ -113,8 +122,9 @@ def as_int(value: object, what: str) -> int:
     try:
         return operator.index(value)
     except TypeError:
-        raise TypeError(f"{what} must be an integer (int, numpy or torch integer), got {value!r} "
-                        f"({type(value).__name__})") from None
+        raise TypeError(
+            f"{what} must be an integer (int, numpy or torch integer), got {value!r} ({type(value).__name__})"
+        ) from None
 
 
 def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, what: str = "layers") -> list[MoELayer]:
@@ -132,8 +142,10 @@ def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, 
         wanted = [as_int(layers, what)]
     except TypeError:
         if not isinstance(layers, Iterable):
-            raise TypeError(f"{what} must be an integer decoder-layer index or a list of them such as [0, 3], "
-                            f"got {layers!r} ({type(layers).__name__})") from None
+            raise TypeError(
+                f"{what} must be an integer decoder-layer index or a list of them such as [0, 3], "
+                f"got {layers!r} ({type(layers).__name__})"
+            ) from None
         wanted = [as_int(i, f"each of {what}") for i in layers]
     if not wanted:
         raise ValueError(f"{what}=[] selects no layer; pass None for every MoE layer, or some of {known}")

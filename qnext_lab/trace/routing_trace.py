@@ -60,12 +60,15 @@ def _tensor(name: str, value: Any) -> torch.Tensor:
     try:
         return torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(f"RoutingTrace.{name} must be a tensor (or array / nested list of numbers), got "
-                        f"{type(value).__name__}: {exc}") from None
+        raise TypeError(
+            f"RoutingTrace.{name} must be a tensor (or array / nested list of numbers), got "
+            f"{type(value).__name__}: {exc}"
+        ) from None
 
 
-def _as_int(name: str, value: Any, dtype: torch.dtype, ndim: int, low: int = 0, high: int = _INT32_MAX,
-            what: str = "") -> torch.Tensor:
+def _as_int(
+    name: str, value: Any, dtype: torch.dtype, ndim: int, low: int = 0, high: int = _INT32_MAX, what: str = ""
+) -> torch.Tensor:
     """An integer tensor of ``ndim`` dims with values in [low, high], converted to ``dtype`` on the CPU.
 
     The range is checked before the conversion, so that no value wraps around in a narrower dtype.
@@ -82,8 +85,9 @@ def _as_int(name: str, value: Any, dtype: torch.dtype, ndim: int, low: int = 0, 
     return t.detach().to(device="cpu", dtype=dtype)
 
 
-def _as_float(name: str, value: Any, ndim: int, low: float | None = None, high: float | None = None,
-              what: str = "") -> torch.Tensor:
+def _as_float(
+    name: str, value: Any, ndim: int, low: float | None = None, high: float | None = None, what: str = ""
+) -> torch.Tensor:
     """A finite float32 tensor of ``ndim`` dims on the CPU (NaN / inf refused), optionally in [low, high]."""
     t = _tensor(name, value)
     if not t.is_floating_point():
@@ -95,8 +99,10 @@ def _as_float(name: str, value: Any, ndim: int, low: float | None = None, high: 
         bad = ~torch.isfinite(t)
         if bool(bad.any()):
             where = tuple(int(i) for i in bad.nonzero()[0])
-            raise ValueError(f"RoutingTrace.{name} has {int(bad.sum())} NaN/inf value(s) (first at {where}); a "
-                             f"trace holds finite numbers only: recapture, or drop those tokens before building it")
+            raise ValueError(
+                f"RoutingTrace.{name} has {int(bad.sum())} NaN/inf value(s) (first at {where}); a "
+                f"trace holds finite numbers only: recapture, or drop those tokens before building it"
+            )
         lo, hi = float(t.min()), float(t.max())
         if (low is not None and lo < low) or (high is not None and hi > high):
             raise ValueError(f"RoutingTrace.{name} values must lie in [{low}, {high}]{what}, got range [{lo}, {hi}]")
@@ -121,9 +127,11 @@ def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14) -> None:
             if same.any():
                 j, col = (int(x) for x in np.argwhere(same)[0])
                 layer, token = divmod(start + col, N)
-                raise ValueError(f"RoutingTrace.topk_ids repeats expert {int(block[i, col])} at ranks {i} and "
-                                 f"{i + 1 + j} (layer position {layer}, token {token}); each token's top-k experts "
-                                 f"must be distinct")
+                raise ValueError(
+                    f"RoutingTrace.topk_ids repeats expert {int(block[i, col])} at ranks {i} and "
+                    f"{i + 1 + j} (layer position {layer}, token {token}); each token's top-k experts "
+                    f"must be distinct"
+                )
 
 
 def _layer_arg(i: Any) -> int:
@@ -165,8 +173,10 @@ class RoutingTrace:
         if not isinstance(self.model_name, str):
             raise TypeError(f"RoutingTrace.model_name must be a str, got {type(self.model_name).__name__}")
         if isinstance(self.layer_indices, (str, bytes)) or not isinstance(self.layer_indices, Iterable):
-            raise TypeError(f"RoutingTrace.layer_indices must be a list of decoder-layer indices, got "
-                            f"{type(self.layer_indices).__name__}")
+            raise TypeError(
+                f"RoutingTrace.layer_indices must be a list of decoder-layer indices, got "
+                f"{type(self.layer_indices).__name__}"
+            )
         self.layer_indices = [_index("layer_indices[]", i, 0, _INT32_MAX) for i in self.layer_indices]
         E = self.num_experts
         self.topk_ids = _as_int("topk_ids", self.topk_ids, torch.int32, 3, 0, E - 1, f" (num_experts={E})")
@@ -187,14 +197,17 @@ class RoutingTrace:
             if getattr(self, name).shape != (N,):
                 raise ValueError(f"{name} must have shape ({N},), got {tuple(getattr(self, name).shape)}")
         if self.probs is not None:
-            self.probs = _as_float("probs", self.probs, 3, 0.0, 1.0,
-                                   " (router probabilities: softmax or sigmoid scores)")
+            self.probs = _as_float(
+                "probs", self.probs, 3, 0.0, 1.0, " (router probabilities: softmax or sigmoid scores)"
+            )
             if self.probs.shape != (L, N, E):
-                raise ValueError(f"probs must have shape {(L, N, E)} (layers, tokens, num_experts), got "
-                                 f"{tuple(self.probs.shape)}")
+                raise ValueError(
+                    f"probs must have shape {(L, N, E)} (layers, tokens, num_experts), got {tuple(self.probs.shape)}"
+                )
         if self.phase is not None:
-            self.phase = _as_int("phase", self.phase, torch.int8, 1, 0, len(PHASES) - 1,
-                                 f" (indices into PHASES={PHASES})")
+            self.phase = _as_int(
+                "phase", self.phase, torch.int8, 1, 0, len(PHASES) - 1, f" (indices into PHASES={PHASES})"
+            )
             if self.phase.shape != (N,):
                 raise ValueError(f"phase must have shape ({N},), got {tuple(self.phase.shape)}")
         _distinct_in_rows(self.topk_ids)
@@ -206,8 +219,9 @@ class RoutingTrace:
                 raise ValueError(f"tokens has {len(self.tokens)} entries for {N} tokens")
             wrong = next((t for t in self.tokens if not isinstance(t, str)), None)
             if wrong is not None:
-                raise TypeError(f"RoutingTrace.tokens must hold str (decoded token text), found "
-                                f"{type(wrong).__name__} {wrong!r}")
+                raise TypeError(
+                    f"RoutingTrace.tokens must hold str (decoded token text), found {type(wrong).__name__} {wrong!r}"
+                )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -223,9 +237,12 @@ class RoutingTrace:
 
     def __repr__(self) -> str:
         extras = [name for name in ("probs", "phase", "tokens") if getattr(self, name) is not None]
-        return (f"RoutingTrace(model={self.model_name!r}, layers={self.num_layers}, tokens={self.num_tokens}, "
-                f"sequences={self.num_sequences}, experts={self.num_experts}, top_k={self.top_k}"
-                + (f", with {'+'.join(extras)}" if extras else "") + ")")
+        return (
+            f"RoutingTrace(model={self.model_name!r}, layers={self.num_layers}, tokens={self.num_tokens}, "
+            f"sequences={self.num_sequences}, experts={self.num_experts}, top_k={self.top_k}"
+            + (f", with {'+'.join(extras)}" if extras else "")
+            + ")"
+        )
 
     @property
     def num_sequences(self) -> int:
@@ -252,8 +269,12 @@ class RoutingTrace:
             tokens=None if self.tokens is None else [self.tokens[i] for i in rows.tolist()],
         )
 
-    def select(self, seq: int | Sequence[int] | None = None, phase: str | int | Sequence[str | int] | None = None,
-               mask: torch.Tensor | None = None) -> RoutingTrace:
+    def select(
+        self,
+        seq: int | Sequence[int] | None = None,
+        phase: str | int | Sequence[str | int] | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> RoutingTrace:
         """Tokens of the given sequence(s), phase(s) and/or boolean ``mask`` (N,), order kept.
 
         Sequence indices are kept as they were (not renumbered).
@@ -261,8 +282,9 @@ class RoutingTrace:
         keep = torch.ones(self.num_tokens, dtype=torch.bool)  # (N,)
         if seq is not None:
             one = not isinstance(seq, Iterable) or isinstance(seq, (str, bytes))
-            wanted = torch.tensor([_index("select(seq=)", s, 0, _INT32_MAX) for s in ([seq] if one else seq)],
-                                  dtype=torch.int32)
+            wanted = torch.tensor(
+                [_index("select(seq=)", s, 0, _INT32_MAX) for s in ([seq] if one else seq)], dtype=torch.int32
+            )
             known = set(torch.unique(self.seq_index).tolist())
             missing = [s for s in wanted.tolist() if s not in known]
             if missing:
@@ -368,8 +390,11 @@ class RoutingTrace:
         L, N, k = self.topk_ids.shape
         per_token = lambda t: t.reshape(1, N, 1).expand(L, N, k).reshape(-1).numpy()  # noqa: E731
         columns: dict[str, Any] = {
-            "layer": torch.tensor(self.layer_indices, dtype=torch.int32).reshape(L, 1, 1).expand(L, N, k)
-            .reshape(-1).numpy(),
+            "layer": torch.tensor(self.layer_indices, dtype=torch.int32)
+            .reshape(L, 1, 1)
+            .expand(L, N, k)
+            .reshape(-1)
+            .numpy(),
             "token": per_token(torch.arange(N, dtype=torch.int64)),
             "seq": per_token(self.seq_index),
             "position": per_token(self.position),
@@ -425,14 +450,17 @@ class RoutingTrace:
             with safe_open(path, framework="pt") as f:
                 raw = (f.metadata() or {}).get(METADATA_KEY)
                 if raw is None:
-                    raise ValueError(f"{path!r} is a safetensors file but not a qnext_lab RoutingTrace "
-                                     f"(no {METADATA_KEY!r} metadata)")
+                    raise ValueError(
+                        f"{path!r} is a safetensors file but not a qnext_lab RoutingTrace "
+                        f"(no {METADATA_KEY!r} metadata)"
+                    )
                 tensors = {name: f.get_tensor(name) for name in f.keys()}
         except ValueError:
             raise
         except Exception as exc:  # safetensors raises its own error types for non-safetensors bytes
-            raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (not a readable safetensors file: "
-                             f"{exc})") from exc
+            raise ValueError(
+                f"{path!r} is not a qnext_lab RoutingTrace (not a readable safetensors file: {exc})"
+            ) from exc
         try:
             meta = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -441,16 +469,22 @@ class RoutingTrace:
             found = meta.get("format") if isinstance(meta, dict) else meta
             raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (format {found!r})")
         if meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path!r} is a RoutingTrace of version {meta.get('version')}; this qnext_lab reads "
-                             f"version {FORMAT_VERSION}: upgrade qnext_lab")
+            raise ValueError(
+                f"{path!r} is a RoutingTrace of version {meta.get('version')}; this qnext_lab reads "
+                f"version {FORMAT_VERSION}: upgrade qnext_lab"
+            )
         missing = [n for n in ("topk_ids", "topk_weights", "token_ids", "seq_index", "position") if n not in tensors]
         if missing:
-            raise ValueError(f"{path!r}: RoutingTrace file is missing tensors {missing}; it was not written by "
-                             f"RoutingTrace.save (or was cut short): recapture it")
+            raise ValueError(
+                f"{path!r}: RoutingTrace file is missing tensors {missing}; it was not written by "
+                f"RoutingTrace.save (or was cut short): recapture it"
+            )
         missing = [n for n in ("layer_indices", "num_experts", "top_k") if n not in meta]
         if missing:
-            raise ValueError(f"{path!r}: RoutingTrace metadata is missing {missing}; it was not written by "
-                             f"RoutingTrace.save (or was edited): recapture it")
+            raise ValueError(
+                f"{path!r}: RoutingTrace metadata is missing {missing}; it was not written by "
+                f"RoutingTrace.save (or was edited): recapture it"
+            )
         if not isinstance(meta["layer_indices"], list):
             raise ValueError(f"{path!r}: layer_indices must be a JSON list, got {meta['layer_indices']!r}")
         if meta.get("tokens") is not None and not isinstance(meta["tokens"], list):
@@ -458,8 +492,15 @@ class RoutingTrace:
         for name in ("num_experts", "top_k"):
             if type(meta[name]) is not int:  # JSON gives int, float, bool, str...: only a plain int is valid
                 raise ValueError(f"{path!r}: {name} must be an integer, got {meta[name]!r}")
-        expected = {"topk_ids": 3, "topk_weights": 3, "token_ids": 1, "seq_index": 1, "position": 1, "probs": 3,
-                    "phase": 1}
+        expected = {
+            "topk_ids": 3,
+            "topk_weights": 3,
+            "token_ids": 1,
+            "seq_index": 1,
+            "position": 1,
+            "probs": 3,
+            "phase": 1,
+        }
         unknown = sorted(set(tensors) - set(expected))
         if unknown:
             raise ValueError(f"{path!r}: unexpected tensors {unknown} in a RoutingTrace file")
@@ -479,5 +520,7 @@ class RoutingTrace:
                 tokens=meta.get("tokens"),
             )
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path!r} is not a valid RoutingTrace: {exc}. The file is corrupt or was edited; "
-                             f"recapture it (or fix the field named)") from exc
+            raise ValueError(
+                f"{path!r} is not a valid RoutingTrace: {exc}. The file is corrupt or was edited; "
+                f"recapture it (or fix the field named)"
+            ) from exc

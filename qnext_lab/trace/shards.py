@@ -62,19 +62,26 @@ def read_run(directory: Path) -> dict:
     """``run.json`` of a corpus trace, or a ValueError saying what is wrong with it."""
     path = directory / RUN_FILE
     if not path.is_file():
-        raise ValueError(f"{directory} is not a qnext_lab corpus trace (no {RUN_FILE}); "
-                         "create one with qnext_lab.trace_corpus(...)")
+        raise ValueError(
+            f"{directory} is not a qnext_lab corpus trace (no {RUN_FILE}); create one with qnext_lab.trace_corpus(...)"
+        )
     try:
         run = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is corrupt ({exc}); the shards may still be good: delete {RUN_FILE} and run "
-                         "trace_corpus again with the same arguments to rebuild it, or use a new `out` directory"
-                         ) from exc
+        raise ValueError(
+            f"{path} is corrupt ({exc}); the shards may still be good: delete {RUN_FILE} and run "
+            "trace_corpus again with the same arguments to rebuild it, or use a new `out` directory"
+        ) from exc
     keys = ("num_texts", "num_shards", "shard_texts", "fingerprint")
-    if not isinstance(run, dict) or run.get("format") not in (RUN_FORMAT, *_OLD_RUN_FORMATS) or any(
-            k not in run for k in keys):
-        raise ValueError(f"{path} is not a qnext_lab corpus-trace run file (expected format {RUN_FORMAT!r} with "
-                         f"{keys}); delete it and run trace_corpus again with the same arguments")
+    if (
+        not isinstance(run, dict)
+        or run.get("format") not in (RUN_FORMAT, *_OLD_RUN_FORMATS)
+        or any(k not in run for k in keys)
+    ):
+        raise ValueError(
+            f"{path} is not a qnext_lab corpus-trace run file (expected format {RUN_FORMAT!r} with "
+            f"{keys}); delete it and run trace_corpus again with the same arguments"
+        )
     return run
 
 
@@ -83,10 +90,12 @@ def read_manifest(path: Path) -> list[dict]:
         entries = json.loads(path.read_text())["shards"]
         for e in entries:
             for key in ("index", "file", "start", "stop", "tokens"):
-                e[key]  # noqa: B018  (presence check)
+                e[key]  # presence check (KeyError if missing)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a qnext_lab shard manifest ({exc!r}); delete it and run trace_corpus "
-                         "again with the same arguments to re-trace its shards") from exc
+        raise ValueError(
+            f"{path} is not a qnext_lab shard manifest ({exc!r}); delete it and run trace_corpus "
+            "again with the same arguments to re-trace its shards"
+        ) from exc
     return entries
 
 
@@ -123,8 +132,10 @@ def check_shard(directory: Path, entry: dict, *, checksum: bool = True) -> tuple
     start, stop = int(entry["start"]), int(entry["stop"])
     seqs = torch.unique(trace.seq_index)
     if not torch.equal(seqs, torch.arange(start, stop, dtype=seqs.dtype)) or len(trace) != int(entry["tokens"]):
-        return None, (f"holds texts {seqs.tolist()[:3]}... ({len(trace)} tokens) instead of texts [{start}, {stop}) "
-                      f"({entry['tokens']} tokens)")
+        return None, (
+            f"holds texts {seqs.tolist()[:3]}... ({len(trace)} tokens) instead of texts [{start}, {stop}) "
+            f"({entry['tokens']} tokens)"
+        )
     return trace, None
 
 
@@ -137,8 +148,10 @@ class ShardedTrace:
         self.entries = [entry for _, entry in sorted(read_manifests(self.directory).items())]
         missing = [e["file"] for e in self.entries if not (self.directory / e["file"]).is_file()]
         if missing:
-            raise ValueError(f"{self.directory}: manifest lists shards that are missing: {missing[:5]}; run "
-                             "trace_corpus again with the same arguments to re-trace them")
+            raise ValueError(
+                f"{self.directory}: manifest lists shards that are missing: {missing[:5]}; run "
+                "trace_corpus again with the same arguments to re-trace them"
+            )
 
     @property
     def complete(self) -> bool:
@@ -157,16 +170,20 @@ class ShardedTrace:
         return len(self.entries)
 
     def __repr__(self) -> str:
-        return (f"ShardedTrace({str(self.directory)!r}, shards={len(self)}/{self.run['num_shards']}, "
-                f"texts={self.num_texts}, tokens={self.num_tokens})")
+        return (
+            f"ShardedTrace({str(self.directory)!r}, shards={len(self)}/{self.run['num_shards']}, "
+            f"texts={self.num_texts}, tokens={self.num_tokens})"
+        )
 
     def shard(self, i: int, layers: Iterable[int] | None = None) -> RoutingTrace:
         """Shard ``i`` (in corpus order), optionally only some decoder layers; ValueError if it fails its checks."""
         entry = self.entries[i]
         trace, problem = check_shard(self.directory, entry)
         if problem is not None:
-            raise ValueError(f"{self.directory / entry['file']} (texts [{entry['start']}, {entry['stop']})): "
-                             f"{problem}; run trace_corpus again with the same arguments to re-trace it")
+            raise ValueError(
+                f"{self.directory / entry['file']} (texts [{entry['start']}, {entry['stop']})): "
+                f"{problem}; run trace_corpus again with the same arguments to re-trace it"
+            )
         return trace if layers is None else trace.layers(list(layers))
 
     def __iter__(self) -> Iterator[RoutingTrace]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 # public name -> module of this package (imported on first access; see qnext_lab/_lazy.py)
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "AgentView": "agent_view",
-    "BudgetTuner": "budget_tuner",
-    "Dashboard": "dashboard",
-    "ExpertSwitchboard": "expert_switchboard",
-    "RoutingHeatmap": "routing_heatmap",
-    "ThinkCompare": "think_compare",
-    "lab": "dashboard",
-    "set_language": "i18n",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AgentView": "agent_view",
+        "BudgetTuner": "budget_tuner",
+        "Dashboard": "dashboard",
+        "ExpertSwitchboard": "expert_switchboard",
+        "RoutingHeatmap": "routing_heatmap",
+        "ThinkCompare": "think_compare",
+        "lab": "dashboard",
+        "set_language": "i18n",
+    },
+)

@@ -31,8 +31,12 @@ from .figure_sync import sync_figure
 from .worker import LatestWorker
 
 _REDRAW_EVERY_S = 0.1
-_PHASE_STYLE = {"thinking": "color:#8a8a8a", "tool_call": "color:#7B3FBF", "tool_response": "color:#2B7BB9",
-                "answer": ""}
+_PHASE_STYLE = {
+    "thinking": "color:#8a8a8a",
+    "tool_call": "color:#7B3FBF",
+    "tool_response": "color:#2B7BB9",
+    "answer": "",
+}
 
 
 class AgentView(widgets.VBox):
@@ -46,20 +50,41 @@ class AgentView(widgets.VBox):
     status = traitlets.Unicode("")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: str = "", tools: Sequence[Callable[..., Any]] = (), *,
-                 budget: int | None = None, max_turns: int = 4, max_new_tokens: int | None = None,
-                 thinking: bool = True, autorun: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt: str = "",
+        tools: Sequence[Callable[..., Any]] = (),
+        *,
+        budget: int | None = None,
+        max_turns: int = 4,
+        max_new_tokens: int | None = None,
+        thinking: bool = True,
+        autorun: bool = False,
+        **kwargs: Any,
+    ) -> None:
         self.model, self.tokenizer, self.tools = model, tokenizer, list(tools)
         self.max_new_tokens, self.thinking = max_new_tokens, thinking
         self.worker = LatestWorker(name="qnext-agent-view")
         self.result: AgentRun | None = None
-        self.prompt_box = widgets.Textarea(value=prompt, description="prompt", rows=2,
-                                           layout=widgets.Layout(flex="1 1 0%", min_width="0"))
-        self.budget_box = widgets.IntText(value=-1 if budget is None else budget, description="budget (-1 = none)",
-                                          style={"description_width": "initial"}, layout=widgets.Layout(width="auto"))
-        self.turns_box = widgets.BoundedIntText(value=max_turns, min=1, max=32, description="max turns",
-                                                style={"description_width": "initial"},
-                                                layout=widgets.Layout(width="auto"))
+        self.prompt_box = widgets.Textarea(
+            value=prompt, description="prompt", rows=2, layout=widgets.Layout(flex="1 1 0%", min_width="0")
+        )
+        self.budget_box = widgets.IntText(
+            value=-1 if budget is None else budget,
+            description="budget (-1 = none)",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="auto"),
+        )
+        self.turns_box = widgets.BoundedIntText(
+            value=max_turns,
+            min=1,
+            max=32,
+            description="max turns",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="auto"),
+        )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.status_label = widgets.Label()
         self.live = widgets.HTML()
@@ -67,10 +92,20 @@ class AgentView(widgets.VBox):
         self.lift: go.FigureWidget | None = None  # created with the first result (see figure_sync)
         self.lift_box = widgets.VBox()
         self.errors = widgets.Output()
-        super().__init__(children=[
-            widgets.HBox([self.prompt_box, widgets.VBox([self.budget_box, self.turns_box, self.run_button])],
-                         layout=widgets.Layout(width="100%")),
-            self.status_label, self.live, self.episode, self.lift_box, self.errors], **kwargs)
+        super().__init__(
+            children=[
+                widgets.HBox(
+                    [self.prompt_box, widgets.VBox([self.budget_box, self.turns_box, self.run_button])],
+                    layout=widgets.Layout(width="100%"),
+                ),
+                self.status_label,
+                self.live,
+                self.episode,
+                self.lift_box,
+                self.errors,
+            ],
+            **kwargs,
+        )
         self.add_class("qnext-agent-view")
         # controls -> traits -> controls
         self.prompt_box.observe(lambda c: setattr(self, "prompt", c["new"]), names=["value"])
@@ -106,15 +141,24 @@ class AgentView(widgets.VBox):
             return self.worker.ticket
         self.status = "running…"
         mine = self.worker.ticket + 1  # the ticket this submission gets (submit is only called from here)
-        ticket = self.worker.submit(lambda cancel: self._work(settings, mine, cancel), on_result=self._show,
-                                    on_error=self._show_error)
+        ticket = self.worker.submit(
+            lambda cancel: self._work(settings, mine, cancel), on_result=self._show, on_error=self._show_error
+        )
         if wait:
             self.worker.wait_idle()
         return ticket
 
     def _work(self, s: dict, ticket: int, cancel: threading.Event) -> AgentRun | None:
-        stream = stream_agent(self.model, self.tokenizer, s["prompt"], self.tools, budget=s["budget"],
-                              max_turns=s["max_turns"], max_new_tokens=self.max_new_tokens, thinking=self.thinking)
+        stream = stream_agent(
+            self.model,
+            self.tokenizer,
+            s["prompt"],
+            self.tools,
+            budget=s["budget"],
+            max_turns=s["max_turns"],
+            max_new_tokens=self.max_new_tokens,
+            thinking=self.thinking,
+        )
         segments: list[tuple[str, str]] = []
         last = 0.0
         with stream:
@@ -161,7 +205,11 @@ class AgentView(widgets.VBox):
 
 def _live_html(segments: list[tuple[str, str]]) -> str:
     """Escaped streamed text, coloured by phase."""
-    body = "".join(f"<span style='{_PHASE_STYLE.get(phase, '')}'>"
-                   + (f"<br>[{escape_text(phase)}] " if phase == "tool_response" else "")
-                   + escape_text(text) + "</span>" for phase, text in segments)
+    body = "".join(
+        f"<span style='{_PHASE_STYLE.get(phase, '')}'>"
+        + (f"<br>[{escape_text(phase)}] " if phase == "tool_response" else "")
+        + escape_text(text)
+        + "</span>"
+        for phase, text in segments
+    )
     return f"<div style='{PANE}white-space:pre-wrap'>{body}</div>"

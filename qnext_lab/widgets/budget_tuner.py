@@ -49,8 +49,9 @@ AnswerFn = Callable[[Any, int, threading.Event], Any]
 _PANE = f"{PANE}min-height:2.2em;"
 
 
-def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None = None,
-                     stop_text: str | None = None) -> AnswerFn:
+def prefix_answer_fn(
+    model: Any, tokenizer: Any, *, max_new_tokens: int | None = None, stop_text: str | None = None
+) -> AnswerFn:
     """The default ``AnswerFn``: one unlimited greedy run per prompt (cached), then each budget is only the
     truncated thinking + stop text prefilled and the short answer decoded (``thinking.prefix``); budgets the
     model never reaches cost nothing. Equal to ``generate(..., budget=b)`` under greedy decoding.
@@ -66,8 +67,15 @@ def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None =
             if key not in cache:
                 if cancel.is_set():
                     return None
-                cache[key] = generate(model, tokenizer, prompt, thinking=True, budget=None,
-                                      max_new_tokens=max_new_tokens, stop_text=stop_text)
+                cache[key] = generate(
+                    model,
+                    tokenizer,
+                    prompt,
+                    thinking=True,
+                    budget=None,
+                    max_new_tokens=max_new_tokens,
+                    stop_text=stop_text,
+                )
             if cancel.is_set():
                 return None
             return answer_at_budget(model, tokenizer, cache[key], budget, stop_text=stop_text)
@@ -75,8 +83,9 @@ def prefix_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None =
     return answer
 
 
-def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | None = None,
-                        stop_text: str | None = None) -> AnswerFn:
+def streaming_answer_fn(
+    model: Any, tokenizer: Any, *, max_new_tokens: int | None = None, stop_text: str | None = None
+) -> AnswerFn:
     """An ``AnswerFn`` that generates from scratch at each budget and stops at the next token when cancelled
     (use it with sampling-free models where a prefix cache is not wanted, or as a slow reference)."""
     from ..thinking.streaming import stream_generate
@@ -85,8 +94,9 @@ def streaming_answer_fn(model: Any, tokenizer: Any, *, max_new_tokens: int | Non
         # no model lock here: the stream's own generation thread takes it (holding it here would block that one)
         if cancel.is_set():
             return None
-        with stream_generate(model, tokenizer, prompt, thinking=True, budget=budget,
-                             max_new_tokens=max_new_tokens, stop_text=stop_text) as stream:
+        with stream_generate(
+            model, tokenizer, prompt, thinking=True, budget=budget, max_new_tokens=max_new_tokens, stop_text=stop_text
+        ) as stream:
             for _ in stream:
                 if cancel.is_set():
                     stream.close()
@@ -108,11 +118,26 @@ class BudgetTuner(FollowsPage, widgets.VBox):
     status = traitlets.Unicode("")
     prompt = traitlets.Any(help="the question (a string or chat messages); changing it re-answers")
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: Any, problems: Sequence[Any] | None = None, *,
-                 budget: int = 32, max_budget: int = 128, step: int = 1, debounce_s: float = 0.12,
-                 max_new_tokens: int | None = None, curve_budgets: Sequence[int | None] | None = None,
-                 answer_fn: AnswerFn | None = None, stop_text: str | None = None, sweep: Any = None,
-                 expected: Any = None, language: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt: Any,
+        problems: Sequence[Any] | None = None,
+        *,
+        budget: int = 32,
+        max_budget: int = 128,
+        step: int = 1,
+        debounce_s: float = 0.12,
+        max_new_tokens: int | None = None,
+        curve_budgets: Sequence[int | None] | None = None,
+        answer_fn: AnswerFn | None = None,
+        stop_text: str | None = None,
+        sweep: Any = None,
+        expected: Any = None,
+        language: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not 0 <= budget <= max_budget:
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
         self.language = check_language(language)
@@ -121,8 +146,9 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         self.expectation = Expectation.of(prompt, model, expected, self.language)
         self.verdicts: dict[int, bool] = {}  # budget -> right? for the current prompt (where it is known)
         self.max_new_tokens, self.stop_text = max_new_tokens, stop_text
-        self._answer_fn = answer_fn or prefix_answer_fn(model, tokenizer, max_new_tokens=max_new_tokens,
-                                                        stop_text=stop_text)
+        self._answer_fn = answer_fn or prefix_answer_fn(
+            model, tokenizer, max_new_tokens=max_new_tokens, stop_text=stop_text
+        )
         self.worker = LatestWorker(debounce_s=debounce_s, name="qnext-budget")
         self.curve_worker = LatestWorker(name="qnext-budget-curve")
         self.last_result: Any = None
@@ -132,12 +158,19 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         self.page = PageWatch()
         self.header = widgets.HTML(self._header_html(prompt))
         self.note = widgets.HTML(self.expectation.note_html())
-        self.examples = widgets.Dropdown(options=example_options(self.language), value="",
-                                         layout=widgets.Layout(width="auto"))
+        self.examples = widgets.Dropdown(
+            options=example_options(self.language), value="", layout=widgets.Layout(width="auto")
+        )
         self.examples.layout.display = None if is_bundled(model) else "none"
-        self.slider = widgets.IntSlider(value=budget, min=0, max=max_budget, step=step,
-                                        description=text("budget", self.language), continuous_update=True,
-                                        layout=widgets.Layout(width="60%"))
+        self.slider = widgets.IntSlider(
+            value=budget,
+            min=0,
+            max=max_budget,
+            step=step,
+            description=text("budget", self.language),
+            continuous_update=True,
+            layout=widgets.Layout(width="60%"),
+        )
         self.status_label = widgets.Label()
         self.counts = widgets.HTML()
         self.tally = widgets.HTML()
@@ -149,9 +182,13 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         self.curve_status = widgets.Label()
         self.errors = widgets.Output()
         children: list[widgets.Widget] = [
-            self.page, widgets.HBox([self.header, self.examples], layout=widgets.Layout(width="100%",
-                                                                                       justify_content="space-between")),
-            self.note, widgets.HBox([self.slider, self.status_label]), self.counts,
+            self.page,
+            widgets.HBox(
+                [self.header, self.examples], layout=widgets.Layout(width="100%", justify_content="space-between")
+            ),
+            self.note,
+            widgets.HBox([self.slider, self.status_label]),
+            self.counts,
             widgets.HBox([self.thinking_pane, self.answer_pane], layout=widgets.Layout(width="100%", grid_gap="8px")),
             self.tally,
         ]
@@ -229,8 +266,10 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         """Called under the worker lock: nothing on screen may belong to another budget."""
         self.shown_budget = -1
         self.thinking, self.answer = "", ""
-        waiting = (f'<div style="{_PANE}color:{MUTED}">'
-                   f"{escape_text(text('budget_working', self.language, budget=budget))}</div>")
+        waiting = (
+            f'<div style="{_PANE}color:{MUTED}">'
+            f"{escape_text(text('budget_working', self.language, budget=budget))}</div>"
+        )
         self.thinking_pane.value = waiting
         self.answer_pane.value = waiting
         self.counts.value = ""
@@ -251,22 +290,32 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             return
         self.last_result = result
         hit = getattr(result, "finish_reason", "") == "budget" or bool(getattr(result, "budget_hit", False))
-        cut = (f'<div style="color:{FORCED};font-weight:bold">'
-               f"{escape_text(text('budget_cut', self.language, budget=budget))}</div>" if hit else "")
+        cut = (
+            f'<div style="color:{FORCED};font-weight:bold">'
+            f"{escape_text(text('budget_cut', self.language, budget=budget))}</div>"
+            if hit
+            else ""
+        )
         thinking = text_html(result.thinking.strip("\n"))
-        self.thinking_pane.value = (f'<div style="{_PANE}background:{THINKING_TINT}"><b>{text("thinking", self.language)}'
-                                    f"</b> ({result.thinking_tokens} tokens)<br>{thinking}{cut}</div>")
+        self.thinking_pane.value = (
+            f'<div style="{_PANE}background:{THINKING_TINT}"><b>{text("thinking", self.language)}'
+            f"</b> ({result.thinking_tokens} tokens)<br>{thinking}{cut}</div>"
+        )
         verdict = self.expectation.verdict_html(result.answer)
-        self.answer_pane.value = (f'<div style="{_PANE}background:{ANSWER_TINT}" class="qnext-answer-box">'
-                                  f'<b>{text("answer", self.language)}</b> ({result.answer_tokens} tokens)<br>'
-                                  f'<span class="qnext-answer">{text_html(result.answer.strip())}</span> {verdict}</div>')
+        self.answer_pane.value = (
+            f'<div style="{_PANE}background:{ANSWER_TINT}" class="qnext-answer-box">'
+            f"<b>{text('answer', self.language)}</b> ({result.answer_tokens} tokens)<br>"
+            f'<span class="qnext-answer">{text_html(result.answer.strip())}</span> {verdict}</div>'
+        )
         right = self.expectation.is_right(result.answer)
         if right is not None:
             self.verdicts[budget] = right
             self.tally.value = self._tally_html()
-        self.counts.value = (f"budget <b>{budget}</b> · thinking {result.thinking_tokens} tokens · answer "
-                             f"{result.answer_tokens} tokens · generated in {result.seconds:.2f} s · "
-                             f"finish: {escape_text(str(result.finish_reason))}")
+        self.counts.value = (
+            f"budget <b>{budget}</b> · thinking {result.thinking_tokens} tokens · answer "
+            f"{result.answer_tokens} tokens · generated in {result.seconds:.2f} s · "
+            f"finish: {escape_text(str(result.finish_reason))}"
+        )
         self.thinking, self.answer = result.thinking, result.answer
         self.shown_budget = budget
         self.status = f"budget {budget}: answered in {time.perf_counter() - started:.2f} s"
@@ -299,10 +348,16 @@ class BudgetTuner(FollowsPage, widgets.VBox):
 
         def work(cancel: threading.Event) -> Any:
             with hold(self.model, what="BudgetTuner accuracy curve"):
-                return sweep_budget(self.model, self.tokenizer, list(self.problems), budgets, score,
-                                    max_new_tokens=self.max_new_tokens, stop_text=self.stop_text,
-                                    progress=lambda message: setattr(self.curve_status, "value",
-                                                                     f"accuracy curve: {message}"))
+                return sweep_budget(
+                    self.model,
+                    self.tokenizer,
+                    list(self.problems),
+                    budgets,
+                    score,
+                    max_new_tokens=self.max_new_tokens,
+                    stop_text=self.stop_text,
+                    progress=lambda message: setattr(self.curve_status, "value", f"accuracy curve: {message}"),
+                )
 
         self.curve_status.value = f"accuracy curve: sweeping {len(budgets)} budgets over {len(self.problems)} problems…"
         self.curve_worker.submit(work, on_result=self._show_curve, on_error=self._show_curve_error)
@@ -353,8 +408,10 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         super().close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        body = (f"{self.header.value}{self.note.value}<p>{escape_text(self.status)}</p>{self.counts.value}"
-                f"{self.thinking_pane.value}{self.answer_pane.value}{self.tally.value}")
+        body = (
+            f"{self.header.value}{self.note.value}<p>{escape_text(self.status)}</p>{self.counts.value}"
+            f"{self.thinking_pane.value}{self.answer_pane.value}{self.tally.value}"
+        )
         return widget_bundle(super()._repr_mimebundle_(**kwargs), "BudgetTuner", body)
 
     def to_html(self, path: str | Path) -> Path:
@@ -363,9 +420,6 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         if self.curve is not None and self.sweep is not None:
             parts.append(go.Figure(self.curve))
         return write_html(path, parts, title=f"Thinking budget — {self.prompt}")
-
-
-
 
 
 def _default_curve_budgets(max_budget: int) -> list[int | None]:

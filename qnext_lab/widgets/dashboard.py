@@ -27,8 +27,8 @@ from ..figures.escape import escape_text
 from ..figures.export import write_html
 from .budget_tuner import BudgetTuner
 from .closing import close_tree
-from .fallback import widget_bundle
 from .expert_switchboard import ExpertSwitchboard
+from .fallback import widget_bundle
 from .i18n import check_language, text
 from .knowledge import Expectation, example_options, is_bundled
 from .page import let_shrink
@@ -43,41 +43,82 @@ class Dashboard(widgets.VBox):
 
     _qnext_closable = True
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, *,
-                 problems: Sequence[Any] | None = None, budget: int = 32, max_budget: int = 128,
-                 max_new_tokens: int | None = None, expected: Any = None, language: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt: str = DEFAULT_PROMPT,
+        *,
+        problems: Sequence[Any] | None = None,
+        budget: int = 32,
+        max_budget: int = 128,
+        max_new_tokens: int | None = None,
+        expected: Any = None,
+        language: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         lang = self.language = check_language(language)
         self.model = model
-        self.prompt_box = widgets.Text(value=prompt, description=text("prompt", lang), continuous_update=False,
-                                       layout=widgets.Layout(flex="1 1 0%", min_width="0"))
-        self.ask_button = widgets.Button(description=text("ask", lang), button_style="primary", icon="play",
-                                         layout=widgets.Layout(width="auto"))
-        self.examples = widgets.Dropdown(options=example_options(lang), value="",
-                                         layout=widgets.Layout(width="auto", max_width="40%"))
+        self.prompt_box = widgets.Text(
+            value=prompt,
+            description=text("prompt", lang),
+            continuous_update=False,
+            layout=widgets.Layout(flex="1 1 0%", min_width="0"),
+        )
+        self.ask_button = widgets.Button(
+            description=text("ask", lang), button_style="primary", icon="play", layout=widgets.Layout(width="auto")
+        )
+        self.examples = widgets.Dropdown(
+            options=example_options(lang), value="", layout=widgets.Layout(width="auto", max_width="40%")
+        )
         self.note = widgets.HTML(Expectation.of(prompt, model, expected, lang).note_html())
         common = dict(expected=expected, language=lang)
-        self.compare = ThinkCompare(model, tokenizer, prompt, max_new_tokens=max_new_tokens, autorun=False,
-                                    show_prompt=False, **common)  # the dashboard's prompt box drives it
+        self.compare = ThinkCompare(
+            model, tokenizer, prompt, max_new_tokens=max_new_tokens, autorun=False, show_prompt=False, **common
+        )  # the dashboard's prompt box drives it
         self.compare.note.layout.display = "none"  # the dashboard shows the note once, under its prompt box
-        self.tuner = BudgetTuner(model, tokenizer, prompt, problems, budget=budget, max_budget=max_budget,
-                                 max_new_tokens=max_new_tokens, **common)
+        self.tuner = BudgetTuner(
+            model,
+            tokenizer,
+            prompt,
+            problems,
+            budget=budget,
+            max_budget=max_budget,
+            max_new_tokens=max_new_tokens,
+            **common,
+        )
         self.tuner.note.layout.display = self.tuner.examples.layout.display = "none"
         self.routing: RoutingHeatmap | None = None
         self.routing_box = widgets.VBox([widgets.HTML(f"<i>{text('routing_wait', lang)}</i>")])
         # thinking on: the bundled model gets the tour's questions right, so switching experts off can break it
-        self.experts = ExpertSwitchboard(model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96,
-                                 autorun=True, **common)
+        self.experts = ExpertSwitchboard(
+            model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96, autorun=True, **common
+        )
         self.errors = widgets.Output()
-        self.tabs = widgets.Tab(children=[self.compare, self.tuner, self.routing_box, self.experts],
-                                titles=(text("compare_tab", lang), text("budget_tab", lang), text("routing", lang),
-                                        text("experts_tab", lang)))
-        controls = [self.prompt_box, self.examples, self.ask_button] if is_bundled(model) else [self.prompt_box,
-                                                                                                self.ask_button]
-        super().__init__(children=[
-            widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
-            widgets.HBox(controls, layout=widgets.Layout(width="100%")), self.note, self.tabs, self.errors,
-        ], **kwargs)
+        self.tabs = widgets.Tab(
+            children=[self.compare, self.tuner, self.routing_box, self.experts],
+            titles=(
+                text("compare_tab", lang),
+                text("budget_tab", lang),
+                text("routing", lang),
+                text("experts_tab", lang),
+            ),
+        )
+        controls = (
+            [self.prompt_box, self.examples, self.ask_button]
+            if is_bundled(model)
+            else [self.prompt_box, self.ask_button]
+        )
+        super().__init__(
+            children=[
+                widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
+                widgets.HBox(controls, layout=widgets.Layout(width="100%")),
+                self.note,
+                self.tabs,
+                self.errors,
+            ],
+            **kwargs,
+        )
         self.ask_button.on_click(lambda _: self.ask(self.prompt_box.value))
         self.prompt_box.observe(lambda change: self.ask(change["new"]), names=["value"])
         self.examples.observe(self._on_example, names=["value"])
@@ -102,7 +143,7 @@ class Dashboard(widgets.VBox):
             self.experts.expected, self.experts._expected_for = expected, prompt
             self.experts.prompt = prompt
             self.experts.run()
-        except Exception:  # noqa: BLE001 - shown in the dashboard
+        except Exception:  # shown in the dashboard
             self.errors.append_stderr(traceback.format_exc())
 
     def _on_compare_done(self, change: dict) -> None:
@@ -110,9 +151,11 @@ class Dashboard(widgets.VBox):
         if gen is None or gen.trace is None:
             return
         if self.routing is None:
-            self.routing = RoutingHeatmap(gen.trace, title=text("routing_of", self.language,
-                                                                 label=self.compare.sides[0].label),
-                                          language=self.language)
+            self.routing = RoutingHeatmap(
+                gen.trace,
+                title=text("routing_of", self.language, label=self.compare.sides[0].label),
+                language=self.language,
+            )
             self.routing_box.children = [self.routing]
             let_shrink(self.routing_box)
         else:
@@ -141,22 +184,44 @@ class Dashboard(widgets.VBox):
         """Everything on screen as one standalone offline HTML file."""
         parts: list[Any] = [f"<h3>Prompt: {escape_text(self.compare.prompt)}</h3>"]
         for side in self.compare.sides:
-            parts.append(f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}'
-                         f"{side.text.value}</div>")
+            parts.append(
+                f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}{side.text.value}</div>'
+            )
         if self.compare.difference is not None:
             parts.append(go.Figure(self.compare.difference))
         parts += [self.tuner.counts.value, self.tuner.thinking_pane.value, self.tuner.answer_pane.value]
         if self.tuner.curve is not None and self.tuner.sweep is not None:
             parts.append(go.Figure(self.tuner.curve))
         if self.routing is not None:
-            parts += [go.Figure(self.routing.heatmap), go.Figure(self.routing.load_bars),
-                      self.routing.legend.value + self.routing.text_html()]
+            parts += [
+                go.Figure(self.routing.heatmap),
+                go.Figure(self.routing.load_bars),
+                self.routing.legend.value + self.routing.text_html(),
+            ]
         return write_html(path, parts, title="qnext-lab")
 
 
-def lab(model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, *, problems: Sequence[Any] | None = None,
-        budget: int = 32, max_budget: int = 128, max_new_tokens: int | None = None, expected: Any = None,
-        language: str | None = None) -> Dashboard:
+def lab(
+    model: Any,
+    tokenizer: Any,
+    prompt: str = DEFAULT_PROMPT,
+    *,
+    problems: Sequence[Any] | None = None,
+    budget: int = 32,
+    max_budget: int = 128,
+    max_new_tokens: int | None = None,
+    expected: Any = None,
+    language: str | None = None,
+) -> Dashboard:
     """The qnext-lab dashboard for ``model`` (see :class:`Dashboard`)."""
-    return Dashboard(model, tokenizer, prompt, problems=problems, budget=budget, max_budget=max_budget,
-               max_new_tokens=max_new_tokens, expected=expected, language=language)
+    return Dashboard(
+        model,
+        tokenizer,
+        prompt,
+        problems=problems,
+        budget=budget,
+        max_budget=max_budget,
+        max_new_tokens=max_new_tokens,
+        expected=expected,
+        language=language,
+    )

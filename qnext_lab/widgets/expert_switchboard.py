@@ -23,14 +23,14 @@ import plotly.graph_objects as go
 import torch
 import traitlets
 
-from ..trace.interventions import intervene
 from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
 from ..thinking.generation import generate
+from ..trace.interventions import intervene
+from ..trace.lock import hold
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
-from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import FollowsPage, live_figure, sync_figure
@@ -59,9 +59,19 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
     status = traitlets.Unicode("")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: str = "", *, max_new_tokens: int = 48,
-                 thinking: bool = False, autorun: bool = False, expected: Any = None, language: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt: str = "",
+        *,
+        max_new_tokens: int = 48,
+        thinking: bool = False,
+        autorun: bool = False,
+        expected: Any = None,
+        language: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.language = check_language(language)
         self.model, self.tokenizer = model, tokenizer
         self.expected, self._expected_for = expected, prompt  # the user's expected answer belongs to one prompt
@@ -72,20 +82,35 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
 
         lang = self.language
         wide = {"description_width": "initial"}  # labels never cut to "top-k (0=…"
-        self.prompt_box = widgets.Textarea(value=prompt, description=text("prompt", lang), rows=2,
-                                           layout=widgets.Layout(flex="1 1 0%", min_width="0"))
-        self.layer_box = widgets.Dropdown(options=sorted(self.moe_layers), value=first, description=text("layer", lang),
-                                          style=wide, layout=widgets.Layout(width="auto"))
+        self.prompt_box = widgets.Textarea(
+            value=prompt, description=text("prompt", lang), rows=2, layout=widgets.Layout(flex="1 1 0%", min_width="0")
+        )
+        self.layer_box = widgets.Dropdown(
+            options=sorted(self.moe_layers),
+            value=first,
+            description=text("layer", lang),
+            style=wide,
+            layout=widgets.Layout(width="auto"),
+        )
         options = list(range(self.moe_layers[first]))
-        self.ablate_box = widgets.SelectMultiple(options=options, description=text("ablate", lang), rows=6,
-                                                 style=wide, layout=widgets.Layout(width="auto"))
-        self.force_box = widgets.SelectMultiple(options=options, description=text("force", lang), rows=6,
-                                                style=wide, layout=widgets.Layout(width="auto"))
-        self.top_k_box = widgets.BoundedIntText(value=0, min=0, max=max(self.moe_layers.values()),
-                                                description=text("top_k", lang), style=wide,
-                                                tooltip=text("top_k_own", lang), layout=widgets.Layout(width="auto"))
-        self.thinking_box = widgets.Checkbox(value=thinking, description=text("thinking", lang), indent=False,
-                                             layout=widgets.Layout(width="auto"))
+        self.ablate_box = widgets.SelectMultiple(
+            options=options, description=text("ablate", lang), rows=6, style=wide, layout=widgets.Layout(width="auto")
+        )
+        self.force_box = widgets.SelectMultiple(
+            options=options, description=text("force", lang), rows=6, style=wide, layout=widgets.Layout(width="auto")
+        )
+        self.top_k_box = widgets.BoundedIntText(
+            value=0,
+            min=0,
+            max=max(self.moe_layers.values()),
+            description=text("top_k", lang),
+            style=wide,
+            tooltip=text("top_k_own", lang),
+            layout=widgets.Layout(width="auto"),
+        )
+        self.thinking_box = widgets.Checkbox(
+            value=thinking, description=text("thinking", lang), indent=False, layout=widgets.Layout(width="auto")
+        )
         self.run_button = widgets.Button(description=text("run", lang), button_style="primary", icon="play")
         self.reset_button = widgets.Button(description=text("reset_experts", lang), icon="undo")
         self.status_label = widgets.Label()
@@ -94,15 +119,35 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         self.moved: go.FigureWidget | None = None  # created with the first result (see figure_sync)
         self.moved_box = widgets.VBox([widgets.HTML(f"<i>{text('press_run', lang)}</i>")])
         self.errors = widgets.Output()
-        super().__init__(children=[
-            self.page,
-            widgets.HBox([self.prompt_box, widgets.VBox([self.run_button, self.reset_button])],
-                         layout=widgets.Layout(width="100%")),
-            widgets.HBox([self.layer_box, self.ablate_box, self.force_box,
-                          widgets.VBox([self.top_k_box, self.thinking_box,
-                                        widgets.HTML(f"<small>{text('top_k_own', lang)}</small>")])],
-                         layout=widgets.Layout(width="100%", flex_flow="row wrap")),
-            self.status_label, self.answers, self.moved_box, self.errors], **kwargs)
+        super().__init__(
+            children=[
+                self.page,
+                widgets.HBox(
+                    [self.prompt_box, widgets.VBox([self.run_button, self.reset_button])],
+                    layout=widgets.Layout(width="100%"),
+                ),
+                widgets.HBox(
+                    [
+                        self.layer_box,
+                        self.ablate_box,
+                        self.force_box,
+                        widgets.VBox(
+                            [
+                                self.top_k_box,
+                                self.thinking_box,
+                                widgets.HTML(f"<small>{text('top_k_own', lang)}</small>"),
+                            ]
+                        ),
+                    ],
+                    layout=widgets.Layout(width="100%", flex_flow="row wrap"),
+                ),
+                self.status_label,
+                self.answers,
+                self.moved_box,
+                self.errors,
+            ],
+            **kwargs,
+        )
         self.add_class("qnext-expert-lab")
         self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
 
@@ -167,24 +212,37 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
     # ------------------------------------------------------------------ work
     def run(self, wait: bool = False) -> int:
         """Generate with and without the current changes (in the background); ``wait`` blocks until shown."""
-        settings = dict(prompt=self.prompt, ablate=dict(self.ablate), force=dict(self.force),
-                        top_k=self.top_k or None, thinking=self.thinking, max_new_tokens=self.max_new_tokens,
-                        expected=self.expected if self._expected_for == self.prompt else None)
+        settings = dict(
+            prompt=self.prompt,
+            ablate=dict(self.ablate),
+            force=dict(self.force),
+            top_k=self.top_k or None,
+            thinking=self.thinking,
+            max_new_tokens=self.max_new_tokens,
+            expected=self.expected if self._expected_for == self.prompt else None,
+        )
         self.error = ""
         self.errors.clear_output()
         if not settings["prompt"].strip():
             self.status = "type a prompt first"
             return self.worker.ticket
         self.status = "generating…"
-        ticket = self.worker.submit(lambda cancel: self._work(settings, cancel), on_result=self._show,
-                                    on_error=self._show_error)
+        ticket = self.worker.submit(
+            lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self._show_error
+        )
         if wait:
             self.worker.wait_idle()
         return ticket
 
     def _generate(self, s: dict) -> tuple[torch.Tensor, RoutingTrace, int]:
-        gen = generate(self.model, self.tokenizer, s["prompt"], thinking=s["thinking"],
-                       max_new_tokens=s["max_new_tokens"], capture=True)
+        gen = generate(
+            self.model,
+            self.tokenizer,
+            s["prompt"],
+            thinking=s["thinking"],
+            max_new_tokens=s["max_new_tokens"],
+            capture=True,
+        )
         return torch.tensor(gen.token_ids), gen.trace, len(gen.prompt_ids)
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
@@ -196,10 +254,14 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
             with change:
                 changed_ids, changed_trace, _ = self._generate(s)
         decode = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
-        return dict(settings=s, plain=decode(plain_ids), changed=decode(changed_ids),
-                    plain_trace=_generated_part(plain_trace, prompt_len),
-                    changed_trace=_generated_part(changed_trace, prompt_len),
-                    same=bool(torch.equal(plain_ids, changed_ids)))
+        return dict(
+            settings=s,
+            plain=decode(plain_ids),
+            changed=decode(changed_ids),
+            plain_trace=_generated_part(plain_trace, prompt_len),
+            changed_trace=_generated_part(changed_trace, prompt_len),
+            same=bool(torch.equal(plain_ids, changed_ids)),
+        )
 
     def _show(self, result: dict[str, Any]) -> None:
         if not result:
@@ -211,18 +273,24 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         panes = []
         for key, label in (("plain", text("as_trained", lang)), ("changed", text("with_changes", lang))):
             answer = answer_part(result[key])
-            panes.append(f"<div style='{PANE}flex:1 1 0;min-width:0;background:{ANSWER_TINT}'><b>{escape_text(label)}"
-                         f"</b> {check.verdict_html(answer)}<br><span class='qnext-answer'>{text_html(answer)}</span>"
-                         "</div>")
+            panes.append(
+                f"<div style='{PANE}flex:1 1 0;min-width:0;background:{ANSWER_TINT}'><b>{escape_text(label)}"
+                f"</b> {check.verdict_html(answer)}<br><span class='qnext-answer'>{text_html(answer)}</span>"
+                "</div>"
+            )
         self.answers.value = f"<div style='display:flex;gap:8px'>{''.join(panes)}</div>"
         if len(result["plain_trace"]) and len(result["changed_trace"]):
             asked = result["settings"]
             if asked["ablate"] or asked["force"] or asked["top_k"]:
-                figure = expert_use_difference(result["changed_trace"], result["plain_trace"],
-                                               labels=(text("with_changes", lang), text("as_trained", lang)))
+                figure = expert_use_difference(
+                    result["changed_trace"],
+                    result["plain_trace"],
+                    labels=(text("with_changes", lang), text("as_trained", lang)),
+                )
             else:  # nothing switched off yet: a difference of zero says nothing; show which experts it uses
-                figure = expert_use_figure(result["plain_trace"], label=text("as_trained", lang),
-                                           title=text("use_title", lang))
+                figure = expert_use_figure(
+                    result["plain_trace"], label=text("as_trained", lang), title=text("use_title", lang)
+                )
             if self.moved is None:
                 self.moved = live_figure(figure, self.page.dark, self.page.width)
                 self.moved_box.children = [self.moved]

@@ -36,9 +36,7 @@ def sync_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
         new_layout.pop("template", None)
     for key, empty in _RESET_LAYOUT.items():
         new_layout.setdefault(key, empty)
-    if len(widget.data) != len(figure.data) or any(
-        a.type != b.type for a, b in zip(widget.data, figure.data)
-    ):
+    if len(widget.data) != len(figure.data) or any(a.type != b.type for a, b in zip(widget.data, figure.data)):
         with widget.batch_update():
             widget.data = []
         widget.add_traces(list(figure.data))

@@ -60,9 +60,16 @@ class Expectation:
         if expected is not None:
             if not isinstance(expected, (str, int)) or isinstance(expected, bool):
                 raise TypeError(f"expected must be the answer as a str or int, got {type(expected).__name__}")
-            return cls(prompt, _normalise(str(expected)), problem.family if problem else None, is_bundled(model), language)
-        return cls(prompt, problem.answer if problem else None, problem.family if problem else None,
-                   is_bundled(model), language)
+            return cls(
+                prompt, _normalise(str(expected)), problem.family if problem else None, is_bundled(model), language
+            )
+        return cls(
+            prompt,
+            problem.answer if problem else None,
+            problem.family if problem else None,
+            is_bundled(model),
+            language,
+        )
 
     @property
     def known_question(self) -> bool:
@@ -85,8 +92,9 @@ class Expectation:
             return badge(escape_text(text("unchecked", self.language)), UNKNOWN_BG, "qnext-verdict qnext-unchecked")
         if right:
             return badge(escape_text(text("right", self.language)), RIGHT_BG, "qnext-verdict qnext-right")
-        return badge(escape_text(text("wrong", self.language, expected=self.expected)), WRONG_BG,
-                     "qnext-verdict qnext-wrong")
+        return badge(
+            escape_text(text("wrong", self.language, expected=self.expected)), WRONG_BG, "qnext-verdict qnext-wrong"
+        )
 
     def _family_name(self) -> str:
         key = f"family_{self.family}"
@@ -100,13 +108,17 @@ class Expectation:
         if not self.bundled:
             return ""
         if self.known_question:
-            return (f'<div class="qnext-prompt-note qnext-known" style="color:var(--jp-content-font-color2, #5f5f5f)">'
-                    f"{escape_text(text('expected_note', self.language, model=BUNDLED_NAME, family=self._family_name(), expected=self.expected))}"
-                    "</div>")
+            return (
+                f'<div class="qnext-prompt-note qnext-known" style="color:var(--jp-content-font-color2, #5f5f5f)">'
+                f"{escape_text(text('expected_note', self.language, model=BUNDLED_NAME, family=self._family_name(), expected=self.expected))}"
+                "</div>"
+            )
         families = "; ".join(known_families().values())
         message = text("ood", self.language, model=BUNDLED_NAME, families=families)
-        return (f'<div class="qnext-prompt-note qnext-ood" style="{PANE}background:{WARNING_TINT};'
-                f'font-family:var(--jp-ui-font-family, sans-serif)">⚠ {escape_text(message)}</div>')
+        return (
+            f'<div class="qnext-prompt-note qnext-ood" style="{PANE}background:{WARNING_TINT};'
+            f'font-family:var(--jp-ui-font-family, sans-serif)">⚠ {escape_text(message)}</div>'
+        )
 
 
 def answer_part(generated: str) -> str:

@@ -69,7 +69,9 @@ class PageWatch(anywidget.AnyWidget):
     _esm = _ESM
     dark = traitlets.Bool(False, help="JupyterLab's theme is dark").tag(sync=True)
     width = traitlets.Int(0, help="width of the box holding this widget, in CSS pixels (0 until drawn)").tag(sync=True)
-    blank = traitlets.Int(0, help="plotly figures of this view the browser failed to draw (to be made anew)").tag(sync=True)
+    blank = traitlets.Int(0, help="plotly figures of this view the browser failed to draw (to be made anew)").tag(
+        sync=True
+    )
 
 
 def let_shrink(root: widgets.Widget) -> None:

@@ -55,9 +55,18 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
     window_start = traitlets.Int(0, help="first token row shown")
     window_size = traitlets.Int(DEFAULT_WINDOW, help="token rows shown at once (long traces are paged)")
 
-    def __init__(self, trace: Any, *, layer: int | None = None, mode: str = "experts", window_size: int = DEFAULT_WINDOW,
-                 title: str | None = None, show_text: bool = True, language: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        trace: Any,
+        *,
+        layer: int | None = None,
+        mode: str = "experts",
+        window_size: int = DEFAULT_WINDOW,
+        title: str | None = None,
+        show_text: bool = True,
+        language: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.language = check_language(language)
         if mode not in MODES:
             raise ValueError(f"mode must be 'experts' or 'layers', got {mode!r}")
@@ -69,20 +78,39 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         layer = self._arrays.layer_indices[layer_position(self._arrays, layer)]  # ValueError if not captured
 
         # the slider steps through the captured decoder layers (which need not be 0..L-1)
-        self.layer_slider = widgets.SelectionSlider(options=_layer_options(self._arrays), value=layer,
-                                                    description=text("layer", self.language), continuous_update=True,
-                                                    readout=False)
+        self.layer_slider = widgets.SelectionSlider(
+            options=_layer_options(self._arrays),
+            value=layer,
+            description=text("layer", self.language),
+            continuous_update=True,
+            readout=False,
+        )
         self.layer_label = widgets.Label()
         self.mode_toggle = widgets.ToggleButtons(
-            options=[(text("tokens_experts", self.language), "experts"), (text("tokens_layers", self.language), "layers")],
-            value=mode, description=text("view", self.language), style={"button_width": "auto"})
-        self.window_slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), step=max(1, window_size // 4),
-                                               description=text("tokens_from", self.language), continuous_update=False,
-                                               layout=widgets.Layout(width="60%"), style={"description_width": "initial"})
-        self.size_dropdown = widgets.Dropdown(options=_window_options(n),
-                                              value=min(window_size, n) if window_size in WINDOW_SIZES else n,
-                                              description=text("window", self.language),
-                                              layout=widgets.Layout(width="180px"))
+            options=[
+                (text("tokens_experts", self.language), "experts"),
+                (text("tokens_layers", self.language), "layers"),
+            ],
+            value=mode,
+            description=text("view", self.language),
+            style={"button_width": "auto"},
+        )
+        self.window_slider = widgets.IntSlider(
+            value=0,
+            min=0,
+            max=max(0, n - 1),
+            step=max(1, window_size // 4),
+            description=text("tokens_from", self.language),
+            continuous_update=False,
+            layout=widgets.Layout(width="60%"),
+            style={"description_width": "initial"},
+        )
+        self.size_dropdown = widgets.Dropdown(
+            options=_window_options(n),
+            value=min(window_size, n) if window_size in WINDOW_SIZES else n,
+            description=text("window", self.language),
+            layout=widgets.Layout(width="180px"),
+        )
         self.window_box = widgets.HBox([self.window_slider, self.size_dropdown])
         self.window_box.layout.display = None if n > min(WINDOW_SIZES) else "none"
 
@@ -90,19 +118,31 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         self.header = widgets.HTML(self._header_html())
         first_window = window_bounds(n, 0, self.size_dropdown.value)
         self.page = PageWatch()  # the pane's width (token labels, figure size) and the page's theme
-        first = (layer_map(self._arrays, window=first_window, title=self._layers_title(), width_px=self.width_px)
-                 if mode == "layers" else expert_heatmap(self._arrays, layer, window=first_window, width_px=self.width_px,
-                                                         title=self._heatmap_title(layer)))
+        first = (
+            layer_map(self._arrays, window=first_window, title=self._layers_title(), width_px=self.width_px)
+            if mode == "layers"
+            else expert_heatmap(
+                self._arrays, layer, window=first_window, width_px=self.width_px, title=self._heatmap_title(layer)
+            )
+        )
         self.heatmap = live_figure(first)  # with its data: see figure_sync on why not empty
-        self.load_bars = live_figure(expert_load_bars(self._arrays, layer, window=first_window,
-                                                      title=text("load_title", self.language, layer=layer)))
+        self.load_bars = live_figure(
+            expert_load_bars(
+                self._arrays, layer, window=first_window, title=text("load_title", self.language, layer=layer)
+            )
+        )
         self.text = widgets.HTML(layout=widgets.Layout(max_height="220px", overflow="auto"))
-        self.legend = widgets.HTML(expert_legend_html(self._arrays.num_experts)
-                                   if self._arrays.num_experts <= 64 else "")
+        self.legend = widgets.HTML(
+            expert_legend_html(self._arrays.num_experts) if self._arrays.num_experts <= 64 else ""
+        )
         children = [
-            self.page, self.header,
-            widgets.HBox([self.layer_slider, self.layer_label]), self.mode_toggle, self.window_box,
-            self.heatmap, self.load_bars,
+            self.page,
+            self.header,
+            widgets.HBox([self.layer_slider, self.layer_label]),
+            self.mode_toggle,
+            self.window_box,
+            self.heatmap,
+            self.load_bars,
         ]
         if show_text:
             children += [self.legend, self.text]
@@ -156,8 +196,10 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
 
     def _header_html(self) -> str:
         a = self._arrays
-        return (f"<b>{escape_text(self.title)}</b> — {a.num_tokens} tokens, {a.num_layers} MoE layers, "
-                f"top-{a.top_k} of {a.num_experts} experts")
+        return (
+            f"<b>{escape_text(self.title)}</b> — {a.num_tokens} tokens, {a.num_layers} MoE layers, "
+            f"top-{a.top_k} of {a.num_experts} experts"
+        )
 
     # ------------------------------------------------------------------ state -> view
     @property
@@ -169,8 +211,9 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
     def _valid_layer(self, proposal: dict) -> int:
         value = int(proposal["value"])
         if value not in self._arrays.layer_indices:
-            raise traitlets.TraitError(f"layer {value} was not captured; pick a decoder layer of this trace: "
-                                       f"{self._arrays.layer_indices}")
+            raise traitlets.TraitError(
+                f"layer {value} was not captured; pick a decoder layer of this trace: {self._arrays.layer_indices}"
+            )
         return value
 
     @traitlets.validate("window_size")
@@ -198,8 +241,9 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         """The heatmap for the current state, as a new figure (pure builder call)."""
         if self.mode == "layers":
             return layer_map(self._arrays, window=self.window, title=self._layers_title(), width_px=self.width_px)
-        return expert_heatmap(self._arrays, self.layer, window=self.window, width_px=self.width_px,
-                              title=self._heatmap_title(self.layer))
+        return expert_heatmap(
+            self._arrays, self.layer, window=self.window, width_px=self.width_px, title=self._heatmap_title(self.layer)
+        )
 
     def _layers_title(self) -> str:
         return text("layers_title", self.language, title=self.title)
@@ -209,8 +253,9 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         return text("heatmap_title", self.language, layer=layer, k=a.top_k, experts=a.num_experts)
 
     def load_figure(self) -> go.Figure:
-        return expert_load_bars(self._arrays, self.layer, window=self.window,
-                                title=text("load_title", self.language, layer=self.layer))
+        return expert_load_bars(
+            self._arrays, self.layer, window=self.window, title=text("load_title", self.language, layer=self.layer)
+        )
 
     def text_html(self) -> str:
         return routing_text_html(self._arrays, self.layer, window=self.window)
@@ -229,7 +274,7 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
                 if figures:
                     sync_figure(self.load_bars, self.load_figure())
                 self.text.value = self.text_html()
-        except Exception:  # noqa: BLE001 - shown in the widget, not swallowed
+        except Exception:  # shown in the widget, not swallowed
             self.errors.append_stderr(traceback.format_exc())
 
     def close(self) -> None:
@@ -238,14 +283,20 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         super().close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "RoutingHeatmap",
-                             f"{self.header.value}<br>{self.legend.value}{self.text_html()}")
+        return widget_bundle(
+            super()._repr_mimebundle_(**kwargs),
+            "RoutingHeatmap",
+            f"{self.header.value}<br>{self.legend.value}{self.text_html()}",
+        )
 
     # ------------------------------------------------------------------ export
     def to_html(self, path: str | Path) -> Path:
         """Write the current view (heatmap, load bars, coloured text) to a standalone offline HTML file."""
-        return write_html(path, [go.Figure(self.heatmap), go.Figure(self.load_bars),
-                                 self.legend.value + self.text_html()], title=self.title)
+        return write_html(
+            path,
+            [go.Figure(self.heatmap), go.Figure(self.load_bars), self.legend.value + self.text_html()],
+            title=self.title,
+        )
 
 
 def _layer_options(arrays: Any) -> list[int]:

@@ -86,15 +86,19 @@ def stream_html(segments: list[tuple[str, bool, str]], thinking_label: str = "th
             out.append(f'<span class="qnext-thinking" style="color:{MUTED};font-style:italic">{text_html(body)}</span>')
     if not out:
         return ""
-    return (f'<div class="qnext-thinking-pane" style="{_THINKING_PANE}"><b>{escape_text(thinking_label)}</b><br>'
-            f'{"".join(out)}</div>')
+    return (
+        f'<div class="qnext-thinking-pane" style="{_THINKING_PANE}"><b>{escape_text(thinking_label)}</b><br>'
+        f"{''.join(out)}</div>"
+    )
 
 
 def answer_html(segments: list[tuple[str, bool, str]], label: str, verdict: str = "") -> str:
     """The labelled answer box (escaped), with its verdict badge once the answer is complete."""
     body = "".join(text_html(body) for _, body in _trimmed(segments, "answer")) or "…"
-    return (f'<div class="qnext-answer-box" style="{_ANSWER_PANE}"><b>{escape_text(label)}</b> '
-            f'<span class="qnext-answer">{body}</span> {verdict}</div>')
+    return (
+        f'<div class="qnext-answer-box" style="{_ANSWER_PANE}"><b>{escape_text(label)}</b> '
+        f'<span class="qnext-answer">{body}</span> {verdict}</div>'
+    )
 
 
 class ThinkCompare(FollowsPage, widgets.VBox):
@@ -106,16 +110,32 @@ class ThinkCompare(FollowsPage, widgets.VBox):
     status = traitlets.Unicode("")
     runs = traitlets.Int(0, help="how many runs have been shown (observe it to react to new results)")
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: str, *, model_b: Any = None, tokenizer_b: Any = None,
-                 labels: tuple[str, str] | None = None, thinking: tuple[bool, bool] | None = None,
-                 budget: int | None = None, max_new_tokens: int | None = None, autorun: bool = True,
-                 show_prompt: bool = True, expected: Any = None, language: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prompt: str,
+        *,
+        model_b: Any = None,
+        tokenizer_b: Any = None,
+        labels: tuple[str, str] | None = None,
+        thinking: tuple[bool, bool] | None = None,
+        budget: int | None = None,
+        max_new_tokens: int | None = None,
+        autorun: bool = True,
+        show_prompt: bool = True,
+        expected: Any = None,
+        language: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.language = check_language(language)
         two_models = model_b is not None
         modes = thinking or ((True, True) if two_models else (True, False))
-        names = labels or (("model A", "model B") if two_models
-                           else (text("thinking", self.language), text("non_thinking", self.language)))
+        names = labels or (
+            ("model A", "model B")
+            if two_models
+            else (text("thinking", self.language), text("non_thinking", self.language))
+        )
         self.sides = [
             _Side(names[0], model, tokenizer, modes[0]),
             _Side(names[1], model_b if two_models else model, tokenizer_b or tokenizer, modes[1]),
@@ -127,12 +147,21 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         self.worker = LatestWorker(name="qnext-compare")
         self.page = PageWatch()
 
-        self.prompt_box = widgets.Text(value=prompt, description=text("prompt", self.language),
-                                       layout=widgets.Layout(**_FILL), continuous_update=False)
-        self.run_button = widgets.Button(description=text("run_both", self.language), button_style="primary",
-                                         icon="play", layout=widgets.Layout(width="auto"))
-        self.examples = widgets.Dropdown(options=example_options(self.language), value="",
-                                         layout=widgets.Layout(width="auto", max_width="40%"))
+        self.prompt_box = widgets.Text(
+            value=prompt,
+            description=text("prompt", self.language),
+            layout=widgets.Layout(**_FILL),
+            continuous_update=False,
+        )
+        self.run_button = widgets.Button(
+            description=text("run_both", self.language),
+            button_style="primary",
+            icon="play",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.examples = widgets.Dropdown(
+            options=example_options(self.language), value="", layout=widgets.Layout(width="auto", max_width="40%")
+        )
         self.note = widgets.HTML(self.expectation.note_html())
         self.status_label = widgets.Label()
         self.difference: go.FigureWidget | None = None  # created with the first result (see figure_sync)
@@ -141,17 +170,29 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         self.errors = widgets.Output()
         panes, rows = [], []
         for side in self.sides:
-            side.box = widgets.VBox([widgets.HTML(f"<b>{escape_text(side.label)}</b>"), side.stats, side.text,
-                                     side.answer], layout=widgets.Layout(**_FILL))
+            side.box = widgets.VBox(
+                [widgets.HTML(f"<b>{escape_text(side.label)}</b>"), side.stats, side.text, side.answer],
+                layout=widgets.Layout(**_FILL),
+            )
             panes.append(side.box)
             rows.append(side.routing)
         controls = [self.prompt_box, self.run_button]
         if is_bundled(model):
             controls.insert(1, self.examples)
         prompt_row = [widgets.HBox(controls, layout=widgets.Layout(width="100%"))] if show_prompt else []
-        super().__init__(children=[self.page, *prompt_row, self.note, self.status_label,
-                                   widgets.HBox(panes, layout=widgets.Layout(width="100%", grid_gap="8px")),
-                                   *rows, self.difference_box, self.errors], **kwargs)
+        super().__init__(
+            children=[
+                self.page,
+                *prompt_row,
+                self.note,
+                self.status_label,
+                widgets.HBox(panes, layout=widgets.Layout(width="100%", grid_gap="8px")),
+                *rows,
+                self.difference_box,
+                self.errors,
+            ],
+            **kwargs,
+        )
         self.add_class("qnext-think-compare")
         self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
         self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
@@ -197,8 +238,9 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         self.status = text("generating", self.language)
         for side in self.sides:
             side.answer.value = ""
-        return self.worker.submit(lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results,
-                                  on_error=self._show_error)
+        return self.worker.submit(
+            lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results, on_error=self._show_error
+        )
 
     def _work(self, prompt: str, ticket: int, cancel: threading.Event) -> list[Any]:
         results = []
@@ -216,8 +258,15 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         budget = self.budget if side.thinking else None
         answer_label = text("answer", self.language)
         # no model lock here: the stream's own generation thread takes it (holding it here would block that one)
-        with stream_generate(side.model, side.tokenizer, prompt, thinking=side.thinking, budget=budget,
-                             max_new_tokens=self.max_new_tokens, capture=True) as stream:
+        with stream_generate(
+            side.model,
+            side.tokenizer,
+            prompt,
+            thinking=side.thinking,
+            budget=budget,
+            max_new_tokens=self.max_new_tokens,
+            capture=True,
+        ) as stream:
             for piece in stream:
                 if cancel.is_set():
                     stream.close()
@@ -232,8 +281,10 @@ class ThinkCompare(FollowsPage, widgets.VBox):
                     last_draw = now
                     side.text.value = stream_html(segments, text("thinking", self.language))
                     side.answer.value = answer_html(segments, answer_label)
-                    side.stats.value = (f"thinking {piece.thinking_tokens} · answer {piece.answer_tokens} tokens"
-                                        f" · {now - started:.1f} s")
+                    side.stats.value = (
+                        f"thinking {piece.thinking_tokens} · answer {piece.answer_tokens} tokens"
+                        f" · {now - started:.1f} s"
+                    )
         result = stream.result
         if self.worker.is_latest(ticket):
             side.text.value = stream_html(segments, text("thinking", self.language))
@@ -246,14 +297,20 @@ class ThinkCompare(FollowsPage, widgets.VBox):
             return
         self.results = results
         for side, gen in zip(self.sides, results):
-            side.stats.value = (f"thinking <b>{gen.thinking_tokens}</b> · answer <b>{gen.answer_tokens}</b> tokens · "
-                                f"{gen.seconds:.2f} s ({gen.tokens_per_s:.0f} tok/s) · finish "
-                                f"{escape_text(str(gen.finish_reason))}")
+            side.stats.value = (
+                f"thinking <b>{gen.thinking_tokens}</b> · answer <b>{gen.answer_tokens}</b> tokens · "
+                f"{gen.seconds:.2f} s ({gen.tokens_per_s:.0f} tok/s) · finish "
+                f"{escape_text(str(gen.finish_reason))}"
+            )
             if gen.trace is None:
                 continue
             if side.heatmap is None:
-                side.heatmap = RoutingHeatmap(gen.trace, title=text("routing_of", self.language, label=side.label),
-                                              show_text=False, language=self.language)
+                side.heatmap = RoutingHeatmap(
+                    gen.trace,
+                    title=text("routing_of", self.language, label=side.label),
+                    show_text=False,
+                    language=self.language,
+                )
                 side.routing.children = [side.heatmap]
                 let_shrink(side.routing)
             else:
@@ -303,8 +360,10 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         """What is on screen, as figures and escaped HTML fragments (for ``to_html`` and saved notebooks)."""
         parts: list[Any] = [self.note.value]
         for side in self.sides:
-            parts.append(f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}'
-                         f"{side.text.value}{side.answer.value}</div>")
+            parts.append(
+                f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}'
+                f"{side.text.value}{side.answer.value}</div>"
+            )
         for side in self.sides:
             if side.heatmap is not None:
                 parts.append(go.Figure(side.heatmap.heatmap))

@@ -130,7 +130,7 @@ class LatestWorker:
                 return
             try:
                 callback(value)
-            except Exception as exc:  # noqa: BLE001 - a failing display must not kill the worker
+            except Exception as exc:  # a failing display must not kill the worker
                 if job.on_error is not None and callback is not job.on_error:
                     job.on_error(exc)
                 else:
@@ -152,11 +152,10 @@ class LatestWorker:
                 self._running = job
             try:
                 result = job.fn(job.cancel)
-            except BaseException as exc:  # noqa: BLE001 - shown to the user by on_error
+            except BaseException as exc:  # shown to the user by on_error
                 self._deliver(job, job.on_error, exc)
             else:
                 self._deliver(job, job.on_result, result)
             finally:
                 with self._wake:
                     self._running = None
-

@@ -10,8 +10,16 @@ import pytest
 import torch
 from test_metrics import hand_trace
 
-from qnext_lab.analysis import (coactivation, consecutive_repetition, expert_load, label_specialization,
-                                load_balance, router_saturation, routing_entropy, vocabulary_specialization)
+from qnext_lab.analysis import (
+    coactivation,
+    consecutive_repetition,
+    expert_load,
+    label_specialization,
+    load_balance,
+    router_saturation,
+    routing_entropy,
+    vocabulary_specialization,
+)
 from qnext_lab.figures import analysis as figs
 
 
@@ -66,8 +74,17 @@ def test_active_params_figure():
     import transformers
 
     from qnext_lab.analysis import active_parameters
-    config = transformers.OlmoeConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                      num_key_value_heads=1, intermediate_size=16, num_experts=8, num_experts_per_tok=2)
+
+    config = transformers.OlmoeConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        intermediate_size=16,
+        num_experts=8,
+        num_experts_per_tok=2,
+    )
     frame = active_parameters(config)
     fig = figs.active_params_figure(frame)
     routed = list(fig.data[0].x).index("routed experts")

@@ -28,8 +28,9 @@ def random_ids(m: int, k: int, e: int, seed: int, like: torch.Tensor | None = No
     return ids.to(torch.int32)
 
 
-@pytest.mark.parametrize("m, k, e", [(1, 3, 4), (7, 3, 5), (2 * 16384 + 5, 4, 16), (16385, 8, 64), (999, 10, 512),
-                                     (301, 3, 3)])
+@pytest.mark.parametrize(
+    "m, k, e", [(1, 3, 4), (7, 3, 5), (2 * 16384 + 5, 4, 16), (16385, 8, 64), (999, 10, 512), (301, 3, 3)]
+)
 def test_shared_total_and_shares_any_match_the_broadcast_oracle(m, k, e):
     a = random_ids(m, k, e, seed=m + k)
     b = random_ids(m, k, e, seed=m + k + 1, like=a)

@@ -19,11 +19,24 @@ E, K, I_MOE, I_SHARED = 512, 10, 512, 512
 @pytest.fixture(scope="module")
 def config():
     return transformers.Qwen3NextConfig(
-        vocab_size=V, hidden_size=H, num_hidden_layers=LAYERS, num_attention_heads=QH, num_key_value_heads=KVH,
-        head_dim=HD, partial_rotary_factor=0.25, linear_num_key_heads=LKH, linear_num_value_heads=LVH,
-        linear_key_head_dim=LD, linear_value_head_dim=LD, linear_conv_kernel_dim=CONV, num_experts=E,
-        num_experts_per_tok=K, moe_intermediate_size=I_MOE, shared_expert_intermediate_size=I_SHARED,
-        layer_types=["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(LAYERS)])
+        vocab_size=V,
+        hidden_size=H,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=QH,
+        num_key_value_heads=KVH,
+        head_dim=HD,
+        partial_rotary_factor=0.25,
+        linear_num_key_heads=LKH,
+        linear_num_value_heads=LVH,
+        linear_key_head_dim=LD,
+        linear_value_head_dim=LD,
+        linear_conv_kernel_dim=CONV,
+        num_experts=E,
+        num_experts_per_tok=K,
+        moe_intermediate_size=I_MOE,
+        shared_expert_intermediate_size=I_SHARED,
+        layer_types=["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(LAYERS)],
+    )
 
 
 # parameters by hand, from the module definitions in transformers' modeling_qwen3_next.py
@@ -67,8 +80,9 @@ def test_bytes_flops_and_memory_match_the_hand_count(config, context):
     deltanet = LINEAR * 7 * LVH * LD * LD
     assert c.decode_flops == pytest.approx(2 * (ACTIVE_BODY + EMBED) + attention + deltanet, rel=1e-12)
     causal = FULL * 4 * QH * HD * context * (context + 1) / 2
-    assert c.prefill_flops == pytest.approx(2 * ACTIVE_BODY * context + 2 * EMBED + causal + deltanet * context,
-                                            rel=1e-12)
+    assert c.prefill_flops == pytest.approx(
+        2 * ACTIVE_BODY * context + 2 * EMBED + causal + deltanet * context, rel=1e-12
+    )
 
 
 def test_batch_shares_weight_reads_and_multiplies_state(config):
@@ -115,8 +129,14 @@ def test_memory_matches_real_cache_tensors(dtype):
 
 
 def test_sliding_window_caps_the_cache():
-    config = transformers.MistralConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
-                                        num_key_value_heads=2, sliding_window=100, vocab_size=64)
+    config = transformers.MistralConfig(
+        num_hidden_layers=2,
+        hidden_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=100,
+        vocab_size=64,
+    )
     assert model_cost(config, context=1000, dtype=torch.float32).kv_cache_memory == 2 * 2 * 2 * 16 * 4 * 100
 
 

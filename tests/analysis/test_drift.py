@@ -14,10 +14,17 @@ from qnext_lab.trace import RoutingTrace
 def _trace(ids, weights, num_experts=8, token_ids=None) -> RoutingTrace:
     ids = torch.tensor(ids, dtype=torch.int32)  # (L, N, k)
     L, N, k = ids.shape
-    return RoutingTrace(topk_ids=ids, topk_weights=torch.tensor(weights, dtype=torch.float32),
-                        token_ids=torch.tensor(token_ids if token_ids is not None else list(range(N))),
-                        seq_index=torch.zeros(N, dtype=torch.int32), position=torch.arange(N, dtype=torch.int32),
-                        layer_indices=[0, 2][:L], num_experts=num_experts, top_k=k, model_name="hand")
+    return RoutingTrace(
+        topk_ids=ids,
+        topk_weights=torch.tensor(weights, dtype=torch.float32),
+        token_ids=torch.tensor(token_ids if token_ids is not None else list(range(N))),
+        seq_index=torch.zeros(N, dtype=torch.int32),
+        position=torch.arange(N, dtype=torch.int32),
+        layer_indices=[0, 2][:L],
+        num_experts=num_experts,
+        top_k=k,
+        model_name="hand",
+    )
 
 
 A_IDS = [[[0, 1], [2, 3], [4, 5], [6, 7]], [[0, 1], [0, 1], [0, 1], [0, 1]]]
@@ -32,11 +39,15 @@ def test_identical_traces_do_not_drift():
 
 
 def test_hand_computed_drift():
-    b_ids = [[[0, 1],   # same set, same order, weights moved 0.1 -> TV 0.1
-              [3, 2],   # same set, top-1 flipped; weights 0.6/0.4 on 3/2 vs a's 0.6/0.4 on 2/3 -> TV 0.2
-              [4, 0],   # one shared (4), top-1 kept: |0.6-0.7| + 0.4 (5 lost) + 0.3 (0 new) = 0.8 -> TV 0.4
-              [1, 2]],  # disjoint: flipped, TV 1
-             A_IDS[1]]
+    b_ids = [
+        [
+            [0, 1],  # same set, same order, weights moved 0.1 -> TV 0.1
+            [3, 2],  # same set, top-1 flipped; weights 0.6/0.4 on 3/2 vs a's 0.6/0.4 on 2/3 -> TV 0.2
+            [4, 0],  # one shared (4), top-1 kept: |0.6-0.7| + 0.4 (5 lost) + 0.3 (0 new) = 0.8 -> TV 0.4
+            [1, 2],
+        ],  # disjoint: flipped, TV 1
+        A_IDS[1],
+    ]
     b_w = [[[0.7, 0.3], [0.6, 0.4], [0.7, 0.3], [0.5, 0.5]], A_W[1]]
     row = routing_drift(_trace(A_IDS, A_W), _trace(b_ids, b_w)).set_index("layer")
     assert row.loc[0, "top1_flip_rate"] == pytest.approx(2 / 4)

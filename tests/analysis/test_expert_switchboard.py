@@ -6,7 +6,6 @@ from __future__ import annotations
 import string
 
 import pytest
-import torch
 import traitlets
 from moe_models import make_model
 from tokenizers import Tokenizer, decoders, models
@@ -14,15 +13,18 @@ from transformers import PreTrainedTokenizerFast
 
 from qnext_lab.widgets.expert_switchboard import ExpertSwitchboard
 
-TEMPLATE = ("{%- for m in messages %}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-            "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+TEMPLATE = (
+    "{%- for m in messages %}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 
 
 def chat_tokenizer() -> PreTrainedTokenizerFast:
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     chars = sorted(set(string.printable) - set("\r\x0b\x0c"))
-    core = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(specials + chars)}, merges=[], unk_token=None,
-                                ignore_merges=True))
+    core = Tokenizer(
+        models.BPE(vocab={t: i for i, t in enumerate(specials + chars)}, merges=[], unk_token=None, ignore_merges=True)
+    )
     core.decoder = decoders.Fuse()
     core.add_special_tokens(specials)
     tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>")
@@ -33,8 +35,14 @@ def chat_tokenizer() -> PreTrainedTokenizerFast:
 @pytest.fixture(scope="module")
 def lab():
     tok = chat_tokenizer()
-    model = make_model("qwen3_next", vocab_size=len(tok), num_hidden_layers=2,
-                       layer_types=["linear_attention", "full_attention"], eos_token_id=2, pad_token_id=0)
+    model = make_model(
+        "qwen3_next",
+        vocab_size=len(tok),
+        num_hidden_layers=2,
+        layer_types=["linear_attention", "full_attention"],
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     return ExpertSwitchboard(model, tok, "1+2=<b>?", max_new_tokens=6)
 
 

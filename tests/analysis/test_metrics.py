@@ -7,9 +7,18 @@ import math
 import pytest
 import torch
 
-from qnext_lab.analysis import (active_parameters, coactivation, consecutive_repetition, expert_load,
-                                label_specialization, load_balance, most_used_experts, router_saturation,
-                                routing_entropy, vocabulary_specialization)
+from qnext_lab.analysis import (
+    active_parameters,
+    coactivation,
+    consecutive_repetition,
+    expert_load,
+    label_specialization,
+    load_balance,
+    most_used_experts,
+    router_saturation,
+    routing_entropy,
+    vocabulary_specialization,
+)
 from qnext_lab.trace import RoutingTrace
 
 # One layer (decoder layer 5), E = 4 experts, k = 2. Six tokens, stored in an interleaved order as a
@@ -28,8 +37,14 @@ def hand_trace(topk: dict | None = None, **extra) -> RoutingTrace:
     return RoutingTrace(
         topk_ids=torch.tensor([[topk[t] for t in ORDER]]),
         topk_weights=torch.tensor([[[0.7, 0.3]] * 6]),
-        token_ids=torch.tensor([TOK[t] for t in ORDER]), seq_index=torch.tensor([SEQ[t] for t in ORDER]),
-        position=torch.tensor([POS[t] for t in ORDER]), layer_indices=[5], num_experts=4, top_k=2, **extra)
+        token_ids=torch.tensor([TOK[t] for t in ORDER]),
+        seq_index=torch.tensor([SEQ[t] for t in ORDER]),
+        position=torch.tensor([POS[t] for t in ORDER]),
+        layer_indices=[5],
+        num_experts=4,
+        top_k=2,
+        **extra,
+    )
 
 
 def test_expert_load_and_balance():
@@ -115,6 +130,7 @@ def test_consecutive_repetition_within_sequences_only():
     assert row.random_top1 == pytest.approx(1 / 4)
     assert row.random_any_topk == pytest.approx(1 - 1 / 6)  # 1 - C(2,2)/C(4,2)
     from qnext_lab.analysis.repetition import random_overlap_probability
+
     assert random_overlap_probability(8, 2) == pytest.approx(1 - 15 / 28)  # Mixtral's 46%
 
 
@@ -133,6 +149,7 @@ def test_vocabulary_specialization():
 def test_vocabulary_sparse_path_matches_dense(monkeypatch):
     from qnext_lab.analysis import vocabulary
     from qnext_lab.analysis.vocabulary import favourite_experts
+
     torch.manual_seed(0)
     tokens = torch.randint(0, 2000, (5000,)) * 1000  # sparse ids
     ids = torch.stack([torch.randperm(600)[:3] for _ in range(5000)])
@@ -181,10 +198,20 @@ def test_router_saturation():
 
 def test_active_parameters_small_config_by_hand():
     import transformers
-    config = transformers.Qwen3MoeConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                         num_key_value_heads=1, head_dim=16, intermediate_size=64,
-                                         moe_intermediate_size=16, num_experts=8, num_experts_per_tok=2,
-                                         tie_word_embeddings=False)
+
+    config = transformers.Qwen3MoeConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        intermediate_size=64,
+        moe_intermediate_size=16,
+        num_experts=8,
+        num_experts_per_tok=2,
+        tie_word_embeddings=False,
+    )
     frame = active_parameters(config).set_index("component")
     per_expert = 3 * 16 * 32  # gate (16x32) + up (16x32) + down (32x16)
     assert frame.loc["routed experts", "total"] == 2 * 8 * per_expert
@@ -195,15 +222,23 @@ def test_active_parameters_small_config_by_hand():
     assert frame.loc["total", "total"] == sum(p.numel() for p in model.parameters())
     assert frame.loc["total", "total"] - frame.loc["total", "active"] == 2 * 6 * per_expert
     # with a trace: k from the trace, touched = experts actually reached
-    trace = RoutingTrace(topk_ids=torch.tensor([[[0, 1], [1, 0]], [[2, 3], [4, 5]]]), topk_weights=torch.ones(2, 2, 2),
-                         token_ids=torch.tensor([3, 4]), seq_index=torch.tensor([0, 0]), position=torch.tensor([0, 1]),
-                         layer_indices=[0, 1], num_experts=8, top_k=2)
+    trace = RoutingTrace(
+        topk_ids=torch.tensor([[[0, 1], [1, 0]], [[2, 3], [4, 5]]]),
+        topk_weights=torch.ones(2, 2, 2),
+        token_ids=torch.tensor([3, 4]),
+        seq_index=torch.tensor([0, 0]),
+        position=torch.tensor([0, 1]),
+        layer_indices=[0, 1],
+        num_experts=8,
+        top_k=2,
+    )
     traced = active_parameters(model, trace).set_index("component")
     assert traced.loc["routed experts", "touched"] == (2 + 4) * per_expert
 
 
 def test_active_parameters_qwen3_next_80b_from_config_alone():
     import transformers
+
     frame = active_parameters(transformers.Qwen3NextConfig()).set_index("component")  # built on "meta"
     assert 79e9 < frame.loc["total", "total"] < 81e9  # "80B total"
     assert 2.9e9 < frame.loc["total (non-embedding)", "active"] < 3.5e9  # "3B active"

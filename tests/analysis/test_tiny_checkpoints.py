@@ -10,12 +10,14 @@ import qnext_lab
 from qnext_lab.analysis import load_balance, router_saturation
 from qnext_lab.tiny.paths import tiny_path
 
-pytestmark = pytest.mark.skipif(not (tiny_path(check=False) / "config.json").is_file(),
-                                reason="bundled qnext-tiny checkpoint not trained yet")
+pytestmark = pytest.mark.skipif(
+    not (tiny_path(check=False) / "config.json").is_file(), reason="bundled qnext-tiny checkpoint not trained yet"
+)
 
 
 def load(path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(tiny_path())
 
 
@@ -27,8 +29,9 @@ def routing(model, ids):
 
 def test_capture_and_saturation_on_the_bundled_model():
     model, tok = load(tiny_path())
-    text = tok.apply_chat_template([{"role": "user", "content": "What is 12 + 34?"}], tokenize=False,
-                                   add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 12 + 34?"}], tokenize=False, add_generation_prompt=True
+    )
     ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.no_grad(), qnext_lab.capture(model) as trace:
         out = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False)

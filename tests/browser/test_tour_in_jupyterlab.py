@@ -49,9 +49,12 @@ def _bundled_model_present() -> bool:
 
 
 def _run_all_and_wait(page, timeout_s: float) -> None:
-    page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=60_000)
+    page.wait_for_function(
+        "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session",
+        timeout=60_000,
+    )
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     deadline = time.monotonic() + timeout_s
@@ -69,7 +72,8 @@ def _wait_for_answers(page, timeout_s: float = 120) -> None:
         "() => { const boxes = Array.from(document.querySelectorAll('.qnext-answer-box'))"
         ".filter(b => b.offsetParent !== null);"
         " return boxes.length > 0 && boxes.every(b => b.querySelector('.qnext-verdict')); }",
-        timeout=timeout_s * 1000)
+        timeout=timeout_s * 1000,
+    )
 
 
 def _check_view(page, selector: str, shot: str, failures: list[str]) -> None:
@@ -84,8 +88,10 @@ def _check_view(page, selector: str, shot: str, failures: list[str]) -> None:
             " const box = p.closest('.widget-box, .widget-vbox, .widget-hbox') || p.parentElement;"
             " return p.data && p.data.length > 0 && svg"
             " && svg.getBoundingClientRect().width <= box.getBoundingClientRect().width + 1; }); }",
-            arg=handle, timeout=90_000)
-    except Exception:  # noqa: BLE001 - reported below, figure by figure
+            arg=handle,
+            timeout=90_000,
+        )
+    except Exception:  # reported below, figure by figure
         pass
     page.wait_for_timeout(300)
     figures = page.evaluate(_FIGURE_FITS, handle)
@@ -155,7 +161,8 @@ def _move_budget_slider(page) -> None:
     page.wait_for_function(
         "() => { const t = document.querySelector('.qnext-budget-tuner');"
         " return t && t.innerHTML.includes('budget <b>0</b>') && t.querySelector('.qnext-answer-box .qnext-verdict'); }",
-        timeout=60_000)
+        timeout=60_000,
+    )
     after = tuner.locator(".qnext-answer").first.inner_text()
     tuner.screenshot(path=str(ARTIFACTS / "budget_tuner_at_0.png"))
     assert tuner.locator(".qnext-tally").inner_text().strip(), "the budget view does not count its right answers"
@@ -172,9 +179,14 @@ def test_tour_fits_at_1280_and_1024_px_in_light_and_dark_with_marked_answers(jup
         page.goto(jupyter_lab.notebook_url(NOTEBOOK))
         _run_all_and_wait(page, timeout_s=300)
         errors = page.query_selector_all(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        problems = [e.inner_text() for e in errors
-                    if "Traceback" in e.inner_text() or "serialization failed" in e.inner_text()
-                    or "falling back to its reference" in e.inner_text() or "Loading weights" in e.inner_text()]
+        problems = [
+            e.inner_text()
+            for e in errors
+            if "Traceback" in e.inner_text()
+            or "serialization failed" in e.inner_text()
+            or "falling back to its reference" in e.inner_text()
+            or "Loading weights" in e.inner_text()
+        ]
         assert not problems, problems[0]
         news = page.locator(".jp-Notification-Toast", has_text="news")
         assert news.count() == 0, "JupyterLab's news pop-up is shown"
@@ -187,12 +199,14 @@ def test_tour_fits_at_1280_and_1024_px_in_light_and_dark_with_marked_answers(jup
         page.wait_for_function("document.body.getAttribute('data-jp-theme-light') === 'false'", timeout=30_000)
         page.wait_for_timeout(2000)  # PageWatch tells Python, Python restyles the figures
         failures += _check_everything(page, "1024_dark")
-        fonts = page.evaluate("() => Array.from(document.querySelectorAll('.qnext-routing-heatmap .js-plotly-plot'))"
-                              ".map(p => p._fullLayout.font.color)")
+        fonts = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.qnext-routing-heatmap .js-plotly-plot'))"
+            ".map(p => p._fullLayout.font.color)"
+        )
         if not fonts or any(color.lower() not in ("#e6e6e6", "rgb(230, 230, 230)") for color in fonts):
             failures.append(f"dark theme: figures keep their light text colour: {fonts}")
         pane_color = page.evaluate("() => getComputedStyle(document.querySelector('.qnext-answer-box')).color")
-        rgb = [int(v) for v in pane_color[pane_color.index("(") + 1:pane_color.index(")")].split(",")[:3]]
+        rgb = [int(v) for v in pane_color[pane_color.index("(") + 1 : pane_color.index(")")].split(",")[:3]]
         if sum(rgb) / 3 < 128:
             failures.append(f"dark theme: answer text is dark on a dark page ({pane_color})")
         page.screenshot(path=str(ARTIFACTS / "01_tour_dark.png"), full_page=False)

@@ -32,4 +32,4 @@ def test_padding_waste_is_padded_share_per_block_size():
 def test_builders_are_reachable_from_the_public_figures_package():
     assert ql.figures.alignment_figure is alignment_figure
     with pytest.raises(AttributeError):
-        ql.figures.no_such_builder
+        _ = ql.figures.no_such_builder

@@ -36,8 +36,11 @@ def test_difference_refuses_mismatched_architectures(trace, make_trace):
 
 
 def test_export_is_standalone_offline_and_escaped(tmp_path, trace):
-    path = write_html(tmp_path / "out" / "routing.html",
-                      [expert_heatmap(trace, 1), routing_text_html(trace, 1)], title=f"routing {XSS}")
+    path = write_html(
+        tmp_path / "out" / "routing.html",
+        [expert_heatmap(trace, 1), routing_text_html(trace, 1)],
+        title=f"routing {XSS}",
+    )
     html = path.read_text()
     assert "<script src" not in html and 'src="http' not in html  # nothing fetched from a CDN
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js inlined

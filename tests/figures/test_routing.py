@@ -158,8 +158,12 @@ def test_a_live_widget_can_send_every_figure_as_json(make_trace):
     from qnext_lab.kernels import align_reference
 
     trace = make_trace()
-    figs = [expert_heatmap(trace, 1), layer_map(trace), expert_load_bars(trace, 1),
-            alignment_figure(align_reference(trace.topk_ids[0], 8, 16, decode_path=False), top_k=2, num_experts=8)]
+    figs = [
+        expert_heatmap(trace, 1),
+        layer_map(trace),
+        expert_load_bars(trace, 1),
+        alignment_figure(align_reference(trace.topk_ids[0], 8, 16, decode_path=False), top_k=2, num_experts=8),
+    ]
     for fig in figs:
         message = _py_to_js(fig.to_plotly_json(), None)
         json.dumps(message, allow_nan=False, default=lambda buffer: None)

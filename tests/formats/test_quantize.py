@@ -36,19 +36,23 @@ def test_selected_weights_match_gguf_round_trip_and_the_rest_is_untouched(tiny, 
     # the parts a GGUF file quantises: experts, shared expert, attention (incl. the linear attention), embeddings
     kinds = {weight_part(model, n) for n in info.tensors}
     assert kinds == set(GGUF_PARTS)
-    assert not any("norm" in n or n.endswith(("A_log", "dt_bias", "conv1d.weight", "mlp.gate.weight")) for n in info.tensors)
+    assert not any(
+        "norm" in n or n.endswith(("A_log", "dt_bias", "conv1d.weight", "mlp.gate.weight")) for n in info.tensors
+    )
 
 
 def test_error_shrinks_with_more_bits(tiny):
     model, _ = tiny
     w = model.model.layers[0].mlp.experts.gate_up_proj.detach()
-    errors = {f: (ql.quantize(model, f, parts="experts").model.layers[0].mlp.experts.gate_up_proj - w).abs().mean().item()
-              for f in ("Q8_0", "Q5_0", "Q4_0")}
+    errors = {
+        f: (ql.quantize(model, f, parts="experts").model.layers[0].mlp.experts.gate_up_proj - w).abs().mean().item()
+        for f in ("Q8_0", "Q5_0", "Q4_0")
+    }
     assert 0 < errors["Q8_0"] < errors["Q5_0"] < errors["Q4_0"]
     # Q8_0: one scale d = max|block| / 127 per 32 values, stored as fp16 (relative error <= 2^-11), so
     # |error| <= d / 2 + 127 * d * 2^-11 < 0.57 d
     blocks = w.reshape(-1, 32)
-    err = (ql.quantize(model, "Q8_0", parts="experts").model.layers[0].mlp.experts.gate_up_proj.reshape(-1, 32) - blocks)
+    err = ql.quantize(model, "Q8_0", parts="experts").model.layers[0].mlp.experts.gate_up_proj.reshape(-1, 32) - blocks
     assert bool((err.abs() <= blocks.abs().amax(-1, keepdim=True) / 127 * 0.57).all())
 
 

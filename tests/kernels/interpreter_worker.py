@@ -28,7 +28,17 @@ from qnext_lab.kernels import (
 )
 
 # Odd shapes from the issue: T in {1, 7, 129}, E in {8, 64, 512}, k in {1, 2, 8, 10}; H, I not powers of two.
-ROUTING = [(1, 8, 1), (7, 8, 2), (129, 8, 8), (1, 64, 10), (7, 64, 8), (129, 64, 2), (1, 512, 10), (7, 512, 8), (129, 512, 10)]
+ROUTING = [
+    (1, 8, 1),
+    (7, 8, 2),
+    (129, 8, 8),
+    (1, 64, 10),
+    (7, 64, 8),
+    (129, 64, 2),
+    (1, 512, 10),
+    (7, 512, 8),
+    (129, 512, 10),
+]
 GEMM = [  # (T, E, k, H, I, dtype, decode_path)
     (1, 512, 10, 72, 40, "float32", None),
     (7, 64, 8, 72, 40, "float32", False),
@@ -41,8 +51,11 @@ GEMM = [  # (T, E, k, H, I, dtype, decode_path)
 
 def _err(a: torch.Tensor, b: torch.Tensor) -> dict:
     a, b = a.float(), b.float()
-    return {"exact": bool(torch.equal(a, b)), "max_err": float((a - b).abs().max()) if a.numel() else 0.0,
-            "scale": float(b.abs().max()) if b.numel() else 0.0}  # fmt: skip
+    return {
+        "exact": bool(torch.equal(a, b)),
+        "max_err": float((a - b).abs().max()) if a.numel() else 0.0,
+        "scale": float(b.abs().max()) if b.numel() else 0.0,
+    }
 
 
 def _weights(e: int, h: int, i: int, dtype: torch.dtype, **layout) -> ExpertWeights:
@@ -54,11 +67,13 @@ def _weights(e: int, h: int, i: int, dtype: torch.dtype, **layout) -> ExpertWeig
         w1, w2 = w1.transpose(1, 2).contiguous(), w2.transpose(1, 2).contiguous()
     bias = layout.get("bias", False)
     return ExpertWeights(
-        w1.to(dtype), w2.to(dtype),
+        w1.to(dtype),
+        w2.to(dtype),
         (torch.randn(e, 2 * i, generator=g) * 0.1).to(dtype) if bias else None,
         (torch.randn(e, h, generator=g) * 0.1).to(dtype) if bias else None,
-        transposed=transposed, interleaved=layout.get("interleaved", False),
-    )  # fmt: skip
+        transposed=transposed,
+        interleaved=layout.get("interleaved", False),
+    )
 
 
 def routing_cases(out: dict) -> None:
@@ -75,29 +90,41 @@ def routing_cases(out: dict) -> None:
                 res["topk_ids_equal"] = bool(torch.equal(ids.long(), torch.topk(logits.float().softmax(-1), k).indices))
                 out[f"routing-T{t}-E{e}-k{k}-{dtype}-renorm{int(renorm)}"] = res
     # Ties: equal logits must pick the lower expert index, like a stable descending sort.
-    logits = torch.tensor([[1.0, 2.0, 2.0, 2.0, 0.0, 2.0, -1.0, 2.0], [0.0] * 8, [3.0, 3.0, 1.0, 1.0, 1.0, 3.0, 0.0, 0.0]])
+    logits = torch.tensor(
+        [[1.0, 2.0, 2.0, 2.0, 0.0, 2.0, -1.0, 2.0], [0.0] * 8, [3.0, 3.0, 1.0, 1.0, 1.0, 3.0, 0.0, 0.0]]
+    )
     w, ids = route(logits, 3)
     wr, ir = route_reference(logits, 3)
     res = _err(w, wr)
     res["ids_equal"] = bool(torch.equal(ids, ir))
     res["ids"] = ids.tolist()
-    res["values_match_topk"] = bool(torch.allclose(w, torch.topk(logits.softmax(-1), 3).values / torch.topk(logits.softmax(-1), 3).values.sum(-1, keepdim=True)))
+    res["values_match_topk"] = bool(
+        torch.allclose(
+            w, torch.topk(logits.softmax(-1), 3).values / torch.topk(logits.softmax(-1), 3).values.sum(-1, keepdim=True)
+        )
+    )
     out["routing-ties"] = res
 
 
 def align_cases(out: dict) -> None:
     for t, e, k in ROUTING:
         g = torch.Generator().manual_seed(t + e + k)
-        ids = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(t)]).to(torch.int32)  # (T, k) distinct per row
+        ids = torch.stack([torch.randperm(e, generator=g)[:k] for _ in range(t)]).to(
+            torch.int32
+        )  # (T, k) distinct per row
         for block in (16, 64):
             for decode in (False, True):
                 a = align_block_size(ids, e, block, decode_path=decode)
                 r = align_reference(ids, e, block, decode_path=decode)
                 out[f"align-T{t}-E{e}-k{k}-BM{block}-decode{int(decode)}"] = {
-                    "exact": bool(torch.equal(a.sorted_ids, r.sorted_ids) and torch.equal(a.expert_ids, r.expert_ids)
-                                  and torch.equal(a.num_padded, r.num_padded)),
-                    "max_err": 0.0, "scale": 1.0,
-                }  # fmt: skip
+                    "exact": bool(
+                        torch.equal(a.sorted_ids, r.sorted_ids)
+                        and torch.equal(a.expert_ids, r.expert_ids)
+                        and torch.equal(a.num_padded, r.num_padded)
+                    ),
+                    "max_err": 0.0,
+                    "scale": 1.0,
+                }
 
 
 def gemm_cases(out: dict) -> None:
@@ -150,9 +177,9 @@ def moe_cases(out: dict) -> None:
 
 def runtime_cases(out: dict) -> None:
     import transformers
+    from families import family_configs
 
     import qnext_lab  # noqa: F401  registers "qnext"
-    from families import family_configs
 
     configs = family_configs()
     # Families whose experts differ in what the kernels see: plain SiLU (Qwen3-MoE; Mixtral, OLMoE and
@@ -191,8 +218,15 @@ def selfcheck_cases(out: dict) -> None:
     layouts = {  # (E, k, H, I, dtype, layout, gate): Qwen-style, fp16, GPT-OSS-style, many experts
         "silu-float32": (8, 2, 40, 24, torch.float32, {}, "silu"),
         "silu-float16": (16, 4, 40, 24, torch.float16, {}, "silu"),
-        "gpt_oss-float32": (8, 2, 40, 24, torch.float32, dict(transposed=True, interleaved=True, bias=True),
-                            "clamped_swiglu"),
+        "gpt_oss-float32": (
+            8,
+            2,
+            40,
+            24,
+            torch.float32,
+            dict(transposed=True, interleaved=True, bias=True),
+            "clamped_swiglu",
+        ),
         "silu-E512-k10-float32": (512, 10, 24, 20, torch.float32, {}, "silu"),
     }
     for name, (e, k, h, i, dtype, layout, gate) in layouts.items():

@@ -26,7 +26,9 @@ def _weights(e, h, i, dtype, transposed=False, interleaved=False, bias=False):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
-@pytest.mark.parametrize("t,e,k,h,i", [(1, 512, 10, 2048, 512), (7, 64, 8, 200, 72), (257, 512, 10, 2048, 512), (129, 8, 2, 72, 40)])
+@pytest.mark.parametrize(
+    "t,e,k,h,i", [(1, 512, 10, 2048, 512), (7, 64, 8, 200, 72), (257, 512, 10, 2048, 512), (129, 8, 2, 72, 40)]
+)
 def test_moe_forward_matches_torch_reference(dtype, t, e, k, h, i):
     x = torch.randn(t, h, device="cuda").to(dtype)
     logits = torch.randn(t, e, device="cuda")
@@ -68,9 +70,18 @@ def test_transformers_model_on_gpu_matches_eager():
 
     import qnext_lab  # noqa: F401
 
-    cfg = transformers.Qwen3MoeConfig(vocab_size=128, hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
-                                      num_key_value_heads=2, head_dim=64, intermediate_size=512,
-                                      moe_intermediate_size=96, num_experts=64, num_experts_per_tok=8)  # fmt: skip
+    cfg = transformers.Qwen3MoeConfig(
+        vocab_size=128,
+        hidden_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=64,
+        intermediate_size=512,
+        moe_intermediate_size=96,
+        num_experts=64,
+        num_experts_per_tok=8,
+    )
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(cfg, experts_implementation="eager")
     with torch.no_grad():
@@ -114,9 +125,18 @@ def test_a_model_on_gpu_runs_triton_after_its_self_check_without_falling_back():
     import qnext_lab  # noqa: F401
     from qnext_lab.runtime import self_check
 
-    cfg = transformers.Qwen3MoeConfig(vocab_size=128, hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
-                                      num_key_value_heads=2, head_dim=64, intermediate_size=512,
-                                      moe_intermediate_size=96, num_experts=64, num_experts_per_tok=8)  # fmt: skip
+    cfg = transformers.Qwen3MoeConfig(
+        vocab_size=128,
+        hidden_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=64,
+        intermediate_size=512,
+        moe_intermediate_size=96,
+        num_experts=64,
+        num_experts_per_tok=8,
+    )
     model = transformers.AutoModelForCausalLM.from_config(cfg, experts_implementation="qnext")
     model = model.to("cuda", torch.bfloat16).eval()
     self_check.clear_verdicts()

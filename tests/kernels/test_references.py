@@ -109,7 +109,9 @@ def test_transposed_interleaved_layout_gives_same_result():
     plain = moe_experts(x, ExpertWeights(w1, w2), ids, tw, backend="torch")
     # Interleave gate/up rows (g0, u0, g1, u1, ...) and store transposed, as GPT-OSS does.
     inter = torch.stack(w1.chunk(2, dim=1), dim=2).reshape(e, 2 * i, h)
-    other = ExpertWeights(inter.transpose(1, 2).contiguous(), w2.transpose(1, 2).contiguous(), transposed=True, interleaved=True)
+    other = ExpertWeights(
+        inter.transpose(1, 2).contiguous(), w2.transpose(1, 2).contiguous(), transposed=True, interleaved=True
+    )
     torch.testing.assert_close(moe_experts(x, other, ids, tw, backend="torch"), plain, atol=1e-5, rtol=1e-5)
 
 

@@ -25,12 +25,20 @@ TOL = {"float32": 1e-5, "float16": 2e-3}  # relative to the reference's largest 
 
 @pytest.fixture(scope="module")
 def results() -> dict:
-    env = {**os.environ, "TRITON_INTERPRET": "1", "QNEXT_LAB_BACKEND": "triton",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests" / "runtime"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env = {
+        **os.environ,
+        "TRITON_INTERPRET": "1",
+        "QNEXT_LAB_BACKEND": "triton",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests" / "runtime"), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("interpreter_worker.py"))],
-        env=env, capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULTS ")]
     assert proc.returncode == 0 and lines, f"interpreter worker failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(lines[-1][len("RESULTS ") :])

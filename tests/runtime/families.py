@@ -8,33 +8,76 @@ biased, clamped SwiGLU; DeepSeek-V3: grouped sigmoid routing with shared experts
 import transformers
 
 VOCAB = 96
-COMMON = dict(vocab_size=VOCAB, hidden_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-              max_position_embeddings=128, tie_word_embeddings=False)  # fmt: skip
+COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+    tie_word_embeddings=False,
+)
 
 
 def family_configs() -> dict[str, transformers.PretrainedConfig]:
     return {
         "qwen3_next": transformers.Qwen3NextConfig(
-            **COMMON, head_dim=16, intermediate_size=72, moe_intermediate_size=20, shared_expert_intermediate_size=20,
-            num_experts=16, num_experts_per_tok=4, layer_types=["linear_attention", "full_attention"],
-            linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=8,
-        ),  # fmt: skip
+            **COMMON,
+            head_dim=16,
+            intermediate_size=72,
+            moe_intermediate_size=20,
+            shared_expert_intermediate_size=20,
+            num_experts=16,
+            num_experts_per_tok=4,
+            layer_types=["linear_attention", "full_attention"],
+            linear_num_key_heads=2,
+            linear_num_value_heads=4,
+            linear_key_head_dim=8,
+            linear_value_head_dim=8,
+        ),
         "qwen3_moe": transformers.Qwen3MoeConfig(
-            **COMMON, head_dim=12, intermediate_size=72, moe_intermediate_size=22, num_experts=8, num_experts_per_tok=2,
-        ),  # fmt: skip
+            **COMMON,
+            head_dim=12,
+            intermediate_size=72,
+            moe_intermediate_size=22,
+            num_experts=8,
+            num_experts_per_tok=2,
+        ),
         "qwen2_moe": transformers.Qwen2MoeConfig(
-            **COMMON, intermediate_size=72, moe_intermediate_size=22, shared_expert_intermediate_size=30,
-            num_experts=8, num_experts_per_tok=2,
-        ),  # fmt: skip
-        "mixtral": transformers.MixtralConfig(**COMMON, intermediate_size=26, num_local_experts=8, num_experts_per_tok=2),
+            **COMMON,
+            intermediate_size=72,
+            moe_intermediate_size=22,
+            shared_expert_intermediate_size=30,
+            num_experts=8,
+            num_experts_per_tok=2,
+        ),
+        "mixtral": transformers.MixtralConfig(
+            **COMMON, intermediate_size=26, num_local_experts=8, num_experts_per_tok=2
+        ),
         "olmoe": transformers.OlmoeConfig(**COMMON, intermediate_size=26, num_experts=16, num_experts_per_tok=8),
         "deepseek_v3": transformers.DeepseekV3Config(
-            **{**COMMON, "num_key_value_heads": 4}, intermediate_size=72, moe_intermediate_size=22, n_routed_experts=16, num_experts_per_tok=4,
-            n_group=4, topk_group=2, n_shared_experts=1, first_k_dense_replace=1, q_lora_rank=24, kv_lora_rank=16,
-            qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=12,
-        ),  # fmt: skip
+            **{**COMMON, "num_key_value_heads": 4},
+            intermediate_size=72,
+            moe_intermediate_size=22,
+            n_routed_experts=16,
+            num_experts_per_tok=4,
+            n_group=4,
+            topk_group=2,
+            n_shared_experts=1,
+            first_k_dense_replace=1,
+            q_lora_rank=24,
+            kv_lora_rank=16,
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=8,
+            v_head_dim=12,
+        ),
         "gpt_oss": transformers.GptOssConfig(
-            **COMMON, head_dim=12, intermediate_size=26, num_local_experts=8, num_experts_per_tok=2,
-            sliding_window=16, layer_types=["sliding_attention", "full_attention"],
-        ),  # fmt: skip
+            **COMMON,
+            head_dim=12,
+            intermediate_size=26,
+            num_local_experts=8,
+            num_experts_per_tok=2,
+            sliding_window=16,
+            layer_types=["sliding_attention", "full_attention"],
+        ),
     }

@@ -9,8 +9,8 @@ import torch
 import transformers
 
 import qnext_lab
-from qnext_lab.runtime.experts_module import experts_modules
 from qnext_lab import load
+from qnext_lab.runtime.experts_module import experts_modules
 from qnext_lab.runtime.loading import load_pretrained
 from qnext_lab.tiny.tokenizer import build_tokenizer
 
@@ -24,7 +24,9 @@ def _save(model: torch.nn.Module, path) -> None:
 
 @pytest.fixture
 def moe_dir(tmp_path):
-    cfg = transformers.Qwen3MoeConfig(**SMALL, head_dim=16, intermediate_size=40, moe_intermediate_size=12, num_experts=4, num_experts_per_tok=2)
+    cfg = transformers.Qwen3MoeConfig(
+        **SMALL, head_dim=16, intermediate_size=40, moe_intermediate_size=12, num_experts=4, num_experts_per_tok=2
+    )
     _save(transformers.AutoModelForCausalLM.from_config(cfg), tmp_path)
     return tmp_path
 
@@ -98,9 +100,14 @@ def test_loading_the_bundled_model_is_quiet_but_real_warnings_stay(tmp_path):
         "ql.generate(model, tok, 'What is 1 + 2?', max_new_tokens=8)\n"
         "logging.getLogger('transformers.integrations.hub_kernels').warning('a real warning stays')\n"
     )
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                       os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Loading weights" not in done.stderr

@@ -8,9 +8,9 @@ tests/kernels/test_triton_interpreter.py.
 import pytest
 import torch
 import transformers
+from families import family_configs
 
 import qnext_lab  # noqa: F401  registers "qnext"
-from families import family_configs
 from qnext_lab.runtime import torch_experts
 
 FAMILIES = list(family_configs())

@@ -95,8 +95,11 @@ def test_explicit_triton_backend_raises_a_clear_error(model, as_on_gpu, monkeypa
     monkeypatch.setenv("QNEXT_LAB_BACKEND", "triton")
     monkeypatch.setattr(self_check, "triton_experts", Kernel(off_by_half))
     ids = torch.zeros(1, 3, dtype=torch.long)
-    with pytest.raises(TritonSelfCheckError, match=r"QNEXT_LAB_BACKEND=triton, but the first-use self-check failed"
-                                                   r".*relative error.*Use QNEXT_LAB_BACKEND=torch"):
+    with pytest.raises(
+        TritonSelfCheckError,
+        match=r"QNEXT_LAB_BACKEND=triton, but the first-use self-check failed"
+        r".*relative error.*Use QNEXT_LAB_BACKEND=torch",
+    ):
         _logits(model, ids)
     with pytest.raises(TritonSelfCheckError):  # every call, not only the first
         _logits(model, ids)
@@ -104,8 +107,9 @@ def test_explicit_triton_backend_raises_a_clear_error(model, as_on_gpu, monkeypa
 
 def _weights(e=12, h=24, i=10, **layout):
     g = torch.Generator().manual_seed(3)
-    return ExpertWeights(torch.randn(e, 2 * i, h, generator=g) / h**0.5, torch.randn(e, h, i, generator=g) / i**0.5,
-                         **layout)
+    return ExpertWeights(
+        torch.randn(e, 2 * i, h, generator=g) / h**0.5, torch.randn(e, h, i, generator=g) / i**0.5, **layout
+    )
 
 
 def test_the_check_passes_a_correct_kernel_and_catches_subtle_faults(monkeypatch):
@@ -124,8 +128,11 @@ def test_the_check_passes_a_correct_kernel_and_catches_subtle_faults(monkeypatch
     def nan_output(*args):
         return torch.full_like(torch_path(*args), float("nan"))
 
-    for fault, words in ((wrong_for_last_expert, "relative error"), (wrong_on_decode, "on 1 token"),
-                         (nan_output, "NaN/inf")):
+    for fault, words in (
+        (wrong_for_last_expert, "relative error"),
+        (wrong_on_decode, "on 1 token"),
+        (nan_output, "NaN/inf"),
+    ):
         monkeypatch.setattr(self_check, "triton_experts", fault)
         reason = check_triton_path(w, "silu", 1.702, 7.0, top_k=2)
         assert reason is not None and words in reason, (fault.__name__, reason)

@@ -7,8 +7,8 @@ from transformers.models.mixtral.modeling_mixtral import MixtralExperts
 from transformers.models.nemotron_h.modeling_nemotron_h import NemotronHExperts
 
 import qnext_lab  # noqa: F401
-from qnext_lab.runtime.experts import UnsupportedExpertsError, qnext_experts_forward, triton_plan
 from qnext_lab.runtime import torch_experts
+from qnext_lab.runtime.experts import UnsupportedExpertsError, qnext_experts_forward, triton_plan
 from qnext_lab.runtime.torch_experts import grouped_mm_usable, torch_experts_forward
 
 STRATEGIES = {  # (max gathered bytes, max slots for the loop): force each of the three strategies
@@ -56,7 +56,9 @@ def test_strategies_match_eager(hidden, inter, strategy, monkeypatch):
     x, (ids, w) = torch.randn(33, hidden), _routing(33, 8, 2)
     with torch.no_grad():
         assert grouped_mm_usable(x, (module.gate_up_proj, module.down_proj)) == (hidden % 4 == 0)
-        torch.testing.assert_close(torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize("strategy", ["gather", "loop"])  # with gradients on, grouped_mm is never taken
@@ -90,13 +92,17 @@ def test_only_active_experts_are_computed(monkeypatch):
 @pytest.mark.parametrize("strategy", ["gather", "loop"])
 def test_ungated_experts_match_eager(strategy, monkeypatch):
     _force(monkeypatch, strategy)
-    cfg = transformers.NemotronHConfig(hidden_size=40, moe_intermediate_size=24, n_routed_experts=8, num_experts_per_tok=2)
+    cfg = transformers.NemotronHConfig(
+        hidden_size=40, moe_intermediate_size=24, n_routed_experts=8, num_experts_per_tok=2
+    )
     module = NemotronHExperts(cfg)
     with torch.no_grad():
         module.up_proj.normal_(0, 0.1)
         module.down_proj.normal_(0, 0.1)
         x, (ids, w) = torch.randn(9, 40), _routing(9, 8, 2)
-        torch.testing.assert_close(qnext_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            qnext_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5
+        )
     with pytest.raises(UnsupportedExpertsError, match="has_gate=False"):
         triton_plan(module)  # the Triton kernels fuse a gate: refused, not silently wrong
 
@@ -137,7 +143,9 @@ def test_gpt_oss_layout_strategies_match_eager(hidden, inter, strategy, monkeypa
             p.normal_(0, 0.2)
         x, (ids, w) = torch.randn(33, hidden) * 3, _routing(33, 8, 2)  # large enough to hit the clamps
         assert grouped_mm_usable(x, (module.gate_up_proj, module.down_proj)) == (hidden % 4 == 0)
-        torch.testing.assert_close(torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            torch_experts_forward(module, x, ids, w), _eager(module, x, ids, w), atol=1e-5, rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize("strategy", ["loop", "grouped"])

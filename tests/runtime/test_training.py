@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trace"))
-from moe_models import make_model  # noqa: E402
+from moe_models import make_model
 
 
 def _grads(model: torch.nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -41,8 +41,13 @@ def test_lora_on_fused_experts_trains_through_qnext():
     results = {}
     for impl in ("eager", "qnext"):
         base = make_model("qwen3_moe", implementation=impl).train()
-        config = LoraConfig(r=4, lora_alpha=8, target_modules=[], init_lora_weights=False,
-                            target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"])
+        config = LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=[],
+            init_lora_weights=False,
+            target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
+        )
         torch.manual_seed(2)  # same random LoRA factors for both implementations
         model = get_peft_model(base, config)
         trainable = [n for n, p in model.named_parameters() if p.requires_grad]

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from toy import char_tokenizer, random_model  # noqa: E402
+from toy import char_tokenizer, random_model
 
 STOP = "\nstop\n</think>\n"  # short, so forced text costs few decode steps
 

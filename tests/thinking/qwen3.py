@@ -35,10 +35,21 @@ def qwen3_moe(tok, seed: int = 0) -> Qwen3MoeForCausalLM:
     """A random Qwen3-MoE with Qwen3's vocabulary (151,936) and a tiny body: 2 layers, 4 experts top-2."""
     torch.manual_seed(seed)
     config = Qwen3MoeConfig(
-        vocab_size=151936, hidden_size=32, intermediate_size=64, moe_intermediate_size=16, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, num_experts=4, num_experts_per_tok=2,
-        max_position_embeddings=2048, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"), bos_token_id=None,
+        vocab_size=151936,
+        hidden_size=32,
+        intermediate_size=64,
+        moe_intermediate_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        num_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
+        bos_token_id=None,
     )
     model = Qwen3MoeForCausalLM(config).eval()
     model.generation_config.eos_token_id = config.eos_token_id

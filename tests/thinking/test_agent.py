@@ -53,8 +53,11 @@ def turns(tok, *texts):
 
 
 def test_the_loop_calls_the_tool_and_answers_from_its_result(model, tok):
-    script = turns(tok, "<think>\nneed the tool\n</think>\n\n" + call(a=1234, b=5678),
-                   "<think>\nit said 7006652\n</think>\n\n7006652")
+    script = turns(
+        tok,
+        "<think>\nneed the tool\n</think>\n\n" + call(a=1234, b=5678),
+        "<think>\nit said 7006652\n</think>\n\n7006652",
+    )
     with scripted(model, script):
         run = run_agent(model, tok, "What is 1234 * 5678?", [multiply], max_new_tokens=60)
     assert run.finish_reason == "answer" and run.answer == "7006652" and len(run.turns) == 2
@@ -87,12 +90,15 @@ def test_the_episode_trace_holds_each_token_once_with_every_phase(model, tok):
     assert trace.tokens is not None and len(trace.tokens) == trace.num_tokens
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    (call("square", x=3), "unknown tool 'square'"),
-    ('<tool_call>\n{"name": "multiply", "arguments": {"a": 2,\n</tool_call>', "not valid JSON"),
-    (call("divide", a=1, b=0), "divide raised ZeroDivisionError"),
-    (call(a=1), "multiply raised TypeError"),
-])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (call("square", x=3), "unknown tool 'square'"),
+        ('<tool_call>\n{"name": "multiply", "arguments": {"a": 2,\n</tool_call>', "not valid JSON"),
+        (call("divide", a=1, b=0), "divide raised ZeroDivisionError"),
+        (call(a=1), "multiply raised TypeError"),
+    ],
+)
 def test_faults_become_tool_messages_the_model_reads(model, tok, bad, message):
     with scripted(model, turns(tok, bad, "sorry")):
         run = run_agent(model, tok, "q", [multiply, divide], max_new_tokens=40, thinking=False)
@@ -103,8 +109,10 @@ def test_faults_become_tool_messages_the_model_reads(model, tok, bad, message):
 
 
 def test_a_tool_offered_only_as_a_schema_is_answered_with_an_error(model, tok):
-    schema = {"type": "function", "function": {"name": "lookup", "description": "Look up.",
-                                               "parameters": {"type": "object", "properties": {}}}}
+    schema = {
+        "type": "function",
+        "function": {"name": "lookup", "description": "Look up.", "parameters": {"type": "object", "properties": {}}},
+    }
     with scripted(model, turns(tok, call("lookup"), "done")):
         run = run_agent(model, tok, "q", [multiply, schema], max_new_tokens=40, thinking=False)
     assert "offered as a JSON schema only" in run.turns[0].results[0].error and run.answer == "done"
@@ -121,8 +129,11 @@ def test_calls_beyond_max_turns_are_refused_in_a_tool_message(model, tok):
 
 def test_the_budget_counts_thinking_over_the_whole_episode(model, tok):
     stop = "\nstop\n</think>\n\n"
-    script = turns(tok, "<think>\na b c\n</think>\n\n" + call(a=2, b=3),
-                   "<think>\none two three four five six seven eight nine\n</think>\n\n6")
+    script = turns(
+        tok,
+        "<think>\na b c\n</think>\n\n" + call(a=2, b=3),
+        "<think>\none two three four five six seven eight nine\n</think>\n\n6",
+    )
     with scripted(model, script):
         run = run_agent(model, tok, "q", [multiply], budget=6, max_new_tokens=60, stop_text=stop)
     first, second = run.generations

@@ -21,8 +21,14 @@ def _generate(model, tok, procs, prompts=PROMPTS, max_new_tokens=40, seed=0):
     batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)  # left padding
     torch.manual_seed(seed)
     out = model.generate(
-        **batch, logits_processor=LogitsProcessorList(procs), max_new_tokens=max_new_tokens,
-        do_sample=True, temperature=1.0, top_k=0, top_p=1.0, pad_token_id=tok.pad_token_id,
+        **batch,
+        logits_processor=LogitsProcessorList(procs),
+        max_new_tokens=max_new_tokens,
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        pad_token_id=tok.pad_token_id,
     )
     return [row[batch.input_ids.shape[1] :].tolist() for row in out]
 

@@ -54,8 +54,11 @@ def test_hover_text_is_numbers_only():
 
 @pytest.mark.parametrize(
     ("bad", "error"),
-    [([1, 2], TypeError), (pd.DataFrame({"budget": [1]}), ValueError),
-     (pd.DataFrame({"budget": [None], "mode": ["non-thinking"], "accuracy": [0.5]}), ValueError)],
+    [
+        ([1, 2], TypeError),
+        (pd.DataFrame({"budget": [1]}), ValueError),
+        (pd.DataFrame({"budget": [None], "mode": ["non-thinking"], "accuracy": [0.5]}), ValueError),
+    ],
 )
 def test_bad_tables(bad, error):
     with pytest.raises(error):

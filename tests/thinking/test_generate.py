@@ -88,7 +88,10 @@ def test_capture_labels_every_token(model, thinking_tok):
     expected = [0] * len(g.prompt_ids) + [1 if lab == "thinking" else 2 for lab in g.labels]
     assert trace.phase.tolist() == expected[: trace.num_tokens]
     assert trace.tokens[: len(g.prompt_ids)] == [thinking_tok.decode([t]) for t in g.prompt_ids]
-    assert len(trace.select(phase="thinking")) == 3 + len(thinking_tok.encode(model.generation_config.thinking_stop_text)) - 1
+    assert (
+        len(trace.select(phase="thinking"))
+        == 3 + len(thinking_tok.encode(model.generation_config.thinking_stop_text)) - 1
+    )
 
 
 @pytest.mark.parametrize(

@@ -197,5 +197,11 @@ def test_beam_search_is_refused_by_the_budget_processor(model, tok):
     with pytest.raises(ValueError, match="beam search"):
         for _ in range(3):  # reordering is only visible once beams diverge; a few tries make it certain
             proc.reset()
-            model.generate(ids, num_beams=4, max_new_tokens=12, do_sample=False,
-                           logits_processor=LogitsProcessorList([proc]), pad_token_id=tok.pad_token_id)
+            model.generate(
+                ids,
+                num_beams=4,
+                max_new_tokens=12,
+                do_sample=False,
+                logits_processor=LogitsProcessorList([proc]),
+                pad_token_id=tok.pad_token_id,
+            )

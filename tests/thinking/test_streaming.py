@@ -76,8 +76,14 @@ def test_phase_streamer_plugs_into_model_generate(model, hybrid_tok, thinking_to
     proc = ThinkingBudgetProcessor(thinking_tok, 0, model=model)
     streamer = PhaseStreamer(thinking_tok, prepared, tt, proc)
     ids = torch.tensor([prepared.ids])
-    out = model.generate(ids, streamer=streamer, logits_processor=LogitsProcessorList([proc]), max_new_tokens=6,
-                         do_sample=False, pad_token_id=thinking_tok.pad_token_id)
+    out = model.generate(
+        ids,
+        streamer=streamer,
+        logits_processor=LogitsProcessorList([proc]),
+        max_new_tokens=6,
+        do_sample=False,
+        pad_token_id=thinking_tok.pad_token_id,
+    )
     pieces = list(streamer)  # like TextIteratorStreamer: iterate until generate calls end()
     assert [p.token_id for p in pieces] == out[0, ids.shape[1] :].tolist()
     assert all(p.phase == "thinking" and p.forced for p in pieces)  # budget 0: the stop text comes first
@@ -96,7 +102,10 @@ def test_phase_streamer_text_over_many_lines_is_exact(hybrid_tok):
     pieces = list(streamer)
     assert "".join(p.text for p in pieces if p.phase == "thinking") == "\n1+2=3\ncarry 0\n"
     assert "".join(p.text for p in pieces if p.phase == "answer") == "\n\nThe sum\nis 3."
-    assert (pieces[-1].thinking_tokens, pieces[-1].answer_tokens) == (len("\n1+2=3\ncarry 0\n"), len("\n\nThe sum\nis 3."))
+    assert (pieces[-1].thinking_tokens, pieces[-1].answer_tokens) == (
+        len("\n1+2=3\ncarry 0\n"),
+        len("\n\nThe sum\nis 3."),
+    )
 
 
 def test_dropping_a_stream_stops_its_generation(model, thinking_tok):

@@ -53,8 +53,9 @@ def _score(problem, answer):  # any deterministic function of the answer will do
 
 def test_sweep_table_agrees_with_naive_generation(model, thinking_tok):
     budgets = [0, 5, None]
-    df, gens = sweep_budget(model, thinking_tok, PROMPTS, budgets, score=_score, batch_size=3,
-                            max_new_tokens=24, return_generations=True)
+    df, gens = sweep_budget(
+        model, thinking_tok, PROMPTS, budgets, score=_score, batch_size=3, max_new_tokens=24, return_generations=True
+    )
     assert list(df.columns) == COLUMNS and len(df) == 4
     assert df["budget"].dtype == pd.Int64Dtype() and df["mode"].tolist()[-1] == "non-thinking"
     for b, row in zip(budgets, df.itertuples()):
@@ -68,8 +69,17 @@ def test_sweep_table_agrees_with_naive_generation(model, thinking_tok):
 
 
 def test_sampled_sweep_runs_each_budget(model, thinking_tok):
-    df = sweep_budget(model, thinking_tok, PROMPTS[:2], [0, 3], score=_score, max_new_tokens=12,
-                      do_sample=True, seed=1, non_thinking=False)
+    df = sweep_budget(
+        model,
+        thinking_tok,
+        PROMPTS[:2],
+        [0, 3],
+        score=_score,
+        max_new_tokens=12,
+        do_sample=True,
+        seed=1,
+        non_thinking=False,
+    )
     assert df["budget"].tolist() == [0, 3] and (df["mean_thinking_tokens"] <= df["budget"]).all()
 
 

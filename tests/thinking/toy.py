@@ -34,7 +34,9 @@ TEMPLATES = {
 }
 
 
-def char_tokenizer(style: str = "hybrid", think_tokens: bool = True, think_special: bool = True) -> PreTrainedTokenizerFast:
+def char_tokenizer(
+    style: str = "hybrid", think_tokens: bool = True, think_special: bool = True
+) -> PreTrainedTokenizerFast:
     """One token per character plus the chat specials; ``think_tokens=False`` drops <think>/</think>;
     ``think_special=False`` makes them plain added tokens, as in Qwen3's tokenizer."""
     specials = SPECIALS if think_tokens else SPECIALS[:3]

@@ -84,7 +84,13 @@ def test_shipped_model_answers_a_second_question(tiny):
 
     model, tok = tiny
     problems = make_problems(11, seed=78)
-    chats = [[{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer},
-              {"role": "user", "content": b.question}] for a, b in zip(problems, problems[1:])]
+    chats = [
+        [
+            {"role": "user", "content": a.question},
+            {"role": "assistant", "content": a.answer},
+            {"role": "user", "content": b.question},
+        ]
+        for a, b in zip(problems, problems[1:])
+    ]
     gens = generate_batch(model, tok, chats, thinking=True, max_new_tokens=160)
     assert sum(score(p, g.answer) for p, g in zip(problems[1:], gens)) >= 7, [g.answer for g in gens]

@@ -50,8 +50,9 @@ def test_batch_is_right_padded_and_seeded(tok):
 
 
 def _render(tok, messages, thinking, tools=None, generation_prompt=True):
-    return tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt,
-                                   enable_thinking=thinking)
+    return tok.apply_chat_template(
+        messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt, enable_thinking=thinking
+    )
 
 
 def test_tool_examples_are_what_the_template_renders_for_the_same_chat(tok):
@@ -64,8 +65,11 @@ def test_tool_examples_are_what_the_template_renders_for_the_same_chat(tok):
     for i in range(40):
         mode = ("think", "nothink")[i % 2]
         prompt, _, pieces = render_tool_example(p, "tool", mode, rng)
-        tools = [TOOLS[name] for name in prompt.split("<tools>\n")[1].split("\n</tools>")[0].replace("(", "\n").split("\n")
-                 if name in TOOLS]
+        tools = [
+            TOOLS[name]
+            for name in prompt.split("<tools>\n")[1].split("\n</tools>")[0].replace("(", "\n").split("\n")
+            if name in TOOLS
+        ]
         assert TOOLS["multiply"] in tools
         ids, labels = encode_example(tok, prompt, pieces)
         full, trained = tok.decode(ids), _in_loss(tok, ids, labels)
@@ -73,24 +77,39 @@ def test_tool_examples_are_what_the_template_renders_for_the_same_chat(tok):
         if mode == "think":
             turn1 = {"role": "assistant", "content": "<think>\nCall multiply.\n</think>\n\n", "tool_calls": [call]}
             chat = [user, turn1, {"role": "tool", "content": p.answer}]
-            assert full == _render(tok, chat, True, tools) + f"<think>\nRead the result.\n</think>\n\n{p.answer}<|im_end|>"
-            assert trained.startswith("<think>\nCall multiply.\n</think>\n\n<tool_call>\n") and "tool_response" not in trained
+            assert (
+                full == _render(tok, chat, True, tools) + f"<think>\nRead the result.\n</think>\n\n{p.answer}<|im_end|>"
+            )
+            assert (
+                trained.startswith("<think>\nCall multiply.\n</think>\n\n<tool_call>\n")
+                and "tool_response" not in trained
+            )
             seen.add("think")
         elif "tool_response" in full:  # the answer after the response; the call (re-rendered) is not trained
-            chat = [user, {"role": "assistant", "content": "", "tool_calls": [call]}, {"role": "tool", "content": p.answer}]
+            chat = [
+                user,
+                {"role": "assistant", "content": "", "tool_calls": [call]},
+                {"role": "tool", "content": p.answer},
+            ]
             assert full == _render(tok, chat, False, tools) + p.answer + "<|im_end|>"
             assert trained == p.answer + "<|im_end|>"
             seen.add("answer")
         else:  # the call itself, after the empty think block of enable_thinking=False
             assert prompt == _render(tok, [user], False, tools)
-            assert trained == '<tool_call>\n{"name": "multiply", "arguments": ' + \
-                f'{{"a": {p.arguments[0][1]}, "b": {p.arguments[1][1]}}}}}\n</tool_call><|im_end|>'
+            assert (
+                trained
+                == '<tool_call>\n{"name": "multiply", "arguments": '
+                + f'{{"a": {p.arguments[0][1]}, "b": {p.arguments[1][1]}}}}}\n</tool_call><|im_end|>'
+            )
             seen.add("call")
     assert seen == {"think", "answer", "call"}
     # without tools offered: the model says it has none and answers directly (the true product is the target)
     prompt, _, pieces = render_tool_example(p, "no_tool", "think", rng)
     assert prompt == _render(tok, [{"role": "user", "content": p.question}], True)
-    assert _in_loss(tok, *encode_example(tok, prompt, pieces)) == f"<think>\n{p.thinking}\n</think>\n\n{p.answer}<|im_end|>"
+    assert (
+        _in_loss(tok, *encode_example(tok, prompt, pieces))
+        == f"<think>\n{p.thinking}\n</think>\n\n{p.answer}<|im_end|>"
+    )
     with pytest.raises(ValueError):
         render_tool_example(make_problems(1, seed=0)[0], "tool", "think", rng)
 
@@ -101,9 +120,11 @@ def test_two_turn_history_drops_the_first_thinking_like_the_template(tok):
     first, second = make_problems(2, seed=5)
     for mode in ("think", "nothink"):
         prompt, _, _ = render_two_turn(first, second, mode, random.Random(0))
-        chat = [{"role": "user", "content": first.question},
-                {"role": "assistant", "content": f"<think>\n{first.thinking}\n</think>\n\n{first.answer}"},
-                {"role": "user", "content": second.question}]
+        chat = [
+            {"role": "user", "content": first.question},
+            {"role": "assistant", "content": f"<think>\n{first.thinking}\n</think>\n\n{first.answer}"},
+            {"role": "user", "content": second.question},
+        ]
         assert prompt == _render(tok, chat, mode == "think")
 
 
@@ -115,4 +136,5 @@ def test_length_sorted_batches_pad_less_with_the_same_mix(tok):
     real = sum(int((x != tok.pad_token_id).sum()) for x, _ in batches)
     plain = [make_batch(tok, random.Random(1), 16) for _ in range(4)]
     assert real / sum(x.numel() for x, _ in batches) > sum(int((x != tok.pad_token_id).sum()) for x, _ in plain) / sum(
-        x.numel() for x, _ in plain)
+        x.numel() for x, _ in plain
+    )

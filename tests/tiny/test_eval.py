@@ -14,10 +14,20 @@ from qnext_lab.tiny.model import TinyArch, tiny_config
 from qnext_lab.tiny.tasks import FAMILIES, make_problems
 from qnext_lab.tiny.tokenizer import IM_END, build_tokenizer
 
-SMALL = TinyArch(hidden_size=32, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
-                 linear_num_key_heads=1, linear_num_value_heads=2, linear_key_head_dim=16,
-                 linear_value_head_dim=16, num_experts=8, num_experts_per_tok=2,
-                 moe_intermediate_size=16, shared_expert_intermediate_size=32)
+SMALL = TinyArch(
+    hidden_size=32,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=16,
+    linear_num_key_heads=1,
+    linear_num_value_heads=2,
+    linear_key_head_dim=16,
+    linear_value_head_dim=16,
+    num_experts=8,
+    num_experts_per_tok=2,
+    moe_intermediate_size=16,
+    shared_expert_intermediate_size=32,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +36,9 @@ def small(tmp_path_factory):
 
     torch.manual_seed(0)
     tok = build_tokenizer()
-    model = Qwen3NextForCausalLM(tiny_config(len(tok), SMALL, pad_token_id=tok.pad_token_id,
-                                             eos_token_id=tok.convert_tokens_to_ids(IM_END))).eval()
+    model = Qwen3NextForCausalLM(
+        tiny_config(len(tok), SMALL, pad_token_id=tok.pad_token_id, eos_token_id=tok.convert_tokens_to_ids(IM_END))
+    ).eval()
     model.generation_config = generation_config(tok)
     path = tmp_path_factory.mktemp("small")
     model.save_pretrained(path)
@@ -42,8 +53,15 @@ def test_eval_json_has_every_family_and_mode_and_the_card_renders_it(small):
 
     model, tok, path = small
     torch.set_num_threads(1)
-    report = evaluate(model, tok, make_problems(12, seed=5, families=list(FAMILIES)), budgets=(0, 8),
-                      batch_size=12, progress=None, max_new_tokens=24)
+    report = evaluate(
+        model,
+        tok,
+        make_problems(12, seed=5, families=list(FAMILIES)),
+        budgets=(0, 8),
+        batch_size=12,
+        progress=None,
+        max_new_tokens=24,
+    )
     data = {"seed": 5, "n": 12, **report.to_json()}
     data = json.loads(json.dumps(data))  # what --json writes is plain JSON
     fams = data["families"]
@@ -73,7 +91,9 @@ def test_evaluations_of_disjoint_families_merge_into_the_whole(small):
     problems = make_problems(6, seed=9, families=["add", "count", "sort"])
     kw = dict(budgets=(0,), batch_size=6, progress=None, max_new_tokens=16)
     whole = evaluate(model, tok, problems, **kw)
-    parts = [evaluate(model, tok, [p for p in problems if p.family in fams], **kw) for fams in (("add",), ("count", "sort"))]
+    parts = [
+        evaluate(model, tok, [p for p in problems if p.family in fams], **kw) for fams in (("add",), ("count", "sort"))
+    ]
     parts[0].extras["part"], parts[1].extras["part"] = {"families": "add"}, {"families": "count,sort"}
     merged = merge([EvalReport.from_json(json.loads(json.dumps(r.to_json()))) for r in parts])
     assert torch.equal(merged.counts, whole.counts)

@@ -16,11 +16,22 @@ def test_every_generated_problem_is_recognised_with_its_family_and_answer(seed):
         assert (found.family, found.answer) == (problem.family, problem.answer), problem.question
 
 
-@pytest.mark.parametrize("prompt", [
-    "Hello, who are you?", "What is the capital of France?", "What is 478+356?", "what is 478 + 356?",
-    "What is 4 + 5?", "Sort 1 1 2.", "Which is larger, 45 or 45?", "How many R in strawberry?", "", None,
-    [{"role": "user", "content": "What is 12 + 30?"}],
-])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Hello, who are you?",
+        "What is the capital of France?",
+        "What is 478+356?",
+        "what is 478 + 356?",
+        "What is 4 + 5?",
+        "Sort 1 1 2.",
+        "Which is larger, 45 or 45?",
+        "How many R in strawberry?",
+        "",
+        None,
+        [{"role": "user", "content": "What is 12 + 30?"}],
+    ],
+)
 def test_prompts_outside_the_training_formats_are_not_recognised(prompt):
     assert recognise(prompt) is None
 

@@ -6,8 +6,18 @@ import re
 
 import pytest
 
-from qnext_lab.tiny.tasks import (FAMILIES, HARD_FAMILIES, HEAD_FAMILIES, TOOL_FAMILIES, TOOL_FUNCTIONS, TOOLS, Problem,
-                                  extract_answer, make_problems, score)
+from qnext_lab.tiny.tasks import (
+    FAMILIES,
+    HARD_FAMILIES,
+    HEAD_FAMILIES,
+    TOOL_FAMILIES,
+    TOOL_FUNCTIONS,
+    TOOLS,
+    Problem,
+    extract_answer,
+    make_problems,
+    score,
+)
 
 
 def _recompute(p: Problem) -> str:
@@ -39,7 +49,9 @@ def test_tool_family_is_opt_in_and_its_call_computes_the_answer():
         a, b = (v for _, v in p.arguments)
         assert 100 <= a < 10_000 and 100 <= b < 10_000  # 3-4 digits at evaluation size
         call = p.tool_call
-        assert call["name"] == TOOL_FAMILIES["mul"] and str(TOOL_FUNCTIONS[call["name"]](**call["arguments"])) == p.answer
+        assert (
+            call["name"] == TOOL_FAMILIES["mul"] and str(TOOL_FUNCTIONS[call["name"]](**call["arguments"])) == p.answer
+        )
         assert list(TOOLS[call["name"]]["function"]["parameters"]["properties"]) == list(call["arguments"])
     assert make_problems(1, seed=0, families=["add"])[0].tool_call is None
 

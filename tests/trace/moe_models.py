@@ -7,32 +7,82 @@ import transformers
 
 import qnext_lab  # noqa: F401  (registers the "qnext" experts implementation)
 
-COMMON = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-              pad_token_id=0, eos_token_id=1, bos_token_id=2)
+COMMON = dict(
+    vocab_size=64,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    pad_token_id=0,
+    eos_token_id=1,
+    bos_token_id=2,
+)
 
 FAMILIES = {
-    "qwen3_next": ("Qwen3NextConfig", "Qwen3NextForCausalLM",
-                   dict(num_hidden_layers=4, head_dim=16, intermediate_size=64, moe_intermediate_size=16,
-                        shared_expert_intermediate_size=16, num_experts=8, num_experts_per_tok=2,
-                        linear_num_key_heads=2, linear_num_value_heads=2, linear_key_head_dim=8,
-                        linear_value_head_dim=8)),
-    "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM",
-                  dict(head_dim=16, intermediate_size=64, moe_intermediate_size=16, num_experts=8, num_experts_per_tok=2)),
-    "mixtral": ("MixtralConfig", "MixtralForCausalLM",
-                dict(head_dim=16, intermediate_size=16, num_local_experts=4, num_experts_per_tok=2)),
-    "olmoe": ("OlmoeConfig", "OlmoeForCausalLM",
-              dict(intermediate_size=16, num_experts=8, num_experts_per_tok=2)),
-    "deepseek_v3": ("DeepseekV3Config", "DeepseekV3ForCausalLM",
-                    dict(intermediate_size=64, moe_intermediate_size=16, n_routed_experts=8, num_experts_per_tok=2,
-                         n_group=2, topk_group=1, first_k_dense_replace=0, kv_lora_rank=8, q_lora_rank=None,
-                         qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, num_key_value_heads=2)),
-    "gpt_oss": ("GptOssConfig", "GptOssForCausalLM",
-                dict(head_dim=16, intermediate_size=16, num_local_experts=4, num_experts_per_tok=2,
-                     layer_types=["sliding_attention", "full_attention"])),
+    "qwen3_next": (
+        "Qwen3NextConfig",
+        "Qwen3NextForCausalLM",
+        dict(
+            num_hidden_layers=4,
+            head_dim=16,
+            intermediate_size=64,
+            moe_intermediate_size=16,
+            shared_expert_intermediate_size=16,
+            num_experts=8,
+            num_experts_per_tok=2,
+            linear_num_key_heads=2,
+            linear_num_value_heads=2,
+            linear_key_head_dim=8,
+            linear_value_head_dim=8,
+        ),
+    ),
+    "qwen3_moe": (
+        "Qwen3MoeConfig",
+        "Qwen3MoeForCausalLM",
+        dict(head_dim=16, intermediate_size=64, moe_intermediate_size=16, num_experts=8, num_experts_per_tok=2),
+    ),
+    "mixtral": (
+        "MixtralConfig",
+        "MixtralForCausalLM",
+        dict(head_dim=16, intermediate_size=16, num_local_experts=4, num_experts_per_tok=2),
+    ),
+    "olmoe": ("OlmoeConfig", "OlmoeForCausalLM", dict(intermediate_size=16, num_experts=8, num_experts_per_tok=2)),
+    "deepseek_v3": (
+        "DeepseekV3Config",
+        "DeepseekV3ForCausalLM",
+        dict(
+            intermediate_size=64,
+            moe_intermediate_size=16,
+            n_routed_experts=8,
+            num_experts_per_tok=2,
+            n_group=2,
+            topk_group=1,
+            first_k_dense_replace=0,
+            kv_lora_rank=8,
+            q_lora_rank=None,
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=8,
+            v_head_dim=8,
+            num_key_value_heads=2,
+        ),
+    ),
+    "gpt_oss": (
+        "GptOssConfig",
+        "GptOssForCausalLM",
+        dict(
+            head_dim=16,
+            intermediate_size=16,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            layer_types=["sliding_attention", "full_attention"],
+        ),
+    ),
 }
 
 
-def make_model(family: str = "qwen3_next", seed: int = 0, implementation: str = "eager", **overrides) -> torch.nn.Module:
+def make_model(
+    family: str = "qwen3_next", seed: int = 0, implementation: str = "eager", **overrides
+) -> torch.nn.Module:
     config_name, model_name, kw = FAMILIES[family]
     config = getattr(transformers, config_name)(**{**COMMON, **kw, **overrides})
     torch.manual_seed(seed)

@@ -23,8 +23,10 @@ def reference_routing(model, ids, mask):
     """Router outputs seen by an independent hook, padding rows dropped: {layer: (ids, weights, logits)}."""
     seen, handles = {}, []
     for layer in find_moe_layers(model):
+
         def hook(mod, args, out, index=layer.index):
             seen[index] = out
+
         handles.append(layer.router.register_forward_hook(hook))
     with torch.no_grad():
         model(input_ids=ids, attention_mask=mask)
@@ -65,8 +67,7 @@ def test_forward_with_padding_matches_router(implementation):
 def test_generate_records_prefill_and_every_decode_step():
     model = make_model("qwen3_next")
     with torch.no_grad(), qnext_lab.capture(model) as trace:
-        out = model.generate(input_ids=IDS, attention_mask=MASK, max_new_tokens=4, do_sample=False,
-                             eos_token_id=None)
+        out = model.generate(input_ids=IDS, attention_mask=MASK, max_new_tokens=4, do_sample=False, eos_token_id=None)
     # prefill (4 + 6 tokens) + 3 decode steps of 2 rows; the last sampled token is never fed back
     assert len(trace) == 10 + 3 * 2
     full = out[:, :-1]
@@ -83,8 +84,16 @@ def test_generate_records_prefill_and_every_decode_step():
     torch.testing.assert_close(trace.topk_weights[:, a], whole.topk_weights[:, b], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("family, kind", [("qwen3_moe", "softmax"), ("mixtral", "softmax"), ("olmoe", "softmax"),
-                                          ("deepseek_v3", "sigmoid"), ("gpt_oss", "softmax")])
+@pytest.mark.parametrize(
+    "family, kind",
+    [
+        ("qwen3_moe", "softmax"),
+        ("mixtral", "softmax"),
+        ("olmoe", "softmax"),
+        ("deepseek_v3", "sigmoid"),
+        ("gpt_oss", "softmax"),
+    ],
+)
 def test_families(family, kind):
     model = make_model(family)
     ref = reference_routing(model, IDS, MASK)
@@ -117,11 +126,19 @@ def test_reused_capture_returns_a_new_trace_each_time():
     assert hooks_left(model) == 0
 
 
-@pytest.mark.parametrize("layers, error, match", [
-    ([0.7], TypeError, "integer"), ([True], TypeError, "bool"), ("03", TypeError, "string"),
-    ([], ValueError, "selects no layer"), ([1, 5], ValueError, r"\[5\] are not MoE layers"),
-    (1.0, TypeError, "integer"), ({"a": 1}, TypeError, "integer"), (object(), TypeError, "list of them"),
-])
+@pytest.mark.parametrize(
+    "layers, error, match",
+    [
+        ([0.7], TypeError, "integer"),
+        ([True], TypeError, "bool"),
+        ("03", TypeError, "string"),
+        ([], ValueError, "selects no layer"),
+        ([1, 5], ValueError, r"\[5\] are not MoE layers"),
+        (1.0, TypeError, "integer"),
+        ({"a": 1}, TypeError, "integer"),
+        (object(), TypeError, "list of them"),
+    ],
+)
 def test_bad_layers_are_refused(layers, error, match):
     with pytest.raises(error, match=match):
         qnext_lab.capture(make_model("qwen3_moe"), layers=layers)

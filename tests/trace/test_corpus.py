@@ -12,6 +12,7 @@ import qnext_lab
 from qnext_lab import load_corpus_trace
 from qnext_lab.analysis.load import routed_counts
 
+
 def count_forwards(model):
     calls = []
     return calls, model.register_forward_pre_hook(lambda m, a, k: calls.append(1), with_kwargs=True)
@@ -25,8 +26,9 @@ def model():
 @pytest.fixture(scope="module")
 def reference(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("full")
-    return qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=out,
-                                   progress=False).to_trace()
+    return qnext_lab.trace_corpus(
+        model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=out, progress=False
+    ).to_trace()
 
 
 def test_full_run_is_in_corpus_order(model, reference):
@@ -55,8 +57,9 @@ def test_resume_after_interruption_is_exact(model, reference, tmp_path):
 
     handle = model.register_forward_pre_hook(stop_at_fourth, with_kwargs=True)
     with pytest.raises(KeyboardInterrupt):
-        qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=tmp_path,
-                                progress=False)
+        qnext_lab.trace_corpus(
+            model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=tmp_path, progress=False
+        )
     handle.remove()
     partial = load_corpus_trace(tmp_path)
     assert len(partial) == 3 and not partial.complete
@@ -65,8 +68,9 @@ def test_resume_after_interruption_is_exact(model, reference, tmp_path):
     (tmp_path / ".shard-000003.r00000.tmp").write_bytes(b"partial")
     (tmp_path / "shard-000003.safetensors").write_bytes(b"garbage from a crash before the manifest update")
     calls, handle = count_forwards(model)
-    shards = qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=tmp_path,
-                                     progress=False)
+    shards = qnext_lab.trace_corpus(
+        model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=tmp_path, progress=False
+    )
     handle.remove()
     assert len(calls) == 2  # only shards 3 and 4 were traced again
     assert shards.complete and len(shards) == 5 and not list(tmp_path.glob(".*.tmp"))
@@ -75,19 +79,28 @@ def test_resume_after_interruption_is_exact(model, reference, tmp_path):
         assert torch.equal(getattr(resumed, name), getattr(reference, name)), name
     # running again once complete traces nothing
     calls, handle = count_forwards(model)
-    qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=tmp_path,
-                            progress=False)
+    qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=tmp_path, progress=False)
     handle.remove()
     assert calls == []
     with pytest.raises(ValueError, match="different texts or settings"):
-        qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS[:-1], batch_size=2, shard_batches=1, out=tmp_path,
-                                progress=False)
+        qnext_lab.trace_corpus(
+            model, CharTokenizer(), TEXTS[:-1], batch_size=2, shard_batches=1, out=tmp_path, progress=False
+        )
 
 
 def test_two_processes_write_their_shares_and_the_loader_merges(model, reference, tmp_path):
     for rank in (1, 0):  # the order processes finish in does not matter
-        qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=tmp_path,
-                                progress=False, process_index=rank, num_processes=2)
+        qnext_lab.trace_corpus(
+            model,
+            CharTokenizer(),
+            TEXTS,
+            batch_size=2,
+            shard_batches=1,
+            out=tmp_path,
+            progress=False,
+            process_index=rank,
+            num_processes=2,
+        )
     assert len(list(tmp_path.glob("manifest-r*.json"))) == 2
     merged = load_corpus_trace(tmp_path)
     assert merged.complete and merged.num_texts == len(TEXTS)
@@ -100,8 +113,9 @@ def test_two_processes_write_their_shares_and_the_loader_merges(model, reference
 
 
 def test_keep_text_and_bad_input(model, tmp_path):
-    shards = qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS[:3], batch_size=4, out=tmp_path, keep_text=True,
-                                     progress=False)
+    shards = qnext_lab.trace_corpus(
+        model, CharTokenizer(), TEXTS[:3], batch_size=4, out=tmp_path, keep_text=True, progress=False
+    )
     trace = shards.to_trace()
     assert trace.tokens[:3] == [f"<{3 + ord(c) % 60}>" for c in "abc"]
     with pytest.raises(TypeError, match="sequence of strings"):
@@ -115,8 +129,9 @@ def test_keep_text_and_bad_input(model, tmp_path):
 
 
 def _trace(model, out, **kw):
-    return qnext_lab.trace_corpus(model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=out,
-                                  progress=False, **kw)
+    return qnext_lab.trace_corpus(
+        model, CharTokenizer(), TEXTS, batch_size=2, shard_batches=1, out=out, progress=False, **kw
+    )
 
 
 def _assert_same(a, b):
@@ -178,8 +193,9 @@ def test_corrupt_run_file_and_killed_writes(model, reference, tmp_path):
 def test_texts_longer_than_the_context_warn(tmp_path):
     short = make_model("qwen3_moe", max_position_embeddings=6)
     with pytest.warns(UserWarning, match=r"3 text\(s\) are longer than the model's context \(6 tokens"):
-        qnext_lab.trace_corpus(short, CharTokenizer(), TEXTS, batch_size=4, out=tmp_path, progress=False,
-                               max_length=None)
+        qnext_lab.trace_corpus(
+            short, CharTokenizer(), TEXTS, batch_size=4, out=tmp_path, progress=False, max_length=None
+        )
 
 
 def _launch(tmp_path, *launcher):
@@ -191,8 +207,11 @@ def _launch(tmp_path, *launcher):
 
     worker = Path(__file__).with_name("corpus_worker.py")
     out = tmp_path / "_".join(launcher[-1:] or ["single"])
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+    }
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     cmd = [*launcher, str(worker), str(out)] if launcher else [sys.executable, str(worker), str(out)]
@@ -207,29 +226,47 @@ def test_torchrun_two_processes_split_the_shards_and_merge_exactly(tmp_path):
 
     single, [solo] = _launch(tmp_path)
     assert solo == dict(rank=0, world=1, forwards=5, complete=True)
-    out, reports = _launch(tmp_path, sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2")
+    out, reports = _launch(
+        tmp_path, sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"
+    )
     # each process traced only its own shards (0, 2, 4 and 1, 3), and each saw the finished whole at the end
-    assert [(r["rank"], r["world"], r["forwards"], r["complete"]) for r in reports] == [(0, 2, 3, True), (1, 2, 2, True)]
+    assert [(r["rank"], r["world"], r["forwards"], r["complete"]) for r in reports] == [
+        (0, 2, 3, True),
+        (1, 2, 2, True),
+    ]
     import json
 
-    owned = {int(p.stem[-5:]): sorted(e["index"] for e in json.loads(p.read_text())["shards"])
-             for p in out.glob("manifest-r*.json")}
+    owned = {
+        int(p.stem[-5:]): sorted(e["index"] for e in json.loads(p.read_text())["shards"])
+        for p in out.glob("manifest-r*.json")
+    }
     assert owned == {0: [0, 2, 4], 1: [1, 3]}
     _assert_same(load_corpus_trace(out).to_trace(), load_corpus_trace(single).to_trace())
 
 
 @pytest.mark.slow
 def test_accelerate_launch_two_processes_merge_exactly(tmp_path):
-    from pathlib import Path
     import sys
+    from pathlib import Path
 
     accelerate = Path(sys.executable).with_name("accelerate")
     if not accelerate.is_file():
         pytest.skip("the accelerate command is not installed next to this Python")
     single, _ = _launch(tmp_path)
     # on a CPU-only machine `--multi_gpu` is how accelerate starts several local processes (torchrun underneath)
-    out, reports = _launch(tmp_path, str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
-                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no")
+    out, reports = _launch(
+        tmp_path,
+        str(accelerate),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    )
     assert [(r["world"], r["forwards"]) for r in reports] == [(2, 3), (2, 2)]
     _assert_same(load_corpus_trace(out).to_trace(), load_corpus_trace(single).to_trace())

@@ -23,13 +23,17 @@ class ToyTokenizer:
 
 
 def _ids(rng, n, layers=L, k=K, experts=E, dtype=np.int16):
-    return np.stack([np.stack([rng.choice(experts, k, replace=False) for _ in range(layers)])
-                     for _ in range(n)]).astype(dtype)  # (n, layers, k)
+    return np.stack(
+        [np.stack([rng.choice(experts, k, replace=False) for _ in range(layers)]) for _ in range(n)]
+    ).astype(dtype)  # (n, layers, k)
 
 
 def _vllm_output(prompt, gen, prompt_ids, gen_ids):
-    return SimpleNamespace(prompt_token_ids=prompt_ids, prompt_routed_experts=prompt,
-                           outputs=[SimpleNamespace(token_ids=gen_ids, routed_experts=gen)])
+    return SimpleNamespace(
+        prompt_token_ids=prompt_ids,
+        prompt_routed_experts=prompt,
+        outputs=[SimpleNamespace(token_ids=gen_ids, routed_experts=gen)],
+    )
 
 
 def test_vllm_prompt_and_generated_rows_make_one_sequence():

@@ -30,8 +30,9 @@ def test_identity_intervention_reproduces_the_router(family):
     torch.testing.assert_close(same, before, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("family, implementation", [("qwen3_next", "eager"), ("deepseek_v3", "eager"),
-                                                    ("qwen3_moe", "qnext")])
+@pytest.mark.parametrize(
+    "family, implementation", [("qwen3_next", "eager"), ("deepseek_v3", "eager"), ("qwen3_moe", "qnext")]
+)
 def test_ablate_force_and_restore(family, implementation):
     model = make_model(family, implementation=implementation)
     before = logits_of(model)
@@ -129,8 +130,9 @@ def test_numpy_and_torch_integers_are_expert_ids():
     model = make_model("qwen3_moe")
     with intervene(model, ablate={0: [1, 2], 1: 3}, top_k=3):
         expected = logits_of(model)
-    change = intervene(model, ablate={np.int64(0): np.array([1, 2]), torch.tensor(1): torch.tensor(3)},
-                       top_k=np.int32(3))
+    change = intervene(
+        model, ablate={np.int64(0): np.array([1, 2]), torch.tensor(1): torch.tensor(3)}, top_k=np.int32(3)
+    )
     assert change.ablate == {0: [1, 2], 1: [3]} and change.top_k == 3
     with change:
         torch.testing.assert_close(logits_of(model), expected, atol=0, rtol=0)

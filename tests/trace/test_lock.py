@@ -77,8 +77,11 @@ def test_timeout_names_the_holder(model):
     inside.wait()
     try:
         for _ in range(3):
-            with pytest.raises(ModelBusyError, match=r"busy in another thread: thread 'widget-worker'.*\(generate\)"
-                                                     r".*longer timeout.*second model"):
+            with pytest.raises(
+                ModelBusyError,
+                match=r"busy in another thread: thread 'widget-worker'.*\(generate\)"
+                r".*longer timeout.*second model",
+            ):
                 with hold(model, timeout=0.05):
                     pass
         with pytest.raises(TimeoutError):  # ModelBusyError is a TimeoutError
@@ -96,14 +99,17 @@ def test_lock_released_on_error(model):
         with hold(model):
             raise KeyError("boom")
     done = []
-    t = threading.Thread(target=lambda: done.append(model_lock(model).acquire(timeout=1) and model_lock(model).release()))
+    t = threading.Thread(
+        target=lambda: done.append(model_lock(model).acquire(timeout=1) and model_lock(model).release())
+    )
     t.start()
     t.join()
     assert done == [None]  # acquired (then released) from another thread
 
 
-@pytest.mark.parametrize("bad, error", [(-1, ValueError), (float("nan"), ValueError), ("5", TypeError),
-                                        (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error", [(-1, ValueError), (float("nan"), ValueError), ("5", TypeError), (True, TypeError)]
+)
 def test_bad_timeout(model, bad, error):
     with pytest.raises(error, match="timeout"):
         with hold(model, timeout=bad):

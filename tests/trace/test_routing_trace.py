@@ -14,10 +14,10 @@ from qnext_lab.trace import PHASES, RoutingTrace
 def small_trace(**overrides) -> RoutingTrace:
     # 2 layers (decoder layers 1 and 3), 4 tokens (seq 0: 3 tokens, seq 1: 1 token), k = 2, E = 4
     kw = dict(
-        topk_ids=torch.tensor([[[0, 1], [2, 3], [1, 0], [3, 2]],
-                               [[1, 2], [0, 3], [2, 1], [0, 1]]]),
-        topk_weights=torch.tensor([[[0.6, 0.4], [0.7, 0.3], [0.5, 0.5], [0.9, 0.1]],
-                                   [[0.8, 0.2], [0.55, 0.45], [0.6, 0.4], [0.75, 0.25]]]),
+        topk_ids=torch.tensor([[[0, 1], [2, 3], [1, 0], [3, 2]], [[1, 2], [0, 3], [2, 1], [0, 1]]]),
+        topk_weights=torch.tensor(
+            [[[0.6, 0.4], [0.7, 0.3], [0.5, 0.5], [0.9, 0.1]], [[0.8, 0.2], [0.55, 0.45], [0.6, 0.4], [0.75, 0.25]]]
+        ),
         token_ids=torch.tensor([10, 11, 12, 20]),
         seq_index=torch.tensor([0, 0, 0, 1]),
         position=torch.tensor([0, 1, 2, 0]),
@@ -55,49 +55,60 @@ NAN_WEIGHTS = _with("topk_weights", (1, 2, 0), float("nan"))
 INF_WEIGHTS = _with("topk_weights", (0, 0, 1), float("inf"))
 
 
-@pytest.mark.parametrize("bad, err, match", [
-    (dict(topk_ids=torch.zeros(2, 4, 2)), TypeError, "topk_ids must be an integer tensor"),
-    (dict(topk_ids=torch.zeros(2, 4, 2, dtype=torch.bool)), TypeError, "topk_ids must be an integer tensor"),
-    (dict(topk_ids=torch.zeros(8, dtype=torch.int32)), ValueError, "topk_ids must have 3 dimensions"),
-    (dict(topk_weights=torch.zeros(2, 3, 2)), ValueError, "topk_weights shape"),
-    (dict(topk_weights=torch.zeros(2, 4, 2, dtype=torch.int32)), TypeError, "topk_weights must be a floating"),
-    (dict(topk_weights=NAN_WEIGHTS), ValueError, r"topk_weights has 1 NaN/inf value\(s\) \(first at \(1, 2, 0\)\)"),
-    (dict(topk_weights=INF_WEIGHTS), ValueError, "NaN/inf"),
-    (dict(topk_weights=torch.full((2, 4, 2), 1e39, dtype=torch.float64)), ValueError, "NaN/inf"),  # inf in fp32
-    (dict(top_k=3), ValueError, "k=2 columns but top_k=3"),
-    (dict(top_k=5), ValueError, r"top_k must be in \[0, 4\]"),
-    (dict(top_k=2.0), TypeError, "top_k must be an integer"),
-    (dict(num_experts=10**9), ValueError, r"num_experts must be in \[1, 4096\]"),
-    (dict(num_experts=0), ValueError, "num_experts must be in"),
-    (dict(num_experts="4"), TypeError, "num_experts must be an integer"),
-    (dict(num_experts=True), TypeError, "bool"),
-    (dict(layer_indices=[1]), ValueError, "1 entries for 2 captured layers"),
-    (dict(layer_indices=[1, 1]), ValueError, "distinct"),
-    (dict(layer_indices=[-1, 3]), ValueError, r"layer_indices\[\] must be in"),
-    (dict(layer_indices=[0.7, 3]), TypeError, "layer_indices"),
-    (dict(layer_indices="13"), TypeError, "list of decoder-layer indices"),
-    (dict(topk_ids=torch.full((2, 4, 2), 4)), ValueError, r"topk_ids values must lie in \[0, 3\] \(num_experts=4\)"),
-    (dict(topk_ids=-_ids()), ValueError, "topk_ids values must lie in"),
-    (dict(topk_ids=_ids() + 2**32), ValueError, "topk_ids values must lie in"),  # would wrap to valid ids in int32
-    (dict(topk_ids=_with("topk_ids", (0, 1, 1), 2)), ValueError, "repeats expert 2 at ranks 0 and 1"),
-    (dict(position=torch.tensor([0, 1])), ValueError, r"position must have shape \(4,\)"),
-    (dict(position=torch.tensor([0, -1, 2, 0])), ValueError, r"position values must lie in \[0,"),
-    (dict(position=torch.tensor([0, 2**32, 2, 0])), ValueError, "position values must lie in"),
-    (dict(seq_index=torch.tensor([0, 0, -3, 1])), ValueError, "seq_index values must lie in"),
-    (dict(token_ids=torch.tensor([10, -11, 12, 20])), ValueError, "token_ids values must lie in"),
-    (dict(token_ids=torch.tensor([10.0, 11, 12, 20])), TypeError, "token_ids must be an integer tensor"),
-    (dict(token_ids="abcd"), TypeError, "token_ids must be a tensor"),
-    (dict(probs=torch.zeros(2, 4, 3)), ValueError, r"probs must have shape \(2, 4, 4\)"),
-    (dict(probs=torch.full((2, 4, 4), float("nan"))), ValueError, "probs has 32 NaN/inf"),
-    (dict(probs=torch.full((2, 4, 4), 2.0)), ValueError, r"probs values must lie in \[0.0, 1.0\]"),
-    (dict(phase=torch.tensor([0, 1, 5, 0])), ValueError, r"phase values must lie in \[0, 4\] \(indices into PHASES"),
-    (dict(phase=torch.tensor([0, 1, 258, 0])), ValueError, "phase values must lie in"),  # 258 wraps to 2 in int8
-    (dict(phase=torch.tensor([0, 1, -1, 0])), ValueError, "phase values must lie in"),
-    (dict(tokens=["a"]), ValueError, "1 entries for 4 tokens"),
-    (dict(tokens="abcd"), TypeError, "tokens must be a list of str"),
-    (dict(tokens=["a", "b", 3, "d"]), TypeError, "tokens must hold str"),
-    (dict(model_name=7), TypeError, "model_name must be a str"),
-])
+@pytest.mark.parametrize(
+    "bad, err, match",
+    [
+        (dict(topk_ids=torch.zeros(2, 4, 2)), TypeError, "topk_ids must be an integer tensor"),
+        (dict(topk_ids=torch.zeros(2, 4, 2, dtype=torch.bool)), TypeError, "topk_ids must be an integer tensor"),
+        (dict(topk_ids=torch.zeros(8, dtype=torch.int32)), ValueError, "topk_ids must have 3 dimensions"),
+        (dict(topk_weights=torch.zeros(2, 3, 2)), ValueError, "topk_weights shape"),
+        (dict(topk_weights=torch.zeros(2, 4, 2, dtype=torch.int32)), TypeError, "topk_weights must be a floating"),
+        (dict(topk_weights=NAN_WEIGHTS), ValueError, r"topk_weights has 1 NaN/inf value\(s\) \(first at \(1, 2, 0\)\)"),
+        (dict(topk_weights=INF_WEIGHTS), ValueError, "NaN/inf"),
+        (dict(topk_weights=torch.full((2, 4, 2), 1e39, dtype=torch.float64)), ValueError, "NaN/inf"),  # inf in fp32
+        (dict(top_k=3), ValueError, "k=2 columns but top_k=3"),
+        (dict(top_k=5), ValueError, r"top_k must be in \[0, 4\]"),
+        (dict(top_k=2.0), TypeError, "top_k must be an integer"),
+        (dict(num_experts=10**9), ValueError, r"num_experts must be in \[1, 4096\]"),
+        (dict(num_experts=0), ValueError, "num_experts must be in"),
+        (dict(num_experts="4"), TypeError, "num_experts must be an integer"),
+        (dict(num_experts=True), TypeError, "bool"),
+        (dict(layer_indices=[1]), ValueError, "1 entries for 2 captured layers"),
+        (dict(layer_indices=[1, 1]), ValueError, "distinct"),
+        (dict(layer_indices=[-1, 3]), ValueError, r"layer_indices\[\] must be in"),
+        (dict(layer_indices=[0.7, 3]), TypeError, "layer_indices"),
+        (dict(layer_indices="13"), TypeError, "list of decoder-layer indices"),
+        (
+            dict(topk_ids=torch.full((2, 4, 2), 4)),
+            ValueError,
+            r"topk_ids values must lie in \[0, 3\] \(num_experts=4\)",
+        ),
+        (dict(topk_ids=-_ids()), ValueError, "topk_ids values must lie in"),
+        (dict(topk_ids=_ids() + 2**32), ValueError, "topk_ids values must lie in"),  # would wrap to valid ids in int32
+        (dict(topk_ids=_with("topk_ids", (0, 1, 1), 2)), ValueError, "repeats expert 2 at ranks 0 and 1"),
+        (dict(position=torch.tensor([0, 1])), ValueError, r"position must have shape \(4,\)"),
+        (dict(position=torch.tensor([0, -1, 2, 0])), ValueError, r"position values must lie in \[0,"),
+        (dict(position=torch.tensor([0, 2**32, 2, 0])), ValueError, "position values must lie in"),
+        (dict(seq_index=torch.tensor([0, 0, -3, 1])), ValueError, "seq_index values must lie in"),
+        (dict(token_ids=torch.tensor([10, -11, 12, 20])), ValueError, "token_ids values must lie in"),
+        (dict(token_ids=torch.tensor([10.0, 11, 12, 20])), TypeError, "token_ids must be an integer tensor"),
+        (dict(token_ids="abcd"), TypeError, "token_ids must be a tensor"),
+        (dict(probs=torch.zeros(2, 4, 3)), ValueError, r"probs must have shape \(2, 4, 4\)"),
+        (dict(probs=torch.full((2, 4, 4), float("nan"))), ValueError, "probs has 32 NaN/inf"),
+        (dict(probs=torch.full((2, 4, 4), 2.0)), ValueError, r"probs values must lie in \[0.0, 1.0\]"),
+        (
+            dict(phase=torch.tensor([0, 1, 5, 0])),
+            ValueError,
+            r"phase values must lie in \[0, 4\] \(indices into PHASES",
+        ),
+        (dict(phase=torch.tensor([0, 1, 258, 0])), ValueError, "phase values must lie in"),  # 258 wraps to 2 in int8
+        (dict(phase=torch.tensor([0, 1, -1, 0])), ValueError, "phase values must lie in"),
+        (dict(tokens=["a"]), ValueError, "1 entries for 4 tokens"),
+        (dict(tokens="abcd"), TypeError, "tokens must be a list of str"),
+        (dict(tokens=["a", "b", 3, "d"]), TypeError, "tokens must hold str"),
+        (dict(model_name=7), TypeError, "model_name must be a str"),
+    ],
+)
 def test_bad_fields_are_refused(bad, err, match):
     with pytest.raises(err, match=match):
         small_trace(**bad)
@@ -119,48 +130,66 @@ def test_integral_numbers_are_accepted_where_ints_are_expected():
 def _raw_trace_file(path, tensors=None, **meta_changes):
     """Write a trace file by hand (as a corrupt or hostile file would be), starting from a valid one."""
     t = small_trace()
-    base = {"topk_ids": t.topk_ids, "topk_weights": t.topk_weights, "token_ids": t.token_ids,
-            "seq_index": t.seq_index, "position": t.position}
+    base = {
+        "topk_ids": t.topk_ids,
+        "topk_weights": t.topk_weights,
+        "token_ids": t.token_ids,
+        "seq_index": t.seq_index,
+        "position": t.position,
+    }
     base.update(tensors or {})
-    meta = {"format": "qnext_lab.RoutingTrace", "version": 1, "layer_indices": [1, 3], "num_experts": 4,
-            "top_k": 2, "model_name": "toy", "tokens": None}
+    meta = {
+        "format": "qnext_lab.RoutingTrace",
+        "version": 1,
+        "layer_indices": [1, 3],
+        "num_experts": 4,
+        "top_k": 2,
+        "model_name": "toy",
+        "tokens": None,
+    }
     for key, value in meta_changes.items():
         if value is _DROP:
             meta.pop(key)
         else:
             meta[key] = value
-    save_file({k: v.contiguous() for k, v in base.items() if v is not None}, str(path),
-              metadata={"qnext_lab": json.dumps(meta)})
+    save_file(
+        {k: v.contiguous() for k, v in base.items() if v is not None},
+        str(path),
+        metadata={"qnext_lab": json.dumps(meta)},
+    )
     return path
 
 
 _DROP = object()
 
 
-@pytest.mark.parametrize("tensors, meta, match", [
-    ({}, dict(num_experts=10**9), r"num_experts must be in \[1, 4096\]"),  # would allocate GBs in the views
-    ({}, dict(num_experts=_DROP), r"metadata is missing \['num_experts'\]"),
-    ({}, dict(layer_indices=_DROP), r"metadata is missing \['layer_indices'\]"),
-    ({}, dict(top_k=_DROP, num_experts=_DROP), r"missing \['num_experts', 'top_k'\]"),
-    ({}, dict(num_experts=4.5), "num_experts must be an integer"),
-    ({}, dict(num_experts="4"), "num_experts must be an integer"),
-    ({}, dict(top_k=True), "top_k must be an integer"),
-    ({}, dict(layer_indices={"a": 1}), "layer_indices must be a JSON list"),
-    ({}, dict(layer_indices=[1, "3"]), "layer_indices"),
-    ({}, dict(tokens="abcd"), "tokens must be a JSON list"),
-    ({}, dict(tokens=[1, 2, 3, 4]), "tokens must hold str"),
-    ({}, dict(model_name=["x"]), "model_name must be a str"),
-    ({"topk_weights": NAN_WEIGHTS}, {}, "NaN/inf"),
-    ({"position": torch.tensor([0, -1, 2, 0], dtype=torch.int32)}, {}, "position values must lie in"),
-    ({"topk_ids": torch.full((2, 4, 2), 9, dtype=torch.int32)}, {}, r"topk_ids values must lie in \[0, 3\]"),
-    ({"topk_ids": -torch.ones(2, 4, 2, dtype=torch.int32)}, {}, "topk_ids values must lie in"),
-    ({"topk_ids": torch.zeros(2, 4, 2)}, {}, "topk_ids must be an integer tensor"),
-    ({"token_ids": torch.tensor([1, 2, 3])}, {}, r"token_ids must have shape \(4,\)"),
-    ({"phase": torch.tensor([0, 1, 7, 0], dtype=torch.int8)}, {}, "phase values must lie in"),
-    ({"probs": torch.zeros(2, 4, 9)}, {}, r"probs must have shape \(2, 4, 4\)"),
-    ({"evil": torch.zeros(1)}, {}, r"unexpected tensors \['evil'\]"),
-    ({"seq_index": None}, {}, r"missing tensors \['seq_index'\]"),
-])
+@pytest.mark.parametrize(
+    "tensors, meta, match",
+    [
+        ({}, dict(num_experts=10**9), r"num_experts must be in \[1, 4096\]"),  # would allocate GBs in the views
+        ({}, dict(num_experts=_DROP), r"metadata is missing \['num_experts'\]"),
+        ({}, dict(layer_indices=_DROP), r"metadata is missing \['layer_indices'\]"),
+        ({}, dict(top_k=_DROP, num_experts=_DROP), r"missing \['num_experts', 'top_k'\]"),
+        ({}, dict(num_experts=4.5), "num_experts must be an integer"),
+        ({}, dict(num_experts="4"), "num_experts must be an integer"),
+        ({}, dict(top_k=True), "top_k must be an integer"),
+        ({}, dict(layer_indices={"a": 1}), "layer_indices must be a JSON list"),
+        ({}, dict(layer_indices=[1, "3"]), "layer_indices"),
+        ({}, dict(tokens="abcd"), "tokens must be a JSON list"),
+        ({}, dict(tokens=[1, 2, 3, 4]), "tokens must hold str"),
+        ({}, dict(model_name=["x"]), "model_name must be a str"),
+        ({"topk_weights": NAN_WEIGHTS}, {}, "NaN/inf"),
+        ({"position": torch.tensor([0, -1, 2, 0], dtype=torch.int32)}, {}, "position values must lie in"),
+        ({"topk_ids": torch.full((2, 4, 2), 9, dtype=torch.int32)}, {}, r"topk_ids values must lie in \[0, 3\]"),
+        ({"topk_ids": -torch.ones(2, 4, 2, dtype=torch.int32)}, {}, "topk_ids values must lie in"),
+        ({"topk_ids": torch.zeros(2, 4, 2)}, {}, "topk_ids must be an integer tensor"),
+        ({"token_ids": torch.tensor([1, 2, 3])}, {}, r"token_ids must have shape \(4,\)"),
+        ({"phase": torch.tensor([0, 1, 7, 0], dtype=torch.int8)}, {}, "phase values must lie in"),
+        ({"probs": torch.zeros(2, 4, 9)}, {}, r"probs must have shape \(2, 4, 4\)"),
+        ({"evil": torch.zeros(1)}, {}, r"unexpected tensors \['evil'\]"),
+        ({"seq_index": None}, {}, r"missing tensors \['seq_index'\]"),
+    ],
+)
 def test_load_validates_every_field(tmp_path, tensors, meta, match):
     path = _raw_trace_file(tmp_path / "t.safetensors", tensors, **meta)
     with pytest.raises(ValueError, match=match):
@@ -236,9 +265,13 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_empty_trace_round_trips(tmp_path):
-    t = small_trace(topk_ids=torch.zeros(2, 0, 2, dtype=torch.int32), topk_weights=torch.zeros(2, 0, 2),
-                    token_ids=torch.zeros(0, dtype=torch.long), seq_index=torch.zeros(0, dtype=torch.int32),
-                    position=torch.zeros(0, dtype=torch.int32))
+    t = small_trace(
+        topk_ids=torch.zeros(2, 0, 2, dtype=torch.int32),
+        topk_weights=torch.zeros(2, 0, 2),
+        token_ids=torch.zeros(0, dtype=torch.long),
+        seq_index=torch.zeros(0, dtype=torch.int32),
+        position=torch.zeros(0, dtype=torch.int32),
+    )
     t.save(tmp_path / "e.safetensors")
     assert len(RoutingTrace.load(tmp_path / "e.safetensors")) == 0
 
@@ -253,8 +286,11 @@ def test_load_refuses_files_that_are_not_traces(tmp_path):
     with pytest.raises(ValueError, match="not a qnext_lab RoutingTrace"):
         RoutingTrace.load(other)
     newer = tmp_path / "newer.safetensors"
-    save_file({"w": torch.zeros(2)}, str(newer),
-              metadata={"qnext_lab": json.dumps({"format": "qnext_lab.RoutingTrace", "version": 99})})
+    save_file(
+        {"w": torch.zeros(2)},
+        str(newer),
+        metadata={"qnext_lab": json.dumps({"format": "qnext_lab.RoutingTrace", "version": 99})},
+    )
     with pytest.raises(ValueError, match="version 99"):
         RoutingTrace.load(newer)
     junk = tmp_path / "junk.bin"
@@ -268,9 +304,15 @@ def test_load_refuses_files_that_are_not_traces(tmp_path):
 def test_a_repeated_expert_is_found_and_located_past_the_first_chunk():
     n = 20_000  # more rows than one chunk of the check
     ids = torch.stack([torch.arange(3) + t % 5 for t in range(n)]).expand(2, n, 3).clone().int()  # (2, N, 3)
-    kw = dict(topk_weights=torch.full((2, n, 3), 1 / 3), token_ids=torch.zeros(n, dtype=torch.long),
-              seq_index=torch.zeros(n, dtype=torch.int32), position=torch.arange(n, dtype=torch.int32),
-              layer_indices=[0, 1], num_experts=8, top_k=3)
+    kw = dict(
+        topk_weights=torch.full((2, n, 3), 1 / 3),
+        token_ids=torch.zeros(n, dtype=torch.long),
+        seq_index=torch.zeros(n, dtype=torch.int32),
+        position=torch.arange(n, dtype=torch.int32),
+        layer_indices=[0, 1],
+        num_experts=8,
+        top_k=3,
+    )
     RoutingTrace(topk_ids=ids, **kw)  # distinct everywhere: accepted
     ids[1, n - 1, 2] = ids[1, n - 1, 0]
     with pytest.raises(ValueError, match=rf"repeats expert \d at ranks 0 and 2 \(layer position 1, token {n - 1}\)"):

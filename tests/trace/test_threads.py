@@ -63,7 +63,7 @@ def run_threads(*fns: Callable[[], object]) -> list[object]:
         try:
             barrier.wait()
             results[i] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the test thread
+        except BaseException as exc:  # re-raised on the test thread
             errors.append(exc)
 
     threads = [threading.Thread(target=body, args=(i, fn)) for i, fn in enumerate(fns)]
@@ -90,7 +90,7 @@ class Background:
             self.started.set()
             try:
                 self.step()
-            except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            except BaseException as exc:  # inspected by the test
                 self.errors.append(exc)
                 return
             self.runs += 1

@@ -43,7 +43,9 @@ def model_and_tokenizer():
 
         tok = build_tokenizer()
         torch.manual_seed(0)
-        config = tiny_config(len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"))
+        config = tiny_config(
+            len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>")
+        )
         model = Qwen3NextForCausalLM(config).eval()
         model.set_experts_implementation("qnext")
         return model, tok

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "thinking"))
-from qwen3 import qwen3_moe, qwen3_tokenizer, scripted  # noqa: E402
+from qwen3 import qwen3_moe, qwen3_tokenizer, scripted
 
-from qnext_lab.figures.agent import agent_episode_html, phase_lift, phase_lift_figure  # noqa: E402
-from qnext_lab.thinking.agent import run_agent  # noqa: E402
-from qnext_lab.widgets.agent_view import AgentView  # noqa: E402
+from qnext_lab.figures.agent import agent_episode_html, phase_lift, phase_lift_figure
+from qnext_lab.thinking.agent import run_agent
+from qnext_lab.widgets.agent_view import AgentView
 
 XSS = "<img src=x onerror=alert(1)>"
 

@@ -39,11 +39,11 @@ def test_a_slow_stale_answer_is_never_shown_for_a_newer_budget(model_and_tokeniz
             cancelled.append(cancel.is_set())
         return real(prompt, budget, threading.Event())  # finishes even when cancelled: must be discarded
 
-    tuner = BudgetTuner(model, tok, PROMPT, budget=0, max_new_tokens=16, debounce_s=0.05,
-                        answer_fn=slow_for_budget_10)
+    tuner = BudgetTuner(model, tok, PROMPT, budget=0, max_new_tokens=16, debounce_s=0.05, answer_fn=slow_for_budget_10)
     shown = []  # (budget of the answer on screen, budget requested at that moment)
-    tuner.observe(lambda c: shown.append((c["new"], tuner._requested)) if c["new"] >= 0 else None,
-                  names=["shown_budget"])
+    tuner.observe(
+        lambda c: shown.append((c["new"], tuner._requested)) if c["new"] >= 0 else None, names=["shown_budget"]
+    )
     assert tuner.wait(60)
     tuner.slider.value = 10
     time.sleep(0.4)  # budget 10 is now generating (slowly)
@@ -60,8 +60,15 @@ def test_rapid_moves_are_debounced_to_the_last_value(model_and_tokenizer):
     model, tok = model_and_tokenizer
     calls = []
     real = streaming_answer_fn(model, tok, max_new_tokens=8)
-    tuner = BudgetTuner(model, tok, PROMPT, budget=1, max_new_tokens=8, debounce_s=0.3,
-                        answer_fn=lambda p, b, c: calls.append(b) or real(p, b, c))
+    tuner = BudgetTuner(
+        model,
+        tok,
+        PROMPT,
+        budget=1,
+        max_new_tokens=8,
+        debounce_s=0.3,
+        answer_fn=lambda p, b, c: calls.append(b) or real(p, b, c),
+    )
     for value in (2, 3, 4, 5, 6):
         tuner.slider.value = value
     assert tuner.wait(60)
@@ -96,8 +103,17 @@ def test_with_problems_the_accuracy_curve_marks_the_current_budget(model_and_tok
 
     model, tok = model_and_tokenizer
     problems = make_problems(4, seed=0)
-    tuner = BudgetTuner(model, tok, problems[0].question, problems, budget=4, max_budget=8, max_new_tokens=16,
-                        curve_budgets=[0, 4, 8, None], debounce_s=0.0)
+    tuner = BudgetTuner(
+        model,
+        tok,
+        problems[0].question,
+        problems,
+        budget=4,
+        max_budget=8,
+        max_new_tokens=16,
+        curve_budgets=[0, 4, 8, None],
+        debounce_s=0.0,
+    )
     assert tuner.wait(120), tuner.errors.outputs
     assert list(tuner.sweep["budget"].iloc[:3]) == [0, 4, 8]
     marker = next(t for t in tuner.curve.data if t.name == MARKER_NAME)

@@ -52,8 +52,14 @@ def test_closing_lab_closes_its_parts_and_cancels_their_work(model_and_tokenizer
     assert _kit_threads(), "the dashboard should be working right after it is created"
     dashboard.close()
     assert _settle(20) == []
-    for part in (dashboard, dashboard.compare, dashboard.tuner, dashboard.experts, dashboard.tuner.slider,
-                 dashboard.compare.prompt_box):
+    for part in (
+        dashboard,
+        dashboard.compare,
+        dashboard.tuner,
+        dashboard.experts,
+        dashboard.tuner.slider,
+        dashboard.compare.prompt_box,
+    ):
         assert part.comm is None, f"{type(part).__name__} still has its front-end model"
 
 

@@ -64,7 +64,7 @@ def test_budget_view_counts_how_often_it_was_right(model_and_tokenizer):
 
 def test_expected_answers_are_compared_strictly_for_the_bundled_model_and_by_word_otherwise():
     class Named:
-        class config:  # noqa: N801 - mimics a model's config
+        class config:  # mimics a model's config
             _name_or_path = "some/other-model"
 
     other = Expectation.of("What is 478 + 356?", Named())

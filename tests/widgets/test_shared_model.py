@@ -17,8 +17,12 @@ PROMPT = "What is 12 + 30?"
 
 
 def same_trace(a, b) -> bool:
-    return (a.layer_indices == b.layer_indices and torch.equal(a.token_ids, b.token_ids)
-            and torch.equal(a.topk_ids, b.topk_ids) and torch.equal(a.topk_weights, b.topk_weights))
+    return (
+        a.layer_indices == b.layer_indices
+        and torch.equal(a.token_ids, b.token_ids)
+        and torch.equal(a.topk_ids, b.topk_ids)
+        and torch.equal(a.topk_weights, b.topk_weights)
+    )
 
 
 def test_cell_capture_beside_a_streaming_widget(model_and_tokenizer):

@@ -57,8 +57,9 @@ def test_lab_combines_compare_budget_and_routing(model_and_tokenizer, tmp_path):
 
 def test_two_models_side_by_side(model_and_tokenizer):
     model, tok = model_and_tokenizer
-    view = ThinkCompare(model, tok, PROMPT, model_b=model, tokenizer_b=tok, labels=("Instruct", "Thinking"),
-                        max_new_tokens=12)
+    view = ThinkCompare(
+        model, tok, PROMPT, model_b=model, tokenizer_b=tok, labels=("Instruct", "Thinking"), max_new_tokens=12
+    )
     assert view.wait(120) and view.status == "done", view.errors.outputs
     assert [s.label for s in view.sides] == ["Instruct", "Thinking"]
     assert all(gen.thinking_mode for gen in view.results)  # both run their own default: thinking on

@@ -46,8 +46,15 @@ def test_budget_tuner_escapes_prompt_thinking_and_answer(model_and_tokenizer, tm
     model, tok = model_and_tokenizer
 
     def answer(prompt, budget, cancel: threading.Event):
-        return SimpleNamespace(thinking=f"think {XSS}", answer=f"answer {XSS}", thinking_tokens=3,
-                               answer_tokens=2, seconds=0.01, finish_reason=XSS, budget_hit=False)
+        return SimpleNamespace(
+            thinking=f"think {XSS}",
+            answer=f"answer {XSS}",
+            thinking_tokens=3,
+            answer_tokens=2,
+            seconds=0.01,
+            finish_reason=XSS,
+            budget_hit=False,
+        )
 
     tuner = BudgetTuner(model, tok, XSS, budget=2, answer_fn=answer, debounce_s=0.0)
     assert tuner.wait(30) and tuner.answer == f"answer {XSS}"
