@@ -3,7 +3,8 @@ import cycle between modules. Parsed from the source (``ast``), so nothing is im
 
 Layers, lowest first (docs/architecture.md): kernels < runtime < formats < trace < thinking < analysis < tiny
 < figures < widgets. ``qnext_lab/__init__.py`` is the facade over all of them and is not a layer;
-``qnext_lab/_lazy.py`` (the lazy-export helper every package uses) sits below all of them and imports nothing.
+``qnext_lab/_lazy.py`` (the lazy-export helper every package uses) and ``qnext_lab/checks.py`` (the one rule for
+numbers given to the kit) sit below all of them and import nothing of the package.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str,
     return found
 
 
-BELOW_ALL = ("qnext_lab._lazy",)
+BELOW_ALL = ("qnext_lab._lazy", "qnext_lab.checks")
 
 
 def _layer(module: str) -> int | None:
