@@ -20,7 +20,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..checks import as_int, as_int_list
+from ..families.config_fields import context_length
 from .cost import cache_memory
+
+MAX_TOKENS = 1 << 20  # tokens one measurement may process (batch x (context + decode tokens))
 
 __all__ = ["measure_context"]
 
@@ -48,15 +52,19 @@ def measure_context(
     """
     if not isinstance(model, nn.Module) or not hasattr(model, "config"):
         raise TypeError(f"expected a transformers model, got {type(model).__name__}")
-    contexts = [int(c) for c in contexts]
-    if not contexts or any(c < 1 for c in contexts):
-        raise ValueError(f"contexts must be positive token counts, got {contexts}")
+    contexts = as_int_list(contexts, "contexts", low=1)
+    if not contexts:
+        raise ValueError("contexts must be positive token counts such as [512, 2048], got none")
     for name, value in (("batch", batch), ("decode_tokens", decode_tokens), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        as_int(value, name, low=1)
+    if batch * (max(contexts) + decode_tokens) > MAX_TOKENS:
+        raise ValueError(
+            f"batch={batch} x {max(contexts) + decode_tokens} tokens is more than {MAX_TOKENS:,} tokens in one "
+            "measurement (hours on a CPU, gigabytes of activations); measure a smaller batch or context"
+        )
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    limit = getattr(config, "max_position_embeddings", None)
-    if isinstance(limit, int) and max(contexts) + decode_tokens > limit:
+    limit = context_length(config)
+    if limit is not None and max(contexts) + decode_tokens > limit:
         raise ValueError(
             f"context {max(contexts)} + {decode_tokens} decode tokens exceeds the model's "
             f"max_position_embeddings ({limit}); raise it in the config or measure shorter contexts"

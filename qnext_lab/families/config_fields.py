@@ -26,7 +26,7 @@ __all__ = [
     "zero_experts",
 ]
 
-TOP_K_FIELDS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk")
+TOP_K_FIELDS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk", "top_k_experts")
 EXPERTS_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
 LAYERS_FIELDS = ("num_hidden_layers", "num_layers", "n_layer")
 CONTEXT_FIELDS = ("max_position_embeddings", "max_sequence_length", "seq_length", "n_positions")
@@ -46,9 +46,16 @@ def text_config(config: object) -> object:
     return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
+def _get(config: object, name: str) -> object:
+    try:
+        return getattr(config, name, None)
+    except RuntimeError:  # a heterogeneous config's per-layer attribute read globally
+        return None
+
+
 def _first(config: object, names: tuple[str, ...]) -> object:
     for name in names:
-        value = getattr(config, name, None)
+        value = _get(config, name)
         if value is not None:
             return value
     return None
@@ -117,6 +124,11 @@ def check_config(config: object) -> object:
             "transformers.AutoConfig.for_model('qwen3_next') or AutoConfig.from_pretrained(path)"
         )
     where = f"{type(text).__name__}"
+    if getattr(text, "per_layer_config", None):
+        raise ValueError(
+            f"{type(text).__name__} sets attributes per layer (per_layer_config: heterogeneous layers); the kit's "
+            "config readers and cost model take one value per config and do not read per-layer configs yet"
+        )
     for name in _POSITIVE:
         value = getattr(text, name, None)
         if value is None:

@@ -45,6 +45,8 @@ _TYPE_KINDS = {
     "conv": "state",
     "moe": "none",
     "mlp": "none",
+    "hybrid": "full",  # Inkling: global attention layers
+    "hybrid_sliding": "sliding",  # Inkling: sliding-window layers (sliding_window_size)
 }
 
 
@@ -170,7 +172,7 @@ def stack_layout(config: object) -> StackLayout:
     unknown = sorted({t for t in types if t not in _TYPE_KINDS})
     if unknown:
         raise ValueError(f"layer type(s) {unknown} are not ones the cost model knows ({sorted(_TYPE_KINDS)})")
-    window = _int(text, "sliding_window")
+    window = _int(text, "sliding_window", "sliding_window_size")
     chunk = _int(text, "attention_chunk_size")
     select = _int(text, "index_topk", "indexer_budget")
     rates = getattr(text, "compress_rates", None) or {}

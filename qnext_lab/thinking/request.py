@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..families.config_fields import context_length as config_context_length
 from .budget import Budget, check_budget
 from .phases import start_state
 from .template import PromptLike, ThinkTokens, render_prompt, think_tokens, thinking_enabled, to_messages
@@ -177,7 +178,7 @@ class ContextOverflowError(ValueError):
 
 def context_length(model: Any) -> int | None:
     """The model's context in tokens (``max_position_embeddings``), None when the config has none."""
-    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return config_context_length(getattr(model, "config", None))
 
 
 def check_lengths(model: Any, prompt_len: int, max_new_tokens: int | None) -> int:

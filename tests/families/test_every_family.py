@@ -58,7 +58,7 @@ def _by_expert(ids: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, 
     return ids.long().gather(-1, order), weights.float().gather(-1, order)
 
 
-MAX_TINY_PARAMETERS = 5_000_000  # a tiny config that is not tiny (a vision tower's defaults) fails, not swaps
+MAX_TINY_PARAMETERS = 12_000_000  # a tiny config that is not tiny (a vision tower's defaults) fails, not swaps
 
 
 def _tiny_size(model_type: str) -> int:
@@ -70,6 +70,8 @@ def _tiny_size(model_type: str) -> int:
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_family(model_type):
     family = family_for(model_type)
+    if family.untested:
+        pytest.skip(f"{model_type}: {family.untested} (docs/families.md)")
     size = _tiny_size(model_type)
     assert size <= MAX_TINY_PARAMETERS, f"{model_type}: tiny config has {size:,} parameters; add `tiny=` overrides"
     model = random_moe(model_type)
@@ -101,5 +103,9 @@ def test_family(model_type):
 
     params = ql.active_parameters(model, trace).set_index("component")
     assert 0 < params.loc["total", "active"] < params.loc["total", "total"]
+    if getattr(model.config.get_text_config(), "per_layer_config", None):  # refused, see docs/families.md
+        with pytest.raises(ValueError, match="per layer"):
+            model_cost(model.config, context=64)
+        return
     cost = model_cost(model.config, context=64)
     assert 0 < cost.params_active <= cost.params_total and cost.decode_bytes > 0
