@@ -124,9 +124,9 @@ def check_config(config: object) -> object:
             "transformers.AutoConfig.for_model('qwen3_next') or AutoConfig.from_pretrained(path)"
         )
     where = f"{type(text).__name__}"
-    if getattr(text, "per_layer_config", None):
+    if getattr(text, "is_heterogeneous", False):
         raise ValueError(
-            f"{type(text).__name__} sets attributes per layer (per_layer_config: heterogeneous layers); the kit's "
+            f"{type(text).__name__} sets attributes per layer (a heterogeneous config: per_layer_config); the kit's "
             "config readers and cost model take one value per config and do not read per-layer configs yet"
         )
     for name in _POSITIVE:

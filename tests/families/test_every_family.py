@@ -103,7 +103,7 @@ def test_family(model_type):
 
     params = ql.active_parameters(model, trace).set_index("component")
     assert 0 < params.loc["total", "active"] < params.loc["total", "total"]
-    if getattr(model.config.get_text_config(), "per_layer_config", None):  # refused, see docs/families.md
+    if getattr(model.config.get_text_config(), "is_heterogeneous", False):  # refused, see docs/families.md
         with pytest.raises(ValueError, match="per layer"):
             model_cost(model.config, context=64)
         return
