@@ -19,6 +19,7 @@ from .budget import Budget
 from .phases import label_tokens
 from .request import GenerationOptions, Prepared, Request
 from .tools import ToolCall, parse_tool_calls
+from .verdict import budget_closed
 
 
 @dataclass
@@ -65,7 +66,8 @@ class Generation:
 
     @property
     def budget_hit(self) -> bool:
-        return any(f and lab == THINKING for f, lab in zip(self.forced, self.labels))
+        """Whether the budget cut the thinking (``verdict.budget_closed``)."""
+        return budget_closed(self.forced, self.labels)
 
     def __repr__(self) -> str:
         calls = f", tool_calls={[c.name for c in self.tool_calls]}" if self.tool_calls else ""
@@ -115,8 +117,11 @@ def build_generation(
         keep = [t for t, lab, f in zip(ids, labels, flags) if lab == label and not f and t not in skip]
         return tokenizer.decode(keep, skip_special_tokens=True).strip()
 
-    hit = any(f and lab == THINKING for f, lab in zip(flags, labels))
-    reason = ("budget" if hit else "eos") if ended else ("stopped" if timing.stopped else "max_new_tokens")
+    reason = (
+        ("budget" if budget_closed(flags, labels) else "eos")
+        if ended
+        else ("stopped" if timing.stopped else "max_new_tokens")
+    )
     return Generation(
         prompt=prepared.text,
         prompt_ids=list(prepared.ids),

@@ -20,13 +20,13 @@ from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
-import torch
 import traitlets
 
 from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
 from ..thinking.generation import generate
+from ..thinking.result import Generation
 from ..trace.interventions import intervene
 from ..trace.lock import hold
 from ..trace.moe_layers import find_moe_layers
@@ -35,7 +35,7 @@ from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import FollowsPage, live_figure, sync_figure
 from .i18n import check_language, text
-from .knowledge import Expectation, answer_part
+from .knowledge import Expectation, split_expected
 from .page import PageWatch, let_shrink
 from .worker import LatestWorker
 
@@ -74,7 +74,8 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
     ) -> None:
         self.language = check_language(language)
         self.model, self.tokenizer = model, tokenizer
-        self.expected, self._expected_for = expected, prompt  # the user's expected answer belongs to one prompt
+        self.answer_key, expected = split_expected(expected)  # a key holds for every prompt, an answer for one
+        self.expected, self._expected_for = expected, prompt
         self.moe_layers = {m.index: m.num_experts for m in find_moe_layers(model)}
         self.worker = LatestWorker(name="qnext-expert-lab")
         self.result: dict[str, Any] | None = None
@@ -234,8 +235,8 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
             self.worker.wait_idle()
         return ticket
 
-    def _generate(self, s: dict) -> tuple[torch.Tensor, RoutingTrace, int]:
-        gen = generate(
+    def _generate(self, s: dict) -> Generation:
+        return generate(
             self.model,
             self.tokenizer,
             s["prompt"],
@@ -243,24 +244,22 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
             max_new_tokens=s["max_new_tokens"],
             capture=True,
         )
-        return torch.tensor(gen.token_ids), gen.trace, len(gen.prompt_ids)
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
         change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
         with hold(self.model, what="ExpertSwitchboard"):  # both runs back to back, with no one between
-            plain_ids, plain_trace, prompt_len = self._generate(s)
+            plain = self._generate(s)
             if cancel.is_set():
                 return {}
             with change:
-                changed_ids, changed_trace, _ = self._generate(s)
-        decode = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
+                changed = self._generate(s)
         return dict(
             settings=s,
-            plain=decode(plain_ids),
-            changed=decode(changed_ids),
-            plain_trace=_generated_part(plain_trace, prompt_len),
-            changed_trace=_generated_part(changed_trace, prompt_len),
-            same=bool(torch.equal(plain_ids, changed_ids)),
+            plain=plain,  # the Generations: their .answer is the answer (thinking.verdict)
+            changed=changed,
+            plain_trace=_generated_part(plain.trace, len(plain.prompt_ids)),
+            changed_trace=_generated_part(changed.trace, len(changed.prompt_ids)),
+            same=plain.token_ids == changed.token_ids,
         )
 
     def _show(self, result: dict[str, Any]) -> None:
@@ -269,10 +268,12 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         self.result = result
         lang = self.language
         verdict = text("same_answer", lang) if result["same"] else text("answer_changed", lang)
-        check = Expectation.of(result["settings"]["prompt"], self.model, result["settings"]["expected"], lang)
+        check = Expectation.of(
+            result["settings"]["prompt"], self.model, result["settings"]["expected"], lang, self.answer_key
+        )
         panes = []
         for key, label in (("plain", text("as_trained", lang)), ("changed", text("with_changes", lang))):
-            answer = answer_part(result[key])
+            answer = result[key].answer
             panes.append(
                 f"<div style='{PANE}flex:1 1 0;min-width:0;background:{ANSWER_TINT}'><b>{escape_text(label)}"
                 f"</b> {check.verdict_html(answer)}<br><span class='qnext-answer'>{text_html(answer)}</span>"
