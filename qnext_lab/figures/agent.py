@@ -28,7 +28,7 @@ from ..analysis.load import routed_shares
 from ..trace.phases import ANSWER, PHASES, PROMPT, THINKING, TOOL_CALL, TOOL_RESPONSE
 from ..trace.routing_trace import RoutingTrace
 from .escape import escape_text
-from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT, template
+from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT, template, themed
 
 LIFT_PHASES: tuple[str, ...] = (THINKING, TOOL_CALL, TOOL_RESPONSE, ANSWER)
 TOOL_TINT = "rgba(123,63,191,0.12)"  # purple, as the tool_call phase colour of the routing views
@@ -62,6 +62,7 @@ def phase_lift(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES) -> pd.D
     return pd.DataFrame(rows, columns=["layer", "phase", "expert", "share", "lift", "tokens"])
 
 
+@themed
 def phase_lift_figure(
     trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES, *, height: int | None = None
 ) -> go.Figure:
@@ -115,7 +116,7 @@ def phase_lift_figure(
         title=dict(text="Experts each phase leans on (lift vs the whole episode)", y=0.98, yanchor="top"),
         height=height or max(280, 90 + 22 * len(layers)),
         margin=dict(l=50, r=20, t=100, b=40),
-        template=template(dark=False),  # transparent: a live figure swaps in the dark one (figure_sync)
+        template=template(),  # transparent, readable on either page; a live figure swaps in the page's own
     )
     fig.update_annotations(font_size=11)
     return fig

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from .theme import template
+from .theme import template, themed
 
 _REQUIRED = ("budget", "mode", "accuracy")
 _CURVE_COLOR = "#1f5fa8"
@@ -72,6 +72,7 @@ LABELS = {
 }
 
 
+@themed
 def budget_curve(
     df: pd.DataFrame,
     *,
@@ -149,7 +150,7 @@ def budget_curve(
         # the legend above the plot, under the title: never on the x axis title, never under the toolbar
         legend=dict(orientation="h", yref="paper", y=1.02, yanchor="bottom", x=0, xanchor="left"),
         margin=dict(l=60, r=20, t=80, b=50),
-        template=template(dark=False),
+        template=template(),
     )
     if current_budget is not None:
         mark_budget(fig, current_budget)

@@ -19,7 +19,16 @@ import plotly.graph_objects as go
 from ..analysis.load import routed_shares
 from .escape import escape_text
 from .routing import trace_arrays
-from .theme import template
+from .theme import template, themed
+
+
+def expert_ticks(num_experts: int, most: int = 16) -> dict:
+    """An expert axis labelled at most ``most`` times (every 1, 2, 4, 8, ... experts): 64 labels side by side in
+    a notebook pane overlap and read as none."""
+    step = 1
+    while num_experts / step > most:
+        step *= 2
+    return dict(tickmode="linear", tick0=0, dtick=step, tickfont=dict(size=10))
 
 
 def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
@@ -31,6 +40,7 @@ def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
     return routed_shares(arrays.ids, arrays.num_experts, generated).numpy()  # (L, E)
 
 
+@themed
 def expert_use_difference(
     trace_a: Any,
     trace_b: Any,
@@ -72,7 +82,7 @@ def expert_use_difference(
                 zmid=0.0,
                 zmin=-limit,
                 zmax=limit,
-                colorbar=dict(title=dict(text=f"{name_a} − {name_b}"), tickformat="+.0%"),
+                colorbar=dict(title=dict(text="difference"), tickformat="+.0%"),
             )
         ],
         layout=dict(
@@ -84,17 +94,16 @@ def expert_use_difference(
                 x=0,
                 xanchor="left",
             ),
-            xaxis=dict(
-                title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto", tickfont=dict(size=10)
-            ),
+            xaxis=dict(title=dict(text="expert"), **expert_ticks(a.num_experts)),
             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
             height=max(280, 26 * a.num_layers + 180),
             margin=dict(t=80, l=60, r=20, b=50),
-            template=template(dark=False),
+            template=template(),
         ),
     )
 
 
+@themed
 def expert_use_figure(
     trace: Any, *, label: str = "", exclude_prompt: bool = True, title: str | None = None
 ) -> go.Figure:
@@ -117,21 +126,16 @@ def expert_use_figure(
                 y=[f"L{i}" for i in arrays.layer_indices],
                 text=hover,
                 hovertemplate="%{text}<extra></extra>",
-                colorscale="Blues",
-                zmin=0.0,
-                colorbar=dict(title=dict(text="share"), tickformat=".0%"),
+                coloraxis="coloraxis",  # the template's weight scale: strongest = most visible on the page
             )
         ],
         layout=dict(
             title=dict(text=title or f"Expert use: {name}", x=0, xanchor="left"),
-            xaxis=dict(
-                title=dict(text="expert"),
-                tickmode="linear" if arrays.num_experts <= 64 else "auto",
-                tickfont=dict(size=10),
-            ),
+            xaxis=dict(title=dict(text="expert"), **expert_ticks(arrays.num_experts)),
+            coloraxis=dict(cmin=0.0, colorbar=dict(title=dict(text="share"), tickformat=".0%")),
             yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
             height=max(280, 26 * arrays.num_layers + 180),
             margin=dict(t=80, l=60, r=20, b=50),
-            template=template(dark=False),
+            template=template(),
         ),
     )

@@ -43,13 +43,13 @@ def seconds(s: Any) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-def rate(tokens: Any, s: Any) -> str:
-    """Tokens per second: '95 tokens/s' ('–' when no time was spent)."""
+def rate(tokens: Any, s: Any, unit: str = "tokens/s") -> str:
+    """Tokens per second: '95 tokens/s' ('–' when no time was spent); ``unit`` for another language."""
     n, t = _real(tokens, "tokens"), _real(s, "seconds")
     if t <= 0 or not math.isfinite(t):
         return "–"
     r = n / t
-    return f"{r:.0f} tokens/s" if r >= 10 else f"{r:.1f} tokens/s"
+    return f"{r:.0f} {unit}" if r >= 10 else f"{r:.1f} {unit}"
 
 
 def count(n: Any, unit: str = "", *, short: bool = False) -> str:

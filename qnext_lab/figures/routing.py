@@ -27,14 +27,13 @@ from ..analysis.load import routed_counts
 from ..trace.phases import PHASES
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
-from .theme import template
+from .theme import finish
 
 PHASE_COLORS = {0: "#9E9E9E", 1: "#F5A623", 2: "#2E9E5B", 3: "#7B3FBF", 4: "#2B7BB9"}  # by PHASES id
 DEFAULT_WINDOW = 512
 DEFAULT_WIDTH_PX = 900  # the width figures are laid out for when no pane width is known
 # Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows
 # against the white of the experts that were not chosen.
-WEIGHT_SCALE = [[0.0, "#BFD8EE"], [0.5, "#4A90C8"], [1.0, "#08306B"]]
 
 
 @dataclass(frozen=True)
@@ -296,8 +295,7 @@ def _token_axis(arrays: TraceArrays, start: int, stop: int, width_px: int) -> di
 
 def _figure(trace: go.BaseTraceType | list, layout: dict) -> go.Figure:
     fig = go.Figure(data=trace if isinstance(trace, list) else [trace], layout=layout)
-    fig.update_layout(template=template(dark=False))  # widgets swap it for the page's theme
-    return fig
+    return finish(fig)  # the theme-neutral template (widgets swap in the page's) and a title clear of the toolbar
 
 
 def expert_heatmap(
@@ -349,16 +347,14 @@ def expert_heatmap(
             text=np.asarray(hover, dtype=str),
             hovertemplate="%{text}<extra></extra>",
             hoverongaps=False,
-            colorscale=WEIGHT_SCALE,
-            zmin=0.0,
-            zmax=1.0,
-            colorbar=dict(title=dict(text="weight")),
+            coloraxis="coloraxis",  # its colour scale comes with the template: the page's light or dark one
             name="routing weight",
         ),
         dict(
             title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]} (top-{k} of {num_experts})"),
             xaxis=_token_axis(arrays, start, stop, width_px),
             yaxis=dict(title=dict(text="expert"), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"),
+            coloraxis=dict(cmin=0.0, cmax=1.0, colorbar=dict(title=dict(text="weight"))),
             shapes=shapes,
             annotations=annotations,
             height=max(340, min(900, 14 * num_experts + 200)),

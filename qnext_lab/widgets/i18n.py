@@ -79,6 +79,7 @@ _TABLE: dict[str, dict[str, str]] = {
             "thinking {thinking} · answer {answer} tokens · {total} tokens generated in {time} ({rate}), "
             "first after {first} · {finish}"
         ),
+        "per_second": "tokens/s",
         "curve_thinking": "thinking",
         "curve_non_thinking": "non-thinking",
         "curve_x": "thinking budget (tokens, log scale)",
@@ -188,6 +189,7 @@ _TABLE: dict[str, dict[str, str]] = {
             "思考 {thinking} · 答え {answer} トークン · {total} トークンを {time} で生成（{rate}）、"
             "最初のトークンまで {first} · {finish}"
         ),
+        "per_second": "トークン/秒",
         "curve_thinking": "思考あり",
         "curve_non_thinking": "思考なし",
         "curve_x": "思考予算（トークン、対数目盛）",

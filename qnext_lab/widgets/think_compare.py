@@ -113,7 +113,7 @@ def generation_stats_html(gen: Any, language: str | None = None) -> str:
         answer=f"<b>{gen.answer_tokens}</b>",
         total=gen.total_tokens,
         time=seconds(gen.seconds),
-        rate=rate(gen.total_tokens, gen.seconds),
+        rate=rate(gen.total_tokens, gen.seconds, text("per_second", language)),
         first=seconds(gen.ttft_s),
         finish=text(f"finish_{gen.finish_reason}", language),
     )
