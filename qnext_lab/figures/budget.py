@@ -62,11 +62,12 @@ def _label(budget: Any) -> str:
     return "∞" if budget is None or pd.isna(budget) else str(int(budget))
 
 
+# The words on the figure (English); a view passes its language's as ``words=`` (missing keys stay English).
 LABELS = {
-    "thinking": "thinking",
-    "non_thinking": "non-thinking",
-    "x": "thinking budget (tokens, log scale)",
-    "y": "accuracy",
+    "thinking_line": "thinking",
+    "non_thinking_line": "non-thinking",
+    "budget_axis": "thinking budget (tokens, log scale)",
+    "accuracy": "accuracy",
     "budget": "budget",
     "mean_tokens": "mean thinking tokens",
 }
@@ -78,24 +79,24 @@ def budget_curve(
     *,
     current_budget: int | None = None,
     title: str = "Accuracy vs thinking budget",
-    labels: dict[str, str] | None = None,
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
     """The accuracy-vs-budget figure from ``df`` (columns budget, mode, accuracy[, mean_thinking_tokens]).
 
-    ``labels``: the words on the figure (keys of ``LABELS``), e.g. a view's language; missing keys stay English.
+    ``words``: the words on the figure (keys of ``LABELS``), e.g. a view's language; missing keys stay English.
     """
     df = _check(df)
-    unknown = set(labels or {}) - set(LABELS)
+    unknown = set(words or {}) - set(LABELS)
     if unknown:
         raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
-    words = {**LABELS, **(labels or {})}
+    words = {**LABELS, **(words or {})}
     thinking = df[df["mode"] == "thinking"].copy()
     zero_x, unlimited_x = axis_positions(thinking["budget"].tolist())
     thinking["x"] = [budget_x(b, zero_x, unlimited_x) for b in thinking["budget"]]
     thinking = thinking.sort_values("x")
     tokens = thinking.get("mean_thinking_tokens", pd.Series([float("nan")] * len(thinking), index=thinking.index))
     hover = [
-        f"{words['budget']} {_label(b)}<br>{words['y']} {a:.1%}<br>{words['mean_tokens']} {t:.1f}"
+        f"{words['budget']} {_label(b)}<br>{words['accuracy']} {a:.1%}<br>{words['mean_tokens']} {t:.1f}"
         for b, a, t in zip(thinking["budget"], thinking["accuracy"], tokens)
     ]
     fig = go.Figure()
@@ -104,7 +105,7 @@ def budget_curve(
             x=thinking["x"].tolist(),
             y=thinking["accuracy"].tolist(),
             mode="lines+markers",
-            name=words["thinking"],
+            name=words["thinking_line"],
             line=dict(color=_CURVE_COLOR, width=2),
             marker=dict(size=8),
             hovertext=hover,
@@ -120,7 +121,7 @@ def budget_curve(
                 x=[x_lo, x_hi],
                 y=[acc, acc],
                 mode="lines",
-                name=f"{words['non_thinking']} ({acc:.0%})",
+                name=f"{words['non_thinking_line']} ({acc:.0%})",
                 line=dict(color=_REFERENCE_COLOR, width=2, dash="dash"),
                 hoverinfo="name",
             )
@@ -141,11 +142,11 @@ def budget_curve(
         title=dict(text=title, x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=8, l=8)),
         xaxis=dict(
             type="log",
-            title=words["x"],
+            title=words["budget_axis"],
             tickvals=[t[0] for t in ticks],
             ticktext=[t[1] for t in ticks],
         ),
-        yaxis=dict(title=words["y"], tickformat=".0%", range=[-0.02, 1.05]),
+        yaxis=dict(title=words["accuracy"], tickformat=".0%", range=[-0.02, 1.05]),
         meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
         # the legend above the plot, under the title: never on the x axis title, never under the toolbar
         legend=dict(orientation="h", yref="paper", y=1.02, yanchor="bottom", x=0, xanchor="left"),

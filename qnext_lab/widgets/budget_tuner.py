@@ -39,7 +39,7 @@ from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, text
+from .i18n import check_language, figure_labels, text
 from .knowledge import Expectation, example_options, split_expected
 from .page import PageWatch, let_shrink
 from .worker import LatestWorker
@@ -406,7 +406,7 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             sweep,
             current_budget=self.budget,
             title=text("accuracy_curve", self.language, n=n),
-            labels={key: text(f"curve_{key}", self.language) for key in CURVE_LABELS},
+            words=figure_labels(CURVE_LABELS, self.language),
         )
         if self.curve is None:
             self.curve = live_figure(figure, self.page.dark, self.page.width)

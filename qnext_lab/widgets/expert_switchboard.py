@@ -22,6 +22,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
 
+from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
@@ -34,7 +35,7 @@ from ..trace.routing_trace import RoutingTrace
 from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, text
+from .i18n import check_language, figure_labels, text
 from .knowledge import Expectation, split_expected
 from .page import PageWatch, let_shrink
 from .worker import LatestWorker
@@ -225,9 +226,9 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         self.error = ""
         self.errors.clear_output()
         if not settings["prompt"].strip():
-            self.status = "type a prompt first"
+            self.status = text("type_prompt", self.language)
             return self.worker.ticket
-        self.status = "generating…"
+        self.status = text("generating", self.language)
         ticket = self.worker.submit(
             lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self._show_error
         )
@@ -287,10 +288,14 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
                     result["changed_trace"],
                     result["plain_trace"],
                     labels=(text("with_changes", lang), text("as_trained", lang)),
+                    words=figure_labels(COMPARE_LABELS, lang),
                 )
             else:  # nothing switched off yet: a difference of zero says nothing; show which experts it uses
                 figure = expert_use_figure(
-                    result["plain_trace"], label=text("as_trained", lang), title=text("use_title", lang)
+                    result["plain_trace"],
+                    label=text("as_trained", lang),
+                    title=text("use_title", lang),
+                    words=figure_labels(COMPARE_LABELS, lang),
                 )
             if self.moved is None:
                 self.moved = live_figure(figure, self.page.dark, self.page.width)
@@ -301,7 +306,7 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
 
     def _show_error(self, exc: BaseException) -> None:
         self.error = f"{type(exc).__name__}: {exc}"
-        self.status = "error"
+        self.status = text("error", self.language)
         self.errors.append_stderr(self.error + "\n")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

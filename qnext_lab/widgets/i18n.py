@@ -80,12 +80,32 @@ _TABLE: dict[str, dict[str, str]] = {
             "first after {first} · {finish}"
         ),
         "per_second": "tokens/s",
-        "curve_thinking": "thinking",
-        "curve_non_thinking": "non-thinking",
-        "curve_x": "thinking budget (tokens, log scale)",
-        "curve_y": "accuracy",
-        "curve_budget": "budget",
-        "curve_mean_tokens": "mean thinking tokens",
+        "fig_thinking_line": "thinking",
+        "fig_non_thinking_line": "non-thinking",
+        "fig_budget_axis": "thinking budget (tokens, log scale)",
+        "fig_accuracy": "accuracy",
+        "fig_budget": "budget",
+        "fig_mean_tokens": "mean thinking tokens",
+        "routing_summary": "{tokens} tokens, {layers} MoE layers, top-{k} of {experts} experts",
+        "fig_token_axis": "token (rows {first}–{last} of {total}; {shown} labelled)",
+        "fig_every_token": "every token",
+        "fig_one_in": "1 token in {every}",
+        "fig_expert": "expert",
+        "fig_layer": "layer",
+        "fig_weight": "weight",
+        "fig_top1_expert": "top-1 expert",
+        "fig_share_slots": "share of routed slots",
+        "fig_uniform": "uniform 1/{experts}",
+        "fig_phase_prompt": "prompt",
+        "fig_phase_thinking": "thinking",
+        "fig_phase_answer": "answer",
+        "fig_phase_tool_call": "tool call",
+        "fig_phase_tool_response": "tool result",
+        "fig_use_difference": "Expert use: {a} − {b}",
+        "fig_use_detail": "mean total-variation distance {distance} · red: more in {a}, blue: more in {b}",
+        "fig_use_of": "Expert use: {label}",
+        "fig_difference": "difference",
+        "fig_share": "share",
         "budget_title": "Thinking budget",
         "budget_working": "answering with a budget of {budget} thinking tokens…",
         "budget_cut": "✂ budget of {budget} reached — thinking cut here",
@@ -190,12 +210,32 @@ _TABLE: dict[str, dict[str, str]] = {
             "最初のトークンまで {first} · {finish}"
         ),
         "per_second": "トークン/秒",
-        "curve_thinking": "思考あり",
-        "curve_non_thinking": "思考なし",
-        "curve_x": "思考予算（トークン、対数目盛）",
-        "curve_y": "正解率",
-        "curve_budget": "予算",
-        "curve_mean_tokens": "平均思考トークン",
+        "fig_thinking_line": "思考あり",
+        "fig_non_thinking_line": "思考なし",
+        "fig_budget_axis": "思考予算（トークン、対数目盛）",
+        "fig_accuracy": "正解率",
+        "fig_budget": "予算",
+        "fig_mean_tokens": "平均思考トークン",
+        "routing_summary": "{tokens} トークン、MoE 層 {layers} 個、{experts} 個のエキスパートから top-{k}",
+        "fig_token_axis": "トークン（{total} 行のうち {first}–{last}、{shown}にラベル）",
+        "fig_every_token": "すべてのトークン",
+        "fig_one_in": "{every} トークンに 1 つ",
+        "fig_expert": "エキスパート",
+        "fig_layer": "層",
+        "fig_weight": "重み",
+        "fig_top1_expert": "第1エキスパート",
+        "fig_share_slots": "割り当ての割合",
+        "fig_uniform": "均等 1/{experts}",
+        "fig_phase_prompt": "プロンプト",
+        "fig_phase_thinking": "思考",
+        "fig_phase_answer": "答え",
+        "fig_phase_tool_call": "ツール呼び出し",
+        "fig_phase_tool_response": "ツールの結果",
+        "fig_use_difference": "エキスパートの使い方: {a} − {b}",
+        "fig_use_detail": "全変動距離の平均 {distance} · 赤: {a} で多い、青: {b} で多い",
+        "fig_use_of": "エキスパートの使い方: {label}",
+        "fig_difference": "差",
+        "fig_share": "割合",
         "budget_title": "思考予算",
         "budget_working": "思考 {budget} トークンの予算で回答中…",
         "budget_cut": "✂ 予算 {budget} に到達 — ここで思考を打ち切り",
@@ -255,6 +295,13 @@ def check_language(language: str | None) -> str:
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
     return language
+
+
+def figure_labels(keys: object, language: str | None = None) -> dict[str, str]:
+    """The words of a figure builder (``keys``: its ``LABELS`` table) in ``language``, from the ``fig_*`` labels:
+    a key this table does not translate keeps the builder's English."""
+    lang = check_language(language)
+    return {key: _TABLE[lang][f"fig_{key}"] for key in keys if f"fig_{key}" in _TABLE[lang]}
 
 
 def text(key: str, language: str | None = None, **values: object) -> str:

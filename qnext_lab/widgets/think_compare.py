@@ -27,6 +27,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
 
+from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
@@ -35,7 +36,7 @@ from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, text
+from .i18n import check_language, figure_labels, text
 from .knowledge import Expectation, example_options, split_expected
 from .page import PageWatch, let_shrink
 from .routing_heatmap import RoutingHeatmap
@@ -338,7 +339,11 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         if all(t is not None for t in traces):
             title = widgets.HTML(f"<b>{escape_text(text('difference', self.language))}</b>")
             try:
-                figure = expert_use_difference(*traces, labels=(self.sides[0].label, self.sides[1].label))
+                figure = expert_use_difference(
+                    *traces,
+                    labels=(self.sides[0].label, self.sides[1].label),
+                    words=figure_labels(COMPARE_LABELS, self.language),
+                )
                 if self.difference is None:
                     self.difference = live_figure(figure, self.page.dark, self.page.width)
                 else:
