@@ -6,10 +6,10 @@ Times in s (ms below a second's tenth), rates in tokens/s, memory in binary unit
 ``short=True``), shares as percentages, and small or large values in plain decimals or "× 10ⁿ", never
 ``6.56e-07``. Pure: numbers in, strings out; knows nothing about figures or widgets.
 
-    seconds(0.0412)   # '41 ms'
-    size(1572864)     # '1.50 MiB'
-    count(1572864)    # '1,572,864'
-    value(6.56e-07)   # '6.6 × 10⁻⁷'
+    seconds_text(0.0412)   # '41 ms'
+    bytes_text(1572864)     # '1.50 MiB'
+    count_text(1572864)    # '1,572,864'
+    number_text(6.56e-07)   # '6.6 × 10⁻⁷'
 """
 
 from __future__ import annotations
@@ -17,20 +17,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..checks import as_float
+
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def _real(x: Any, what: str) -> float:
-    if isinstance(x, bool):
-        raise TypeError(f"{what} must be a number, got a bool")
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a number, got {type(x).__name__}") from None
+    return as_float(x, what, finite=False)  # the kit's one rule: numpy/torch numbers yes; bools, strings no
 
 
-def seconds(s: Any) -> str:
+def seconds_text(s: Any) -> str:
     """A duration: '41 ms', '0.47 s', '12.3 s', '2 min 05 s' ('–' when unknown)."""
     s = _real(s, "seconds")
     if not math.isfinite(s):
@@ -43,7 +40,7 @@ def seconds(s: Any) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-def rate(tokens: Any, s: Any, unit: str = "tokens/s") -> str:
+def rate_text(tokens: Any, s: Any, unit: str = "tokens/s") -> str:
     """Tokens per second: '95 tokens/s' ('–' when no time was spent); ``unit`` for another language."""
     n, t = _real(tokens, "tokens"), _real(s, "seconds")
     if t <= 0 or not math.isfinite(t):
@@ -52,7 +49,7 @@ def rate(tokens: Any, s: Any, unit: str = "tokens/s") -> str:
     return f"{r:.0f} {unit}" if r >= 10 else f"{r:.1f} {unit}"
 
 
-def count(n: Any, unit: str = "", *, short: bool = False) -> str:
+def count_text(n: Any, unit: str = "", *, short: bool = False) -> str:
     """A count: '1,572,864' or with ``short`` '1.57 M' (k, M, B); ``unit`` appended after a space."""
     x = _real(n, "count")
     if short and abs(x) >= 1000:
@@ -65,7 +62,7 @@ def count(n: Any, unit: str = "", *, short: bool = False) -> str:
     return f"{text} {unit}".rstrip() if unit else text
 
 
-def size(n_bytes: Any) -> str:
+def bytes_text(n_bytes: Any) -> str:
     """Memory in binary units: '512 B', '1.50 MiB', '2.25 GiB'."""
     x = _real(n_bytes, "bytes")
     i = 0
@@ -75,12 +72,12 @@ def size(n_bytes: Any) -> str:
     return f"{x:.0f} {_BINARY[i]}" if i == 0 else f"{x:.2f} {_BINARY[i]}"
 
 
-def share(x: Any, digits: int = 0) -> str:
+def share_text(x: Any, digits: int = 0) -> str:
     """A fraction as a percentage: share(0.647) -> '65%'."""
     return f"{_real(x, 'share') * 100:.{digits}f}%"
 
 
-def value(x: Any, digits: int = 2) -> str:
+def number_text(x: Any, digits: int = 2) -> str:
     """A plain number without scientific notation: 0.123, 1,234.5, '6.6 × 10⁻⁷' (``digits`` significant
     figures below 0.001 and from 10⁹ on)."""
     v = _real(x, "value")

@@ -80,7 +80,7 @@ def finish(fig: go.Figure) -> go.Figure:
     """The house look of a builder's figure: the theme-neutral template where none was set, and the title at the
     top-left corner of the figure, above the plot area, so it is never under the toolbar (top right) and never on
     a legend or subplot title. Returns ``fig``."""
-    if fig.layout.template is None or not fig.layout.template.layout.to_plotly_json():
+    if fig.layout.template.layout.paper_bgcolor != "rgba(0,0,0,0)":  # plotly's default, not one of ours
         fig.update_layout(template=template())
     if fig.layout.title.text:
         fig.update_layout(title=dict(x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=8, l=8)))

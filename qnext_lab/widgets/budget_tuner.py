@@ -32,7 +32,7 @@ import traitlets
 
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
-from ..figures.numbers import seconds
+from ..figures.numbers import seconds_text
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from ..thinking.verdict import is_right
 from ..trace.lock import hold
@@ -334,8 +334,8 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         self.thinking, self.answer = result.thinking, result.answer
         self.shown_budget = budget
         # one time, the one the user waited (slider move to answer); what of it was the model's own work
-        model_s = text("reused", self.language) if result.reused else seconds(result.seconds)
-        self.status = text("budget_answered", self.language, budget=budget, waited=seconds(waited), model=model_s)
+        model_s = text("reused", self.language) if result.reused else seconds_text(result.seconds)
+        self.status = text("budget_answered", self.language, budget=budget, waited=seconds_text(waited), model=model_s)
         if self._curve_budgets is not None:  # the first answer is on screen: now sweep
             budgets, self._curve_budgets = self._curve_budgets, None
             self._start_curve(budgets)

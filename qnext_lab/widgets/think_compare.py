@@ -31,7 +31,7 @@ from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
 from ..figures.export import write_html
-from ..figures.numbers import rate, seconds
+from ..figures.numbers import rate_text, seconds_text
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .closing import close_tree
 from .fallback import widget_bundle
@@ -113,9 +113,9 @@ def generation_stats_html(gen: Any, language: str | None = None) -> str:
         thinking=f"<b>{gen.thinking_tokens}</b>",
         answer=f"<b>{gen.answer_tokens}</b>",
         total=gen.total_tokens,
-        time=seconds(gen.seconds),
-        rate=rate(gen.total_tokens, gen.seconds, text("per_second", language)),
-        first=seconds(gen.ttft_s),
+        time=seconds_text(gen.seconds),
+        rate=rate_text(gen.total_tokens, gen.seconds, text("per_second", language)),
+        first=seconds_text(gen.ttft_s),
         finish=text(f"finish_{gen.finish_reason}", language),
     )
 
@@ -307,7 +307,7 @@ class ThinkCompare(FollowsPage, widgets.VBox):
                         self.language,
                         thinking=piece.thinking_tokens,
                         answer=piece.answer_tokens,
-                        time=seconds(now - started),
+                        time=seconds_text(now - started),
                     )
         result = stream.result
         if self.worker.is_latest(ticket):
