@@ -176,9 +176,10 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             step=step,
             description=text("budget", self.language),
             continuous_update=True,
-            layout=widgets.Layout(width="60%"),
+            layout=widgets.Layout(width="60%", min_width="16em"),
         )
-        self.status_label = widgets.Label()
+        # HTML, not Label: a Label never wraps and clips a long status ("answered in 0.47" without its "s")
+        self.status_label = widgets.HTML(layout=widgets.Layout(flex="1 1 12em", min_width="0"))
         self.counts = widgets.HTML()
         self.tally = widgets.HTML()
         self.thinking_pane = widgets.HTML(layout=widgets.Layout(flex="1 1 0%", min_width="0"))
@@ -194,7 +195,7 @@ class BudgetTuner(FollowsPage, widgets.VBox):
                 [self.header, self.examples], layout=widgets.Layout(width="100%", justify_content="space-between")
             ),
             self.note,
-            widgets.HBox([self.slider, self.status_label]),
+            widgets.HBox([self.slider, self.status_label], layout=widgets.Layout(width="100%", flex_flow="row wrap")),
             self.counts,
             widgets.HBox([self.thinking_pane, self.answer_pane], layout=widgets.Layout(width="100%", grid_gap="8px")),
             self.tally,
@@ -369,7 +370,7 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         return f"<b>{escape_text(text('budget_title', self.language))}</b> — {escape_text(str(prompt))}"
 
     def _on_status(self, change: dict) -> None:
-        self.status_label.value = change["new"]
+        self.status_label.value = escape_text(change["new"])
 
     # ------------------------------------------------------------------ accuracy curve
     def _start_curve(self, budgets: list[int | None]) -> None:

@@ -63,7 +63,7 @@ class Dashboard(widgets.VBox):
             value=prompt,
             description=text("prompt", lang),
             continuous_update=False,
-            layout=widgets.Layout(flex="1 1 0%", min_width="0"),
+            layout=widgets.Layout(flex="1 1 0%", min_width="16em"),  # narrower panes wrap the controls instead
         )
         self.ask_button = widgets.Button(
             description=text("ask", lang), button_style="primary", icon="play", layout=widgets.Layout(width="auto")
@@ -114,7 +114,7 @@ class Dashboard(widgets.VBox):
         super().__init__(
             children=[
                 widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
-                widgets.HBox(controls, layout=widgets.Layout(width="100%")),
+                widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap")),
                 self.note,
                 self.tabs,
                 self.errors,

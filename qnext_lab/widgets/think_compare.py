@@ -169,7 +169,7 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         self.prompt_box = widgets.Text(
             value=prompt,
             description=text("prompt", self.language),
-            layout=widgets.Layout(**_FILL),
+            layout=widgets.Layout(flex="1 1 0%", min_width="16em"),  # narrower panes wrap the controls instead
             continuous_update=False,
         )
         self.run_button = widgets.Button(
@@ -200,7 +200,7 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         controls = [self.prompt_box, self.run_button]
         if len(self.examples.options) > 1:  # a key with example questions (the bundled model's)
             controls.insert(1, self.examples)
-        prompt_row = [widgets.HBox(controls, layout=widgets.Layout(width="100%"))] if show_prompt else []
+        prompt_row = [widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap"))] if show_prompt else []
         super().__init__(
             children=[
                 self.page,

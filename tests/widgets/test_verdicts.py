@@ -188,3 +188,23 @@ def test_a_japanese_budget_view_has_no_english_words_of_its_own(model_and_tokeni
         if words != "current budget":
             assert not re.findall(r"[A-Za-z]{3,}", words), words
     tuner.close()
+
+
+def test_prompt_boxes_keep_a_usable_width_and_statuses_wrap(model_and_tokenizer):
+    """At 780 px lab()'s prompt box shrank to nothing beside the examples and the button; the tuner's one-line
+    status clipped its unit. The prompt box keeps 16em and the controls wrap; the status is HTML that wraps."""
+    import ipywidgets as widgets
+
+    model, tok = model_and_tokenizer
+    tuner = BudgetTuner(model, tok, "What is 12 + 30?", budget=2, max_budget=4, max_new_tokens=16, debounce_s=0.0)
+    assert tuner.wait(60)
+    assert isinstance(tuner.status_label, widgets.HTML)
+    assert re.search(r"answered [\d.]+ m?s after", tuner.status_label.value)
+    row = next(c for c in tuner.children if isinstance(c, widgets.HBox) and tuner.slider in c.children)
+    assert row.layout.flex_flow == "row wrap"
+    tuner.close()
+    compare = ThinkCompare(model, tok, "What is 12 + 30?", autorun=False)
+    assert compare.prompt_box.layout.min_width == "16em"
+    row = next(c for c in compare.children if isinstance(c, widgets.HBox) and compare.prompt_box in c.children)
+    assert row.layout.flex_flow == "row wrap"
+    compare.close()
