@@ -20,7 +20,7 @@ from typing import Any
 from ..checks import as_float
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+_BINARY = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")  # "bytes", not "B": "80B" is a parameter count
 
 
 def _real(x: Any, what: str) -> float:
@@ -50,7 +50,8 @@ def rate_text(tokens: Any, s: Any, unit: str = "tokens/s") -> str:
 
 
 def count_text(n: Any, unit: str = "", *, short: bool = False) -> str:
-    """A count: '1,572,864' or with ``short`` '1.57 M' (k, M, B); ``unit`` appended after a space."""
+    """A count: '1,572,864' or with ``short`` '1.57 M' (k, M, B for billions, as in "80B parameters"); ``unit``
+    appended after a space."""
     x = _real(n, "count")
     if short and abs(x) >= 1000:
         for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
@@ -63,7 +64,7 @@ def count_text(n: Any, unit: str = "", *, short: bool = False) -> str:
 
 
 def bytes_text(n_bytes: Any) -> str:
-    """Memory in binary units: '512 B', '1.50 MiB', '2.25 GiB'."""
+    """Memory in binary units: '512 bytes', '1.50 MiB', '2.25 GiB'."""
     x = _real(n_bytes, "bytes")
     i = 0
     while abs(x) >= 1024 and i < len(_BINARY) - 1:
