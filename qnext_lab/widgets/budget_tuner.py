@@ -39,13 +39,13 @@ from ..trace.lock import hold
 from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, figure_labels, text
+from .i18n import check_language, figure_labels, finish_label, text
 from .knowledge import Expectation, example_options, split_expected
 from .page import PageWatch, let_shrink
 from .worker import LatestWorker
 
 # (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
-# answer_tokens, finish_reason, seconds), or None when it stopped because it was cancelled.
+# answer_tokens, finish_reason, seconds; budget_hit and reused when it has them), or None when cancelled.
 AnswerFn = Callable[[Any, int, threading.Event], Any]
 
 _PANE = f"{PANE}min-height:2.2em;"
@@ -298,7 +298,7 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             return
         self.last_result = result
         cut = ""
-        if result.budget_hit:  # the one rule (thinking.verdict.budget_closed)
+        if getattr(result, "budget_hit", False):  # a Generation's: the one rule (thinking.verdict.budget_closed)
             cut = (
                 f'<div style="color:{FORCED};font-weight:bold">'
                 f"{escape_text(text('budget_cut', self.language, budget=budget))}</div>"
@@ -324,18 +324,19 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             self.verdicts[budget] = right
             self.tally.value = self._tally_html()
         waited = time.perf_counter() - started
-        self.counts.value = text(  # every value a number or a fixed label: nothing to escape
+        self.counts.value = text(  # numbers and escaped labels
             "budget_counts",
             self.language,
             budget=f"<b>{budget}</b>",
             thinking=result.thinking_tokens,
             answer=result.answer_tokens,
-            finish=text(f"finish_{result.finish_reason}", self.language),
+            finish=escape_text(finish_label(result.finish_reason, self.language)),
         )
         self.thinking, self.answer = result.thinking, result.answer
         self.shown_budget = budget
         # one time, the one the user waited (slider move to answer); what of it was the model's own work
-        model_s = text("reused", self.language) if result.reused else seconds_text(result.seconds)
+        reused = bool(getattr(result, "reused", False))
+        model_s = text("reused", self.language) if reused else seconds_text(result.seconds)
         self.status = text("budget_answered", self.language, budget=budget, waited=seconds_text(waited), model=model_s)
         if self._curve_budgets is not None:  # the first answer is on screen: now sweep
             budgets, self._curve_budgets = self._curve_budgets, None

@@ -297,6 +297,13 @@ def check_language(language: str | None) -> str:
     return language
 
 
+def finish_label(reason: object, language: str | None = None) -> str:
+    """Why a generation ended (``Generation.finish_reason``), in words; an unknown reason as it is (not escaped)."""
+    lang = check_language(language)
+    key = f"finish_{reason}"
+    return _TABLE[lang].get(key, _TABLE["en"].get(key, str(reason)))
+
+
 def figure_labels(keys: object, language: str | None = None) -> dict[str, str]:
     """The words of a figure builder (``keys``: its ``LABELS`` table) in ``language``, from the ``fig_*`` labels:
     a key this table does not translate keeps the builder's English."""

@@ -36,7 +36,7 @@ from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .closing import close_tree
 from .fallback import widget_bundle
 from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, figure_labels, text
+from .i18n import check_language, figure_labels, finish_label, text
 from .knowledge import Expectation, example_options, split_expected
 from .page import PageWatch, let_shrink
 from .routing_heatmap import RoutingHeatmap
@@ -107,7 +107,7 @@ def generation_stats_html(gen: Any, language: str | None = None) -> str:
     """One line of counts and times for a finished generation: thinking and answer tokens as the budget counts
     them, every generated token over the model's own time (not the time spent waiting for the model), and
     when the first token came (a slow first token is the prompt's prefill or a cold start)."""
-    return text(  # numbers and fixed labels only: nothing to escape
+    return text(  # numbers and escaped labels
         "generation_stats",
         language,
         thinking=f"<b>{gen.thinking_tokens}</b>",
@@ -116,7 +116,7 @@ def generation_stats_html(gen: Any, language: str | None = None) -> str:
         time=seconds_text(gen.seconds),
         rate=rate_text(gen.total_tokens, gen.seconds, text("per_second", language)),
         first=seconds_text(gen.ttft_s),
-        finish=text(f"finish_{gen.finish_reason}", language),
+        finish=escape_text(finish_label(gen.finish_reason, language)),
     )
 
 
@@ -200,7 +200,9 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         controls = [self.prompt_box, self.run_button]
         if len(self.examples.options) > 1:  # a key with example questions (the bundled model's)
             controls.insert(1, self.examples)
-        prompt_row = [widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap"))] if show_prompt else []
+        prompt_row = (
+            [widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap"))] if show_prompt else []
+        )
         super().__init__(
             children=[
                 self.page,
