@@ -208,3 +208,23 @@ def test_prompt_boxes_keep_a_usable_width_and_statuses_wrap(model_and_tokenizer)
     row = next(c for c in compare.children if isinstance(c, widgets.HBox) and compare.prompt_box in c.children)
     assert row.layout.flex_flow == "row wrap"
     compare.close()
+
+
+def test_the_widget_layer_names_the_bundled_model_in_one_place_only():
+    """Generic views take expected= and score= from the caller; only knowledge.default_key picks the bundled
+    model's key (for qnext-tiny given none)."""
+    import ast
+    from pathlib import Path
+
+    import qnext_lab.widgets as pkg
+
+    found = []
+    for path in sorted(Path(pkg.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        owners = {
+            id(node): fn.name for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef) for node in ast.walk(fn)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and "tiny" in node.module.split("."):
+                found.append((path.name, owners.get(id(node))))
+    assert set(found) == {("knowledge.py", "default_key")}, found
