@@ -55,6 +55,7 @@ class Generation:
     tools: tuple[dict, ...] = ()  # the JSON schemas the prompt offered
     trace: Any = None  # RoutingTrace when capture=True
     reused: bool = False  # answer_at_budget: the cached run already was this budget's run (no model call)
+    generated_tokens: int | None = None  # tokens this call generated (answer_at_budget: its continuation); None: all
 
     @property
     def total_tokens(self) -> int:
@@ -62,7 +63,10 @@ class Generation:
 
     @property
     def tokens_per_s(self) -> float:
-        return len(self.token_ids) / self.seconds if self.seconds > 0 else float("nan")
+        """Tokens this call generated per second of ``seconds`` (a re-answer from a cached run counts only the
+        tokens it generated itself, not the cached thinking it reused)."""
+        n = len(self.token_ids) if self.generated_tokens is None else self.generated_tokens
+        return n / self.seconds if self.seconds > 0 else float("nan")
 
     @property
     def budget_hit(self) -> bool:
