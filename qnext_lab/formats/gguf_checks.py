@@ -78,7 +78,7 @@ class GGUFLimits:
     """Ceilings for what a GGUF file may claim; raise one (``load(path, gguf_limits=GGUFLimits(...))``) for a
     file that really is bigger. The defaults are several times the largest public MoE models."""
 
-    max_metadata_items: int = 2_000_000  # array items over all keys (Qwen3: ~455k: tokens, types, merges)
+    max_metadata_items: int = 1_000_000  # array items over all keys (Qwen3 ~455k, Llama 3 ~540k, Gemma 3 ~790k)
     max_fields: int = 65_536  # key/value fields, and tensors (Qwen3-Next-80B: ~900 tensors)
     max_layers: int = 1_024  # block_count (largest public MoE: 94)
     max_experts: int = 4_096  # expert_count (largest public MoE: 512), as RoutingTrace's MAX_EXPERTS
