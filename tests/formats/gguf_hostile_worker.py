@@ -28,12 +28,12 @@ Q = gguf.GGMLQuantizationType
 ARCH = "qwen3next"
 
 
-def rewrite(base: Path, out: Path, meta: dict | None = None, tensors=None, drop=()) -> Path:
+def rewrite(base: Path, out: Path, meta: dict | None = None, tensors=None, drop=(), arch: str = ARCH) -> Path:
     """``base`` written again through GGUFWriter with ``meta`` keys replaced/added ({key: (value, vtype)}),
     keys in ``drop`` left out and each tensor passed through ``tensors(name, data, type) -> (data, type)``."""
     meta = dict(meta or {})
     reader = gguf.GGUFReader(base)
-    writer = gguf.GGUFWriter(out, ARCH)
+    writer = gguf.GGUFWriter(out, arch)
     for key, field in reader.fields.items():
         if key.startswith("GGUF.") or key == "general.architecture" or key in drop:
             continue
@@ -82,7 +82,7 @@ def a(key: str) -> str:
     return f"{ARCH}.{key}"
 
 
-def make_cases(out: Path, f32: Path, q8: Path) -> dict:
+def make_cases(out: Path, f32: Path, q8: Path, moe: Path) -> dict:
     """name -> function building the file (each called lazily, so one failing craft fails one case)."""
     u32 = V.UINT32
 
@@ -155,6 +155,9 @@ def make_cases(out: Path, f32: Path, q8: Path) -> dict:
 
         return make
 
+    def moe_override(name: str, key: str, value):
+        return lambda: rewrite(moe, out / f"{name}.gguf", {f"qwen3moe.{key}": (value, u32)}, arch="qwen3moe")
+
     loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
     return {
         "good_f32": lambda: f32,
@@ -187,6 +190,10 @@ def make_cases(out: Path, f32: Path, q8: Path) -> dict:
         "nan_weight": tensor_swap("nan_weight", "output_norm.weight", nan_in(np.nan)),
         "inf_weight": tensor_swap("inf_weight", "blk.0.ffn_gate_inp.weight", nan_in(np.inf)),
         "random_q8": random_q8,
+        # qwen3moe goes through transformers' GGUF loader: the same checks run before it
+        "qwen3moe_good": lambda: moe,
+        "qwen3moe_block_count_1e6": moe_override("qwen3moe_block_count_1e6", "block_count", 10**6),
+        "qwen3moe_expert_count_4096": moe_override("qwen3moe_expert_count_4096", "expert_count", 4096),
     }
 
 
@@ -199,8 +206,24 @@ def main() -> None:
     model, tok = ql.load("tiny")
     f32 = ql.export_gguf(model, tok, out / "base-f32.gguf", qtype="F32")
     q8 = ql.export_gguf(model, tok, out / "base-q8.gguf", qtype="Q8_0")
-    del model
-    cases = make_cases(out, f32, q8)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trace"))
+    from moe_models import make_model
+
+    small_moe = make_model(
+        "qwen3_moe",
+        vocab_size=len(tok),
+        hidden_size=64,
+        head_dim=32,
+        moe_intermediate_size=32,
+        intermediate_size=64,
+        norm_topk_prob=True,
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=None,
+    )
+    moe = ql.export_gguf(small_moe, tok, out / "base-qwen3moe.gguf", qtype="F32")
+    del model, small_moe
+    cases = make_cases(out, f32, q8, moe)
     signal.signal(signal.SIGALRM, _alarm)
     for name in sys.argv[2:] or list(cases):
         signal.alarm(90)  # a hang guard, not a speed check

@@ -53,6 +53,9 @@ EXPECTED = {
     "nan_weight": ("ValueError", "NaN/inf"),
     "inf_weight": ("ValueError", "NaN/inf"),
     "random_q8": ("ValueError", "NaN/inf"),
+    "qwen3moe_good": ("ok", ""),
+    "qwen3moe_block_count_1e6": ("ValueError", "qwen3moe.block_count must be in [1, 1024]"),
+    "qwen3moe_expert_count_4096": ("ValueError", "does not match the tensors"),
 }
 
 
