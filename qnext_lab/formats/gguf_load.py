@@ -142,9 +142,8 @@ def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
 def _load_qwen3next(
     path: Path, dtype: torch.dtype | str | None, experts_implementation: str, layout: GGUFLayout, limits: GGUFLimits
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    reader = gguf.GGUFReader(path)
-    meta = read_metadata(reader)
-    config = _qwen3next_config(meta, {t.name for t in reader.tensors})
+    meta = layout.metadata  # read by the checked scan (gguf.GGUFReader spends ~40 s on a Qwen3 vocabulary here)
+    config = _qwen3next_config(meta, {t.name for t in layout.tensors})
     with torch.device("meta"):
         skeleton = transformers.Qwen3NextForCausalLM(config)
     expected = {
@@ -153,7 +152,7 @@ def _load_qwen3next(
         if not (config.tie_word_embeddings and name == "lm_head.weight")
     }
     check_size(sum(torch.Size(s).numel() for s in expected.values()), layout, path, limits)  # before allocating
-    arrays = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}  # float32, row-major
+    arrays = {t.name: gguf.quants.dequantize(layout.array(t), t.tensor_type) for t in layout.tensors}  # float32
     state = from_gguf_tensors(arrays, config, expected)
     model = transformers.Qwen3NextForCausalLM(config)
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -220,11 +219,9 @@ def load_gguf(
         dtype = getattr(torch, dtype)
     path = gguf_path(name_or_path, gguf_file)
     limits = gguf_limits or GGUFLimits()
-    layout = scan_gguf(path, limits)  # every length and offset checked against the file before the reader trusts it
-    reader = gguf.GGUFReader(path)
-    meta = read_metadata(reader)
+    layout = scan_gguf(path, limits)  # every length and offset checked against the file's size, then read
+    meta = layout.metadata
     arch = meta.get("general.architecture")
-    del reader
     if isinstance(arch, str):
         check_metadata(meta, arch, path, limits)
     if arch == "qwen3next":
