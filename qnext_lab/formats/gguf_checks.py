@@ -33,7 +33,7 @@ import gguf
 import numpy as np
 import torch
 
-from ..checks import as_float, as_int
+from ..checks import as_float, as_int, as_int_list
 
 __all__ = [
     "DEQUANTIZABLE",
@@ -355,7 +355,12 @@ def check_metadata(meta: dict[str, Any], arch: str, path: str | os.PathLike, lim
         key = f"{arch}.{suffix}"
         if key in meta:
             high = getattr(limits, high) if isinstance(high, str) else high
-            got[suffix] = as_int(meta[key], key, low=low, high=high, hint=hint)
+            if isinstance(meta[key], list):  # per layer (llama.cpp writes 0 for a hybrid's recurrent layers)
+                values = as_int_list(meta[key], key, low=0, high=high, hint=hint)
+                if not values or max(values) < low:
+                    raise ValueError(f"{key} must hold per-layer values with at least one >= {low}{hint}")
+            else:
+                got[suffix] = as_int(meta[key], key, low=low, high=high, hint=hint)
     key = f"{arch}.attention.layer_norm_rms_epsilon"
     if key in meta:
         as_float(meta[key], key, low=1e-30, high=0.1, hint=hint)

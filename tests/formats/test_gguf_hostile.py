@@ -145,3 +145,16 @@ def test_the_checked_scan_reads_what_gguf_reads(tmp_path):
         assert [t.name for t in layout.tensors] == [t.name for t in reader.tensors]
         for info, t in zip(layout.tensors, reader.tensors):
             assert info.tensor_type == t.tensor_type and np.array_equal(layout.array(info), t.data), t.name
+
+
+def test_per_layer_metadata_arrays_are_checked_item_by_item():
+    from qnext_lab.formats.gguf_checks import check_metadata
+
+    meta = {"x.attention.head_count": 4, "x.attention.head_count_kv": [0, 2, 0, 2], "tokenizer.ggml.tokens": ["a"]}
+    check_metadata(meta, "x", "f.gguf")  # a hybrid's recurrent layers have no KV heads
+    with pytest.raises(ValueError, match="at least one >= 1"):
+        check_metadata({**meta, "x.attention.head_count_kv": [0, 0]}, "x", "f.gguf")
+    with pytest.raises(TypeError, match=r"head_count_kv\[0\] must be an integer"):
+        check_metadata({**meta, "x.attention.head_count_kv": [1.5]}, "x", "f.gguf")
+    with pytest.raises(ValueError, match=r"eos_token_id must be in \[0, 0\]"):
+        check_metadata({**meta, "tokenizer.ggml.eos_token_id": 7}, "x", "f.gguf")
