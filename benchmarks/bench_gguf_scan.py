@@ -56,9 +56,7 @@ def main() -> None:
     print(
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}"
     )
-    print(
-        f"gguf {gguf.__version__ if hasattr(gguf, '__version__') else '?'}, {args.vocab} tokens, {args.merges} merges"
-    )
+    print(f"gguf {importlib.metadata.version('gguf')}, {args.vocab} tokens, {args.merges} merges")
     print(f"scan_gguf (checks + decoded metadata): {scan:.3f} s")
     print(f"gguf.GGUFReader: {reader:.3f} s ({reader / scan:.0f}x)")
 
