@@ -51,6 +51,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "ThinkingBudgetProcessor": "qnext_lab.thinking.budget:ThinkingBudgetProcessor",
         "stream_generate": "qnext_lab.thinking.streaming:stream_generate",
         "sweep_budget": "qnext_lab.thinking.sweep:sweep_budget",
+        "is_right": "qnext_lab.thinking.verdict:is_right",
+        "AnswerKey": "qnext_lab.thinking.verdict:AnswerKey",
+        "Expected": "qnext_lab.thinking.verdict:Expected",
         # analysis
         "model_cost": "qnext_lab.analysis.cost:model_cost",
         "ModelCost": "qnext_lab.analysis.cost:ModelCost",

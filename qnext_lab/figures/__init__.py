@@ -9,7 +9,8 @@ functions, and tests call them directly. The builders below are importable from 
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
 ``alignment`` (the runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
-text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``budget`` and
+text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
+``theme`` (light, dark and theme-neutral looks), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
@@ -38,5 +39,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "routing_text_html": "routing",
         "window_bounds": "routing",
         "write_html": "export",
+        "bytes_text": "numbers",
+        "count_text": "numbers",
+        "number_text": "numbers",
+        "rate_text": "numbers",
+        "seconds_text": "numbers",
+        "share_text": "numbers",
     },
 )
