@@ -14,6 +14,7 @@ each one. One concept per module:
     saturation      router_saturation (two checkpoints, same inputs)
     drift           routing_drift (two models, same tokens: top-1 flip rate, top-k overlap, weight change)
     active_params   active_parameters (total vs active per token)
+    cache_replay    expert_cache (LRU / LFU / static / Belady replay of a trace's expert requests), cache_misses
     cost            model_cost -> ModelCost, cost_table (FLOPs, bytes, memory vs context), cache_memory
     context_speed   measure_context (measured prefill / decode time and cache bytes vs context)
 
@@ -33,10 +34,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "ModelCost": "cost",
         "active_parameters": "active_params",
         "cache_memory": "cost",
+        "cache_misses": "cache_replay",
         "coactivation": "coactivations",
         "consecutive_repetition": "repetition",
         "cost_table": "cost",
         "dead_experts": "load",
+        "expert_cache": "cache_replay",
         "expert_load": "load",
         "full_attention_config": "cost",
         "label_specialization": "labels",
