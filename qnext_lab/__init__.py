@@ -35,6 +35,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "routing_from_sglang": "qnext_lab.trace.importers:routing_from_sglang",
         "ModelBusyError": "qnext_lab.trace.lock:ModelBusyError",
         "intervene": "qnext_lab.trace.interventions:intervene",
+        "offload": "qnext_lab.trace.offloading:offload",
+        "Offload": "qnext_lab.trace.offloading:Offload",
         # thinking
         "Generation": "qnext_lab.thinking.result:Generation",
         "GenerationOptions": "qnext_lab.thinking.request:GenerationOptions",
@@ -55,6 +57,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "ModelCost": "qnext_lab.analysis.cost:ModelCost",
         "cost_table": "qnext_lab.analysis.cost:cost_table",
         "cache_memory": "qnext_lab.analysis.cost:cache_memory",
+        "expert_cache": "qnext_lab.analysis.cache_replay:expert_cache",
+        "cache_misses": "qnext_lab.analysis.cache_replay:cache_misses",
         "full_attention_config": "qnext_lab.analysis.cost:full_attention_config",
         "active_parameters": "qnext_lab.analysis.active_params:active_parameters",
         "measure_context": "qnext_lab.analysis.context_speed:measure_context",
