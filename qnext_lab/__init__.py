@@ -71,6 +71,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "BudgetTuner": "qnext_lab.widgets.budget_tuner:BudgetTuner",
         "ExpertSwitchboard": "qnext_lab.widgets.expert_switchboard:ExpertSwitchboard",
         "AgentView": "qnext_lab.widgets.agent_view:AgentView",
+        "OffloadPlanner": "qnext_lab.widgets.offload_planner:OffloadPlanner",
         "lab": "qnext_lab.widgets.dashboard:lab",
         "Dashboard": "qnext_lab.widgets.dashboard:Dashboard",
         "set_language": "qnext_lab.widgets.i18n:set_language",

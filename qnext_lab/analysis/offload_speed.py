@@ -133,6 +133,7 @@ class OffloadCost:
     mode: str
     slots: int  # experts per MoE layer resident on the GPU
     max_slots: int  # the most that fit next to the rest of the model
+    num_experts: int  # E, routed experts per MoE layer
     hit_rate: float
     hit_rate_source: str  # "given" or "uniform routing (slots / E)"
     batch: int
@@ -290,6 +291,7 @@ def offload_cost(
         mode=mode,
         slots=slots,
         max_slots=max_slots,
+        num_experts=E,
         hit_rate=hit,
         hit_rate_source=source,
         batch=b,
