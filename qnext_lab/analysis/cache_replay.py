@@ -156,7 +156,7 @@ def _belady(seq: list[int], nxt: list[int], slots: int, hit: bytearray) -> None:
 
 
 def _static(seq: np.ndarray, slots: int, num_experts: int) -> np.ndarray:
-    counts = np.bincount(seq, minlength=num_experts)  # (E,)
+    counts = np.bincount(seq.astype(np.intp), minlength=num_experts)  # (E,)
     pinned = np.zeros(num_experts, bool)
     pinned[np.argsort(-counts, kind="stable")[:slots]] = True  # most used first, ties to the lower id
     first = np.zeros(seq.size, bool)
@@ -168,6 +168,8 @@ def _replay(seq: np.ndarray, slots: int, policy: str, num_experts: int) -> np.nd
     """(R,) expert ids of one layer -> (R,) bool, True where the request found its expert resident."""
     if seq.size == 0 or slots == 0:
         return np.zeros(seq.size, bool)
+    if num_experts <= np.iinfo(np.int16).max:
+        seq = seq.astype(np.int16)  # numpy sorts 16-bit integers by radix: the sorts below become linear
     if policy == "static":
         return _static(seq, slots, num_experts)
     hit = bytearray(seq.size)
@@ -182,7 +184,8 @@ def _replay(seq: np.ndarray, slots: int, policy: str, num_experts: int) -> np.nd
 
 def _layer_hits(ids: np.ndarray, zero: np.ndarray, slots: int, policy: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, k) ids -> ((N, k) bool request mask, (N, k) bool hit mask); zero experts are not requests."""
-    ids = ids.astype(np.int64, copy=False)
+    if not zero.any():  # every slot is a request: no masking copies
+        return np.ones(ids.shape, bool), _replay(ids.reshape(-1), slots, policy, zero.size).reshape(ids.shape)
     requested = ~zero[ids]  # (N, k)
     hits = np.zeros(ids.shape, bool)
     hits[requested] = _replay(ids[requested], slots, policy, zero.size)  # boolean indexing keeps row-major order
