@@ -116,24 +116,27 @@ def _lru(seq: list[int], slots: int, hit: bytearray) -> None:
 
 def _lfu(seq: list[int], slots: int, hit: bytearray) -> None:
     count: dict[int, int] = {}
-    cache: dict[int, tuple[int, int]] = {}  # expert -> (requests so far, last use): its current heap key
-    heap: list[tuple[int, int, int]] = []  # (requests, last use, expert), stale entries skipped when popped
+    cache: dict[int, tuple[int, int]] = {}  # expert -> (requests so far, last use): its eviction key
+    # One heap entry per resident expert, keyed no higher than its true key (keys only grow while resident): the
+    # popped entry is the true minimum when it is current; a stale one goes back with its current key.
+    heap: list[tuple[int, int, int]] = []
     for t, x in enumerate(seq):
         c = count.get(x, 0) + 1
         count[x] = c
         if x in cache:
             hit[t] = 1
-        elif len(cache) >= slots:
+            cache[x] = (c, t)
+            continue
+        if len(cache) >= slots:
             while True:
                 c0, t0, e = heapq.heappop(heap)
-                if cache.get(e) == (c0, t0):
+                key = cache[e]
+                if key == (c0, t0):
                     del cache[e]
                     break
+                heapq.heappush(heap, (*key, e))
         cache[x] = (c, t)
         heapq.heappush(heap, (c, t, x))
-        if len(heap) > 4 * slots + 64:  # drop stale entries so the heap stays O(slots)
-            heap = [(c0, t0, e) for e, (c0, t0) in cache.items()]
-            heapq.heapify(heap)
 
 
 def _belady(seq: list[int], nxt: list[int], slots: int, hit: bytearray) -> None:

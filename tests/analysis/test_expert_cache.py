@@ -223,3 +223,26 @@ def tiny_trace():
     model, tok = qnext_lab.load("tiny")
     g = qnext_lab.generate(model, tok, "What is 478 + 356?", thinking=True, capture=True, max_new_tokens=80)
     return g.trace
+
+
+def naive_lfu_misses(seq, slots):
+    """A plain LFU: evict the resident expert with the fewest requests so far, then the least recently used."""
+    resident, count, last, misses = set(), {}, {}, 0
+    for t, x in enumerate(seq):
+        count[x] = count.get(x, 0) + 1
+        if x not in resident:
+            misses += 1
+            if len(resident) == slots:
+                resident.remove(min(resident, key=lambda e: (count[e], last[e])))
+            resident.add(x)
+        last[x] = t
+    return misses
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("slots", [1, 3, 6])
+def test_lfu_equals_naive_simulation(seed, slots):
+    trace = random_trace(seed, tokens=120, experts=10, skew=0.3 + seed / 3)
+    df = expert_cache(trace, slots, "lfu")
+    for i in range(len(trace.layer_indices)):
+        assert df["misses"][i] == naive_lfu_misses(requests(trace, i), slots)
