@@ -123,9 +123,9 @@ class _Layer:
         self.names = [n for n, p in module.named_parameters(recurse=False) if p.shape[:1] == (module.num_experts,)]
         self.originals = {n: getattr(module, n) for n in self.names}
         self.store = store  # name -> callable(expert) -> tensor of one expert (the slow tier)
-        self.buffers = {
-            n: torch.empty((slots, *p.shape[1:]), dtype=p.dtype, device=p.device) for n, p in self.originals.items()
-        }
+        # filled with real weights (the first experts) so that a first-use self-check of the Triton path sees real
+        # numbers; the cache still starts empty: every slot is loaded before a request uses it
+        self.buffers = {n: p[:slots].detach().clone() for n, p in self.originals.items()}
         stats.expert_bytes[index] = sum(p[0].nbytes for p in self.originals.values())
         stats.requests[index] = 0
         stats.misses[index] = 0
