@@ -68,9 +68,11 @@ class OffloadPlanner(FollowsPage, widgets.VBox):
         self.trace, self.config, self.context, self.batch = trace, config, context, batch
         expert_cache(trace, 0)  # checks the trace (TypeError/ValueError) before any control exists
         self.config_experts = model_cost(config, offload=dict(machine="H100 80 GB (all on GPU)")).offload.num_experts
-        self.format_dropdown = widgets.Dropdown(options=FORMATS, description="format")
-        self.machine_dropdown = widgets.Dropdown(options=list(MACHINES), description="machine")
+        # controls start at the requested state: widgets.link copies each control's value into the trait
+        self.format_dropdown = widgets.Dropdown(options=FORMATS, value=format, description="format")
+        self.machine_dropdown = widgets.Dropdown(options=list(MACHINES), value=machine, description="machine")
         self.share_slider = widgets.IntSlider(
+            value=share,
             min=0,
             max=100,
             step=1,
@@ -78,8 +80,10 @@ class OffloadPlanner(FollowsPage, widgets.VBox):
             continuous_update=False,
             style={"description_width": "initial"},
         )
-        self.policy_toggle = widgets.ToggleButtons(options=list(POLICIES), description="policy")
-        self.layer_dropdown = widgets.Dropdown(options=[int(i) for i in trace.layer_indices], description="layer")
+        self.policy_toggle = widgets.ToggleButtons(options=list(POLICIES), value=policy, description="policy")
+        self.layer_dropdown = widgets.Dropdown(
+            options=[int(i) for i in trace.layer_indices], value=int(trace.layer_indices[0]), description="layer"
+        )
         self.errors = widgets.Output()
         self.speed = widgets.HTML()
         self.page = PageWatch()

@@ -51,7 +51,11 @@ def test_figures():
 
 def test_planner_follows_its_controls():
     trace = make_trace()
-    view = ql.OffloadPlanner(trace, share=25)
+    view = ql.OffloadPlanner(trace, share=25, format="Q8_0", policy="lfu")
+    assert (view.share, view.format, view.policy) == (25, "Q8_0", "lfu")
+    assert (view.share_slider.value, view.format_dropdown.value) == (25, "Q8_0")
+    assert "Q8_0" in view.speed.value and "4 of its 16 experts" in view.speed.value
+    view.policy = "lru"
     assert list(view.hit_rates.data[0].y) == expert_cache(trace, 4, "lru")["hit_rate"].tolist()
     before = view.speed.value
     view.share_slider.value = 75  # the control moves the state and the numbers
