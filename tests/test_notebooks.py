@@ -33,6 +33,7 @@ EXPECTED = [
     "08_why_it_is_fast",
     "09_fine_tune",
     "10_quantization",
+    "11_run_it_at_home",
 ]
 # notebooks that train read this and run a short smoke version (the skill does not appear in so few steps)
 QUICK = {"QNEXT_LAB_QUICK": "1"}
@@ -47,7 +48,7 @@ def _name(path: Path) -> str:
 
 
 def test_all_notebooks_exist():
-    assert [_name(p) for p in NOTEBOOKS] == [*EXPECTED, "ja/01_tour"]
+    assert [_name(p) for p in NOTEBOOKS] == [*EXPECTED, "ja/01_tour", "ja/11_run_it_at_home"]
 
 
 def _shape(source: str) -> str:
