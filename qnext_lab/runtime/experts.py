@@ -9,7 +9,7 @@ Under ``auto``, what the Triton kernels cannot do (gradients, ungated experts, p
 custom gates) runs on the torch runtime; under an explicit ``triton`` it raises ``UnsupportedExpertsError``.
 Before the Triton path first serves a (device, dtype, weight layout), ``self_check.triton_verified`` compares
 it with the torch reference on real weights; a layout that fails runs on the torch runtime (``auto``, one
-warning) or raises ``TritonSelfCheckError`` (explicit ``triton``).
+warning) or raises ``TritonSelfCheckError`` (explicit ``triton``); so does a Triton launch that fails later.
 Inside ``torch.compile`` the torch runtime always runs (sync-free, no module-global state read).
 Knows nothing about routing capture or widgets.
 
@@ -27,7 +27,7 @@ from ..kernels.backend import requested_backend, resolve_backend
 from ..kernels.layout import ExpertWeights
 from ..kernels.moe import moe_experts
 from .experts_module import missing_experts_attributes
-from .self_check import triton_verified
+from .self_check import report_failure, triton_verified
 from .torch_experts import torch_experts_forward
 
 __all__ = [
@@ -150,9 +150,21 @@ def qnext_experts_forward(
     if not triton_verified(weights, gate, alpha, limit, top_k_index.shape[-1], explicit):  # first use: self-check
         return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
     x = hidden_states.to(weights.dtype)  # autocast can hand fp32 activations to bf16 weights
-    out = moe_experts(
-        x, weights, top_k_index, top_k_weights, gate=gate, alpha=alpha, limit=limit, backend="triton", validate=False
-    )
+    try:
+        out = moe_experts(
+            x,
+            weights,
+            top_k_index,
+            top_k_weights,
+            gate=gate,
+            alpha=alpha,
+            limit=limit,
+            backend="triton",
+            validate=False,
+        )
+    except Exception as exc:  # a compile or launch failure the check did not foresee: torch from now on
+        report_failure(weights, gate, exc, explicit)  # one warning (auto) or TritonSelfCheckError (triton)
+        return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
     return out.to(hidden_states.dtype)
 
 
