@@ -250,11 +250,19 @@ def trace_corpus(
             shard = RoutingTrace.concat(pieces, renumber_sequences=False)
             staging.mkdir(exist_ok=True)
             tmp = staging / shard_name(g)
-            shard.save(tmp)
+            digests = shard.save(tmp)
             checksum = sha256_file(tmp)
             os.replace(tmp, directory / shard_name(g))  # atomic: a shard is whole or absent
             entries.append(
-                dict(index=g, file=shard_name(g), start=start, stop=stop, tokens=len(shard), sha256=checksum)
+                dict(
+                    index=g,
+                    file=shard_name(g),
+                    start=start,
+                    stop=stop,
+                    tokens=len(shard),
+                    sha256=checksum,
+                    digests=digests,
+                )
             )
             write_json_atomic(manifest_path, dict(rank=rank, shards=entries), staging)
     finally:

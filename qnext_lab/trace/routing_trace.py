@@ -14,6 +14,7 @@ Dimension legend: L = MoE layers captured, N = tokens (padding excluded), k = to
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import operator
 import os
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..checks import as_int_list
 from .phases import PHASES
 
 if TYPE_CHECKING:  # pandas is imported lazily: a trace needs no pandas until it is flattened
@@ -132,6 +134,53 @@ def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14) -> None:
                     f"{i + 1 + j} (layer position {layer}, token {token}); each token's top-k experts "
                     f"must be distinct"
                 )
+
+
+_PER_LAYER = {"topk_ids", "topk_weights", "probs"}  # the (L, ...) tensors a layer selection slices
+
+
+def _sha256(data: torch.Tensor | bytes) -> str:
+    if isinstance(data, torch.Tensor):  # the bytes safetensors stores (little-endian, row-major)
+        data = data.contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _layer_positions(path: str, raw: str, selected: list[int]) -> list[int]:
+    try:
+        stored = json.loads(raw)["layer_indices"]
+        positions = [stored.index(layer) for layer in selected]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path!r}: corrupt qnext_lab metadata ({exc!r})") from exc
+    except ValueError:
+        raise ValueError(f"{path!r} holds layers {stored}, not all of {selected}") from None
+    if len(set(selected)) != len(selected):
+        raise ValueError(f"layers {selected} repeat a layer; name each decoder layer once")
+    return positions
+
+
+def _check_digests(path: str, raw: str, tensors: dict[str, torch.Tensor], digests: dict, selected) -> None:
+    """Every piece read against the digests ``save`` returned: the metadata, whole tensors, and the per-layer
+    tensors layer by layer (only the layers read)."""
+    problems = []
+    if digests.get("metadata") != _sha256(raw.encode()):
+        problems.append("metadata")
+    if set(tensors) != {k for k in digests if k != "metadata"}:
+        problems.append(f"tensor names {sorted(tensors)}")
+    for name, t in tensors.items():
+        recorded = digests.get(name)
+        if name in _PER_LAYER:
+            layers = selected if selected is not None else json.loads(raw).get("layer_indices", [])
+            if not isinstance(recorded, dict) or len(layers) != t.shape[0]:
+                problems.append(name)
+                continue
+            problems += [f"{name}[layer {l}]" for j, l in enumerate(layers) if recorded.get(str(l)) != _sha256(t[j])]
+        elif recorded != _sha256(t):
+            problems.append(name)
+    if problems:
+        raise ValueError(
+            f"{path!r}: {', '.join(problems[:4])} differ from the digests recorded when it was written "
+            "(corrupt, or a file from another run)"
+        )
 
 
 def _layer_arg(i: Any) -> int:
@@ -412,8 +461,13 @@ class RoutingTrace:
         return pd.DataFrame(columns)
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the trace as safetensors, with JSON metadata under the key ``"qnext_lab"``."""
+    def save(self, path: str | os.PathLike) -> dict:
+        """Write the trace as safetensors, with JSON metadata under the key ``"qnext_lab"``.
+
+        Returns the SHA-256 digests of what was written (``digests``): ``load(path, digests=...)`` checks every
+        piece it reads against them, a layer at a time for the per-layer tensors, so a corpus manifest can
+        vouch for one layer of a shard without the whole file being read.
+        """
         from safetensors.torch import save_file
 
         tensors = {
@@ -436,11 +490,26 @@ class RoutingTrace:
             "model_name": self.model_name,
             "tokens": self.tokens,
         }
-        save_file(tensors, os.fspath(path), metadata={METADATA_KEY: json.dumps(meta)})
+        raw = json.dumps(meta)
+        save_file(tensors, os.fspath(path), metadata={METADATA_KEY: raw})
+        digests: dict[str, Any] = {"metadata": _sha256(raw.encode())}
+        for name, t in tensors.items():
+            if name in _PER_LAYER:
+                digests[name] = {str(layer): _sha256(t[j]) for j, layer in enumerate(self.layer_indices)}
+            else:
+                digests[name] = _sha256(t)
+        return digests
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> RoutingTrace:
-        """Read a trace written by ``save``; any other file raises ``ValueError``."""
+    def load(
+        cls, path: str | os.PathLike, *, layers: Iterable[int] | None = None, digests: dict | None = None
+    ) -> RoutingTrace:
+        """Read a trace written by ``save``; any other file raises ``ValueError``.
+
+        ``layers``: read only these decoder layers of the per-layer tensors (safetensors slices: the other
+        layers are never read). ``digests``: what ``save`` returned; every piece read is checked against it
+        (ValueError naming the piece that differs).
+        """
         from safetensors import safe_open
 
         path = os.fspath(path)
@@ -454,17 +523,30 @@ class RoutingTrace:
                         f"{path!r} is a safetensors file but not a qnext_lab RoutingTrace "
                         f"(no {METADATA_KEY!r} metadata)"
                     )
-                tensors = {name: f.get_tensor(name) for name in f.keys()}
+                selected = None if layers is None else as_int_list(layers, "layers", low=0)
+                tensors = {
+                    name: f.get_tensor(name) if selected is None or name not in _PER_LAYER else None
+                    for name in f.keys()
+                }
+                if selected is not None:
+                    positions = _layer_positions(path, raw, selected)
+                    for name in _PER_LAYER & set(tensors):
+                        rows = f.get_slice(name)
+                        tensors[name] = torch.cat([rows[p : p + 1] for p in positions])  # (L', ...) only these
         except ValueError:
             raise
         except Exception as exc:  # safetensors raises its own error types for non-safetensors bytes
             raise ValueError(
                 f"{path!r} is not a qnext_lab RoutingTrace (not a readable safetensors file: {exc})"
             ) from exc
+        if digests is not None:
+            _check_digests(path, raw, tensors, digests, selected)
         try:
             meta = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path!r}: corrupt qnext_lab metadata ({exc})") from exc
+        if selected is not None:
+            meta["layer_indices"] = selected
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             found = meta.get("format") if isinstance(meta, dict) else meta
             raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (format {found!r})")
