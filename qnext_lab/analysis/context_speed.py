@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..checks import as_int, as_int_list
 from .cost import cache_memory
 
 __all__ = ["measure_context"]
@@ -48,12 +49,12 @@ def measure_context(
     """
     if not isinstance(model, nn.Module) or not hasattr(model, "config"):
         raise TypeError(f"expected a transformers model, got {type(model).__name__}")
-    contexts = [int(c) for c in contexts]
+    contexts = as_int_list(contexts, "contexts", low=1, hint=" (token counts)")
     if not contexts or any(c < 1 for c in contexts):
         raise ValueError(f"contexts must be positive token counts, got {contexts}")
-    for name, value in (("batch", batch), ("decode_tokens", decode_tokens), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    batch = as_int(batch, "batch", low=1)
+    decode_tokens = as_int(decode_tokens, "decode_tokens", low=1)
+    repeats = as_int(repeats, "repeats", low=1)
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     limit = getattr(config, "max_position_embeddings", None)
     if isinstance(limit, int) and max(contexts) + decode_tokens > limit:

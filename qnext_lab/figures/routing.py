@@ -24,6 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..analysis.load import routed_counts
+from ..checks import as_int
 from ..trace.phases import PHASES
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
@@ -113,13 +114,10 @@ def layer_position(arrays: TraceArrays, layer: int | None) -> int:
     """Position in ``layer_indices`` of decoder layer ``layer`` (``None``: the first captured layer)."""
     if layer is None:
         return 0
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-        raise TypeError(f"layer must be a decoder-layer index (int), got {type(layer).__name__}")
-    if int(layer) not in arrays.layer_indices:
-        raise ValueError(
-            f"layer {int(layer)} was not captured; pick a decoder layer of this trace: {arrays.layer_indices}"
-        )
-    return arrays.layer_indices.index(int(layer))
+    layer = as_int(layer, "layer (a decoder-layer index)")
+    if layer not in arrays.layer_indices:
+        raise ValueError(f"layer {layer} was not captured; pick a decoder layer of this trace: {arrays.layer_indices}")
+    return arrays.layer_indices.index(layer)
 
 
 def _resolve(arrays: TraceArrays, window: tuple[int, int] | None) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..checks import as_int
 from .budget import Budget, check_budget
 from .generation import generate_batch
 from .prefix import answers_at_budget
@@ -104,8 +105,7 @@ def sweep_budget(
     """
     if isinstance(problems, (str, bytes)) or not isinstance(problems, Sequence) or not problems:
         raise TypeError("problems must be a non-empty list")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = as_int(batch_size, "batch_size", low=1)
     budgets = _check_budgets(budgets)
     if not callable(score):
         raise TypeError(

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checks import as_int
 from .routing_trace import RoutingTrace
 
 __all__ = ["routing_from_sglang", "routing_from_vllm"]
@@ -49,11 +50,9 @@ _SGLANG_OLD_FILL = 255  # PR #9499's prefill value: only unambiguous when there 
 
 
 def _check_num_experts(num_experts: object) -> int:
-    if isinstance(num_experts, bool) or not hasattr(num_experts, "__index__") or int(num_experts) < 1:
-        raise ValueError(
-            f"num_experts must be a positive integer (the model's routed experts, e.g. 512 for "
-            f"Qwen3-Next), got {num_experts!r}"
-        )
+    num_experts = as_int(
+        num_experts, "num_experts", low=1, hint=" (the model's routed experts, e.g. 512 for Qwen3-Next)"
+    )
     return int(num_experts)
 
 

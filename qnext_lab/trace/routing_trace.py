@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import operator
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..checks import as_int_list
+from ..checks import as_int, as_int_list
 from .phases import PHASES
 
 if TYPE_CHECKING:  # pandas is imported lazily: a trace needs no pandas until it is flattened
@@ -43,17 +42,8 @@ _INT64_MAX = 2**63 - 1
 
 
 def _index(name: str, value: Any, low: int = 0, high: int | None = None) -> int:
-    """An integral scalar (int, numpy or torch integer) in [low, high]; bools, floats and strings refused."""
-    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        raise TypeError(f"RoutingTrace.{name} must be an integer, got a bool ({value!r})")
-    try:
-        out = operator.index(value)
-    except TypeError:
-        raise TypeError(f"RoutingTrace.{name} must be an integer, got {type(value).__name__} {value!r}") from None
-    if out < low or (high is not None and out > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"RoutingTrace.{name} must be {bound}, got {out}")
-    return out
+    """An integral scalar in [low, high] by the kit's one rule (``checks.as_int``)."""
+    return as_int(value, f"RoutingTrace.{name}", low=low, high=high)
 
 
 def _tensor(name: str, value: Any) -> torch.Tensor:
@@ -184,12 +174,7 @@ def _check_digests(path: str, raw: str, tensors: dict[str, torch.Tensor], digest
 
 
 def _layer_arg(i: Any) -> int:
-    if isinstance(i, bool):
-        raise TypeError(f"a layer is a decoder-layer index (int), got a bool ({i!r})")
-    try:
-        return operator.index(i)
-    except TypeError:
-        raise TypeError(f"a layer is a decoder-layer index (int), got {type(i).__name__} {i!r}") from None
+    return as_int(i, "layer (a decoder-layer index)")
 
 
 @dataclass(repr=False)
