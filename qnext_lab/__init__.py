@@ -44,6 +44,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "run_agent": "qnext_lab.thinking.agent:run_agent",
         "stream_agent": "qnext_lab.thinking.agent:stream_agent",
         "AgentRun": "qnext_lab.thinking.agent:AgentRun",
+        "AgentTurn": "qnext_lab.thinking.agent:AgentTurn",
+        "ToolResult": "qnext_lab.thinking.agent:ToolResult",
         "generate": "qnext_lab.thinking.generation:generate",
         "generate_batch": "qnext_lab.thinking.generation:generate_batch",
         "answer_at_budget": "qnext_lab.thinking.prefix:answer_at_budget",

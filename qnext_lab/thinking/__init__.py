@@ -13,7 +13,7 @@ and the rule for when it closes thinking), ``request`` (GenerationOptions, the c
 (the only caller of ``model.generate``: lock, processors, streamer, capture, seed), ``result`` (Generation),
 ``tools`` (schemas, parsing tool calls, calling them), ``generation`` (generate, generate_batch),
 ``streaming`` (stream_generate, GenerationStream, Piece), ``prefix`` (re-answering from a cached unlimited
-run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun).
+run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun, AgentTurn, ToolResult).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "AgentRun": "agent",
+        "AgentTurn": "agent",
         "Generation": "result",
         "GenerationOptions": "request",
         "GenerationStream": "streaming",
@@ -32,6 +33,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Piece": "streaming",
         "ThinkingBudgetProcessor": "budget",
         "ToolCall": "tools",
+        "ToolResult": "agent",
         "answer_at_budget": "prefix",
         "generate": "generation",
         "generate_batch": "generation",
