@@ -13,7 +13,7 @@ and the rule for when it closes thinking), ``request`` (GenerationOptions, the c
 (the only caller of ``model.generate``: lock, processors, streamer, capture, seed), ``result`` (Generation),
 ``tools`` (schemas, parsing tool calls, calling them), ``generation`` (generate, generate_batch),
 ``streaming`` (stream_generate, GenerationStream, Piece), ``prefix`` (re-answering from a cached unlimited
-run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun, AgentTurn, ToolResult).
+run), ``sweep`` (sweep_budget, sweep_generations, SweepRuns), ``agent`` (run_agent, stream_agent, AgentRun, AgentTurn, ToolResult).
 """
 
 from __future__ import annotations
@@ -41,5 +41,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "stream_agent": "agent",
         "stream_generate": "streaming",
         "sweep_budget": "sweep",
+        "sweep_generations": "sweep",
+        "SweepRuns": "sweep",
     },
 )

@@ -2,7 +2,7 @@
 
 Modes: thinking (unlimited), non-thinking, thinking budgets ``bN`` and two-turn chats (families answered in
 the head), and for tool families the tool offered (through ``qnext_lab.run_agent``) or not, each with and
-without thinking. Head-family generation goes through ``qnext_lab.thinking.sweep_budget`` (batched greedy;
+without thinking. Head-family generation goes through ``qnext_lab.thinking.sweep_generations`` (batched greedy;
 every budget derived from one unlimited run); routing through ``qnext_lab.capture`` over the thinking
 transcripts, counted with ``qnext_lab.analysis`` (one definition of load and of a dead expert). The JSON keeps
 raw routed counts, so evaluations of disjoint parts (``--families``, ``--shard``; e.g. run in parallel) merge
@@ -353,7 +353,7 @@ def evaluate(
     max_new_tokens: int = 160,
 ) -> EvalReport:
     """Accuracy table (per family and mode, mean thinking tokens) + expert load and specialisation."""
-    from qnext_lab.thinking.sweep import sweep_budget
+    from qnext_lab.thinking.sweep import sweep_generations
 
     if not problems:
         raise ValueError("problems must be a non-empty list of Problem")
@@ -367,17 +367,15 @@ def evaluate(
     transcripts, extras = [], {}
     budgets = [int(b) for b in budgets if b is not None]
     if head:
-        _, gens = sweep_budget(
+        gens = sweep_generations(
             model,
             tokenizer,
             head,
             [*budgets, None],
-            score=score,
             batch_size=batch_size,
-            return_generations=True,
             progress=say,
             max_new_tokens=max_new_tokens,
-        )
+        ).generations
         for key, rows in gens.items():
             mode = {None: "thinking", "non-thinking": "non_thinking"}.get(key, f"b{key}")
             results[mode] = {i: (score(p, g.answer), g.thinking_tokens) for i, (p, g) in enumerate(zip(head, rows))}
