@@ -28,10 +28,11 @@ from ..analysis.load import routed_shares
 from ..trace.phases import ANSWER, PHASES, PROMPT, THINKING, TOOL_CALL, TOOL_RESPONSE
 from ..trace.routing_trace import RoutingTrace
 from .escape import escape_text
+from .palette import phase_tint
 from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT
 
 LIFT_PHASES: tuple[str, ...] = (THINKING, TOOL_CALL, TOOL_RESPONSE, ANSWER)
-TOOL_TINT = "rgba(123,63,191,0.12)"  # purple, as the tool_call phase colour of the routing views
+TOOL_TINT = phase_tint("tool_call", 0.12)  # the tool_call phase colour of every view, translucent
 RESULT_TINT = "rgba(43,123,185,0.12)"  # blue, as tool_response
 
 

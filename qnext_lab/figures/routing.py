@@ -27,10 +27,9 @@ from ..analysis.load import routed_counts
 from ..checks import as_int
 from ..trace.phases import PHASES
 from .escape import escape_text, token_label
-from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
+from .palette import expert_color, expert_colors, expert_colorscale, phase_color, text_color_on
 from .theme import template
 
-PHASE_COLORS = {0: "#9E9E9E", 1: "#F5A623", 2: "#2E9E5B", 3: "#7B3FBF", 4: "#2B7BB9"}  # by PHASES id
 DEFAULT_WINDOW = 512
 DEFAULT_WIDTH_PX = 900  # the width figures are laid out for when no pane width is known
 # Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows
@@ -222,7 +221,7 @@ def _phase_marks(arrays: TraceArrays, start: int, stop: int, width_px: int) -> t
     if arrays.phase is None:
         return shapes, annotations
     for ph, a, b in phase_runs(arrays.phase[start:stop], start):
-        color = PHASE_COLORS.get(ph, "#888888")
+        color = phase_color(ph)
         shapes.append(
             dict(
                 type="rect",
@@ -492,7 +491,7 @@ def expert_load_bars(
                     x=experts,
                     y=counts / total,
                     name=PHASES[ph],
-                    marker=dict(color=PHASE_COLORS.get(ph, "#888888")),
+                    marker=dict(color=phase_color(ph)),
                     customdata=counts,
                     hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots (%{{y:.1%}})<extra></extra>",
                 )
@@ -576,7 +575,7 @@ def routing_text_html(
             ph = int(arrays.phase[n])
             if ph != previous_phase and ph != 0:
                 parts.append(
-                    f'<span class="qnext-phase" style="font-weight:bold;color:{PHASE_COLORS.get(ph, "#888")};'
+                    f'<span class="qnext-phase" style="font-weight:bold;color:{phase_color(ph)};'
                     f'margin:0 4px">[{PHASES[ph]}]</span>'
                 )
             previous_phase = ph

@@ -19,28 +19,20 @@ from safetensors import safe_open
 from transformers import AutoConfig
 
 from .paths import STOP_TEXT, tiny_path
+from .report import missing, ordered_modes
 from .tasks import HARD_FAMILIES, TOOL_FAMILIES
 
 TARGET_ALL, TARGET_HARD, TARGET_GAP, TARGET_TOOL = 95.0, 90.0, 30.0, 95.0
 
 
 def _fmt(v) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+    return "" if missing(v) else f"{v:.1f}"
 
 
 def accuracy_table(result: dict) -> str:
     """Markdown: one row per family (plus hard, all), one column per mode, then mean thinking tokens."""
     fams = result["families"]
-    modes = list(dict.fromkeys(m for f in fams.values() for m in f))
-    order = [
-        "thinking",
-        "non_thinking",
-        *sorted((m for m in modes if m.startswith("b")), key=lambda m: int(m[1:])),
-        "two_turn",
-        "no_tools_thinking",
-        "no_tools_non_thinking",
-    ]
-    cols = [m for m in order if m in modes]
+    cols = ordered_modes(m for f in fams.values() for m in f)
     lines = ["| family | n | " + " | ".join(cols) + " | think_tokens |", "|---|" + "---|" * (len(cols) + 2)]
     for name, f in fams.items():
         n = max(m["n"] for m in f.values())

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
+from .report import missing, ordered_modes
 from .tasks import FAMILIES, HARD_FAMILIES, TOOL_FAMILIES, TOOL_FUNCTIONS, Problem, make_problems, score
 
 DEFAULT_BUDGETS: tuple[int, ...] = (0, 4, 8, 12, 16, 20, 24, 32, 64)  # dense where traces end (10-30 tokens)
@@ -78,17 +78,8 @@ class EvalReport:
             row["think_tokens"] = modes["thinking"]["think_tokens"] if "thinking" in modes else float("nan")
             rows.append(row)
         table = pd.DataFrame(rows).set_index("family")
-        budgets = sorted((c for c in table.columns if c[0] == "b" and c[1:].isdigit()), key=lambda c: int(c[1:]))
-        order = [
-            "n",
-            "thinking",
-            "non_thinking",
-            *budgets,
-            "two_turn",
-            *[c for c in table.columns if c.startswith("no_tools")],
-            "think_tokens",
-        ]
-        return table[[c for c in order if c in table.columns]]
+        modes = ordered_modes(c for c in table.columns if c not in ("n", "think_tokens"))
+        return table[["n", *modes, "think_tokens"]]
 
     @property
     def dead_experts(self) -> list[int]:
@@ -121,7 +112,7 @@ class EvalReport:
         return {
             "families": families,
             "expert_load": load,
-            "specialisation": {c: [None if _nan(v) else round(float(v), 2) for v in spec[c]] for c in spec},
+            "specialisation": {c: [None if missing(v) else round(float(v), 2) for v in spec[c]] for c in spec},
             "seconds": round(self.seconds, 1),
             "top_k": self.top_k,
             "layer_types": self.layer_types,
@@ -223,10 +214,6 @@ def _with_groups(fams: dict[str, dict]) -> dict[str, dict]:
                 for mode, g in group.items()
             }
     return out
-
-
-def _nan(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
 def _token_class(text: str) -> str:
