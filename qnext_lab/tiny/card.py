@@ -15,6 +15,7 @@ import json
 import math
 import pathlib
 
+from huggingface_hub import ModelCard, ModelCardData
 from safetensors import safe_open
 from transformers import AutoConfig
 
@@ -205,12 +206,7 @@ def write_card(path: str | pathlib.Path, result: dict) -> pathlib.Path:
     tlines = [f"- {name}: **{fig}** ({'met' if ok else 'NOT met'})" for name, ok, fig in targets(result)]
     calls = result.get("right_tool_call", {})
     history = _history(path)
-    text = f"""---
-library_name: transformers
-pipeline_tag: text-generation
-tags: [qwen3_next, moe, hybrid-thinking, tool-use, tiny, qnext-lab]
----
-
+    body = f"""
 # qnext-tiny
 
 A {n_params / 1e6:.1f}M-parameter `Qwen3NextForCausalLM` trained from scratch on CPU by qnext-lab
@@ -308,8 +304,14 @@ A teaching model: six narrow task families, short English, no general knowledge.
 trained sizes (e.g. 6-digit addition) or phrasings fail; it knows one tool. Greedy decoding is what it was
 evaluated with.
 """
+    # huggingface_hub writes and checks the Hub's metadata header; the body is this file's own text
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["qwen3_next", "moe", "hybrid-thinking", "tool-use", "tiny", "qnext-lab"],
+    )
     out = path / "README.md"
-    out.write_text(text)
+    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(out)
     return out
 
 
