@@ -23,7 +23,8 @@ self-check runs each row's tiles (``row=``, ``table_rows()``) before the Triton 
 
 from dataclasses import dataclass
 
-from .backend import interpreting, triton
+from .backend import interpreting
+from .triton_lang import triton
 
 __all__ = ["GemmConfig", "pick_config", "table_rows"]
 

@@ -32,8 +32,6 @@ import torch
 
 from ..kernels.backend import ENV_VAR
 from ..kernels.layout import ExpertWeights
-from ..kernels.moe import moe_experts
-from ..kernels.tuning import pick_config, table_rows
 
 __all__ = [
     "CHECK_TOKENS",
@@ -74,6 +72,8 @@ def _triton_experts(
 
     ``tile_row``: the tuning-table row both GEMMs use (None: the row the batch size picks).
     """
+    from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
+
     return moe_experts(x, weights, ids, tw, gate=gate, alpha=alpha, limit=limit, backend="triton", tile_row=tile_row)
 
 
@@ -133,6 +133,8 @@ def check_triton_path(weights: ExpertWeights, gate: str, alpha: float, limit: fl
 def check_runs(weights: ExpertWeights) -> list[tuple[int, int | None]]:
     """The (tokens, tuning-table row) batches the check runs: one decode-sized batch with the tiles it picks,
     then a prefill-sized batch per row whose (gate_up, down) tiles differ at these shapes."""
+    from ..kernels.tuning import pick_config, table_rows  # imports triton: only where the Triton path runs
+
     runs: list[tuple[int, int | None]] = [(CHECK_TOKENS[0], None)]
     seen = set()
     for row in range(table_rows()):
@@ -145,6 +147,8 @@ def check_runs(weights: ExpertWeights) -> list[tuple[int, int | None]]:
 
 
 def _tiles(weights: ExpertWeights, row: int | None, tokens: int, top_k: int) -> str:
+    from ..kernels.tuning import pick_config
+
     I, H, E = weights.intermediate_size, weights.hidden_size, weights.num_experts
     a, b = pick_config(tokens * top_k, E, I, H, row=row), pick_config(tokens * top_k, E, H, I, row=row)
     where = "the tiles it picks" if row is None else f"tuning row {row}"
@@ -163,6 +167,8 @@ def _compare(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_
     reference_weights = _subset(weights, experts)
     g = torch.Generator().manual_seed(0)
     tolerance = TOLERANCE.get(dtype, TOLERANCE[torch.float32])
+    from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
+
     for T, row in check_runs(weights):
         local = torch.stack([torch.randperm(S, generator=g)[:k] for _ in range(T)])  # (T, k) positions in subset
         ids = experts[local].to(device=device, dtype=torch.int32)  # (T, k) real expert ids, distinct per row
