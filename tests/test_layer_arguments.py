@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from qnext_lab import analysis, figures
+from qnext_lab.figures.analysis import vocabulary_figure
 
 CALLS = {
     "RoutingTrace.layer": lambda layer: TRACE.layer(layer),
@@ -23,6 +24,7 @@ CALLS = {
     "expert_heatmap": lambda layer: figures.expert_heatmap(TRACE, layer=layer),
     "expert_load_bars": lambda layer: figures.expert_load_bars(TRACE, layer=layer),
     "routing_text_html": lambda layer: figures.routing_text_html(TRACE, layer=layer),
+    "vocabulary_figure": lambda layer: vocabulary_figure(analysis.vocabulary_specialization(TRACE), layer=layer),
 }
 
 

@@ -101,11 +101,11 @@ def window_bounds(num_tokens: int, start: int = 0, size: int | None = DEFAULT_WI
 
     ``size=None`` means the whole trace. The window keeps its size near the end (it slides back).
     """
+    if size is not None:
+        size = as_int(size, "window size", low=1)
     if size is None or size >= num_tokens:
         return 0, num_tokens
-    if size <= 0:
-        raise ValueError(f"window size must be positive, got {size}")
-    start = min(max(int(start), 0), num_tokens - size)
+    start = min(max(as_int(start, "window start"), 0), num_tokens - size)
     return start, start + size
 
 
@@ -122,7 +122,7 @@ def layer_position(arrays: TraceArrays, layer: int | None) -> int:
 def _resolve(arrays: TraceArrays, window: tuple[int, int] | None) -> tuple[int, int]:
     if window is None:
         return 0, arrays.num_tokens
-    start, stop = int(window[0]), int(window[1])
+    start, stop = as_int(window[0], "window start"), as_int(window[1], "window stop")
     if not 0 <= start < stop <= arrays.num_tokens:
         raise ValueError(f"window {window} is outside the trace's {arrays.num_tokens} tokens")
     return start, stop
