@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..checks import as_int, as_int_list
+from ..formats.atomic import writing
 from .phases import PHASES
 
 if TYPE_CHECKING:  # pandas is imported lazily: a trace needs no pandas until it is flattened
@@ -449,11 +450,13 @@ class RoutingTrace:
     def save(self, path: str | os.PathLike) -> dict:
         """Write the trace as safetensors, with JSON metadata under the key ``"qnext_lab"``.
 
-        Returns the SHA-256 digests of what was written (``digests``): ``load(path, digests=...)`` checks every
-        piece it reads against them, a layer at a time for the per-layer tensors, so a corpus manifest can
-        vouch for one layer of a shard without the whole file being read.
-        """
-        from safetensors.torch import save_file
+        Whole or not at all (``formats.atomic.writing``: a temp file of its own beside ``path``, renamed into
+        place; one left by a killed save is removed by the next save of the same path), with the permissions
+        of an ordinary new file (``0666 & ~umask``). Returns the SHA-256 digests of what was written:
+        ``load(path, digests=...)`` checks every piece it reads against them, a layer at a time for the
+        per-layer tensors, so a corpus manifest can vouch for one layer of a shard without the whole file
+        being read."""
+        from safetensors.torch import save
 
         tensors = {
             "topk_ids": self.topk_ids.contiguous(),
@@ -476,7 +479,12 @@ class RoutingTrace:
             "tokens": self.tokens,
         }
         raw = json.dumps(meta)
-        save_file(tensors, os.fspath(path), metadata={METADATA_KEY: raw})
+        data = save(tensors, metadata={METADATA_KEY: raw})  # bytes: the trace is in memory anyway
+        with writing(os.fspath(path)) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
         digests: dict[str, Any] = {"metadata": _sha256(raw.encode())}
         for name, t in tensors.items():
             if name in _PER_LAYER:
