@@ -1,11 +1,21 @@
 """``load_gguf()``: a GGUF file as ``(model, tokenizer)``, dequantised to float.
 
-Two roads. ``qwen2moe`` / ``qwen3moe``: transformers' own GGUF loader (``from_pretrained(dir, gguf_file=...)``),
-with the expert widths it does not read from the metadata passed explicitly; the tokenizer is the exact
-``tokenizer.huggingface.json`` when the file has one, else transformers' rebuild from the llama.cpp vocabulary. ``qwen3next`` (which transformers
-cannot load): the kit's inverse of llama.cpp's conversion (``convert.from_gguf_tensors``): the config is rebuilt
-from the metadata, every tensor dequantised with ``gguf.quants.dequantize``, and the tokenizer taken the same way. Only the GGUF file is read (no pickle, no remote code).
-Knows the runtime's experts selection; nothing about traces.
+Two roads. ``qwen2moe`` / ``qwen3moe`` / ``qwen35moe`` (Qwen3.5/3.6 MoE): transformers' own GGUF loader
+(``from_pretrained(dir, gguf_file=...)``), with the expert widths it does not read from the metadata passed
+explicitly. ``qwen3next`` (which transformers cannot load): the kit's inverse of llama.cpp's conversion
+(``convert.from_gguf_tensors``): the config rebuilt from the metadata, every tensor dequantised with
+``gguf.quants.dequantize``, the multi-token-prediction block that recent converters append (``blk.{N}``,
+``nextn_predict_layers``) left out as transformers leaves it out of safetensors checkpoints. Tokenizer, both
+roads: the exact ``tokenizer.huggingface.json`` when the file has one (the kit's own exports), else
+transformers' rebuild from the ``tokenizer.ggml.*`` arrays llama.cpp's ``convert_hf_to_gguf.py`` writes.
+Only the GGUF file is read (no pickle, no remote code). Knows the runtime's experts selection; nothing about
+traces.
+
+Top-k weight normalisation: a GGUF has no key for it; llama.cpp's graph decides per architecture (the
+``norm_w`` argument of ``build_moe_ffn``): ``qwen3moe``, ``qwen3next`` and ``qwen35moe`` always renormalise the
+top-k weights to sum 1, ``qwen2moe`` never does. Loaded models follow llama.cpp (so they run the file as
+llama.cpp runs it): ``norm_topk_prob=True`` for qwen3moe even though ``Qwen3MoeConfig`` defaults to False (a
+checkpoint saved with False comes back with True; Qwen3-30B-A3B's own config says True), False for qwen2moe.
 
     model, tok = load_gguf("qnext-tiny-Q4_0.gguf")
     model, tok = load_gguf("some/dir", gguf_file="qwen3-moe-Q8_0.gguf")
@@ -29,7 +39,7 @@ from .export import GENERATION_CONFIG_KEY
 
 __all__ = ["gguf_path", "load_gguf", "read_metadata"]
 
-_TRANSFORMERS_ARCHS = ("qwen2moe", "qwen3moe")
+_TRANSFORMERS_ARCHS = ("qwen2moe", "qwen3moe", "qwen35moe")
 
 
 def gguf_path(name_or_path: str | os.PathLike, gguf_file: str | os.PathLike | None) -> Path:
@@ -51,6 +61,28 @@ def read_metadata(reader: gguf.GGUFReader) -> dict[str, Any]:
     return {name: field.contents() for name, field in reader.fields.items() if not name.startswith("GGUF.")}
 
 
+def _ggml_tokenizer(meta: dict[str, Any], path: Path) -> Any:
+    """The ``tokenizers`` backend transformers rebuilds from a file's ``tokenizer.ggml.*`` arrays (its GGUF
+    tokenizer mapping: ``transformers.integrations.gguf`` from 5.25, ``integrations.ggml`` in 5.24)."""
+    try:
+        from transformers.integrations.gguf import convert_gguf_tokenizer, get_gguf_tokenizer
+    except ImportError:  # transformers 5.24
+        from transformers.integrations.ggml import convert_gguf_tokenizer
+
+        fields = {k.removeprefix("tokenizer.ggml."): v for k, v in meta.items() if k.startswith("tokenizer.ggml.")}
+        fields["merges"] = fields.get("merges", [])
+        return convert_gguf_tokenizer("qwen2", fields)[0]
+    architecture, tokenizer_dict, _ = get_gguf_tokenizer(str(path))
+    return convert_gguf_tokenizer(architecture, tokenizer_dict)[0]
+
+
+def _in_mtp_block(name: str, layers: int, blocks: int) -> bool:
+    """Whether a tensor belongs to the blocks after the decoder's ``layers`` that the file's ``block_count``
+    includes (``nextn_predict_layers`` of them)."""
+    parts = name.split(".")
+    return parts[0] == "blk" and parts[1].isdigit() and layers <= int(parts[1]) < blocks
+
+
 def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transformers.Qwen3NextConfig:
     a = "qwen3next"
 
@@ -59,7 +91,9 @@ def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transform
             raise ValueError(f"the GGUF file lacks {a}.{key}: not a complete qwen3next file")
         return meta[f"{a}.{key}"]
 
-    layers, interval = int(get("block_count")), int(meta.get(f"{a}.full_attention_interval", 4))
+    # llama.cpp counts the multi-token-prediction block (written by default since its MTP export) as a layer
+    layers = int(get("block_count")) - int(meta.get(f"{a}.nextn_predict_layers", 0))
+    interval = int(meta.get(f"{a}.full_attention_interval", 4))
     head_dim, heads_v = int(get("attention.key_length")), int(get("ssm.time_step_rank"))
     return transformers.Qwen3NextConfig(
         vocab_size=len(meta["tokenizer.ggml.tokens"]),
@@ -107,12 +141,8 @@ def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
 
     if gguf.Keys.Tokenizer.HF_JSON in meta:
         backend = Tokenizer.from_str(meta[gguf.Keys.Tokenizer.HF_JSON])
-    else:
-        from transformers.integrations.ggml import convert_gguf_tokenizer
-
-        fields = {k.removeprefix("tokenizer.ggml."): v for k, v in meta.items() if k.startswith("tokenizer.ggml.")}
-        fields["tokens"], fields["merges"] = tokens, fields.get("merges", [])
-        backend, _ = convert_gguf_tokenizer("qwen2", fields)
+    else:  # llama.cpp's converter: the vocabulary as tokenizer.ggml.* arrays, rebuilt by transformers
+        backend = _ggml_tokenizer(meta, path)
     tok = transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token=text("eos"),
@@ -138,7 +168,13 @@ def _load_qwen3next(
         for name, p in skeleton.state_dict().items()
         if not (config.tie_word_embeddings and name == "lm_head.weight")
     }
-    arrays = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}  # float32, row-major
+    # float32, row-major; the MTP block (blk.{layers}.*, llama.cpp's speculative draft head) has no place in
+    # transformers' Qwen3NextForCausalLM, which drops MTP weights from safetensors checkpoints too
+    arrays = {
+        t.name: gguf.quants.dequantize(t.data, t.tensor_type)
+        for t in reader.tensors
+        if not _in_mtp_block(t.name, config.num_hidden_layers, int(meta["qwen3next.block_count"]))
+    }
     state = from_gguf_tensors(arrays, config, expected)
     model = transformers.Qwen3NextForCausalLM(config)
     missing, unexpected = model.load_state_dict(state, strict=False)
