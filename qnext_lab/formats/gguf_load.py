@@ -61,21 +61,6 @@ def read_metadata(reader: gguf.GGUFReader) -> dict[str, Any]:
     return {name: field.contents() for name, field in reader.fields.items() if not name.startswith("GGUF.")}
 
 
-def _ggml_tokenizer(meta: dict[str, Any], path: Path) -> Any:
-    """The ``tokenizers`` backend transformers rebuilds from a file's ``tokenizer.ggml.*`` arrays (its GGUF
-    tokenizer mapping: ``transformers.integrations.gguf`` from 5.25, ``integrations.ggml`` in 5.24)."""
-    try:
-        from transformers.integrations.gguf import convert_gguf_tokenizer, get_gguf_tokenizer
-    except ImportError:  # transformers 5.24
-        from transformers.integrations.ggml import convert_gguf_tokenizer
-
-        fields = {k.removeprefix("tokenizer.ggml."): v for k, v in meta.items() if k.startswith("tokenizer.ggml.")}
-        fields["merges"] = fields.get("merges", [])
-        return convert_gguf_tokenizer("qwen2", fields)[0]
-    architecture, tokenizer_dict, _ = get_gguf_tokenizer(str(path))
-    return convert_gguf_tokenizer(architecture, tokenizer_dict)[0]
-
-
 def _in_mtp_block(name: str, layers: int, blocks: int) -> bool:
     """Whether a tensor belongs to the blocks after the decoder's ``layers`` that the file's ``block_count``
     includes (``nextn_predict_layers`` of them)."""
@@ -130,6 +115,22 @@ def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transform
     )
 
 
+def _ggml_tokenizer(meta: dict[str, Any], tokens: list[str], path: Path) -> Any:
+    """The BPE tokenizer llama.cpp's converter writes as ``tokenizer.ggml.*`` arrays, built by transformers' own
+    GGUF tokenizer code, which moved in 5.25 (``integrations.ggml`` -> ``integrations.gguf``, reading the file
+    itself and choosing the builder from ``tokenizer.ggml.model``)."""
+    try:  # transformers >= 5.25
+        from transformers.integrations.gguf import convert_gguf_tokenizer, get_gguf_tokenizer
+    except ImportError:  # transformers 5.24
+        from transformers.integrations.ggml import convert_gguf_tokenizer
+
+        fields = {k.removeprefix("tokenizer.ggml."): v for k, v in meta.items() if k.startswith("tokenizer.ggml.")}
+        fields["tokens"], fields["merges"] = tokens, fields.get("merges", [])
+        return convert_gguf_tokenizer("qwen2", fields)[0]
+    architecture, tokenizer_dict, _ = get_gguf_tokenizer(str(path))
+    return convert_gguf_tokenizer(architecture, tokenizer_dict)[0]
+
+
 def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
     from tokenizers import Tokenizer
 
@@ -142,7 +143,7 @@ def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
     if gguf.Keys.Tokenizer.HF_JSON in meta:
         backend = Tokenizer.from_str(meta[gguf.Keys.Tokenizer.HF_JSON])
     else:  # llama.cpp's converter: the vocabulary as tokenizer.ggml.* arrays, rebuilt by transformers
-        backend = _ggml_tokenizer(meta, path)
+        backend = _ggml_tokenizer(meta, tokens, path)
     tok = transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token=text("eos"),
