@@ -16,34 +16,35 @@ from transformers.models.qwen4_exp import modeling_qwen4_exp as qwen4
 import qnext_lab as ql
 from qnext_lab.trace.selection import SelectionTrace
 
+DSA = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=64,
+    moe_intermediate_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=2,
+    n_routed_experts=8,
+    num_experts_per_tok=2,
+    n_group=2,
+    topk_group=1,
+    first_k_dense_replace=0,
+    kv_lora_rank=8,
+    q_lora_rank=16,
+    qk_rope_head_dim=8,
+    qk_nope_head_dim=8,
+    v_head_dim=8,
+    head_dim=8,
+    index_topk=4,  # fewer than the prompt: the indexer really chooses
+    index_head_dim=16,
+    index_n_heads=2,
+    pad_token_id=0,
+)
+
 
 def deepseek_v32(seed: int = 0) -> transformers.PreTrainedModel:
-    config = transformers.DeepseekV32Config(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        moe_intermediate_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        n_routed_experts=8,
-        num_experts_per_tok=2,
-        n_group=2,
-        topk_group=1,
-        first_k_dense_replace=0,
-        kv_lora_rank=8,
-        q_lora_rank=16,
-        qk_rope_head_dim=8,
-        qk_nope_head_dim=8,
-        v_head_dim=8,
-        head_dim=8,
-        index_topk=4,  # fewer than the prompt: the indexer really chooses
-        index_head_dim=16,
-        index_n_heads=2,
-        pad_token_id=0,
-    )
     torch.manual_seed(seed)
-    return transformers.DeepseekV32ForCausalLM(config).eval()
+    return transformers.DeepseekV32ForCausalLM(transformers.DeepseekV32Config(**DSA)).eval()
 
 
 def qwen4_exp(seed: int = 0) -> transformers.PreTrainedModel:
@@ -269,3 +270,15 @@ def test_both_routings_of_one_run_draw_side_by_side(model):
     kept = np.asarray(fig.data[0].z, dtype=float)
     assert kept.shape == (8, 8) and np.nansum(kept) == int(sel.matrix(layer, seq=1).sum())
     assert np.asarray(fig.data[1].z, dtype=float).shape == (8, trace.num_experts)
+
+
+def test_glm5_dsa_is_captured_too():
+    """GLM-5's DSA indexer (same top-k contract as DeepSeek-V3.2, interleaved RoPE) through a cached generate."""
+    torch.manual_seed(0)
+    model = transformers.GlmMoeDsaForCausalLM(transformers.GlmMoeDsaConfig(**DSA)).eval()
+    ids, mask = _batch()
+    with torch.no_grad(), ql.capture_selection(model) as sel:
+        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False)
+    assert sel.layer_indices == [0, 1] and sel.num_tokens == 19 + 2 * 2
+    counts = sel.matrix(1, seq=1).sum(-1)
+    assert counts.tolist() == [min(i + 1, 4) for i in range(10)]  # top-4 of the visible tokens, never more
