@@ -133,7 +133,7 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
     ) -> None:
         found = find_indexers(model)
         if layers is not None:
-            wanted = as_int_list([layers] if not isinstance(layers, Iterable) else layers, "layers", low=0)
+            wanted = as_int_list(layers, "layers", low=0)
             known = [m.index for m in found]
             missing = sorted(set(wanted) - set(known))
             if not wanted or missing:

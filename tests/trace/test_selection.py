@@ -227,7 +227,8 @@ def test_hooks_come_off_and_refusals_are_clear(model):
     with pytest.raises(RuntimeError, match="boom"), ql.capture_selection(model):
         raise RuntimeError("boom")
     assert count() == before
-    layer = ql.capture_selection(model).layers[0].index
+    layer = ql.capture_selection(model).layers[-1].index
+    assert [m.index for m in ql.capture_selection(model, layers=np.int64(layer)).layers] == [layer]
     with pytest.raises(ValueError, match="indexed-attention layers of this model are"):
         ql.capture_selection(model, layers=[layer + 10])
     with pytest.raises(TypeError):
