@@ -25,6 +25,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "quantize": "qnext_lab.formats.quantization:quantize",
         "QuantizationInfo": "qnext_lab.formats.quantization:QuantizationInfo",
         "export_gguf": "qnext_lab.formats.export:export_gguf",
+        "GGUFLimits": "qnext_lab.formats.gguf_checks:GGUFLimits",
         # trace
         "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
         "capture": "qnext_lab.trace.capturing:capture",

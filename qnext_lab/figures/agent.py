@@ -181,3 +181,15 @@ def agent_episode_html(run: Any) -> str:
         + "</div>"
     )
     return "<div class='qnext-agent'>" + "".join(parts) + summary + "</div>"
+
+
+def agent_view_parts(prompt: str, status: str, run: Any | None) -> list[Any]:
+    """What ``AgentView.to_html`` exports: the prompt and status, the episode, the routing-by-phase figure
+    (HTML fragments escaped here, figures as plotly figures, for ``export.write_html``)."""
+    parts: list[Any] = [f"<p><b>{escape_text(prompt)}</b> — {escape_text(status)}</p>"]
+    if run is None:
+        return [*parts, "<p>No episode has run yet.</p>"]
+    parts.append(agent_episode_html(run))
+    if run.trace is not None and run.trace.num_tokens:
+        parts.append(phase_lift_figure(run.trace))
+    return parts

@@ -16,14 +16,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
 
-from ..figures.agent import agent_episode_html, phase_lift_figure
+from ..figures.agent import agent_episode_html, agent_view_parts, phase_lift_figure
 from ..figures.escape import escape_text
+from ..figures.export import write_html
 from ..figures.theme import PANE
 from ..thinking.agent import AgentRun, stream_agent
 from .closing import close_tree
@@ -195,6 +197,10 @@ class AgentView(widgets.VBox):
         self.error = f"{type(exc).__name__}: {exc}"
         self.status = "error"
         self.errors.append_stderr(self.error + "\n")
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the last episode (prompt, turns, tool results, routing by phase) to a standalone offline HTML file."""
+        return write_html(path, agent_view_parts(self.prompt, self.status, self.result), title=f"Agent — {self.prompt}")
 
     def close(self) -> None:
         """Stop the worker (a running episode is cancelled) and close every part of the widget."""

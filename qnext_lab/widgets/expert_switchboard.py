@@ -16,6 +16,7 @@ gets right and watch it break. Errors (e.g. ablating every expert) appear in an 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -25,6 +26,7 @@ import traitlets
 
 from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
+from ..figures.export import write_html
 from ..figures.theme import ANSWER_TINT, PANE
 from ..thinking.generation import generate
 from ..trace.interventions import intervene
@@ -306,6 +308,13 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         body = f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>{self.answers.value}"
         return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertSwitchboard", body)
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write both answers and how routing moved to a standalone offline HTML file."""
+        parts: list[Any] = [f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>", self.answers.value]
+        if self.moved is not None:
+            parts.append(go.Figure(self.moved))
+        return write_html(path, parts, title=f"ExpertSwitchboard — {self.prompt}")
 
     def close(self) -> None:
         """Stop the worker (a running generation is cancelled) and close every part of the widget."""
