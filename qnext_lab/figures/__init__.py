@@ -9,8 +9,9 @@ functions, and tests call them directly. The builders below are importable from 
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
 ``selection`` (which past tokens a sparse-attention layer kept, beside the experts), ``alignment`` (the
-runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
-text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``budget`` and
+runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
+text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
+``theme`` (light, dark and theme-neutral looks), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
@@ -33,13 +34,22 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "expert_load_bars": "routing",
         "expert_use": "compare",
         "expert_use_difference": "compare",
+        "hit_rate_figure": "offload",
         "layer_map": "routing",
+        "miss_heatmap": "offload",
         "mark_budget": "budget",
         "padding_waste_figure": "alignment",
         "routing_text_html": "routing",
         "selection_beside_experts": "selection",
         "selection_heatmap": "selection",
+        "speed_html": "offload",
         "window_bounds": "routing",
         "write_html": "export",
+        "bytes_text": "numbers",
+        "count_text": "numbers",
+        "number_text": "numbers",
+        "rate_text": "numbers",
+        "seconds_text": "numbers",
+        "share_text": "numbers",
     },
 )
