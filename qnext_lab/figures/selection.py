@@ -23,14 +23,13 @@ from plotly.subplots import make_subplots
 
 from ..checks import as_int
 from .escape import escape_text, token_label
-from .routing import WEIGHT_SCALE
-from .theme import template
+from .theme import themed
 
 __all__ = ["selection_beside_experts", "selection_heatmap"]
 
 DEFAULT_MAX_TOKENS = 256  # queries drawn at once: n x n cells stay light in a live figure
 _SELECTED = "#C0392B"  # a kept key
-_CAUSAL = "#F2F2F2"  # visible to the query but left out by the indexer
+_CAUSAL = "rgba(128,128,128,0.22)"  # visible to the query but left out (translucent: reads on light and dark)
 _SCALE = [[0.0, _CAUSAL], [0.5, _CAUSAL], [0.5, _SELECTED], [1.0, _SELECTED]]
 
 
@@ -115,6 +114,7 @@ def _axis(labels: list[str], lo: int, hi: int, title: str) -> dict:
     )
 
 
+@themed
 def selection_heatmap(
     selection: Any,
     layer: int | None = None,
@@ -131,7 +131,6 @@ def selection_heatmap(
     layer, _, labels, start, stop, heat, kept = _selection_trace(selection, layer, seq, window)
     fig = go.Figure(data=[heat])
     fig.update_layout(
-        template=template(dark=False),
         title=dict(
             text=escape_text(title)
             if title
@@ -145,6 +144,7 @@ def selection_heatmap(
     return fig
 
 
+@themed
 def selection_beside_experts(
     selection: Any,
     trace: Any,
@@ -200,20 +200,17 @@ def selection_beside_experts(
             text=hover.astype(str),
             hovertemplate="%{text}<extra></extra>",
             hoverongaps=False,
-            colorscale=WEIGHT_SCALE,
-            zmin=0.0,
-            zmax=1.0,
-            colorbar=dict(title=dict(text="weight")),
+            coloraxis="coloraxis",  # the weight scale comes with the template: the page's light or dark one
             name="routing weight",
         ),
         row=1,
         col=2,
     )
     fig.update_layout(
-        template=template(dark=False),
         title=dict(
             text=escape_text(title) if title else f"Layer {layer}, sequence {seq}: the two routings of each token"
         ),
+        coloraxis=dict(cmin=0.0, cmax=1.0, colorbar=dict(title=dict(text="weight"))),
         height=max(380, min(900, 10 * (stop - start) + 220)),
         margin=dict(t=80, l=60, r=20, b=60),
     )
