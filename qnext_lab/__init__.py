@@ -29,6 +29,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         # trace
         "RoutingTrace": "qnext_lab.trace.routing_trace:RoutingTrace",
         "capture": "qnext_lab.trace.capturing:capture",
+        "capture_selection": "qnext_lab.trace.selecting:capture_selection",
+        "SelectionTrace": "qnext_lab.trace.selection:SelectionTrace",
         "trace_corpus": "qnext_lab.trace.corpus:trace_corpus",
         "load_corpus_trace": "qnext_lab.trace.shards:load_corpus_trace",
         "ShardedTrace": "qnext_lab.trace.shards:ShardedTrace",
