@@ -39,6 +39,9 @@ TEMPLATES = {
 }
 
 
+STOP = "\nstop\n</think>\n"  # the toy model's stop text: short, so forced text costs few decode steps
+
+
 def char_tokenizer(
     style: str = "hybrid", think_tokens: bool = True, think_special: bool = True
 ) -> PreTrainedTokenizerFast:
