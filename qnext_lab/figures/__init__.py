@@ -9,7 +9,8 @@ functions, and tests call them directly. The builders below are importable from 
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
 ``alignment`` (the runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
-text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``budget`` and
+text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``article`` (the Qwen3-Next article's numbers checked),
+``specialisation`` (expert preference and routing overlap against a permutation baseline), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
@@ -34,8 +35,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "expert_use_difference": "compare",
         "layer_map": "routing",
         "mark_budget": "budget",
+        "overlap_figure": "specialisation",
         "padding_waste_figure": "alignment",
         "routing_text_html": "routing",
+        "specialisation_figure": "specialisation",
+        "throughput_ratio_figure": "article",
         "window_bounds": "routing",
         "write_html": "export",
     },
