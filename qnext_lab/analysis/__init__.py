@@ -18,7 +18,7 @@ each one. One concept per module:
     context_speed   measure_context (measured prefill / decode time and cache bytes vs context)
     article         article_check, decode_throughput_table, qwen3_32b_config (the Qwen3-Next article's numbers
                     recomputed: parameters, 6·N·D training compute, roofline decode throughput vs batch)
-    specialisation_test  expert_specialisation, routing_overlap (expert preference per label and routing overlap
+    specialisation_test  expert_specialisation, named_experts, routing_overlap (expert preference per label and routing overlap
                     of same- vs different-label sequences, against a seeded permutation baseline)
 
     from qnext_lab.analysis import load_balance
@@ -54,6 +54,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "measure_context": "context_speed",
         "model_cost": "cost",
         "most_used_experts": "coactivations",
+        "named_experts": "specialisation_test",
         "qwen3_32b_config": "article",
         "routed_counts": "load",
         "routed_shares": "load",
