@@ -162,12 +162,15 @@ def expert_specialisation(
 
 
 def named_experts(frame: pd.DataFrame) -> list[str]:
-    """The experts the test lets you name: "layer L expert E: label (r x uniform, p = ...)" for "prefers" rows."""
+    """The experts the test lets you name, one line each for the "prefers" rows: the label's share of tokens
+    routed to the expert beside the share under shuffled labels (not beside k/E: the expert's own average sets
+    the baseline), and the family-wise adjusted p-value."""
     if not isinstance(frame, pd.DataFrame) or "verdict" not in frame.columns:
         raise TypeError("pass the DataFrame returned by expert_specialisation")
     rows = frame[frame["verdict"] == "prefers"].sort_values(["layer", "expert"])
     return [
-        f"layer {r.layer} expert {r.expert}: {r.label} ({r.ratio:.1f}x uniform, adjusted p = {r.p_adjusted:.3f})"
+        f"layer {r.layer} expert {r.expert}: {r.label} ({r.share:.1%} of its tokens vs {r.null_mean:.1%} with "
+        f"shuffled labels, adjusted p = {r.p_adjusted:.3f})"
         for r in rows.itertuples()
     ]
 

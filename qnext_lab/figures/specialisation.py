@@ -83,9 +83,11 @@ def specialisation_figure(frame: pd.DataFrame, layer: int | None = None, *, dark
     outside = df[df["verdict"] != "inside baseline"]
     if outside.empty:
         title = f"Layer {layer}: every expert inside the permutation baseline; no expert earns a label"
-    else:
+    elif len(outside) <= 3:
         named = ", ".join(f"E{r.expert} {r.verdict} {r.label}" for r in outside.itertuples())
         title = f"Layer {layer}: outside the baseline: {named}"
+    else:
+        title = f"Layer {layer}: {len(outside)} of {len(df)} cells outside the baseline (red: prefers, blue: avoids)"
     fig.update_xaxes(title_text="expert", row=len(labels), col=1)
     fig.update_yaxes(title_text="share", rangemode="tozero")
     fig.update_layout(

@@ -48,7 +48,8 @@ def test_a_planted_specialist_is_found_and_named():
     assert hit.verdict == "prefers" and hit.share > hit.high and hit.p_adjusted < 0.05
     assert hit.unit == "sequence" and hit.tokens == 20 * 20
     assert (spec[spec.layer == 1].verdict == "inside baseline").all()
-    assert named_experts(spec)[0].startswith("layer 0 expert 3: add")
+    assert named_experts(spec)[0].startswith("layer 0 expert 3: add (")
+    assert "with shuffled labels" in named_experts(spec)[0]
     assert all(name.startswith("layer 0") for name in named_experts(spec))
 
 
