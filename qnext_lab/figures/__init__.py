@@ -10,7 +10,7 @@ functions, and tests call them directly. The builders below are importable from 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
 ``alignment`` (the runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
 text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``article`` (the Qwen3-Next article's numbers checked),
-``specialisation`` (expert preference and routing overlap against a permutation baseline), ``budget`` and
+``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing overlap against a permutation baseline), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
@@ -33,12 +33,14 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "expert_load_bars": "routing",
         "expert_use": "compare",
         "expert_use_difference": "compare",
+        "flips_figure": "parallel",
         "layer_map": "routing",
         "mark_budget": "budget",
         "overlap_figure": "specialisation",
         "padding_waste_figure": "alignment",
         "routing_text_html": "routing",
         "specialisation_figure": "specialisation",
+        "split_budget_figure": "parallel",
         "throughput_ratio_figure": "article",
         "window_bounds": "routing",
         "write_html": "export",
