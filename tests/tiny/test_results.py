@@ -53,3 +53,25 @@ def test_bad_files_are_refused(tmp_path):
 def test_shipped_results_match_the_bundled_checkpoint(path):
     """A retrained qnext-tiny needs its notebooks' tables recomputed (each notebook's RECOMPUTE cell)."""
     assert json.loads(path.read_text())["checkpoint_sha256"] == checkpoint_fingerprint(), path.name
+
+
+FINE_TUNE = ROOT / "notebooks" / "data" / "09_fine_tune"
+
+
+@pytest.mark.skipif(not (FINE_TUNE / "training_logs.json").is_file(), reason="notebook 09's runs are not shipped")
+def test_notebook_09_ships_three_runs_with_the_trained_router_beside_its_adapter():
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_path()).state_dict()
+    router = load_file(FINE_TUNE / "lora-with-router" / "router.safetensors")
+    assert router and all(k.endswith("mlp.gate.weight") for k in router)
+    for name, weight in router.items():  # trained: not the bundled model's router
+        assert not torch.equal(weight, base[name.removeprefix("base_model.model.")]), name
+    assert not (FINE_TUNE / "lora-router-frozen" / "router.safetensors").exists()
+    for run in ("lora-router-frozen", "lora-with-router"):
+        config = json.loads((FINE_TUNE / run / "adapter_config.json").read_text())
+        assert config["base_model_name_or_path"] == "tiny"  # no path of the machine that trained it
+    full = load_file(FINE_TUNE / "full" / "model.safetensors")
+    assert set(full) <= set(base) and any(not torch.equal(full[k], base[k]) for k in full)
