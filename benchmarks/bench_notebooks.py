@@ -37,7 +37,7 @@ def notebooks(names: list[str]) -> list[Path]:
     return [by_name[n] for n in names]
 
 
-def run(path: Path, timeout: int, threads: int) -> dict:
+def run(path: Path, timeout: int, threads: int, keep: Path | None = None) -> dict:
     book = nbformat.read(path, as_version=4)
     env = {
         **os.environ,
@@ -57,6 +57,10 @@ def run(path: Path, timeout: int, threads: int) -> dict:
     except Exception as exc:  # a failing or timed-out notebook is a result to report, not a crash of the benchmark
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"
     seconds = time.perf_counter() - start
+    if keep is not None:  # the executed copy, to read what the notebook printed
+        out = keep / path.relative_to(ROOT / "notebooks")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(book, out)
     return {
         "notebook": path.relative_to(ROOT / "notebooks").with_suffix("").as_posix(),
         "seconds": seconds,
@@ -71,10 +75,11 @@ def main() -> None:
     parser.add_argument("names", nargs="*", help="notebooks (e.g. 04_budget, ja/01_tour); default: all")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell before giving up")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in the kernel (the test suite's 1)")
+    parser.add_argument("--keep", type=Path, help="write each executed notebook (with outputs) under this folder")
     args = parser.parse_args()
     rows = []
     for path in notebooks(args.names):
-        row = run(path, args.timeout, args.threads)
+        row = run(path, args.timeout, args.threads, args.keep)
         rows.append(row)
         print(f"{row['notebook']}: {row['seconds']:.0f} s {row['error']}", file=sys.stderr, flush=True)
     cores = os.cpu_count()

@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..checks import as_float, as_int, as_int_list
 from .active_params import active_parameters
-from .cost import ModelCost, model_cost
+from .cost import ModelCost, cost_function, model_cost
 
 __all__ = [
     "ARTICLE",
@@ -142,10 +142,11 @@ def decode_throughput_table(
     """
     contexts = as_int_list(contexts, "contexts", low=1)
     batches = as_int_list(batches, "batches", low=1)
+    cost, ref_cost = cost_function(config), cost_function(reference)  # each config read once
     rows = []
     for c in contexts:
         for b in batches:
-            mine, ref = model_cost(config, context=c, batch=b), model_cost(reference, context=c, batch=b)
+            mine, ref = cost(c, b), ref_cost(c, b)
             t, r = (decode_throughput(x, kv_shared=kv_shared, flops_per_byte=flops_per_byte) for x in (mine, ref))
             rows.append(
                 {
@@ -164,10 +165,13 @@ def decode_throughput_table(
     return pd.DataFrame(rows)
 
 
-def max_batch(config: object, *, context: int, memory_GB: float, dtype_bytes: int = 2) -> int:
-    """The most sequences of ``context`` tokens whose KV cache and state fit beside the weights (0: none)."""
+def max_batch(config: object, *, context: int, memory_GB: float) -> int:
+    """The most sequences of ``context`` tokens whose KV cache and state fit beside the weights (0: none; bf16).
+
+    ``config`` may also be a ``cost_function`` of a config (faster when asked about many contexts).
+    """
     memory_GB = as_float(memory_GB, "memory_GB", low=0.0)
-    one = model_cost(config, context=context, batch=1, dtype=dtype_bytes)
+    one = config(context, 1) if callable(config) else model_cost(config, context=context)
     free = memory_GB * 1e9 - one.weights_memory
     return max(0, int(free // (one.kv_cache_memory + one.state_memory)))
 
@@ -185,16 +189,14 @@ def equal_memory_throughput(
     This is how a server runs: a smaller KV cache per sequence lets more sequences share each weight read.
     Columns: context, memory_GB, batch, batch_reference, ratio (NaN where either model fits no sequence).
     """
+    cost, ref_cost = cost_function(config), cost_function(reference)  # each config read once
     rows = []
     for c in as_int_list(contexts, "contexts", low=1):
-        b, b_ref = (
-            max_batch(config, context=c, memory_GB=memory_GB),
-            max_batch(reference, context=c, memory_GB=memory_GB),
-        )
+        b, b_ref = max_batch(cost, context=c, memory_GB=memory_GB), max_batch(ref_cost, context=c, memory_GB=memory_GB)
         ratio = float("nan")
         if b and b_ref:
-            t = decode_throughput(model_cost(config, context=c, batch=b), flops_per_byte=flops_per_byte)
-            r = decode_throughput(model_cost(reference, context=c, batch=b_ref), flops_per_byte=flops_per_byte)
+            t = decode_throughput(cost(c, b), flops_per_byte=flops_per_byte)
+            r = decode_throughput(ref_cost(c, b_ref), flops_per_byte=flops_per_byte)
             ratio = t["tokens_per_time"] / r["tokens_per_time"]
         rows.append({"context": c, "memory_GB": memory_GB, "batch": b, "batch_reference": b_ref, "ratio": ratio})
     return pd.DataFrame(rows)
@@ -224,6 +226,8 @@ def article_check(
     head = float(parts.loc["lm_head", "active"]) if "lm_head" in parts.index else 0.0
     cost = model_cost(config, context=context, batch=batch)
     ref = model_cost(reference, context=context, batch=batch)
+    n_active = (cost.params_active, cost.params_active_non_embedding)  # D does not change N: read once
+    ref_active = (ref.params_active, ref.params_active_non_embedding)
     rows = [
         (
             "80B total",
@@ -256,7 +260,9 @@ def article_check(
         (reference_tokens, reference_tokens, False, "6·N_active·D; N without embeddings; the same D for both"),
     ]
     for d, d_ref, emb, how in cost_ways:
-        ratio = training_compute_ratio(config, reference, tokens=d, reference_tokens=d_ref, embeddings=emb)
+        ratio = (6 * n_active[0 if emb else 1] * d) / (
+            6 * ref_active[0 if emb else 1] * d_ref
+        )  # = training_compute_ratio
         rows.append(("<10% training cost", "<10%", ratio, "%", ratio < ARTICLE["training_cost_ratio"], how))
     prefill = ref.prefill_flops / cost.prefill_flops
     rows.append(

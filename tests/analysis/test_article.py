@@ -87,3 +87,12 @@ def test_figure_marks_the_batch_and_says_where_the_claim_holds(configs):
     with pytest.raises(ValueError, match="batch 3 is not in the table"):
         throughput_ratio_figure(table, batch=3)
     assert throughput_ratio_figure(table, dark=True).layout.template.layout.font.color == "#e6e6e6"
+
+
+def test_cost_function_reads_the_config_once_and_agrees_with_model_cost(configs):
+    from qnext_lab.analysis.cost import cost_function
+
+    cost = cost_function(configs[0])
+    assert cost(32768, 8) == model_cost(configs[0], context=32768, batch=8)
+    with pytest.raises(ValueError, match="batch"):
+        cost(4096, 0)
