@@ -216,7 +216,8 @@ def article_check(
     """The article's claims beside the computed numbers, one row per (claim, way of counting).
 
     Columns: claim, article (the number as the article states it), computed (a float), as_text (the same,
-    formatted), holds (does the computed number satisfy the claim), counting (the assumption of that row).
+    formatted), holds (does the computed number satisfy the claim; "3B" when it rounds to 3B), counting (the
+    assumption of that row).
     ``memory_GB`` (default 640: eight 80 GB GPUs) is the memory both models serve from in the equal-memory row.
     """
     context = as_int(context, "context", low=1)
