@@ -8,9 +8,11 @@ functions, and tests call them directly. The builders below are importable from 
     fig = ql.figures.expert_heatmap(trace, layer=3)          # tokens x experts of decoder layer 3
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
-``alignment`` (the runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
-text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``article`` (the Qwen3-Next article's numbers checked),
-``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing overlap against a permutation baseline), ``budget`` and
+``alignment`` (the runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
+text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
+``theme`` (light, dark and theme-neutral looks), ``article`` (the Qwen3-Next article's numbers checked),
+``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing
+overlap against a permutation baseline), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
@@ -34,7 +36,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "expert_use": "compare",
         "expert_use_difference": "compare",
         "flips_figure": "parallel",
+        "hit_rate_figure": "offload",
         "layer_map": "routing",
+        "miss_heatmap": "offload",
         "mark_budget": "budget",
         "overlap_figure": "specialisation",
         "padding_waste_figure": "alignment",
@@ -42,7 +46,14 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "specialisation_figure": "specialisation",
         "split_budget_figure": "parallel",
         "throughput_ratio_figure": "article",
+        "speed_html": "offload",
         "window_bounds": "routing",
         "write_html": "export",
+        "bytes_text": "numbers",
+        "count_text": "numbers",
+        "number_text": "numbers",
+        "rate_text": "numbers",
+        "seconds_text": "numbers",
+        "share_text": "numbers",
     },
 )

@@ -13,8 +13,9 @@ and the rule for when it closes thinking), ``request`` (GenerationOptions, the c
 (the only caller of ``model.generate``: lock, processors, streamer, capture, seed), ``result`` (Generation),
 ``tools`` (schemas, parsing tool calls, calling them), ``generation`` (generate, generate_batch),
 ``streaming`` (stream_generate, GenerationStream, Piece), ``prefix`` (re-answering from a cached unlimited
-run), ``sweep`` (sweep_budget), ``parallel`` (split_budget: one long chain vs N chains + majority vote at
-equal total budget; budget_flips), ``agent`` (run_agent, stream_agent, AgentRun).
+run), ``sweep`` (sweep_budget), ``parallel`` (split_budget: one long chain vs N
+chains + majority vote at equal total budget; budget_flips), ``agent`` (run_agent, stream_agent, AgentRun), ``verdict`` (the answer of a turn,
+is_right, Expected, AnswerKey, the budget-hit rule).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "AgentRun": "agent",
+        "AnswerKey": "verdict",
+        "Expected": "verdict",
         "Generation": "result",
         "GenerationOptions": "request",
         "GenerationStream": "streaming",
@@ -38,6 +41,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "generate": "generation",
         "generate_batch": "generation",
         "majority_vote": "parallel",
+        "is_right": "verdict",
         "run_agent": "agent",
         "split_budget": "parallel",
         "stream_agent": "agent",

@@ -22,6 +22,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "BudgetTuner": "budget_tuner",
         "Dashboard": "dashboard",
         "ExpertSwitchboard": "expert_switchboard",
+        "OffloadPlanner": "offload_planner",
         "RoutingHeatmap": "routing_heatmap",
         "ThinkCompare": "think_compare",
         "lab": "dashboard",

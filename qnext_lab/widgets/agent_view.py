@@ -16,18 +16,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
 
-from ..figures.agent import agent_episode_html, phase_lift_figure
+from ..figures.agent import agent_episode_html, agent_view_parts, phase_lift_figure
 from ..figures.escape import escape_text
+from ..figures.export import write_html
 from ..figures.theme import PANE
 from ..thinking.agent import AgentRun, stream_agent
 from .closing import close_tree
 from .figure_sync import sync_figure
+from .i18n import check_language
+from .knowledge import Expectation, split_expected
 from .worker import LatestWorker
 
 _REDRAW_EVERY_S = 0.1
@@ -49,6 +53,7 @@ class AgentView(widgets.VBox):
     max_turns = traitlets.Int(4, help="tool-call rounds allowed")
     status = traitlets.Unicode("")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
+    verdict = traitlets.Unicode("", help="the shown answer's mark: 'right', 'wrong', 'unchecked' ('' before one)")
 
     def __init__(
         self,
@@ -62,8 +67,13 @@ class AgentView(widgets.VBox):
         max_new_tokens: int | None = None,
         thinking: bool = True,
         autorun: bool = False,
+        expected: Any = None,
+        language: str | None = None,
         **kwargs: Any,
     ) -> None:
+        self.language = check_language(language)
+        self.answer_key, self.expected = split_expected(expected)  # a key holds for every prompt, an answer for one
+        self._expected_for, self._ran = prompt, prompt
         self.model, self.tokenizer, self.tools = model, tokenizer, list(tools)
         self.max_new_tokens, self.thinking = max_new_tokens, thinking
         self.worker = LatestWorker(name="qnext-agent-view")
@@ -87,6 +97,7 @@ class AgentView(widgets.VBox):
         )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.status_label = widgets.Label()
+        self.note = widgets.HTML()  # before answering: what the model was trained on (answer_key)
         self.live = widgets.HTML()
         self.episode = widgets.HTML()
         self.lift: go.FigureWidget | None = None  # created with the first result (see figure_sync)
@@ -98,6 +109,7 @@ class AgentView(widgets.VBox):
                     [self.prompt_box, widgets.VBox([self.budget_box, self.turns_box, self.run_button])],
                     layout=widgets.Layout(width="100%"),
                 ),
+                self.note,
                 self.status_label,
                 self.live,
                 self.episode,
@@ -112,11 +124,17 @@ class AgentView(widgets.VBox):
         self.budget_box.observe(lambda c: setattr(self, "budget", c["new"]), names=["value"])
         self.turns_box.observe(lambda c: setattr(self, "max_turns", c["new"]), names=["value"])
         self.observe(lambda c: setattr(self.prompt_box, "value", c["new"]), names=["prompt"])
+        self.observe(lambda c: setattr(self.note, "value", self._expectation(c["new"]).note_html()), names=["prompt"])
         self.observe(lambda c: setattr(self.status_label, "value", c["new"]), names=["status"])
         self.run_button.on_click(lambda _: self.run())
         self.prompt, self.budget, self.max_turns = prompt, self.budget_box.value, max_turns
+        self.note.value = self._expectation(prompt).note_html()
         if autorun and prompt.strip():
             self.run()
+
+    def _expectation(self, prompt: str) -> Expectation:
+        expected = self.expected if prompt == self._expected_for else None
+        return Expectation.of(prompt, self.model, expected, self.language, self.answer_key)
 
     @traitlets.validate("budget")
     def _valid_budget(self, proposal: dict) -> int:
@@ -140,6 +158,7 @@ class AgentView(widgets.VBox):
             self.status = "type a prompt first"
             return self.worker.ticket
         self.status = "running…"
+        self.verdict, self._ran = "", settings["prompt"]
         mine = self.worker.ticket + 1  # the ticket this submission gets (submit is only called from here)
         ticket = self.worker.submit(
             lambda cancel: self._work(settings, mine, cancel), on_result=self._show, on_error=self._show_error
@@ -181,7 +200,11 @@ class AgentView(widgets.VBox):
             return
         self.result = run
         self.live.value = ""
-        self.episode.value = agent_episode_html(run)
+        check = self._expectation(self._ran)
+        final = run.answer if run.finish_reason == "answer" else ""  # an episode cut off has no answer to mark
+        right = check.is_right(final)
+        self.verdict = "unchecked" if right is None else ("right" if right else "wrong")
+        self.episode.value = agent_episode_html(run, verdict=check.verdict_html(final))
         if run.trace is not None and run.trace.num_tokens:
             figure = phase_lift_figure(run.trace)
             if self.lift is None:
@@ -195,6 +218,10 @@ class AgentView(widgets.VBox):
         self.error = f"{type(exc).__name__}: {exc}"
         self.status = "error"
         self.errors.append_stderr(self.error + "\n")
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the last episode (prompt, turns, tool results, routing by phase) to a standalone offline HTML file."""
+        return write_html(path, agent_view_parts(self.prompt, self.status, self.result), title=f"Agent — {self.prompt}")
 
     def close(self) -> None:
         """Stop the worker (a running episode is cancelled) and close every part of the widget."""

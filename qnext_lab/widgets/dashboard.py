@@ -30,7 +30,7 @@ from .closing import close_tree
 from .expert_switchboard import ExpertSwitchboard
 from .fallback import widget_bundle
 from .i18n import check_language, text
-from .knowledge import Expectation, example_options, is_bundled
+from .knowledge import Expectation, example_options, split_expected
 from .page import let_shrink
 from .routing_heatmap import RoutingHeatmap
 from .think_compare import ThinkCompare
@@ -63,15 +63,17 @@ class Dashboard(widgets.VBox):
             value=prompt,
             description=text("prompt", lang),
             continuous_update=False,
-            layout=widgets.Layout(flex="1 1 0%", min_width="0"),
+            layout=widgets.Layout(flex="1 1 0%", min_width="16em"),  # narrower panes wrap the controls instead
         )
         self.ask_button = widgets.Button(
             description=text("ask", lang), button_style="primary", icon="play", layout=widgets.Layout(width="auto")
         )
+        self.answer_key, _ = split_expected(expected)
+        first = Expectation.of(prompt, model, expected, lang)
         self.examples = widgets.Dropdown(
-            options=example_options(lang), value="", layout=widgets.Layout(width="auto", max_width="40%")
+            options=example_options(lang, first.key), value="", layout=widgets.Layout(width="auto", max_width="40%")
         )
-        self.note = widgets.HTML(Expectation.of(prompt, model, expected, lang).note_html())
+        self.note = widgets.HTML(first.note_html())
         common = dict(expected=expected, language=lang)
         self.compare = ThinkCompare(
             model, tokenizer, prompt, max_new_tokens=max_new_tokens, autorun=False, show_prompt=False, **common
@@ -106,13 +108,13 @@ class Dashboard(widgets.VBox):
         )
         controls = (
             [self.prompt_box, self.examples, self.ask_button]
-            if is_bundled(model)
+            if len(self.examples.options) > 1
             else [self.prompt_box, self.ask_button]
         )
         super().__init__(
             children=[
                 widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
-                widgets.HBox(controls, layout=widgets.Layout(width="100%")),
+                widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap")),
                 self.note,
                 self.tabs,
                 self.errors,
@@ -137,7 +139,7 @@ class Dashboard(widgets.VBox):
         try:
             if not prompt.strip():
                 raise ValueError("type a question in the prompt box first")
-            self.note.value = Expectation.of(prompt, self.model, expected, self.language).note_html()
+            self.note.value = Expectation.of(prompt, self.model, expected, self.language, self.answer_key).note_html()
             self.compare.run(prompt, expected=expected)
             self.tuner.set_prompt(prompt, expected)
             self.experts.expected, self.experts._expected_for = expected, prompt
