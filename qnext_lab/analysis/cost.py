@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from ..checks import as_int
 from .active_params import active_parameters
 from .offload_speed import OffloadCost, offload_cost
 
@@ -218,9 +219,7 @@ def _dtype_bytes(dtype: torch.dtype | int, what: str) -> int:
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return as_int(value, name, low=1)
 
 
 def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> ModelCost:
