@@ -57,6 +57,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "ThinkingBudgetProcessor": "qnext_lab.thinking.budget:ThinkingBudgetProcessor",
         "stream_generate": "qnext_lab.thinking.streaming:stream_generate",
         "sweep_budget": "qnext_lab.thinking.sweep:sweep_budget",
+        "split_budget": "qnext_lab.thinking.parallel:split_budget",
+        "budget_flips": "qnext_lab.thinking.parallel:budget_flips",
         "sweep_generations": "qnext_lab.thinking.sweep:sweep_generations",
         "SweepRuns": "qnext_lab.thinking.sweep:SweepRuns",
         "is_right": "qnext_lab.thinking.verdict:is_right",
