@@ -8,8 +8,8 @@ This module finds those pairs by module path (what counts as an experts module i
 choice (Llama 4, JetMoE: no experts-interface module; LongCat-Flash: zero-computation experts remapped before
 the call) it finds the router named by the family registry (``families.registry``, ``capture="router"``)
 instead. Each layer carries its router's rule (how logits become probabilities), whether it is hash-routed
-(DeepSeek-V4's token-id table) and how many zero-computation experts it has. It also checks the layer and
-expert numbers users name (``select_layers``, ``as_int``). It knows nothing about hooks, traces or figures.
+(DeepSeek-V4's token-id table) and how many zero-computation experts it has. It also checks the layer
+numbers users name (``select_layers``, by ``checks.as_int_list``). It knows nothing about hooks, traces or figures.
 
     for layer in find_moe_layers(model):
         print(layer.index, layer.path, layer.num_experts, layer.probs_kind)
@@ -18,7 +18,6 @@ expert numbers users name (``select_layers``, ``as_int``). It knows nothing abou
 from __future__ import annotations
 
 import dataclasses
-import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..checks import as_int_list
 from ..families.config_fields import zero_experts
 from ..families.registry import Family, family_of_model, family_of_module
 from ..families.rules import RULES, RouterRule
@@ -154,21 +154,6 @@ def find_moe_layers(model: nn.Module) -> list[MoELayer]:
     return found
 
 
-def as_int(value: object, what: str) -> int:
-    """``value`` as an int when it is an integral number (int, numpy or torch integer); else TypeError.
-
-    Bools, floats and strings are refused rather than truncated: ``0.7`` is not layer 0, ``True`` not 1.
-    """
-    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        raise TypeError(f"{what} must be an integer, got the bool {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{what} must be an integer (int, numpy or torch integer), got {value!r} ({type(value).__name__})"
-        ) from None
-
-
 def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, what: str = "layers") -> list[MoELayer]:
     """The layers of ``found`` named by decoder-layer index: one index, an iterable of them, or None (all).
 
@@ -180,15 +165,7 @@ def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, 
     if isinstance(layers, (str, bytes)):
         raise TypeError(f"{what} must be decoder-layer indices such as [0, 3], got the string {layers!r}")
     known = sorted(m.index for m in found)
-    try:
-        wanted = [as_int(layers, what)]
-    except TypeError:
-        if not isinstance(layers, Iterable):
-            raise TypeError(
-                f"{what} must be an integer decoder-layer index or a list of them such as [0, 3], "
-                f"got {layers!r} ({type(layers).__name__})"
-            ) from None
-        wanted = [as_int(i, f"each of {what}") for i in layers]
+    wanted = as_int_list(layers, what, hint=f" (decoder-layer indices such as {known[:2]})")
     if not wanted:
         raise ValueError(f"{what}=[] selects no layer; pass None for every MoE layer, or some of {known}")
     unknown = sorted({i for i in wanted if i not in known})
