@@ -66,6 +66,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "AgentView": "qnext_lab.widgets.agent_view:AgentView",
         "lab": "qnext_lab.widgets.dashboard:lab",
         "Dashboard": "qnext_lab.widgets.dashboard:Dashboard",
+        "PlotPane": "qnext_lab.widgets.plot_pane:PlotPane",
         "set_language": "qnext_lab.widgets.i18n:set_language",
         # bundled model
         "tiny_path": "qnext_lab.runtime.bundled:tiny_path",

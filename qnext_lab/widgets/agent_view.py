@@ -4,8 +4,8 @@ the answer as they stream, then the episode turn by turn and which experts each 
 Thin: the state lives in traitlets (``prompt``, ``budget``, ``max_turns``); controls only write them. ``run``
 streams ``thinking.agent.stream_agent`` on a background ``LatestWorker`` (a newer run supersedes an older one
 and stops its generation at the next token); the views are ``figures.agent.agent_episode_html`` and
-``figures.agent.phase_lift_figure`` (one FigureWidget, created with its first figure). ``close()`` stops the
-worker and closes every part. Errors appear in an Output widget.
+``figures.agent.phase_lift_figure`` (one ``PlotPane``, created with its first figure). ``close()`` stops the
+worker and closes every part. Errors appear in the view's error pane.
 
     view = AgentView(model, tok, "What is 4785 * 356?", [multiply])
     view.run(wait=True); view.result.answer
@@ -19,15 +19,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import traitlets
 
 from ..figures.agent import agent_episode_html, phase_lift_figure
 from ..figures.escape import escape_text
 from ..figures.theme import PANE
 from ..thinking.agent import AgentRun, stream_agent
-from .closing import close_tree
-from .figure_sync import sync_figure
+from .plot_pane import PlotPane
+from .view import KitView
 from .worker import LatestWorker
 
 _REDRAW_EVERY_S = 0.1
@@ -39,15 +38,13 @@ _PHASE_STYLE = {
 }
 
 
-class AgentView(widgets.VBox):
+class AgentView(KitView):
     """The agent loop on one prompt, streamed, with the episode and its routing by phase."""
 
-    _qnext_closable = True
-
+    VIEW_NAME = "AgentView"
     prompt = traitlets.Unicode("")
     budget = traitlets.Int(-1, help="thinking tokens over the whole episode; -1 = no limit")
     max_turns = traitlets.Int(4, help="tool-call rounds allowed")
-    status = traitlets.Unicode("")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
 
     def __init__(
@@ -62,8 +59,10 @@ class AgentView(widgets.VBox):
         max_new_tokens: int | None = None,
         thinking: bool = True,
         autorun: bool = False,
+        language: str | None = None,
         **kwargs: Any,
     ) -> None:
+        self._begin(language)
         self.model, self.tokenizer, self.tools = model, tokenizer, list(tools)
         self.max_new_tokens, self.thinking = max_new_tokens, thinking
         self.worker = LatestWorker(name="qnext-agent-view")
@@ -86,14 +85,12 @@ class AgentView(widgets.VBox):
             layout=widgets.Layout(width="auto"),
         )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
-        self.status_label = widgets.Label()
         self.live = widgets.HTML()
         self.episode = widgets.HTML()
-        self.lift: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.lift: PlotPane | None = None  # created with the first result
         self.lift_box = widgets.VBox()
-        self.errors = widgets.Output()
         super().__init__(
-            children=[
+            [
                 widgets.HBox(
                     [self.prompt_box, widgets.VBox([self.budget_box, self.turns_box, self.run_button])],
                     layout=widgets.Layout(width="100%"),
@@ -102,17 +99,15 @@ class AgentView(widgets.VBox):
                 self.live,
                 self.episode,
                 self.lift_box,
-                self.errors,
             ],
+            css_class="qnext-agent-view",
             **kwargs,
         )
-        self.add_class("qnext-agent-view")
         # controls -> traits -> controls
         self.prompt_box.observe(lambda c: setattr(self, "prompt", c["new"]), names=["value"])
         self.budget_box.observe(lambda c: setattr(self, "budget", c["new"]), names=["value"])
         self.turns_box.observe(lambda c: setattr(self, "max_turns", c["new"]), names=["value"])
         self.observe(lambda c: setattr(self.prompt_box, "value", c["new"]), names=["prompt"])
-        self.observe(lambda c: setattr(self.status_label, "value", c["new"]), names=["status"])
         self.run_button.on_click(lambda _: self.run())
         self.prompt, self.budget, self.max_turns = prompt, self.budget_box.value, max_turns
         if autorun and prompt.strip():
@@ -185,10 +180,10 @@ class AgentView(widgets.VBox):
         if run.trace is not None and run.trace.num_tokens:
             figure = phase_lift_figure(run.trace)
             if self.lift is None:
-                self.lift = go.FigureWidget(figure)
+                self.lift = self.new_plot(figure)
                 self.lift_box.children = [self.lift]
             else:
-                sync_figure(self.lift, figure)
+                self.lift.show(figure)
         self.status = f"done: {run.finish_reason}, {len(run.turns)} turn(s), {len(run.tool_calls)} tool call(s)"
 
     def _show_error(self, exc: BaseException) -> None:
@@ -196,11 +191,15 @@ class AgentView(widgets.VBox):
         self.status = "error"
         self.errors.append_stderr(self.error + "\n")
 
-    def close(self) -> None:
-        """Stop the worker (a running episode is cancelled) and close every part of the widget."""
-        self.worker.close()
-        close_tree(self)
-        super().close()
+    def snapshot_parts(self) -> list[Any]:
+        """The question, the status, the episode turn by turn and the phase figure."""
+        parts: list[Any] = [f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>", self.episode.value]
+        if self.lift is not None:
+            parts.append(self.lift.figure)
+        return parts
+
+    def snapshot_title(self) -> str:
+        return f"Agent — {self.prompt}"
 
 
 def _live_html(segments: list[tuple[str, str]]) -> str:
