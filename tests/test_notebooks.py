@@ -146,7 +146,8 @@ def test_binder_files_are_consistent():
 
 
 def test_make_lab_layers_the_kits_jupyterlab_defaults(monkeypatch, tmp_path):
-    """`make lab` and Binder put jupyter-config/ on JUPYTER_CONFIG_PATH: no news pop-up, user settings untouched."""
+    """`make lab` and Binder put jupyter-config/ on JUPYTER_CONFIG_PATH: no news pop-up, widget state saved with the
+    notebook, user settings untouched."""
     from jupyterlab_server.settings_utils import _get_overrides
 
     assert 'JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config' in (ROOT / "Makefile").read_text()
@@ -155,3 +156,5 @@ def test_make_lab_layers_the_kits_jupyterlab_defaults(monkeypatch, tmp_path):
     overrides, error = _get_overrides(str(tmp_path))  # an empty app settings dir: only the layered defaults
     assert not error
     assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    # a saved notebook keeps its widgets' state: reopened, every view shows its last state, not "model not found"
+    assert overrides["@jupyter-widgets/jupyterlab-manager:plugin"]["saveState"] is True

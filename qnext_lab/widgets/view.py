@@ -32,6 +32,7 @@ import traitlets
 from ..figures.export import write_html
 from .closing import close_tree
 from .fallback import widget_bundle
+from .front_end import prepare_front_end
 from .i18n import check_language
 from .page import PageWatch, let_shrink
 from .plot_pane import PlotPane
@@ -47,6 +48,7 @@ class KitView(widgets.VBox):
 
     def _begin(self, language: str | None = None) -> None:
         """First call of a view's ``__init__``: the parts every view has, before its own are built."""
+        prepare_front_end()  # Colab: its custom widget manager, for PageWatch (front_end.py)
         self.language = check_language(language)
         self.page = PageWatch()
         self.errors = widgets.Output()
