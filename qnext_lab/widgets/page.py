@@ -46,10 +46,19 @@ export default {
 """
 
 
+# A view drawn from a notebook's saved widget state (no kernel): one line says so (``KitView``'s saved note), instead
+# of ipywidgets' "disconnected" icon in front of every label and slider of the view.
+_CSS = """
+.qnext-view .jupyter-widgets-disconnected::before { display: none; }
+.qnext-view.jupyter-widgets-disconnected > .qnext-saved-note { display: block !important; }
+"""
+
+
 class PageWatch(anywidget.AnyWidget):
     """Reports the page's theme (``dark``) and its own width (``width``, px)."""
 
     _esm = _ESM
+    _css = _CSS
     dark = traitlets.Bool(False, help="JupyterLab's theme is dark").tag(sync=True)
     width = traitlets.Int(0, help="width of the box holding this widget, in CSS pixels (0 until drawn)").tag(sync=True)
 

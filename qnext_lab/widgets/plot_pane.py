@@ -33,6 +33,7 @@ from ..figures.theme import template
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 CONFIG = {"displaylogo": False}
 _DEFAULT_HEIGHT_PX = 360  # what the JupyterLab renderer draws when the layout gives no height
+_INSET_PX = 6  # the Output widget's own margins (2 x 2 px) and a rounding pixel: the figure never overflows it
 
 
 class PlotPane(widgets.Output):
@@ -73,7 +74,7 @@ class PlotPane(widgets.Output):
                 self._draw()
 
     def set_width(self, width_px: int) -> None:
-        """Redraw ``width_px`` wide (the pane's width as PageWatch measured it; 0 = not drawn yet)."""
+        """Redraw to fit a pane ``width_px`` wide (as PageWatch measured it; 0 = hidden or not drawn yet)."""
         with self._lock:
             if width_px > 0 and int(width_px) != self._width_px:
                 self._width_px = int(width_px)
@@ -82,7 +83,7 @@ class PlotPane(widgets.Output):
     def _draw(self) -> None:
         self._figure.update_layout(template=template(self._dark))
         if self._width_px > 0:
-            self._figure.update_layout(width=self._width_px)
+            self._figure.update_layout(width=max(120, self._width_px - _INSET_PX))
         height = self._figure.layout.height or _DEFAULT_HEIGHT_PX
         self.layout.min_height = f"{int(height)}px"  # the pane keeps its height while the new figure draws
         self.outputs = (figure_output(self._figure),)

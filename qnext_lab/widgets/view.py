@@ -2,7 +2,8 @@
 AgentView, Dashboard).
 
 What every view shares lives here once: its ``PageWatch`` (the page's theme and the pane's width, passed on to
-the view's own ``PlotPane`` figures; a nested view looks after its own), the ``status`` trait shown in
+the view's own ``PlotPane`` figures; a nested view looks after its own), a line shown only where the view is
+drawn from a notebook's saved widget state with no kernel (``saved_view``), the ``status`` trait shown in
 ``status_label``, the error pane (``errors``, tracebacks shown in the view, never swallowed), its CSS classes
 (``qnext-view`` plus the view's own), one ``close()`` (stops every ``LatestWorker`` the view holds, then closes
 every widget below it, also controls that are not children in every layout), the static copy saved next to the
@@ -29,11 +30,12 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import traitlets
 
+from ..figures.escape import escape_text
 from ..figures.export import write_html
 from .closing import close_tree
 from .fallback import widget_bundle
 from .front_end import prepare_front_end
-from .i18n import check_language
+from .i18n import check_language, text
 from .page import PageWatch, let_shrink
 from .plot_pane import PlotPane
 from .worker import LatestWorker
@@ -65,7 +67,10 @@ class KitView(widgets.VBox):
     ) -> None:
         """``children`` between the page watch and the error pane; ``loose``: widgets of the view that are not
         children in every layout (closed with it)."""
-        super().__init__(children=[self.page, *children, self.errors], **kwargs)
+        saved_note = widgets.HTML(f"<i>{escape_text(text('saved_view', self.language))}</i>")
+        saved_note.add_class("qnext-saved-note")  # shown only where the view is drawn from saved state (page.py)
+        saved_note.layout.display = "none"
+        super().__init__(children=[self.page, saved_note, *children, self.errors], **kwargs)
         self._loose = [*self._loose, *loose]
         self.add_class(css_class)
         self.add_class("qnext-view")

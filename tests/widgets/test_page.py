@@ -54,10 +54,10 @@ def test_the_figures_are_redrawn_at_the_panes_width_in_the_same_panes(trace, gri
     assert view.page.width == 0 and "width" not in _shown(pane)["layout"] or _shown(pane)["layout"]["width"] > 0
     view.page.width = 560  # the browser drew the view in a 560 px pane
     assert view.heatmap is pane and pane in view.children
-    assert _shown(view.heatmap)["layout"]["width"] == 560 == _shown(view.load_bars)["layout"]["width"]
+    assert _shown(view.heatmap)["layout"]["width"] == 554 == _shown(view.load_bars)["layout"]["width"]  # inside 560
     np.testing.assert_array_equal(grid_of(view.heatmap.figure), expected)
     view.page.width = 0  # the pane was hidden (a closed tab): nothing changes
-    assert _shown(view.heatmap)["layout"]["width"] == 560
+    assert _shown(view.heatmap)["layout"]["width"] == 554
     view.close()
 
 
@@ -73,5 +73,5 @@ def test_a_pane_shows_its_figure_as_plotly_json_with_an_html_fallback_and_keeps_
     assert _shown(pane)["data"][0]["type"] == "bar" and len(pane.outputs) == 1 and pane.layout.min_height == "300px"
     pane.set_width(400)
     pane.edit(lambda figure: figure.update_layout(title="edited"))
-    assert _shown(pane)["layout"]["title"]["text"] == "edited" and _shown(pane)["layout"]["width"] == 400
+    assert _shown(pane)["layout"]["title"]["text"] == "edited" and _shown(pane)["layout"]["width"] == 394
     pane.close()
