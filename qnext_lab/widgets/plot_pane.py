@@ -42,6 +42,7 @@ class PlotPane(widgets.Output):
     def __init__(self, figure: go.Figure | None = None, *, dark: bool = False, width_px: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
         self.add_class("qnext-plot")
+        self.layout.min_width = "0"  # never widens the boxes around it (their width is what PageWatch measures)
         self._lock = threading.RLock()
         self._dark, self._width_px = bool(dark), int(width_px)
         self._figure = go.Figure()

@@ -125,13 +125,29 @@ def _run_all(page, limit_s: float = RUN_LIMIT_S) -> float:
     raise AssertionError(f"cells still running after {limit_s} s: {prompts}")
 
 
-def _wait_for_answers(page, timeout_s: float = 180) -> None:
-    """Until every visible answer box carries its verdict (the runs in the background are done)."""
-    page.wait_for_function(
-        "() => Array.from(document.querySelectorAll('.qnext-answer-box')).filter(b => b.offsetParent !== null)"
-        ".every(b => b.querySelector('.qnext-verdict'))",
-        timeout=timeout_s * 1000,
-    )
+_ANSWERS = """() => {
+  const visible = e => e.offsetParent !== null;
+  const boxes = Array.from(document.querySelectorAll('.qnext-answer-box')).filter(visible);
+  const busy = Array.from(document.querySelectorAll('.qnext-view .widget-label'))
+    .filter(e => visible(e) && /…$/.test(e.textContent.trim())).length;
+  return [boxes.length, boxes.filter(b => b.querySelector('.qnext-verdict')).length, busy];
+}"""
+
+
+def _wait_for_answers(page, timeout_s: float = 240) -> None:
+    """Until the views' background work is done: every visible answer box carries its verdict, no status line
+    ends in "…" (generating…, working…), and that holds for three polls in a row (a view may start a run after
+    its cell has finished)."""
+    deadline, calm, last = time.monotonic() + timeout_s, 0, None
+    while time.monotonic() < deadline:
+        boxes, marked, busy = page.evaluate(_ANSWERS)
+        state = (boxes, marked, busy)
+        calm = calm + 1 if boxes == marked and busy == 0 and state == last else 0
+        if calm >= 3:
+            return
+        last = state
+        time.sleep(1)
+    raise AssertionError(f"the views did not finish their work: {last} (boxes, marked, busy)")
 
 
 def _wait_for_figures(page, timeout_s: float = 60) -> None:
@@ -157,7 +173,7 @@ def _shot(page, name: str, handle=None) -> None:
     if handle is not None:
         page.evaluate("(el) => el.scrollIntoView({block: 'start'})", handle)
         page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"{name.replace('/', '_')}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_-]+', '_', name)}.png"))
 
 
 # ---------------------------------------------------------------------------------------------------- checks
@@ -185,7 +201,7 @@ def _check_lab_tabs(page, tag: str, shots: bool) -> list[str]:
     """Every tab of each lab() on the page, opened in turn (the hidden ones are drawn when opened)."""
     failures: list[str] = []
     for d, dash in enumerate(page.locator(".qnext-lab").all()):
-        dash.scroll_into_view_if_needed()
+        dash.evaluate("el => el.scrollIntoView({block: 'start'})")
         tabs = dash.locator(".lm-TabBar-tab")
         for i in range(tabs.count()):
             tabs.nth(i).click()
@@ -252,7 +268,7 @@ def _cell_errors(page) -> list[str]:
 
 def _move_budget_slider(page) -> None:
     tuner = page.locator(".qnext-budget-tuner").first
-    tuner.scroll_into_view_if_needed()
+    tuner.evaluate("el => el.scrollIntoView({block: 'center'})")
     handle = tuner.locator(".noUi-handle").first
     handle.focus()
     handle.press("Home")  # budget 0: the model must answer without thinking
