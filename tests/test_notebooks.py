@@ -113,7 +113,19 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     seconds = time.perf_counter() - start
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    _assert_saved_figures_paint(book)
     assert seconds < BUDGET_S, f"{path.name} took {seconds:.0f} s (limit {BUDGET_S} s)"
+
+
+def _assert_saved_figures_paint(book) -> None:
+    """nbclient saves the widget state with the notebook (as JupyterLab does with jupyter-config's saveState): every
+    figure of a kit view in it is a plotly output with data, so the saved notebook shows it without a kernel."""
+    state = book.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    panes = [m["state"] for m in state.values() if "qnext-plot" in m["state"].get("_dom_classes", ())]
+    for pane in panes:
+        (output,) = pane["outputs"]
+        figure = output["data"]["application/vnd.plotly.v1+json"]
+        assert figure["data"], f"a saved figure has no traces: {figure['layout'].get('title')}"
 
 
 def test_binder_files_are_consistent():
