@@ -96,6 +96,22 @@ def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transform
     )
 
 
+def _ggml_tokenizer(meta: dict[str, Any], tokens: list[str], path: Path) -> Any:
+    """The BPE tokenizer llama.cpp's converter writes as ``tokenizer.ggml.*`` arrays, built by transformers' own
+    GGUF tokenizer code, which moved in 5.25 (``integrations.ggml`` -> ``integrations.gguf``, reading the file
+    itself and choosing the builder from ``tokenizer.ggml.model``)."""
+    try:  # transformers >= 5.25
+        from transformers.integrations.gguf import convert_gguf_tokenizer, get_gguf_tokenizer
+    except ImportError:  # transformers 5.24
+        from transformers.integrations.ggml import convert_gguf_tokenizer
+
+        fields = {k.removeprefix("tokenizer.ggml."): v for k, v in meta.items() if k.startswith("tokenizer.ggml.")}
+        fields["tokens"], fields["merges"] = tokens, fields.get("merges", [])
+        return convert_gguf_tokenizer("qwen2", fields)[0]
+    architecture, tokenizer_dict, _ = get_gguf_tokenizer(str(path))
+    return convert_gguf_tokenizer(architecture, tokenizer_dict)[0]
+
+
 def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
     from tokenizers import Tokenizer
 
@@ -108,11 +124,7 @@ def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
     if gguf.Keys.Tokenizer.HF_JSON in meta:
         backend = Tokenizer.from_str(meta[gguf.Keys.Tokenizer.HF_JSON])
     else:
-        from transformers.integrations.ggml import convert_gguf_tokenizer
-
-        fields = {k.removeprefix("tokenizer.ggml."): v for k, v in meta.items() if k.startswith("tokenizer.ggml.")}
-        fields["tokens"], fields["merges"] = tokens, fields.get("merges", [])
-        backend, _ = convert_gguf_tokenizer("qwen2", fields)
+        backend = _ggml_tokenizer(meta, tokens, path)
     tok = transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token=text("eos"),

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .backend import resolve_backend, tl, triton
+from .backend import resolve_backend
+from .triton_lang import tl, triton
 
 __all__ = ["AlignResult", "align_block_size", "align_reference", "use_decode_path"]
 

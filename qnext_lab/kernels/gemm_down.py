@@ -17,8 +17,8 @@ Knows nothing about transformers.
 import torch
 
 from .align import AlignResult
-from .backend import tl, triton
 from .layout import ExpertWeights
+from .triton_lang import tl, triton
 from .tuning import GemmConfig, pick_config
 
 __all__ = ["combine_reference", "down_combine", "down_reference"]

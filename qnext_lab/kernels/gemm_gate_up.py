@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from .align import AlignResult
-from .backend import tl, triton
 from .layout import ExpertWeights
+from .triton_lang import tl, triton
 from .tuning import GemmConfig, pick_config
 
 __all__ = ["GATES", "apply_gate_reference", "gate_up", "gate_up_reference"]

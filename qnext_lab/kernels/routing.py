@@ -12,7 +12,8 @@ expert index wins, which is ``torch.sort(descending=True, stable=True)`` order a
 
 import torch
 
-from .backend import resolve_backend, tl, triton
+from .backend import resolve_backend
+from .triton_lang import tl, triton
 
 __all__ = ["route", "route_reference"]
 

@@ -21,7 +21,8 @@ To retune: run ``benchmarks/bench_moe_gpu.py --sweep`` on the target GPU and edi
 
 from dataclasses import dataclass
 
-from .backend import interpreting, triton
+from .backend import interpreting
+from .triton_lang import triton
 
 __all__ = ["GemmConfig", "pick_config"]
 

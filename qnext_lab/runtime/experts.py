@@ -26,7 +26,6 @@ from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS, _default_apply_
 
 from ..kernels.backend import requested_backend, resolve_backend
 from ..kernels.layout import ExpertWeights
-from ..kernels.moe import moe_experts
 from .experts_module import missing_experts_attributes
 from .self_check import triton_verified
 from .torch_experts import torch_experts_forward
@@ -135,6 +134,8 @@ def qnext_experts_forward(
         return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
     if not triton_verified(weights, gate, alpha, limit, top_k_index.shape[-1], explicit):  # first use: self-check
         return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
+    from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
+
     x = hidden_states.to(weights.dtype)  # autocast can hand fp32 activations to bf16 weights
     out = moe_experts(
         x, weights, top_k_index, top_k_weights, gate=gate, alpha=alpha, limit=limit, backend="triton", validate=False

@@ -53,28 +53,41 @@ def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
 
 
 # The notice transformers logs (once per function) when Gated DeltaNet runs its torch reference; the fused
-# kernels it names are CUDA/Triton-only, so on a machine without CUDA the advice cannot be followed.
-_GPU_ONLY_FALLBACK = re.compile(
-    r"^`\w+` is falling back to its reference PyTorch implementation because "
-    r"`(causal_conv1d|flash-linear-attention)` is not installed\."
-)
-_FALLBACK_LOGGER = "transformers.integrations.hub_kernels"
+# kernels it names (causal-conv1d, flash-linear-attention) are CUDA/Triton-only, so on a machine without CUDA
+# the advice cannot be followed. Its wording changes between releases (5.24: "... because `X` is not
+# installed."; 5.25: "... because `X` is either not installed or doesn't support the device of the inputs.
+# ..."), so only what stays is matched: the phrase "reference PyTorch implementation" and the name of a
+# GPU-only package. tests/runtime/test_quiet_load.py checks this against the message the installed
+# transformers really emits.
+_REFERENCE_FALLBACK = re.compile(r"reference PyTorch implementation", re.IGNORECASE)
+_GPU_ONLY_PACKAGE = re.compile(r"causal[-_]conv1d|flash[-_]linear[-_]attention|`fla`", re.IGNORECASE)
+
+
+def is_gpu_only_fallback(message: str) -> bool:
+    """True for transformers' notice that a GPU-only kernel (Gated DeltaNet's) fell back to torch."""
+    return bool(_REFERENCE_FALLBACK.search(message) and _GPU_ONLY_PACKAGE.search(message))
 
 
 class _GpuOnlyFallbackFilter(logging.Filter):
     """Drops exactly the GPU-only fallback notices; lets every other record through."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not _GPU_ONLY_FALLBACK.match(record.getMessage())
+        return not is_gpu_only_fallback(record.getMessage())
 
 
 def _quiet_gpu_only_fallbacks(model: torch.nn.Module) -> None:
-    """On a machine without CUDA, drop the fallback notices of kernels that only exist for GPUs (once)."""
+    """On a machine without CUDA, drop the fallback notices of kernels that only exist for GPUs (once).
+
+    The filter sits on the handlers of transformers' library logger, where every ``transformers.*`` record
+    ends up whichever module logs it (a filter on one named logger would miss the notice once it moves); where
+    a set-up removed those handlers and lets records propagate, on the root logger's handlers instead.
+    """
     if torch.cuda.is_available() or any(p.device.type == "cuda" for p in model.parameters()):
         return  # a GPU: the notice is real advice (install the fused kernels), keep it
-    logger = logging.getLogger(_FALLBACK_LOGGER)
-    if not any(isinstance(f, _GpuOnlyFallbackFilter) for f in logger.filters):
-        logger.addFilter(_GpuOnlyFallbackFilter())
+    library = logging.getLogger("transformers")
+    for target in library.handlers or logging.getLogger().handlers:
+        if not any(isinstance(f, _GpuOnlyFallbackFilter) for f in target.filters):
+            target.addFilter(_GpuOnlyFallbackFilter())
 
 
 @contextlib.contextmanager

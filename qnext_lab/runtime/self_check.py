@@ -27,7 +27,6 @@ import torch
 
 from ..kernels.backend import ENV_VAR
 from ..kernels.layout import ExpertWeights
-from ..kernels.moe import moe_experts
 
 __all__ = [
     "CHECK_TOKENS",
@@ -57,6 +56,8 @@ def _triton_experts(
     x: torch.Tensor, weights: ExpertWeights, ids: torch.Tensor, tw: torch.Tensor, gate: str, alpha: float, limit: float
 ) -> torch.Tensor:
     """The path under check: (T, H) tokens, (T, k) ids and weights -> (T, H) on the Triton kernels."""
+    from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
+
     return moe_experts(x, weights, ids, tw, gate=gate, alpha=alpha, limit=limit, backend="triton")
 
 
@@ -122,6 +123,8 @@ def _compare(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_
     reference_weights = _subset(weights, experts)
     g = torch.Generator().manual_seed(0)
     tolerance = TOLERANCE.get(dtype, TOLERANCE[torch.float32])
+    from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
+
     for T in CHECK_TOKENS:
         local = torch.stack([torch.randperm(S, generator=g)[:k] for _ in range(T)])  # (T, k) positions in subset
         ids = experts[local].to(device=device, dtype=torch.int32)  # (T, k) real expert ids, distinct per row

@@ -285,3 +285,9 @@ def test_real_qwen3_tokenizer_metadata_is_read_back_by_transformers(tmp_path):
     rebuilt = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file="q.gguf")
     text = "Hello world! 478 + 356 = ?\n<think>\nok</think> ünïcödé 你好 <|im_end|>"
     assert rebuilt(text).input_ids == tok(text).input_ids
+    # the kit's loader on a file without tokenizer.huggingface.json (as llama.cpp's converter writes them):
+    # the tokenizer comes from the tokenizer.ggml.* arrays through transformers' GGUF code, wherever it lives
+    from qnext_lab.formats.gguf_load import _tokenizer
+
+    ggml_only = {k: v for k, v in meta.items() if k != gguf.Keys.Tokenizer.HF_JSON}
+    assert _tokenizer(ggml_only, tmp_path / "q.gguf")(text).input_ids == tok(text).input_ids

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 
 import pytest
 import torch
@@ -60,11 +59,16 @@ def test_with_block_and_interrupt_stop_the_thread(model, thinking_tok):
 
 
 def test_consume_runs_off_the_calling_thread(model, thinking_tok):
-    seen, done = [], threading.Event()
+    seen, done, gate = [], threading.Event(), threading.Event()
+
+    def on_piece(piece):
+        gate.wait(10)  # held until the test has seen consume() return: a synchronous consume could not return
+        seen.append(piece)
+
     stream = stream_generate(model, thinking_tok, "hi", budget=2, max_new_tokens=10)
-    start = time.perf_counter()
-    worker = stream.consume(seen.append, lambda result: done.set())
-    assert time.perf_counter() - start < 0.5  # returns at once
+    worker = stream.consume(on_piece, lambda result: done.set())
+    assert not done.is_set() and not seen  # returned while the first piece is still held in the callback
+    gate.set()
     assert done.wait(30) and worker is not threading.current_thread()
     assert [p.token_id for p in seen] == stream.result.token_ids
 
