@@ -49,7 +49,7 @@ export default {
 # A view drawn from a notebook's saved widget state (no kernel): one line says so (``KitView``'s saved note), instead
 # of ipywidgets' "disconnected" icon in front of every label and slider of the view.
 _CSS = """
-.qnext-view .jupyter-widgets-disconnected::before { display: none; }
+.qnext-view.jupyter-widgets-disconnected::before, .qnext-view .jupyter-widgets-disconnected::before { display: none; }
 .qnext-view.jupyter-widgets-disconnected > .qnext-saved-note { display: block !important; }
 """
 

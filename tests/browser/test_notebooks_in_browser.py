@@ -233,7 +233,7 @@ def _check_notebook(page, name: str, front_end: str) -> list[str]:
     failures = [f"{tag}: {e}" for e in _cell_errors(page)]
     _wait_for_answers(page)
     failures += _check(page, ".jp-Notebook", f"{tag} light")
-    failures += _check_lab_tabs(page, tag, shots=name in SHOTS and front_end == "lab")
+    failures += _check_lab_tabs(page, tag, shots=name == "01_tour" and front_end == "lab")
     if name in SHOTS:
         for view in ("qnext-routing-heatmap", "qnext-think-compare", "qnext-budget-tuner", "qnext-agent-view"):
             first = page.locator(f".jp-Notebook > * .{view}").first
