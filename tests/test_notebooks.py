@@ -121,6 +121,8 @@ def _assert_saved_figures_paint(book) -> None:
     figure of a kit view in it is a plotly output with data, so the saved notebook shows it without a kernel."""
     state = book.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     panes = [m["state"] for m in state.values() if "qnext-plot" in m["state"].get("_dom_classes", ())]
+    views = [m for m in state.values() if "qnext-routing-heatmap" in m["state"].get("_dom_classes", ())]
+    assert len(panes) >= 2 * len(views), "a RoutingHeatmap's figures are missing from the saved widget state"
     for pane in panes:
         (output,) = pane["outputs"]
         figure = output["data"]["application/vnd.plotly.v1+json"]
