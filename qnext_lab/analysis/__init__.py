@@ -14,6 +14,8 @@ each one. One concept per module:
     saturation      router_saturation (two checkpoints, same inputs)
     drift           routing_drift (two models, same tokens: top-1 flip rate, top-k overlap, weight change)
     active_params   active_parameters (total vs active per token)
+    cache_replay    expert_cache (LRU / LFU / static / Belady replay of a trace's expert requests), cache_misses
+    offload_speed   offload_cost -> OffloadCost (memory tiers, formats, hit rate -> decode tokens/s), Machine, MACHINES
     cost            model_cost -> ModelCost, cost_table (FLOPs, bytes, memory vs context), cache_memory
     context_speed   measure_context (measured prefill / decode time and cache bytes vs context)
 
@@ -30,13 +32,20 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "DEAD_SHARE": "load",
+        "MACHINES": "offload_speed",
+        "Machine": "offload_speed",
+        "OffloadCost": "offload_speed",
+        "expert_bytes": "offload_speed",
+        "format_bytes": "offload_speed",
         "ModelCost": "cost",
         "active_parameters": "active_params",
         "cache_memory": "cost",
+        "cache_misses": "cache_replay",
         "coactivation": "coactivations",
         "consecutive_repetition": "repetition",
         "cost_table": "cost",
         "dead_experts": "load",
+        "expert_cache": "cache_replay",
         "expert_load": "load",
         "full_attention_config": "cost",
         "label_specialization": "labels",
@@ -44,6 +53,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "measure_context": "context_speed",
         "model_cost": "cost",
         "most_used_experts": "coactivations",
+        "offload_cost": "offload_speed",
         "routed_counts": "load",
         "routed_shares": "load",
         "router_saturation": "saturation",

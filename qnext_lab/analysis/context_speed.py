@@ -20,9 +20,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..checks import as_int, as_int_list
 from .cost import cache_memory
 
-__all__ = ["measure_context"]
+__all__ = ["MAX_TOKENS", "measure_context"]
+
+MAX_TOKENS = 1 << 20  # tokens in one measured forward (batch x context); a ceiling the caller may raise
 
 
 def _sync(device: torch.device) -> None:
@@ -32,15 +35,20 @@ def _sync(device: torch.device) -> None:
 
 def measure_context(
     model: nn.Module,
-    contexts: Iterable[int],
+    contexts: int | Iterable[int],
     *,
     batch: int = 1,
     decode_tokens: int = 8,
     repeats: int = 3,
     seed: int = 0,
     progress: bool = False,
+    max_tokens: int = MAX_TOKENS,
 ) -> pd.DataFrame:
     """One row per context: ``context, batch, prefill_s, decode_s_per_token, kv_bytes, state_bytes``.
+
+    ``contexts``: one token count or a list of them (integers: ``2.9`` is refused, not truncated). ``batch`` x
+    the longest context may be at most ``max_tokens`` (default 2**20 tokens in one forward), so a typo cannot
+    make the machine allocate gigabytes before anything is measured.
 
     ``prefill_s``: median time of a forward over ``batch`` x ``context`` new tokens (cache created).
     ``decode_s_per_token``: median time of one decode step (one new token per sequence) with ``context``
@@ -48,12 +56,19 @@ def measure_context(
     """
     if not isinstance(model, nn.Module) or not hasattr(model, "config"):
         raise TypeError(f"expected a transformers model, got {type(model).__name__}")
-    contexts = [int(c) for c in contexts]
-    if not contexts or any(c < 1 for c in contexts):
-        raise ValueError(f"contexts must be positive token counts, got {contexts}")
-    for name, value in (("batch", batch), ("decode_tokens", decode_tokens), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    contexts = as_int_list(contexts, "contexts", low=1, hint="; contexts are token counts, e.g. [512, 4096]")
+    if not contexts:
+        raise ValueError("contexts is empty; give at least one token count, e.g. [512, 4096]")
+    max_tokens = as_int(max_tokens, "max_tokens", low=1)
+    batch = as_int(batch, "batch", low=1, high=max_tokens)
+    decode_tokens = as_int(decode_tokens, "decode_tokens", low=1, high=max_tokens)
+    repeats = as_int(repeats, "repeats", low=1, high=1000)
+    if batch * max(contexts) > max_tokens:
+        raise ValueError(
+            f"batch {batch} x context {max(contexts)} = {batch * max(contexts):,} tokens in one forward, over "
+            f"max_tokens={max_tokens:,}; measure a smaller batch or context, or raise max_tokens if the "
+            "machine has the memory"
+        )
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     limit = getattr(config, "max_position_embeddings", None)
     if isinstance(limit, int) and max(contexts) + decode_tokens > limit:

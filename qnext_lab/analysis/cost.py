@@ -40,6 +40,7 @@ import pandas as pd
 import torch
 
 from .active_params import active_parameters
+from .offload_speed import OffloadCost, offload_cost
 
 __all__ = ["ModelCost", "cache_memory", "cost_table", "full_attention_config", "model_cost"]
 
@@ -99,6 +100,7 @@ class ModelCost:
     weights_memory: int  # bytes of all weights
     kv_cache_memory: int  # bytes held by the KV cache of `batch` sequences at `context`
     state_memory: int  # bytes held by `batch` sequences' recurrent + conv states
+    offload: OffloadCost | None = None  # hook: decode speed with experts offloaded (analysis/offload_speed.py)
 
     @property
     def prefill_flops_per_token(self) -> float:
@@ -121,6 +123,7 @@ class ModelCost:
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
+        out.update({f"offload_{k}": v for k, v in (out.pop("offload") or {}).items()})  # offload hook: flat columns
         out.update(
             prefill_flops_per_token=self.prefill_flops_per_token,
             decode_bytes=self.decode_bytes,
@@ -287,16 +290,26 @@ def model_cost(
     dtype: torch.dtype | int = torch.bfloat16,
     state_dtype: torch.dtype | int = torch.float32,
     name: str | None = None,
+    offload: dict | None = None,
 ) -> ModelCost:
     """The cost of ``config`` with ``context`` tokens per sequence and ``batch`` sequences (see the module doc).
 
     ``dtype``: weights, KV cache and conv state (a torch dtype or bytes per element); ``state_dtype``: the
-    Gated DeltaNet recurrent state.
+    Gated DeltaNet recurrent state. ``offload``: keyword arguments of ``offload_cost`` (format, machine, slots,
+    hit_rate, mode, ...): the result's ``offload`` field then predicts decode speed with the experts offloaded.
     """
     context, batch = _positive_int("context", context), _positive_int("batch", batch)
-    return _evaluate(
+    cost = _evaluate(
         _shape(config, name), context, batch, _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
     )
+    return cost if offload is None else _with_offload(config, cost, offload)
+
+
+def _with_offload(config: object, cost: ModelCost, offload: dict) -> ModelCost:
+    """The offload hook: ``offload_cost``'s prediction attached to ``cost``."""
+    if not isinstance(offload, dict):
+        raise TypeError(f"offload must be a dict of offload_cost keyword arguments, got {type(offload).__name__}")
+    return dataclasses.replace(cost, offload=offload_cost(config, cost, **offload))
 
 
 def full_attention_config(config: object) -> object:
@@ -336,8 +349,11 @@ def cost_table(
     state_dtype: torch.dtype | int = torch.float32,
     variants: Sequence[str] = VARIANTS,
     name: str | None = None,
+    offload: dict | None = None,
 ) -> pd.DataFrame:
     """One row per (variant, context): the ModelCost fields plus ratios to the configured model.
+
+    ``offload`` (keyword arguments of ``offload_cost``) adds ``offload_*`` columns to the configured model's rows.
 
     Variants: ``"as configured"``; ``"every layer full attention"`` (same config, linear and sliding layers
     made full attention); ``"dense, same active size"`` and ``"dense, same total size"`` (every layer full
@@ -363,6 +379,8 @@ def cost_table(
         ref = _evaluate(base, context, batch, wbytes, sbytes)
         for variant in variants:
             c = _evaluate(shapes[variant], context, batch, wbytes, sbytes)
+            if offload is not None and variant == "as configured":
+                c = _with_offload(config, c, offload)
             rows.append(
                 dict(
                     variant=variant,

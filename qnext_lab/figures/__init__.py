@@ -8,8 +8,9 @@ functions, and tests call them directly. The builders below are importable from 
     fig = ql.figures.expert_heatmap(trace, layer=3)          # tokens x experts of decoder layer 3
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
-``alignment`` (the runtime's blocks and padding), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
-text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``budget`` and
+``alignment`` (the runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
+text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
+``theme`` (light, dark and theme-neutral looks), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
@@ -32,11 +33,20 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "expert_load_bars": "routing",
         "expert_use": "compare",
         "expert_use_difference": "compare",
+        "hit_rate_figure": "offload",
         "layer_map": "routing",
+        "miss_heatmap": "offload",
         "mark_budget": "budget",
         "padding_waste_figure": "alignment",
         "routing_text_html": "routing",
+        "speed_html": "offload",
         "window_bounds": "routing",
         "write_html": "export",
+        "bytes_text": "numbers",
+        "count_text": "numbers",
+        "number_text": "numbers",
+        "rate_text": "numbers",
+        "seconds_text": "numbers",
+        "share_text": "numbers",
     },
 )

@@ -28,7 +28,7 @@ from ..analysis.load import routed_shares
 from ..trace.phases import ANSWER, PHASES, PROMPT, THINKING, TOOL_CALL, TOOL_RESPONSE
 from ..trace.routing_trace import RoutingTrace
 from .escape import escape_text
-from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT
+from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT, template, themed
 
 LIFT_PHASES: tuple[str, ...] = (THINKING, TOOL_CALL, TOOL_RESPONSE, ANSWER)
 TOOL_TINT = "rgba(123,63,191,0.12)"  # purple, as the tool_call phase colour of the routing views
@@ -62,6 +62,7 @@ def phase_lift(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES) -> pd.D
     return pd.DataFrame(rows, columns=["layer", "phase", "expert", "share", "lift", "tokens"])
 
 
+@themed
 def phase_lift_figure(
     trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES, *, height: int | None = None
 ) -> go.Figure:
@@ -77,7 +78,9 @@ def phase_lift_figure(
         cols=len(shown),
         shared_yaxes=True,
         horizontal_spacing=0.02,
-        subplot_titles=[f"{p} ({int(df[df.phase == p].tokens.iloc[0])} tokens)" for p in shown],
+        # two short lines per title, so four side by side do not run into each other in a narrow pane; the count
+        # is of routed tokens, tags (<think>, </think>, end of turn) included: more than the thinking/answer counts
+        subplot_titles=[f"{p}<br>{int(df[df.phase == p].tokens.iloc[0])} routed tokens" for p in shown],
     )
     for c, name in enumerate(shown, start=1):
         part = df[df.phase == name]
@@ -110,10 +113,12 @@ def phase_lift_figure(
         fig.update_xaxes(title_text="expert", row=1, col=c)
     fig.update_yaxes(title_text="layer", row=1, col=1)
     fig.update_layout(
-        title="Which experts each phase of the episode leans on (lift vs the whole episode)",
-        height=height or max(260, 60 + 22 * len(layers)),
-        margin=dict(l=50, r=20, t=70, b=40),
+        title=dict(text="Experts each phase leans on (lift vs the whole episode)", y=0.98, yanchor="top"),
+        height=height or max(280, 90 + 22 * len(layers)),
+        margin=dict(l=50, r=20, t=100, b=40),
+        template=template(),  # transparent, readable on either page; a live figure swaps in the page's own
     )
+    fig.update_annotations(font_size=11)
     return fig
 
 
@@ -128,9 +133,11 @@ def _count(n: int, what: str) -> str:
     return f" <span style='color:{MUTED}'>({n} {what})</span>"
 
 
-def agent_episode_html(run: Any) -> str:
+def agent_episode_html(run: Any, verdict: str = "") -> str:
     """The episode turn by turn (an ``AgentRun``): thinking, each tool call (name, arguments), the tool's
-    result, and the answer, each with its token count; every text escaped."""
+    result, and the answer, each with its token count; every text escaped. ``verdict``: the right/wrong badge
+    (HTML the caller built with escaped text) shown beside the final answer, or in the summary when the
+    episode ended without one."""
     parts = []
     for t, turn in enumerate(run.turns):
         gen = turn.generation
@@ -171,13 +178,30 @@ def agent_episode_html(run: Any) -> str:
                     )
                 )
         if gen.answer:
-            parts.append(_block("answer", escape_text(gen.answer) + _count(gen.answer_tokens, "tokens"), ANSWER_TINT))
+            final = t == len(run.turns) - 1 and run.finish_reason == "answer"
+            mark = f" {verdict}" if final and verdict else ""
+            parts.append(
+                _block("answer", escape_text(gen.answer) + _count(gen.answer_tokens, "tokens") + mark, ANSWER_TINT)
+            )
         parts.append("</div>")
     summary = (
         f"<div style='margin-top:4px'><b>{escape_text(run.finish_reason)}</b> after {len(run.turns)} turn(s), "
         f"{run.thinking_tokens} thinking tokens"
         + (f" of a budget of {run.budget}" if run.budget is not None else "")
         + (f" · {escape_text(run.error)}" if run.error else "")
+        + (f" · {verdict}" if verdict and run.finish_reason != "answer" else "")
         + "</div>"
     )
     return "<div class='qnext-agent'>" + "".join(parts) + summary + "</div>"
+
+
+def agent_view_parts(prompt: str, status: str, run: Any | None) -> list[Any]:
+    """What ``AgentView.to_html`` exports: the prompt and status, the episode, the routing-by-phase figure
+    (HTML fragments escaped here, figures as plotly figures, for ``export.write_html``)."""
+    parts: list[Any] = [f"<p><b>{escape_text(prompt)}</b> — {escape_text(status)}</p>"]
+    if run is None:
+        return [*parts, "<p>No episode has run yet.</p>"]
+    parts.append(agent_episode_html(run))
+    if run.trace is not None and run.trace.num_tokens:
+        parts.append(phase_lift_figure(run.trace))
+    return parts

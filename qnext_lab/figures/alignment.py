@@ -21,12 +21,14 @@ import plotly.graph_objects as go
 
 from .palette import expert_colorscale
 from .routing import gaps_to_none
+from .theme import template, themed
 
 
 def _numpy(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
+@themed
 def alignment_figure(
     result: Any, *, top_k: int, num_experts: int, max_blocks: int = 64, title: str | None = None
 ) -> go.Figure:
@@ -67,7 +69,7 @@ def alignment_figure(
                 zmax=num_experts - 0.5,
                 xgap=1,
                 ygap=2,
-                colorbar=dict(title=dict(text="expert")),
+                showscale=False,  # a bar of up to 512 colours matches no one's eye: the y axis names each expert
             )
         ],
         layout=dict(
@@ -77,14 +79,23 @@ def alignment_figure(
                 f"{padding} padding rows ({padding / max(used, 1):.0%})"
             ),
             xaxis=dict(title=dict(text="row inside the block")),
-            yaxis=dict(title=dict(text="block (one GEMM tile, one expert)"), autorange="reversed"),
-            plot_bgcolor="#E6E6E6",
+            yaxis=dict(
+                title=dict(text="block: the expert it computes"),
+                autorange="reversed",
+                tickmode="array",
+                tickvals=list(range(blocks)),
+                ticktext=[f"{b}: expert {int(expert_ids[b])}" for b in range(blocks)],
+                tickfont=dict(size=10),
+                automargin=True,
+            ),
             height=max(260, 14 * blocks + 140),
             margin=dict(t=60, l=70, r=20, b=50),
+            template=template(),
         ),
     )
 
 
+@themed
 def padding_waste_figure(padded_rows: Mapping[int, int], num_slots: int, *, title: str | None = None) -> go.Figure:
     """Share of padded rows (work wasted on padding) for each block size, from ``{block_size: rows used}``."""
     sizes = sorted(padded_rows)
@@ -109,6 +120,6 @@ def padding_waste_figure(padded_rows: Mapping[int, int], num_slots: int, *, titl
             yaxis=dict(title=dict(text="padded rows / rows computed"), tickformat=".0%", range=[0, 1.05]),
             height=320,
             margin=dict(t=60, l=70, r=20, b=50),
-            plot_bgcolor="white",
+            template=template(),
         ),
     )

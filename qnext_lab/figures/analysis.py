@@ -20,6 +20,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .escape import token_label
+from .theme import themed
 
 
 def _need(frame: pd.DataFrame, columns: Sequence[str], metric: str) -> None:
@@ -30,6 +31,7 @@ def _need(frame: pd.DataFrame, columns: Sequence[str], metric: str) -> None:
         raise ValueError(f"this is not the DataFrame of {metric}: missing columns {missing}")
 
 
+@themed
 def load_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``expert_load``: layers x experts heatmap of each expert's share of the layer's slots."""
     _need(frame, ["layer", "expert", "share"], "expert_load")
@@ -54,6 +56,7 @@ def load_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     )
 
 
+@themed
 def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``load_balance``: MaxVio and the effective number of experts exp(H) per layer."""
     _need(frame, ["layer", "max_vio", "effective_experts"], "load_balance")
@@ -74,6 +77,7 @@ def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     return fig
 
 
+@themed
 def entropy_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``routing_entropy``: mean ± std router entropy per layer (per-token frames are summarised first)."""
     if "entropy" in frame.columns:  # per-token frame
@@ -99,6 +103,7 @@ def entropy_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     )
 
 
+@themed
 def coactivation_figure(
     frame: pd.DataFrame, experts: Sequence[int] | None = None, top: int = 32, title: str | None = None
 ) -> go.Figure:
@@ -137,6 +142,7 @@ def coactivation_figure(
     )
 
 
+@themed
 def repetition_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``consecutive_repetition``: top-1 and any-of-top-k repetition per layer, with random baselines."""
     _need(frame, ["layer", "top1", "any_topk", "random_top1", "random_any_topk"], "consecutive_repetition")
@@ -158,6 +164,7 @@ def repetition_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figur
     return fig
 
 
+@themed
 def vocabulary_figure(
     frame: pd.DataFrame, layer: int | None = None, top: int = 30, title: str | None = None
 ) -> go.Figure:
@@ -190,6 +197,7 @@ def vocabulary_figure(
     )
 
 
+@themed
 def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | None = None) -> go.Figure:
     """``label_specialization``: labels x experts heatmap of share / (k/E) for one layer (1 = uniform)."""
     _need(frame, ["layer", "label", "expert", "ratio"], "label_specialization")
@@ -217,6 +225,7 @@ def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | Non
     )
 
 
+@themed
 def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
     """``router_saturation``: saturation per layer; with ``by`` (e.g. a ``step`` column of several
     concatenated frames) one line per value."""
@@ -243,6 +252,7 @@ def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | N
     return fig
 
 
+@themed
 def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
     """``routing_drift``: top-1 flip rate, 1 - top-k overlap and weight change per layer; with ``by`` (e.g. a
     ``format`` column of several concatenated frames) one line per value in each panel."""
@@ -282,6 +292,7 @@ def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None =
     return fig
 
 
+@themed
 def active_params_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``active_parameters``: total vs active-per-token parameters of each component (log scale)."""
     _need(frame, ["component", "total", "active"], "active_parameters")

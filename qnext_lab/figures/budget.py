@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from .theme import template
+from .theme import template, themed
 
 _REQUIRED = ("budget", "mode", "accuracy")
 _CURVE_COLOR = "#1f5fa8"
@@ -62,18 +62,41 @@ def _label(budget: Any) -> str:
     return "∞" if budget is None or pd.isna(budget) else str(int(budget))
 
 
+# The words on the figure (English); a view passes its language's as ``words=`` (missing keys stay English).
+LABELS = {
+    "thinking_line": "thinking",
+    "non_thinking_line": "non-thinking",
+    "budget_axis": "thinking budget (tokens, log scale)",
+    "accuracy": "accuracy",
+    "budget": "budget",
+    "mean_tokens": "mean thinking tokens",
+}
+
+
+@themed
 def budget_curve(
-    df: pd.DataFrame, *, current_budget: int | None = None, title: str = "Accuracy vs thinking budget"
+    df: pd.DataFrame,
+    *,
+    current_budget: int | None = None,
+    title: str = "Accuracy vs thinking budget",
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
-    """The accuracy-vs-budget figure from ``df`` (columns budget, mode, accuracy[, mean_thinking_tokens])."""
+    """The accuracy-vs-budget figure from ``df`` (columns budget, mode, accuracy[, mean_thinking_tokens]).
+
+    ``words``: the words on the figure (keys of ``LABELS``), e.g. a view's language; missing keys stay English.
+    """
     df = _check(df)
+    unknown = set(words or {}) - set(LABELS)
+    if unknown:
+        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
+    words = {**LABELS, **(words or {})}
     thinking = df[df["mode"] == "thinking"].copy()
     zero_x, unlimited_x = axis_positions(thinking["budget"].tolist())
     thinking["x"] = [budget_x(b, zero_x, unlimited_x) for b in thinking["budget"]]
     thinking = thinking.sort_values("x")
     tokens = thinking.get("mean_thinking_tokens", pd.Series([float("nan")] * len(thinking), index=thinking.index))
     hover = [
-        f"budget {_label(b)}<br>accuracy {a:.1%}<br>mean thinking tokens {t:.1f}"
+        f"{words['budget']} {_label(b)}<br>{words['accuracy']} {a:.1%}<br>{words['mean_tokens']} {t:.1f}"
         for b, a, t in zip(thinking["budget"], thinking["accuracy"], tokens)
     ]
     fig = go.Figure()
@@ -82,7 +105,7 @@ def budget_curve(
             x=thinking["x"].tolist(),
             y=thinking["accuracy"].tolist(),
             mode="lines+markers",
-            name="thinking",
+            name=words["thinking_line"],
             line=dict(color=_CURVE_COLOR, width=2),
             marker=dict(size=8),
             hovertext=hover,
@@ -98,7 +121,7 @@ def budget_curve(
                 x=[x_lo, x_hi],
                 y=[acc, acc],
                 mode="lines",
-                name=f"non-thinking ({acc:.0%})",
+                name=f"{words['non_thinking_line']} ({acc:.0%})",
                 line=dict(color=_REFERENCE_COLOR, width=2, dash="dash"),
                 hoverinfo="name",
             )
@@ -116,18 +139,19 @@ def budget_curve(
     )
     ticks = sorted(set(zip(thinking["x"], map(_label, thinking["budget"]))))
     fig.update_layout(
-        title=title,
+        title=dict(text=title, x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=8, l=8)),
         xaxis=dict(
             type="log",
-            title="thinking budget (tokens, log scale)",
+            title=words["budget_axis"],
             tickvals=[t[0] for t in ticks],
             ticktext=[t[1] for t in ticks],
         ),
-        yaxis=dict(title="accuracy", tickformat=".0%", range=[-0.02, 1.05]),
+        yaxis=dict(title=words["accuracy"], tickformat=".0%", range=[-0.02, 1.05]),
         meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
-        legend=dict(orientation="h", y=-0.2),
-        margin=dict(l=60, r=20, t=50, b=60),
-        template=template(dark=False),
+        # the legend above the plot, under the title: never on the x axis title, never under the toolbar
+        legend=dict(orientation="h", yref="paper", y=1.02, yanchor="bottom", x=0, xanchor="left"),
+        margin=dict(l=60, r=20, t=80, b=50),
+        template=template(),
     )
     if current_budget is not None:
         mark_budget(fig, current_budget)

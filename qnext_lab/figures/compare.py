@@ -18,8 +18,26 @@ import plotly.graph_objects as go
 
 from ..analysis.load import routed_shares
 from .escape import escape_text
-from .routing import trace_arrays
-from .theme import template
+from .routing import expert_ticks, trace_arrays
+from .theme import template, themed
+
+# The words on these figures (English); a view passes its language's as ``words=`` (missing keys stay English).
+LABELS: dict[str, str] = {
+    "use_difference": "Expert use: {a} − {b}",
+    "use_detail": "mean total-variation distance {distance} · red: more in {a}, blue: more in {b}",
+    "use_of": "Expert use: {label}",
+    "expert": "expert",
+    "layer": "layer",
+    "difference": "difference",
+    "share": "share",
+}
+
+
+def _words(words: dict[str, str] | None) -> dict[str, str]:
+    unknown = set(words or {}) - set(LABELS)
+    if unknown:
+        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
+    return {**LABELS, **(words or {})}
 
 
 def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
@@ -31,6 +49,7 @@ def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
     return routed_shares(arrays.ids, arrays.num_experts, generated).numpy()  # (L, E)
 
 
+@themed
 def expert_use_difference(
     trace_a: Any,
     trace_b: Any,
@@ -38,8 +57,10 @@ def expert_use_difference(
     labels: tuple[str, str] = ("A", "B"),
     exclude_prompt: bool = True,
     title: str | None = None,
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
     """Layers x experts heatmap of ``expert_use(a) - expert_use(b)`` with both shares in the hover."""
+    words = _words(words)
     a, b = trace_arrays(trace_a), trace_arrays(trace_b)
     if (a.num_layers, a.num_experts) != (b.num_layers, b.num_experts):
         raise ValueError(
@@ -72,33 +93,40 @@ def expert_use_difference(
                 zmid=0.0,
                 zmin=-limit,
                 zmax=limit,
-                colorbar=dict(title=dict(text=f"{name_a} − {name_b}"), tickformat="+.0%"),
+                colorbar=dict(title=dict(text=words["difference"]), tickformat="+.0%"),
             )
         ],
         layout=dict(
             # short and left-aligned: plotly's toolbar sits at the top right
             title=dict(
                 text=title
-                or f"Expert use: {name_a} − {name_b}<br><sup>mean total-variation distance "
-                f"{distance.mean():.2f} · red: more in {name_a}, blue: more in {name_b}</sup>",
+                or words["use_difference"].format(a=name_a, b=name_b)
+                + "<br><sup>"
+                + words["use_detail"].format(distance=f"{distance.mean():.2f}", a=name_a, b=name_b)
+                + "</sup>",
                 x=0,
                 xanchor="left",
             ),
-            xaxis=dict(
-                title=dict(text="expert"), tickmode="linear" if a.num_experts <= 64 else "auto", tickfont=dict(size=10)
-            ),
-            yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
+            xaxis=dict(title=dict(text=words["expert"]), **expert_ticks(a.num_experts)),
+            yaxis=dict(title=dict(text=words["layer"]), autorange="reversed", type="category"),
             height=max(280, 26 * a.num_layers + 180),
             margin=dict(t=80, l=60, r=20, b=50),
-            template=template(dark=False),
+            template=template(),
         ),
     )
 
 
+@themed
 def expert_use_figure(
-    trace: Any, *, label: str = "", exclude_prompt: bool = True, title: str | None = None
+    trace: Any,
+    *,
+    label: str = "",
+    exclude_prompt: bool = True,
+    title: str | None = None,
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
     """Layers x experts heatmap of one trace's ``expert_use`` (which experts its generated tokens went to)."""
+    words = _words(words)
     arrays = trace_arrays(trace)
     use = expert_use(arrays, exclude_prompt=exclude_prompt)  # (L, E)
     name = escape_text(label)
@@ -117,21 +145,16 @@ def expert_use_figure(
                 y=[f"L{i}" for i in arrays.layer_indices],
                 text=hover,
                 hovertemplate="%{text}<extra></extra>",
-                colorscale="Blues",
-                zmin=0.0,
-                colorbar=dict(title=dict(text="share"), tickformat=".0%"),
+                coloraxis="coloraxis",  # the template's weight scale: strongest = most visible on the page
             )
         ],
         layout=dict(
-            title=dict(text=title or f"Expert use: {name}", x=0, xanchor="left"),
-            xaxis=dict(
-                title=dict(text="expert"),
-                tickmode="linear" if arrays.num_experts <= 64 else "auto",
-                tickfont=dict(size=10),
-            ),
-            yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
+            title=dict(text=title or words["use_of"].format(label=name), x=0, xanchor="left"),
+            xaxis=dict(title=dict(text=words["expert"]), **expert_ticks(arrays.num_experts)),
+            coloraxis=dict(cmin=0.0, colorbar=dict(title=dict(text=words["share"]), tickformat=".0%")),
+            yaxis=dict(title=dict(text=words["layer"]), autorange="reversed", type="category"),
             height=max(280, 26 * arrays.num_layers + 180),
             margin=dict(t=80, l=60, r=20, b=50),
-            template=template(dark=False),
+            template=template(),
         ),
     )

@@ -27,14 +27,13 @@ from ..analysis.load import routed_counts
 from ..trace.phases import PHASES
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
-from .theme import template
+from .theme import finish
 
 PHASE_COLORS = {0: "#9E9E9E", 1: "#F5A623", 2: "#2E9E5B", 3: "#7B3FBF", 4: "#2B7BB9"}  # by PHASES id
 DEFAULT_WINDOW = 512
 DEFAULT_WIDTH_PX = 900  # the width figures are laid out for when no pane width is known
 # Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows
 # against the white of the experts that were not chosen.
-WEIGHT_SCALE = [[0.0, "#BFD8EE"], [0.5, "#4A90C8"], [1.0, "#08306B"]]
 
 
 @dataclass(frozen=True)
@@ -169,6 +168,37 @@ def phase_runs(phase: np.ndarray | None, start: int = 0) -> list[tuple[int, int,
     return [(int(phase[a]), int(a) + start, int(b) + start) for a, b in zip(starts, stops)]
 
 
+# The words on the routing figures (English); a view passes its language's as ``words=`` (missing keys stay English).
+LABELS: dict[str, str] = {
+    "token_axis": "token (rows {first}–{last} of {total}; {shown} labelled)",
+    "every_token": "every token",
+    "one_in": "1 token in {every}",
+    "expert": "expert",
+    "layer": "layer",
+    "weight": "weight",
+    "top1_expert": "top-1 expert",
+    "share_slots": "share of routed slots",
+    "uniform": "uniform 1/{experts}",
+    **{f"phase_{name}": name for name in PHASES},
+}
+
+
+def expert_ticks(num_experts: int, most: int = 16) -> dict:
+    """An expert axis labelled at most ``most`` times (every 1, 2, 4, 8, ... experts): 64 labels side by side in
+    a notebook pane overlap and read as none."""
+    step = 1
+    while num_experts / step > most:
+        step *= 2
+    return dict(tickmode="linear", tick0=0, dtick=step, tickfont=dict(size=10))
+
+
+def _words(words: dict[str, str] | None) -> dict[str, str]:
+    unknown = set(words or {}) - set(LABELS)
+    if unknown:
+        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
+    return {**LABELS, **(words or {})}
+
+
 # Pixels one rotated tick label needs along the axis; the widgets pass the pane's width as ``width_px``.
 _TICK_PX = 12
 _CHAR_PX = 7  # one character of an annotation at font size 11
@@ -179,7 +209,9 @@ def _px_per_token(width_px: int, tokens: int) -> float:
     return max(1.0, width_px - _PLOT_MARGIN_PX) / max(1, tokens)
 
 
-def _phase_marks(arrays: TraceArrays, start: int, stop: int, width_px: int) -> tuple[list[dict], list[dict]]:
+def _phase_marks(
+    arrays: TraceArrays, start: int, stop: int, width_px: int, words: dict[str, str] = LABELS
+) -> tuple[list[dict], list[dict]]:
     """Shapes and annotations above the plot: a band per prompt/thinking/answer run, its name where it fits,
     a dashed line where each phase starts and, on traces of several sequences, a solid line and "#n" at each
     sequence start (names that would not fit their run are left out: hover still tells the phase)."""
@@ -253,8 +285,9 @@ def _phase_marks(arrays: TraceArrays, start: int, stop: int, width_px: int) -> t
                     name=f"phase-start:{PHASES[ph]}",
                 )
             )
-        name = PHASES[ph]
-        if (b - a + 1) * px >= _CHAR_PX * (len(name) + 1):  # only where the word fits inside its run
+        name = words.get(f"phase_{PHASES[ph]}", PHASES[ph])
+        wide = sum(2 if ord(c) > 0x2E7F else 1 for c in name)  # CJK characters are about two Latin ones wide
+        if (b - a + 1) * px >= _CHAR_PX * (wide + 1):  # only where the word fits inside its run
             annotations.append(
                 dict(
                     x=(a + b) / 2,
@@ -277,13 +310,13 @@ def tick_rows(start: int, stop: int, width_px: int) -> list[int]:
     return list(range(start, stop, step))
 
 
-def _token_axis(arrays: TraceArrays, start: int, stop: int, width_px: int) -> dict:
+def _token_axis(arrays: TraceArrays, start: int, stop: int, width_px: int, words: dict[str, str] = LABELS) -> dict:
     """The x axis: token text as ticks, thinned to what ``width_px`` can hold (hover shows every token)."""
     rows = tick_rows(start, stop, width_px)
     every = rows[1] - rows[0] if len(rows) > 1 else 1
-    shown = "every token" if every == 1 else f"1 token in {every}"
+    shown = words["every_token"] if every == 1 else words["one_in"].format(every=every)
     return dict(
-        title=dict(text=f"token (rows {start}–{stop - 1} of {arrays.num_tokens}; {shown} labelled)"),
+        title=dict(text=words["token_axis"].format(first=start, last=stop - 1, total=arrays.num_tokens, shown=shown)),
         range=[start - 0.5, stop - 0.5],
         tickmode="array",
         tickvals=rows,
@@ -296,8 +329,7 @@ def _token_axis(arrays: TraceArrays, start: int, stop: int, width_px: int) -> di
 
 def _figure(trace: go.BaseTraceType | list, layout: dict) -> go.Figure:
     fig = go.Figure(data=trace if isinstance(trace, list) else [trace], layout=layout)
-    fig.update_layout(template=template(dark=False))  # widgets swap it for the page's theme
-    return fig
+    return finish(fig)  # the theme-neutral template (widgets swap in the page's) and a title clear of the toolbar
 
 
 def expert_heatmap(
@@ -307,6 +339,7 @@ def expert_heatmap(
     window: tuple[int, int] | None = None,
     title: str | None = None,
     width_px: int = DEFAULT_WIDTH_PX,
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
     """Tokens x experts for one layer; colour = routing weight, blank = expert not chosen.
 
@@ -340,7 +373,8 @@ def expert_heatmap(
         z = np.concatenate([z, np.full(missing.size, np.nan, dtype=np.float32)])
         hover += [""] * missing.size
 
-    shapes, annotations = _phase_marks(arrays, start, stop, width_px)
+    words = _words(words)
+    shapes, annotations = _phase_marks(arrays, start, stop, width_px, words)
     return _figure(
         go.Heatmap(
             z=z,
@@ -349,16 +383,16 @@ def expert_heatmap(
             text=np.asarray(hover, dtype=str),
             hovertemplate="%{text}<extra></extra>",
             hoverongaps=False,
-            colorscale=WEIGHT_SCALE,
-            zmin=0.0,
-            zmax=1.0,
-            colorbar=dict(title=dict(text="weight")),
+            coloraxis="coloraxis",  # its colour scale comes with the template: the page's light or dark one
             name="routing weight",
         ),
         dict(
             title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]} (top-{k} of {num_experts})"),
-            xaxis=_token_axis(arrays, start, stop, width_px),
-            yaxis=dict(title=dict(text="expert"), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"),
+            xaxis=_token_axis(arrays, start, stop, width_px, words),
+            yaxis=dict(
+                title=dict(text=words["expert"]), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"
+            ),
+            coloraxis=dict(cmin=0.0, cmax=1.0, colorbar=dict(title=dict(text=words["weight"]))),
             shapes=shapes,
             annotations=annotations,
             height=max(340, min(900, 14 * num_experts + 200)),
@@ -373,7 +407,12 @@ def _top_margin(arrays: TraceArrays) -> int:
 
 
 def layer_map(
-    trace: Any, *, window: tuple[int, int] | None = None, title: str | None = None, width_px: int = DEFAULT_WIDTH_PX
+    trace: Any,
+    *,
+    window: tuple[int, int] | None = None,
+    title: str | None = None,
+    width_px: int = DEFAULT_WIDTH_PX,
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
     """Tokens x layers, each cell coloured by the token's top-1 expert in that layer (one colour per expert).
 
@@ -394,7 +433,8 @@ def layer_map(
         ]
         for layer in range(num_layers)
     ]
-    shapes, annotations = _phase_marks(arrays, start, stop, width_px)
+    words = _words(words)
+    shapes, annotations = _phase_marks(arrays, start, stop, width_px, words)
     counts = np.bincount(top1.reshape(-1), minlength=arrays.num_experts)  # (E,)
     present = [int(e) for e in np.argsort(-counts, kind="stable") if counts[e] > 0]
     colors = expert_colors(arrays.num_experts)
@@ -437,8 +477,8 @@ def layer_map(
             title=dict(
                 text=title or "Top-1 expert per token and layer", yref="container", y=1, yanchor="top", pad=dict(t=8)
             ),
-            xaxis=_token_axis(arrays, start, stop, width_px),
-            yaxis=dict(title=dict(text="layer"), autorange="reversed", type="category"),
+            xaxis=_token_axis(arrays, start, stop, width_px, words),
+            yaxis=dict(title=dict(text=words["layer"]), autorange="reversed", type="category"),
             legend=dict(
                 orientation="h",
                 yref="container",
@@ -446,7 +486,7 @@ def layer_map(
                 yanchor="top",
                 x=0,
                 xanchor="left",
-                title=dict(text="top-1 expert"),
+                title=dict(text=words["top1_expert"]),
                 font=dict(size=11),
                 itemclick=False,
                 itemdoubleclick=False,
@@ -473,6 +513,7 @@ def expert_load_bars(
     window: tuple[int, int] | None = None,
     by_phase: bool = True,
     title: str | None = None,
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
     """Share of one layer's routed slots taken by each expert, with the uniform share 1/E dashed.
 
@@ -485,6 +526,7 @@ def expert_load_bars(
     num_experts = arrays.num_experts
     total = max(1, (stop - start) * arrays.top_k)
     experts = np.arange(num_experts)
+    words = _words(words)
     bars = []
     if by_phase and arrays.phase is not None:
         for ph in sorted(set(arrays.phase[start:stop].tolist())):
@@ -493,7 +535,7 @@ def expert_load_bars(
                 go.Bar(
                     x=experts,
                     y=counts / total,
-                    name=PHASES[ph],
+                    name=words[f"phase_{PHASES[ph]}"],
                     marker=dict(color=PHASE_COLORS.get(ph, "#888888")),
                     customdata=counts,
                     hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots (%{{y:.1%}})<extra></extra>",
@@ -517,8 +559,8 @@ def expert_load_bars(
         dict(
             title=dict(text=title or f"Expert load — layer {arrays.layer_indices[pos]}"),
             barmode="stack",
-            xaxis=dict(title=dict(text="expert"), tickmode="linear" if num_experts <= 64 else "auto"),
-            yaxis=dict(title=dict(text="share of routed slots"), tickformat=".0%"),
+            xaxis=dict(title=dict(text=words["expert"]), **expert_ticks(num_experts)),
+            yaxis=dict(title=dict(text=words["share_slots"]), tickformat=".0%"),
             shapes=[
                 dict(
                     type="line",
@@ -538,7 +580,7 @@ def expert_load_bars(
                     yref="y",
                     x=1,
                     y=uniform,
-                    text=f"uniform 1/{num_experts}",
+                    text=words["uniform"].format(experts=num_experts),
                     showarrow=False,
                     xanchor="right",
                     yanchor="bottom",

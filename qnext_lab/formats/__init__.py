@@ -9,6 +9,8 @@ Sits above ``runtime`` (it finds experts modules and selects the "qnext" experts
     loading     load(): the public loader (safetensors through runtime.loading, GGUF through gguf_load)
     gguf_load   load_gguf(path) (behind qnext_lab.load(path, gguf_file=...)): transformers' GGUF loader for
                 qwen2moe/qwen3moe, the inverse conversion for qwen3next
+    gguf_checks a stranger's GGUF file checked against its size, sane metadata and finite weights (GGUFLimits)
+    atomic      writing(target): a file written whole or not at all, never through a user's file or symlink
 
     from qnext_lab.formats import quantize, export_gguf
     q4 = quantize(model, "Q4_0"); export_gguf(model, tok, "tiny-Q4_0.gguf", qtype="Q4_0")
@@ -23,6 +25,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "FORMATS": "quantization",
+        "GGUFLimits": "gguf_checks",
         "GGUF_PARTS": "quantization",
         "PARTS": "quantization",
         "QuantizationInfo": "quantization",

@@ -162,7 +162,9 @@ def from_gguf_tensors(
         elif arch == "qwen3next" and hf_name.endswith("linear_attn.in_proj_qkvz.weight"):
             data = _qkvz_join(take(_name(_T.ATTN_QKV, bid)), take(_name(_T.ATTN_GATE, bid)), config)
         else:
-            ((gguf_name, _, _),) = to_gguf_tensors({hf_name: torch.zeros(shape)}, config)
+            # a zero-size stand-in of the same rank: only its name is needed, and a hostile config's shapes
+            # must not be allocated before they are checked against the file
+            ((gguf_name, _, _),) = to_gguf_tensors({hf_name: torch.zeros((0,) * len(shape))}, config)
             data = take(gguf_name)
             if arch == "qwen3next" and hf_name.endswith(".A_log"):
                 data = torch.log(-data)

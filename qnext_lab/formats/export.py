@@ -24,6 +24,7 @@ import gguf
 import torch
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from .atomic import writing
 from .convert import gguf_arch, to_gguf_tensors
 from .quantization import qtype_of
 
@@ -165,6 +166,38 @@ def _write_tokenizer(w: gguf.GGUFWriter, tokenizer: PreTrainedTokenizerBase, con
     w.add_string(gguf.Keys.Tokenizer.HF_JSON, backend.to_str())
 
 
+def _write_all(
+    writer: gguf.GGUFWriter,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    config: PretrainedConfig,
+    arch: str,
+    qt: gguf.GGMLQuantizationType,
+) -> None:
+    writer.add_name(Path(str(getattr(config, "_name_or_path", "") or type(model).__name__)).name)
+    _write_hparams(writer, config, arch, qt.name)
+    _write_tokenizer(writer, tokenizer, config)
+    generation = getattr(model, "generation_config", None)
+    if generation is not None:
+        writer.add_string(GENERATION_CONFIG_KEY, json.dumps(generation.to_diff_dict()))
+    state = model.state_dict()
+    if getattr(config, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)  # llama.cpp reuses token_embd when output.weight is absent
+    with torch.no_grad():
+        for name, data, keep_f32 in to_gguf_tensors(state, config):
+            tensor_type = gguf.GGMLQuantizationType.F32 if keep_f32 else qt
+            array = data.numpy()
+            try:
+                packed = gguf.quants.quantize(array, tensor_type)
+            except gguf.quants.QuantError:  # rows not a multiple of the block size: F16, as llama.cpp's converter
+                tensor_type = gguf.GGMLQuantizationType.F16
+                packed = gguf.quants.quantize(array, tensor_type)
+            writer.add_tensor(name, packed, raw_dtype=tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+
+
 def export_gguf(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: str | os.PathLike, qtype: str = "F16"
 ) -> Path:
@@ -183,35 +216,17 @@ def export_gguf(
         raise ValueError(f"GGUF files end in .gguf (llama.cpp looks for that), got {str(target)!r}")
     if not target.parent.is_dir():
         raise FileNotFoundError(f"no directory {str(target.parent)!r} to write {target.name} into")
-    partial = target.with_name(target.name + ".partial")
-    writer = gguf.GGUFWriter(partial, arch)
-    try:
-        writer.add_name(Path(str(getattr(config, "_name_or_path", "") or type(model).__name__)).name)
-        _write_hparams(writer, config, arch, qt.name)
-        _write_tokenizer(writer, tokenizer, config)
-        generation = getattr(model, "generation_config", None)
-        if generation is not None:
-            writer.add_string(GENERATION_CONFIG_KEY, json.dumps(generation.to_diff_dict()))
-        state = model.state_dict()
-        if getattr(config, "tie_word_embeddings", False):
-            state.pop("lm_head.weight", None)  # llama.cpp reuses token_embd when output.weight is absent
-        with torch.no_grad():
-            for name, data, keep_f32 in to_gguf_tensors(state, config):
-                tensor_type = gguf.GGMLQuantizationType.F32 if keep_f32 else qt
-                array = data.numpy()
-                try:
-                    packed = gguf.quants.quantize(array, tensor_type)
-                except gguf.quants.QuantError:  # rows not a multiple of the block size: F16, as llama.cpp's converter
-                    tensor_type = gguf.GGMLQuantizationType.F16
-                    packed = gguf.quants.quantize(array, tensor_type)
-                writer.add_tensor(name, packed, raw_dtype=tensor_type)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(partial, target)
-    except BaseException:
-        writer.close()
-        partial.unlink(missing_ok=True)
-        raise
+    # written to a fresh temp file of our own (formats.atomic: never a user's file, never through a planted
+    # symlink), renamed over the target only when whole, removed on any failure (a full disk included)
+    with writing(target) as partial:
+        writer = gguf.GGUFWriter(partial, arch)
+        try:
+            _write_all(writer, model, tokenizer, config, arch, qt)
+            writer.close()
+        except BaseException:
+            try:
+                writer.close()  # may raise again on a full disk; writing() removes the temp file regardless
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+            raise
     return target

@@ -24,8 +24,10 @@ import transformers
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..runtime.experts import IMPLEMENTATION_NAME
+from ..runtime.template_guard import check_chat_template
 from .convert import from_gguf_tensors
 from .export import GENERATION_CONFIG_KEY
+from .gguf_checks import GGUFLayout, GGUFLimits, check_metadata, check_size, check_weights, moe_weights, scan_gguf
 
 __all__ = ["gguf_path", "load_gguf", "read_metadata"]
 
@@ -138,11 +140,10 @@ def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
 
 
 def _load_qwen3next(
-    path: Path, dtype: torch.dtype | str | None, experts_implementation: str
+    path: Path, dtype: torch.dtype | str | None, experts_implementation: str, layout: GGUFLayout, limits: GGUFLimits
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    reader = gguf.GGUFReader(path)
-    meta = read_metadata(reader)
-    config = _qwen3next_config(meta, {t.name for t in reader.tensors})
+    meta = layout.metadata  # read by the checked scan (gguf.GGUFReader spends ~40 s on a Qwen3 vocabulary here)
+    config = _qwen3next_config(meta, {t.name for t in layout.tensors})
     with torch.device("meta"):
         skeleton = transformers.Qwen3NextForCausalLM(config)
     expected = {
@@ -150,7 +151,8 @@ def _load_qwen3next(
         for name, p in skeleton.state_dict().items()
         if not (config.tie_word_embeddings and name == "lm_head.weight")
     }
-    arrays = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}  # float32, row-major
+    check_size(sum(torch.Size(s).numel() for s in expected.values()), layout, path, limits)  # before allocating
+    arrays = {t.name: gguf.quants.dequantize(layout.array(t), t.tensor_type) for t in layout.tensors}  # float32
     state = from_gguf_tensors(arrays, config, expected)
     model = transformers.Qwen3NextForCausalLM(config)
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -161,9 +163,15 @@ def _load_qwen3next(
     if GENERATION_CONFIG_KEY in meta:
         model.generation_config = transformers.GenerationConfig.from_dict(json.loads(meta[GENERATION_CONFIG_KEY]))
     model.set_experts_implementation(experts_implementation)
+    check_weights(model.eval(), path)
     if dtype is not None:
         model = model.to(dtype)
-    return model.eval(), _tokenizer(meta, path)
+    return model.eval(), _checked(_tokenizer(meta, path), path)
+
+
+def _checked(tok: PreTrainedTokenizerBase, path: Path) -> PreTrainedTokenizerBase:
+    check_chat_template(tok, path.name)  # a template that never ends is refused here, not at generate
+    return tok
 
 
 def _load_with_transformers(
@@ -184,9 +192,10 @@ def _load_with_transformers(
     model = transformers.AutoModelForCausalLM.from_pretrained(
         directory, gguf_file=name, dtype=dtype, experts_implementation=experts_implementation, **overrides, **kwargs
     )
+    check_weights(model.eval(), path)
     if gguf.Keys.Tokenizer.HF_JSON in meta:  # the exact tokenizer (files from export_gguf)
-        return model.eval(), _tokenizer(meta, path)
-    return model.eval(), transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+        return model.eval(), _checked(_tokenizer(meta, path), path)
+    return model.eval(), _checked(transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name), path)
 
 
 def load_gguf(
@@ -195,26 +204,34 @@ def load_gguf(
     *,
     dtype: torch.dtype | str | None = None,
     experts_implementation: str = IMPLEMENTATION_NAME,
+    gguf_limits: GGUFLimits | None = None,
     **kwargs: Any,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """``(model, tokenizer)`` from a GGUF file (qwen3next, qwen3moe, qwen2moe), weights dequantised to float32
-    (or ``dtype``), ``experts_implementation`` selected, in eval mode."""
+    (or ``dtype``), ``experts_implementation`` selected, in eval mode.
+
+    The file is untrusted: ``gguf_checks`` checks its header against its size before it is parsed, its
+    metadata against ``gguf_limits`` (``GGUFLimits``) before a config is built, the model it describes against
+    the weights it holds before anything is allocated, and the loaded weights and chat template after."""
     if isinstance(dtype, str):
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ValueError(f"dtype {dtype!r} is not a torch dtype name (e.g. 'float32', 'bfloat16')")
         dtype = getattr(torch, dtype)
     path = gguf_path(name_or_path, gguf_file)
-    reader = gguf.GGUFReader(path)
-    meta = read_metadata(reader)
+    limits = gguf_limits or GGUFLimits()
+    layout = scan_gguf(path, limits)  # every length and offset checked against the file's size, then read
+    meta = layout.metadata
     arch = meta.get("general.architecture")
-    del reader
+    if isinstance(arch, str):
+        check_metadata(meta, arch, path, limits)
     if arch == "qwen3next":
         if kwargs:
             raise TypeError(
                 f"loading a qwen3next GGUF takes dtype and experts_implementation only, not {sorted(kwargs)}"
             )
-        return _load_qwen3next(path, dtype, experts_implementation)
+        return _load_qwen3next(path, dtype, experts_implementation, layout, limits)
     if arch in _TRANSFORMERS_ARCHS:
+        check_size(moe_weights(meta, arch), layout, path, limits)
         return _load_with_transformers(path, arch, meta, dtype, experts_implementation, **kwargs)
     raise ValueError(
         f"{path.name} holds a {arch!r} model; qnext-lab loads the MoE architectures qwen3next "

@@ -1,7 +1,7 @@
 """``load()``, the public entry point: a checkpoint in any supported weight format, with "qnext" selected.
 
 Safetensors checkpoints ("tiny", a local Hugging Face directory or a hub id) go to
-``runtime.loading.load_pretrained``; GGUF files (a path ending in ``.gguf``, or a directory with ``gguf_file=``
+``runtime.loading.load_pretrained``; GGUF files (a path ending in ``.gguf`` (any case), or a directory with ``gguf_file=``
 naming the file in it) to ``formats.gguf_load.load_gguf`` (qwen3next, qwen3moe, qwen2moe; dequantised to
 float). It lives in ``formats`` because it needs both, and ``formats`` sits above ``runtime``. Knows nothing
 about routing capture, thinking or widgets.
@@ -39,10 +39,10 @@ def load(
 
     ``name_or_path``: "tiny", a local model directory or a hub id. ``dtype``/``device_map`` and any other
     keyword go to ``from_pretrained``. Only safetensors weights are read, or a GGUF file: a path ending in
-    ``.gguf``, or a directory with ``gguf_file=`` naming the file in it (qwen3next, qwen3moe, qwen2moe;
+    ``.gguf`` (any case), or a directory with ``gguf_file=`` naming the file in it (qwen3next, qwen3moe, qwen2moe;
     dequantised to float, see ``qnext_lab.formats.gguf_load``).
     """
-    is_gguf = isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).endswith(".gguf")
+    is_gguf = isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).lower().endswith(".gguf")
     if gguf_file is not None or is_gguf:
         if trust_remote_code:
             raise ValueError("GGUF files are loaded without remote code; drop trust_remote_code=True")

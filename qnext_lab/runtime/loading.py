@@ -30,6 +30,7 @@ import transformers
 from .bundled import tiny_path
 from .experts import IMPLEMENTATION_NAME
 from .experts_module import experts_modules
+from .template_guard import check_chat_template
 
 __all__ = ["load_pretrained"]
 
@@ -166,4 +167,5 @@ def load_pretrained(
             f"could not load {name_or_path!r} (safetensors weights and a tokenizer are needed): {reason}"
         ) from None
     _quiet_gpu_only_fallbacks(model)
+    check_chat_template(tokenizer, str(name_or_path))  # a checkpoint's template that never ends: refused here
     return model.eval(), tokenizer

@@ -13,7 +13,8 @@ and the rule for when it closes thinking), ``request`` (GenerationOptions, the c
 (the only caller of ``model.generate``: lock, processors, streamer, capture, seed), ``result`` (Generation),
 ``tools`` (schemas, parsing tool calls, calling them), ``generation`` (generate, generate_batch),
 ``streaming`` (stream_generate, GenerationStream, Piece), ``prefix`` (re-answering from a cached unlimited
-run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun).
+run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun), ``verdict`` (the answer of a turn,
+is_right, Expected, AnswerKey, the budget-hit rule).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "AgentRun": "agent",
+        "AnswerKey": "verdict",
+        "Expected": "verdict",
         "Generation": "result",
         "GenerationOptions": "request",
         "GenerationStream": "streaming",
@@ -35,6 +38,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "answer_at_budget": "prefix",
         "generate": "generation",
         "generate_batch": "generation",
+        "is_right": "verdict",
         "run_agent": "agent",
         "stream_agent": "agent",
         "stream_generate": "streaming",

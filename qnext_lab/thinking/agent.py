@@ -5,8 +5,9 @@ Each turn is an ordinary engine generation of the conversation so far (re-render
 tools offered), so budgets, capture and the model lock behave as in ``generate``. The assistant's turn is
 appended as the text it generated (think block and ``<tool_call>`` spans included), so the next prompt holds
 exactly what the model wrote. Nothing the model does crashes the run: an unknown tool, a malformed call,
-arguments a function refuses, a function that raises, or a call beyond ``max_turns`` becomes a ``tool``
-message the model reads (and the run records). ``stream_agent`` streams every phase, tool results included.
+arguments that do not fit the function's signature (checked before it runs), a function that raises, a result
+that cannot be written as text, or a call beyond ``max_turns`` rounds / ``max_calls`` calls becomes a ``tool``
+message the model reads (and the run records); results are cut to ``tool_arguments.MAX_RESULT_CHARS``. ``stream_agent`` streams every phase, tool results included.
 
 The episode trace holds every token once, in order: turn 1's prompt and output, then for each later turn
 the tokens the loop inserted (labelled "tool_response": the tool results as the template renders them) and
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import as_int
 from ..trace.phases import PROMPT, TOOL_RESPONSE, phase_id
 from ..trace.routing_trace import RoutingTrace
 from .engine import make_processor, run
@@ -91,10 +93,14 @@ class AgentRun:
         )
 
 
-def _check_max_turns(max_turns: Any) -> int:
-    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
-        raise ValueError(f"max_turns must be a positive int (tool-call rounds allowed), got {max_turns!r}")
-    return max_turns
+MAX_TURNS = 1_000  # a ceiling for max_turns / max_calls: each round is a whole generation
+
+
+def _check_limits(max_turns: Any, max_calls: Any) -> tuple[int, int]:
+    turns = as_int(max_turns, "max_turns", low=1, high=MAX_TURNS, hint=" (tool-call rounds allowed)")
+    if max_calls is None:
+        return turns, turns
+    return turns, as_int(max_calls, "max_calls", low=1, high=MAX_TURNS, hint=" (tool calls run per episode)")
 
 
 def _episode_trace(turns: Sequence[AgentTurn]) -> RoutingTrace | None:
@@ -141,9 +147,10 @@ def _agent_loop(
     messages: PromptLike,
     tools: Sequence[Tool],
     options: GenerationOptions,
-    max_turns: int,
+    limits: tuple[int, int],
     job: StreamJob | None = None,
 ) -> AgentRun:
+    max_turns, max_calls = limits
     conversation = to_messages(messages)
     schemas, functions = tool_schemas(tools), tool_functions(tools)
     if not schemas:
@@ -186,8 +193,10 @@ def _agent_loop(
             finish = "answer"
             break
         for call in gen.tool_calls:
-            if t >= max_turns:
-                limit = f"the tool-call limit (max_turns={max_turns}) is reached; answer without tools"
+            ran = sum(len(turn.results) for turn in turns)
+            if t >= max_turns or ran >= max_calls:
+                which = f"max_turns={max_turns}" if t >= max_turns else f"max_calls={max_calls}"
+                limit = f"the tool-call limit ({which}) is reached; answer without tools"
                 result = ToolResult(call, f"error: {limit}", limit)
             else:
                 offered = [sch["function"]["name"] for sch in schemas]
@@ -232,6 +241,7 @@ def run_agent(
     tools: Sequence[Tool],
     *,
     max_turns: int = 4,
+    max_calls: int | None = None,
     budget: int | None = None,
     capture: bool = True,
     thinking: bool = True,
@@ -251,6 +261,11 @@ def run_agent(
         tools: Python functions (typed, Google-style docstring; transformers builds their JSON schemas).
         max_turns: tool-call rounds allowed; a call after them is answered with a tool message saying the
             limit is reached (the model's last turn), and the run ends with ``finish_reason="max_turns"``.
+        max_calls: tool calls *run* over the whole episode (default ``max_turns``, so by default one call
+            per round); a model may write several calls in one turn, and each call past this bound is answered
+            with a tool message saying the limit is reached instead of running. So at most ``max_calls``
+            functions run and at most ``max_turns + 1`` generations happen, whatever the model writes.
+            Both take Python or numpy/torch integers in [1, 1000].
         budget: thinking tokens allowed over the *whole episode*: each turn gets what earlier turns left,
             thinking reopened later in a turn is counted too, and the stop text is only ever forced inside a
             think block (never inside a ``<tool_call>``, never after ``</think>``).
@@ -273,7 +288,7 @@ def run_agent(
     )
     if isinstance(options.budget, tuple):
         raise TypeError("run_agent takes one budget for the episode (an int or None)")
-    return _agent_loop(model, tokenizer, messages, tools, options, _check_max_turns(max_turns))
+    return _agent_loop(model, tokenizer, messages, tools, options, _check_limits(max_turns, max_calls))
 
 
 def stream_agent(
@@ -283,6 +298,7 @@ def stream_agent(
     tools: Sequence[Tool],
     *,
     max_turns: int = 4,
+    max_calls: int | None = None,
     budget: int | None = None,
     capture: bool = True,
     thinking: bool = True,
@@ -302,10 +318,10 @@ def stream_agent(
     )
     if isinstance(options.budget, tuple):
         raise TypeError("stream_agent takes one budget for the episode (an int or None)")
-    turns = _check_max_turns(max_turns)
+    limits = _check_limits(max_turns, max_calls)
     tool_schemas(tools)  # bad tools raise here, in the caller's thread
 
     def work(job: StreamJob) -> AgentRun:
-        return _agent_loop(model, tokenizer, messages, tools, options, turns, job)
+        return _agent_loop(model, tokenizer, messages, tools, options, limits, job)
 
     return GenerationStream(work, name="qnext-agent", model=model)

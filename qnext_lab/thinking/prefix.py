@@ -106,6 +106,7 @@ def answers_at_budget(
         results[r] = build_generation(
             tokenizer, request, 0, ids + cont, forced + [False] * len(cont), Timing(seconds, seconds), stop_text=text
         )
+        results[r].generated_tokens = len(cont)  # the stop text and the cached thinking were not generated here
     return results  # type: ignore[return-value]
 
 

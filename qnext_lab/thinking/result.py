@@ -19,6 +19,7 @@ from .budget import Budget
 from .phases import label_tokens
 from .request import GenerationOptions, Prepared, Request
 from .tools import ToolCall, parse_tool_calls
+from .verdict import budget_closed
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Generation:
     tools: tuple[dict, ...] = ()  # the JSON schemas the prompt offered
     trace: Any = None  # RoutingTrace when capture=True
     reused: bool = False  # answer_at_budget: the cached run already was this budget's run (no model call)
+    generated_tokens: int | None = None  # tokens this call generated (answer_at_budget: its continuation); None: all
 
     @property
     def total_tokens(self) -> int:
@@ -61,11 +63,15 @@ class Generation:
 
     @property
     def tokens_per_s(self) -> float:
-        return len(self.token_ids) / self.seconds if self.seconds > 0 else float("nan")
+        """Tokens this call generated per second of ``seconds`` (a re-answer from a cached run counts only the
+        tokens it generated itself, not the cached thinking it reused)."""
+        n = len(self.token_ids) if self.generated_tokens is None else self.generated_tokens
+        return n / self.seconds if self.seconds > 0 else float("nan")
 
     @property
     def budget_hit(self) -> bool:
-        return any(f and lab == THINKING for f, lab in zip(self.forced, self.labels))
+        """Whether the budget cut the thinking (``verdict.budget_closed``)."""
+        return budget_closed(self.forced, self.labels)
 
     def __repr__(self) -> str:
         calls = f", tool_calls={[c.name for c in self.tool_calls]}" if self.tool_calls else ""
@@ -115,8 +121,11 @@ def build_generation(
         keep = [t for t, lab, f in zip(ids, labels, flags) if lab == label and not f and t not in skip]
         return tokenizer.decode(keep, skip_special_tokens=True).strip()
 
-    hit = any(f and lab == THINKING for f, lab in zip(flags, labels))
-    reason = ("budget" if hit else "eos") if ended else ("stopped" if timing.stopped else "max_new_tokens")
+    reason = (
+        ("budget" if budget_closed(flags, labels) else "eos")
+        if ended
+        else ("stopped" if timing.stopped else "max_new_tokens")
+    )
     return Generation(
         prompt=prepared.text,
         prompt_ids=list(prepared.ids),

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..runtime.template_guard import bounded_template
+
 # Qwen's documented budget text (Qwen3 docs, "thinking budget"); used when neither the caller nor the
 # model's generation_config gives one.
 QWEN_STOP_TEXT = (
@@ -161,13 +163,14 @@ def render_prompt(
     enabled = thinking_enabled(messages, thinking)
 
     def render(with_tools: Sequence[dict] | None) -> str:
-        return tokenizer.apply_chat_template(
-            messages,
-            tools=list(with_tools) if with_tools else None,
-            tokenize=False,
-            add_generation_prompt=True,
-            enable_thinking=enabled,
-        )
+        with bounded_template():  # a template from a stranger's checkpoint may loop for hours
+            return tokenizer.apply_chat_template(
+                messages,
+                tools=list(with_tools) if with_tools else None,
+                tokenize=False,
+                add_generation_prompt=True,
+                enable_thinking=enabled,
+            )
 
     text = render(tools)
     if tools and text == render(None):

@@ -7,8 +7,10 @@
   one, else Qwen3's (the format of Qwen3, Qwen3-Next and the bundled model:
   ``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>``). Arguments are cast by the tool's schema.
   A span that does not parse becomes a ``ToolCall`` with ``error`` set, never an exception.
-- ``call_tool``: runs one call; an unknown tool, a malformed call, arguments the function refuses or a
-  function that raises become an error text for the ``tool`` message the model reads next.
+- ``call_tool``: runs one call; an unknown tool, a malformed call, arguments that do not fit the function's
+  signature (``tool_arguments.check_arguments``: ``int`` means an int, never a bool, float or string), a
+  function that raises, or a result that cannot be turned into text become an error text for the ``tool``
+  message the model reads next; results become at most ``MAX_RESULT_CHARS`` characters (``result_text``).
 Knows nothing about models or generation.
 
     schemas = tool_schemas([multiply])
@@ -26,6 +28,7 @@ from transformers.utils import get_json_schema
 
 from ..trace.phases import TOOL_CALL
 from .template import TOOL_CALL_START
+from .tool_arguments import MAX_RESULT_CHARS, check_arguments, result_text
 
 Tool = Callable[..., Any] | Mapping[str, Any]
 
@@ -183,11 +186,17 @@ def _first_line(err: BaseException) -> str:
 
 
 def call_tool(
-    call: ToolCall, functions: Mapping[str, Callable[..., Any]], offered: Sequence[str] = ()
+    call: ToolCall,
+    functions: Mapping[str, Callable[..., Any]],
+    offered: Sequence[str] = (),
+    *,
+    max_chars: int = MAX_RESULT_CHARS,
 ) -> tuple[str, str | None]:
     """Run ``call``; returns ``(content for the tool message, error or None)``. Never raises for the call's
-    own faults (unknown tool, bad call, bad arguments, the function raising): the model reads the error.
-    ``offered``: names of tools the prompt offered as JSON schemas only (they cannot be run here)."""
+    own faults (unknown tool, bad call, arguments that do not match the function's signature and type hints,
+    the function raising, a result that cannot be turned into text): the model reads the error.
+    ``offered``: names of tools the prompt offered as JSON schemas only (they cannot be run here).
+    The content is at most ``max_chars`` characters (longer results are cut, with a note saying so)."""
     if call.error is not None:
         message = f"error: {call.error}"
         return message, call.error
@@ -198,14 +207,24 @@ def call_tool(
     if function is None:
         error = f"unknown tool {call.name!r}; available: {', '.join(sorted(functions)) or 'none'}"
         return f"error: {error}", error
+    error = check_arguments(function, call.name, call.arguments)
+    if error is not None:
+        return f"error: {error}", error
     try:
         result = function(**call.arguments)
     except Exception as err:  # the model's call failed: tell the model, keep the run going
-        error = f"{call.name} raised {type(err).__name__}: {err}"
+        error = f"{call.name} raised {type(err).__name__}: {_bounded_str(err, 500)}"
         return f"error: {error}", error
-    if isinstance(result, str):
-        return result, None
     try:
-        return json.dumps(result, ensure_ascii=False), None
-    except (TypeError, ValueError):
-        return str(result), None
+        return result_text(result, max_chars), None
+    except Exception as err:  # noqa: BLE001 - a raising __str__, a too-long int, nesting: the model reads it
+        error = f"{call.name} returned a {type(result).__name__} that cannot be turned into text ({type(err).__name__}: {_bounded_str(err, 300)})"
+        return f"error: {error}", error
+
+
+def _bounded_str(value: Any, limit: int) -> str:
+    try:
+        text = str(value)
+    except Exception as err:  # noqa: BLE001 - an exception whose own __str__ raises
+        return f"<{type(value).__name__} whose text raised {type(err).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -17,6 +17,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "FAMILIES": "tasks",
         "HARD_FAMILIES": "tasks",
         "Problem": "tasks",
+        "answer_key": "recognise",
+        "read_question": "recognise",
         "STOP_TEXT": "paths",
         "make_problems": "tasks",
         "score": "tasks",

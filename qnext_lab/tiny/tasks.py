@@ -18,6 +18,8 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..thinking.verdict import answer_text, is_right
+
 # family -> is it "hard" (a small model needs the thinking trace to get it right)?
 FAMILIES: dict[str, bool] = {
     "add": True,  # multi-digit addition with carries
@@ -246,13 +248,13 @@ def make_problems(n: int, seed: int, families: Sequence[str] | None = None) -> l
 
 
 def extract_answer(text: str) -> str:
-    """The answer part of a generated assistant turn: after the last ``</think>``, before ``<|im_end|>``."""
-    text = text.split("</think>")[-1].split("<|im_end|>")[0]
-    return " ".join(text.split())
+    """The answer part of a generated assistant turn (``thinking.verdict.answer_text``)."""
+    return answer_text(text)
 
 
 def score(problem: Problem, answer_text: str) -> bool:
-    """True when ``answer_text`` (a bare answer or a whole assistant turn) gives the problem's answer."""
+    """True when ``answer_text`` (a bare answer or a whole assistant turn) is exactly the problem's answer
+    (``thinking.verdict.is_right(..., exact=True)``: the bundled model answers tersely)."""
     if not isinstance(answer_text, str):
         raise TypeError(f"answer_text must be a str, got {type(answer_text).__name__}")
-    return extract_answer(answer_text) == problem.answer
+    return is_right(problem.answer, extract_answer(answer_text), exact=True)

@@ -1,6 +1,7 @@
 """Routing traces: the data (``RoutingTrace``), the context manager that records it (``capture``), the
 per-model lock every user of a model takes (``lock``: ``model_lock``, ``hold``, ``ModelBusyError``), capture
-at corpus scale (``trace_corpus`` -> ``ShardedTrace``) and importers of routing recorded by serving engines.
+at corpus scale (``trace_corpus`` -> ``ShardedTrace``), importers of routing recorded by serving engines, and
+``offload`` (run the model from a bounded per-layer expert cache that counts its loads).
 
     with qnext_lab.capture(model) as trace:
         model(**batch)
@@ -23,6 +24,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "intervene": "interventions",
         "load_corpus_trace": "shards",
         "model_lock": "lock",
+        "offload": "offloading",
+        "Offload": "offloading",
         "routing_from_sglang": "importers",
         "routing_from_vllm": "importers",
         "trace_corpus": "corpus",

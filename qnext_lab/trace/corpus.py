@@ -161,10 +161,11 @@ def trace_corpus(
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(directory, rank)
-    shutil.rmtree(staging, ignore_errors=True)  # this process's half-written files from a killed run
-    if world == 1:  # no other writer: also what older versions and safetensors' own temp files left
-        for stale in [*directory.glob(".tmp*"), *directory.glob(".*.tmp")]:
-            stale.unlink(missing_ok=True)
+    # this process's half-written files from a killed run: only the staging folder, which is ours by name
+    # (a symlink planted there is removed, never followed); nothing else in `out` is touched
+    if staging.is_symlink() or staging.is_file():
+        staging.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
     shard_texts = batch_size * shard_batches
     num_shards = -(-len(texts) // shard_texts)
     settings = dict(
@@ -195,10 +196,10 @@ def trace_corpus(
     else:
         write_json_atomic(run_path, run, staging)
 
-    done = read_manifests(directory)
+    done = read_manifests(directory, strict=False)  # bad entries: traced again, with a warning
     mine = list(range(rank, num_shards, world))
     manifest_path = directory / manifest_name(rank)
-    entries = read_manifest(manifest_path) if manifest_path.is_file() else []
+    entries = read_manifest(manifest_path, strict=False) if manifest_path.is_file() else []
     todo = []
     for g in mine:
         if g in done:

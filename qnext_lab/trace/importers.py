@@ -22,7 +22,9 @@ because the engines do not record weights (weight-based views then show every ch
 load, co-activation, repetition and specialisation are exact); ``probs`` None; ``token_ids`` and, with a
 tokenizer, ``tokens`` (the decoded text of each token); positions count from the prompt start. Tokens whose
 every slot is unfilled are dropped (their ids too); a token with some layers filled and others not is refused,
-as are ids outside [0, num_experts). Knows nothing about models, figures or the engines' own packages.
+as are ids outside [0, num_experts) (physical expert slots after expert-parallel load balancing are mapped
+through ``physical_to_logical``). Row counts must match the token ids exactly (only the last sampled token may
+lack a row); the flat SGLang payload needs both ``top_k`` and ``num_layers``. Knows nothing about models, figures or the engines' own packages.
 
     trace = routing_from_vllm(request_output, tokenizer, num_experts=512)
     trace = routing_from_sglang(response["meta_info"]["routed_experts"], token_ids, tokenizer, num_experts=512)
@@ -40,7 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .routing_trace import RoutingTrace
+from ..checks import as_int, as_int_list
+from .routing_trace import MAX_EXPERTS, RoutingTrace
 
 __all__ = ["routing_from_sglang", "routing_from_vllm"]
 
@@ -49,21 +52,62 @@ _SGLANG_OLD_FILL = 255  # PR #9499's prefill value: only unambiguous when there 
 
 
 def _check_num_experts(num_experts: object) -> int:
-    if isinstance(num_experts, bool) or not hasattr(num_experts, "__index__") or int(num_experts) < 1:
-        raise ValueError(
-            f"num_experts must be a positive integer (the model's routed experts, e.g. 512 for "
-            f"Qwen3-Next), got {num_experts!r}"
-        )
-    return int(num_experts)
+    return as_int(
+        num_experts,
+        "num_experts",
+        low=1,
+        high=MAX_EXPERTS,
+        hint=" (the model's routed experts, e.g. 512 for Qwen3-Next; logical experts, not physical slots)",
+    )
 
 
 def _as_ids(name: str, array: Any) -> np.ndarray:
+    if array is None or isinstance(array, (str, bytes)):
+        raise TypeError(f"{name} must be an integer array of shape (tokens, layers, top_k), got {type(array).__name__}")
     a = np.asarray(array)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer expert ids, got dtype {a.dtype}")
     if a.ndim != 3:
         raise ValueError(f"{name} must have shape (tokens, layers, top_k), got {a.shape}")
+    if 0 in a.shape[1:]:
+        raise ValueError(f"{name} has shape {a.shape}: no layers or no top-k slots, so no routing to read")
     return a.astype(np.int64)
+
+
+def _token_ids(token_ids: Any, what: str) -> list[int]:
+    if token_ids is None or isinstance(token_ids, (str, bytes)):
+        raise TypeError(f"{what} must be a list of token ids (ints), got {type(token_ids).__name__}")
+    return as_int_list(token_ids, what, low=0, hint="; token ids are the tokenizer's ids, >= 0")
+
+
+def _logical(ids: np.ndarray, mapping: Any, num_experts: int, fills: tuple[int, ...], source: str) -> np.ndarray:
+    """Physical expert slots (after expert-parallel load balancing, EPLB) -> logical expert ids.
+
+    ``mapping``: SGLang's ``physical_to_logical_map``, shape (layers, physical slots) with one row per layer
+    of the array, or (physical slots,) for every layer alike."""
+    table = np.asarray(mapping)
+    if table.dtype.kind not in "iu" or table.ndim not in (1, 2) or table.shape[-1] == 0:
+        raise TypeError(
+            f"{source}: physical_to_logical must be an integer array of shape (physical slots,) or "
+            f"(layers, physical slots), got {table.dtype} {table.shape}"
+        )
+    table = table.astype(np.int64)
+    if table.ndim == 2 and table.shape[0] != ids.shape[1]:
+        raise ValueError(f"{source}: physical_to_logical has {table.shape[0]} rows for {ids.shape[1]} layers")
+    if table.min() < 0 or table.max() >= num_experts:
+        raise ValueError(f"{source}: physical_to_logical maps to ids outside [0, {num_experts})")
+    slots = table.shape[-1]
+    filled = ~np.isin(ids, fills)
+    bad = filled & ((ids < 0) | (ids >= slots))
+    if bad.any():
+        t, layer, r = map(int, np.argwhere(bad)[0])
+        raise ValueError(
+            f"{source}: physical slot {int(ids[t, layer, r])} at token {t}, layer {layer} is outside the map's "
+            f"{slots} slots"
+        )
+    safe = np.where(filled, ids, 0)  # (N, L, k)
+    logical = table[safe] if table.ndim == 1 else table[np.arange(ids.shape[1])[None, :, None], safe]
+    return np.where(filled, logical, ids)
 
 
 def _build(
@@ -80,21 +124,30 @@ def _build(
     n, num_layers, k = ids.shape
     if len(token_ids) != n:
         raise ValueError(f"{source}: {n} routed tokens but {len(token_ids)} token ids")
+    if n == 0:
+        raise ValueError(f"{source}: the array has no rows, so there is no routing to read")
     unfilled = np.isin(ids, fills)  # (N, L, k)
+    if unfilled.all():
+        raise ValueError(
+            f"{source}: every slot is unfilled ({fills[0]}): the engine recorded no routing for this request; "
+            "was routing capture on (--enable-return-routed-experts)?"
+        )
     slot_filled = ~unfilled
     bad = slot_filled & ((ids < 0) | (ids >= num_experts))
     if bad.any():
         t, layer, r = map(int, np.argwhere(bad)[0])
         raise ValueError(
             f"{source}: expert id {int(ids[t, layer, r])} at token {t}, layer {layer} is outside "
-            f"[0, {num_experts}); is num_experts right?"
+            f"[0, {num_experts}); is num_experts right? The ids must be logical expert ids: after expert-parallel "
+            "load balancing (EPLB) an engine may report physical slots (sgl-project/sglang PR #25285); pass its "
+            "physical_to_logical map"
         )
     layer_used = slot_filled.any(axis=(0, 2))  # (L,) dense layers never fill a slot
     if layer_indices is None:
         layer_indices = [i for i in range(num_layers) if layer_used[i]]
         keep_layers = layer_used
     else:
-        layer_indices = [int(i) for i in layer_indices]
+        layer_indices = as_int_list(layer_indices, "layer_indices", low=0)
         if len(layer_indices) != num_layers:
             raise ValueError(f"{source}: layer_indices has {len(layer_indices)} entries for {num_layers} layers")
         keep_layers = np.ones(num_layers, dtype=bool)
@@ -134,6 +187,7 @@ def routing_from_vllm(
     num_experts: int,
     completion: int = 0,
     layer_indices: Sequence[int] | None = None,
+    physical_to_logical: Any = None,
     model_name: str = "",
 ) -> RoutingTrace:
     """A RoutingTrace of one vLLM request: prompt rows from ``prompt_routed_experts``, then the generated rows.
@@ -143,9 +197,15 @@ def routing_from_vllm(
             ``prompt_routed_experts`` and ``outputs[i].token_ids`` / ``.routed_experts``) from an engine started
             with ``enable_return_routed_experts=True``.
         tokenizer: decodes each token's text into ``trace.tokens`` (optional).
-        num_experts: routed experts per layer (the arrays do not say).
+        num_experts: routed (logical) experts per layer (the arrays do not say).
         completion: which of the request's ``n`` samples.
         layer_indices: decoder-layer index of each MoE layer of the array (default 0..L-1, MoE-layer order).
+        physical_to_logical: the engine's physical-slot -> logical-expert map, shape (slots,) or (layers,
+            slots), when the ids are physical slots (expert-parallel load balancing with redundant experts).
+
+    The prompt must have exactly one row per prompt token, the generation one per generated token or one
+    fewer (only the last sampled token may lack a row); anything else is refused, since a shifted row would
+    pin every later token's routing on the wrong token.
     """
     num_experts = _check_num_experts(num_experts)
     outputs = getattr(request_output, "outputs", None)
@@ -153,27 +213,32 @@ def routing_from_vllm(
         raise TypeError(
             f"expected a vllm RequestOutput (with .prompt_token_ids and .outputs), got {type(request_output).__name__}"
         )
-    if not 0 <= completion < len(outputs):
+    completion = as_int(completion, "completion", low=0)
+    if completion >= len(outputs):
         raise ValueError(f"completion {completion} out of range: the request has {len(outputs)} output(s)")
     out = outputs[completion]
     parts, token_ids = [], []
     prompt = getattr(request_output, "prompt_routed_experts", None)
     if prompt is not None:
         parts.append(_as_ids("prompt_routed_experts", prompt))
-        token_ids += list(request_output.prompt_token_ids)[: parts[-1].shape[0]]
-        if len(token_ids) != parts[-1].shape[0]:
+        prompt_ids = _token_ids(request_output.prompt_token_ids, "prompt_token_ids")
+        if len(prompt_ids) != parts[-1].shape[0]:
             raise ValueError(
-                f"prompt_routed_experts has {parts[-1].shape[0]} rows for "
-                f"{len(request_output.prompt_token_ids)} prompt tokens"
+                f"prompt_routed_experts has {parts[-1].shape[0]} rows for {len(prompt_ids)} prompt tokens; "
+                "it must have one row per prompt token (pass the RequestOutput as vLLM returned it)"
             )
+        token_ids += prompt_ids
     generated = getattr(out, "routed_experts", None)
     if generated is not None:
         gen = _as_ids("routed_experts", generated)
-        ids = list(out.token_ids)
-        if gen.shape[0] > len(ids):
-            raise ValueError(f"routed_experts has {gen.shape[0]} rows for {len(ids)} generated tokens")
+        ids = _token_ids(out.token_ids, "outputs[completion].token_ids")
+        if gen.shape[0] not in (len(ids), len(ids) - 1):
+            raise ValueError(
+                f"routed_experts has {gen.shape[0]} rows for {len(ids)} generated tokens; it must have one row per "
+                "generated token, or one fewer (the last sampled token is never fed back)"
+            )
         parts.append(gen)
-        token_ids += ids[: gen.shape[0]]  # the last sampled token may have no row
+        token_ids += ids[: gen.shape[0]]
     if not parts:
         raise ValueError(
             "this RequestOutput carries no routing: start vLLM with --enable-return-routed-experts "
@@ -183,17 +248,46 @@ def routing_from_vllm(
         raise ValueError(
             f"prompt and generated routing differ in (layers, top_k): {parts[0].shape[1:]} vs {parts[1].shape[1:]}"
         )
+    ids = np.concatenate(parts)
+    source = "vLLM routed_experts"
+    if physical_to_logical is not None:
+        ids = _logical(ids, physical_to_logical, num_experts, (_UNFILLED,), source)
     # int16 in vLLM: -1 marks a row never filled
-    return _build(
-        np.concatenate(parts),
-        token_ids,
-        tokenizer,
-        num_experts,
-        (_UNFILLED,),
-        layer_indices,
-        model_name,
-        "vLLM routed_experts",
-    )
+    return _build(ids, token_ids, tokenizer, num_experts, (_UNFILLED,), layer_indices, model_name, source)
+
+
+def _sglang_payload(routed_experts: str | bytes, rows_for: tuple[int, int], top_k: Any, num_layers: Any) -> np.ndarray:
+    """The flat int32 payload (base64 text, base64 bytes, or the decoded bytes) as (tokens, layers, top_k)."""
+    raw: bytes | None = None
+    if isinstance(routed_experts, str):
+        try:
+            raw = base64.b64decode(routed_experts, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"routed_experts is not valid base64 ({exc})") from exc
+    else:
+        data = bytes(routed_experts)
+        try:  # base64 bytes; decoded int32 ids always hold a byte outside base64's alphabet (0x00 or 0xff)
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raw = data  # the decoded bytes
+    if len(raw) % 4:
+        raise ValueError(f"routed_experts decodes to {len(raw)} bytes, not a whole number of int32 values")
+    if top_k is None or num_layers is None:
+        raise ValueError(
+            "give both top_k and num_layers (config.num_experts_per_tok and config.num_hidden_layers): the payload "
+            "is a flat array, and a wrong guess for one would silently reshape it into wrong layers"
+        )
+    top_k = as_int(top_k, "top_k", low=1, high=MAX_EXPERTS)
+    num_layers = as_int(num_layers, "num_layers", low=1)
+    flat = np.frombuffer(raw, dtype="<i4")
+    unit = top_k * num_layers
+    if flat.size % unit or flat.size // unit not in rows_for:
+        n = rows_for[0]
+        raise ValueError(
+            f"routed_experts holds {flat.size} values: not {n} or {n - 1} tokens x {num_layers} layers x "
+            f"{top_k} top_k; check top_k, num_layers and token_ids"
+        )
+    return flat.reshape(-1, num_layers, top_k)
 
 
 def routing_from_sglang(
@@ -205,66 +299,44 @@ def routing_from_sglang(
     top_k: int | None = None,
     num_layers: int | None = None,
     layer_indices: Sequence[int] | None = None,
+    physical_to_logical: Any = None,
     model_name: str = "",
 ) -> RoutingTrace:
     """A RoutingTrace of one SGLang request from its ``routed_experts`` field.
 
     Args:
-        routed_experts: the base64 string (``meta_info["routed_experts"]`` / ``sgl_ext.routed_experts``), its
-            decoded bytes, or an int32 array of shape (tokens, layers, top_k).
-        token_ids: the request's prompt + output token ids, in order (``input_ids`` + ``output_ids``); rows
-            beyond the array (the last sampled token) are ignored.
-        num_experts: routed experts per layer. top_k / num_layers: the flat array's shape (one is enough).
+        routed_experts: the base64 string (``meta_info["routed_experts"]`` / ``sgl_ext.routed_experts``), the
+            same as bytes, its decoded bytes, or an int32 array of shape (tokens, layers, top_k).
+        token_ids: the request's prompt + output token ids, in order (``input_ids`` + ``output_ids``); the
+            array has a row for each, or for all but the last sampled one.
+        num_experts: routed (logical) experts per layer.
+        top_k, num_layers: the flat payload's shape, both required for base64 or bytes
+            (``config.num_experts_per_tok``, ``config.num_hidden_layers``); checked against an array's shape.
         layer_indices: decoder-layer index of each row layer (default: the array's layer position; layers with no
             filled slot, i.e. dense layers, are dropped).
+        physical_to_logical: SGLang's ``physical_to_logical_map`` (shape (layers, physical slots), or (slots,)),
+            when the ids are physical slots: with expert-parallel load balancing (EPLB) and redundant experts
+            the engine may report physical slots (sgl-project/sglang PR #25285). Without it the ids must be
+            logical, in [0, num_experts).
     """
     num_experts = _check_num_experts(num_experts)
-    if isinstance(routed_experts, (str, bytes)):
-        try:
-            raw = base64.b64decode(routed_experts, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"routed_experts is not valid base64 ({exc})") from exc
-        if len(raw) % 4:
-            raise ValueError(f"routed_experts decodes to {len(raw)} bytes, not a whole number of int32 values")
-        flat = np.frombuffer(raw, dtype="<i4")
-        n = len(token_ids)
-        if top_k is None and num_layers is None:
-            raise ValueError("give top_k or num_layers: the base64 payload is a flat array")
-        unit = (top_k or 1) * (num_layers or 1)  # values per token known so far
-        rows = next(
-            (
-                r
-                for r in (n, n - 1)  # every token, or all but the last sampled one
-                if r > 0
-                and flat.size % (r * unit) == 0
-                and (top_k is None or num_layers is None or flat.size == r * unit)
-            ),
-            None,
-        )
-        if rows is None:
-            raise ValueError(
-                f"routed_experts holds {flat.size} values: not {n} or {n - 1} tokens x "
-                f"{num_layers or 'layers'} x {top_k or 'top_k'}"
-            )
-        per_token = flat.size // rows
-        top_k = top_k or per_token // num_layers
-        num_layers = num_layers or per_token // top_k
-        array = flat.reshape(-1, num_layers, top_k)
+    token_ids = _token_ids(token_ids, "token_ids")
+    n = len(token_ids)
+    if isinstance(routed_experts, (str, bytes, bytearray, memoryview)):
+        array = _sglang_payload(routed_experts, (n, n - 1), top_k, num_layers)
     else:
         array = np.asarray(routed_experts)
         if array.dtype != np.int32:
             raise TypeError(f"SGLang returns int32 expert ids; got dtype {array.dtype}")
         array = _as_ids("routed_experts", array)
-        if array.shape[0] not in (len(token_ids), len(token_ids) - 1):
-            raise ValueError(f"routed_experts has {array.shape[0]} rows for {len(token_ids)} token ids")
+        if array.shape[0] not in (n, n - 1):
+            raise ValueError(f"routed_experts has {array.shape[0]} rows for {n} token ids (it needs {n} or {n - 1})")
+        for name, given, actual in (("top_k", top_k, array.shape[2]), ("num_layers", num_layers, array.shape[1])):
+            if given is not None and as_int(given, name, low=1) != actual:
+                raise ValueError(f"{name}={given} but the array's shape {array.shape} says {actual}")
     fills = (_UNFILLED, _SGLANG_OLD_FILL) if num_experts <= _SGLANG_OLD_FILL else (_UNFILLED,)
-    return _build(
-        array.astype(np.int64),
-        list(token_ids)[: array.shape[0]],
-        tokenizer,
-        num_experts,
-        fills,
-        layer_indices,
-        model_name,
-        "SGLang routed_experts",
-    )
+    ids = array.astype(np.int64)
+    source = "SGLang routed_experts"
+    if physical_to_logical is not None:
+        ids = _logical(ids, physical_to_logical, num_experts, fills, source)
+    return _build(ids, token_ids[: array.shape[0]], tokenizer, num_experts, fills, layer_indices, model_name, source)

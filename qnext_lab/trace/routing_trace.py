@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..formats.atomic import writing
 from .phases import PHASES
 
 if TYPE_CHECKING:  # pandas is imported lazily: a trace needs no pandas until it is flattened
@@ -413,8 +414,12 @@ class RoutingTrace:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
-        """Write the trace as safetensors, with JSON metadata under the key ``"qnext_lab"``."""
-        from safetensors.torch import save_file
+        """Write the trace as safetensors, with JSON metadata under the key ``"qnext_lab"``.
+
+        Whole or not at all (``formats.atomic.writing``: a temp file of its own beside ``path``, renamed into
+        place; one left by a killed save is removed by the next save of the same path), with the permissions
+        of an ordinary new file (``0666 & ~umask``)."""
+        from safetensors.torch import save
 
         tensors = {
             "topk_ids": self.topk_ids.contiguous(),
@@ -436,7 +441,12 @@ class RoutingTrace:
             "model_name": self.model_name,
             "tokens": self.tokens,
         }
-        save_file(tensors, os.fspath(path), metadata={METADATA_KEY: json.dumps(meta)})
+        data = save(tensors, metadata={METADATA_KEY: json.dumps(meta)})  # bytes: the trace is in memory anyway
+        with writing(os.fspath(path)) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RoutingTrace:

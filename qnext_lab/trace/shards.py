@@ -17,11 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from ..checks import as_int
 from .routing_trace import RoutingTrace
 
 RUN_FILE = "run.json"
@@ -85,21 +89,52 @@ def read_run(directory: Path) -> dict:
     return run
 
 
-def read_manifest(path: Path) -> list[dict]:
+_SHARD_FILE = re.compile(r"shard-\d{6,}\.safetensors")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_entry(e: Any) -> None:
+    """A manifest entry names a shard *in this directory* by the kit's own pattern (never ``../x`` or
+    ``/etc/passwd``: a manifest may come from someone else) and carries its checksum."""
+    if not isinstance(e, dict):
+        raise TypeError(f"an entry is a {type(e).__name__}, not an object")
+    for key in ("index", "start", "stop", "tokens"):
+        as_int(e[key], key, low=0)
+    if not isinstance(e["file"], str) or not _SHARD_FILE.fullmatch(e["file"]):
+        raise ValueError(f"entry file {e['file']!r} is not a shard name of this directory (shard-NNNNNN.safetensors)")
+    if not isinstance(e.get("sha256"), str) or not _SHA256.fullmatch(e["sha256"]):
+        raise ValueError(f"entry {e['file']!r} has no sha256 checksum (64 hex digits)")
+
+
+def read_manifest(path: Path, *, strict: bool = True) -> list[dict]:
+    """A manifest's entries. ``strict``: any bad entry is a ValueError (loading); otherwise bad entries are
+    dropped with a warning, so resuming traces their texts again."""
     try:
         entries = json.loads(path.read_text())["shards"]
-        for e in entries:
-            for key in ("index", "file", "start", "stop", "tokens"):
-                e[key]  # presence check (KeyError if missing)
+        if not isinstance(entries, list):
+            raise TypeError("'shards' is not a list")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ValueError(
             f"{path} is not a qnext_lab shard manifest ({exc!r}); delete it and run trace_corpus "
             "again with the same arguments to re-trace its shards"
         ) from exc
-    return entries
+    good = []
+    for i, e in enumerate(entries):
+        try:
+            _check_entry(e)
+        except (KeyError, TypeError, ValueError) as exc:
+            message = f"{path}: entry {i} is not a valid shard entry ({exc})"
+            if strict:
+                raise ValueError(
+                    f"{message}; run trace_corpus again with the same arguments to re-trace its shards"
+                ) from exc
+            warnings.warn(f"{message}; tracing its texts again", stacklevel=3)
+            continue
+        good.append(e)
+    return good
 
 
-def read_manifests(directory: Path) -> dict[int, dict]:
+def read_manifests(directory: Path, *, strict: bool = True) -> dict[int, dict]:
     """All finished shards listed by any process: {global shard index: entry}.
 
     A shard listed twice (re-traced by another process after a change of process count) resolves to the
@@ -107,7 +142,7 @@ def read_manifests(directory: Path) -> dict[int, dict]:
     """
     listed: dict[int, list[dict]] = {}
     for path in sorted(directory.glob("manifest-r*.json")):
-        for entry in read_manifest(path):
+        for entry in read_manifest(path, strict=strict):
             listed.setdefault(int(entry["index"]), []).append(entry)
     done = {}
     for index, entries in listed.items():
@@ -123,7 +158,9 @@ def check_shard(directory: Path, entry: dict, *, checksum: bool = True) -> tuple
     path = directory / entry["file"]
     if not path.is_file():
         return None, "missing"
-    if checksum and entry.get("sha256") and sha256_file(path) != entry["sha256"]:
+    if path.is_symlink():
+        return None, "a symlink, not a shard this run wrote"
+    if checksum and sha256_file(path) != entry["sha256"]:
         return None, "checksum differs from the manifest (corrupt, or a shard from another run)"
     try:
         trace = RoutingTrace.load(path)

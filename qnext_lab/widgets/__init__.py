@@ -24,6 +24,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "BudgetTuner": "budget_tuner",
         "Dashboard": "dashboard",
         "ExpertSwitchboard": "expert_switchboard",
+        "OffloadPlanner": "offload_planner",
         "PlotPane": "plot_pane",
         "RoutingHeatmap": "routing_heatmap",
         "ThinkCompare": "think_compare",

@@ -21,10 +21,11 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..figures.agent import agent_episode_html, phase_lift_figure
+from ..figures.agent import agent_episode_html, agent_view_parts, phase_lift_figure
 from ..figures.escape import escape_text
 from ..figures.theme import PANE
 from ..thinking.agent import AgentRun, stream_agent
+from .knowledge import Expectation, split_expected
 from .plot_pane import PlotPane
 from .view import KitView
 from .worker import LatestWorker
@@ -46,6 +47,7 @@ class AgentView(KitView):
     budget = traitlets.Int(-1, help="thinking tokens over the whole episode; -1 = no limit")
     max_turns = traitlets.Int(4, help="tool-call rounds allowed")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
+    verdict = traitlets.Unicode("", help="the shown answer's mark: 'right', 'wrong', 'unchecked' ('' before one)")
 
     def __init__(
         self,
@@ -59,10 +61,13 @@ class AgentView(KitView):
         max_new_tokens: int | None = None,
         thinking: bool = True,
         autorun: bool = False,
+        expected: Any = None,
         language: str | None = None,
         **kwargs: Any,
     ) -> None:
         self._begin(language)
+        self.answer_key, self.expected = split_expected(expected)  # a key holds for every prompt, an answer for one
+        self._expected_for, self._ran = prompt, prompt
         self.model, self.tokenizer, self.tools = model, tokenizer, list(tools)
         self.max_new_tokens, self.thinking = max_new_tokens, thinking
         self.worker = LatestWorker(name="qnext-agent-view")
@@ -85,6 +90,7 @@ class AgentView(KitView):
             layout=widgets.Layout(width="auto"),
         )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.note = widgets.HTML()  # before answering: what the model was trained on (answer_key)
         self.live = widgets.HTML()
         self.episode = widgets.HTML()
         self.lift: PlotPane | None = None  # created with the first result
@@ -95,6 +101,7 @@ class AgentView(KitView):
                     [self.prompt_box, widgets.VBox([self.budget_box, self.turns_box, self.run_button])],
                     layout=widgets.Layout(width="100%"),
                 ),
+                self.note,
                 self.status_label,
                 self.live,
                 self.episode,
@@ -108,10 +115,16 @@ class AgentView(KitView):
         self.budget_box.observe(lambda c: setattr(self, "budget", c["new"]), names=["value"])
         self.turns_box.observe(lambda c: setattr(self, "max_turns", c["new"]), names=["value"])
         self.observe(lambda c: setattr(self.prompt_box, "value", c["new"]), names=["prompt"])
+        self.observe(lambda c: setattr(self.note, "value", self._expectation(c["new"]).note_html()), names=["prompt"])
         self.run_button.on_click(lambda _: self.run())
         self.prompt, self.budget, self.max_turns = prompt, self.budget_box.value, max_turns
+        self.note.value = self._expectation(prompt).note_html()
         if autorun and prompt.strip():
             self.run()
+
+    def _expectation(self, prompt: str) -> Expectation:
+        expected = self.expected if prompt == self._expected_for else None
+        return Expectation.of(prompt, self.model, expected, self.language, self.answer_key)
 
     @traitlets.validate("budget")
     def _valid_budget(self, proposal: dict) -> int:
@@ -135,6 +148,7 @@ class AgentView(KitView):
             self.status = "type a prompt first"
             return self.worker.ticket
         self.status = "running…"
+        self.verdict, self._ran = "", settings["prompt"]
         mine = self.worker.ticket + 1  # the ticket this submission gets (submit is only called from here)
         ticket = self.worker.submit(
             lambda cancel: self._work(settings, mine, cancel), on_result=self._show, on_error=self._show_error
@@ -176,7 +190,11 @@ class AgentView(KitView):
             return
         self.result = run
         self.live.value = ""
-        self.episode.value = agent_episode_html(run)
+        check = self._expectation(self._ran)
+        final = run.answer if run.finish_reason == "answer" else ""  # an episode cut off has no answer to mark
+        right = check.is_right(final)
+        self.verdict = "unchecked" if right is None else ("right" if right else "wrong")
+        self.episode.value = agent_episode_html(run, verdict=check.verdict_html(final))
         if run.trace is not None and run.trace.num_tokens:
             figure = phase_lift_figure(run.trace)
             if self.lift is None:
@@ -192,11 +210,8 @@ class AgentView(KitView):
         self.errors.append_stderr(self.error + "\n")
 
     def snapshot_parts(self) -> list[Any]:
-        """The question, the status, the episode turn by turn and the phase figure."""
-        parts: list[Any] = [f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>", self.episode.value]
-        if self.lift is not None:
-            parts.append(self.lift.figure)
-        return parts
+        """The question, the status, the episode turn by turn and the phase figure (``figures.agent``)."""
+        return agent_view_parts(self.prompt, self.status, self.result)
 
     def snapshot_title(self) -> str:
         return f"Agent — {self.prompt}"

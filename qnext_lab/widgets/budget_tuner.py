@@ -28,16 +28,18 @@ import ipywidgets as widgets
 import traitlets
 
 from ..figures.escape import escape_text, text_html
+from ..figures.numbers import seconds_text
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
+from ..thinking.verdict import is_right
 from ..trace.lock import hold
-from .i18n import text
-from .knowledge import Expectation, example_options, is_bundled
+from .i18n import figure_labels, finish_label, text
+from .knowledge import Expectation, example_options, split_expected
 from .plot_pane import PlotPane
 from .view import KitView
 from .worker import LatestWorker
 
 # (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
-# answer_tokens, finish_reason, seconds), or None when it stopped because it was cancelled.
+# answer_tokens, finish_reason, seconds; budget_hit and reused when it has them), or None when cancelled.
 AnswerFn = Callable[[Any, int, threading.Event], Any]
 
 _PANE = f"{PANE}min-height:2.2em;"
@@ -74,6 +76,7 @@ def prefix_answer_fn(
                 return None
             return answer_at_budget(model, tokenizer, cache[key], budget, stop_text=stop_text)
 
+    answer.unlimited = lambda prompt: cache.get(repr(prompt))  # type: ignore[attr-defined]  # the cached full run
     return answer
 
 
@@ -127,6 +130,7 @@ class BudgetTuner(KitView):
         stop_text: str | None = None,
         sweep: Any = None,
         expected: Any = None,
+        score: Callable[[Any, str], Any] | None = None,
         show_note: bool = True,
         language: str | None = None,
         **kwargs: Any,
@@ -135,8 +139,10 @@ class BudgetTuner(KitView):
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
         self._begin(language)
         self.model, self.tokenizer, self.problems = model, tokenizer, problems
-        self.expected, self._expected_for = expected, prompt  # the user's expected answer belongs to one prompt
-        self.expectation = Expectation.of(prompt, model, expected, self.language)
+        self.answer_key, expected = split_expected(expected)  # a key holds for every prompt, an answer for one
+        self.expected, self._expected_for = expected, prompt
+        self.expectation = Expectation.of(prompt, model, expected, self.language, self.answer_key)
+        self.score = curve_score(problems, score, self.expectation.found.exact) if problems else score
         self.verdicts: dict[int, bool] = {}  # budget -> right? for the current prompt (where it is known)
         self.max_new_tokens, self.stop_text = max_new_tokens, stop_text
         self._answer_fn = answer_fn or prefix_answer_fn(
@@ -147,13 +153,14 @@ class BudgetTuner(KitView):
         self.last_result: Any = None
         self._requested = budget  # changes only under the worker lock
         self.sweep: Any = None
+        self._curve_budgets: list[int | None] | None = None  # waiting for the first answer
 
         self.header = widgets.HTML(self._header_html(prompt))
         self.note = widgets.HTML(self.expectation.note_html())
         self.examples = widgets.Dropdown(
-            options=example_options(self.language), value="", layout=widgets.Layout(width="auto")
+            options=example_options(self.language, self.expectation.key), value="", layout=widgets.Layout(width="auto")
         )
-        self.examples.layout.display = None if is_bundled(model) and show_note else "none"
+        self.examples.layout.display = None if len(self.examples.options) > 1 and show_note else "none"
         self.note.layout.display = None if show_note else "none"  # lab() shows it once, under its own prompt box
         self.slider = widgets.IntSlider(
             value=budget,
@@ -162,8 +169,9 @@ class BudgetTuner(KitView):
             step=step,
             description=text("budget", self.language),
             continuous_update=True,
-            layout=widgets.Layout(width="60%"),
+            layout=widgets.Layout(width="60%", min_width="16em"),
         )
+        self.status_label.layout.flex = "1 1 12em"  # beside the slider; wraps a long status instead of clipping it
         self.counts = widgets.HTML()
         self.tally = widgets.HTML()
         self.thinking_pane = widgets.HTML(layout=widgets.Layout(flex="1 1 0%", min_width="0"))
@@ -177,7 +185,7 @@ class BudgetTuner(KitView):
                 [self.header, self.examples], layout=widgets.Layout(width="100%", justify_content="space-between")
             ),
             self.note,
-            widgets.HBox([self.slider, self.status_label]),
+            widgets.HBox([self.slider, self.status_label], layout=widgets.Layout(width="100%", flex_flow="row wrap")),
             self.counts,
             widgets.HBox([self.thinking_pane, self.answer_pane], layout=widgets.Layout(width="100%", grid_gap="8px")),
             self.tally,
@@ -197,9 +205,9 @@ class BudgetTuner(KitView):
         if sweep is not None:  # a sweep_budget table the caller already has: draw it, sweep nothing
             with self.curve_worker.lock:
                 self._show_curve(sweep)
-        elif problems:
-            budgets = list(curve_budgets) if curve_budgets else _default_curve_budgets(max_budget)
-            self._start_curve(budgets)
+        elif problems:  # swept once the first answer is on screen, so that answer never waits behind the sweep
+            self._curve_budgets = list(curve_budgets) if curve_budgets else _default_curve_budgets(max_budget)
+            self.curve_status.value = text("curve_after_answer", self.language)
 
     # ------------------------------------------------------------------ controls -> work
     @traitlets.validate("budget")
@@ -238,7 +246,7 @@ class BudgetTuner(KitView):
 
     def _on_prompt(self, change: dict) -> None:
         expected = self.expected if self._expected_for == change["new"] else None
-        self.expectation = Expectation.of(change["new"], self.model, expected, self.language)
+        self.expectation = Expectation.of(change["new"], self.model, expected, self.language, self.answer_key)
         self.verdicts = {}
         self.tally.value = ""
         self.header.value = self._header_html(change["new"])
@@ -274,13 +282,17 @@ class BudgetTuner(KitView):
         if result is None:  # cancelled
             return
         self.last_result = result
-        hit = getattr(result, "finish_reason", "") == "budget" or bool(getattr(result, "budget_hit", False))
-        cut = (
-            f'<div style="color:{FORCED};font-weight:bold">'
-            f"{escape_text(text('budget_cut', self.language, budget=budget))}</div>"
-            if hit
-            else ""
-        )
+        cut = ""
+        if getattr(result, "budget_hit", False):  # a Generation's: the one rule (thinking.verdict.budget_closed)
+            cut = (
+                f'<div style="color:{FORCED};font-weight:bold">'
+                f"{escape_text(text('budget_cut', self.language, budget=budget))}</div>"
+            )
+            if self._cut_a_complete_thinking(result):
+                cut += (
+                    f'<div class="qnext-cut-complete" style="color:{MUTED}">'
+                    f"{escape_text(text('cut_complete', self.language, stop=_stop_words(result)))}</div>"
+                )
         thinking = text_html(result.thinking.strip("\n"))
         self.thinking_pane.value = (
             f'<div style="{_PANE}background:{THINKING_TINT}"><b>{text("thinking", self.language)}'
@@ -296,18 +308,38 @@ class BudgetTuner(KitView):
         if right is not None:
             self.verdicts[budget] = right
             self.tally.value = self._tally_html()
-        self.counts.value = (
-            f"budget <b>{budget}</b> · thinking {result.thinking_tokens} tokens · answer "
-            f"{result.answer_tokens} tokens · generated in {result.seconds:.2f} s · "
-            f"finish: {escape_text(str(result.finish_reason))}"
+        waited = time.perf_counter() - started
+        self.counts.value = text(  # numbers and escaped labels
+            "budget_counts",
+            self.language,
+            budget=f"<b>{budget}</b>",
+            thinking=result.thinking_tokens,
+            answer=result.answer_tokens,
+            finish=escape_text(finish_label(result.finish_reason, self.language)),
         )
         self.thinking, self.answer = result.thinking, result.answer
         self.shown_budget = budget
-        self.status = f"budget {budget}: answered in {time.perf_counter() - started:.2f} s"
+        # one time, the one the user waited (slider move to answer); what of it was the model's own work
+        reused = bool(getattr(result, "reused", False))
+        model_s = text("reused", self.language) if reused else seconds_text(result.seconds)
+        self.status = text("budget_answered", self.language, budget=budget, waited=seconds_text(waited), model=model_s)
+        if self._curve_budgets is not None:  # the first answer is on screen: now sweep
+            budgets, self._curve_budgets = self._curve_budgets, None
+            self._start_curve(budgets)
 
     def _show_error(self, budget: int, exc: BaseException) -> None:
-        self.status = f"budget {budget}: error (see below)"
+        self.status = f"budget {budget}: {text('error', self.language)}"
         self.show_error(exc)
+        if self._curve_budgets is not None:  # the curve does not wait for an answer that failed
+            budgets, self._curve_budgets = self._curve_budgets, None
+            self._start_curve(budgets)
+
+    def _cut_a_complete_thinking(self, result: Any) -> bool:
+        """Whether the budget ran out just as the model's own thinking ended: the shown thinking is the whole
+        of the unlimited run's, yet the stop text came before the model's own ``</think>``."""
+        unlimited = getattr(self._answer_fn, "unlimited", None)
+        full = unlimited(self.prompt) if callable(unlimited) else None
+        return full is not None and bool(full.thinking.strip()) and full.thinking.strip() == result.thinking.strip()
 
     def _tally_html(self) -> str:
         """How often the answer was right over the budgets tried for this prompt."""
@@ -326,30 +358,40 @@ class BudgetTuner(KitView):
     # ------------------------------------------------------------------ accuracy curve
     def _start_curve(self, budgets: list[int | None]) -> None:
         from ..thinking.sweep import sweep_budget
-        from ..tiny.tasks import score
 
         def work(cancel: threading.Event) -> Any:
-            with hold(self.model, what="BudgetTuner accuracy curve"):
-                return sweep_budget(
-                    self.model,
-                    self.tokenizer,
-                    list(self.problems),
-                    budgets,
-                    score,
-                    max_new_tokens=self.max_new_tokens,
-                    stop_text=self.stop_text,
-                    progress=lambda message: setattr(self.curve_status, "value", f"accuracy curve: {message}"),
-                )
+            # no hold around the sweep: each of its batches takes the model lock, so a slider answer waits
+            # for one batch at most, never for the whole sweep
+            return sweep_budget(
+                self.model,
+                self.tokenizer,
+                list(self.problems),
+                budgets,
+                self.score,
+                max_new_tokens=self.max_new_tokens,
+                stop_text=self.stop_text,
+                progress=lambda message: setattr(
+                    self.curve_status, "value", text("curve_progress", self.language, message=message)
+                ),
+            )
 
-        self.curve_status.value = f"accuracy curve: sweeping {len(budgets)} budgets over {len(self.problems)} problems…"
+        self.curve_status.value = text(
+            "curve_sweeping", self.language, budgets=len(budgets), problems=len(self.problems)
+        )
         self.curve_worker.submit(work, on_result=self._show_curve, on_error=self._show_curve_error)
 
     def _show_curve(self, sweep: Any) -> None:
+        from ..figures.budget import LABELS as CURVE_LABELS
         from ..figures.budget import budget_curve
 
         self.sweep = sweep
         n = int(sweep["n"].iloc[0]) if "n" in sweep else len(self.problems or ())
-        figure = budget_curve(sweep, current_budget=self.budget, title=text("accuracy_curve", self.language, n=n))
+        figure = budget_curve(
+            sweep,
+            current_budget=self.budget,
+            title=text("accuracy_curve", self.language, n=n),
+            words=figure_labels(CURVE_LABELS, self.language),
+        )
         if self.curve is None:
             self.curve = self.new_plot(figure)
             self.curve_box.children = [self.curve]
@@ -358,7 +400,7 @@ class BudgetTuner(KitView):
         self.curve_status.value = ""
 
     def _show_curve_error(self, exc: BaseException) -> None:
-        self.curve_status.value = "accuracy curve: error (see below)"
+        self.curve_status.value = text("curve_error", self.language)
         self.show_error(exc)
 
     def _mark_curve(self, budget: int) -> None:
@@ -405,3 +447,31 @@ def _default_curve_budgets(max_budget: int) -> list[int | None]:
         budgets.add(b)
         b *= 2
     return [*sorted(budgets), None]
+
+
+def _stop_words(result: Any) -> str:
+    """The words of the forced stop text, for the explanation (``</think>`` and blank lines left out)."""
+    stop = getattr(result, "stop_text", None) or ""
+    return " ".join(stop.replace("</think>", " ").split())
+
+
+def curve_score(
+    problems: Sequence[Any], score: Callable[[Any, str], Any] | None, exact: bool = False
+) -> Callable[[Any, str], Any]:
+    """The function the accuracy curve judges answers with: the caller's ``score(problem, answer_text)``, else
+    (problems that carry their ``answer``, such as the task generator's) ``thinking.verdict.is_right`` against
+    it (``exact`` as the view's answer key says: the bundled model answers tersely).
+
+    TypeError at once, not deep inside the sweep, when the problems carry no answer and no ``score`` is given.
+    """
+    if score is not None:
+        if not callable(score):
+            raise TypeError(f"score must be a function score(problem, answer_text) -> bool, got {type(score).__name__}")
+        return score
+    lacking = [p for p in problems if not isinstance(getattr(p, "answer", None), str)]
+    if lacking:
+        raise TypeError(
+            f"problems such as {lacking[0]!r} carry no expected answer: pass score=(problem, answer_text) -> bool "
+            "to judge them (qnext_lab.tiny.score for the task generator's problems)"
+        )
+    return lambda problem, answer: is_right(problem.answer, answer, exact=exact)

@@ -24,7 +24,7 @@ from ..figures.escape import escape_text
 from .budget_tuner import BudgetTuner
 from .expert_switchboard import ExpertSwitchboard
 from .i18n import text
-from .knowledge import Expectation, example_options, is_bundled
+from .knowledge import Expectation, example_options, split_expected
 from .page import let_shrink
 from .routing_heatmap import RoutingHeatmap
 from .think_compare import ThinkCompare
@@ -59,15 +59,17 @@ class Dashboard(KitView):
             value=prompt,
             description=text("prompt", lang),
             continuous_update=False,
-            layout=widgets.Layout(flex="1 1 0%", min_width="0"),
+            layout=widgets.Layout(flex="1 1 0%", min_width="16em"),  # narrower panes wrap the controls instead
         )
         self.ask_button = widgets.Button(
             description=text("ask", lang), button_style="primary", icon="play", layout=widgets.Layout(width="auto")
         )
+        self.answer_key, _ = split_expected(expected)
+        first = Expectation.of(prompt, model, expected, lang)
         self.examples = widgets.Dropdown(
-            options=example_options(lang), value="", layout=widgets.Layout(width="auto", max_width="40%")
+            options=example_options(lang, first.key), value="", layout=widgets.Layout(width="auto", max_width="40%")
         )
-        self.note = widgets.HTML(Expectation.of(prompt, model, expected, lang).note_html())
+        self.note = widgets.HTML(first.note_html())
         common = dict(expected=expected, language=lang)
         # the dashboard's prompt box drives its parts and shows the note once, under the box
         self.compare = ThinkCompare(
@@ -108,13 +110,13 @@ class Dashboard(KitView):
         )
         controls = (
             [self.prompt_box, self.examples, self.ask_button]
-            if is_bundled(model)
+            if len(self.examples.options) > 1
             else [self.prompt_box, self.ask_button]
         )
         super().__init__(
             [
                 widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
-                widgets.HBox(controls, layout=widgets.Layout(width="100%")),
+                widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap")),
                 self.note,
                 self.tabs,
             ],
@@ -138,7 +140,7 @@ class Dashboard(KitView):
         try:
             if not prompt.strip():
                 raise ValueError("type a question in the prompt box first")
-            self.note.value = Expectation.of(prompt, self.model, expected, self.language).note_html()
+            self.note.value = Expectation.of(prompt, self.model, expected, self.language, self.answer_key).note_html()
             self.compare.run(prompt, expected=expected)
             self.tuner.set_prompt(prompt, expected)
             self.experts.set_prompt(prompt, expected)

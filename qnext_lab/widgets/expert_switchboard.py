@@ -19,19 +19,20 @@ import threading
 from typing import Any
 
 import ipywidgets as widgets
-import torch
 import traitlets
 
+from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
 from ..figures.theme import ANSWER_TINT, PANE
 from ..thinking.generation import generate
+from ..thinking.result import Generation
 from ..trace.interventions import intervene
 from ..trace.lock import hold
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
-from .i18n import text
-from .knowledge import Expectation, answer_part
+from .i18n import figure_labels, text
+from .knowledge import Expectation, split_expected
 from .plot_pane import PlotPane
 from .view import KitView
 from .worker import LatestWorker
@@ -70,6 +71,7 @@ class ExpertSwitchboard(KitView):
     ) -> None:
         self._begin(language)
         self.model, self.tokenizer = model, tokenizer
+        self.answer_key, expected = split_expected(expected)  # a key holds for every prompt, an answer for one
         self._expected_for = prompt  # the user's expected answer belongs to one prompt
         self.moe_layers = {m.index: m.num_experts for m in find_moe_layers(model)}
         self.worker = LatestWorker(name="qnext-expert-lab")
@@ -218,9 +220,9 @@ class ExpertSwitchboard(KitView):
         self.error = ""
         self.errors.clear_output()
         if not settings["prompt"].strip():
-            self.status = "type a prompt first"
+            self.status = text("type_prompt", self.language)
             return self.worker.ticket
-        self.status = "generating…"
+        self.status = text("generating", self.language)
         ticket = self.worker.submit(
             lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self._show_error
         )
@@ -228,8 +230,8 @@ class ExpertSwitchboard(KitView):
             self.worker.wait_idle()
         return ticket
 
-    def _generate(self, s: dict) -> tuple[torch.Tensor, RoutingTrace, int]:
-        gen = generate(
+    def _generate(self, s: dict) -> Generation:
+        return generate(
             self.model,
             self.tokenizer,
             s["prompt"],
@@ -237,24 +239,22 @@ class ExpertSwitchboard(KitView):
             max_new_tokens=s["max_new_tokens"],
             capture=True,
         )
-        return torch.tensor(gen.token_ids), gen.trace, len(gen.prompt_ids)
 
     def _work(self, s: dict, cancel: threading.Event) -> dict[str, Any]:
         change = intervene(self.model, ablate=s["ablate"], force=s["force"], top_k=s["top_k"])  # validates first
         with hold(self.model, what="ExpertSwitchboard"):  # both runs back to back, with no one between
-            plain_ids, plain_trace, prompt_len = self._generate(s)
+            plain = self._generate(s)
             if cancel.is_set():
                 return {}
             with change:
-                changed_ids, changed_trace, _ = self._generate(s)
-        decode = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
+                changed = self._generate(s)
         return dict(
             settings=s,
-            plain=decode(plain_ids),
-            changed=decode(changed_ids),
-            plain_trace=_generated_part(plain_trace, prompt_len),
-            changed_trace=_generated_part(changed_trace, prompt_len),
-            same=bool(torch.equal(plain_ids, changed_ids)),
+            plain=plain,  # the Generations: their .answer is the answer (thinking.verdict)
+            changed=changed,
+            plain_trace=_generated_part(plain.trace, len(plain.prompt_ids)),
+            changed_trace=_generated_part(changed.trace, len(changed.prompt_ids)),
+            same=plain.token_ids == changed.token_ids,
         )
 
     def _show(self, result: dict[str, Any]) -> None:
@@ -263,10 +263,12 @@ class ExpertSwitchboard(KitView):
         self.result = result
         lang = self.language
         verdict = text("same_answer", lang) if result["same"] else text("answer_changed", lang)
-        check = Expectation.of(result["settings"]["prompt"], self.model, result["settings"]["expected"], lang)
+        check = Expectation.of(
+            result["settings"]["prompt"], self.model, result["settings"]["expected"], lang, self.answer_key
+        )
         panes = []
         for key, label in (("plain", text("as_trained", lang)), ("changed", text("with_changes", lang))):
-            answer = answer_part(result[key])
+            answer = result[key].answer
             panes.append(
                 f"<div style='{PANE}flex:1 1 0;min-width:0;background:{ANSWER_TINT}'><b>{escape_text(label)}"
                 f"</b> {check.verdict_html(answer)}<br><span class='qnext-answer'>{text_html(answer)}</span>"
@@ -280,10 +282,14 @@ class ExpertSwitchboard(KitView):
                     result["changed_trace"],
                     result["plain_trace"],
                     labels=(text("with_changes", lang), text("as_trained", lang)),
+                    words=figure_labels(COMPARE_LABELS, lang),
                 )
             else:  # nothing switched off yet: a difference of zero says nothing; show which experts it uses
                 figure = expert_use_figure(
-                    result["plain_trace"], label=text("as_trained", lang), title=text("use_title", lang)
+                    result["plain_trace"],
+                    label=text("as_trained", lang),
+                    title=text("use_title", lang),
+                    words=figure_labels(COMPARE_LABELS, lang),
                 )
             if self.moved is None:
                 self.moved = self.new_plot(figure)
@@ -294,7 +300,7 @@ class ExpertSwitchboard(KitView):
 
     def _show_error(self, exc: BaseException) -> None:
         self.error = f"{type(exc).__name__}: {exc}"
-        self.status = "error"
+        self.status = text("error", self.language)
         self.errors.append_stderr(self.error + "\n")
 
     def snapshot_parts(self) -> list[Any]:
@@ -305,4 +311,4 @@ class ExpertSwitchboard(KitView):
         return parts
 
     def snapshot_title(self) -> str:
-        return f"Experts off — {self.prompt}"
+        return f"ExpertSwitchboard — {self.prompt}"

@@ -1,12 +1,14 @@
-"""What a view knows about a prompt: its expected answer, whether an answer is right, and whether the
-bundled model can know the question at all.
+"""What a view knows about a prompt: its expected answer, whether an answer is right, and whether the model
+was trained on the question at all, as escaped HTML (badge and note).
 
-The expected answer is the user's ``expected=`` when given, else the one :func:`qnext_lab.tiny.recognise`
-works out from the task generator's question formats. An answer is right when, whitespace aside, it *is*
-the expected answer (the bundled model answers tersely); for other models it is right when the expected
-answer appears in it as a whole word ("The sum is 834."). The bundled model gets a note before it answers:
-what it was trained on, and a warning when the prompt is none of it. Everything returned is escaped HTML.
-Knows nothing about generation or figures beyond the pane styles.
+The knowledge comes from the caller: ``expected=`` is the answer (str or int), or an answer key
+(:class:`~qnext_lab.thinking.verdict.AnswerKey`, e.g. ``qnext_lab.tiny.answer_key()``). Given nothing, a
+view of the bundled qnext-tiny uses that model's key (:func:`default_key`, the one place the widget layer
+names the bundled model); any other model's answers are "not checked". Judging is
+``thinking.verdict.is_right``. With a key that knows what the model was trained on, the note before
+answering says so: the expected answer of a trained question; a warning for a near miss (a known kind of
+question at a size training never used: its answer is marked, but means little); a warning listing what
+the model knows for anything else. Knows nothing about generation or figures beyond the pane styles.
 
     check = Expectation.of(prompt, model)         # or Expectation.of(prompt, model, expected="834")
     check.verdict_html("834")                     # the ✓ right badge
@@ -14,22 +16,19 @@ Knows nothing about generation or figures beyond the pane styles.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..figures.escape import escape_text
 from ..figures.theme import PANE, RIGHT_BG, UNKNOWN_BG, WARNING_TINT, WRONG_BG, badge
-from ..tiny.recognise import example_questions, known_families, recognise
+from ..thinking.verdict import AnswerKey, Expected, fixed_answer
 from .i18n import text
-
-BUNDLED_NAME = "qnext-tiny"
 
 
 def is_bundled(model: Any) -> bool:
     """Whether ``model`` is the bundled qnext-tiny (loaded from the kit's own checkpoint directory)."""
-    from ..tiny.paths import tiny_path
+    from ..runtime.bundled import tiny_path
 
     name = getattr(getattr(model, "config", None), "_name_or_path", "") or getattr(model, "name_or_path", "")
     if not name:
@@ -40,50 +39,56 @@ def is_bundled(model: Any) -> bool:
         return False
 
 
-def _normalise(answer: str) -> str:
-    return " ".join(str(answer).split())
+def default_key(model: Any) -> AnswerKey | None:
+    """The answer key a view uses when the caller gives none: the bundled model's for qnext-tiny, else None."""
+    if not is_bundled(model):
+        return None
+    from ..tiny.recognise import answer_key
+
+    return answer_key()
+
+
+def split_expected(expected: Any) -> tuple[AnswerKey | None, Any]:
+    """A view's ``expected=`` as (answer key, answer for the first prompt): a key holds for every prompt the
+    view is asked, an answer only for the prompt it was given with."""
+    return (expected, None) if isinstance(expected, AnswerKey) else (None, expected)
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """The expected answer of one prompt (None when unknown) and how strictly answers are compared."""
+    """What is known about one prompt (``found``) and under which key, in one language."""
 
     prompt: Any
-    expected: str | None
-    family: str | None
-    bundled: bool
+    found: Expected
+    key: AnswerKey | None = None
     language: str | None = None
 
     @classmethod
-    def of(cls, prompt: Any, model: Any, expected: Any = None, language: str | None = None) -> Expectation:
-        problem = recognise(prompt)
-        if expected is not None:
-            if not isinstance(expected, (str, int)) or isinstance(expected, bool):
-                raise TypeError(f"expected must be the answer as a str or int, got {type(expected).__name__}")
-            return cls(
-                prompt, _normalise(str(expected)), problem.family if problem else None, is_bundled(model), language
-            )
-        return cls(
-            prompt,
-            problem.answer if problem else None,
-            problem.family if problem else None,
-            is_bundled(model),
-            language,
-        )
+    def of(
+        cls, prompt: Any, model: Any, expected: Any = None, language: str | None = None, key: AnswerKey | None = None
+    ) -> Expectation:
+        """``expected``: an answer (str or int) or an :class:`AnswerKey`; ``key``: the view's key. Without
+        either key, the model's default key (:func:`default_key`)."""
+        key, expected = (expected, None) if isinstance(expected, AnswerKey) else (key, expected)
+        key = key if key is not None else default_key(model)
+        found = key.expected(prompt) if key is not None else Expected()
+        if expected is not None and not isinstance(expected, AnswerKey):  # the caller's own answer wins
+            mine = fixed_answer(expected)
+            found = Expected(mine.answer, found.exact, found.family, found.trained, found.detail, found.model)
+        return cls(prompt, found, key, language)
+
+    @property
+    def expected(self) -> str | None:
+        return self.found.answer
 
     @property
     def known_question(self) -> bool:
-        """Whether the prompt is one of the bundled model's question formats."""
-        return self.family is not None
+        """Whether the prompt is a kind of question the model was trained on (at any size)."""
+        return self.found.family is not None
 
     def is_right(self, answer: str) -> bool | None:
-        """True/False when the expected answer is known, else None."""
-        if self.expected is None:
-            return None
-        got = _normalise(answer)
-        if self.bundled:
-            return got == self.expected
-        return re.search(rf"(?<![\w.]){re.escape(self.expected)}(?![\w]|\.\d)", got) is not None
+        """True/False when the expected answer is known, else None (``thinking.verdict.is_right``)."""
+        return self.found.is_right(answer)
 
     def verdict_html(self, answer: str) -> str:
         """A badge: ✓ right, ✗ wrong (with the expected answer), or "not checked"."""
@@ -96,36 +101,65 @@ class Expectation:
             escape_text(text("wrong", self.language, expected=self.expected)), WRONG_BG, "qnext-verdict qnext-wrong"
         )
 
-    def _family_name(self) -> str:
-        key = f"family_{self.family}"
+    def _family_name(self, family: str | None) -> str:
         try:
-            return text(key, self.language)
-        except KeyError:  # a family added to the generator after this table
-            return str(self.family)
+            return text(f"family_{family}", self.language)
+        except KeyError:  # a family this table does not name: the key's own words
+            return (self.key.families.get(family, str(family)) if self.key else str(family)) or str(family)
+
+    def _detail(self) -> str:
+        """Why a near miss is outside training, in words."""
+        what, *values = self.found.detail or ("",)
+        try:
+            return text(f"outside_{what}", self.language, **dict(zip(("low", "high", "got"), values)))
+        except KeyError:
+            return ""
 
     def note_html(self) -> str:
-        """Shown before answering: for the bundled model, what it knows and whether this prompt is one of it."""
-        if not self.bundled:
-            return ""
-        if self.known_question:
+        """Shown before answering: what the key says about this prompt ('' when it says nothing)."""
+        found, lang = self.found, self.language
+        model = found.model or (self.key.model if self.key else "")
+        if found.trained:
+            message = text(
+                "expected_note", lang, model=model, family=self._family_name(found.family), expected=found.answer
+            )
             return (
                 f'<div class="qnext-prompt-note qnext-known" style="color:var(--jp-content-font-color2, #5f5f5f)">'
-                f"{escape_text(text('expected_note', self.language, model=BUNDLED_NAME, family=self._family_name(), expected=self.expected))}"
-                "</div>"
+                f"{escape_text(message)}</div>"
             )
-        families = "; ".join(known_families().values())
-        message = text("ood", self.language, model=BUNDLED_NAME, families=families)
+        if found.trained is None or self.key is None:
+            return ""
+        if found.family is not None:  # a near miss: a kind of question it knows, at a size it never saw
+            message = text(
+                "near_note",
+                lang,
+                model=model,
+                family=self._family_name(found.family),
+                detail=self._detail(),
+                expected=found.answer,
+            )
+            css = "qnext-prompt-note qnext-near"
+        else:
+            families = text("list_sep", lang).join(
+                text("family_with_example", lang, family=self._family_name(f), example=self.key.examples.get(f, ""))
+                if self.key.examples.get(f)
+                else self._family_name(f)
+                for f in self.key.families
+            )
+            message = text("ood", lang, model=model, families=families)
+            css = "qnext-prompt-note qnext-ood"
         return (
-            f'<div class="qnext-prompt-note qnext-ood" style="{PANE}background:{WARNING_TINT};'
+            f'<div class="{css}" style="{PANE}background:{WARNING_TINT};'
             f'font-family:var(--jp-ui-font-family, sans-serif)">⚠ {escape_text(message)}</div>'
         )
 
+    @property
+    def warns(self) -> bool:
+        """Whether the note is a warning (the model was not trained on this question)."""
+        return self.key is not None and self.found.trained is False
 
-def answer_part(generated: str) -> str:
-    """The answer in a decoded assistant turn: after the last ``</think>``, surrounding whitespace removed."""
-    return str(generated).split("</think>")[-1].strip()
 
-
-def example_options(language: str | None = None) -> list[tuple[str, str]]:
-    """Dropdown options: a placeholder, then one example question per family the bundled model knows."""
-    return [(text("pick_example", language), ""), *((q, q) for q in example_questions().values())]
+def example_options(language: str | None = None, key: AnswerKey | None = None) -> list[tuple[str, str]]:
+    """Dropdown options: a placeholder, then the key's example questions (one per family it knows)."""
+    examples = key.examples.values() if key is not None else ()
+    return [(text("pick_example", language), ""), *((q, q) for q in examples)]

@@ -32,7 +32,8 @@ from ..figures.routing import (
     trace_arrays,
     window_bounds,
 )
-from .i18n import text
+from ..figures.routing import LABELS as ROUTING_LABELS
+from .i18n import figure_labels, text
 from .view import KitView
 
 MODES = ("experts", "layers")
@@ -111,16 +112,31 @@ class RoutingHeatmap(KitView):
         self.header = widgets.HTML(self._header_html())
         first_window = window_bounds(n, 0, self.size_dropdown.value)
         first = (
-            layer_map(self._arrays, window=first_window, title=self._layers_title(), width_px=self.width_px)
+            layer_map(
+                self._arrays,
+                window=first_window,
+                title=self._layers_title(),
+                width_px=self.width_px,
+                words=self._labels,
+            )
             if mode == "layers"
             else expert_heatmap(
-                self._arrays, layer, window=first_window, width_px=self.width_px, title=self._heatmap_title(layer)
+                self._arrays,
+                layer,
+                window=first_window,
+                width_px=self.width_px,
+                title=self._heatmap_title(layer),
+                words=self._labels,
             )
         )
         self.heatmap = self.new_plot(first)
         self.load_bars = self.new_plot(
             expert_load_bars(
-                self._arrays, layer, window=first_window, title=text("load_title", self.language, layer=layer)
+                self._arrays,
+                layer,
+                window=first_window,
+                title=text("load_title", self.language, layer=layer),
+                words=self._labels,
             )
         )
         self.text = widgets.HTML(layout=widgets.Layout(max_height="220px", overflow="auto"))
@@ -183,10 +199,15 @@ class RoutingHeatmap(KitView):
 
     def _header_html(self) -> str:
         a = self._arrays
-        return (
-            f"<b>{escape_text(self.title)}</b> — {a.num_tokens} tokens, {a.num_layers} MoE layers, "
-            f"top-{a.top_k} of {a.num_experts} experts"
+        summary = text(
+            "routing_summary", self.language, tokens=a.num_tokens, layers=a.num_layers, k=a.top_k, experts=a.num_experts
         )
+        return f"<b>{escape_text(self.title)}</b> — {escape_text(summary)}"
+
+    @property
+    def _labels(self) -> dict[str, str]:
+        """The routing figures' words in this view's language."""
+        return figure_labels(ROUTING_LABELS, self.language)
 
     # ------------------------------------------------------------------ state -> view
     @property
@@ -227,9 +248,20 @@ class RoutingHeatmap(KitView):
     def heatmap_figure(self) -> go.Figure:
         """The heatmap for the current state, as a new figure (pure builder call)."""
         if self.mode == "layers":
-            return layer_map(self._arrays, window=self.window, title=self._layers_title(), width_px=self.width_px)
+            return layer_map(
+                self._arrays,
+                window=self.window,
+                title=self._layers_title(),
+                width_px=self.width_px,
+                words=self._labels,
+            )
         return expert_heatmap(
-            self._arrays, self.layer, window=self.window, width_px=self.width_px, title=self._heatmap_title(self.layer)
+            self._arrays,
+            self.layer,
+            window=self.window,
+            width_px=self.width_px,
+            title=self._heatmap_title(self.layer),
+            words=self._labels,
         )
 
     def _layers_title(self) -> str:
@@ -241,7 +273,11 @@ class RoutingHeatmap(KitView):
 
     def load_figure(self) -> go.Figure:
         return expert_load_bars(
-            self._arrays, self.layer, window=self.window, title=text("load_title", self.language, layer=self.layer)
+            self._arrays,
+            self.layer,
+            window=self.window,
+            title=text("load_title", self.language, layer=self.layer),
+            words=self._labels,
         )
 
     def text_html(self) -> str:

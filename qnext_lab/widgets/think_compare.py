@@ -24,11 +24,13 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
+from ..figures.numbers import rate_text, seconds_text
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
-from .i18n import text
-from .knowledge import Expectation, example_options, is_bundled
+from .i18n import figure_labels, finish_label, text
+from .knowledge import Expectation, example_options, split_expected
 from .page import let_shrink
 from .plot_pane import PlotPane
 from .routing_heatmap import RoutingHeatmap
@@ -96,6 +98,23 @@ def answer_html(segments: list[tuple[str, bool, str]], label: str, verdict: str 
     )
 
 
+def generation_stats_html(gen: Any, language: str | None = None) -> str:
+    """One line of counts and times for a finished generation: thinking and answer tokens as the budget counts
+    them, every generated token over the model's own time (not the time spent waiting for the model), and
+    when the first token came (a slow first token is the prompt's prefill or a cold start)."""
+    return text(  # numbers and escaped labels
+        "generation_stats",
+        language,
+        thinking=f"<b>{gen.thinking_tokens}</b>",
+        answer=f"<b>{gen.answer_tokens}</b>",
+        total=gen.total_tokens,
+        time=seconds_text(gen.seconds),
+        rate=rate_text(gen.total_tokens, gen.seconds, text("per_second", language)),
+        first=seconds_text(gen.ttft_s),
+        finish=escape_text(finish_label(gen.finish_reason, language)),
+    )
+
+
 class ThinkCompare(KitView):
     """Two generations of one prompt side by side (see module docstring)."""
 
@@ -135,15 +154,15 @@ class ThinkCompare(KitView):
             _Side(names[1], model_b if two_models else model, tokenizer_b or tokenizer, modes[1]),
         ]
         self.budget, self.max_new_tokens = budget, max_new_tokens
-        self.expected = expected
-        self.expectation = Expectation.of(prompt, model, expected, self.language)
+        self.answer_key, self.expected = split_expected(expected)  # a key holds for every prompt, an answer for one
+        self.expectation = Expectation.of(prompt, model, self.expected, self.language, self.answer_key)
         self.results: list[Any] = [None, None]
         self.worker = LatestWorker(name="qnext-compare")
 
         self.prompt_box = widgets.Text(
             value=prompt,
             description=text("prompt", self.language),
-            layout=widgets.Layout(**_FILL),
+            layout=widgets.Layout(flex="1 1 0%", min_width="16em"),  # narrower panes wrap the controls instead
             continuous_update=False,
         )
         self.run_button = widgets.Button(
@@ -153,7 +172,9 @@ class ThinkCompare(KitView):
             layout=widgets.Layout(width="auto"),
         )
         self.examples = widgets.Dropdown(
-            options=example_options(self.language), value="", layout=widgets.Layout(width="auto", max_width="40%")
+            options=example_options(self.language, self.expectation.key),
+            value="",
+            layout=widgets.Layout(width="auto", max_width="40%"),
         )
         self.note = widgets.HTML(self.expectation.note_html())
         self.note.layout.display = None if show_note else "none"  # lab() shows it once, under its own prompt box
@@ -169,9 +190,11 @@ class ThinkCompare(KitView):
             panes.append(side.box)
             rows.append(side.routing)
         controls = [self.prompt_box, self.run_button]
-        if is_bundled(model):
+        if len(self.examples.options) > 1:  # a key with example questions (the bundled model's)
             controls.insert(1, self.examples)
-        prompt_row = [widgets.HBox(controls, layout=widgets.Layout(width="100%"))] if show_prompt else []
+        prompt_row = (
+            [widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap"))] if show_prompt else []
+        )
         super().__init__(
             [
                 *prompt_row,
@@ -212,7 +235,7 @@ class ThinkCompare(KitView):
         if expected is None and prompt == self.prompt:
             expected = self.expected
         self.expected = expected
-        self.expectation = Expectation.of(prompt, self.sides[0].model, expected, self.language)
+        self.expectation = Expectation.of(prompt, self.sides[0].model, expected, self.language, self.answer_key)
         self.note.value = self.expectation.note_html()  # before answering: what the model can know
         self.prompt = prompt
         if self.prompt_box.value != prompt:
@@ -268,9 +291,12 @@ class ThinkCompare(KitView):
                     last_draw = now
                     side.text.value = stream_html(segments, text("thinking", self.language))
                     side.answer.value = answer_html(segments, answer_label)
-                    side.stats.value = (
-                        f"thinking {piece.thinking_tokens} · answer {piece.answer_tokens} tokens"
-                        f" · {now - started:.1f} s"
+                    side.stats.value = text(
+                        "stream_stats",
+                        self.language,
+                        thinking=piece.thinking_tokens,
+                        answer=piece.answer_tokens,
+                        time=seconds_text(now - started),
                     )
         result = stream.result
         if self.worker.is_latest(ticket):
@@ -284,11 +310,7 @@ class ThinkCompare(KitView):
             return
         self.results = results
         for side, gen in zip(self.sides, results):
-            side.stats.value = (
-                f"thinking <b>{gen.thinking_tokens}</b> · answer <b>{gen.answer_tokens}</b> tokens · "
-                f"{gen.seconds:.2f} s ({gen.tokens_per_s:.0f} tok/s) · finish "
-                f"{escape_text(str(gen.finish_reason))}"
-            )
+            side.stats.value = generation_stats_html(gen, self.language)
             if gen.trace is None:
                 continue
             if side.heatmap is None:
@@ -306,7 +328,11 @@ class ThinkCompare(KitView):
         if all(t is not None for t in traces):
             title = widgets.HTML(f"<b>{escape_text(text('difference', self.language))}</b>")
             try:
-                figure = expert_use_difference(*traces, labels=(self.sides[0].label, self.sides[1].label))
+                figure = expert_use_difference(
+                    *traces,
+                    labels=(self.sides[0].label, self.sides[1].label),
+                    words=figure_labels(COMPARE_LABELS, self.language),
+                )
                 if self.difference is None:
                     self.difference = self.new_plot(figure)
                 else:

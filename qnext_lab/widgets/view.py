@@ -54,7 +54,9 @@ class KitView(widgets.VBox):
         self.language = check_language(language)
         self.page = PageWatch()
         self.errors = widgets.Output()
-        self.status_label = widgets.Label()
+        # HTML, not Label: a Label never wraps and clips a long status ("answered in 0.47" without its "s")
+        self.status_label = widgets.HTML(layout=widgets.Layout(min_width="0"))
+        self.status_label.add_class("qnext-status")
         self._loose: list[widgets.Widget] = []
 
     def __init__(
@@ -75,7 +77,7 @@ class KitView(widgets.VBox):
         self.add_class(css_class)
         self.add_class("qnext-view")
         let_shrink(self)
-        self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
+        self.observe(lambda change: setattr(self.status_label, "value", escape_text(change["new"])), names=["status"])
         self.page.observe(self._on_dark, names=["dark"])
         self.page.observe(self._on_width, names=["width"])
 

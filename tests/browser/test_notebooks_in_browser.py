@@ -128,7 +128,7 @@ def _run_all(page, limit_s: float = RUN_LIMIT_S) -> float:
 _ANSWERS = """() => {
   const visible = e => e.offsetParent !== null;
   const boxes = Array.from(document.querySelectorAll('.qnext-answer-box')).filter(visible);
-  const busy = Array.from(document.querySelectorAll('.qnext-view .widget-label'))
+  const busy = Array.from(document.querySelectorAll('.qnext-view .qnext-status, .qnext-view .widget-label'))
     .filter(e => visible(e) && /…$/.test(e.textContent.trim())).length;
   return [boxes.length, boxes.filter(b => b.querySelector('.qnext-verdict')).length, busy];
 }"""

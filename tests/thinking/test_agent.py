@@ -96,7 +96,7 @@ def test_the_episode_trace_holds_each_token_once_with_every_phase(model, tok):
         (call("square", x=3), "unknown tool 'square'"),
         ('<tool_call>\n{"name": "multiply", "arguments": {"a": 2,\n</tool_call>', "not valid JSON"),
         (call("divide", a=1, b=0), "divide raised ZeroDivisionError"),
-        (call(a=1), "multiply raised TypeError"),
+        (call(a=1), "multiply needs the argument 'b'"),
     ],
 )
 def test_faults_become_tool_messages_the_model_reads(model, tok, bad, message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qnext_lab.tiny.recognise import example_questions, known_families, recognise
+from qnext_lab.tiny.recognise import answer_key, example_questions, known_families, read_question, recognise
 from qnext_lab.tiny.tasks import FAMILIES, make_problems
 
 
@@ -40,3 +40,27 @@ def test_examples_cover_every_family_and_are_recognised():
     examples = example_questions()
     assert set(examples) == set(FAMILIES) == set(known_families())
     assert all(recognise(q).family == f for f, q in examples.items())
+
+
+@pytest.mark.parametrize(
+    ("prompt", "family", "answer", "detail"),
+    [
+        ("What is 8 + 5?", "add", "13", ("digits", 2, 4, 1)),  # was "meaningless"; the model may well answer 13
+        ("What is 47856 + 35612?", "add", "83468", ("digits", 2, 4, 5)),  # was "trained": it learned 2-4 digits
+        ("Sort 1 1 2.", "sort", "1 1 2", ("repeated",)),
+        ("Which is larger, 45 or 145?", "compare", "145", ("lengths",)),
+        ("What is 12 + 3 * 4?", "arith", "24", ("single", 1, 9, 12)),
+    ],
+)
+def test_a_known_kind_of_question_at_an_untrained_size_is_a_near_miss(prompt, family, answer, detail):
+    found = read_question(prompt)
+    assert (found.family, found.answer, found.trained, found.detail) == (family, answer, False, detail)
+    assert recognise(prompt) is None  # not a question it was trained on
+
+
+def test_trained_questions_and_strangers():
+    assert read_question("What is 478 + 356?").trained and read_question("What is 478 + 356?").answer == "834"
+    stranger = read_question("Hello, who are you?")
+    assert stranger.family is None and stranger.answer is None and stranger.trained is False
+    key = answer_key()
+    assert key.expected("What is 478 + 356?").exact and set(key.examples) == set(FAMILIES)

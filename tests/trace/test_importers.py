@@ -81,12 +81,12 @@ def test_sglang_base64_int32_with_dense_layers_and_the_last_token():
     routed = np.full((7, 4, K), -1, dtype=np.int32)  # (tokens, every decoder layer, k)
     routed[:, [1, 3]] = _ids(rng, 7, layers=2, dtype=np.int32)  # layers 0 and 2 are dense: never filled
     payload = base64.b64encode(routed.tobytes()).decode()
-    trace = routing_from_sglang(payload, tokens, ToyTokenizer(), num_experts=E, top_k=K)
+    trace = routing_from_sglang(payload, tokens, ToyTokenizer(), num_experts=E, top_k=K, num_layers=4)
     assert trace.layer_indices == [1, 3] and len(trace) == 7 and trace.token_ids.tolist() == tokens[:7]
     assert torch.equal(trace.topk_ids, torch.from_numpy(routed[:, [1, 3]].transpose(1, 0, 2).copy()))
     same = routing_from_sglang(routed, tokens, num_experts=E)  # the decoded array works too
     assert torch.equal(same.topk_ids, trace.topk_ids) and same.tokens is None
-    by_layers = routing_from_sglang(payload.encode(), tokens, num_experts=E, num_layers=4)
+    by_layers = routing_from_sglang(payload.encode(), tokens, num_experts=E, num_layers=4, top_k=K)
     assert torch.equal(by_layers.topk_ids, trace.topk_ids)
 
 
@@ -106,11 +106,11 @@ def test_sglang_bad_input():
     with pytest.raises(ValueError, match="base64"):
         routing_from_sglang("not base64!", [1, 2, 3], num_experts=8, top_k=2)
     with pytest.raises(ValueError, match="whole number of int32"):
-        routing_from_sglang(base64.b64encode(b"abc"), [1, 2, 3], num_experts=8, top_k=2)
-    with pytest.raises(ValueError, match="top_k or num_layers"):
-        routing_from_sglang(base64.b64encode(ok.tobytes()), [1, 2, 3], num_experts=8)
+        routing_from_sglang(base64.b64encode(b"abc"), [1, 2, 3], num_experts=8, top_k=2, num_layers=2)
+    with pytest.raises(ValueError, match="both top_k and num_layers"):
+        routing_from_sglang(base64.b64encode(ok.tobytes()), [1, 2, 3], num_experts=8, top_k=2)
     with pytest.raises(ValueError, match="not 3 or 2 tokens"):
-        routing_from_sglang(base64.b64encode(ok.tobytes()[:-4]), [1, 2, 3], num_experts=8, top_k=2)
+        routing_from_sglang(base64.b64encode(ok.tobytes()[:-4]), [1, 2, 3], num_experts=8, top_k=2, num_layers=2)
     with pytest.raises(TypeError, match="int32"):
         routing_from_sglang(ok.astype(np.int64), [1, 2, 3], num_experts=8)
     with pytest.raises(ValueError, match="rows for 9 token ids"):
