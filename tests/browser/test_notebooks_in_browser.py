@@ -38,10 +38,17 @@ ALL = [
     "08_why_it_is_fast",
     "09_fine_tune",
     "10_quantization",
+    "11_run_it_at_home",
     "ja/01_tour",
 ]
 CHOSEN = os.environ.get("QNEXT_LAB_BROWSER_NOTEBOOKS", "").split() or ALL
-SHOTS = {"01_tour", "02_routing", "07_tools_and_agents", "ja/01_tour"}  # screenshots kept for these (and lab())
+SHOTS = {
+    "01_tour",
+    "02_routing",
+    "07_tools_and_agents",
+    "11_run_it_at_home",
+    "ja/01_tour",
+}  # screenshots kept for these (and lab())
 RUN_LIMIT_S = 420  # one notebook, top to bottom, on a loaded 2-core machine
 VIEWPORT = {"width": 1024, "height": 768}
 CONSOLE_ERRORS = re.compile(r"No such comm|Failed to initialize model|model not found|Could not create a model", re.I)
@@ -235,7 +242,13 @@ def _check_notebook(page, name: str, front_end: str) -> list[str]:
     failures += _check(page, ".jp-Notebook", f"{tag} light")
     failures += _check_lab_tabs(page, tag, shots=name == "01_tour" and front_end == "lab")
     if name in SHOTS:
-        for view in ("qnext-routing-heatmap", "qnext-think-compare", "qnext-budget-tuner", "qnext-agent-view"):
+        for view in (
+            "qnext-routing-heatmap",
+            "qnext-think-compare",
+            "qnext-budget-tuner",
+            "qnext-agent-view",
+            "qnext-offload-planner",
+        ):
             first = page.locator(f".jp-Notebook > * .{view}").first
             if first.count() and first.is_visible():
                 _shot(page, f"{front_end}_{name}_{view.removeprefix('qnext-')}", first.element_handle())
@@ -280,6 +293,20 @@ def _move_budget_slider(page) -> None:
     assert tuner.locator(".qnext-tally").inner_text().strip(), "the budget view does not count its right answers"
 
 
+def _move_offload_slider(page) -> None:
+    """Every expert on the GPU: the OffloadPlanner's predicted speed changes."""
+    planner = page.locator(".qnext-offload-planner").first
+    planner.evaluate("el => el.scrollIntoView({block: 'center'})")
+    before = planner.inner_text()
+    handle = planner.locator(".noUi-handle").first
+    handle.focus()
+    handle.press("End")
+    page.wait_for_function(
+        "(b) => document.querySelector('.qnext-offload-planner').innerText !== b", arg=before, timeout=60_000
+    )
+    assert "tokens/s" in planner.inner_text(), "the OffloadPlanner shows no predicted speed"
+
+
 # ---------------------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("name", CHOSEN)
 def test_notebook_in_jupyterlab_paints_fits_and_marks_under_load(page, jupyter_server, name):
@@ -290,6 +317,8 @@ def test_notebook_in_jupyterlab_paints_fits_and_marks_under_load(page, jupyter_s
     if name == "01_tour":
         _move_budget_slider(page)
         assert page.locator(".jp-Notification-Toast", has_text="news").count() == 0, "JupyterLab's news pop-up"
+    if name == "11_run_it_at_home":
+        _move_offload_slider(page)
     if name.startswith("ja/"):
         failures += _english_left_in_japanese_views(page)
     failures += [f"console: {e}" for e in page.console_errors]
