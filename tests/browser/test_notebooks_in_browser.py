@@ -40,6 +40,7 @@ ALL = [
     "10_quantization",
     "11_run_it_at_home",
     "ja/01_tour",
+    "ja/11_run_it_at_home",
 ]
 CHOSEN = os.environ.get("QNEXT_LAB_BROWSER_NOTEBOOKS", "").split() or ALL
 SHOTS = {
