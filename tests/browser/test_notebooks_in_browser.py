@@ -326,6 +326,8 @@ def test_notebook_in_jupyterlab_paints_fits_and_marks_under_load(page, jupyter_s
     page.console_errors.clear()
     if name == CHOSEN[0]:  # the first one is also saved, and reopened with no kernel
         failures += _saved_and_reopened(page, jupyter_server, name)
+        failures += [f"reopened, console: {e}" for e in page.console_errors]
+        page.console_errors.clear()
     _stop_kernels(jupyter_server)
     assert not failures, "\n".join(failures)
 
