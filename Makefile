@@ -11,7 +11,7 @@ TORCH := $(shell sed -nE 's/^(torch==.*)$$/\1/p' requirements.lock)
 HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 1)
 STEP = @printf '\n==> [%s] %s\n' "$$(date +%H:%M:%S)"
 
-.PHONY: lab test venv venv-test lock test-latest bench lint
+.PHONY: lab test venv venv-test lock test-latest test-outside bench lint
 
 # the kit + notebooks (requirements.lock): no triton on a CPU machine, which never runs it
 $(BIN)/.lab-installed: requirements.lock pyproject.toml
@@ -46,6 +46,12 @@ test: venv-test
 	$(BIN)/ruff check qnext_lab tests benchmarks
 	$(BIN)/ruff format --check qnext_lab tests benchmarks
 	QNEXT_LAB_LOCKED=1 $(BIN)/python -m pytest -q
+
+# transformers' own MoE modeling tests (qwen3_moe, qwen3_next, mixtral, qwen2_moe), every one, with "qnext" forced
+# on every experts call (the slow job; `make test` runs the default subset). Their test files are not in the
+# wheel: a copy in tests/outside/transformers_tests/ or TRANSFORMERS_REPO=<checkout at the installed version>.
+test-outside: venv-test
+	QNEXT_LAB_TRANSFORMERS_REPO="$(TRANSFORMERS_REPO)" $(BIN)/python tests/outside/run_transformers_suite.py --subset all
 
 # Refresh the lock files from the newest versions pyproject.toml allows (.ci/lock says how), then `make test`.
 lock:

@@ -28,7 +28,7 @@ import transformers
 import qnext_lab
 from qnext_lab.thinking.generation import generate
 from qnext_lab.thinking.prefix import answer_at_budget
-from qnext_lab.thinking.sweep import sweep_budget
+from qnext_lab.thinking.sweep import sweep_generations
 from qnext_lab.tiny.tasks import make_problems, score
 
 BUDGETS = [0, 2, 4, 8, 16, 32, 64, None]
@@ -57,18 +57,16 @@ def load_model() -> tuple[Any, Any, str]:
 
 def bench_sweep(model: Any, tok: Any, problems: list, args: argparse.Namespace) -> tuple[float, Any]:
     start = time.perf_counter()
-    df, gens = sweep_budget(
+    runs = sweep_generations(
         model,
         tok,
         problems,
         BUDGETS,
-        score=score,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         non_thinking=False,
-        return_generations=True,
     )
-    return time.perf_counter() - start, (df, gens)
+    return time.perf_counter() - start, (runs.table(problems, score), runs.generations)
 
 
 def bench_naive(model: Any, tok: Any, problems: list, args: argparse.Namespace) -> tuple[float, dict]:

@@ -56,6 +56,16 @@ def build_known_trace(
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread for this test only (restored after it, so later tests keep the process's setting):
+    the test machine is shared, and small decode steps run faster without thread hand-offs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def known_trace_builder() -> Callable[..., RoutingTrace]:
     return build_known_trace
 

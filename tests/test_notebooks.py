@@ -34,7 +34,9 @@ EXPECTED = [
     "09_fine_tune",
     "10_quantization",
     "11_run_it_at_home",
+    "12_is_there_a_math_expert",
 ]
+JAPANESE = ["ja/01_tour", "ja/08_why_it_is_fast", "ja/11_run_it_at_home"]
 # notebooks that train read this and run a short smoke version (the skill does not appear in so few steps)
 QUICK = {"QNEXT_LAB_QUICK": "1"}
 
@@ -48,7 +50,7 @@ def _name(path: Path) -> str:
 
 
 def test_all_notebooks_exist():
-    assert [_name(p) for p in NOTEBOOKS] == [*EXPECTED, "ja/01_tour", "ja/11_run_it_at_home"]
+    assert [_name(p) for p in NOTEBOOKS] == [*EXPECTED, *JAPANESE]
 
 
 def _shape(source: str) -> str:
@@ -62,6 +64,19 @@ def _shape(source: str) -> str:
             return ast.Constant("…")
 
     return ast.dump(Strings().visit(ast.parse(source)))
+
+
+def test_the_japanese_notebook_08_is_notebook_08_with_translated_prose():
+    english, japanese = (
+        (ROOT / "notebooks" / "08_why_it_is_fast.ipynb"),
+        (ROOT / "notebooks" / "ja" / "08_why_it_is_fast.ipynb"),
+    )
+    assert _code(english) == _code(japanese)
+    cells = [nbformat.read(p, as_version=4).cells for p in (english, japanese)]
+    assert [c.cell_type for c in cells[0]] == [c.cell_type for c in cells[1]]
+    for cell in cells[1]:
+        if cell.cell_type == "markdown":
+            assert any("\u3040" <= ch <= "\u30ff" for ch in cell.source), cell.source[:80]
 
 
 def test_the_japanese_tour_is_the_tour_with_translated_prose():

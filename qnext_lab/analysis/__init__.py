@@ -18,6 +18,10 @@ each one. One concept per module:
     offload_speed   offload_cost -> OffloadCost (memory tiers, formats, hit rate -> decode tokens/s), Machine, MACHINES
     cost            model_cost -> ModelCost, cost_table (FLOPs, bytes, memory vs context), cache_memory
     context_speed   measure_context (measured prefill / decode time and cache bytes vs context)
+    article         article_check, decode_throughput_table, qwen3_32b_config (the Qwen3-Next article's numbers
+                    recomputed: parameters, 6·N·D training compute, roofline decode throughput vs batch)
+    specialisation_test  expert_specialisation, named_experts, routing_overlap (expert preference per label and routing overlap
+                    of same- vs different-label sequences, against a seeded permutation baseline)
 
     from qnext_lab.analysis import load_balance
     load_balance(trace)
@@ -31,6 +35,7 @@ from .._lazy import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "ARTICLE": "article",
         "DEAD_SHARE": "load",
         "MACHINES": "offload_speed",
         "Machine": "offload_speed",
@@ -39,26 +44,36 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "format_bytes": "offload_speed",
         "ModelCost": "cost",
         "active_parameters": "active_params",
+        "article_check": "article",
         "cache_memory": "cost",
         "cache_misses": "cache_replay",
         "coactivation": "coactivations",
         "consecutive_repetition": "repetition",
         "cost_table": "cost",
         "dead_experts": "load",
+        "decode_throughput": "article",
+        "decode_throughput_table": "article",
+        "equal_memory_throughput": "article",
         "expert_cache": "cache_replay",
         "expert_load": "load",
         "full_attention_config": "cost",
         "label_specialization": "labels",
         "load_balance": "load",
+        "max_batch": "article",
         "measure_context": "context_speed",
         "model_cost": "cost",
         "most_used_experts": "coactivations",
+        "named_experts": "specialisation_test",
+        "qwen3_32b_config": "article",
         "offload_cost": "offload_speed",
         "routed_counts": "load",
         "routed_shares": "load",
         "router_saturation": "saturation",
         "routing_drift": "drift",
         "routing_entropy": "entropy",
+        "routing_overlap": "specialisation_test",
+        "expert_specialisation": "specialisation_test",
+        "training_compute_ratio": "article",
         "vocabulary_specialization": "vocabulary",
     },
 )

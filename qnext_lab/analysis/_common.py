@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from ..checks import as_int_list
 from ..trace.routing_trace import RoutingTrace
 
 
@@ -47,7 +48,7 @@ def layer_positions(trace: RoutingTrace, layers: int | Iterable[int] | None) -> 
     """[(position in the trace, decoder-layer index)] for the requested decoder layers (default: all)."""
     if layers is None:
         return list(enumerate(trace.layer_indices))
-    wanted = [layers] if isinstance(layers, int) else [int(i) for i in layers]
+    wanted = as_int_list(layers, "layers", hint=f"; captured layers are {trace.layer_indices}")
     unknown = [i for i in wanted if i not in trace.layer_indices]
     if unknown:
         raise ValueError(f"layer(s) {unknown} not in this trace; captured layers are {trace.layer_indices}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from ..checks import as_int
 from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace, layer_positions
 from .load import routed_counts
@@ -34,7 +35,7 @@ def pair_counts(ids: torch.Tensor, num_experts: int) -> torch.Tensor:
 def coactivation(trace: RoutingTrace, layer: int, normalize: bool = True) -> pd.DataFrame:
     """E x E co-activation of decoder layer ``layer`` (index = expert i, columns = expert j)."""
     trace = check_trace(trace)
-    ((pos, layer),) = layer_positions(trace, int(layer))
+    ((pos, layer),) = layer_positions(trace, as_int(layer, "layer"))
     E = trace.num_experts
     counts = pair_counts(trace.topk_ids[pos], E)  # (E, E)
     if not normalize:
@@ -51,7 +52,7 @@ def coactivation(trace: RoutingTrace, layer: int, normalize: bool = True) -> pd.
 def most_used_experts(trace: RoutingTrace, layer: int, n: int = 32) -> list[int]:
     """The ``n`` experts of decoder layer ``layer`` with the most routed slots, most used first."""
     trace = check_trace(trace)
-    ((pos, _),) = layer_positions(trace, int(layer))
+    ((pos, _),) = layer_positions(trace, as_int(layer, "layer"))
     counts = routed_counts(trace.topk_ids[pos : pos + 1], trace.num_experts)[0]  # (E,)
     order = torch.argsort(counts, descending=True, stable=True)
     return order[: max(0, int(n))].tolist()

@@ -33,16 +33,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
+from ..checks import as_int
 from .active_params import active_parameters
 from .offload_speed import OffloadCost, offload_cost
 
-__all__ = ["ModelCost", "cache_memory", "cost_table", "full_attention_config", "model_cost"]
+__all__ = ["ModelCost", "cache_memory", "cost_table", "full_attention_config", "cost_function", "model_cost"]
 
 _FULL = ("full_attention", "attention", "global")
 _LINEAR = ("linear_attention",)
@@ -218,9 +219,7 @@ def _dtype_bytes(dtype: torch.dtype | int, what: str) -> int:
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return as_int(value, name, low=1)
 
 
 def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> ModelCost:
@@ -310,6 +309,23 @@ def _with_offload(config: object, cost: ModelCost, offload: dict) -> ModelCost:
     if not isinstance(offload, dict):
         raise TypeError(f"offload must be a dict of offload_cost keyword arguments, got {type(offload).__name__}")
     return dataclasses.replace(cost, offload=offload_cost(config, cost, **offload))
+
+
+def cost_function(
+    config: object,
+    *,
+    dtype: torch.dtype | int = torch.bfloat16,
+    state_dtype: torch.dtype | int = torch.float32,
+    name: str | None = None,
+) -> Callable[[int, int], ModelCost]:
+    """``model_cost`` as a function of (context, batch) with the config read once (building it is the slow part)."""
+    shape = _shape(config, name)
+    wbytes, sbytes = _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
+
+    def cost(context: int, batch: int = 1) -> ModelCost:
+        return _evaluate(shape, _positive_int("context", context), _positive_int("batch", batch), wbytes, sbytes)
+
+    return cost
 
 
 def full_attention_config(config: object) -> object:

@@ -8,9 +8,12 @@ functions, and tests call them directly. The builders below are importable from 
     fig = ql.figures.expert_heatmap(trace, layer=3)          # tokens x experts of decoder layer 3
 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
-``alignment`` (the runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
+``selection`` (which past tokens a sparse-attention layer kept, beside the experts), ``alignment`` (the
+runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
 text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
-``theme`` (light, dark and theme-neutral looks), ``budget`` and
+``theme`` (light, dark and theme-neutral looks), ``article`` (the Qwen3-Next article's numbers checked),
+``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing
+overlap against a permutation baseline), ``budget`` and
 ``analysis`` (owned by those layers).
 """
 
@@ -33,12 +36,19 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "expert_load_bars": "routing",
         "expert_use": "compare",
         "expert_use_difference": "compare",
+        "flips_figure": "parallel",
         "hit_rate_figure": "offload",
         "layer_map": "routing",
         "miss_heatmap": "offload",
         "mark_budget": "budget",
+        "overlap_figure": "specialisation",
         "padding_waste_figure": "alignment",
         "routing_text_html": "routing",
+        "selection_beside_experts": "selection",
+        "selection_heatmap": "selection",
+        "specialisation_figure": "specialisation",
+        "split_budget_figure": "parallel",
+        "throughput_ratio_figure": "article",
         "speed_html": "offload",
         "window_bounds": "routing",
         "write_html": "export",

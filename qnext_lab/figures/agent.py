@@ -28,11 +28,12 @@ from ..analysis.load import routed_shares
 from ..trace.phases import ANSWER, PHASES, PROMPT, THINKING, TOOL_CALL, TOOL_RESPONSE
 from ..trace.routing_trace import RoutingTrace
 from .escape import escape_text
+from .palette import phase_tint
 from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT, template, themed
 
 LIFT_PHASES: tuple[str, ...] = (THINKING, TOOL_CALL, TOOL_RESPONSE, ANSWER)
-TOOL_TINT = "rgba(123,63,191,0.12)"  # purple, as the tool_call phase colour of the routing views
-RESULT_TINT = "rgba(43,123,185,0.12)"  # blue, as tool_response
+TOOL_TINT = phase_tint("tool_call", 0.12)  # the tool_call phase colour of every view, translucent
+RESULT_TINT = phase_tint("tool_response", 0.12)  # the tool_response phase colour, translucent
 
 
 def phase_lift(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES) -> pd.DataFrame:

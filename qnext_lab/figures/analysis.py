@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ..checks import as_int
 from .escape import token_label
 from .theme import themed
 
@@ -170,7 +171,7 @@ def vocabulary_figure(
 ) -> go.Figure:
     """``vocabulary_specialization``: the ``top`` most specialised token ids of one layer (default: the first)."""
     _need(frame, ["layer", "token_id", "count", "top_expert", "specialization"], "vocabulary_specialization")
-    layer = int(frame["layer"].iloc[0]) if layer is None else int(layer)
+    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
     rows = frame[frame["layer"] == layer]
     if rows.empty:
         raise ValueError(f"layer {layer} is not in this frame; layers: {sorted(frame['layer'].unique().tolist())}")
@@ -201,7 +202,7 @@ def vocabulary_figure(
 def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | None = None) -> go.Figure:
     """``label_specialization``: labels x experts heatmap of share / (k/E) for one layer (1 = uniform)."""
     _need(frame, ["layer", "label", "expert", "ratio"], "label_specialization")
-    layer = int(frame["layer"].iloc[0]) if layer is None else int(layer)
+    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
     rows = frame[frame["layer"] == layer]
     if rows.empty:
         raise ValueError(f"layer {layer} is not in this frame")

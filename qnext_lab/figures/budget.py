@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..checks import as_int
 from .theme import template, themed
 
 _REQUIRED = ("budget", "mode", "accuracy")
@@ -163,8 +164,8 @@ def mark_budget(fig: go.Figure, budget: int | None) -> None:
     markers = [t for t in fig.data if t.name == MARKER_NAME]
     if not markers:
         raise ValueError("this figure was not made by budget_curve (it has no current-budget marker)")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
-        raise ValueError(f"budget must be an int >= 0 or None, got {budget!r}")
+    if budget is not None:
+        budget = as_int(budget, "budget", low=0, hint=" (or None)")
     meta = fig.layout.meta or {}
     if budget is None:
         markers[0].update(x=[], y=[], showlegend=False)

@@ -1,4 +1,5 @@
-"""One stable colour per expert, shared by every view (heatmaps, load bars, coloured text).
+"""One stable colour per expert, and one per phase, shared by every view (heatmaps, load bars, coloured text,
+the phase strips, the agent episode).
 
 Expert ``e`` of a model with ``E`` experts always gets the same colour, so a reader can follow an
 expert from the tokens x layers map to the coloured text. Up to 26 experts use plotly's qualitative
@@ -7,6 +8,7 @@ Knows nothing about traces.
 
     from qnext_lab.figures.palette import expert_color, expert_colorscale
     expert_color(3, 16)          # '#782AB6'
+    phase_color("tool_call")     # '#7B3FBF'
 """
 
 from __future__ import annotations
@@ -15,6 +17,32 @@ import colorsys
 from functools import lru_cache
 
 from plotly.colors import qualitative
+
+from ..trace.phases import PHASES
+
+PHASE_COLORS = {  # by phase name (trace.phases.PHASES): the one home of the phase colours
+    "prompt": "#9E9E9E",
+    "thinking": "#F5A623",
+    "answer": "#2E9E5B",
+    "tool_call": "#7B3FBF",
+    "tool_response": "#2B7BB9",
+}
+_UNKNOWN_PHASE = "#888888"
+
+
+def phase_color(phase: int | str) -> str:
+    """The colour of a phase, by name or by its id in ``trace.phases.PHASES`` (grey for an unknown one)."""
+    if not isinstance(phase, str):
+        phase = PHASES[phase] if 0 <= int(phase) < len(PHASES) else ""
+    return PHASE_COLORS.get(phase, _UNKNOWN_PHASE)
+
+
+def phase_tint(phase: int | str, alpha: float) -> str:
+    """The phase colour as a translucent ``rgba(...)`` (backgrounds behind text)."""
+    color = phase_color(phase)
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
 
 _SMALL = list(qualitative.Alphabet)  # 26 distinct colours
 _GOLDEN = 0.618033988749895

@@ -24,12 +24,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..analysis.load import routed_counts
+from ..checks import as_int
 from ..trace.phases import PHASES
 from .escape import escape_text, token_label
-from .palette import expert_color, expert_colors, expert_colorscale, text_color_on
+from .palette import expert_color, expert_colors, expert_colorscale, phase_color, text_color_on
 from .theme import finish
 
-PHASE_COLORS = {0: "#9E9E9E", 1: "#F5A623", 2: "#2E9E5B", 3: "#7B3FBF", 4: "#2B7BB9"}  # by PHASES id
 DEFAULT_WINDOW = 512
 DEFAULT_WIDTH_PX = 900  # the width figures are laid out for when no pane width is known
 # Light to dark blue; starts visibly blue (not white) so a chosen expert with a small weight still shows
@@ -100,11 +100,11 @@ def window_bounds(num_tokens: int, start: int = 0, size: int | None = DEFAULT_WI
 
     ``size=None`` means the whole trace. The window keeps its size near the end (it slides back).
     """
+    if size is not None:
+        size = as_int(size, "window size", low=1)
     if size is None or size >= num_tokens:
         return 0, num_tokens
-    if size <= 0:
-        raise ValueError(f"window size must be positive, got {size}")
-    start = min(max(int(start), 0), num_tokens - size)
+    start = min(max(as_int(start, "window start"), 0), num_tokens - size)
     return start, start + size
 
 
@@ -112,19 +112,16 @@ def layer_position(arrays: TraceArrays, layer: int | None) -> int:
     """Position in ``layer_indices`` of decoder layer ``layer`` (``None``: the first captured layer)."""
     if layer is None:
         return 0
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-        raise TypeError(f"layer must be a decoder-layer index (int), got {type(layer).__name__}")
-    if int(layer) not in arrays.layer_indices:
-        raise ValueError(
-            f"layer {int(layer)} was not captured; pick a decoder layer of this trace: {arrays.layer_indices}"
-        )
-    return arrays.layer_indices.index(int(layer))
+    layer = as_int(layer, "layer (a decoder-layer index)")
+    if layer not in arrays.layer_indices:
+        raise ValueError(f"layer {layer} was not captured; pick a decoder layer of this trace: {arrays.layer_indices}")
+    return arrays.layer_indices.index(layer)
 
 
 def _resolve(arrays: TraceArrays, window: tuple[int, int] | None) -> tuple[int, int]:
     if window is None:
         return 0, arrays.num_tokens
-    start, stop = int(window[0]), int(window[1])
+    start, stop = as_int(window[0], "window start"), as_int(window[1], "window stop")
     if not 0 <= start < stop <= arrays.num_tokens:
         raise ValueError(f"window {window} is outside the trace's {arrays.num_tokens} tokens")
     return start, stop
@@ -256,7 +253,7 @@ def _phase_marks(
     if arrays.phase is None:
         return shapes, annotations
     for ph, a, b in phase_runs(arrays.phase[start:stop], start):
-        color = PHASE_COLORS.get(ph, "#888888")
+        color = phase_color(ph)
         shapes.append(
             dict(
                 type="rect",
@@ -536,7 +533,7 @@ def expert_load_bars(
                     x=experts,
                     y=counts / total,
                     name=words[f"phase_{PHASES[ph]}"],
-                    marker=dict(color=PHASE_COLORS.get(ph, "#888888")),
+                    marker=dict(color=phase_color(ph)),
                     customdata=counts,
                     hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots (%{{y:.1%}})<extra></extra>",
                 )
@@ -620,7 +617,7 @@ def routing_text_html(
             ph = int(arrays.phase[n])
             if ph != previous_phase and ph != 0:
                 parts.append(
-                    f'<span class="qnext-phase" style="font-weight:bold;color:{PHASE_COLORS.get(ph, "#888")};'
+                    f'<span class="qnext-phase" style="font-weight:bold;color:{phase_color(ph)};'
                     f'margin:0 4px">[{PHASES[ph]}]</span>'
                 )
             previous_phase = ph

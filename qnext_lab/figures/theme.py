@@ -22,6 +22,8 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from .palette import phase_tint
+
 # HTML: JupyterLab's variables first, light fallbacks second (exported files, nbviewer, GitHub).
 TEXT = "var(--jp-content-font-color1, #1a1a1a)"
 MUTED = "var(--jp-content-font-color2, #5f5f5f)"
@@ -32,8 +34,8 @@ PANE = (
     "white-space:normal;overflow-wrap:anywhere;"
 )
 # Tints are translucent so they read on white and on near-black alike.
-THINKING_TINT = "rgba(245,166,35,0.12)"
-ANSWER_TINT = "rgba(46,158,91,0.14)"
+THINKING_TINT = phase_tint("thinking", 0.12)  # the phase colours' one home is palette.PHASE_COLORS
+ANSWER_TINT = phase_tint("answer", 0.14)
 WARNING_TINT = "rgba(214,39,40,0.10)"
 FORCED = "#d26a00"  # orange: forced budget text, "budget reached"
 RIGHT_BG, WRONG_BG, UNKNOWN_BG = "#1e7d45", "#c62828", "#6b6b6b"  # badges: white text on a solid colour

@@ -1,11 +1,21 @@
 """``load_gguf()``: a GGUF file as ``(model, tokenizer)``, dequantised to float.
 
-Two roads. ``qwen2moe`` / ``qwen3moe``: transformers' own GGUF loader (``from_pretrained(dir, gguf_file=...)``),
-with the expert widths it does not read from the metadata passed explicitly; the tokenizer is the exact
-``tokenizer.huggingface.json`` when the file has one, else transformers' rebuild from the llama.cpp vocabulary. ``qwen3next`` (which transformers
-cannot load): the kit's inverse of llama.cpp's conversion (``convert.from_gguf_tensors``): the config is rebuilt
-from the metadata, every tensor dequantised with ``gguf.quants.dequantize``, and the tokenizer taken the same way. Only the GGUF file is read (no pickle, no remote code).
-Knows the runtime's experts selection; nothing about traces.
+Two roads. ``qwen2moe`` / ``qwen3moe`` / ``qwen35moe`` (Qwen3.5/3.6 MoE): transformers' own GGUF loader
+(``from_pretrained(dir, gguf_file=...)``), with the expert widths it does not read from the metadata passed
+explicitly. ``qwen3next`` (which transformers cannot load): the kit's inverse of llama.cpp's conversion
+(``convert.from_gguf_tensors``): the config rebuilt from the metadata, every tensor dequantised with
+``gguf.quants.dequantize``, the multi-token-prediction block that recent converters append (``blk.{N}``,
+``nextn_predict_layers``) left out as transformers leaves it out of safetensors checkpoints. Tokenizer, both
+roads: the exact ``tokenizer.huggingface.json`` when the file has one (the kit's own exports), else
+transformers' rebuild from the ``tokenizer.ggml.*`` arrays llama.cpp's ``convert_hf_to_gguf.py`` writes.
+Only the GGUF file is read (no pickle, no remote code). Knows the runtime's experts selection; nothing about
+traces.
+
+Top-k weight normalisation: a GGUF has no key for it; llama.cpp's graph decides per architecture (the
+``norm_w`` argument of ``build_moe_ffn``): ``qwen3moe``, ``qwen3next`` and ``qwen35moe`` always renormalise the
+top-k weights to sum 1, ``qwen2moe`` never does. Loaded models follow llama.cpp (so they run the file as
+llama.cpp runs it): ``norm_topk_prob=True`` for qwen3moe even though ``Qwen3MoeConfig`` defaults to False (a
+checkpoint saved with False comes back with True; Qwen3-30B-A3B's own config says True), False for qwen2moe.
 
     model, tok = load_gguf("qnext-tiny-Q4_0.gguf")
     model, tok = load_gguf("some/dir", gguf_file="qwen3-moe-Q8_0.gguf")
@@ -23,6 +33,7 @@ import torch
 import transformers
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..checks import as_int
 from ..runtime.experts import IMPLEMENTATION_NAME
 from ..runtime.template_guard import check_chat_template
 from .convert import from_gguf_tensors
@@ -31,7 +42,7 @@ from .gguf_checks import GGUFLayout, GGUFLimits, check_metadata, check_size, che
 
 __all__ = ["gguf_path", "load_gguf", "read_metadata"]
 
-_TRANSFORMERS_ARCHS = ("qwen2moe", "qwen3moe")
+_TRANSFORMERS_ARCHS = ("qwen2moe", "qwen3moe", "qwen35moe")
 
 
 def gguf_path(name_or_path: str | os.PathLike, gguf_file: str | os.PathLike | None) -> Path:
@@ -53,6 +64,13 @@ def read_metadata(reader: gguf.GGUFReader) -> dict[str, Any]:
     return {name: field.contents() for name, field in reader.fields.items() if not name.startswith("GGUF.")}
 
 
+def _in_mtp_block(name: str, layers: int, blocks: int) -> bool:
+    """Whether a tensor belongs to the blocks after the decoder's ``layers`` that the file's ``block_count``
+    includes (``nextn_predict_layers`` of them)."""
+    parts = name.split(".")
+    return parts[0] == "blk" and parts[1].isdigit() and layers <= int(parts[1]) < blocks
+
+
 def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transformers.Qwen3NextConfig:
     a = "qwen3next"
 
@@ -61,7 +79,11 @@ def _qwen3next_config(meta: dict[str, Any], tensor_names: set[str]) -> transform
             raise ValueError(f"the GGUF file lacks {a}.{key}: not a complete qwen3next file")
         return meta[f"{a}.{key}"]
 
-    layers, interval = int(get("block_count")), int(meta.get(f"{a}.full_attention_interval", 4))
+    # llama.cpp counts the multi-token-prediction block (written by default since its MTP export) as a layer
+    blocks = int(get("block_count"))
+    nextn = as_int(meta.get(f"{a}.nextn_predict_layers", 0), f"{a}.nextn_predict_layers", low=0, high=blocks - 1)
+    layers = blocks - nextn
+    interval = int(meta.get(f"{a}.full_attention_interval", 4))
     head_dim, heads_v = int(get("attention.key_length")), int(get("ssm.time_step_rank"))
     return transformers.Qwen3NextConfig(
         vocab_size=len(meta["tokenizer.ggml.tokens"]),
@@ -125,7 +147,7 @@ def _tokenizer(meta: dict[str, Any], path: Path) -> PreTrainedTokenizerBase:
 
     if gguf.Keys.Tokenizer.HF_JSON in meta:
         backend = Tokenizer.from_str(meta[gguf.Keys.Tokenizer.HF_JSON])
-    else:
+    else:  # llama.cpp's converter: the vocabulary as tokenizer.ggml.* arrays, rebuilt by transformers
         backend = _ggml_tokenizer(meta, tokens, path)
     tok = transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend,
@@ -152,7 +174,14 @@ def _load_qwen3next(
         if not (config.tie_word_embeddings and name == "lm_head.weight")
     }
     check_size(sum(torch.Size(s).numel() for s in expected.values()), layout, path, limits)  # before allocating
-    arrays = {t.name: gguf.quants.dequantize(layout.array(t), t.tensor_type) for t in layout.tensors}  # float32
+    # float32, row-major; the MTP block (blk.{layers}.*, llama.cpp's speculative draft head) has no place in
+    # transformers' Qwen3NextForCausalLM, which drops MTP weights from safetensors checkpoints too
+    blocks = int(meta["qwen3next.block_count"])
+    arrays = {
+        t.name: gguf.quants.dequantize(layout.array(t), t.tensor_type)
+        for t in layout.tensors
+        if not _in_mtp_block(t.name, config.num_hidden_layers, blocks)
+    }
     state = from_gguf_tensors(arrays, config, expected)
     model = transformers.Qwen3NextForCausalLM(config)
     missing, unexpected = model.load_state_dict(state, strict=False)

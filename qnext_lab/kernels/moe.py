@@ -63,9 +63,10 @@ def _experts(
     limit: float,
     backend: str | None,
     validate: bool,
+    tile_row: int | None = None,
 ) -> tuple[torch.Tensor, AlignResult, torch.Tensor, str]:
     num_slots = topk_ids.numel()
-    cfg = pick_config(num_slots, weights.num_experts, weights.intermediate_size, weights.hidden_size)
+    cfg = pick_config(num_slots, weights.num_experts, weights.intermediate_size, weights.hidden_size, row=tile_row)
     chosen = resolve_backend(x, backend)
     if chosen == "torch":
         align = align_reference(topk_ids, weights.num_experts, cfg.block_m)
@@ -73,7 +74,7 @@ def _experts(
         return down_reference(h, weights, topk_ids, topk_weights), align, h, chosen
     align = align_block_size(topk_ids, weights.num_experts, cfg.block_m, backend="triton", validate=validate)
     h = gate_up(x.contiguous(), weights, align, topk_ids.shape[1], gate=gate, alpha=alpha, limit=limit, config=cfg)
-    cfg2 = pick_config(num_slots, weights.num_experts, weights.hidden_size, weights.intermediate_size)
+    cfg2 = pick_config(num_slots, weights.num_experts, weights.hidden_size, weights.intermediate_size, row=tile_row)
     out = down_combine(h, weights, align, topk_weights, out_dtype=x.dtype, config=cfg2)  # (T, H)
     return out, align, h, chosen
 
@@ -89,10 +90,14 @@ def moe_experts(
     limit: float = 7.0,
     backend: str | None = None,
     validate: bool = True,
+    tile_row: int | None = None,
 ) -> torch.Tensor:
-    """Experts only (routing done elsewhere): (T, H) tokens, (T, k) ids and weights -> (T, H)."""
+    """Experts only (routing done elsewhere): (T, H) tokens, (T, k) ids and weights -> (T, H).
+
+    ``tile_row`` forces a row of the tuning table for both GEMMs (the self-check runs every row).
+    """
     _check_inputs(x, weights, topk_ids, topk_weights)
-    return _experts(x, weights, topk_ids, topk_weights, gate, alpha, limit, backend, validate)[0]
+    return _experts(x, weights, topk_ids, topk_weights, gate, alpha, limit, backend, validate, tile_row)[0]
 
 
 def moe_forward(

@@ -14,6 +14,8 @@ this project; see docs/benchmarks.md):
 - prefill (> 128 rows per expert): 64 x 128 x 64 tiles, 8 warps, 4 stages (compute-bound).
 
 To retune: run ``benchmarks/bench_moe_gpu.py --sweep`` on the target GPU and edit ``_TABLE``.
+Every row of the table can be picked for any model (a long enough prefill reaches the last), so the runtime's
+self-check runs each row's tiles (``row=``, ``table_rows()``) before the Triton path serves a model.
 
     cfg = pick_config(num_slots=10, num_experts=512, n=512, k=2048)
     cfg.block_m, cfg.block_n, cfg.block_k
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from .backend import interpreting
 from .triton_lang import triton
 
-__all__ = ["GemmConfig", "pick_config"]
+__all__ = ["GemmConfig", "pick_config", "table_rows"]
 
 
 @dataclass(frozen=True)
@@ -45,22 +47,33 @@ _TABLE: tuple[tuple[float, GemmConfig], ...] = (
 )
 # The interpreter runs each program in numpy: small tiles keep odd test shapes cheap and still
 # exercise the masking of partial tiles.
-_INTERPRETER = GemmConfig(16, 64, 64, 4, 1)
+_INTERPRETER_TABLE: tuple[tuple[float, GemmConfig], ...] = ((float("inf"), GemmConfig(16, 64, 64, 4, 1)),)
 
 
-def pick_config(num_slots: int, num_experts: int, n: int, k: int) -> GemmConfig:
-    """Tile sizes for a grouped GEMM with ``num_slots`` rows over ``num_experts``, output N, reduction K."""
-    if interpreting():
-        return _INTERPRETER
-    rows_per_expert = num_slots / max(min(num_slots, num_experts), 1)
-    for limit, cfg in _TABLE:
-        if rows_per_expert <= limit:
-            # Never a tile much wider than the matrix: small test configs (N, K < 64) would only mask.
-            return GemmConfig(
-                cfg.block_m,
-                max(16, min(cfg.block_n, triton.next_power_of_2(n))),
-                max(16, min(cfg.block_k, triton.next_power_of_2(k))),
-                cfg.num_warps,
-                cfg.num_stages,
-            )
-    raise AssertionError("unreachable: the last table row has no limit")
+def _table() -> tuple[tuple[float, GemmConfig], ...]:
+    return _INTERPRETER_TABLE if interpreting() else _TABLE
+
+
+def table_rows() -> int:
+    """How many rows the table in use has (the self-check runs each: ``pick_config(..., row=i)``)."""
+    return len(_table())
+
+
+def pick_config(num_slots: int, num_experts: int, n: int, k: int, *, row: int | None = None) -> GemmConfig:
+    """Tile sizes for a grouped GEMM with ``num_slots`` rows over ``num_experts``, output N, reduction K.
+
+    ``row`` forces a table row instead of the one the rows per expert select (for the self-check).
+    """
+    table = _table()
+    if row is None:
+        rows_per_expert = num_slots / max(min(num_slots, num_experts), 1)
+        row = next(i for i, (limit, _) in enumerate(table) if rows_per_expert <= limit)  # the last has no limit
+    cfg = table[row][1]
+    # Never a tile much wider than the matrix: small test configs (N, K < 64) would only mask.
+    return GemmConfig(
+        cfg.block_m,
+        max(16, min(cfg.block_n, triton.next_power_of_2(n))),
+        max(16, min(cfg.block_k, triton.next_power_of_2(k))),
+        cfg.num_warps,
+        cfg.num_stages,
+    )

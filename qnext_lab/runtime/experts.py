@@ -9,7 +9,8 @@ Under ``auto``, what the Triton kernels cannot do (gradients, ungated experts, p
 custom gates) runs on the torch runtime; under an explicit ``triton`` it raises ``UnsupportedExpertsError``.
 Before the Triton path first serves a (device, dtype, weight layout), ``self_check.triton_verified`` compares
 it with the torch reference on real weights; a layout that fails runs on the torch runtime (``auto``, one
-warning) or raises ``TritonSelfCheckError`` (explicit ``triton``).
+warning) or raises ``TritonSelfCheckError`` (explicit ``triton``); so does a Triton launch that fails later.
+Inside ``torch.compile`` the torch runtime always runs (sync-free, no module-global state read).
 Knows nothing about routing capture or widgets.
 
     import qnext_lab  # registers "qnext"
@@ -18,8 +19,6 @@ Knows nothing about routing capture or widgets.
 
 from __future__ import annotations
 
-import weakref
-
 import torch
 from transformers.activations import SiLUActivation
 from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS, _default_apply_gate
@@ -27,7 +26,7 @@ from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS, _default_apply_
 from ..kernels.backend import requested_backend, resolve_backend
 from ..kernels.layout import ExpertWeights
 from .experts_module import missing_experts_attributes
-from .self_check import triton_verified
+from .self_check import report_failure, triton_verified
 from .torch_experts import torch_experts_forward
 
 __all__ = [
@@ -39,7 +38,7 @@ __all__ = [
 ]
 
 IMPLEMENTATION_NAME = "qnext"
-_CHECKED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()  # modules already checked: decode is per-µs
+_CHECKED_ATTRIBUTE = "_qnext_lab_checked"  # set on a module once it passed _check_module (decode is per-µs)
 
 
 class UnsupportedExpertsError(NotImplementedError):
@@ -47,8 +46,15 @@ class UnsupportedExpertsError(NotImplementedError):
 
 
 def _check_module(module: torch.nn.Module) -> None:
-    if module in _CHECKED and not getattr(module, "_is_expert_parallel", False):
-        return
+    """``_validate_module`` once per module (eager only). The mark lives on the module itself, not in a
+    module-global set: a compiled graph guards on what it reads, and a global set changes as other models come
+    and go (dynamo guards on the former global WeakSet went stale or failed to build)."""
+    if not module.__dict__.get(_CHECKED_ATTRIBUTE) or getattr(module, "_is_expert_parallel", False):
+        _validate_module(module)
+        module.__dict__[_CHECKED_ATTRIBUTE] = True
+
+
+def _validate_module(module: torch.nn.Module) -> None:
     missing = missing_experts_attributes(module)
     if missing:
         raise UnsupportedExpertsError(
@@ -60,7 +66,6 @@ def _check_module(module: torch.nn.Module) -> None:
             f"{type(module).__name__} is sharded with expert parallelism; 'qnext' runs all experts on one "
             "device. Load without a tensor/expert-parallel plan, or use experts_implementation='grouped_mm'"
         )
-    _CHECKED.add(module)
 
 
 def triton_plan(module: torch.nn.Module) -> tuple[ExpertWeights, str, float, float]:
@@ -116,7 +121,16 @@ def qnext_experts_forward(
     top_k_index: torch.Tensor,  # (T, k)
     top_k_weights: torch.Tensor,  # (T, k)
 ) -> torch.Tensor:  # (T, H)
-    """ExpertsInterface entry point: route the call to the Triton kernels or the torch runtime."""
+    """ExpertsInterface entry point: route the call to the Triton kernels or the torch runtime.
+
+    Inside ``torch.compile`` the call is traced once into the graph: the module checks run at trace time (on
+    the module's own attributes, which the compiler guards like any other), no backend setting, self-check
+    verdict or other module-global state is read, and the torch runtime's sync-free formulation runs (the Triton
+    chain syncs with the host to size its blocks).
+    """
+    if torch.compiler.is_compiling():
+        _validate_module(self)  # traced once: costs nothing per call
+        return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
     _check_module(self)
     if resolve_backend(hidden_states) == "torch":
         return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
@@ -137,9 +151,21 @@ def qnext_experts_forward(
     from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
 
     x = hidden_states.to(weights.dtype)  # autocast can hand fp32 activations to bf16 weights
-    out = moe_experts(
-        x, weights, top_k_index, top_k_weights, gate=gate, alpha=alpha, limit=limit, backend="triton", validate=False
-    )
+    try:
+        out = moe_experts(
+            x,
+            weights,
+            top_k_index,
+            top_k_weights,
+            gate=gate,
+            alpha=alpha,
+            limit=limit,
+            backend="triton",
+            validate=False,
+        )
+    except Exception as exc:  # a compile or launch failure the check did not foresee: torch from now on
+        report_failure(weights, gate, exc, explicit)  # one warning (auto) or TritonSelfCheckError (triton)
+        return torch_experts_forward(self, hidden_states, top_k_index, top_k_weights)
     return out.to(hidden_states.dtype)
 
 

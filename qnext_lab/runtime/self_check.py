@@ -3,12 +3,17 @@
 ``load()`` selects the ``"qnext"`` experts, which run the Triton kernels on CUDA tensors. Some of what they do
 (bf16 ``tl.dot``, the tile shapes a given GPU compiles) cannot be checked by Triton's CPU interpreter, so the
 first time the Triton path meets a (device, dtype, weight layout) it is checked here against the pure-torch
-reference on a small input drawn from the real weights: a decode-sized and a prefill-sized batch, routed to a
-spread of experts that includes the first and the last. On a mismatch or an error (a kernel that does not
-compile, an out-of-memory, ...) the verdict is kept for the process: under ``QNEXT_LAB_BACKEND=auto`` a warning
-is issued once and that layout runs on the torch path from then on; under an explicit ``triton`` a
-``TritonSelfCheckError`` says what failed and what to do. Knows the kernels and their references; knows
-nothing about transformers modules, routing capture or widgets.
+reference on small inputs drawn from the real weights, routed to a spread of experts that includes the first
+and the last: one decode-sized batch (1 token: the one-block-per-slot alignment when 4*S <= E, tiles as picked)
+and, for every row of the tuning table (``kernels.tuning``: each row can be picked for any model, the last by a
+long enough prefill), a 33-token batch run with that row's tiles for both GEMMs (rows whose tiles coincide at
+this model's shapes run once). So every kernel configuration the model can launch is compiled, launched and
+compared before the verdict "passed". On a mismatch or an error (a kernel that does not compile, too little
+shared memory, an out-of-memory, ...) the verdict is kept for the process: under ``QNEXT_LAB_BACKEND=auto`` a
+warning is issued once and that layout runs on the torch path from then on; under an explicit ``triton`` a
+``TritonSelfCheckError`` says what failed and what to do. A failure after the check passed (``report_failure``,
+called by the experts entry point for any exception a Triton launch raises) gets the same treatment. Knows the
+kernels and their references; knows nothing about transformers modules, routing capture or widgets.
 
     if not triton_verified(weights, "silu", 1.702, 7.0, top_k=10, explicit=False):
         ...  # run the torch path instead
@@ -35,6 +40,7 @@ __all__ = [
     "check_triton_path",
     "clear_verdicts",
     "layout_key",
+    "report_failure",
     "triton_verified",
     "verdicts",
 ]
@@ -53,12 +59,22 @@ class TritonSelfCheckError(RuntimeError):
 
 
 def _triton_experts(
-    x: torch.Tensor, weights: ExpertWeights, ids: torch.Tensor, tw: torch.Tensor, gate: str, alpha: float, limit: float
+    x: torch.Tensor,
+    weights: ExpertWeights,
+    ids: torch.Tensor,
+    tw: torch.Tensor,
+    gate: str,
+    alpha: float,
+    limit: float,
+    tile_row: int | None,
 ) -> torch.Tensor:
-    """The path under check: (T, H) tokens, (T, k) ids and weights -> (T, H) on the Triton kernels."""
+    """The path under check: (T, H) tokens, (T, k) ids and weights -> (T, H) on the Triton kernels.
+
+    ``tile_row``: the tuning-table row both GEMMs use (None: the row the batch size picks).
+    """
     from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
 
-    return moe_experts(x, weights, ids, tw, gate=gate, alpha=alpha, limit=limit, backend="triton")
+    return moe_experts(x, weights, ids, tw, gate=gate, alpha=alpha, limit=limit, backend="triton", tile_row=tile_row)
 
 
 # The function the check runs; tests replace it with a failing kernel to exercise the fallback on a CPU.
@@ -114,6 +130,34 @@ def check_triton_path(weights: ExpertWeights, gate: str, alpha: float, limit: fl
         return _compare(weights, gate, alpha, limit, top_k)
 
 
+def check_runs(weights: ExpertWeights) -> list[tuple[int, int | None]]:
+    """The (tokens, tuning-table row) batches the check runs: one decode-sized batch with the tiles it picks,
+    then a prefill-sized batch per row whose (gate_up, down) tiles differ at these shapes."""
+    from ..kernels.tuning import pick_config, table_rows  # imports triton: only where the Triton path runs
+
+    runs: list[tuple[int, int | None]] = [(CHECK_TOKENS[0], None)]
+    seen = set()
+    for row in range(table_rows()):
+        I, H, E = weights.intermediate_size, weights.hidden_size, weights.num_experts
+        tiles = (pick_config(1, E, I, H, row=row), pick_config(1, E, H, I, row=row))
+        if tiles not in seen:
+            seen.add(tiles)
+            runs.append((CHECK_TOKENS[1], row))
+    return runs
+
+
+def _tiles(weights: ExpertWeights, row: int | None, tokens: int, top_k: int) -> str:
+    from ..kernels.tuning import pick_config
+
+    I, H, E = weights.intermediate_size, weights.hidden_size, weights.num_experts
+    a, b = pick_config(tokens * top_k, E, I, H, row=row), pick_config(tokens * top_k, E, H, I, row=row)
+    where = "the tiles it picks" if row is None else f"tuning row {row}"
+    return (
+        f"{tokens} token(s), {where} (gate_up {a.block_m}x{a.block_n}x{a.block_k}, "
+        f"down {b.block_m}x{b.block_n}x{b.block_k}, {a.num_warps} warps, {a.num_stages} stages)"
+    )
+
+
 def _compare(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_k: int) -> str | None:
     E, H, device, dtype = weights.num_experts, weights.hidden_size, weights.gate_up.device, weights.dtype
     k = max(1, min(int(top_k), E))
@@ -125,15 +169,15 @@ def _compare(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_
     tolerance = TOLERANCE.get(dtype, TOLERANCE[torch.float32])
     from ..kernels.moe import moe_experts  # imports triton: only where the Triton path runs
 
-    for T in CHECK_TOKENS:
+    for T, row in check_runs(weights):
         local = torch.stack([torch.randperm(S, generator=g)[:k] for _ in range(T)])  # (T, k) positions in subset
         ids = experts[local].to(device=device, dtype=torch.int32)  # (T, k) real expert ids, distinct per row
         tw = torch.softmax(torch.randn(T, k, generator=g), dim=-1).to(device)  # (T, k) fp32
         x = torch.randn(T, H, generator=g).to(device=device, dtype=dtype)  # (T, H)
         try:
-            got = triton_experts(x, weights, ids, tw, gate, alpha, limit)  # (T, H)
+            got = triton_experts(x, weights, ids, tw, gate, alpha, limit, row)  # (T, H)
         except Exception as exc:  # any failure (compile, launch, OOM) means: do not use this path
-            return f"the Triton kernels failed on {T} token(s): {type(exc).__name__}: {exc}"
+            return f"the Triton kernels failed on {_tiles(weights, row, T, k)}: {type(exc).__name__}: {exc}"
         ref = moe_experts(
             x.float(),
             reference_weights,
@@ -145,15 +189,16 @@ def _compare(weights: ExpertWeights, gate: str, alpha: float, limit: float, top_
             backend="torch",
         )  # (T, H) fp32
         if not isinstance(got, torch.Tensor) or got.shape != ref.shape:
-            return f"the Triton kernels returned {getattr(got, 'shape', type(got).__name__)} for {tuple(ref.shape)}"
+            shape = getattr(got, "shape", type(got).__name__)
+            return f"the Triton kernels returned {shape} for {tuple(ref.shape)} on {_tiles(weights, row, T, k)}"
         got = got.float()
         if not bool(torch.isfinite(got).all()):
-            return f"the Triton kernels returned NaN/inf on {T} token(s) where the reference is finite"
+            return f"the Triton kernels returned NaN/inf on {_tiles(weights, row, T, k)} where the reference is finite"
         error = float((got - ref).norm() / ref.norm().clamp_min(1e-6))
         if error > tolerance:
             return (
-                f"the Triton kernels differ from the torch reference on {T} token(s): relative error "
-                f"{error:.3g} > {tolerance:g} for {dtype}"
+                f"the Triton kernels differ from the torch reference on {_tiles(weights, row, T, k)}: relative "
+                f"error {error:.3g} > {tolerance:g} for {dtype}"
             )
     return None
 
@@ -173,23 +218,43 @@ def triton_verified(weights: ExpertWeights, gate: str, alpha: float, limit: floa
             reason = _verdicts[key]
     if reason is None:
         return True
+    _act_on_failure(key, weights, reason, explicit, "failed their first-use self-check")
+    return False
+
+
+def report_failure(weights: ExpertWeights, gate: str, exc: BaseException, explicit: bool) -> None:
+    """A Triton launch failed after the check passed (a shape the check could not foresee, an OOM, ...).
+
+    The layout is marked failed for the process, so every later call takes the torch path: one warning under
+    ``auto``; ``TritonSelfCheckError`` (chained to ``exc``) under an explicit ``triton``.
+    """
+    key = layout_key(weights, gate)
+    reason = f"{type(exc).__name__}: {exc}"
+    with _lock:
+        _verdicts[key] = f"failed after passing the self-check: {reason}"
+    try:
+        _act_on_failure(key, weights, reason, explicit, "passed their first-use self-check but then failed")
+    except TritonSelfCheckError as error:
+        raise error from exc
+
+
+def _act_on_failure(key: tuple, weights: ExpertWeights, reason: str, explicit: bool, what: str) -> None:
     where = f"{weights.gate_up.device} / {weights.dtype} / experts {tuple(weights.gate_up.shape)}"
     if explicit:
         raise TritonSelfCheckError(
-            f"{ENV_VAR}=triton, but the first-use self-check failed on {where}: {reason}. "
+            f"{ENV_VAR}=triton, but the Triton experts {what} on {where}: {reason}. "
             f"Use {ENV_VAR}=torch (or auto, which falls back to torch with a warning), "
             "and please report this with your GPU, dtype and triton version"
         )
     if key not in _warned:
         _warned.add(key)
         warnings.warn(
-            f"qnext-lab: the Triton experts failed their first-use self-check on {where} ({reason}); "
+            f"qnext-lab: the Triton experts {what} on {where} ({reason}); "
             f"these experts run on the torch path instead (slower, correct). Set {ENV_VAR}=torch to "
             "skip the check",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=5,
         )
-    return False
 
 
 def verdicts() -> dict[tuple, str | None]:

@@ -15,13 +15,21 @@ combined in fp32: with one thread by ``index_add_`` (sequential: deterministic),
 summing each token's k rows in rank order (``index_add_`` with 2+ CPU threads is ~100x slower). Works with any experts module
 that follows transformers v5's contract: it calls the module's own ``_apply_gate`` (GPT-OSS's clamped
 SwiGLU included), ``act_fn`` when ``has_gate`` is False, and ``post_expert_norm`` when present.
-Knows nothing about Triton or routing capture.
+
+Inside ``torch.compile`` (``torch.compiler.is_compiling()``) nothing may depend on the routing's values on the
+host (a ``.tolist()`` of the counts is a data-dependent guard, ``GuardOnDataDependentSymNode`` under
+``fullgraph=True``): the small case is the gathered batched matmuls as in eager; otherwise the slots are sorted,
+the group offsets come from ``searchsorted`` (a fixed (E,) shape) and both projections go through
+transformers' ``grouped_mm_fallback`` custom op (opaque to the compiler, its one host sync happens at run
+time, differentiable), and the k contributions are combined by unsort + rank-order sum. No module-global
+state is read on any path. Knows nothing about Triton or routing capture.
 
     out = torch_experts_forward(module, hidden_states, top_k_index, top_k_weights)   # (T, H)
 """
 
 import torch
 import torch.nn.functional as F
+import transformers.integrations.moe  # noqa: F401  registers torch.ops.transformers.grouped_mm_fallback
 
 __all__ = ["grouped_mm_usable", "torch_experts_forward"]
 
@@ -81,6 +89,25 @@ def _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale):
     return y
 
 
+def _grouped_sync_free(module, rows, proj, proj_bias, sorted_experts, num_experts, scale):
+    """The sorted strategy with no host sync in the traced graph (for ``torch.compile``)."""
+    experts = torch.arange(num_experts, device=sorted_experts.device, dtype=sorted_experts.dtype)  # (E,)
+    offsets = torch.searchsorted(sorted_experts, experts, right=True)  # (E,) end row of each expert's group
+    grouped = torch.ops.transformers.grouped_mm_fallback  # a custom op: compiled graphs call it, never trace it
+    w1 = proj if module.is_transposed else proj.transpose(-2, -1)  # (E, H, 2I) view
+    pre = grouped(rows.to(w1.dtype), w1, offsets)  # (S, 2I)
+    if proj_bias is not None:
+        pre = pre + proj_bias[sorted_experts]
+    act = _activate(module, pre)  # (S, I)
+    if scale is not None:
+        act = act * scale
+    down = module.down_proj if module.is_transposed else module.down_proj.transpose(-2, -1)  # (E, I, H)
+    y = grouped(act.to(down.dtype), down, offsets)  # (S, H)
+    if module.has_bias:
+        y = y + module.down_proj_bias[sorted_experts]
+    return y
+
+
 def _per_active_expert(module, rows, proj, proj_bias, active, counts, scale):
     outs = []
     start = 0
@@ -132,6 +159,7 @@ def torch_experts_forward(
 ) -> torch.Tensor:  # (T, H)
     num_tokens, top_k = top_k_index.shape
     num_experts = module.num_experts
+    compiling = torch.compiler.is_compiling()  # a constant to the compiler: picks the sync-free formulation
     flat = top_k_index.reshape(-1)  # (S,)
     if flat.numel() == 0:
         return torch.zeros_like(hidden_states)
@@ -154,14 +182,17 @@ def torch_experts_forward(
         sorted_experts, order = torch.sort(flat, stable=True)  # (S,) the one sort
         token_of_row = order // top_k  # (S,)
         rows = hidden_states[token_of_row]  # (S, H) grouped by expert
-        counts = torch.bincount(flat, minlength=num_experts)  # (E,)
         route_w = top_k_weights.reshape(-1)[order].unsqueeze(-1)  # (S, 1) weights in sorted order
         scale = route_w.float() if fold else None
+        if compiling:
+            y = _grouped_sync_free(module, rows, proj, proj_bias, sorted_experts, num_experts, scale)
         # Few slots (decode): a Python loop over the few active experts beats grouped_mm's walk over all
         # E groups (measured at E=512: 1.8 vs 3.0 ms for one token, k=10; see docs/benchmarks.md).
-        if flat.numel() > _LOOP_MAX_SLOTS and grouped_mm_usable(rows, (proj, module.down_proj)):
+        elif flat.numel() > _LOOP_MAX_SLOTS and grouped_mm_usable(rows, (proj, module.down_proj)):
+            counts = torch.bincount(flat, minlength=num_experts)  # (E,)
             y = _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale)
         else:
+            counts = torch.bincount(flat, minlength=num_experts)  # (E,)
             active = torch.nonzero(counts).squeeze(1)  # (A,)
             y = _per_active_expert(module, rows, proj, proj_bias, active.tolist(), counts[active].tolist(), scale)
 
@@ -171,7 +202,7 @@ def torch_experts_forward(
         y = y.float() * route_w.float()  # (S, H) fp32
     if order is None:  # slot order: sum each token's k rows in rank order
         return y.float().view(num_tokens, top_k, -1).sum(dim=1).to(hidden_states.dtype)
-    if y.device.type == "cpu" and torch.get_num_threads() == 1:
+    if not compiling and y.device.type == "cpu" and torch.get_num_threads() == 1:
         out = torch.zeros(num_tokens, y.shape[-1], dtype=torch.float32, device=y.device)  # (T, H)
         out.index_add_(0, token_of_row, y.float())  # fp32 combine of the k contributions, sequential on CPU
     else:

@@ -13,7 +13,9 @@ and the rule for when it closes thinking), ``request`` (GenerationOptions, the c
 (the only caller of ``model.generate``: lock, processors, streamer, capture, seed), ``result`` (Generation),
 ``tools`` (schemas, parsing tool calls, calling them), ``generation`` (generate, generate_batch),
 ``streaming`` (stream_generate, GenerationStream, Piece), ``prefix`` (re-answering from a cached unlimited
-run), ``sweep`` (sweep_budget), ``agent`` (run_agent, stream_agent, AgentRun), ``verdict`` (the answer of a turn,
+run), ``sweep`` (sweep_budget, sweep_generations, SweepRuns), ``parallel`` (split_budget: one long
+chain vs N chains + majority vote at equal total budget; budget_flips), ``agent`` (run_agent, stream_agent, AgentRun, AgentTurn,
+ToolResult), ``verdict`` (the answer of a turn,
 is_right, Expected, AnswerKey, the budget-hit rule).
 """
 
@@ -26,6 +28,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "AgentRun": "agent",
+        "AgentTurn": "agent",
         "AnswerKey": "verdict",
         "Expected": "verdict",
         "Generation": "result",
@@ -35,13 +38,19 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Piece": "streaming",
         "ThinkingBudgetProcessor": "budget",
         "ToolCall": "tools",
+        "ToolResult": "agent",
         "answer_at_budget": "prefix",
+        "budget_flips": "parallel",
         "generate": "generation",
         "generate_batch": "generation",
+        "majority_vote": "parallel",
         "is_right": "verdict",
         "run_agent": "agent",
+        "split_budget": "parallel",
         "stream_agent": "agent",
         "stream_generate": "streaming",
         "sweep_budget": "sweep",
+        "sweep_generations": "sweep",
+        "SweepRuns": "sweep",
     },
 )

@@ -27,7 +27,7 @@ from ..checks import as_int
 from ..trace.phases import PROMPT, TOOL_RESPONSE, phase_id
 from ..trace.routing_trace import RoutingTrace
 from .engine import make_processor, run
-from .request import ContextOverflowError, GenerationOptions, make_request
+from .request import ContextOverflowError, GenerationOptions, make_request, takes_options
 from .result import Generation
 from .streaming import GenerationStream, PhaseStreamer, Piece, StreamJob
 from .template import PromptLike, to_messages
@@ -161,8 +161,10 @@ def _agent_loop(
     for t in range(max_turns + 1):  # max_turns tool rounds, then one last turn to answer
         used = sum(turn.generation.thinking_tokens for turn in turns)
         remaining = None if budget is None else max(budget - used, 0)
+        still = None if options.min_thinking is None else (max(options.min_thinking - used, 0) or None)
+        turn_options = options.replace(budget=remaining, min_thinking=still)
         try:
-            req = make_request(model, tokenizer, [conversation], options.replace(budget=remaining), schemas)
+            req = make_request(model, tokenizer, [conversation], turn_options, schemas)
         except ContextOverflowError as err:
             if not turns:
                 raise
@@ -234,31 +236,28 @@ def _assistant_content(tokenizer: Any, gen: Generation) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=False)
 
 
+@takes_options(capture=True)
 def run_agent(
     model: Any,
     tokenizer: Any,
     messages: PromptLike,
     tools: Sequence[Tool],
     *,
+    options: GenerationOptions,
     max_turns: int = 4,
     max_calls: int | None = None,
-    budget: int | None = None,
-    capture: bool = True,
-    thinking: bool = True,
-    max_new_tokens: int | None = None,
-    stop_text: str | None = None,
-    do_sample: bool = False,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    top_k: int | None = None,
-    seed: int | None = None,
-    timeout: float | None = None,
 ) -> AgentRun:
     """Run the tool loop until the model answers without calling a tool.
 
     Args:
         messages: a user string or chat messages.
         tools: Python functions (typed, Google-style docstring; transformers builds their JSON schemas).
+        options: a ``GenerationOptions`` and/or its fields as keywords, as in ``generate`` (``capture`` defaults
+            to True here: one routing trace of the episode, ``AgentRun.trace``), with two episode rules:
+            ``budget`` counts thinking over the *whole episode* (each turn gets what earlier turns left,
+            thinking reopened later in a turn is counted too, and the stop text is only ever forced inside a
+            think block, never inside a ``<tool_call>`` nor after ``</think>``), ``min_thinking`` likewise
+            (each turn is asked for what earlier turns have not thought yet); ``max_new_tokens`` is per turn.
         max_turns: tool-call rounds allowed; a call after them is answered with a tool message saying the
             limit is reached (the model's last turn), and the run ends with ``finish_reason="max_turns"``.
         max_calls: tool calls *run* over the whole episode (default ``max_turns``, so by default one call
@@ -266,56 +265,25 @@ def run_agent(
             with a tool message saying the limit is reached instead of running. So at most ``max_calls``
             functions run and at most ``max_turns + 1`` generations happen, whatever the model writes.
             Both take Python or numpy/torch integers in [1, 1000].
-        budget: thinking tokens allowed over the *whole episode*: each turn gets what earlier turns left,
-            thinking reopened later in a turn is counted too, and the stop text is only ever forced inside a
-            think block (never inside a ``<tool_call>``, never after ``</think>``).
-        capture: record one routing trace of the episode (``AgentRun.trace``).
-        thinking, max_new_tokens (per turn), stop_text, do_sample, temperature, top_p, top_k, seed, timeout:
-            as in ``generate``.
     """
-    options = GenerationOptions(
-        thinking=thinking,
-        budget=budget,
-        max_new_tokens=max_new_tokens,
-        stop_text=stop_text,
-        do_sample=do_sample,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        seed=seed,
-        capture=capture,
-        timeout=timeout,
-    )
     if isinstance(options.budget, tuple):
         raise TypeError("run_agent takes one budget for the episode (an int or None)")
     return _agent_loop(model, tokenizer, messages, tools, options, _check_limits(max_turns, max_calls))
 
 
+@takes_options(capture=True)
 def stream_agent(
     model: Any,
     tokenizer: Any,
     messages: PromptLike,
     tools: Sequence[Tool],
     *,
+    options: GenerationOptions,
     max_turns: int = 4,
     max_calls: int | None = None,
-    budget: int | None = None,
-    capture: bool = True,
-    thinking: bool = True,
-    max_new_tokens: int | None = None,
-    stop_text: str | None = None,
-    timeout: float | None = None,
 ) -> GenerationStream:
     """``run_agent`` in a background thread: iterate for ``Piece``s of every phase (thinking, tool_call,
     answer, and one "tool_response" piece per tool result); ``stream.result`` is the ``AgentRun``."""
-    options = GenerationOptions(
-        thinking=thinking,
-        budget=budget,
-        max_new_tokens=max_new_tokens,
-        stop_text=stop_text,
-        capture=capture,
-        timeout=timeout,
-    )
     if isinstance(options.budget, tuple):
         raise TypeError("stream_agent takes one budget for the episode (an int or None)")
     limits = _check_limits(max_turns, max_calls)

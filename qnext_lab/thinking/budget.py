@@ -23,7 +23,6 @@ Knows nothing about chat templates beyond the marker ids.
 
 from __future__ import annotations
 
-import operator
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
+from ..checks import as_int
 from .phases import THINKING, RowPhase, start_state
 from .template import resolve_stop_text, stop_token_ids, think_tokens
 
@@ -43,15 +43,7 @@ def check_budget(budget: Any, name: str = "budget") -> Budget:
     (``operator.index``); bools, floats and other types raise TypeError, negatives ValueError."""
     if budget is None:
         return None
-    if isinstance(budget, bool):
-        raise TypeError(f"{name} must be a non-negative int or None (unlimited), got {budget!r}")
-    try:
-        value = operator.index(budget)
-    except TypeError:
-        raise TypeError(f"{name} must be a non-negative int or None (unlimited), got {budget!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0 (0 closes thinking at once), got {value}")
-    return value
+    return as_int(budget, name, low=0, hint=" (a non-negative int, 0 closes thinking at once, or None: unlimited)")
 
 
 def closes_thinking(row: RowPhase, budget: Budget) -> bool:

@@ -1,9 +1,11 @@
 """A generation request: the options of a generation as one typed, checked object (``GenerationOptions``),
 and the rendered prompts they apply to (``Request``), checked against the model before any model call.
 
-``generate``, ``generate_batch``, ``stream_generate`` and ``run_agent`` each take the options as explicit
-keywords and build one ``GenerationOptions``; the engine reads only this object. Bad values raise
-TypeError/ValueError here, where they enter. Knows the chat template (``template``) and the row start rule
+``GenerationOptions`` is the one definition of the generation options: ``generate``, ``generate_batch``,
+``stream_generate``, ``run_agent`` and ``stream_agent`` are wrapped by ``takes_options``, so each accepts
+``options=GenerationOptions(...)`` and/or every field as a keyword (the keywords override the object's fields),
+with the same names, types and defaults (the agent calls capture by default), and shows them in its signature;
+the engine reads only the object. Bad values raise TypeError/ValueError here, where they enter. Knows the chat template (``template``) and the row start rule
 (``phases``); knows nothing about ``model.generate``, streaming or traces.
 
     opts = GenerationOptions(budget=16, max_new_tokens=64)
@@ -12,12 +14,13 @@ TypeError/ValueError here, where they enter. Knows the chat template (``template
 
 from __future__ import annotations
 
-import math
-import operator
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, fields, replace
+from typing import Any, TypeVar
 
+from ..checks import as_float, as_int
 from .budget import Budget, check_budget
 from .phases import start_state
 from .template import PromptLike, ThinkTokens, render_prompt, think_tokens, thinking_enabled, to_messages
@@ -28,18 +31,6 @@ QWEN_SAMPLING = {
     True: {"temperature": 0.6, "top_p": 0.95, "top_k": 20},  # thinking
     False: {"temperature": 0.7, "top_p": 0.8, "top_k": 20},  # non-thinking
 }
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a positive int, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -84,41 +75,28 @@ class GenerationOptions:
             object.__setattr__(self, "budget", check_budget(self.budget))
         object.__setattr__(self, "min_thinking", check_budget(self.min_thinking, "min_thinking"))
         if self.max_new_tokens is not None:
-            object.__setattr__(self, "max_new_tokens", _check_positive_int(self.max_new_tokens, "max_new_tokens"))
-        if not self.thinking and (any(b is not None for b in self.budgets(1)) or self.min_thinking is not None):
+            object.__setattr__(self, "max_new_tokens", as_int(self.max_new_tokens, "max_new_tokens", low=1))
+        budgets = self.budget if isinstance(self.budget, tuple) else (self.budget,)
+        if not self.thinking and (any(b is not None for b in budgets) or self.min_thinking is not None):
             raise ValueError("budget and min_thinking need thinking=True; with thinking=False nothing is thought")
         if self.stop_text is not None and not isinstance(self.stop_text, str):
             raise TypeError(f"stop_text must be a str, got {type(self.stop_text).__name__}")
-        if self.temperature is not None and not (
-            isinstance(self.temperature, (int, float))
-            and not isinstance(self.temperature, bool)
-            and math.isfinite(self.temperature)
-            and self.temperature > 0
-        ):
-            raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
-        if self.top_p is not None and not (
-            isinstance(self.top_p, (int, float)) and not isinstance(self.top_p, bool) and 0 < self.top_p <= 1
-        ):
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.temperature is not None:
+            temperature = as_float(self.temperature, "temperature", low=0.0)
+            if temperature == 0:
+                raise ValueError("temperature must be > 0; for greedy decoding use do_sample=False")
+            object.__setattr__(self, "temperature", temperature)
+        if self.top_p is not None:
+            top_p = as_float(self.top_p, "top_p", low=0.0, high=1.0)
+            if top_p == 0:
+                raise ValueError("top_p must be in (0, 1], got 0")
+            object.__setattr__(self, "top_p", top_p)
         if self.top_k is not None:
-            try:
-                top_k = operator.index(self.top_k)
-            except TypeError:
-                top_k = -1
-            if isinstance(self.top_k, bool) or top_k < 0:
-                raise ValueError(f"top_k must be an int >= 0, got {self.top_k!r}")
-            object.__setattr__(self, "top_k", top_k)
+            object.__setattr__(self, "top_k", as_int(self.top_k, "top_k", low=0))
         if self.seed is not None:
-            if isinstance(self.seed, bool):
-                raise TypeError(f"seed must be an int or None, got {self.seed!r}")
-            try:
-                object.__setattr__(self, "seed", operator.index(self.seed))
-            except TypeError:
-                raise TypeError(f"seed must be an int or None, got {self.seed!r}") from None
-        if self.timeout is not None and not (
-            isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool) and self.timeout >= 0
-        ):
-            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {self.timeout!r}")
+            object.__setattr__(self, "seed", as_int(self.seed, "seed"))
+        if self.timeout is not None:
+            object.__setattr__(self, "timeout", as_float(self.timeout, "timeout", low=0.0, finite=False))
 
     def budgets(self, rows: int) -> list[Budget]:
         """One budget per row of a batch of ``rows``."""
@@ -143,6 +121,57 @@ class GenerationOptions:
             "top_p": self.top_p if self.top_p is not None else qwen["top_p"],
             "top_k": self.top_k if self.top_k is not None else qwen["top_k"],
         }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+OPTION_NAMES = tuple(f.name for f in fields(GenerationOptions))
+
+
+def takes_options(**defaults: Any) -> Callable[[F], F]:
+    """Decorate a public generation call whose body takes ``options: GenerationOptions`` (keyword-only).
+
+    The call then accepts ``options=`` and/or every ``GenerationOptions`` field as a keyword (keywords override
+    the object's fields; ``defaults`` changes a field's default for this call), and its signature lists them,
+    so ``help()`` and Jupyter's Shift-Tab show every option with its type and default.
+    """
+    for name in defaults:
+        if name not in OPTION_NAMES:
+            raise TypeError(f"{name!r} is not a GenerationOptions field")
+
+    def wrap(fn: F) -> F:
+        signature = inspect.signature(fn)
+        if "options" not in signature.parameters:
+            raise TypeError(f"{fn.__name__} must take options: GenerationOptions")
+        before = [p for p in signature.parameters.values() if p.kind is not p.KEYWORD_ONLY]
+        after = [p for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY and p.name != "options"]
+        option_parameters = [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=defaults.get(f.name, f.default if f.default is not MISSING else None),
+                annotation=f.type,
+            )
+            for f in fields(GenerationOptions)
+        ]
+        options_parameter = inspect.Parameter(
+            "options", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="GenerationOptions | None"
+        )
+
+        @functools.wraps(fn)
+        def call(*args: Any, options: GenerationOptions | None = None, **kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in list(kwargs) if name in OPTION_NAMES}
+            if options is None:
+                options = GenerationOptions(**{**defaults, **given})
+            elif not isinstance(options, GenerationOptions):
+                raise TypeError(f"options must be a GenerationOptions, got {type(options).__name__}")
+            elif given:
+                options = options.replace(**given)
+            return fn(*args, options=options, **kwargs)
+
+        call.__signature__ = signature.replace(parameters=[*before, options_parameter, *option_parameters, *after])
+        return call  # type: ignore[return-value]
+
+    return wrap
 
 
 @dataclass(frozen=True)

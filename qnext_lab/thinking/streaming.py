@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from ..trace.lock import held_here
 from .budget import ThinkingBudgetProcessor
 from .engine import StepClock, make_processor, run
 from .phases import RowPhase
-from .request import GenerationOptions, Prepared, make_request
+from .request import GenerationOptions, Prepared, make_request, takes_options
 from .result import Generation
 from .template import PromptLike, ThinkTokens
 from .tools import Tool, tool_schemas
@@ -264,40 +264,18 @@ class GenerationStream:
             job.cancel.set()
 
 
+@takes_options()
 def stream_generate(
     model: Any,
     tokenizer: Any,
     prompt_or_messages: PromptLike,
     *,
-    thinking: bool = True,
-    budget: int | None = None,
-    max_new_tokens: int | None = None,
-    min_thinking: int | None = None,
-    stop_text: str | None = None,
-    do_sample: bool = False,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    top_k: int | None = None,
-    seed: int | None = None,
-    capture: bool = False,
-    tools: list[Tool] | None = None,
-    timeout: float | None = None,
+    options: GenerationOptions,
+    tools: Sequence[Tool] | None = None,
 ) -> GenerationStream:
     """Start ``generate`` (same arguments) in a background thread; iterate the result for ``Piece``s."""
-    options = GenerationOptions(
-        thinking=thinking,
-        budget=budget,
-        max_new_tokens=max_new_tokens,
-        min_thinking=min_thinking,
-        stop_text=stop_text,
-        do_sample=do_sample,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        seed=seed,
-        capture=capture,
-        timeout=timeout,
-    )
+    if isinstance(options.budget, tuple):
+        raise TypeError("stream_generate takes one budget (an int or None)")
     req = make_request(model, tokenizer, [prompt_or_messages], options, tool_schemas(tools))
 
     def work(job: StreamJob) -> Generation:

@@ -5,8 +5,12 @@ Two template styles exist. Hybrid models (Qwen3, the bundled model) switch think
 variable ``enable_thinking`` (False appends an empty ``<think>\\n\\n</think>\\n\\n``) and honour the soft
 switches ``/think`` and ``/no_think`` in user or system messages (the latest wins). Thinking-only
 checkpoints (Qwen3-Next-Thinking) open ``<think>`` in the template themselves, so their output holds only
-``</think>``. Tools are rendered by the template itself (``apply_chat_template(tools=...)``). Knows nothing
-about models or generation.
+``</think>``. The soft switches are Qwen3's alone (its hybrid checkpoints were trained on them): Qwen3.5/3.6
+templates keep ``enable_thinking`` but open ``<think>`` themselves, and their model cards say the soft switch
+is not supported; Qwen3-Next and the 2507 checkpoints have no switch at all. ``render_prompt`` refuses
+``/think`` / ``/no_think`` in the messages for a template of that kind (``supports_soft_switch``) rather than
+sending the model a command it was never taught; use ``thinking=False``. Tools are rendered by the template
+itself (``apply_chat_template(tools=...)``). Knows nothing about models or generation.
 
     tt = think_tokens(tok)                    # ThinkTokens(start_id=..., end_id=..., ...)
     text = render_prompt(tok, "What is 2 + 3?", thinking=True)
@@ -140,6 +144,28 @@ def soft_switch(messages: Messages) -> str | None:
     return latest
 
 
+def supports_soft_switch(tokenizer: Any) -> bool:
+    """Whether ``/think`` / ``/no_think`` mean something to this chat template's model: a template that reads
+    them itself, or Qwen3's hybrid style (``enable_thinking`` changes the prompt, and with thinking on the
+    prompt ends at the assistant header, leaving ``<think>`` to the model). Qwen3.5/3.6 templates open
+    ``<think>`` themselves, thinking-only and instruct-only templates ignore ``enable_thinking``: False."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str):
+        return False
+    if "/no_think" in template:
+        return True
+    probe = [{"role": "user", "content": "hi"}]
+
+    def render(enabled: bool) -> str:
+        with bounded_template():  # the probe renders a stranger's template too
+            return tokenizer.apply_chat_template(
+                probe, tokenize=False, add_generation_prompt=True, enable_thinking=enabled
+            )
+
+    on = render(True)
+    return on != render(False) and not opens_think(on)
+
+
 def thinking_enabled(messages: Messages, thinking: bool) -> bool:
     """The effective mode: ``thinking`` is the hard switch; ``/no_think`` can only turn it off."""
     if not isinstance(thinking, bool):
@@ -160,6 +186,14 @@ def render_prompt(
     if getattr(tokenizer, "chat_template", None) is None:
         raise ValueError("the tokenizer has no chat_template; set tokenizer.chat_template to render prompts")
     messages = to_messages(prompt_or_messages)
+    switch = soft_switch(messages)
+    if switch is not None and not supports_soft_switch(tokenizer):
+        raise ValueError(
+            f"/{switch} in the messages is Qwen3's soft switch, and this chat template's model does not take it "
+            "(Qwen3.5/3.6 templates open <think> themselves and do not support it; Qwen3-Next and the 2507 "
+            "checkpoints have no switch): it would reach the model as plain text. Remove it and use "
+            "thinking=False (or True) instead"
+        )
     enabled = thinking_enabled(messages, thinking)
 
     def render(with_tools: Sequence[dict] | None) -> str:

@@ -15,32 +15,25 @@ import json
 import math
 import pathlib
 
+from huggingface_hub import ModelCard, ModelCardData
 from safetensors import safe_open
 from transformers import AutoConfig
 
 from .paths import STOP_TEXT, tiny_path
+from .report import missing, ordered_modes
 from .tasks import HARD_FAMILIES, TOOL_FAMILIES
 
 TARGET_ALL, TARGET_HARD, TARGET_GAP, TARGET_TOOL = 95.0, 90.0, 30.0, 95.0
 
 
 def _fmt(v) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
+    return "" if missing(v) else f"{v:.1f}"
 
 
 def accuracy_table(result: dict) -> str:
     """Markdown: one row per family (plus hard, all), one column per mode, then mean thinking tokens."""
     fams = result["families"]
-    modes = list(dict.fromkeys(m for f in fams.values() for m in f))
-    order = [
-        "thinking",
-        "non_thinking",
-        *sorted((m for m in modes if m.startswith("b")), key=lambda m: int(m[1:])),
-        "two_turn",
-        "no_tools_thinking",
-        "no_tools_non_thinking",
-    ]
-    cols = [m for m in order if m in modes]
+    cols = ordered_modes(m for f in fams.values() for m in f)
     lines = ["| family | n | " + " | ".join(cols) + " | think_tokens |", "|---|" + "---|" * (len(cols) + 2)]
     for name, f in fams.items():
         n = max(m["n"] for m in f.values())
@@ -213,12 +206,7 @@ def write_card(path: str | pathlib.Path, result: dict) -> pathlib.Path:
     tlines = [f"- {name}: **{fig}** ({'met' if ok else 'NOT met'})" for name, ok, fig in targets(result)]
     calls = result.get("right_tool_call", {})
     history = _history(path)
-    text = f"""---
-library_name: transformers
-pipeline_tag: text-generation
-tags: [qwen3_next, moe, hybrid-thinking, tool-use, tiny, qnext-lab]
----
-
+    body = f"""
 # qnext-tiny
 
 A {n_params / 1e6:.1f}M-parameter `Qwen3NextForCausalLM` trained from scratch on CPU by qnext-lab
@@ -316,8 +304,14 @@ A teaching model: six narrow task families, short English, no general knowledge.
 trained sizes (e.g. 6-digit addition) or phrasings fail; it knows one tool. Greedy decoding is what it was
 evaluated with.
 """
+    # huggingface_hub writes and checks the Hub's metadata header; the body is this file's own text
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["qwen3_next", "moe", "hybrid-thinking", "tool-use", "tiny", "qnext-lab"],
+    )
     out = path / "README.md"
-    out.write_text(text)
+    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(out)
     return out
 
 

@@ -2,7 +2,7 @@
 
 Modes: thinking (unlimited), non-thinking, thinking budgets ``bN`` and two-turn chats (families answered in
 the head), and for tool families the tool offered (through ``qnext_lab.run_agent``) or not, each with and
-without thinking. Head-family generation goes through ``qnext_lab.thinking.sweep_budget`` (batched greedy;
+without thinking. Head-family generation goes through ``qnext_lab.thinking.sweep_generations`` (batched greedy;
 every budget derived from one unlimited run); routing through ``qnext_lab.capture`` over the thinking
 transcripts, counted with ``qnext_lab.analysis`` (one definition of load and of a dead expert). The JSON keeps
 raw routed counts, so evaluations of disjoint parts (``--families``, ``--shard``; e.g. run in parallel) merge
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
+from .report import missing, ordered_modes
 from .tasks import FAMILIES, HARD_FAMILIES, TOOL_FAMILIES, TOOL_FUNCTIONS, Problem, make_problems, score
 
 DEFAULT_BUDGETS: tuple[int, ...] = (0, 4, 8, 12, 16, 20, 24, 32, 64)  # dense where traces end (10-30 tokens)
@@ -78,17 +78,8 @@ class EvalReport:
             row["think_tokens"] = modes["thinking"]["think_tokens"] if "thinking" in modes else float("nan")
             rows.append(row)
         table = pd.DataFrame(rows).set_index("family")
-        budgets = sorted((c for c in table.columns if c[0] == "b" and c[1:].isdigit()), key=lambda c: int(c[1:]))
-        order = [
-            "n",
-            "thinking",
-            "non_thinking",
-            *budgets,
-            "two_turn",
-            *[c for c in table.columns if c.startswith("no_tools")],
-            "think_tokens",
-        ]
-        return table[[c for c in order if c in table.columns]]
+        modes = ordered_modes(c for c in table.columns if c not in ("n", "think_tokens"))
+        return table[["n", *modes, "think_tokens"]]
 
     @property
     def dead_experts(self) -> list[int]:
@@ -121,7 +112,7 @@ class EvalReport:
         return {
             "families": families,
             "expert_load": load,
-            "specialisation": {c: [None if _nan(v) else round(float(v), 2) for v in spec[c]] for c in spec},
+            "specialisation": {c: [None if missing(v) else round(float(v), 2) for v in spec[c]] for c in spec},
             "seconds": round(self.seconds, 1),
             "top_k": self.top_k,
             "layer_types": self.layer_types,
@@ -223,10 +214,6 @@ def _with_groups(fams: dict[str, dict]) -> dict[str, dict]:
                 for mode, g in group.items()
             }
     return out
-
-
-def _nan(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
 def _token_class(text: str) -> str:
@@ -353,7 +340,7 @@ def evaluate(
     max_new_tokens: int = 160,
 ) -> EvalReport:
     """Accuracy table (per family and mode, mean thinking tokens) + expert load and specialisation."""
-    from qnext_lab.thinking.sweep import sweep_budget
+    from qnext_lab.thinking.sweep import sweep_generations
 
     if not problems:
         raise ValueError("problems must be a non-empty list of Problem")
@@ -367,17 +354,15 @@ def evaluate(
     transcripts, extras = [], {}
     budgets = [int(b) for b in budgets if b is not None]
     if head:
-        _, gens = sweep_budget(
+        gens = sweep_generations(
             model,
             tokenizer,
             head,
             [*budgets, None],
-            score=score,
             batch_size=batch_size,
-            return_generations=True,
             progress=say,
             max_new_tokens=max_new_tokens,
-        )
+        ).generations
         for key, rows in gens.items():
             mode = {None: "thinking", "non-thinking": "non_thinking"}.get(key, f"b{key}")
             results[mode] = {i: (score(p, g.answer), g.thinking_tokens) for i, (p, g) in enumerate(zip(head, rows))}

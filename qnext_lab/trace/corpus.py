@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..checks import as_int
 from .capturing import capture
 from .routing_trace import RoutingTrace
 from .shards import (
@@ -154,9 +155,8 @@ def trace_corpus(
     bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
     if bad is not None:
         raise TypeError(f"texts[{bad}] is {type(texts[bad]).__name__}, not str")
-    for name, value in (("batch_size", batch_size), ("shard_batches", shard_batches)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    batch_size = as_int(batch_size, "batch_size", low=1)
+    shard_batches = as_int(shard_batches, "shard_batches", low=1)
     rank, world, state = _process_layout(process_index, num_processes)
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
@@ -251,11 +251,19 @@ def trace_corpus(
             shard = RoutingTrace.concat(pieces, renumber_sequences=False)
             staging.mkdir(exist_ok=True)
             tmp = staging / shard_name(g)
-            shard.save(tmp)
+            digests = shard.save(tmp)
             checksum = sha256_file(tmp)
             os.replace(tmp, directory / shard_name(g))  # atomic: a shard is whole or absent
             entries.append(
-                dict(index=g, file=shard_name(g), start=start, stop=stop, tokens=len(shard), sha256=checksum)
+                dict(
+                    index=g,
+                    file=shard_name(g),
+                    start=start,
+                    stop=stop,
+                    tokens=len(shard),
+                    sha256=checksum,
+                    digests=digests,
+                )
             )
             write_json_atomic(manifest_path, dict(rank=rank, shards=entries), staging)
     finally:

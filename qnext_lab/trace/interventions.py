@@ -31,9 +31,10 @@ from types import TracebackType
 import torch
 from torch import nn
 
+from ..checks import as_int
 from .hooks import ThreadHooks
 from .lock import hold
-from .moe_layers import MoELayer, as_int, find_moe_layers, router_probs_kind
+from .moe_layers import MoELayer, find_moe_layers, router_probs_kind
 
 # router -> the intervene block rewriting it; read and written only while holding the model's lock
 _ACTIVE: weakref.WeakKeyDictionary[nn.Module, intervene] = weakref.WeakKeyDictionary()

@@ -5,7 +5,7 @@ that returns ``(router_logits, top_k_weights, top_k_index)``, and an experts mod
 ``@use_experts_implementation`` that is called as ``experts(hidden_states, top_k_index, top_k_weights)``.
 This module finds those pairs by module path (what counts as an experts module is decided once, by
 ``runtime.experts_module.is_experts_module``), says how each router's logits become probabilities, and
-checks the layer and expert numbers users name (``select_layers``, ``as_int``). It knows nothing about
+checks the layer numbers users name (``select_layers``, by ``checks.as_int_list``). It knows nothing about
 hooks, traces or figures.
 
     for layer in find_moe_layers(model):
@@ -14,7 +14,6 @@ hooks, traces or figures.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..checks import as_int_list
 from ..runtime.experts_module import is_experts_module
 
 # Routers whose full distribution is softmax(router_logits) (GPT-OSS applies its softmax to the top-k
@@ -112,21 +112,6 @@ def find_moe_layers(model: nn.Module) -> list[MoELayer]:
     return found
 
 
-def as_int(value: object, what: str) -> int:
-    """``value`` as an int when it is an integral number (int, numpy or torch integer); else TypeError.
-
-    Bools, floats and strings are refused rather than truncated: ``0.7`` is not layer 0, ``True`` not 1.
-    """
-    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        raise TypeError(f"{what} must be an integer, got the bool {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{what} must be an integer (int, numpy or torch integer), got {value!r} ({type(value).__name__})"
-        ) from None
-
-
 def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, what: str = "layers") -> list[MoELayer]:
     """The layers of ``found`` named by decoder-layer index: one index, an iterable of them, or None (all).
 
@@ -138,15 +123,7 @@ def select_layers(found: list[MoELayer], layers: int | Iterable[int] | None, *, 
     if isinstance(layers, (str, bytes)):
         raise TypeError(f"{what} must be decoder-layer indices such as [0, 3], got the string {layers!r}")
     known = sorted(m.index for m in found)
-    try:
-        wanted = [as_int(layers, what)]
-    except TypeError:
-        if not isinstance(layers, Iterable):
-            raise TypeError(
-                f"{what} must be an integer decoder-layer index or a list of them such as [0, 3], "
-                f"got {layers!r} ({type(layers).__name__})"
-            ) from None
-        wanted = [as_int(i, f"each of {what}") for i in layers]
+    wanted = as_int_list(layers, what, hint=f" (decoder-layer indices such as {known[:2]})")
     if not wanted:
         raise ValueError(f"{what}=[] selects no layer; pass None for every MoE layer, or some of {known}")
     unknown = sorted({i for i in wanted if i not in known})

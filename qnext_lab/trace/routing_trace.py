@@ -14,8 +14,8 @@ Dimension legend: L = MoE layers captured, N = tokens (padding excluded), k = to
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
-import operator
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..checks import as_int, as_int_list
 from ..formats.atomic import writing
 from .phases import PHASES
 
@@ -42,17 +43,8 @@ _INT64_MAX = 2**63 - 1
 
 
 def _index(name: str, value: Any, low: int = 0, high: int | None = None) -> int:
-    """An integral scalar (int, numpy or torch integer) in [low, high]; bools, floats and strings refused."""
-    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        raise TypeError(f"RoutingTrace.{name} must be an integer, got a bool ({value!r})")
-    try:
-        out = operator.index(value)
-    except TypeError:
-        raise TypeError(f"RoutingTrace.{name} must be an integer, got {type(value).__name__} {value!r}") from None
-    if out < low or (high is not None and out > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"RoutingTrace.{name} must be {bound}, got {out}")
-    return out
+    """An integral scalar in [low, high] by the kit's one rule (``checks.as_int``)."""
+    return as_int(value, f"RoutingTrace.{name}", low=low, high=high)
 
 
 def _tensor(name: str, value: Any) -> torch.Tensor:
@@ -135,13 +127,55 @@ def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14) -> None:
                 )
 
 
-def _layer_arg(i: Any) -> int:
-    if isinstance(i, bool):
-        raise TypeError(f"a layer is a decoder-layer index (int), got a bool ({i!r})")
+_PER_LAYER = {"topk_ids", "topk_weights", "probs"}  # the (L, ...) tensors a layer selection slices
+
+
+def _sha256(data: torch.Tensor | bytes) -> str:
+    if isinstance(data, torch.Tensor):  # the bytes safetensors stores (little-endian, row-major)
+        data = data.contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _layer_positions(path: str, raw: str, selected: list[int]) -> list[int]:
     try:
-        return operator.index(i)
-    except TypeError:
-        raise TypeError(f"a layer is a decoder-layer index (int), got {type(i).__name__} {i!r}") from None
+        stored = json.loads(raw)["layer_indices"]
+        positions = [stored.index(layer) for layer in selected]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path!r}: corrupt qnext_lab metadata ({exc!r})") from exc
+    except ValueError:
+        raise ValueError(f"{path!r} holds layers {stored}, not all of {selected}") from None
+    if len(set(selected)) != len(selected):
+        raise ValueError(f"layers {selected} repeat a layer; name each decoder layer once")
+    return positions
+
+
+def _check_digests(path: str, raw: str, tensors: dict[str, torch.Tensor], digests: dict, selected) -> None:
+    """Every piece read against the digests ``save`` returned: the metadata, whole tensors, and the per-layer
+    tensors layer by layer (only the layers read)."""
+    problems = []
+    if digests.get("metadata") != _sha256(raw.encode()):
+        problems.append("metadata")
+    if set(tensors) != {k for k in digests if k != "metadata"}:
+        problems.append(f"tensor names {sorted(tensors)}")
+    for name, t in tensors.items():
+        recorded = digests.get(name)
+        if name in _PER_LAYER:
+            layers = selected if selected is not None else json.loads(raw).get("layer_indices", [])
+            if not isinstance(recorded, dict) or len(layers) != t.shape[0]:
+                problems.append(name)
+                continue
+            problems += [f"{name}[layer {l}]" for j, l in enumerate(layers) if recorded.get(str(l)) != _sha256(t[j])]
+        elif recorded != _sha256(t):
+            problems.append(name)
+    if problems:
+        raise ValueError(
+            f"{path!r}: {', '.join(problems[:4])} differ from the digests recorded when it was written "
+            "(corrupt, or a file from another run)"
+        )
+
+
+def _layer_arg(i: Any) -> int:
+    return as_int(i, "layer (a decoder-layer index)")
 
 
 @dataclass(repr=False)
@@ -413,12 +447,15 @@ class RoutingTrace:
         return pd.DataFrame(columns)
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike) -> dict:
         """Write the trace as safetensors, with JSON metadata under the key ``"qnext_lab"``.
 
         Whole or not at all (``formats.atomic.writing``: a temp file of its own beside ``path``, renamed into
         place; one left by a killed save is removed by the next save of the same path), with the permissions
-        of an ordinary new file (``0666 & ~umask``)."""
+        of an ordinary new file (``0666 & ~umask``). Returns the SHA-256 digests of what was written:
+        ``load(path, digests=...)`` checks every piece it reads against them, a layer at a time for the
+        per-layer tensors, so a corpus manifest can vouch for one layer of a shard without the whole file
+        being read."""
         from safetensors.torch import save
 
         tensors = {
@@ -441,16 +478,31 @@ class RoutingTrace:
             "model_name": self.model_name,
             "tokens": self.tokens,
         }
-        data = save(tensors, metadata={METADATA_KEY: json.dumps(meta)})  # bytes: the trace is in memory anyway
+        raw = json.dumps(meta)
+        data = save(tensors, metadata={METADATA_KEY: raw})  # bytes: the trace is in memory anyway
         with writing(os.fspath(path)) as tmp:
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+        digests: dict[str, Any] = {"metadata": _sha256(raw.encode())}
+        for name, t in tensors.items():
+            if name in _PER_LAYER:
+                digests[name] = {str(layer): _sha256(t[j]) for j, layer in enumerate(self.layer_indices)}
+            else:
+                digests[name] = _sha256(t)
+        return digests
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> RoutingTrace:
-        """Read a trace written by ``save``; any other file raises ``ValueError``."""
+    def load(
+        cls, path: str | os.PathLike, *, layers: Iterable[int] | None = None, digests: dict | None = None
+    ) -> RoutingTrace:
+        """Read a trace written by ``save``; any other file raises ``ValueError``.
+
+        ``layers``: read only these decoder layers of the per-layer tensors (safetensors slices: the other
+        layers are never read). ``digests``: what ``save`` returned; every piece read is checked against it
+        (ValueError naming the piece that differs).
+        """
         from safetensors import safe_open
 
         path = os.fspath(path)
@@ -464,17 +516,30 @@ class RoutingTrace:
                         f"{path!r} is a safetensors file but not a qnext_lab RoutingTrace "
                         f"(no {METADATA_KEY!r} metadata)"
                     )
-                tensors = {name: f.get_tensor(name) for name in f.keys()}
+                selected = None if layers is None else as_int_list(layers, "layers", low=0)
+                tensors = {
+                    name: f.get_tensor(name) if selected is None or name not in _PER_LAYER else None
+                    for name in f.keys()
+                }
+                if selected is not None:
+                    positions = _layer_positions(path, raw, selected)
+                    for name in _PER_LAYER & set(tensors):
+                        rows = f.get_slice(name)
+                        tensors[name] = torch.cat([rows[p : p + 1] for p in positions])  # (L', ...) only these
         except ValueError:
             raise
         except Exception as exc:  # safetensors raises its own error types for non-safetensors bytes
             raise ValueError(
                 f"{path!r} is not a qnext_lab RoutingTrace (not a readable safetensors file: {exc})"
             ) from exc
+        if digests is not None:
+            _check_digests(path, raw, tensors, digests, selected)
         try:
             meta = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path!r}: corrupt qnext_lab metadata ({exc})") from exc
+        if selected is not None:
+            meta["layer_indices"] = selected
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             found = meta.get("format") if isinstance(meta, dict) else meta
             raise ValueError(f"{path!r} is not a qnext_lab RoutingTrace (format {found!r})")

@@ -2,11 +2,14 @@
 
 A corpus trace is a directory of ``shard-NNNNNN.safetensors`` files (each a RoutingTrace, numbered by global
 shard index), ``manifest-rRRRRR.json`` files (one per writing process: the shards it finished, each with its
-text range, token count and SHA-256) and ``run.json`` (what was traced, to refuse resuming a different run).
-Only shards listed in a manifest count, and a shard is used only if it passes its entry's checks (checksum,
-``RoutingTrace.load``'s format and version checks, exactly the texts of its range): a corrupt, missing or
-swapped-in shard is reported (and re-traced by ``trace_corpus``), never read as data. Nothing is read until
-asked. Knows nothing about models (``corpus.trace_corpus`` writes these directories).
+text range, token count, the file's SHA-256 and the SHA-256 of each piece ``RoutingTrace.save`` wrote:
+metadata, token tensors, and each layer of the per-layer tensors) and ``run.json`` (what was traced, to refuse
+resuming a different run). Only shards listed in a manifest count, and a shard is used only if it passes its
+entry's checks (digests of every piece read, ``RoutingTrace.load``'s format and version checks, exactly the
+texts of its range): a corrupt, missing or swapped-in shard is reported (and re-traced by ``trace_corpus``),
+never read as data. Nothing is read until asked, and asking for some layers reads only those layers' slices
+(and checks only them). Manifests written before per-piece digests (only the file's SHA-256) are still read:
+the whole file is hashed and loaded, then sliced. Knows nothing about models (``corpus.trace_corpus`` writes these directories).
 
     shards = load_corpus_trace("runs/corpus")
     trace = shards.to_trace(layers=[0, 3])   # one RoutingTrace, sequences numbered by text index
@@ -25,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ..checks import as_int
+from ..checks import as_int, as_int_list
 from .routing_trace import RoutingTrace
 
 RUN_FILE = "run.json"
@@ -104,6 +107,8 @@ def _check_entry(e: Any) -> None:
         raise ValueError(f"entry file {e['file']!r} is not a shard name of this directory (shard-NNNNNN.safetensors)")
     if not isinstance(e.get("sha256"), str) or not _SHA256.fullmatch(e["sha256"]):
         raise ValueError(f"entry {e['file']!r} has no sha256 checksum (64 hex digits)")
+    if "digests" in e and not isinstance(e["digests"], dict):
+        raise TypeError(f"entry {e['file']!r}: digests is a {type(e['digests']).__name__}, not an object")
 
 
 def read_manifest(path: Path, *, strict: bool = True) -> list[dict]:
@@ -153,17 +158,25 @@ def read_manifests(directory: Path, *, strict: bool = True) -> dict[int, dict]:
     return done
 
 
-def check_shard(directory: Path, entry: dict, *, checksum: bool = True) -> tuple[RoutingTrace | None, str | None]:
-    """Load the shard of a manifest entry and check it against the entry: (trace, None) or (None, what failed)."""
+def check_shard(
+    directory: Path, entry: dict, layers: list[int] | None = None
+) -> tuple[RoutingTrace | None, str | None]:
+    """Load the shard of a manifest entry (only ``layers``, when given) and check it against the entry:
+    (trace, None) or (None, what failed)."""
     path = directory / entry["file"]
     if not path.is_file():
         return None, "missing"
     if path.is_symlink():
         return None, "a symlink, not a shard this run wrote"
-    if checksum and sha256_file(path) != entry["sha256"]:
+    digests = entry.get("digests")
+    if digests is None and sha256_file(path) != entry["sha256"]:  # a manifest without digests: the whole file
         return None, "checksum differs from the manifest (corrupt, or a shard from another run)"
     try:
-        trace = RoutingTrace.load(path)
+        if digests is not None:
+            trace = RoutingTrace.load(path, layers=layers, digests=digests)
+        else:
+            trace = RoutingTrace.load(path)
+            trace = trace if layers is None else trace.layers(layers)
     except ValueError as exc:
         return None, f"unreadable ({exc})"
     start, stop = int(entry["start"]), int(entry["stop"])
@@ -215,19 +228,20 @@ class ShardedTrace:
     def shard(self, i: int, layers: Iterable[int] | None = None) -> RoutingTrace:
         """Shard ``i`` (in corpus order), optionally only some decoder layers; ValueError if it fails its checks."""
         entry = self.entries[i]
-        trace, problem = check_shard(self.directory, entry)
+        layers = None if layers is None else as_int_list(layers, "layers", low=0)
+        trace, problem = check_shard(self.directory, entry, layers)
         if problem is not None:
             raise ValueError(
                 f"{self.directory / entry['file']} (texts [{entry['start']}, {entry['stop']})): "
                 f"{problem}; run trace_corpus again with the same arguments to re-trace it"
             )
-        return trace if layers is None else trace.layers(list(layers))
+        return trace
 
     def __iter__(self) -> Iterator[RoutingTrace]:
         return self.iter_shards()
 
     def iter_shards(self, layers: Iterable[int] | None = None) -> Iterator[RoutingTrace]:
-        layers = None if layers is None else [int(x) for x in layers]
+        layers = None if layers is None else as_int_list(layers, "layers", low=0)
         for i in range(len(self)):
             yield self.shard(i, layers)
 

@@ -23,6 +23,7 @@ import traitlets
 
 from ..figures.agent import agent_episode_html, agent_view_parts, phase_lift_figure
 from ..figures.escape import escape_text
+from ..figures.palette import phase_color
 from ..figures.theme import PANE
 from ..thinking.agent import AgentRun, stream_agent
 from .knowledge import Expectation, split_expected
@@ -31,12 +32,7 @@ from .view import KitView
 from .worker import LatestWorker
 
 _REDRAW_EVERY_S = 0.1
-_PHASE_STYLE = {
-    "thinking": "color:#8a8a8a",
-    "tool_call": "color:#7B3FBF",
-    "tool_response": "color:#2B7BB9",
-    "answer": "",
-}
+_PHASE_STYLE = {phase: f"color:{phase_color(phase)}" for phase in ("thinking", "tool_call", "tool_response")}
 
 
 class AgentView(KitView):

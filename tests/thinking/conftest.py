@@ -1,6 +1,7 @@
 """Fixtures for the thinking tests: the toy char tokenizer in both template styles and one random model
-(both tokenizers share a vocabulary, so one model serves both). One torch thread: the test machine is
-shared, and small decode steps run faster without thread hand-offs."""
+(both tokenizers share a vocabulary, so one model serves both). One torch thread for each thinking test (set
+and restored around it, so no other folder's tests inherit it): the test machine is shared, and small decode
+steps run faster without thread hand-offs."""
 
 from __future__ import annotations
 
@@ -8,21 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from toy import char_tokenizer, random_model
-
-STOP = "\nstop\n</think>\n"  # short, so forced text costs few decode steps
+from toy import STOP, char_tokenizer, random_model
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

@@ -174,3 +174,25 @@ def test_a_conversation_that_outgrows_the_context_ends_the_run_with_a_reason(mod
         run = run_agent(model, tok, "q", [multiply], max_new_tokens=room, thinking=False)
     assert run.finish_reason == "context" and "context" in run.error and len(run.turns) == 1
     assert run.turns[0].results[0].content == "6"
+
+
+def test_stream_agent_takes_the_sampling_options_and_samples_as_run_agent(model, tok):
+    options = dict(max_turns=1, max_new_tokens=12, do_sample=True, seed=11, temperature=1.3, top_k=0, capture=False)
+    ran = run_agent(model, tok, "What is 2 * 3?", [multiply], **options)
+    with stream_agent(model, tok, "What is 2 * 3?", [multiply], **options) as stream:
+        list(stream)
+    streamed = stream.result
+    assert [g.token_ids for g in streamed.generations] == [g.token_ids for g in ran.generations]
+    assert ran.generations[0].options.do_sample and ran.generations[0].options.seed == 11
+    other = run_agent(model, tok, "What is 2 * 3?", [multiply], **{**options, "seed": 12})
+    assert [g.token_ids for g in other.generations] != [g.token_ids for g in ran.generations]  # the seed is used
+
+
+def test_min_thinking_counts_over_the_episode(model, tok):
+    script = turns(tok, "<think>\nab\n</think>\n\n" + call(a=2, b=3), "<think>\nok\n</think>\n\n6")
+    with scripted(model, script):
+        run = run_agent(model, tok, "What is 2 * 3?", [multiply], max_new_tokens=40, min_thinking=8, budget=30)
+    first, second = run.generations
+    assert first.options.min_thinking == 8 and first.thinking_tokens >= 8  # "Wait" forced before an early </think>
+    # the second turn is asked for what the episode still lacks (nothing) and gets what the budget has left
+    assert second.options.min_thinking is None and second.options.budget == 30 - first.thinking_tokens

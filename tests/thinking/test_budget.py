@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import STOP
 from scripted import Ban, Prefer, Script
+from toy import STOP
 from transformers import LogitsProcessorList
 
 from qnext_lab.thinking.budget import ThinkingBudgetProcessor

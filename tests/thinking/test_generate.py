@@ -51,15 +51,16 @@ def test_budget_cuts_thinking_and_finish_reason_says_so(model, thinking_tok):
     g = _scripted(model, thinking_tok, "abcdefghij</think>\n\n42<|im_end|>", budget=4)
     assert g.thinking == "abcd" and g.thinking_tokens == 4 and g.budget_hit
     assert sum(g.forced) == len(thinking_tok.encode(model.generation_config.thinking_stop_text))
-    # the script keeps forcing its own text after the stop text; what matters is the accounting
-    assert g.finish_reason in ("budget", "max_new_tokens")
+    # the script keeps forcing its own text after the stop text, up to its <|im_end|>: the turn ends by itself
+    # after the budget closed the thinking
+    assert g.finish_reason == "budget"
 
 
 def test_budget_zero_closes_at_once_and_finishes_with_reason_budget(model, thinking_tok):
     g = _scripted(model, thinking_tok, "", budget=0, max_new_tokens=60)
     stop = thinking_tok.encode(model.generation_config.thinking_stop_text)
     assert g.token_ids[: len(stop)] == stop and g.thinking_tokens == 0 and g.thinking == ""
-    assert g.finish_reason in ("budget", "max_new_tokens")
+    assert g.finish_reason == "max_new_tokens"  # the random model never writes <|im_end|> by itself
     direct = generate(model, thinking_tok, "What is 40 + 2?", budget=0, max_new_tokens=60)
     assert direct.token_ids == g.token_ids
 
@@ -102,7 +103,7 @@ def test_capture_labels_every_token(model, thinking_tok):
         ({"budget": 4, "thinking": False}, ValueError, "need thinking=True"),
         ({"min_thinking": 4, "thinking": False}, ValueError, "need thinking=True"),
         ({"thinking": "yes"}, TypeError, "True or False"),
-        ({"max_new_tokens": 0}, ValueError, "positive int"),
+        ({"max_new_tokens": 0}, ValueError, "max_new_tokens must be >= 1"),
         ({"max_new_tokens": 10_000}, ValueError, "exceeds the model's context"),
         ({"temperature": 0.0, "do_sample": True}, ValueError, "temperature"),
         ({"top_p": 1.5}, ValueError, "top_p"),
@@ -111,8 +112,8 @@ def test_capture_labels_every_token(model, thinking_tok):
         ({"seed": True}, TypeError, "seed"),
         ({"seed": 1.5}, TypeError, "seed"),
         ({"timeout": -1}, ValueError, "timeout"),
-        ({"top_k": 2.5}, ValueError, "top_k"),
-        ({"max_new_tokens": 2.0}, ValueError, "positive int"),
+        ({"top_k": 2.5}, TypeError, "top_k must be an integer"),
+        ({"max_new_tokens": 2.0}, TypeError, "max_new_tokens must be an integer"),
         ({"tools": "multiply"}, TypeError, "list of functions"),
         ({"tools": [{"name": 3}]}, ValueError, "JSON schema"),
     ],

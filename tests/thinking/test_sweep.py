@@ -9,7 +9,7 @@ import pytest
 
 from qnext_lab.thinking.generation import generate, generate_batch
 from qnext_lab.thinking.prefix import answer_at_budget, answers_at_budget
-from qnext_lab.thinking.sweep import COLUMNS, sweep_budget
+from qnext_lab.thinking.sweep import COLUMNS, SweepRuns, sweep_budget, sweep_generations
 
 PROMPTS = ["What is 2 + 3?", "hello there", "Sort 3 1 2.", "How many r in strawberry?"]
 BUDGETS = [0, 1, 4, 11, 30, None]
@@ -62,9 +62,14 @@ def _score(problem, answer):  # any deterministic function of the answer will do
 
 def test_sweep_table_agrees_with_naive_generation(model, thinking_tok):
     budgets = [0, 5, None]
-    df, gens = sweep_budget(
-        model, thinking_tok, PROMPTS, budgets, score=_score, batch_size=3, max_new_tokens=24, return_generations=True
-    )
+    runs = sweep_generations(model, thinking_tok, PROMPTS, budgets, batch_size=3, max_new_tokens=24)
+    assert isinstance(runs, SweepRuns) and list(runs.generations) == [*budgets, "non-thinking"]
+    df, gens = runs.table(PROMPTS, _score), runs.generations
+    assert df.drop(columns="time_s").equals(
+        sweep_budget(model, thinking_tok, PROMPTS, budgets, score=_score, batch_size=3, max_new_tokens=24).drop(
+            columns="time_s"
+        )
+    )  # sweep_budget is the table of sweep_generations, always a DataFrame
     assert list(df.columns) == COLUMNS and len(df) == 4
     assert df["budget"].dtype == pd.Int64Dtype() and df["mode"].tolist()[-1] == "non-thinking"
     for b, row in zip(budgets, df.itertuples()):

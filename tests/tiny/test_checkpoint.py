@@ -7,7 +7,10 @@ import torch
 
 from qnext_lab.tiny.paths import STOP_TEXT, tiny_path
 
-pytestmark = pytest.mark.skipif(not (tiny_path(check=False) / "config.json").is_file(), reason="not trained yet")
+pytestmark = [
+    pytest.mark.skipif(not (tiny_path(check=False) / "config.json").is_file(), reason="not trained yet"),
+    pytest.mark.usefixtures("one_torch_thread"),  # one thread per test, restored after it
+]
 
 
 def test_shipped_tree_is_a_small_plain_hf_directory():
@@ -42,7 +45,6 @@ def test_thinking_beats_non_thinking_on_hard_families():
     from qnext_lab.tiny.eval import evaluate
     from qnext_lab.tiny.tasks import HARD_FAMILIES, make_problems
 
-    torch.set_num_threads(1)
     path = tiny_path()
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(path)
@@ -57,7 +59,6 @@ def test_thinking_beats_non_thinking_on_hard_families():
 def tiny():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.set_num_threads(1)
     path = tiny_path()
     return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(path)
 

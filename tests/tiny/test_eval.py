@@ -29,6 +29,8 @@ SMALL = TinyArch(
     shared_expert_intermediate_size=32,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # one thread per test, restored after it
+
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
@@ -52,7 +54,6 @@ def test_eval_json_has_every_family_and_mode_and_the_card_renders_it(small):
     from qnext_lab.tiny.eval import evaluate
 
     model, tok, path = small
-    torch.set_num_threads(1)
     report = evaluate(
         model,
         tok,

@@ -136,7 +136,7 @@ def test_reused_capture_returns_a_new_trace_each_time():
         ([1, 5], ValueError, r"\[5\] are not MoE layers"),
         (1.0, TypeError, "integer"),
         ({"a": 1}, TypeError, "integer"),
-        (object(), TypeError, "list of them"),
+        (object(), TypeError, "list of integers"),
     ],
 )
 def test_bad_layers_are_refused(layers, error, match):

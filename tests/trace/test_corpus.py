@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from corpus_worker import TEXTS, CharTokenizer
@@ -156,12 +158,11 @@ def test_damaged_shards_are_refused_then_retraced(model, reference, tmp_path, da
     elif damage == "swapped":  # a valid shard of other texts copied over it
         victim.write_bytes((tmp_path / "shard-000000.safetensors").read_bytes())
     else:  # manifest entries without a checksum cannot be trusted: refused, and all traced again
-        import json
-
         path = tmp_path / "manifest-r00000.json"
         manifest = json.loads(path.read_text())
         for e in manifest["shards"]:
             e.pop("sha256")
+            e.pop("digests")
         path.write_text(json.dumps(manifest))
         victim.write_bytes((tmp_path / "shard-000000.safetensors").read_bytes())
     with pytest.raises(ValueError, match="trace_corpus again"):
@@ -172,6 +173,50 @@ def test_damaged_shards_are_refused_then_retraced(model, reference, tmp_path, da
     handle.remove()
     assert len(calls) == (5 if damage == "truncated_manifest_entry" else 1)  # only what was damaged is redone
     _assert_same(shards.to_trace(), reference)
+
+
+def _tensor_bytes(path, name):
+    """(start, stop) of a tensor's bytes inside a safetensors file (8-byte header size, JSON header, data)."""
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    start, stop = json.loads(data[8 : 8 + size])[name]["data_offsets"]
+    return 8 + size + start, 8 + size + stop
+
+
+def test_a_layer_selection_reads_and_checks_only_the_layers_asked_for(model, reference, tmp_path):
+    _trace(model, tmp_path)
+    layers = reference.layer_indices
+    assert len(layers) >= 2
+    victim = tmp_path / "shard-000001.safetensors"
+    start, stop = _tensor_bytes(victim, "topk_weights")
+    data = bytearray(victim.read_bytes())
+    data[stop - 2] ^= 0x01  # a flipped bit in the last layer's rows only
+    victim.write_bytes(bytes(data))
+
+    first = load_corpus_trace(tmp_path).to_trace(layers=[layers[0]])  # that layer's slices only: all good
+    _assert_same(first, reference.layer(layers[0]))
+    for asked in (None, [layers[-1]]):  # the damaged layer is refused, named, whenever it is read
+        with pytest.raises(ValueError, match=rf"topk_weights\[layer {layers[-1]}\] differ.*trace_corpus again"):
+            load_corpus_trace(tmp_path).to_trace(layers=asked)
+    with pytest.raises(TypeError, match="layers"):
+        load_corpus_trace(tmp_path).to_trace(layers=[1.0])
+
+
+def test_manifests_without_per_piece_digests_are_still_read(model, reference, tmp_path):
+    _trace(model, tmp_path)
+    path = tmp_path / "manifest-r00000.json"
+    manifest = json.loads(path.read_text())
+    for e in manifest["shards"]:
+        e.pop("digests")  # as written before per-piece digests
+    path.write_text(json.dumps(manifest))
+    layer = reference.layer_indices[-1]
+    _assert_same(load_corpus_trace(tmp_path).to_trace(layers=[layer]), reference.layer(layer))
+    victim = tmp_path / "shard-000001.safetensors"
+    data = bytearray(victim.read_bytes())
+    data[-3] ^= 0x01
+    victim.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum differs"):
+        load_corpus_trace(tmp_path).to_trace(layers=[layer])
 
 
 def test_corrupt_run_file_and_killed_writes(model, reference, tmp_path):

@@ -8,10 +8,15 @@ answers well.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from qnext_lab.trace.routing_trace import RoutingTrace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trace"))  # moe_models.py: small random MoE models
 
 
 @pytest.fixture

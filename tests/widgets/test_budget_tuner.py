@@ -4,7 +4,6 @@ budget; errors are shown in the widget."""
 from __future__ import annotations
 
 import threading
-import time
 
 from qnext_lab.thinking.generation import generate
 from qnext_lab.widgets.budget_tuner import BudgetTuner, streaming_answer_fn
@@ -31,11 +30,13 @@ def test_a_slow_stale_answer_is_never_shown_for_a_newer_budget(model_and_tokeniz
     model, tok = model_and_tokenizer
     real = streaming_answer_fn(model, tok, max_new_tokens=16)
     calls, cancelled = [], []
+    started_10 = threading.Event()
 
     def slow_for_budget_10(prompt, budget, cancel):
         calls.append(budget)
         if budget == 10:  # deliberately slow: still running when the slider moves on
-            cancel.wait(5.0)
+            started_10.set()
+            cancel.wait(60.0)  # until the newer request cancels it (a hang guard, never reached when it works)
             cancelled.append(cancel.is_set())
         return real(prompt, budget, threading.Event())  # finishes even when cancelled: must be discarded
 
@@ -46,7 +47,7 @@ def test_a_slow_stale_answer_is_never_shown_for_a_newer_budget(model_and_tokeniz
     )
     assert tuner.wait(60)
     tuner.slider.value = 10
-    time.sleep(0.4)  # budget 10 is now generating (slowly)
+    assert started_10.wait(60), "budget 10 never started generating"  # it is now generating (slowly)
     assert calls[-1] == 10
     tuner.slider.value = 3
     assert tuner.wait(60)

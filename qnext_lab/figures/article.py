@@ -1,0 +1,98 @@
+"""Figures for checking the Qwen3-Next article's numbers (``analysis.article_check``): table in, figure out.
+
+``throughput_ratio_figure`` draws the decode-throughput ratio (Qwen3-Next over the reference model) against the
+batch size, one line per context length, with the article's ">10x" as a dashed line and the chosen batch marked;
+the title says, from the data, at which contexts the claim holds for that batch. Pure; knows nothing about
+models or widgets.
+
+    fig = throughput_ratio_figure(decode_throughput_table(next_cfg, qwen3_32b_config()), batch=8)
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .theme import template
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+_NEED = ("context", "batch", "ratio")
+
+
+def _context_label(context: int) -> str:
+    return f"{context // 1024}K" if context % 1024 == 0 else str(context)
+
+
+def throughput_ratio_figure(
+    table: pd.DataFrame,
+    *,
+    batch: int | None = None,
+    claim: float = 10.0,
+    reference: str = "Qwen3-32B",
+    dark: bool = False,
+) -> go.Figure:
+    """Throughput ratio vs batch (log-log), one line per context; ``batch`` marks one batch size."""
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected the DataFrame of decode_throughput_table, got {type(table).__name__}")
+    missing = [c for c in _NEED if c not in table.columns]
+    if missing:
+        raise ValueError(f"this is not the DataFrame of decode_throughput_table: missing columns {missing}")
+    if batch is not None and batch not in set(table["batch"].tolist()):
+        raise ValueError(f"batch {batch} is not in the table (batches: {sorted(set(table['batch'].tolist()))})")
+    fig = go.Figure()
+    holds = []
+    for i, (context, df) in enumerate(table.sort_values("batch").groupby("context", sort=True)):
+        color = _COLORS[i % len(_COLORS)]
+        label = _context_label(int(context))
+        fig.add_scatter(
+            x=df["batch"].tolist(),
+            y=df["ratio"].tolist(),
+            mode="lines+markers",
+            name=f"context {label}",
+            line=dict(color=color),
+            hovertemplate=f"context {label}<br>batch %{{x}}<br>%{{y:.2f}}x {reference}<extra></extra>",
+        )
+        if batch is not None:
+            at = float(df.loc[df["batch"] == batch, "ratio"].iloc[0])
+            holds.append((label, at))
+            fig.add_scatter(
+                x=[batch],
+                y=[at],
+                mode="markers+text",
+                marker=dict(color=color, size=13, symbol="circle-open", line=dict(width=3)),
+                text=[f"{at:.1f}x"],
+                textposition="middle right",
+                showlegend=False,
+                hoverinfo="skip",
+            )
+    fig.add_hline(y=claim, line_dash="dash", line_color="#7f7f7f")
+    fig.add_annotation(
+        x=1,
+        xref="paper",
+        y=claim,
+        yref="y",
+        text=f"article: >{claim:g}x",
+        showarrow=False,
+        yanchor="bottom",
+        xanchor="right",
+        font=dict(color="#7f7f7f"),
+    )
+    if batch is None:
+        title = f"Decode throughput, Qwen3-Next-80B-A3B / {reference}"
+    else:
+        yes = [label for label, r in holds if r > claim]
+        no = [label for label, r in holds if r <= claim]
+        verdict = (f">{claim:g}x holds at {', '.join(yes)}" if yes else f">{claim:g}x holds at no context shown") + (
+            f"; not at {', '.join(no)}" if yes and no else ""
+        )
+        title = f"Batch {batch}: {verdict}"
+    fig.update_layout(
+        title=dict(text=title, y=0.97, yanchor="top"),
+        xaxis=dict(type="log", title="sequences decoded together (batch, log scale)"),
+        yaxis=dict(type="log", title=f"throughput / {reference}'s (log)"),
+        legend=dict(orientation="h", y=-0.25),
+        height=400,
+        margin=dict(l=60, r=20, t=70, b=90),
+        template=template(dark=dark),
+    )
+    return fig
