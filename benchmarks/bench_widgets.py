@@ -3,7 +3,7 @@ side) and a budget-slider move until the new answer is on screen (goal p50 <= 30
 
 The trace is real: the model's routing captured over a prefill of 8 prompts x 500 tokens (qnext-tiny's
 context is 1,024 tokens, so 4,000 tokens are several sequences). The heatmap numbers time the Python side of
-``RoutingHeatmap`` (figure building + FigureWidget update, no browser). The slider numbers time
+``RoutingHeatmap`` (figure building + the PlotPane output update, no browser). The slider numbers time
 ``BudgetTuner`` end to end as a user sees it: from setting the slider to the answer for that budget being
 shown, debounce (0.12 s) included. Runs on the bundled qnext-tiny when present, else on an untrained model of
 the same architecture (said in the output).

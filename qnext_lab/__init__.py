@@ -86,6 +86,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "OffloadPlanner": "qnext_lab.widgets.offload_planner:OffloadPlanner",
         "lab": "qnext_lab.widgets.dashboard:lab",
         "Dashboard": "qnext_lab.widgets.dashboard:Dashboard",
+        "PlotPane": "qnext_lab.widgets.plot_pane:PlotPane",
         "set_language": "qnext_lab.widgets.i18n:set_language",
         # bundled model
         "tiny_path": "qnext_lab.runtime.bundled:tiny_path",

@@ -142,10 +142,25 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     client.execute(env=env)
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    _assert_saved_figures_paint(book)
+
+
+def _assert_saved_figures_paint(book) -> None:
+    """nbclient saves the widget state with the notebook (as JupyterLab does with jupyter-config's saveState): every
+    figure of a kit view in it is a plotly output with data, so the saved notebook shows it without a kernel."""
+    state = book.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    panes = [m["state"] for m in state.values() if "qnext-plot" in m["state"].get("_dom_classes", ())]
+    views = [m for m in state.values() if "qnext-routing-heatmap" in m["state"].get("_dom_classes", ())]
+    assert len(panes) >= 2 * len(views), "a RoutingHeatmap's figures are missing from the saved widget state"
+    for pane in panes:
+        (output,) = pane["outputs"]
+        figure = output["data"]["application/vnd.plotly.v1+json"]
+        assert figure["data"], f"a saved figure has no traces: {figure['layout'].get('title')}"
 
 
 def test_make_lab_layers_the_kits_jupyterlab_defaults(monkeypatch, tmp_path):
-    """`make lab` and Binder put jupyter-config/ on JUPYTER_CONFIG_PATH: no news pop-up, user settings untouched."""
+    """`make lab` and Binder put jupyter-config/ on JUPYTER_CONFIG_PATH: no news pop-up, widget state saved with the
+    notebook, user settings untouched."""
     from jupyterlab_server.settings_utils import _get_overrides
 
     assert 'JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config' in (ROOT / "Makefile").read_text()
@@ -154,3 +169,5 @@ def test_make_lab_layers_the_kits_jupyterlab_defaults(monkeypatch, tmp_path):
     overrides, error = _get_overrides(str(tmp_path))  # an empty app settings dir: only the layered defaults
     assert not error
     assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    # a saved notebook keeps its widgets' state: reopened, every view shows its last state, not "model not found"
+    assert overrides["@jupyter-widgets/jupyterlab-manager:plugin"]["saveState"] is True

@@ -4,8 +4,8 @@ the answer as they stream, then the episode turn by turn and which experts each 
 Thin: the state lives in traitlets (``prompt``, ``budget``, ``max_turns``); controls only write them. ``run``
 streams ``thinking.agent.stream_agent`` on a background ``LatestWorker`` (a newer run supersedes an older one
 and stops its generation at the next token); the views are ``figures.agent.agent_episode_html`` and
-``figures.agent.phase_lift_figure`` (one FigureWidget, created with its first figure). ``close()`` stops the
-worker and closes every part. Errors appear in an Output widget.
+``figures.agent.phase_lift_figure`` (one ``PlotPane``, created with its first figure). ``close()`` stops the
+worker and closes every part. Errors appear in the view's error pane.
 
     view = AgentView(model, tok, "What is 4785 * 356?", [multiply])
     view.run(wait=True); view.result.answer
@@ -16,38 +16,32 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import traitlets
 
 from ..figures.agent import agent_episode_html, agent_view_parts, phase_lift_figure
 from ..figures.escape import escape_text
-from ..figures.export import write_html
 from ..figures.palette import phase_color
 from ..figures.theme import PANE
 from ..thinking.agent import AgentRun, stream_agent
-from .closing import close_tree
-from .figure_sync import sync_figure
-from .i18n import check_language
 from .knowledge import Expectation, split_expected
+from .plot_pane import PlotPane
+from .view import KitView
 from .worker import LatestWorker
 
 _REDRAW_EVERY_S = 0.1
 _PHASE_STYLE = {phase: f"color:{phase_color(phase)}" for phase in ("thinking", "tool_call", "tool_response")}
 
 
-class AgentView(widgets.VBox):
+class AgentView(KitView):
     """The agent loop on one prompt, streamed, with the episode and its routing by phase."""
 
-    _qnext_closable = True
-
+    VIEW_NAME = "AgentView"
     prompt = traitlets.Unicode("")
     budget = traitlets.Int(-1, help="thinking tokens over the whole episode; -1 = no limit")
     max_turns = traitlets.Int(4, help="tool-call rounds allowed")
-    status = traitlets.Unicode("")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
     verdict = traitlets.Unicode("", help="the shown answer's mark: 'right', 'wrong', 'unchecked' ('' before one)")
 
@@ -67,7 +61,7 @@ class AgentView(widgets.VBox):
         language: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self.language = check_language(language)
+        self._begin(language)
         self.answer_key, self.expected = split_expected(expected)  # a key holds for every prompt, an answer for one
         self._expected_for, self._ran = prompt, prompt
         self.model, self.tokenizer, self.tools = model, tokenizer, list(tools)
@@ -92,15 +86,13 @@ class AgentView(widgets.VBox):
             layout=widgets.Layout(width="auto"),
         )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
-        self.status_label = widgets.Label()
         self.note = widgets.HTML()  # before answering: what the model was trained on (answer_key)
         self.live = widgets.HTML()
         self.episode = widgets.HTML()
-        self.lift: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.lift: PlotPane | None = None  # created with the first result
         self.lift_box = widgets.VBox()
-        self.errors = widgets.Output()
         super().__init__(
-            children=[
+            [
                 widgets.HBox(
                     [self.prompt_box, widgets.VBox([self.budget_box, self.turns_box, self.run_button])],
                     layout=widgets.Layout(width="100%"),
@@ -110,18 +102,16 @@ class AgentView(widgets.VBox):
                 self.live,
                 self.episode,
                 self.lift_box,
-                self.errors,
             ],
+            css_class="qnext-agent-view",
             **kwargs,
         )
-        self.add_class("qnext-agent-view")
         # controls -> traits -> controls
         self.prompt_box.observe(lambda c: setattr(self, "prompt", c["new"]), names=["value"])
         self.budget_box.observe(lambda c: setattr(self, "budget", c["new"]), names=["value"])
         self.turns_box.observe(lambda c: setattr(self, "max_turns", c["new"]), names=["value"])
         self.observe(lambda c: setattr(self.prompt_box, "value", c["new"]), names=["prompt"])
         self.observe(lambda c: setattr(self.note, "value", self._expectation(c["new"]).note_html()), names=["prompt"])
-        self.observe(lambda c: setattr(self.status_label, "value", c["new"]), names=["status"])
         self.run_button.on_click(lambda _: self.run())
         self.prompt, self.budget, self.max_turns = prompt, self.budget_box.value, max_turns
         self.note.value = self._expectation(prompt).note_html()
@@ -204,10 +194,10 @@ class AgentView(widgets.VBox):
         if run.trace is not None and run.trace.num_tokens:
             figure = phase_lift_figure(run.trace)
             if self.lift is None:
-                self.lift = go.FigureWidget(figure)
+                self.lift = self.new_plot(figure)
                 self.lift_box.children = [self.lift]
             else:
-                sync_figure(self.lift, figure)
+                self.lift.show(figure)
         self.status = f"done: {run.finish_reason}, {len(run.turns)} turn(s), {len(run.tool_calls)} tool call(s)"
 
     def _show_error(self, exc: BaseException) -> None:
@@ -215,15 +205,12 @@ class AgentView(widgets.VBox):
         self.status = "error"
         self.errors.append_stderr(self.error + "\n")
 
-    def to_html(self, path: str | Path) -> Path:
-        """Write the last episode (prompt, turns, tool results, routing by phase) to a standalone offline HTML file."""
-        return write_html(path, agent_view_parts(self.prompt, self.status, self.result), title=f"Agent — {self.prompt}")
+    def snapshot_parts(self) -> list[Any]:
+        """The question, the status, the episode turn by turn and the phase figure (``figures.agent``)."""
+        return agent_view_parts(self.prompt, self.status, self.result)
 
-    def close(self) -> None:
-        """Stop the worker (a running episode is cancelled) and close every part of the widget."""
-        self.worker.close()
-        close_tree(self)
-        super().close()
+    def snapshot_title(self) -> str:
+        return f"Agent — {self.prompt}"
 
 
 def _live_html(segments: list[tuple[str, str]]) -> str:

@@ -21,27 +21,21 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import traitlets
 
 from ..figures.escape import escape_text, text_html
-from ..figures.export import write_html
 from ..figures.numbers import seconds_text
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from ..thinking.verdict import is_right
 from ..trace.lock import hold
-from .closing import close_tree
-from .fallback import widget_bundle
-from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, figure_labels, finish_label, text
+from .i18n import figure_labels, finish_label, text
 from .knowledge import Expectation, example_options, split_expected
-from .page import PageWatch, let_shrink
+from .plot_pane import PlotPane
+from .view import KitView
 from .worker import LatestWorker
 
 # (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
@@ -109,16 +103,14 @@ def streaming_answer_fn(
     return answer
 
 
-class BudgetTuner(FollowsPage, widgets.VBox):
+class BudgetTuner(KitView):
     """Budget slider, truncated thinking, answer and (with problems) the accuracy curve."""
 
-    _qnext_closable = True
-
+    VIEW_NAME = "BudgetTuner"
     budget = traitlets.Int(32, help="the requested thinking budget (the slider)")
     shown_budget = traitlets.Int(-1, help="budget of the answer on screen; -1 while none is shown")
     thinking = traitlets.Unicode("", help="thinking text on screen (plain, unescaped)")
     answer = traitlets.Unicode("", help="answer text on screen (plain, unescaped)")
-    status = traitlets.Unicode("")
     prompt = traitlets.Any(help="the question (a string or chat messages); changing it re-answers")
 
     def __init__(
@@ -139,12 +131,13 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         sweep: Any = None,
         expected: Any = None,
         score: Callable[[Any, str], Any] | None = None,
+        show_note: bool = True,
         language: str | None = None,
         **kwargs: Any,
     ) -> None:
         if not 0 <= budget <= max_budget:
             raise ValueError(f"budget must be in 0..max_budget ({max_budget}), got {budget}")
-        self.language = check_language(language)
+        self._begin(language)
         self.model, self.tokenizer, self.problems = model, tokenizer, problems
         self.answer_key, expected = split_expected(expected)  # a key holds for every prompt, an answer for one
         self.expected, self._expected_for = expected, prompt
@@ -162,13 +155,13 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         self.sweep: Any = None
         self._curve_budgets: list[int | None] | None = None  # waiting for the first answer
 
-        self.page = PageWatch()
         self.header = widgets.HTML(self._header_html(prompt))
         self.note = widgets.HTML(self.expectation.note_html())
         self.examples = widgets.Dropdown(
             options=example_options(self.language, self.expectation.key), value="", layout=widgets.Layout(width="auto")
         )
-        self.examples.layout.display = None if len(self.examples.options) > 1 else "none"
+        self.examples.layout.display = None if len(self.examples.options) > 1 and show_note else "none"
+        self.note.layout.display = None if show_note else "none"  # lab() shows it once, under its own prompt box
         self.slider = widgets.IntSlider(
             value=budget,
             min=0,
@@ -178,19 +171,16 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             continuous_update=True,
             layout=widgets.Layout(width="60%", min_width="16em"),
         )
-        # HTML, not Label: a Label never wraps and clips a long status ("answered in 0.47" without its "s")
-        self.status_label = widgets.HTML(layout=widgets.Layout(flex="1 1 12em", min_width="0"))
+        self.status_label.layout.flex = "1 1 12em"  # beside the slider; wraps a long status instead of clipping it
         self.counts = widgets.HTML()
         self.tally = widgets.HTML()
         self.thinking_pane = widgets.HTML(layout=widgets.Layout(flex="1 1 0%", min_width="0"))
         self.answer_pane = widgets.HTML(layout=widgets.Layout(flex="1 1 0%", min_width="0"))
         self._with_curve = bool(problems) or sweep is not None
-        self.curve: go.FigureWidget | None = None  # created with the first sweep (see figure_sync)
+        self.curve: PlotPane | None = None  # created with the first sweep
         self.curve_box = widgets.VBox()
         self.curve_status = widgets.Label()
-        self.errors = widgets.Output()
         children: list[widgets.Widget] = [
-            self.page,
             widgets.HBox(
                 [self.header, self.examples], layout=widgets.Layout(width="100%", justify_content="space-between")
             ),
@@ -202,18 +192,13 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         ]
         if self._with_curve:
             children += [self.curve_status, self.curve_box]
-        super().__init__(children=[*children, self.errors], **kwargs)
-        self.add_class("qnext-budget-tuner")  # a stable hook for styling and browser tests
-        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
+        super().__init__(children, css_class="qnext-budget-tuner", **kwargs)
 
         self.budget, self.prompt = budget, prompt
-        self.observe(self._on_status, names=["status"])
         self.observe(self._on_prompt, names=["prompt"])
         self.slider.observe(self._on_slider, names=["value"])
         self.observe(self._on_budget, names=["budget"])
         self.examples.observe(self._on_example, names=["value"])
-        self._follow_page([("curve", self.curve_box)], lambda: self.curve_worker.lock)
-        let_shrink(self)
         with self.worker.lock:
             self._clear_panes(budget)
             self._request(budget)
@@ -344,7 +329,7 @@ class BudgetTuner(FollowsPage, widgets.VBox):
 
     def _show_error(self, budget: int, exc: BaseException) -> None:
         self.status = f"budget {budget}: {text('error', self.language)}"
-        self.errors.append_stderr("".join(traceback.format_exception(exc)))
+        self.show_error(exc)
         if self._curve_budgets is not None:  # the curve does not wait for an answer that failed
             budgets, self._curve_budgets = self._curve_budgets, None
             self._start_curve(budgets)
@@ -369,9 +354,6 @@ class BudgetTuner(FollowsPage, widgets.VBox):
 
     def _header_html(self, prompt: Any) -> str:
         return f"<b>{escape_text(text('budget_title', self.language))}</b> — {escape_text(str(prompt))}"
-
-    def _on_status(self, change: dict) -> None:
-        self.status_label.value = escape_text(change["new"])
 
     # ------------------------------------------------------------------ accuracy curve
     def _start_curve(self, budgets: list[int | None]) -> None:
@@ -411,15 +393,15 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             words=figure_labels(CURVE_LABELS, self.language),
         )
         if self.curve is None:
-            self.curve = live_figure(figure, self.page.dark, self.page.width)
+            self.curve = self.new_plot(figure)
             self.curve_box.children = [self.curve]
         else:
-            sync_figure(self.curve, figure)
+            self.curve.show(figure)
         self.curve_status.value = ""
 
     def _show_curve_error(self, exc: BaseException) -> None:
         self.curve_status.value = text("curve_error", self.language)
-        self.errors.append_stderr("".join(traceback.format_exception(exc)))
+        self.show_error(exc)
 
     def _mark_curve(self, budget: int) -> None:
         from ..figures.budget import mark_budget
@@ -427,8 +409,7 @@ class BudgetTuner(FollowsPage, widgets.VBox):
         with self.curve_worker.lock:  # not while the curve itself is being drawn
             if self.curve is None or self.sweep is None:
                 return
-            with self.curve.batch_update():
-                mark_budget(self.curve, budget)
+            self.curve.edit(lambda figure: mark_budget(figure, budget))
 
     # ------------------------------------------------------------------ scripting
     def wait(self, timeout: float = 120.0) -> bool:
@@ -439,29 +420,23 @@ class BudgetTuner(FollowsPage, widgets.VBox):
             done = self.curve_worker.wait_idle(max(0.0, deadline - time.monotonic())) and done
         return done
 
-    def close(self) -> None:
-        """Stop the workers (a running generation is cancelled) and close every part of the widget."""
-        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
-            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
-                worker.close()
-        close_tree(self)
-        if hasattr(self, "examples"):
-            self.examples.close()
-        super().close()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        body = (
-            f"{self.header.value}{self.note.value}<p>{escape_text(self.status)}</p>{self.counts.value}"
-            f"{self.thinking_pane.value}{self.answer_pane.value}{self.tally.value}"
-        )
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "BudgetTuner", body)
-
-    def to_html(self, path: str | Path) -> Path:
-        """Write the answer on screen, its thinking and the curve to a standalone offline HTML file."""
-        parts: list[Any] = [self.counts.value, self.thinking_pane.value, self.answer_pane.value]
+    def snapshot_parts(self) -> list[Any]:
+        """The question, the answer on screen with its thinking and counts, the tally and the curve."""
+        parts: list[Any] = [
+            f"<p>{self.header.value}</p>",
+            self.note.value if self.note.layout.display != "none" else "",
+            f"<p>{escape_text(self.status)}</p>",
+            self.counts.value,
+            self.thinking_pane.value,
+            self.answer_pane.value,
+            self.tally.value,
+        ]
         if self.curve is not None and self.sweep is not None:
-            parts.append(go.Figure(self.curve))
-        return write_html(path, parts, title=f"Thinking budget — {self.prompt}")
+            parts.append(self.curve.figure)
+        return parts
+
+    def snapshot_title(self) -> str:
+        return f"Thinking budget — {self.prompt}"
 
 
 def _default_curve_budgets(max_budget: int) -> list[int | None]:

@@ -15,33 +15,28 @@ Labels follow ``language=`` ("en" or "ja"). Knows nothing beyond the widgets it 
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from ..figures.escape import escape_text
-from ..figures.export import write_html
 from .budget_tuner import BudgetTuner
-from .closing import close_tree
 from .expert_switchboard import ExpertSwitchboard
-from .fallback import widget_bundle
-from .i18n import check_language, text
+from .i18n import text
 from .knowledge import Expectation, example_options, split_expected
 from .page import let_shrink
 from .routing_heatmap import RoutingHeatmap
 from .think_compare import ThinkCompare
+from .view import KitView
 
 DEFAULT_PROMPT = "What is 478 + 356?"
 
 
-class Dashboard(widgets.VBox):
+class Dashboard(KitView):
     """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner``, ``routing`` and ``experts``."""
 
-    _qnext_closable = True
+    VIEW_NAME = "lab()"
 
     def __init__(
         self,
@@ -57,7 +52,8 @@ class Dashboard(widgets.VBox):
         language: str | None = None,
         **kwargs: Any,
     ) -> None:
-        lang = self.language = check_language(language)
+        self._begin(language)
+        lang = self.language
         self.model = model
         self.prompt_box = widgets.Text(
             value=prompt,
@@ -75,10 +71,17 @@ class Dashboard(widgets.VBox):
         )
         self.note = widgets.HTML(first.note_html())
         common = dict(expected=expected, language=lang)
+        # the dashboard's prompt box drives its parts and shows the note once, under the box
         self.compare = ThinkCompare(
-            model, tokenizer, prompt, max_new_tokens=max_new_tokens, autorun=False, show_prompt=False, **common
-        )  # the dashboard's prompt box drives it
-        self.compare.note.layout.display = "none"  # the dashboard shows the note once, under its prompt box
+            model,
+            tokenizer,
+            prompt,
+            max_new_tokens=max_new_tokens,
+            autorun=False,
+            show_prompt=False,
+            show_note=False,
+            **common,
+        )
         self.tuner = BudgetTuner(
             model,
             tokenizer,
@@ -87,16 +90,15 @@ class Dashboard(widgets.VBox):
             budget=budget,
             max_budget=max_budget,
             max_new_tokens=max_new_tokens,
+            show_note=False,
             **common,
         )
-        self.tuner.note.layout.display = self.tuner.examples.layout.display = "none"
         self.routing: RoutingHeatmap | None = None
         self.routing_box = widgets.VBox([widgets.HTML(f"<i>{text('routing_wait', lang)}</i>")])
         # thinking on: the bundled model gets the tour's questions right, so switching experts off can break it
         self.experts = ExpertSwitchboard(
             model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96, autorun=True, **common
         )
-        self.errors = widgets.Output()
         self.tabs = widgets.Tab(
             children=[self.compare, self.tuner, self.routing_box, self.experts],
             titles=(
@@ -112,20 +114,19 @@ class Dashboard(widgets.VBox):
             else [self.prompt_box, self.ask_button]
         )
         super().__init__(
-            children=[
+            [
                 widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
                 widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap")),
                 self.note,
                 self.tabs,
-                self.errors,
             ],
+            css_class="qnext-lab",
+            loose=[self.examples],  # not a child for models other than the bundled one
             **kwargs,
         )
         self.ask_button.on_click(lambda _: self.ask(self.prompt_box.value))
         self.prompt_box.observe(lambda change: self.ask(change["new"]), names=["value"])
         self.examples.observe(self._on_example, names=["value"])
-        self.add_class("qnext-lab")
-        let_shrink(self)
         self.compare.observe(self._on_compare_done, names=["runs"])
         self.compare.run(prompt)
 
@@ -142,11 +143,10 @@ class Dashboard(widgets.VBox):
             self.note.value = Expectation.of(prompt, self.model, expected, self.language, self.answer_key).note_html()
             self.compare.run(prompt, expected=expected)
             self.tuner.set_prompt(prompt, expected)
-            self.experts.expected, self.experts._expected_for = expected, prompt
-            self.experts.prompt = prompt
+            self.experts.set_prompt(prompt, expected)
             self.experts.run()
-        except Exception:  # shown in the dashboard
-            self.errors.append_stderr(traceback.format_exc())
+        except Exception as exc:  # shown in the dashboard
+            self.show_error(exc)
 
     def _on_compare_done(self, change: dict) -> None:
         gen = self.compare.results[0]
@@ -169,38 +169,22 @@ class Dashboard(widgets.VBox):
 
     def close(self) -> None:
         """Close every part (their workers stop; a running generation is cancelled), then the dashboard."""
-        for name in ("compare", "tuner", "experts", "routing"):
+        for name in ("compare", "tuner", "experts", "routing"):  # the routing view may not be shown yet
             part = getattr(self, name, None)
             if part is not None:
                 part.close()
-        close_tree(self)
-        if hasattr(self, "examples"):  # not a child for models other than the bundled one
-            self.examples.close()
         super().close()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        body = f"<p>{escape_text(self.prompt_box.value)}</p>{self.note.value}"
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "lab()", body)
+    def snapshot_parts(self) -> list[Any]:
+        """Each part's own snapshot, under the question and what the model is known to know about it."""
+        parts: list[Any] = [f"<h3>{escape_text(self.prompt_box.value)}</h3>", self.note.value]
+        for part in (self.compare, self.tuner, self.routing, self.experts):
+            if part is not None:
+                parts += part.snapshot_parts()
+        return parts
 
-    def to_html(self, path: str | Path) -> Path:
-        """Everything on screen as one standalone offline HTML file."""
-        parts: list[Any] = [f"<h3>Prompt: {escape_text(self.compare.prompt)}</h3>"]
-        for side in self.compare.sides:
-            parts.append(
-                f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}{side.text.value}</div>'
-            )
-        if self.compare.difference is not None:
-            parts.append(go.Figure(self.compare.difference))
-        parts += [self.tuner.counts.value, self.tuner.thinking_pane.value, self.tuner.answer_pane.value]
-        if self.tuner.curve is not None and self.tuner.sweep is not None:
-            parts.append(go.Figure(self.tuner.curve))
-        if self.routing is not None:
-            parts += [
-                go.Figure(self.routing.heatmap),
-                go.Figure(self.routing.load_bars),
-                self.routing.legend.value + self.routing.text_html(),
-            ]
-        return write_html(path, parts, title="qnext-lab")
+    def snapshot_title(self) -> str:
+        return "qnext-lab"
 
 
 def lab(

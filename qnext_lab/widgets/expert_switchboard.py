@@ -7,7 +7,7 @@ thinking engine (``thinking.generation.generate`` with the chat template's think
 The answers are shown escaped; the difference in expert use over the generated tokens is drawn by
 ``figures.compare.expert_use_difference``. Both answers carry a right/wrong mark where the expected answer is
 known (``expected=`` or a question of the bundled model's task generator): start from a question the model
-gets right and watch it break. Errors (e.g. ablating every expert) appear in an Output widget.
+gets right and watch it break. Errors (e.g. ablating every expert) appear in the view's error pane.
 
     lab = ExpertSwitchboard(model, tok, "What is 478 + 356?")
     lab.ablate = {0: [3, 5]}; lab.run()
@@ -16,17 +16,14 @@ gets right and watch it break. Errors (e.g. ablating every expert) appear in an 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import traitlets
 
 from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference, expert_use_figure
 from ..figures.escape import escape_text, text_html
-from ..figures.export import write_html
 from ..figures.theme import ANSWER_TINT, PANE
 from ..thinking.generation import generate
 from ..thinking.result import Generation
@@ -34,12 +31,10 @@ from ..trace.interventions import intervene
 from ..trace.lock import hold
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
-from .closing import close_tree
-from .fallback import widget_bundle
-from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, figure_labels, text
+from .i18n import figure_labels, text
 from .knowledge import Expectation, split_expected
-from .page import PageWatch, let_shrink
+from .plot_pane import PlotPane
+from .view import KitView
 from .worker import LatestWorker
 
 
@@ -47,11 +42,10 @@ def _generated_part(trace: RoutingTrace, prompt_len: int) -> RoutingTrace:
     return trace.select(mask=trace.position >= prompt_len)
 
 
-class ExpertSwitchboard(FollowsPage, widgets.VBox):
+class ExpertSwitchboard(KitView):
     """Toggle experts per MoE layer and compare the model's answer with and without the change."""
 
-    _qnext_closable = True
-
+    VIEW_NAME = "ExpertSwitchboard"
     prompt = traitlets.Unicode("")
     layer = traitlets.Int(0, help="decoder-layer index whose experts the toggles edit")
     ablate = traitlets.Dict(help="{layer: [experts]} never chosen")
@@ -59,7 +53,7 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
     top_k = traitlets.Int(0, help="experts per token; 0 = the model's own")
     thinking = traitlets.Bool(False, help="enable_thinking passed to the chat template")
     max_new_tokens = traitlets.Int(48)
-    status = traitlets.Unicode("")
+    expected = traitlets.Any(None, allow_none=True, help="the right answer to `prompt`, for the marks (None: unknown)")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
 
     def __init__(
@@ -75,10 +69,10 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         language: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self.language = check_language(language)
+        self._begin(language)
         self.model, self.tokenizer = model, tokenizer
         self.answer_key, expected = split_expected(expected)  # a key holds for every prompt, an answer for one
-        self.expected, self._expected_for = expected, prompt
+        self._expected_for = prompt  # the user's expected answer belongs to one prompt
         self.moe_layers = {m.index: m.num_experts for m in find_moe_layers(model)}
         self.worker = LatestWorker(name="qnext-expert-lab")
         self.result: dict[str, Any] | None = None
@@ -117,15 +111,11 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         )
         self.run_button = widgets.Button(description=text("run", lang), button_style="primary", icon="play")
         self.reset_button = widgets.Button(description=text("reset_experts", lang), icon="undo")
-        self.status_label = widgets.Label()
         self.answers = widgets.HTML()
-        self.page = PageWatch()
-        self.moved: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.moved: PlotPane | None = None  # created with the first result
         self.moved_box = widgets.VBox([widgets.HTML(f"<i>{text('press_run', lang)}</i>")])
-        self.errors = widgets.Output()
         super().__init__(
-            children=[
-                self.page,
+            [
                 widgets.HBox(
                     [self.prompt_box, widgets.VBox([self.run_button, self.reset_button])],
                     layout=widgets.Layout(width="100%"),
@@ -148,12 +138,11 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
                 self.status_label,
                 self.answers,
                 self.moved_box,
-                self.errors,
             ],
+            css_class="qnext-expert-lab",
             **kwargs,
         )
-        self.add_class("qnext-expert-lab")
-        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
+        self.expected = expected
 
         # controls -> traits
         self.prompt_box.observe(lambda c: setattr(self, "prompt", c["new"]), names=["value"])
@@ -163,13 +152,10 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         self.top_k_box.observe(lambda c: setattr(self, "top_k", c["new"]), names=["value"])
         self.thinking_box.observe(lambda c: setattr(self, "thinking", c["new"]), names=["value"])
         self.observe(lambda c: setattr(self.thinking_box, "value", c["new"]), names=["thinking"])
-        self._follow_page([("moved", self.moved_box)], lambda: self.worker.lock)
-        let_shrink(self)
         self.run_button.on_click(lambda _: self.run())
         self.reset_button.on_click(lambda _: self.reset())
         # traits -> controls
         self.observe(self._show_layer, names=["layer", "ablate", "force"])
-        self.observe(lambda c: setattr(self.status_label, "value", c["new"]), names=["status"])
         self.observe(lambda c: setattr(self.prompt_box, "value", c["new"]), names=["prompt"])
         self.prompt, self.layer = prompt, first
         self.max_new_tokens, self.thinking = max_new_tokens, thinking
@@ -207,6 +193,12 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
             wanted = tuple(chosen.get(self.layer, ()))
             if tuple(box.value) != wanted:
                 box.value = wanted
+
+    def set_prompt(self, prompt: str, expected: Any = None) -> None:
+        """Ask another question (``expected``: its right answer, for the marks; default: what the task
+        generator's formats imply); ``run()`` answers it."""
+        self.expected, self._expected_for = expected, prompt
+        self.prompt = prompt
 
     def reset(self) -> None:
         """Clear every ablated / forced expert and the top-k override."""
@@ -300,10 +292,10 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
                     words=figure_labels(COMPARE_LABELS, lang),
                 )
             if self.moved is None:
-                self.moved = live_figure(figure, self.page.dark, self.page.width)
+                self.moved = self.new_plot(figure)
                 self.moved_box.children = [self.moved]
             else:
-                sync_figure(self.moved, figure)
+                self.moved.show(figure)
         self.status = f"{text('done', lang)}: {verdict}"
 
     def _show_error(self, exc: BaseException) -> None:
@@ -311,21 +303,12 @@ class ExpertSwitchboard(FollowsPage, widgets.VBox):
         self.status = text("error", self.language)
         self.errors.append_stderr(self.error + "\n")
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        body = f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>{self.answers.value}"
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ExpertSwitchboard", body)
-
-    def to_html(self, path: str | Path) -> Path:
-        """Write both answers and how routing moved to a standalone offline HTML file."""
+    def snapshot_parts(self) -> list[Any]:
+        """The question, the status, both answers with their marks and the expert-use figure."""
         parts: list[Any] = [f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>", self.answers.value]
         if self.moved is not None:
-            parts.append(go.Figure(self.moved))
-        return write_html(path, parts, title=f"ExpertSwitchboard — {self.prompt}")
+            parts.append(self.moved.figure)
+        return parts
 
-    def close(self) -> None:
-        """Stop the worker (a running generation is cancelled) and close every part of the widget."""
-        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
-            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
-                worker.close()
-        close_tree(self)
-        super().close()
+    def snapshot_title(self) -> str:
+        return f"ExpertSwitchboard — {self.prompt}"

@@ -17,7 +17,6 @@ Dimension legend: E = experts per layer (the trace's, and the config's).
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 import ipywidgets as widgets
@@ -29,18 +28,15 @@ from ..analysis.offload_speed import MACHINES
 from ..figures.escape import escape_text
 from ..figures.offload import hit_rate_figure, miss_heatmap, speed_html
 from ..figures.routing import DEFAULT_WIDTH_PX
-from .closing import close_tree
-from .fallback import widget_bundle
-from .figure_sync import FollowsPage, live_figure, sync_figure
-from .page import PageWatch, let_shrink
+from .view import KitView
 
 FORMATS = ("F16", "Q8_0", "Q4_0", "MXFP4")
 
 
-class OffloadPlanner(FollowsPage, widgets.VBox):
+class OffloadPlanner(KitView):
     """Hit rate per layer, misses on the heatmap and predicted tokens/s for a share of experts on the GPU."""
 
-    _qnext_closable = True
+    VIEW_NAME = "OffloadPlanner"
 
     format = traitlets.Unicode("Q4_0", help="weight format of the config's experts and dense weights")
     machine = traitlets.Unicode("RTX 4090 + 64 GB DDR5", help="a key of qnext_lab.analysis.MACHINES")
@@ -61,6 +57,7 @@ class OffloadPlanner(FollowsPage, widgets.VBox):
         machine: str = "RTX 4090 + 64 GB DDR5",
         **kwargs: Any,
     ) -> None:
+        self._begin()
         if config is None:
             import transformers
 
@@ -84,30 +81,24 @@ class OffloadPlanner(FollowsPage, widgets.VBox):
         self.layer_dropdown = widgets.Dropdown(
             options=[int(i) for i in trace.layer_indices], value=int(trace.layer_indices[0]), description="layer"
         )
-        self.errors = widgets.Output()
         self.speed = widgets.HTML()
-        self.page = PageWatch()
         self._results = self._replay(share)
-        self.hit_rates = live_figure(hit_rate_figure(self._results, current=policy))
-        self.heatmap = live_figure(
+        self.hit_rates = self.new_plot(hit_rate_figure(self._results, current=policy))
+        self.heatmap = self.new_plot(
             miss_heatmap(trace, cache_misses(trace, self._slots(share), policy), trace.layer_indices[0])
         )
         super().__init__(
-            children=[
-                self.page,
+            [
                 widgets.HBox([self.format_dropdown, self.machine_dropdown]),
                 widgets.HBox([self.share_slider, self.layer_dropdown]),
                 self.policy_toggle,
                 self.speed,
                 self.hit_rates,
                 self.heatmap,
-                self.errors,
             ],
+            css_class="qnext-offload-planner",
             **kwargs,
         )
-        self.add_class("qnext-offload-planner")
-        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
-        let_shrink(self)
         with self.hold_trait_notifications():
             self.format, self.machine, self.share, self.policy = format, machine, share, policy
             self.layer = trace.layer_indices[0]
@@ -120,7 +111,6 @@ class OffloadPlanner(FollowsPage, widgets.VBox):
         ]:
             widgets.link((control, "value"), (self, name))
         self.observe(self._on_change, names=["format", "machine", "share", "policy", "layer"])
-        self._follow_page([("hit_rates", self), ("heatmap", self)])
         self._render()
 
     # ------------------------------------------------------------------ state -> numbers
@@ -178,16 +168,20 @@ class OffloadPlanner(FollowsPage, widgets.VBox):
     def _render(self) -> None:
         try:
             self.speed.value = self.speed_text()
-            sync_figure(self.hit_rates, hit_rate_figure(self._results, current=self.policy))
+            self.hit_rates.show(hit_rate_figure(self._results, current=self.policy))
             width = self.page.width if self.page.width > 0 else DEFAULT_WIDTH_PX
             misses = cache_misses(self.trace, self._slots(self.share), self.policy)
-            sync_figure(self.heatmap, miss_heatmap(self.trace, misses, self.layer, width_px=width))
-        except Exception:  # shown in the widget, not swallowed
-            self.errors.append_stderr(traceback.format_exc())
+            self.heatmap.show(miss_heatmap(self.trace, misses, self.layer, width_px=width))
+        except Exception as exc:  # shown in the widget, not swallowed
+            self.show_error(exc)
 
-    def close(self) -> None:
-        close_tree(self)
-        super().close()
+    def _pane_width_changed(self, old: int, new: int) -> None:
+        if abs(new - (old or DEFAULT_WIDTH_PX)) >= 40:  # the heatmap's token labels depend on the width
+            self._render()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "OffloadPlanner", self.speed.value)
+    def snapshot_parts(self) -> list[Any]:
+        """The predicted speed and both figures (``to_html``, the saved static copy)."""
+        return [self.speed.value, self.hit_rates.figure, self.heatmap.figure]
+
+    def snapshot_title(self) -> str:
+        return "OffloadPlanner"

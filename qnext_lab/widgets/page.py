@@ -1,12 +1,11 @@
-"""PageWatch: an invisible widget that tells Python the page's theme and makes plotly fit its pane.
+"""PageWatch: an invisible widget that tells Python the page's theme and the width of the pane it sits in.
 
-Plotly draws a ``FigureWidget`` at 700 px when its element has no width yet (the widget is drawn before
-JupyterLab attaches it), and only resizes on a window ``resize`` event; in a half-width pane that figure is
-clipped behind scrollbars. PageWatch's few lines of JavaScript (inlined: no CDN) watch the width of the box
-they sit in and fire one ``resize`` when it changes, so every figure re-measures its pane. They also read
-JupyterLab's theme (``data-jp-theme-light`` on ``<body>``, watched for changes) into the ``dark`` trait, so
-a view can restyle its figures (``figures.theme.template``), and count the view's plots that stayed blank
-(``blank``) so the view can make them anew. Knows nothing about figures or models.
+Plotly draws a figure 700 px wide when its layout gives no width, whatever its pane; in a half-width pane that
+figure is clipped behind scrollbars. PageWatch's few lines of JavaScript (inlined: no CDN) report the width of
+the box they sit in (``width``, 0 while the box is hidden, e.g. in a closed tab) each time it changes, so a view
+draws its figures at that width (``view.KitView``); they also read JupyterLab's theme (``data-jp-theme-light``
+on ``<body>``, watched for changes) into the ``dark`` trait, so a view can restyle its figures
+(``figures.theme.template``). Knows nothing about figures or models.
 
     watch = PageWatch(); watch.observe(lambda c: restyle(c["new"]), names=["dark"])
 """
@@ -27,7 +26,6 @@ export default {
       const width = Math.round(el.getBoundingClientRect().width);
       if (width > 0 && width !== lastWidth) {
         lastWidth = width;
-        window.dispatchEvent(new Event("resize"));
         model.set("width", width);
         model.save_changes();
       }
@@ -42,36 +40,27 @@ export default {
     const themes = new MutationObserver(readTheme);
     themes.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
     readTheme();
-    // plotly figures of this view (not of views nested in it) that were laid out but never drawn: anywidget
-    // gives up on a model whose JavaScript takes over 2 s to start (a busy machine), leaving a blank plot
-    let checks = 0;
-    const blankSince = new WeakMap();  // plot element -> when it was first seen blank
-    const checkBlank = () => {
-      const root = el.closest(".qnext-view");
-      if (!root) return;
-      const now = performance.now();
-      const blank = Array.from(root.querySelectorAll(".js-plotly-plot"))
-        .filter(p => p.closest(".qnext-view") === root && (!p.data || p.data.length === 0))
-        .filter(p => { if (!blankSince.has(p)) blankSince.set(p, now); return now - blankSince.get(p) > 5000; })
-        .length;
-      if (blank !== model.get("blank")) { model.set("blank", blank); model.save_changes(); }
-    };
-    const timer = setInterval(() => { checkBlank(); if (++checks >= 40) clearInterval(timer); }, 3000);
-    return () => { sizes.disconnect(); themes.disconnect(); clearInterval(timer); if (frame) cancelAnimationFrame(frame); };
+    return () => { sizes.disconnect(); themes.disconnect(); if (frame) cancelAnimationFrame(frame); };
   }
 };
 """
 
 
+# A view drawn from a notebook's saved widget state (no kernel): one line says so (``KitView``'s saved note), instead
+# of ipywidgets' "disconnected" icon in front of every label and slider of the view.
+_CSS = """
+.qnext-view.jupyter-widgets-disconnected::before, .qnext-view .jupyter-widgets-disconnected::before { display: none; }
+.qnext-view.jupyter-widgets-disconnected > .qnext-saved-note { display: block !important; }
+"""
+
+
 class PageWatch(anywidget.AnyWidget):
-    """Reports the page's theme (``dark``) and its own width (``width``, px); refits plotly figures on resize."""
+    """Reports the page's theme (``dark``) and its own width (``width``, px)."""
 
     _esm = _ESM
+    _css = _CSS
     dark = traitlets.Bool(False, help="JupyterLab's theme is dark").tag(sync=True)
     width = traitlets.Int(0, help="width of the box holding this widget, in CSS pixels (0 until drawn)").tag(sync=True)
-    blank = traitlets.Int(0, help="plotly figures of this view the browser failed to draw (to be made anew)").tag(
-        sync=True
-    )
 
 
 def let_shrink(root: widgets.Widget) -> None:
@@ -79,7 +68,7 @@ def let_shrink(root: widgets.Widget) -> None:
 
     Flex items default to ``min-width: auto``: one 700 px figure would widen every box around it, past the pane,
     and PageWatch would then measure the widened box instead of the pane. Plotly figures are left alone (their
-    ``layout`` is the figure's); their width is set from PageWatch's measure instead (``figure_sync.fit_width``).
+    ``layout`` is the figure's); their width is set from PageWatch's measure instead (``PlotPane.set_width``).
     """
     stack = [root]
     while stack:

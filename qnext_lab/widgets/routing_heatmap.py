@@ -4,8 +4,8 @@ A thin widget over ``qnext_lab.figures.routing``: a layer slider, a mode toggle 
 layer, or tokens x layers coloured by top-1 expert), a window over long traces, the layer's expert-load
 bars and the text coloured by top-1 expert. State lives in traitlets (``layer`` -- a decoder-layer index, a
 value of ``trace.layer_indices`` --, ``mode``, ``window_start``, ``window_size``); setting them from code moves
-the controls and redraws. Each view is one
-``FigureWidget`` for the widget's whole life, updated inside ``batch_update``. Knows nothing about models.
+the controls and redraws. Each figure is one ``PlotPane`` for the widget's whole life, its figure replaced on
+each change. Knows nothing about models.
 
     view = RoutingHeatmap(generation.trace)
     view.layer = 3; view.to_html("routing.html")   # decoder layer 3
@@ -13,8 +13,6 @@ the controls and redraws. Each view is one
 
 from __future__ import annotations
 
-import traceback
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -22,7 +20,6 @@ import plotly.graph_objects as go
 import traitlets
 
 from ..figures.escape import escape_text
-from ..figures.export import write_html
 from ..figures.routing import (
     DEFAULT_WIDTH_PX,
     DEFAULT_WINDOW,
@@ -36,20 +33,17 @@ from ..figures.routing import (
     window_bounds,
 )
 from ..figures.routing import LABELS as ROUTING_LABELS
-from .closing import close_tree
-from .fallback import widget_bundle
-from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, figure_labels, text
-from .page import PageWatch, let_shrink
+from .i18n import figure_labels, text
+from .view import KitView
 
 MODES = ("experts", "layers")
 WINDOW_SIZES = (128, 256, 512, 1024, 2048)
 
 
-class RoutingHeatmap(FollowsPage, widgets.VBox):
+class RoutingHeatmap(KitView):
     """Routing heatmap, load bars and coloured text for one trace (see module docstring)."""
 
-    _qnext_closable = True
+    VIEW_NAME = "RoutingHeatmap"
 
     layer = traitlets.Int(0, help="decoder-layer index shown (a value of trace.layer_indices)")
     mode = traitlets.Unicode("experts", help="'experts' (tokens x experts) or 'layers' (tokens x layers)")
@@ -68,7 +62,7 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         language: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self.language = check_language(language)
+        self._begin(language)
         if mode not in MODES:
             raise ValueError(f"mode must be 'experts' or 'layers', got {mode!r}")
         self.trace = trace
@@ -115,10 +109,8 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         self.window_box = widgets.HBox([self.window_slider, self.size_dropdown])
         self.window_box.layout.display = None if n > min(WINDOW_SIZES) else "none"
 
-        self.errors = widgets.Output()
         self.header = widgets.HTML(self._header_html())
         first_window = window_bounds(n, 0, self.size_dropdown.value)
-        self.page = PageWatch()  # the pane's width (token labels, figure size) and the page's theme
         first = (
             layer_map(
                 self._arrays,
@@ -137,8 +129,8 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
                 words=self._labels,
             )
         )
-        self.heatmap = live_figure(first)  # with its data: see figure_sync on why not empty
-        self.load_bars = live_figure(
+        self.heatmap = self.new_plot(first)
+        self.load_bars = self.new_plot(
             expert_load_bars(
                 self._arrays,
                 layer,
@@ -152,7 +144,6 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
             expert_legend_html(self._arrays.num_experts) if self._arrays.num_experts <= 64 else ""
         )
         children = [
-            self.page,
             self.header,
             widgets.HBox([self.layer_slider, self.layer_label]),
             self.mode_toggle,
@@ -162,10 +153,7 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         ]
         if show_text:
             children += [self.legend, self.text]
-        super().__init__(children=[*children, self.errors], **kwargs)
-        self.add_class("qnext-routing-heatmap")
-        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
-        let_shrink(self)
+        super().__init__(children, css_class="qnext-routing-heatmap", **kwargs)
 
         with self.hold_trait_notifications():
             self.layer, self.mode, self.window_size = layer, mode, self.size_dropdown.value
@@ -175,7 +163,6 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         self.window_slider.observe(lambda change: setattr(self, "window_start", change["new"]), names=["value"])
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
-        self._follow_page([("heatmap", self), ("load_bars", self)])
         self._render(full=True, figures=False)
 
     @property
@@ -188,7 +175,7 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
             self._render(full=False)
 
     def set_trace(self, trace: Any) -> None:
-        """Show another trace in the same widget (the FigureWidgets are kept and updated in place)."""
+        """Show another trace in the same widget (the same figure panes show the new figures)."""
         arrays = trace_arrays(trace)
         self._muted = True
         try:
@@ -278,7 +265,7 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
         )
 
     def _layers_title(self) -> str:
-        return text("layers_title", self.language, title=self.title)
+        return text("layers_title", self.language, title=escape_text(self.title))  # plotly reads titles as HTML
 
     def _heatmap_title(self, layer: int) -> str:
         a = self._arrays
@@ -305,34 +292,26 @@ class RoutingHeatmap(FollowsPage, widgets.VBox):
             if self.window_slider.value != start:
                 self.window_slider.value = start
             if figures:
-                sync_figure(self.heatmap, self.heatmap_figure())
+                self.heatmap.show(self.heatmap_figure())
             if full:
                 if figures:
-                    sync_figure(self.load_bars, self.load_figure())
+                    self.load_bars.show(self.load_figure())
                 self.text.value = self.text_html()
-        except Exception:  # shown in the widget, not swallowed
-            self.errors.append_stderr(traceback.format_exc())
+        except Exception as exc:  # shown in the widget, not swallowed
+            self.show_error(exc)
 
-    def close(self) -> None:
-        """Close the widget and every part of it (its figures' front-end state is freed)."""
-        close_tree(self)
-        super().close()
+    # ------------------------------------------------------------------ static copies
+    def snapshot_parts(self) -> list[Any]:
+        """Header, heatmap, load bars and the coloured text (for ``to_html`` and the saved static copy)."""
+        return [
+            self.header.value,
+            self.heatmap.figure,
+            self.load_bars.figure,
+            self.legend.value + self.text_html(),
+        ]
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return widget_bundle(
-            super()._repr_mimebundle_(**kwargs),
-            "RoutingHeatmap",
-            f"{self.header.value}<br>{self.legend.value}{self.text_html()}",
-        )
-
-    # ------------------------------------------------------------------ export
-    def to_html(self, path: str | Path) -> Path:
-        """Write the current view (heatmap, load bars, coloured text) to a standalone offline HTML file."""
-        return write_html(
-            path,
-            [go.Figure(self.heatmap), go.Figure(self.load_bars), self.legend.value + self.text_html()],
-            title=self.title,
-        )
+    def snapshot_title(self) -> str:
+        return self.title
 
 
 def _layer_options(arrays: Any) -> list[int]:

@@ -18,28 +18,23 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import traitlets
 
 from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference
 from ..figures.escape import escape_text, text_html
-from ..figures.export import write_html
 from ..figures.numbers import rate_text, seconds_text
 from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
-from .closing import close_tree
-from .fallback import widget_bundle
-from .figure_sync import FollowsPage, live_figure, sync_figure
-from .i18n import check_language, figure_labels, finish_label, text
+from .i18n import figure_labels, finish_label, text
 from .knowledge import Expectation, example_options, split_expected
-from .page import PageWatch, let_shrink
+from .page import let_shrink
+from .plot_pane import PlotPane
 from .routing_heatmap import RoutingHeatmap
+from .view import KitView
 from .worker import LatestWorker
 
 _STREAM_EVERY_S = 0.08  # redraw a streaming pane at most this often
@@ -120,13 +115,11 @@ def generation_stats_html(gen: Any, language: str | None = None) -> str:
     )
 
 
-class ThinkCompare(FollowsPage, widgets.VBox):
+class ThinkCompare(KitView):
     """Two generations of one prompt side by side (see module docstring)."""
 
-    _qnext_closable = True
-
+    VIEW_NAME = "ThinkCompare"
     prompt = traitlets.Unicode("")
-    status = traitlets.Unicode("")
     runs = traitlets.Int(0, help="how many runs have been shown (observe it to react to new results)")
 
     def __init__(
@@ -144,10 +137,11 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         autorun: bool = True,
         show_prompt: bool = True,
         expected: Any = None,
+        show_note: bool = True,
         language: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self.language = check_language(language)
+        self._begin(language)
         two_models = model_b is not None
         modes = thinking or ((True, True) if two_models else (True, False))
         names = labels or (
@@ -164,7 +158,6 @@ class ThinkCompare(FollowsPage, widgets.VBox):
         self.expectation = Expectation.of(prompt, model, self.expected, self.language, self.answer_key)
         self.results: list[Any] = [None, None]
         self.worker = LatestWorker(name="qnext-compare")
-        self.page = PageWatch()
 
         self.prompt_box = widgets.Text(
             value=prompt,
@@ -184,11 +177,10 @@ class ThinkCompare(FollowsPage, widgets.VBox):
             layout=widgets.Layout(width="auto", max_width="40%"),
         )
         self.note = widgets.HTML(self.expectation.note_html())
-        self.status_label = widgets.Label()
-        self.difference: go.FigureWidget | None = None  # created with the first result (see figure_sync)
+        self.note.layout.display = None if show_note else "none"  # lab() shows it once, under its own prompt box
+        self.difference: PlotPane | None = None  # created with the first result
         self.difference_box = widgets.VBox()
         self.difference_box.layout.display = "none"
-        self.errors = widgets.Output()
         panes, rows = [], []
         for side in self.sides:
             side.box = widgets.VBox(
@@ -204,23 +196,18 @@ class ThinkCompare(FollowsPage, widgets.VBox):
             [widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap"))] if show_prompt else []
         )
         super().__init__(
-            children=[
-                self.page,
+            [
                 *prompt_row,
                 self.note,
                 self.status_label,
                 widgets.HBox(panes, layout=widgets.Layout(width="100%", grid_gap="8px")),
                 *rows,
                 self.difference_box,
-                self.errors,
             ],
+            css_class="qnext-think-compare",
+            loose=[self.prompt_box, self.run_button, self.examples],  # not children in every layout
             **kwargs,
         )
-        self.add_class("qnext-think-compare")
-        self.add_class("qnext-view")  # PageWatch looks for its view's plots under it
-        self.observe(lambda change: setattr(self.status_label, "value", change["new"]), names=["status"])
-        self._follow_page([("difference", self.difference_box)], lambda: self.worker.lock)
-        let_shrink(self)
         self.run_button.on_click(lambda _: self.run(self.prompt_box.value))
         self.examples.observe(self._on_example, names=["value"])
         self._syncing_box = False
@@ -347,9 +334,9 @@ class ThinkCompare(FollowsPage, widgets.VBox):
                     words=figure_labels(COMPARE_LABELS, self.language),
                 )
                 if self.difference is None:
-                    self.difference = live_figure(figure, self.page.dark, self.page.width)
+                    self.difference = self.new_plot(figure)
                 else:
-                    sync_figure(self.difference, figure)
+                    self.difference.show(figure)
                 self.difference_box.children = [title, self.difference]
             except ValueError as exc:  # two models of different shapes: say so instead of a figure
                 self.difference_box.children = [title, widgets.HTML(f"<i>{escape_text(str(exc))}</i>")]
@@ -359,32 +346,19 @@ class ThinkCompare(FollowsPage, widgets.VBox):
 
     def _show_error(self, exc: BaseException) -> None:
         self.status = text("error", self.language)
-        self.errors.append_stderr("".join(traceback.format_exception(exc)))
+        self.show_error(exc)
 
     # ------------------------------------------------------------------ scripting
     def wait(self, timeout: float = 300.0) -> bool:
         """Block until both generations are shown. True if they finished in time."""
         return self.worker.wait_idle(timeout)
 
-    def close(self) -> None:
-        """Stop the worker (a running generation is cancelled) and close every part of the widget."""
-        for worker in (getattr(self, "worker", None), getattr(self, "curve_worker", None)):
-            if worker is not None:  # ipywidgets also closes half-built widgets (a refused argument)
-                worker.close()
-        close_tree(self)
-        for name in ("prompt_box", "run_button", "examples"):  # not children in every layout
-            if hasattr(self, name):
-                getattr(self, name).close()
-        super().close()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        shown = "".join(part for part in self.snapshot_parts() if isinstance(part, str))
-        pending = "" if self.runs else f"<p><i>{escape_text(self.status)} {escape_text(self.prompt)}</i></p>"
-        return widget_bundle(super()._repr_mimebundle_(**kwargs), "ThinkCompare", pending + shown)
-
     def snapshot_parts(self) -> list[Any]:
         """What is on screen, as figures and escaped HTML fragments (for ``to_html`` and saved notebooks)."""
-        parts: list[Any] = [self.note.value]
+        note = self.note.value if self.note.layout.display != "none" else ""
+        parts: list[Any] = [f"<h3>{escape_text(self.prompt)}</h3>", note]
+        if not self.runs:
+            parts.append(f"<p><i>{escape_text(self.status)}</i></p>")
         for side in self.sides:
             parts.append(
                 f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}'
@@ -392,11 +366,10 @@ class ThinkCompare(FollowsPage, widgets.VBox):
             )
         for side in self.sides:
             if side.heatmap is not None:
-                parts.append(go.Figure(side.heatmap.heatmap))
+                parts.append(side.heatmap.heatmap.figure)
         if self.difference is not None and self.difference in self.difference_box.children:
-            parts.append(go.Figure(self.difference))
+            parts.append(self.difference.figure)
         return parts
 
-    def to_html(self, path: str | Path) -> Path:
-        """Both panes (text, counts, answers, routing heatmaps) and the difference view as one offline HTML file."""
-        return write_html(path, self.snapshot_parts(), title=f"{text('compare_title', self.language)} — {self.prompt}")
+    def snapshot_title(self) -> str:
+        return f"{text('compare_title', self.language)} — {self.prompt}"

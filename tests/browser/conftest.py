@@ -1,6 +1,10 @@
-"""A JupyterLab server for the browser tests: 127.0.0.1, a random token, a free port, a scratch copy of the
-notebooks (so autosave never touches the committed ones), its own settings (cells always in the DOM) and the
-kit's JupyterLab defaults from jupyter-config/ (as `make lab` starts it: no news pop-up)."""
+"""One Jupyter server for the browser tests (JupyterLab 4 at /lab, Notebook 7 at /notebooks), a headless Chromium,
+and a bounded CPU burner so every view is painted while the machine is busy.
+
+The server listens on 127.0.0.1 with a random token and a free port, serves a scratch copy of the notebooks (so
+autosave never touches the committed ones), uses its own settings (cells always in the DOM) and the kit's defaults
+from jupyter-config/ (as `make lab` starts it: no news pop-up, widget state saved with the notebook).
+"""
 
 from __future__ import annotations
 
@@ -28,16 +32,32 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# One busy core for the whole browser run, never longer than this (a school laptop, a shared Binder); set
+# QNEXT_LAB_BROWSER_BURNERS=0 to measure on a quiet machine.
+BURNERS = int(os.environ.get("QNEXT_LAB_BROWSER_BURNERS", "1"))
+BURN_LIMIT_S = 40 * 60
+_BURN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    sum(i * i for i in range(20000))\n"
 
 
 @dataclass
-class Lab:
+class Server:
     url: str
     token: str
     root: Path
 
-    def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
+    def lab_url(self, name: str) -> str:
+        """``name`` in JupyterLab 4, alone (``reset``: no notebook of an earlier test restored beside it)."""
+        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
+    def notebook7_url(self, name: str) -> str:
+        """``name`` in Jupyter Notebook 7 (what `jupyter notebook` opens)."""
+        return f"{self.url}/notebooks/{name}?token={self.token}"
+
+    def api(self, path: str, method: str = "GET") -> object:
+        request = urllib.request.Request(f"{self.url}/api/{path}?token={self.token}", method=method)
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            body = reply.read()
+        return json.loads(body) if body else None
 
 
 def _free_port() -> int:
@@ -46,11 +66,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def jupyter_lab(tmp_path_factory) -> Lab:
+@pytest.fixture(scope="session")
+def cpu_load():
+    """A bounded background burner (``BURNERS`` processes, each stops by itself after ``BURN_LIMIT_S``)."""
+    procs = [subprocess.Popen([sys.executable, "-c", _BURN, str(BURN_LIMIT_S)]) for _ in range(BURNERS)]
+    try:
+        yield len(procs)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(tmp_path_factory) -> Server:
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium chromium-driver)")
-    work = tmp_path_factory.mktemp("lab")
+    work = tmp_path_factory.mktemp("jupyter")
     root = work / "notebooks"
     shutil.copytree(ROOT / "notebooks", root)
     settings = work / "settings" / "@jupyterlab" / "notebook-extension"
@@ -66,6 +102,7 @@ def jupyter_lab(tmp_path_factory) -> Lab:
         "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter-config"),  # the kit's own defaults, as `make lab` uses them
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        "QNEXT_LAB_QUICK": "1",  # notebooks that train run their short smoke version (as tests/test_notebooks.py)
     }  # kernels inherit: 1 thread is fastest for qnext-tiny
     log = open(work / "jupyter.log", "w")
     proc = subprocess.Popen(
@@ -79,6 +116,7 @@ def jupyter_lab(tmp_path_factory) -> Lab:
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
             "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
             "--ServerApp.port_retries=0",
             "--allow-root",
         ],
@@ -96,10 +134,10 @@ def jupyter_lab(tmp_path_factory) -> Lab:
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"JupyterLab did not start:\n{(work / 'jupyter.log').read_text()[-3000:]}"
+                        f"Jupyter did not start:\n{(work / 'jupyter.log').read_text()[-3000:]}"
                     ) from None
                 time.sleep(0.5)
-        yield Lab(url, token, root)
+        yield Server(url, token, root)
     finally:
         proc.terminate()
         try:
@@ -109,7 +147,7 @@ def jupyter_lab(tmp_path_factory) -> Lab:
         log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium chromium-driver)")

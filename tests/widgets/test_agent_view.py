@@ -1,6 +1,6 @@
 """AgentView and the agent figures on a scripted episode (Qwen3's real template, a random Qwen3-MoE made to
 call a tool): the episode HTML escapes model and tool text, the lift figure has one heatmap per phase, the
-widget streams on its worker, creates its FigureWidget with a figure, and close() stops everything."""
+widget streams on its worker, creates its figure pane with a figure, and close() stops everything."""
 
 from __future__ import annotations
 
@@ -68,9 +68,9 @@ def test_phase_lift_compares_each_phase_with_the_episode(model, tok):
 def test_the_widget_runs_streams_and_closes(model, tok):
     with scripted(model, script(tok)):
         view = AgentView(model, tok, "shout hi", [shout], max_new_tokens=60)
-        assert view.lift is None  # no empty FigureWidget before there is a figure
+        assert view.lift is None  # no empty figure before there is one
         view.run(wait=True)
     assert view.error == "" and view.result.answer == XSS
-    assert view.lift is not None and len(view.lift.data) == 4 and XSS not in view.episode.value
+    assert view.lift is not None and len(view.lift.figure.data) == 4 and XSS not in view.episode.value
     view.close()
     assert view.worker.closed

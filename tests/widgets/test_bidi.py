@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "thinking"))
@@ -19,6 +18,7 @@ from qwen3 import qwen3_moe, qwen3_tokenizer, scripted
 from qnext_lab.figures.escape import escape_text, reveal, text_html, token_label
 from qnext_lab.widgets.agent_view import AgentView
 from qnext_lab.widgets.expert_switchboard import ExpertSwitchboard
+from qnext_lab.widgets.plot_pane import PlotPane
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
 
 HIDDEN = [
@@ -60,8 +60,8 @@ def rendered(widget: widgets.Widget) -> str:
     out, stack = [], [widget]
     while stack:
         w = stack.pop()
-        if isinstance(w, go.FigureWidget):
-            out.append(json.dumps(json.loads(go.Figure(w).to_json()), ensure_ascii=False))
+        if isinstance(w, PlotPane):
+            out.append(json.dumps(w.outputs, ensure_ascii=False))  # the figure's plotly JSON and its HTML
         elif isinstance(w, (widgets.HTML, widgets.Label)):
             out.append(w.value)
         stack.extend(getattr(w, "children", ()))

@@ -117,10 +117,10 @@ def test_with_problems_the_accuracy_curve_marks_the_current_budget(model_and_tok
     )
     assert tuner.wait(120), tuner.errors.outputs
     assert list(tuner.sweep["budget"].iloc[:3]) == [0, 4, 8]
-    marker = next(t for t in tuner.curve.data if t.name == MARKER_NAME)
-    meta = tuner.curve.layout.meta
+    marker = next(t for t in tuner.curve.figure.data if t.name == MARKER_NAME)
+    meta = tuner.curve.figure.layout.meta
     assert marker.x[0] == budget_x(4, meta["zero_x"], meta["unlimited_x"])
     tuner.slider.value = 8
-    marker = next(t for t in tuner.curve.data if t.name == MARKER_NAME)
+    marker = next(t for t in tuner.curve.figure.data if t.name == MARKER_NAME)
     assert marker.x[0] == budget_x(8, meta["zero_x"], meta["unlimited_x"])
     assert tuner.wait(60) and tuner.shown_budget == 8

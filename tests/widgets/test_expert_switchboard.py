@@ -75,7 +75,7 @@ def test_run_shows_answers_and_moved_routing(lab):
     assert set(result["plain_trace"].topk_ids.unique().tolist()) != {6, 7}
     assert len(result["plain_trace"]) == 5  # 6 new tokens, the last is never fed back
     assert "as trained" in lab.answers.value and "<b>?" not in lab.answers.value
-    assert len(lab.moved.data) == 1  # the expert-use difference heatmap
+    assert len(lab.moved.figure.data) == 1  # the expert-use difference heatmap
 
 
 def test_errors_go_to_the_output_widget(lab):

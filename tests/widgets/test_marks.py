@@ -95,7 +95,7 @@ def test_expert_lab_in_the_dashboard_starts_with_a_right_answer_and_a_chart(mode
     model, tok = model_and_tokenizer
     dash = lab(model, tok, "What is 12 + 30?", max_new_tokens=64, max_budget=16, budget=4)
     assert dash.wait(300)
-    assert dash.experts.moved is not None and len(dash.experts.moved.data) == 1  # not an empty chart
+    assert dash.experts.moved is not None and len(dash.experts.moved.figure.data) == 1  # not an empty chart
     assert "qnext-verdict" in dash.experts.answers.value
     if is_bundled(model):
         assert dash.experts.answers.value.count("qnext-right") == 2  # as trained: right (and nothing switched off)

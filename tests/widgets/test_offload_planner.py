@@ -56,16 +56,16 @@ def test_planner_follows_its_controls():
     assert (view.share_slider.value, view.format_dropdown.value) == (25, "Q8_0")
     assert "Q8_0" in view.speed.value and "4 of its 16 experts" in view.speed.value
     view.policy = "lru"
-    assert list(view.hit_rates.data[0].y) == expert_cache(trace, 4, "lru")["hit_rate"].tolist()
+    assert list(view.hit_rates.figure.data[0].y) == expert_cache(trace, 4, "lru")["hit_rate"].tolist()
     before = view.speed.value
     view.share_slider.value = 75  # the control moves the state and the numbers
     assert view.share == 75
-    assert list(view.hit_rates.data[0].y) == expert_cache(trace, 12, "lru")["hit_rate"].tolist()
+    assert list(view.hit_rates.figure.data[0].y) == expert_cache(trace, 12, "lru")["hit_rate"].tolist()
     assert view.speed.value != before and "tokens/s" in view.speed.value
     view.policy = "belady"
     assert view.policy_toggle.value == "belady"
     expected = int(cache_misses(trace, 12, "belady")[0].sum())
-    assert len(view.heatmap.data[-1].x) == expected
+    assert len(view.heatmap.figure.data[-1].x) == expected
     cost = view.prediction()
     hit = expert_cache(trace, 12, "belady")
     assert cost.hit_rate == pytest.approx(hit["hits"].sum() / hit["requests"].sum())
@@ -77,7 +77,9 @@ def test_planner_follows_its_controls():
         view.share = 120
     with pytest.raises(traitlets.TraitError):
         view.policy = "fifo"
-    assert "&lt;b&gt;" in str(view.heatmap.data[0].text[0]) or "<b>" not in str(view.heatmap.data[0].text[0])
+    assert "&lt;b&gt;" in str(view.heatmap.figure.data[0].text[0]) or "<b>" not in str(
+        view.heatmap.figure.data[0].text[0]
+    )
     view.close()
 
 

@@ -22,7 +22,7 @@ def test_both_panes_show_their_generation_counts_and_routing(model_and_tokenizer
     for side, gen in zip(view.sides, view.results):
         assert f"answer <b>{gen.answer_tokens}</b>" in side.stats.value
         assert side.heatmap is not None and side.heatmap.trace is gen.trace
-    diff = np.asarray(view.difference.data[0].z)
+    diff = np.asarray(view.difference.figure.data[0].z)
     np.testing.assert_allclose(diff, expert_use(thinking.trace) - expert_use(plain.trace))
 
 
@@ -63,7 +63,7 @@ def test_two_models_side_by_side(model_and_tokenizer):
     assert view.wait(120) and view.status == "done", view.errors.outputs
     assert [s.label for s in view.sides] == ["Instruct", "Thinking"]
     assert all(gen.thinking_mode for gen in view.results)  # both run their own default: thinking on
-    np.testing.assert_allclose(np.asarray(view.difference.data[0].z), 0.0)  # same model, same prompt
+    np.testing.assert_allclose(np.asarray(view.difference.figure.data[0].z), 0.0)  # same model, same prompt
 
 
 def test_an_error_during_generation_is_shown_in_the_widget(model_and_tokenizer):

@@ -183,8 +183,12 @@ def test_a_japanese_budget_view_has_no_english_words_of_its_own(model_and_tokeni
     for shown in (tuner.counts.value, tuner.status, tuner.tally.value):
         plain = re.sub(r"<[^>]+>", "", shown)
         assert not set(re.findall(r"[A-Za-z_]{3,}", plain)) - allowed, plain
-    layout = tuner.curve.layout
-    for words in (layout.xaxis.title.text, layout.yaxis.title.text, *(t.name for t in tuner.curve.data if t.name)):
+    layout = tuner.curve.figure.layout
+    for words in (
+        layout.xaxis.title.text,
+        layout.yaxis.title.text,
+        *(t.name for t in tuner.curve.figure.data if t.name),
+    ):
         if words != "current budget":
             assert not re.findall(r"[A-Za-z]{3,}", words), words
     tuner.close()

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from types import SimpleNamespace
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from qnext_lab.widgets.budget_tuner import BudgetTuner
+from qnext_lab.widgets.plot_pane import PlotPane
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
 from qnext_lab.widgets.think_compare import ThinkCompare, answer_html, stream_html
 
@@ -19,13 +20,14 @@ ESCAPED = "&lt;img"
 
 
 def rendered(widget: widgets.Widget) -> str:
-    """Everything a widget tree puts on screen as markup: HTML/Label values and figure JSON."""
+    """Everything a widget tree puts on screen as markup: HTML/Label values and each figure's output (its plotly
+    JSON and its HTML fallback)."""
     out = []
     stack = [widget]
     while stack:
         w = stack.pop()
-        if isinstance(w, go.FigureWidget):
-            out.append(go.Figure(w).to_json())
+        if isinstance(w, PlotPane):
+            out.append(json.dumps(w.outputs))
         elif isinstance(w, (widgets.HTML, widgets.Label)):
             out.append(w.value)
         stack.extend(getattr(w, "children", ()))
