@@ -92,6 +92,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "tiny_path": "qnext_lab.runtime.bundled:tiny_path",
         # subpackages (each exports lazily the same way)
         "analysis": "qnext_lab.analysis:",
+        "families": "qnext_lab.families:",
         "figures": "qnext_lab.figures:",
         "formats": "qnext_lab.formats:",
         "kernels": "qnext_lab.kernels:",

@@ -6,13 +6,17 @@ folders in one run, ``conftest`` names only one of them).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from qnext_lab.trace.routing_trace import RoutingTrace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # random_moe.py: the one random-MoE factory
 
 XSS = "<img src=x onerror=alert(1)>"  # token 5 of every known trace: must always show as text
 

@@ -1,7 +1,7 @@
 """The package's layers: no module imports from a layer above its own (not even inside a function), and no
 import cycle between modules. Parsed from the source (``ast``), so nothing is imported or executed.
 
-Layers, lowest first (docs/architecture.md): kernels < runtime < formats < trace < thinking < analysis < tiny
+Layers, lowest first (docs/architecture.md): kernels < families < runtime < formats < trace < thinking < analysis < tiny
 < figures < widgets. ``qnext_lab/__init__.py`` is the facade over all of them and is not a layer;
 ``qnext_lab/_lazy.py`` (the lazy-export helper every package uses) and ``qnext_lab/checks.py`` (the one rule for
 numbers given to the kit) sit below all of them and import nothing of the package.
@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "qnext_lab"
-LAYERS = ("kernels", "runtime", "formats", "trace", "thinking", "analysis", "tiny", "figures", "widgets")
+LAYERS = ("kernels", "families", "runtime", "formats", "trace", "thinking", "analysis", "tiny", "figures", "widgets")
 
 
 def _modules() -> dict[str, Path]:

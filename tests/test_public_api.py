@@ -14,7 +14,18 @@ import pytest
 
 import qnext_lab
 
-SUBPACKAGES = ("analysis", "figures", "formats", "kernels", "runtime", "thinking", "tiny", "trace", "widgets")
+SUBPACKAGES = (
+    "analysis",
+    "families",
+    "figures",
+    "formats",
+    "kernels",
+    "runtime",
+    "thinking",
+    "tiny",
+    "trace",
+    "widgets",
+)
 
 
 def _qnext_types_in(annotation: str, namespace: dict) -> set[str]:

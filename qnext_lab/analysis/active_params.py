@@ -10,7 +10,11 @@ actually reached (what a batch has to read from memory). Knows nothing about fig
     active_parameters(transformers.Qwen3NextConfig())   # ~79.7B total, ~3.25B active without embeddings
     active_parameters(model, trace)
 
-A dense model (no experts module) has every parameter active. ``cost.model_cost`` builds FLOPs, bytes and
+A dense model (no experts module) has every parameter active. Zero-computation experts (LongCat-Flash) hold no
+weights: with a trace, active counts the experts with weights each token really chose (so it varies per
+token); from a config, each of the k slots lands on a real expert with probability routed / (routed + zero).
+Embedding tables other than the input embedding (Qwen3.8-Flash-Next's n-gram tables) are their own component,
+``embedding tables (host)``: all their rows are stored, a few rows are read per token. ``cost.model_cost`` builds FLOPs, bytes and
 memory on these counts.
 """
 
@@ -20,7 +24,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..trace.moe_layers import find_moe_layers, is_experts_module
+from ..families.config_fields import check_config
+from ..families.config_fields import top_k as config_top_k
+from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace
 
@@ -28,19 +34,35 @@ from ._common import check_trace
 def _build_on_meta(config: object) -> nn.Module:
     import transformers
 
+    check_config(config)  # impossible sizes, top-k above the experts, 10^5 layers: a ValueError before building
     with torch.device("meta"):
         try:
-            return transformers.AutoModelForCausalLM.from_config(config)
-        except ValueError:
-            return transformers.AutoModel.from_config(config)
+            try:
+                return transformers.AutoModelForCausalLM.from_config(config)
+            except ValueError:
+                return transformers.AutoModel.from_config(config)
+        except Exception as exc:  # transformers' own modeling code failing on this config
+            raise ValueError(
+                f"transformers cannot build a model from this {type(config).__name__} ({type(exc).__name__}: "
+                f"{exc}); the config is incomplete or inconsistent. Use the checkpoint's own config "
+                "(AutoConfig.from_pretrained) or set the fields named"
+            ) from exc
 
 
 def _config_top_k(model: nn.Module) -> int | None:
     config = getattr(model, "config", None)
-    if config is not None and hasattr(config, "get_text_config"):
-        config = config.get_text_config()
-    k = getattr(config, "num_experts_per_tok", None)
-    return int(k) if k else None
+    return config_top_k(config) if config is not None and hasattr(config, "model_type") else None
+
+
+def _host_tables(model: nn.Module, embed: nn.Module | None) -> list[tuple[nn.Embedding, int]]:
+    """Embedding tables besides the input embedding (Qwen3.8-Flash-Next's n-gram "Engram" tables): kept in host
+    memory by serving stacks, read a few rows per token. (table, rows read per token) for each."""
+    out = []
+    for module in model.modules():
+        for child in module.children():
+            if isinstance(child, nn.Embedding) and child is not embed:
+                out.append((child, int(getattr(module, "ngram_heads", 1))))  # one row per n-gram head
+    return out
 
 
 def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace | None = None) -> pd.DataFrame:
@@ -55,9 +77,11 @@ def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace |
         model = _build_on_meta(model_or_config)
     else:
         raise TypeError(f"expected a transformers model or config, got {type(model_or_config).__name__}")
-    if trace is not None or any(is_experts_module(m) for m in model.modules()):
+    try:
         layers = find_moe_layers(model)
-    else:
+    except ValueError:
+        if trace is not None:
+            raise
         layers = []  # a dense model: every parameter is used by every token
     if trace is not None:
         trace = check_trace(trace)
@@ -80,20 +104,32 @@ def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace |
     rows.append(dict(component="embedding", total=n_embed, active=n_embed, touched=n_embed))
     n_head = count(head.parameters()) if head is not None else 0  # 0 when tied to the embedding
     rows.append(dict(component="lm_head", total=n_head, active=n_head, touched=n_head))
+    tables = _host_tables(model, embed)
+    n_tables = sum(count(t.parameters()) for t, _ in tables)
+    read = sum(min(rows, t.num_embeddings) * t.embedding_dim for t, rows in tables)
+    if n_tables:
+        rows.append(dict(component="embedding tables (host)", total=n_tables, active=read, touched=read))
     expert_total = expert_active = expert_touched = 0
     for layer in layers:
         n = count(layer.experts.parameters())
-        per_expert = n / layer.num_experts
+        real = layer.num_experts - layer.zero_experts  # zero-computation experts hold no weights
+        per_expert = n / real
         k = k_config
+        real_per_token = None  # experts with weights chosen per token, on average
         touched = n
         if trace is not None and layer.index in trace.layer_indices:
             ids = trace.topk_ids[trace.layer_indices.index(layer.index)]  # (N, k)
             k = trace.top_k
-            touched = int(torch.unique(ids).numel()) * per_expert if ids.numel() else 0
+            chosen = ids[ids < real]
+            touched = int(torch.unique(chosen).numel()) * per_expert if chosen.numel() else 0
+            if layer.zero_experts and ids.shape[0]:
+                real_per_token = chosen.numel() / ids.shape[0]
         if k is None:
             raise ValueError("the config has no num_experts_per_tok; pass a trace to know k")
+        if real_per_token is None:  # from the config: zero-computation experts drawn as often as any other
+            real_per_token = k * real / layer.num_experts
         expert_total += n
-        expert_active += k * per_expert
+        expert_active += real_per_token * per_expert
         expert_touched += touched
     rows.append(
         dict(component="routed experts", total=expert_total, active=round(expert_active), touched=round(expert_touched))
@@ -113,7 +149,10 @@ def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace |
     frame = pd.DataFrame(rows)
     total = frame[["total", "active", "touched"]].sum()
     non_embedding = (
-        total - frame.loc[frame.component.isin(["embedding", "lm_head"]), ["total", "active", "touched"]].sum()
+        total
+        - frame.loc[
+            frame.component.isin(["embedding", "lm_head", "embedding tables (host)"]), ["total", "active", "touched"]
+        ].sum()
     )
     frame = pd.concat(
         [

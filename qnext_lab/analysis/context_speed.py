@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..checks import as_int, as_int_list
+from ..families.config_fields import context_length
 from .cost import cache_memory
 
 __all__ = ["MAX_TOKENS", "measure_context"]
@@ -70,8 +71,8 @@ def measure_context(
             "machine has the memory"
         )
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    limit = getattr(config, "max_position_embeddings", None)
-    if isinstance(limit, int) and max(contexts) + decode_tokens > limit:
+    limit = context_length(config)
+    if limit is not None and max(contexts) + decode_tokens > limit:
         raise ValueError(
             f"context {max(contexts)} + {decode_tokens} decode tokens exceeds the model's "
             f"max_position_embeddings ({limit}); raise it in the config or measure shorter contexts"

@@ -39,15 +39,14 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..checks import as_int
+from ..checks import as_int, as_int_list
+from ..families.config_fields import check_config, num_experts, text_config, top_k
+from ..families.layouts import LayerKind, StackLayout, stack_layout
 from .active_params import active_parameters
 from .offload_speed import OffloadCost, offload_cost
 
 __all__ = ["ModelCost", "cache_memory", "cost_table", "full_attention_config", "cost_function", "model_cost"]
 
-_FULL = ("full_attention", "attention", "global")
-_LINEAR = ("linear_attention",)
-_SLIDING = ("sliding_attention", "chunked_attention", "local")
 VARIANTS = ("as configured", "every layer full attention", "dense, same active size", "dense, same total size")
 
 
@@ -58,21 +57,15 @@ class _Shape:
     name: str
     vocab: int
     hidden: int
-    layer_kinds: tuple[str, ...]  # per decoder layer: "full", "sliding", "linear"
-    sliding_window: int | None
-    q_heads: int
-    kv_heads: int
-    head_dim: int
-    lin_k_heads: int
-    lin_v_heads: int
-    lin_k_dim: int
-    lin_v_dim: int
-    conv_kernel: int
-    params_total: int  # all parameters (embedding and head included, tied ones once)
+    layout: StackLayout  # per-layer kinds and the attention / state shapes (families.layouts)
+    params_total: int  # all parameters (embedding and head included, tied ones once; host tables excluded)
     params_embedding: int  # input embedding (read one row per token, no FLOPs)
     params_head: int  # output head as a matmul (vocab x hidden, also when tied)
     params_dense: int  # non-embedding, non-head parameters every token uses (attention, norms, shared experts...)
     params_experts: int  # routed experts, all layers
+    params_experts_active: float  # routed expert parameters one token uses (k of E; zero-computation aware)
+    params_host: int  # embedding tables kept in host memory (n-gram tables)
+    params_host_active: int  # their elements one token reads
     num_experts: int  # E (0 for dense)
     top_k: int  # k (0 for dense)
 
@@ -86,8 +79,9 @@ class ModelCost:
     batch: int
     bytes_per_param: int
     full_attention_layers: int
-    linear_attention_layers: int
-    sliding_attention_layers: int
+    linear_attention_layers: int  # layers with a fixed-size state (Gated DeltaNet, Mamba, short conv, ...)
+    sliding_attention_layers: int  # sliding-window and chunked attention
+    sparse_attention_layers: int  # indexed (DSA, QSA) and compressed (DeepSeek-V4) attention
     params_total: int
     params_active: int  # per token, embedding and head included
     params_active_non_embedding: int  # per token, without the input embedding and the output head
@@ -98,9 +92,13 @@ class ModelCost:
     decode_bytes_state: float  # per decoded token: this sequence's recurrent + conv states
     kv_bytes_per_token: int  # per sequence, all full/sliding-attention layers
     state_bytes_per_sequence: int  # recurrent + conv state of every linear-attention layer (independent of context)
-    weights_memory: int  # bytes of all weights
-    kv_cache_memory: int  # bytes held by the KV cache of `batch` sequences at `context`
+    weights_memory: int  # bytes of all weights but the host embedding tables
+    kv_cache_memory: int  # bytes held by the KV cache of `batch` sequences at `context` (indexer keys included)
     state_memory: int  # bytes held by `batch` sequences' recurrent + conv states
+    host_memory: int = 0  # embedding tables kept in host memory (Qwen3.8-Flash-Next's n-gram tables)
+    decode_bytes_host: float = 0.0  # per decoded token: rows read from those tables
+    residual_streams: int = 1  # hyper-connection streams (DeepSeek-V4, Qwen3.8-Flash-Next: 4)
+    mtp_layers: int = 0  # multi-token-prediction layers of the checkpoint (not in the model transformers builds)
     offload: OffloadCost | None = None  # hook: decode speed with experts offloaded (analysis/offload_speed.py)
 
     @property
@@ -109,8 +107,8 @@ class ModelCost:
 
     @property
     def decode_bytes(self) -> float:
-        """Bytes read per decoded token: weights + KV cache + states."""
-        return self.decode_bytes_weights + self.decode_bytes_kv + self.decode_bytes_state
+        """Bytes read per decoded token: weights + KV cache + states + host table rows."""
+        return self.decode_bytes_weights + self.decode_bytes_kv + self.decode_bytes_state + self.decode_bytes_host
 
     @property
     def memory(self) -> int:
@@ -134,79 +132,31 @@ class ModelCost:
         return out
 
 
-def _text_config(config: object) -> object:
-    if not (hasattr(config, "to_dict") and hasattr(config, "model_type")):
-        raise TypeError(
-            f"expected a transformers config (e.g. transformers.Qwen3NextConfig()), got {type(config).__name__}"
-        )
-    return config.get_text_config() if hasattr(config, "get_text_config") else config
-
-
-def _layer_kinds(config: object) -> tuple[tuple[str, ...], int | None]:
-    n = int(config.num_hidden_layers)
-    window = getattr(config, "sliding_window", None)
-    types = getattr(config, "layer_types", None)
-    if types is None:  # older configs: one kind for every layer
-        sliding = window is not None and getattr(config, "use_sliding_window", True)
-        return ("sliding" if sliding else "full",) * n, window if sliding else None
-    kinds = []
-    for t in types:
-        if t in _FULL:
-            kinds.append("full")
-        elif t in _LINEAR:
-            kinds.append("linear")
-        elif t in _SLIDING:
-            kinds.append("sliding")
-        else:
-            raise ValueError(f"layer type {t!r} is not one the cost model knows ({_FULL + _LINEAR + _SLIDING})")
-    if "sliding" in kinds and window is None:
-        raise ValueError("the config has sliding-attention layers but no sliding_window")
-    return tuple(kinds), window
-
-
 def _shape(config: object, name: str | None = None) -> _Shape:
-    text = _text_config(config)
-    kinds, window = _layer_kinds(text)
+    text = check_config(config)  # impossible configs: a ValueError here, before any model is built
+    layout = stack_layout(text)
     hidden, vocab = int(text.hidden_size), int(text.vocab_size)
-    q_heads = int(text.num_attention_heads)
-    kv_heads = int(getattr(text, "num_key_value_heads", None) or q_heads)
-    head_dim = int(getattr(text, "head_dim", None) or hidden // q_heads)
     params = active_parameters(config).set_index("component")
     n_embed = int(params.loc["embedding", "total"])
     experts = int(params.loc["routed experts", "total"])
+    host = int(params.loc["embedding tables (host)", "total"]) if "embedding tables (host)" in params.index else 0
+    host_read = int(params.loc["embedding tables (host)", "active"]) if host else 0
     dense = int(params.loc["total (non-embedding)", "total"]) - experts
-    num_experts = (
-        int(
-            getattr(text, "num_experts", None)
-            or getattr(text, "num_local_experts", None)
-            or getattr(text, "n_routed_experts", None)
-            or 0
-        )
-        if experts
-        else 0
-    )
-    top_k = int(getattr(text, "num_experts_per_tok", 0) or 0) if experts else 0
     return _Shape(
         name=name or getattr(text, "model_type", type(text).__name__),
         vocab=vocab,
         hidden=hidden,
-        layer_kinds=kinds,
-        sliding_window=window,
-        q_heads=q_heads,
-        kv_heads=kv_heads,
-        head_dim=head_dim,
-        lin_k_heads=int(getattr(text, "linear_num_key_heads", 0) or 0),
-        lin_v_heads=int(getattr(text, "linear_num_value_heads", 0) or 0),
-        lin_k_dim=int(getattr(text, "linear_key_head_dim", 0) or 0),
-        lin_v_dim=int(getattr(text, "linear_value_head_dim", 0) or 0),
-        conv_kernel=int(getattr(text, "linear_conv_kernel_dim", 0) or 0),
-        params_total=int(params.loc["total", "total"]),
+        layout=layout,
+        params_total=int(params.loc["total", "total"]) - host,
         params_embedding=n_embed,
         params_head=vocab * hidden,
         params_dense=dense,
         params_experts=experts,
-        num_experts=num_experts,
-        top_k=top_k,
+        params_experts_active=float(params.loc["routed experts", "active"]),
+        params_host=host,
+        params_host_active=host_read,
+        num_experts=(num_experts(text) or 0) if experts else 0,
+        top_k=(top_k(text) or 0) if experts else 0,
     )
 
 
@@ -218,66 +168,117 @@ def _dtype_bytes(dtype: torch.dtype | int, what: str) -> int:
     raise TypeError(f"{what} must be a torch.dtype (e.g. torch.bfloat16) or a byte count, got {dtype!r}")
 
 
-def _positive_int(name: str, value: object) -> int:
-    return as_int(value, name, low=1)
+MAX_CONTEXT = 1 << 24  # 16.8M tokens: 16x the longest public context window
+MAX_BATCH = 1 << 20
+
+
+def _positive_int(name: str, value: object, high: int = MAX_CONTEXT) -> int:
+    return as_int(value, name, low=1, high=high)
+
+
+def _keys_sum(context: int, cap: int | None) -> float:
+    """Sum over positions p = 1..context of min(p, cap): keys attended over a whole prefill."""
+    if cap is None or cap >= context:
+        return context * (context + 1) / 2
+    return cap * (cap + 1) / 2 + (context - cap) * cap
+
+
+def _attention_terms(layout: StackLayout, c: int) -> tuple[float, float, float, float, float]:
+    """(decode FLOPs, prefill FLOPs, KV elements read per decoded token, KV elements held, sequence-mixer
+    FLOPs per token of the state layers) of every attention layer at context ``c`` (per sequence)."""
+    per_key, kv, idx_flops, idx_elems = (
+        layout.attn_flops_per_key,
+        layout.kv_elems_per_token,
+        layout.indexer_flops_per_key,
+        layout.indexer_elems_per_token,
+    )
+    decode = prefill = read = held = 0.0
+    for layer in layout.layers:
+        if layer.kind == "full":
+            decode += per_key * c
+            prefill += per_key * _keys_sum(c, None)
+            read += kv * c
+            held += kv * c
+        elif layer.kind == "sliding":
+            w = min(c, layer.window)
+            decode += per_key * w
+            prefill += per_key * _keys_sum(c, layer.window)
+            read += kv * w
+            held += kv * w
+        elif layer.kind == "chunked":  # the current chunk only; the cache keeps one chunk
+            in_chunk = (c - 1) % layer.window + 1
+            q, r = divmod(c, layer.window)
+            decode += per_key * in_chunk
+            prefill += per_key * (q * layer.window * (layer.window + 1) / 2 + r * (r + 1) / 2)
+            read += kv * in_chunk
+            held += kv * min(c, layer.window)
+        elif layer.kind == "indexed":  # the indexer scores every (compressed) key; attention reads `selected`
+            keys = c / layer.compress
+            chosen = min(c, layer.selected or c)
+            decode += idx_flops * keys + per_key * chosen
+            prefill += idx_flops * _keys_sum(c, None) / layer.compress + per_key * _keys_sum(c, layer.selected)
+            read += idx_elems * keys + kv * chosen
+            held += kv * c + idx_elems * keys
+        elif layer.kind == "compressed":  # one key per `compress` tokens (+ indexer) and a raw recent window
+            m = c // layer.compress
+            chosen = min(m, layer.selected) if layer.selected else m
+            w = min(c, layer.window or 0)
+            scored = idx_flops * m if layer.selected else 0.0
+            decode += scored + per_key * (chosen + w)
+            sel_sum = _keys_sum(c, layer.selected * layer.compress if layer.selected else None) / layer.compress
+            prefill += (idx_flops * _keys_sum(c, None) / layer.compress if layer.selected else 0.0) + per_key * (
+                sel_sum + _keys_sum(c, layer.window)
+            )
+            read += kv * (chosen + w) + (idx_elems * m if layer.selected else 0)
+            held += kv * (m + w) + (idx_elems * m if layer.selected else 0)
+    return decode, prefill, read, held, 0.0
 
 
 def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> ModelCost:
-    full = s.layer_kinds.count("full")
-    sliding = s.layer_kinds.count("sliding")
-    linear = s.layer_kinds.count("linear")
-    k_over_e = s.top_k / s.num_experts if s.num_experts else 0.0
-    experts_active = s.params_experts * k_over_e  # per token
-    matmul = s.params_dense + experts_active  # per token, body only
-    # attention: keys attended by the token at position p (1-based) is p, or min(p, window) when sliding
-    attn_per_key = 4 * s.q_heads * s.head_dim
-    lin_state_elems = s.lin_v_heads * s.lin_k_dim * s.lin_v_dim  # per layer, per sequence
-    lin_flops = 7 * lin_state_elems
-    conv_dim = 2 * s.lin_k_heads * s.lin_k_dim + s.lin_v_heads * s.lin_v_dim
-    window = s.sliding_window or context
+    layout = s.layout
+    kinds = layout.kinds
+    state_layers = kinds.count("state")
+    matmul = s.params_dense + s.params_experts_active  # per token, body only
+    attn_decode, attn_prefill, kv_read, kv_held, _ = _attention_terms(layout, context)
+    mix_flops = layout.state_flops_per_token * state_layers
+    # hyper-connections: each sub-layer reads and writes `streams` copies of the residual through a small mix
+    streams_flops = 2 * 2 * len(kinds) * layout.streams * layout.streams * s.hidden if layout.streams > 1 else 0
+    per_token = 2 * matmul + mix_flops + streams_flops
 
-    decode_flops = (
-        2 * (matmul + s.params_head)
-        + attn_per_key * (full * context + sliding * min(context, window))
-        + lin_flops * linear
-    )
-    causal = context * (context + 1) / 2  # sum of p for p = 1..context
-    w = min(context, window)
-    causal_sliding = w * (w + 1) / 2 + (context - w) * w
-    prefill_flops = (
-        2 * matmul * context
-        + 2 * s.params_head
-        + attn_per_key * (full * causal + sliding * causal_sliding)
-        + lin_flops * linear * context
-    )
+    decode_flops = per_token + 2 * s.params_head + attn_decode
+    prefill_flops = per_token * context + 2 * s.params_head + attn_prefill
 
-    touched = 1 - (1 - k_over_e) ** batch if s.num_experts else 0.0  # share of experts a step reaches
+    k_over_e = s.params_experts_active / s.params_experts if s.params_experts else 0.0
+    touched = 1 - (1 - k_over_e) ** batch if s.params_experts else 0.0  # share of experts a step reaches
     step_weights = (s.params_dense + s.params_head + s.params_experts * touched) * wbytes + batch * s.hidden * wbytes
-    kv_per_token = 2 * s.kv_heads * s.head_dim * wbytes * (full + sliding)
-    kv_read = 2 * s.kv_heads * s.head_dim * wbytes * (full * context + sliding * min(context, window))
-    state = linear * (lin_state_elems * sbytes + conv_dim * s.conv_kernel * wbytes)
-    kv_held = 2 * s.kv_heads * s.head_dim * wbytes * (full * context + sliding * min(context, window)) * batch
+    kv_per_token = round(kv_held / context * wbytes) if context else 0  # average over the context
+    state = state_layers * (layout.state_elems * sbytes + layout.conv_elems * wbytes)
     return ModelCost(
         name=s.name,
         context=context,
         batch=batch,
         bytes_per_param=wbytes,
-        full_attention_layers=full,
-        linear_attention_layers=linear,
-        sliding_attention_layers=sliding,
+        full_attention_layers=kinds.count("full"),
+        linear_attention_layers=state_layers,
+        sliding_attention_layers=kinds.count("sliding") + kinds.count("chunked"),
+        sparse_attention_layers=kinds.count("indexed") + kinds.count("compressed"),
         params_total=s.params_total,
         params_active=round(s.params_total - s.params_dense - s.params_experts + matmul),  # + embedding, stored head
         params_active_non_embedding=round(matmul),
         decode_flops=float(decode_flops),
         prefill_flops=float(prefill_flops),
         decode_bytes_weights=step_weights / batch,
-        decode_bytes_kv=float(kv_read),
+        decode_bytes_kv=float(kv_read * wbytes),
         decode_bytes_state=float(state),
         kv_bytes_per_token=kv_per_token,
         state_bytes_per_sequence=state,
         weights_memory=s.params_total * wbytes,
-        kv_cache_memory=kv_held,
+        kv_cache_memory=round(kv_held * wbytes) * batch,
         state_memory=state * batch,
+        host_memory=s.params_host * wbytes,
+        decode_bytes_host=float(s.params_host_active * wbytes),
+        residual_streams=layout.streams,
+        mtp_layers=layout.mtp_layers,
     )
 
 
@@ -297,7 +298,7 @@ def model_cost(
     Gated DeltaNet recurrent state. ``offload``: keyword arguments of ``offload_cost`` (format, machine, slots,
     hit_rate, mode, ...): the result's ``offload`` field then predicts decode speed with the experts offloaded.
     """
-    context, batch = _positive_int("context", context), _positive_int("batch", batch)
+    context, batch = _positive_int("context", context), _positive_int("batch", batch, MAX_BATCH)
     cost = _evaluate(
         _shape(config, name), context, batch, _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
     )
@@ -323,14 +324,16 @@ def cost_function(
     wbytes, sbytes = _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
 
     def cost(context: int, batch: int = 1) -> ModelCost:
-        return _evaluate(shape, _positive_int("context", context), _positive_int("batch", batch), wbytes, sbytes)
+        return _evaluate(
+            shape, _positive_int("context", context), _positive_int("batch", batch, MAX_BATCH), wbytes, sbytes
+        )
 
     return cost
 
 
 def full_attention_config(config: object) -> object:
     """A copy of ``config`` with every decoder layer full attention (same heads, same MLPs)."""
-    text = _text_config(config)
+    text = text_config(config)
     out = copy.deepcopy(text)
     if getattr(out, "layer_types", None) is not None:
         out.layer_types = ["full_attention"] * int(out.num_hidden_layers)
@@ -341,15 +344,20 @@ def full_attention_config(config: object) -> object:
     return out
 
 
+def _all_full(s: _Shape) -> _Shape:
+    """``s`` with every sequence mixer replaced by full attention (same heads, same MLPs, no state)."""
+    layout = dataclasses.replace(s.layout, layers=(LayerKind("full"),) * len(s.layout.layers))
+    return dataclasses.replace(s, layout=layout)
+
+
 def _dense_like(s: _Shape, params_non_embedding: float, name: str) -> _Shape:
     """A dense model with ``s``'s attention (every layer full) and this many non-embedding parameters."""
     return dataclasses.replace(
-        s,
+        _all_full(s),
         name=name,
-        layer_kinds=("full",) * len(s.layer_kinds),
-        sliding_window=None,
         params_dense=round(params_non_embedding),
         params_experts=0,
+        params_experts_active=0.0,
         num_experts=0,
         top_k=0,
         params_total=round(params_non_embedding) + s.params_total - s.params_dense - s.params_experts,
@@ -380,14 +388,16 @@ def cost_table(
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; choose from {VARIANTS}")
-    contexts = [_positive_int("context", c) for c in contexts]
-    batch = _positive_int("batch", batch)
+    contexts = as_int_list(contexts, "contexts", low=1, high=MAX_CONTEXT)
+    if not contexts:
+        raise ValueError("contexts=[] gives no row; pass context lengths such as [4096, 32768]")
+    batch = _positive_int("batch", batch, MAX_BATCH)
     wbytes, sbytes = _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
     base = _shape(config, name)
     shapes = {"as configured": base}
     if "every layer full attention" in variants:
-        shapes["every layer full attention"] = _shape(full_attention_config(config), base.name)
-    active_body = base.params_dense + base.params_experts * (base.top_k / base.num_experts if base.num_experts else 1)
+        shapes["every layer full attention"] = _all_full(base)
+    active_body = base.params_dense + (base.params_experts_active if base.num_experts else base.params_experts)
     shapes["dense, same active size"] = _dense_like(base, active_body, base.name)
     shapes["dense, same total size"] = _dense_like(base, base.params_dense + base.params_experts, base.name)
     rows = []

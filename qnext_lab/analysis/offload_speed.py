@@ -40,6 +40,9 @@ from typing import Any
 import gguf
 
 from ..checks import as_float, as_int
+from ..families.config_fields import check_config
+from ..families.config_fields import num_experts as config_num_experts
+from ..families.config_fields import top_k as config_top_k
 from .active_params import active_parameters
 
 __all__ = ["MACHINES", "Machine", "OffloadCost", "expert_bytes", "format_bytes", "offload_cost"]
@@ -172,13 +175,8 @@ def _row_bytes(n: int, format: str) -> float:
 
 
 def _geometry(config: Any) -> dict[str, int]:
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    num_experts = int(
-        getattr(text, "num_experts", None)
-        or getattr(text, "num_local_experts", None)
-        or getattr(text, "n_routed_experts", None)
-        or 0
-    )
+    text = check_config(config)  # impossible configs refused before the meta build
+    num_experts = config_num_experts(text) or 0
     if num_experts == 0:
         raise ValueError(f"{type(config).__name__} has no routed experts: there is nothing to offload")
     hidden = int(text.hidden_size)
@@ -188,7 +186,7 @@ def _geometry(config: Any) -> dict[str, int]:
     per_expert = 3 * hidden * width  # gate, up (rows of H) and down (rows of I)
     return dict(
         num_experts=num_experts,
-        top_k=int(text.num_experts_per_tok),
+        top_k=int(config_top_k(text) or 0),
         hidden=hidden,
         width=width,
         moe_layers=round(experts_total / (num_experts * per_expert)),

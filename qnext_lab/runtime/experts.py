@@ -23,6 +23,7 @@ import torch
 from transformers.activations import SiLUActivation
 from transformers.integrations.moe import ALL_EXPERTS_FUNCTIONS, _default_apply_gate
 
+from ..families.registry import family_of_module
 from ..kernels.backend import requested_backend, resolve_backend
 from ..kernels.layout import ExpertWeights
 from .experts_module import missing_experts_attributes
@@ -85,7 +86,8 @@ def triton_plan(module: torch.nn.Module) -> tuple[ExpertWeights, str, float, flo
             "which the Triton kernels do not fuse; use QNEXT_LAB_BACKEND=torch"
         )
     custom_gate = type(module)._apply_gate is not _default_apply_gate
-    if custom_gate and name == "GptOssExperts":
+    family = family_of_module(module)
+    if custom_gate and family is not None and family.experts_gate == "clamped_swiglu":
         gate, alpha, limit = "clamped_swiglu", float(module.alpha), float(module.limit)
     elif custom_gate:
         raise UnsupportedExpertsError(

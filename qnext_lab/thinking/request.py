@@ -21,6 +21,7 @@ from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any, TypeVar
 
 from ..checks import as_float, as_int
+from ..families.config_fields import context_length as config_context_length
 from .budget import Budget, check_budget
 from .phases import start_state
 from .template import PromptLike, ThinkTokens, render_prompt, think_tokens, thinking_enabled, to_messages
@@ -206,7 +207,7 @@ class ContextOverflowError(ValueError):
 
 def context_length(model: Any) -> int | None:
     """The model's context in tokens (``max_position_embeddings``), None when the config has none."""
-    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return config_context_length(getattr(model, "config", None))
 
 
 def check_lengths(model: Any, prompt_len: int, max_new_tokens: int | None) -> int:

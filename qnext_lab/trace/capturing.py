@@ -4,7 +4,9 @@ Hooks, all removed on exit (also on error or KeyboardInterrupt):
 - a forward pre-hook (with kwargs) on the model you pass, to learn ``input_ids`` / ``attention_mask`` / the
   cache length of each forward, so that padding is dropped and each token gets its sequence and position;
 - a forward pre-hook on every experts module, which sees ``(hidden_states, top_k_index, top_k_weights)``
-  whatever experts implementation runs (``"qnext"``, ``"eager"``, ``"grouped_mm"``, ...);
+  whatever experts implementation runs (``"qnext"``, ``"eager"``, ``"grouped_mm"``, ...); for the families
+  whose experts module does not see the router's real choice (``families.registry``, ``capture="router"``:
+  Llama 4, JetMoE, LongCat-Flash's zero-computation experts) a forward hook on the router reads it instead;
 - with ``probs=True``, a forward hook on each router, turning its ``router_logits`` into probabilities.
 
 Hooks only slice tensors and append them to lists (no host sync per layer); everything is joined,
@@ -36,6 +38,8 @@ from types import TracebackType
 import torch
 from torch import nn
 
+from ..families.config_fields import top_k as config_top_k
+from ..families.registry import read_router_output
 from .hooks import ThreadHooks
 from .lock import hold
 from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers
@@ -98,9 +102,10 @@ class capture:  # used as a function: `with capture(model) as trace:`
                 if m.probs_kind is None:
                     raise ValueError(
                         f"probs=True: don't know how {type(m.router).__name__} turns logits into probabilities "
-                        "(known: softmax routers of Qwen2/3-MoE, Qwen3-Next, Mixtral, OLMoE, GPT-OSS; sigmoid "
-                        "routers with e_score_correction_bias such as DeepSeek-V3). Capture with probs=False, or "
-                        "set `router.qnext_lab_probs_kind = 'softmax'` (or 'sigmoid') if that is what it does."
+                        "(the families registered in qnext_lab.families with a known router rule; see "
+                        "docs/families.md). Capture with probs=False (ids and weights are exact for every "
+                        "family), or set `router.qnext_lab_probs_kind = 'softmax'` (or 'sigmoid') if that is "
+                        "what it does."
                     )
         self.model = model
         self.probs = probs
@@ -128,10 +133,8 @@ class capture:  # used as a function: `with capture(model) as trace:`
 
     def _config_top_k(self) -> int:
         config = getattr(self.model, "config", None)
-        if config is not None and hasattr(config, "get_text_config"):
-            config = config.get_text_config()
-        k = getattr(config, "num_experts_per_tok", None) or getattr(config, "moe_topk", None)
-        return int(k) if k else 1
+        k = config_top_k(config) if config is not None and hasattr(config, "model_type") else None
+        return min(k, self.layers[0].num_experts) if k else 1
 
     def _empty_trace(self) -> RoutingTrace:
         L, k = len(self.layers), self._config_top_k()
@@ -147,6 +150,8 @@ class capture:  # used as a function: `with capture(model) as trace:`
             top_k=k,
             model_name=self._model_name(),
             probs=torch.zeros(L, 0, E) if self.probs else None,
+            hash_layers=[m.index for m in self.layers if m.hashed],
+            zero_experts=self.layers[0].zero_experts,
         )
 
     def _model_name(self) -> str:
@@ -250,13 +255,23 @@ class capture:  # used as a function: `with capture(model) as trace:`
         return hook
 
     def _router_hook(self, layer_pos: int):
-        kind = self.layers[layer_pos].probs_kind
+        layer = self.layers[layer_pos]
+        kind = layer.probs_kind if self.probs else None
 
         def hook(module: nn.Module, args: tuple, output: object) -> None:
-            logits = output[0] if isinstance(output, (tuple, list)) else output
-            logits = self._select(layer_pos, logits.reshape(-1, logits.shape[-1]))
-            if logits is not None:
-                self._probs[layer_pos].append(router_probs(kind, logits))
+            if layer.from_router:  # the router's output is the record (the experts module never sees it)
+                logits, ids, weights = read_router_output(layer.family, module, output)
+                ids = self._select(layer_pos, ids.reshape(-1, ids.shape[-1]))
+                weights = self._select(layer_pos, weights.reshape(-1, weights.shape[-1]))
+                if ids is not None and weights is not None:
+                    self._ids[layer_pos].append(ids)
+                    self._weights[layer_pos].append(weights)
+            else:
+                logits = output[0] if isinstance(output, (tuple, list)) else output
+            if kind is not None:
+                logits = self._select(layer_pos, logits.reshape(-1, logits.shape[-1]))
+                if logits is not None:
+                    self._probs[layer_pos].append(router_probs(kind, logits))
 
         return hook
 
@@ -275,8 +290,9 @@ class capture:  # used as a function: `with capture(model) as trace:`
             hooks.pre(self.model, self._on_model_forward)
             hooks.post(self.model, self._after_model_forward, always_call=True)
             for pos, layer in enumerate(self.layers):
-                hooks.pre(layer.experts, self._experts_hook(pos))
-                if self.probs:
+                if not layer.from_router:
+                    hooks.pre(layer.experts, self._experts_hook(pos))
+                if self.probs or layer.from_router:
                     hooks.post(layer.router, self._router_hook(pos))
         except BaseException:
             self._close()
@@ -359,4 +375,6 @@ class capture:  # used as a function: `with capture(model) as trace:`
             top_k=ids.shape[-1],
             model_name=self._model_name(),
             probs=probs,
+            hash_layers=[m.index for m in self.layers if m.hashed],
+            zero_experts=self.layers[0].zero_experts,
         )

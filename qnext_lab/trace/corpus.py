@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..checks import as_int
+from ..families.config_fields import context_length
 from .capturing import capture
 from .routing_trace import RoutingTrace
 from .shards import (
@@ -113,11 +114,7 @@ def _encode(
 
 
 def _model_context(model: nn.Module) -> int | None:
-    config = getattr(model, "config", None)
-    if config is not None and hasattr(config, "get_text_config"):
-        config = config.get_text_config()
-    n = getattr(config, "max_position_embeddings", None)
-    return int(n) if isinstance(n, int) and n > 0 else None
+    return context_length(getattr(model, "config", None))
 
 
 def trace_corpus(

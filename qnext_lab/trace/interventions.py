@@ -34,7 +34,7 @@ from torch import nn
 from ..checks import as_int
 from .hooks import ThreadHooks
 from .lock import hold
-from .moe_layers import MoELayer, find_moe_layers, router_probs_kind
+from .moe_layers import MoELayer, find_moe_layers, router_rule
 
 # router -> the intervene block rewriting it; read and written only while holding the model's lock
 _ACTIVE: weakref.WeakKeyDictionary[nn.Module, intervene] = weakref.WeakKeyDictionary()
@@ -93,10 +93,13 @@ class intervene:  # used as a function: `with intervene(model, ...):`
         for layer in layers.values():
             if layer.router is None:
                 raise ValueError(f"no router module (.gate / .router) next to {layer.path}: cannot intervene")
-            if _router_kind(layer.router) is None:
+            if layer.from_router or _router_kind(layer.router) is None:
+                rule = layer.rule
                 raise ValueError(
-                    f"don't know how {type(layer.router).__name__} computes its weights; intervene "
-                    "supports Qwen2/3-MoE, Qwen3-Next, Mixtral, OLMoE, GPT-OSS and DeepSeek-V3 routers"
+                    f"intervene cannot redo {type(layer.router).__name__}'s choice "
+                    f"({rule.describe() if rule is not None else 'rule unknown'}); it supports the routers whose "
+                    "rule the family registry can recompute (softmax top-k: Qwen2/3-MoE, Qwen3-Next, Qwen3.5, "
+                    "Mixtral, OLMoE, GPT-OSS; sigmoid + bias + groups: DeepSeek-V3 and its kin); see docs/families.md"
                 )
         self.ablate = _expert_sets("ablate", ablate, layers)
         self.force = _expert_sets("force", force, layers)
@@ -177,9 +180,13 @@ class intervene:  # used as a function: `with intervene(model, ...):`
 
 
 def _router_kind(router: nn.Module) -> str | None:
-    if hasattr(router, "e_score_correction_bias"):
-        return "deepseek"
-    return "softmax" if router_probs_kind(router) == "softmax" and hasattr(router, "top_k") else None
+    """``"deepseek"`` (sigmoid + selection bias + groups), ``"softmax"`` or None: from the registry's rule."""
+    rule = router_rule(router)
+    if rule is None or not rule.recompute or not hasattr(router, "top_k"):
+        return None
+    if rule.group_limited:
+        return "deepseek" if all(hasattr(router, a) for a in ("e_score_correction_bias", "num_group")) else None
+    return "softmax"
 
 
 def _rewrite_hook(router: nn.Module, k: int, shift: torch.Tensor):

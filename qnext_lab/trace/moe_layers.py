@@ -4,9 +4,12 @@ transformers v5 builds every MoE family the same way: a block holding a router (
 that returns ``(router_logits, top_k_weights, top_k_index)``, and an experts module decorated with
 ``@use_experts_implementation`` that is called as ``experts(hidden_states, top_k_index, top_k_weights)``.
 This module finds those pairs by module path (what counts as an experts module is decided once, by
-``runtime.experts_module.is_experts_module``), says how each router's logits become probabilities, and
-checks the layer numbers users name (``select_layers``, by ``checks.as_int_list``). It knows nothing about
-hooks, traces or figures.
+``runtime.experts_module.is_experts_module``); for families whose experts module does not receive the real
+choice (Llama 4, JetMoE: no experts-interface module; LongCat-Flash: zero-computation experts remapped before
+the call) it finds the router named by the family registry (``families.registry``, ``capture="router"``)
+instead. Each layer carries its router's rule (how logits become probabilities), whether it is hash-routed
+(DeepSeek-V4's token-id table) and how many zero-computation experts it has. It also checks the layer
+numbers users name (``select_layers``, by ``checks.as_int_list``). It knows nothing about hooks, traces or figures.
 
     for layer in find_moe_layers(model):
         print(layer.index, layer.path, layer.num_experts, layer.probs_kind)
@@ -14,6 +17,7 @@ hooks, traces or figures.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,23 +26,10 @@ import torch
 from torch import nn
 
 from ..checks import as_int_list
+from ..families.config_fields import zero_experts
+from ..families.registry import Family, family_of_model, family_of_module
+from ..families.rules import RULES, RouterRule
 from ..runtime.experts_module import is_experts_module
-
-# Routers whose full distribution is softmax(router_logits) (GPT-OSS applies its softmax to the top-k
-# logits only, which is the full softmax renormalised over the chosen experts, so the full softmax is
-# the consistent distribution there too).
-SOFTMAX_ROUTER_FAMILIES = (
-    "qwen2_moe",
-    "qwen3_moe",
-    "qwen3_next",
-    "qwen3_vl_moe",
-    "qwen3_omni_moe",
-    "qwen3_5_moe",
-    "mixtral",
-    "olmoe",
-    "flex_olmo",
-    "gpt_oss",
-)
 
 _LAYER_RE = re.compile(r"(?:^|\.)(?:layers|h|blocks|block|layer)\.(\d+)(?:\.|$)")
 
@@ -51,7 +42,16 @@ class MoELayer:
     path: str  # module path of the experts module, e.g. "model.layers.3.mlp.experts"
     experts: nn.Module
     router: nn.Module | None  # None when no router sibling was found (probs and interventions unavailable)
-    num_experts: int
+    num_experts: int  # expert ids the router can choose: routed + zero-computation experts
+    family: Family | None = None  # the registry entry of the router's family (None: not a transformers router)
+    hashed: bool = False  # routed by a token-id table (DeepSeek-V4 hash layers): an expert may repeat
+    zero_experts: int = 0  # ids >= num_experts - zero_experts are zero-computation (identity) experts
+    from_router: bool = False  # routing read from the router's output instead of the experts' inputs
+
+    @property
+    def rule(self) -> RouterRule | None:
+        """How this layer's router chooses and weighs (None when unknown)."""
+        return router_rule(self.router) if self.router is not None else None
 
     @property
     def probs_kind(self) -> str | None:
@@ -59,14 +59,28 @@ class MoELayer:
         return router_probs_kind(self.router) if self.router is not None else None
 
 
+def router_rule(router: nn.Module) -> RouterRule | None:
+    """The registry's rule for ``router``'s family; None when neither the registry nor the router says."""
+    family = family_of_module(router)
+    rule = family.rule if family is not None else None
+    if (
+        rule is not None
+        and rule.name == "unknown"
+        and all(
+            hasattr(router, a) for a in ("e_score_correction_bias", "num_group", "topk_group", "routed_scaling_factor")
+        )
+    ):
+        rule = RULES["sigmoid_biased_grouped"]  # an unregistered router built like DeepSeek-V3's (same attributes)
+    if rule is None or rule.probs_kind is None:
+        declared = getattr(router, "qnext_lab_probs_kind", None)  # user-defined routers may declare it
+        return RouterRule("declared", "sigmoid" if declared == "sigmoid" else "softmax") if declared else None
+    return rule
+
+
 def router_probs_kind(router: nn.Module) -> str | None:
     """How the router's logits map to a distribution over experts, or None if this router is unknown."""
-    if hasattr(router, "e_score_correction_bias"):  # DeepSeek-V3 / GLM-4-MoE: sigmoid scores + selection bias
-        return "sigmoid"
-    family = type(router).__module__.split(".")
-    if len(family) >= 3 and family[:2] == ["transformers", "models"] and family[2] in SOFTMAX_ROUTER_FAMILIES:
-        return "softmax"
-    return getattr(router, "qnext_lab_probs_kind", None)  # user-defined routers may declare it
+    rule = router_rule(router)
+    return rule.probs_kind if rule is not None else None
 
 
 def router_probs(kind: str, logits: torch.Tensor) -> torch.Tensor:
@@ -86,29 +100,57 @@ def _find_router(parent: nn.Module, experts: nn.Module) -> nn.Module | None:
     return None
 
 
+def _layer_index(path: str, default: int) -> int:
+    match = _LAYER_RE.findall(path)
+    return int(match[-1]) if match else default
+
+
+def _router_layers(model: nn.Module, family: Family, modules: dict[str, nn.Module]) -> list[MoELayer]:
+    """Layers of a ``capture="router"`` family: its routers (by class and path) and their sibling experts."""
+    config = getattr(model, "config", None)
+    zero = zero_experts(config) if family.zero_experts_field and config is not None else 0
+    found = []
+    for path, module in modules.items():
+        if type(module).__name__ not in family.router_classes or not path.endswith(family.router_path):
+            continue
+        parent = modules[path.rsplit(".", 1)[0] if "." in path else ""]
+        experts = getattr(parent, "experts", None)
+        experts = parent if experts is None else experts
+        E = int(getattr(module, "n_routed_experts", None) or module.num_experts)  # LongCat: routed + zero
+        index = _layer_index(path, len(found))
+        found.append(MoELayer(index, path, experts, module, E, family, False, zero, True))
+    return found
+
+
 def find_moe_layers(model: nn.Module) -> list[MoELayer]:
     """All MoE layers of ``model`` in module order; raises ValueError if there are none."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a torch.nn.Module (a transformers model), got {type(model).__name__}")
-    found: list[MoELayer] = []
     modules = dict(model.named_modules())
-    for path, module in modules.items():
-        if not is_experts_module(module):
-            continue
-        parent_path = path.rsplit(".", 1)[0] if "." in path else ""
-        parent = modules[parent_path]
-        match = _LAYER_RE.findall(path)
-        index = int(match[-1]) if match else len(found)
-        found.append(MoELayer(index, path, module, _find_router(parent, module), int(module.num_experts)))
+    family = family_of_model(model) if hasattr(model, "config") else None
+    if family is not None and family.capture == "router":
+        found = _router_layers(model, family, modules)
+    else:
+        found = []
+        for path, module in modules.items():
+            if not is_experts_module(module):
+                continue
+            parent = modules[path.rsplit(".", 1)[0] if "." in path else ""]
+            router = _find_router(parent, module)
+            fam = family_of_module(router) if router is not None else None
+            hashed = router is not None and hasattr(router, "tid2eid")  # DeepSeek-V4 hash layers
+            index = _layer_index(path, len(found))
+            found.append(MoELayer(index, path, module, router, int(module.num_experts), fam, hashed))
     if not found:
         raise ValueError(
-            f"{type(model).__name__} has no transformers v5 experts module (a module built with "
-            "@use_experts_implementation, called as experts(hidden_states, top_k_index, top_k_weights)); "
-            "is this a Mixture-of-Experts model loaded with transformers >= 5?"
+            f"{type(model).__name__} has no MoE layer the kit can read: no transformers v5 experts module (a "
+            "module built with @use_experts_implementation, called as experts(hidden_states, top_k_index, "
+            "top_k_weights)) and no router of a family registered in qnext_lab.families; is this a "
+            "Mixture-of-Experts model loaded with transformers >= 5?"
         )
     indices = [layer.index for layer in found]
     if len(set(indices)) != len(indices):  # several MoE stacks (e.g. encoder + decoder): number them in order
-        found = [MoELayer(i, m.path, m.experts, m.router, m.num_experts) for i, m in enumerate(found)]
+        found = [dataclasses.replace(m, index=i) for i, m in enumerate(found)]
     return found
 
 

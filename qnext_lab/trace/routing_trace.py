@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -102,7 +102,7 @@ def _as_float(
     return t
 
 
-def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14) -> None:
+def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14, skip: Sequence[int] = ()) -> None:
     """Refuse an expert chosen twice for one token in one layer (a router never does; the metrics rely on it).
 
     ids: int32 (L, N, k) with values in [0, MAX_EXPERTS). Chunks of rows are transposed to (k, c) int16, small
@@ -112,6 +112,12 @@ def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14) -> None:
     L, N, k = ids.shape
     if k < 2 or ids.numel() == 0:
         return
+    if skip:  # hash-routed layers may name one expert twice; check the others
+        keep = [i for i in range(L) if i not in set(skip)]
+        if len(keep) < L:
+            if keep:
+                _distinct_in_rows(ids[keep].contiguous(), chunk)
+            return
     rows = ids.reshape(-1, k).numpy()  # (L*N, k), a view
     for start in range(0, rows.shape[0], chunk):
         block = np.ascontiguousarray(rows[start : start + chunk].T.astype(np.int16))  # (k, c)
@@ -123,7 +129,7 @@ def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14) -> None:
                 raise ValueError(
                     f"RoutingTrace.topk_ids repeats expert {int(block[i, col])} at ranks {i} and "
                     f"{i + 1 + j} (layer position {layer}, token {token}); each token's top-k experts "
-                    f"must be distinct"
+                    f"must be distinct, except in hash-routed layers (list them in hash_layers)"
                 )
 
 
@@ -201,6 +207,8 @@ class RoutingTrace:
     probs: torch.Tensor | None = None  # float32 (L, N, E)
     phase: torch.Tensor | None = None  # int8 (N,), index into PHASES
     tokens: list[str] | None = None  # (N,) decoded text, untrusted
+    hash_layers: list[int] = field(default_factory=list)  # layers routed by a token-id table: ids may repeat
+    zero_experts: int = 0  # the last zero_experts ids are zero-computation (identity) experts (LongCat-Flash)
 
     def __post_init__(self) -> None:
         self.num_experts = _index("num_experts", self.num_experts, 1, MAX_EXPERTS)
@@ -213,6 +221,15 @@ class RoutingTrace:
                 f"{type(self.layer_indices).__name__}"
             )
         self.layer_indices = [_index("layer_indices[]", i, 0, _INT32_MAX) for i in self.layer_indices]
+        if isinstance(self.hash_layers, (str, bytes)) or not isinstance(self.hash_layers, Iterable):
+            raise TypeError(
+                f"RoutingTrace.hash_layers must be a list of decoder-layer indices, got {self.hash_layers!r}"
+            )
+        self.hash_layers = sorted({_index("hash_layers[]", i, 0, _INT32_MAX) for i in self.hash_layers})
+        stray = [i for i in self.hash_layers if i not in self.layer_indices]
+        if stray:
+            raise ValueError(f"RoutingTrace.hash_layers {stray} are not captured layers ({self.layer_indices})")
+        self.zero_experts = _index("zero_experts", self.zero_experts, 0, self.num_experts - 1)
         E = self.num_experts
         self.topk_ids = _as_int("topk_ids", self.topk_ids, torch.int32, 3, 0, E - 1, f" (num_experts={E})")
         self.topk_weights = _as_float("topk_weights", self.topk_weights, 3)
@@ -245,7 +262,7 @@ class RoutingTrace:
             )
             if self.phase.shape != (N,):
                 raise ValueError(f"phase must have shape ({N},), got {tuple(self.phase.shape)}")
-        _distinct_in_rows(self.topk_ids)
+        _distinct_in_rows(self.topk_ids, skip=[self.layer_indices.index(i) for i in self.hash_layers])
         if self.tokens is not None:
             if isinstance(self.tokens, (str, bytes)) or not isinstance(self.tokens, Iterable):
                 raise TypeError(f"RoutingTrace.tokens must be a list of str, got {type(self.tokens).__name__}")
@@ -276,6 +293,8 @@ class RoutingTrace:
             f"RoutingTrace(model={self.model_name!r}, layers={self.num_layers}, tokens={self.num_tokens}, "
             f"sequences={self.num_sequences}, experts={self.num_experts}, top_k={self.top_k}"
             + (f", with {'+'.join(extras)}" if extras else "")
+            + (f", hash-routed layers {self.hash_layers}" if self.hash_layers else "")
+            + (f", {self.zero_experts} zero-computation experts" if self.zero_experts else "")
             + ")"
         )
 
@@ -288,6 +307,7 @@ class RoutingTrace:
         """A copy with some fields replaced by slices of this (already checked) trace: no re-validation."""
         out = copy.copy(self)
         out.layer_indices = list(self.layer_indices)  # a list is mutable: never share it between traces
+        out.hash_layers = list(self.hash_layers)
         for name, value in changes.items():
             setattr(out, name, value)
         return out
@@ -367,6 +387,7 @@ class RoutingTrace:
             topk_weights=self.topk_weights[pos],
             probs=None if self.probs is None else self.probs[pos],
             layer_indices=indices,
+            hash_layers=[i for i in self.hash_layers if i in indices],
         )
 
     @classmethod
@@ -383,8 +404,12 @@ class RoutingTrace:
             raise TypeError(f"concat joins RoutingTraces, got a {type(wrong).__name__}")
         first = traces[0]
         for t in traces[1:]:
-            if (t.layer_indices, t.num_experts, t.top_k) != (first.layer_indices, first.num_experts, first.top_k):
-                raise ValueError("traces differ in layers, num_experts or top_k and cannot be joined")
+            mine = (t.layer_indices, t.num_experts, t.top_k, t.hash_layers, t.zero_experts)
+            if mine != (first.layer_indices, first.num_experts, first.top_k, first.hash_layers, first.zero_experts):
+                raise ValueError(
+                    "traces differ in layers, num_experts, top_k, hash-routed layers or zero-computation experts "
+                    "and cannot be joined"
+                )
             for name in ("probs", "phase", "tokens"):
                 if (getattr(t, name) is None) != (getattr(first, name) is None):
                     raise ValueError(f"some traces have {name} and others do not")
@@ -478,6 +503,10 @@ class RoutingTrace:
             "model_name": self.model_name,
             "tokens": self.tokens,
         }
+        if self.hash_layers:  # optional keys: files without them read as before (no hash layers, no zero experts)
+            meta["hash_layers"] = self.hash_layers
+        if self.zero_experts:
+            meta["zero_experts"] = self.zero_experts
         raw = json.dumps(meta)
         data = save(tensors, metadata={METADATA_KEY: raw})  # bytes: the trace is in memory anyway
         with writing(os.fspath(path)) as tmp:
@@ -564,8 +593,12 @@ class RoutingTrace:
             raise ValueError(f"{path!r}: layer_indices must be a JSON list, got {meta['layer_indices']!r}")
         if meta.get("tokens") is not None and not isinstance(meta["tokens"], list):
             raise ValueError(f"{path!r}: tokens must be a JSON list of strings or null")
-        for name in ("num_experts", "top_k"):
-            if type(meta[name]) is not int:  # JSON gives int, float, bool, str...: only a plain int is valid
+        if not isinstance(meta.get("hash_layers", []), list):
+            raise ValueError(f"{path!r}: hash_layers must be a JSON list of layer indices, got {meta['hash_layers']!r}")
+        for name in ("num_experts", "top_k", "zero_experts"):
+            if (
+                name in meta and type(meta[name]) is not int
+            ):  # JSON gives int, float, bool, str...: only a plain int is valid
                 raise ValueError(f"{path!r}: {name} must be an integer, got {meta[name]!r}")
         expected = {
             "topk_ids": 3,
@@ -593,6 +626,8 @@ class RoutingTrace:
                 probs=tensors.get("probs"),
                 phase=tensors.get("phase"),
                 tokens=meta.get("tokens"),
+                hash_layers=meta.get("hash_layers", []),
+                zero_experts=meta.get("zero_experts", 0),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(

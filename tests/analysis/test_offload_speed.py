@@ -32,7 +32,9 @@ def test_one_qwen3_next_expert():
 
 
 def test_rows_that_are_not_whole_blocks_stay_f16():
-    config = transformers.Qwen3MoeConfig(hidden_size=48, moe_intermediate_size=64, num_experts=4, num_hidden_layers=1)
+    config = transformers.Qwen3MoeConfig(
+        hidden_size=48, moe_intermediate_size=64, num_experts=4, num_experts_per_tok=2, num_hidden_layers=1
+    )
     # gate/up rows have 48 weights (not a multiple of 32): F16; down rows have 64: Q4_0
     assert expert_bytes(config, "Q4_0") == 2 * 64 * 48 * 2 + 48 * 64 * 18 / 32
 

@@ -29,7 +29,9 @@ def results() -> dict:
         **os.environ,
         "TRITON_INTERPRET": "1",
         "QNEXT_LAB_BACKEND": "triton",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests" / "runtime"), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "runtime"), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("interpreter_worker.py"))],

@@ -1,11 +1,12 @@
 """Small random configs of the MoE families the "qnext" experts must match transformers' eager on.
 
-Sizes are tiny (2 layers, hidden 48, odd intermediate sizes) so a full-model forward takes milliseconds
+Built by the one factory (``tests/random_moe.py``). Sizes are tiny (2 layers, hidden 48, odd intermediate sizes) so a full-model forward takes milliseconds
 on 2 CPU cores, yet every family's experts layout is the real one (GPT-OSS: transposed, interleaved,
 biased, clamped SwiGLU; DeepSeek-V3: grouped sigmoid routing with shared experts).
 """
 
 import transformers
+from random_moe import moe_config
 
 VOCAB = 96
 COMMON = dict(
@@ -21,7 +22,9 @@ COMMON = dict(
 
 def family_configs() -> dict[str, transformers.PretrainedConfig]:
     return {
-        "qwen3_next": transformers.Qwen3NextConfig(
+        "qwen3_next": moe_config(
+            "qwen3_next",
+            tiny=False,
             **COMMON,
             head_dim=16,
             intermediate_size=72,
@@ -35,7 +38,9 @@ def family_configs() -> dict[str, transformers.PretrainedConfig]:
             linear_key_head_dim=8,
             linear_value_head_dim=8,
         ),
-        "qwen3_moe": transformers.Qwen3MoeConfig(
+        "qwen3_moe": moe_config(
+            "qwen3_moe",
+            tiny=False,
             **COMMON,
             head_dim=12,
             intermediate_size=72,
@@ -43,7 +48,9 @@ def family_configs() -> dict[str, transformers.PretrainedConfig]:
             num_experts=8,
             num_experts_per_tok=2,
         ),
-        "qwen2_moe": transformers.Qwen2MoeConfig(
+        "qwen2_moe": moe_config(
+            "qwen2_moe",
+            tiny=False,
             **COMMON,
             intermediate_size=72,
             moe_intermediate_size=22,
@@ -51,11 +58,13 @@ def family_configs() -> dict[str, transformers.PretrainedConfig]:
             num_experts=8,
             num_experts_per_tok=2,
         ),
-        "mixtral": transformers.MixtralConfig(
-            **COMMON, intermediate_size=26, num_local_experts=8, num_experts_per_tok=2
+        "mixtral": moe_config(
+            "mixtral", tiny=False, **COMMON, intermediate_size=26, num_local_experts=8, num_experts_per_tok=2
         ),
-        "olmoe": transformers.OlmoeConfig(**COMMON, intermediate_size=26, num_experts=16, num_experts_per_tok=8),
-        "deepseek_v3": transformers.DeepseekV3Config(
+        "olmoe": moe_config("olmoe", tiny=False, **COMMON, intermediate_size=26, num_experts=16, num_experts_per_tok=8),
+        "deepseek_v3": moe_config(
+            "deepseek_v3",
+            tiny=False,
             **{**COMMON, "num_key_value_heads": 4},
             intermediate_size=72,
             moe_intermediate_size=22,
@@ -71,7 +80,9 @@ def family_configs() -> dict[str, transformers.PretrainedConfig]:
             qk_nope_head_dim=8,
             v_head_dim=12,
         ),
-        "gpt_oss": transformers.GptOssConfig(
+        "gpt_oss": moe_config(
+            "gpt_oss",
+            tiny=False,
             **COMMON,
             head_dim=12,
             intermediate_size=26,

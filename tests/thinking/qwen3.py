@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import torch
-from transformers import AutoTokenizer, Qwen3MoeConfig, Qwen3MoeForCausalLM
+from random_moe import moe_config, random_moe
+from transformers import AutoTokenizer, Qwen3MoeForCausalLM
 
 
 def qwen3_files() -> Path:
@@ -33,8 +33,9 @@ def qwen3_tokenizer():
 
 def qwen3_moe(tok, seed: int = 0) -> Qwen3MoeForCausalLM:
     """A random Qwen3-MoE with Qwen3's vocabulary (151,936) and a tiny body: 2 layers, 4 experts top-2."""
-    torch.manual_seed(seed)
-    config = Qwen3MoeConfig(
+    config = moe_config(
+        "qwen3_moe",
+        tiny=False,
         vocab_size=151936,
         hidden_size=32,
         intermediate_size=64,
@@ -51,7 +52,7 @@ def qwen3_moe(tok, seed: int = 0) -> Qwen3MoeForCausalLM:
         eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
         bos_token_id=None,
     )
-    model = Qwen3MoeForCausalLM(config).eval()
+    model = random_moe(config, seed=seed, implementation=None, sharpen=False)
     model.generation_config.eos_token_id = config.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     return model

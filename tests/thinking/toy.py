@@ -13,8 +13,9 @@ from __future__ import annotations
 import string
 
 import torch
+from random_moe import moe_config, random_moe
 from tokenizers import AddedToken, Tokenizer, decoders, models
-from transformers import PreTrainedTokenizerFast, Qwen3NextConfig, Qwen3NextForCausalLM
+from transformers import PreTrainedTokenizerFast, Qwen3NextForCausalLM
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 CHARS = sorted(set(string.printable) - set("\r\x0b\x0c"))
@@ -65,8 +66,9 @@ def char_tokenizer(
 
 def random_model(tok: PreTrainedTokenizerFast, seed: int = 0, context: int = 512) -> Qwen3NextForCausalLM:
     """A ~0.3M-parameter Qwen3-Next (2 layers: DeltaNet + full attention, 8 experts top-2), eval mode."""
-    torch.manual_seed(seed)
-    config = Qwen3NextConfig(
+    config = moe_config(
+        "qwen3_next",
+        tiny=False,
         vocab_size=len(tok),
         hidden_size=64,
         intermediate_size=128,
@@ -88,7 +90,7 @@ def random_model(tok: PreTrainedTokenizerFast, seed: int = 0, context: int = 512
         eos_token_id=tok.eos_token_id,
         bos_token_id=None,
     )
-    model = Qwen3NextForCausalLM(config).eval()
+    model = random_moe(config, seed=seed, implementation=None, sharpen=False)
     with torch.no_grad():  # random init is near-uniform; sharpen it so greedy text has structure
         model.lm_head.weight.mul_(40.0)
     model.generation_config.eos_token_id = tok.eos_token_id

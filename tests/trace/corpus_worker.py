@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # random_moe.py
 
 TEXTS = ["abc", "hello", "xy", "moe routing", "z", "qwen next", "tokens", "ab", "experts!", "end"]
 

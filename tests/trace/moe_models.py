@@ -1,11 +1,12 @@
-"""Small random MoE models of several transformers families, for capture / analysis / intervention tests."""
+"""Small random MoE models of several transformers families, for capture / analysis / intervention tests.
+
+Exact sizes many tests rely on, built by the one factory (``tests/random_moe.py``).
+"""
 
 from __future__ import annotations
 
 import torch
-import transformers
-
-import qnext_lab  # noqa: F401  (registers the "qnext" experts implementation)
+from random_moe import moe_config, random_moe
 
 COMMON = dict(
     vocab_size=64,
@@ -84,12 +85,8 @@ def make_model(
     family: str = "qwen3_next", seed: int = 0, implementation: str = "eager", **overrides
 ) -> torch.nn.Module:
     config_name, model_name, kw = FAMILIES[family]
-    config = getattr(transformers, config_name)(**{**COMMON, **kw, **overrides})
-    torch.manual_seed(seed)
-    model = getattr(transformers, model_name)(config).eval()
-    with torch.no_grad():  # zero-initialised routers would tie every expert; make routing decisive
-        for name, p in model.named_parameters():
-            if name.endswith(("gate.weight", "router.weight")) and p.dim() == 2:
-                p.normal_(0, 1.0)
-    model.set_experts_implementation(implementation)
+    config = moe_config(family, tiny=False, **{**COMMON, **kw, **overrides})
+    assert type(config).__name__ == config_name
+    model = random_moe(config, seed=seed, implementation=implementation)
+    assert type(model).__name__ == model_name
     return model
