@@ -22,7 +22,9 @@ def run_bounded(
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # the repository (qnext_lab) and tests/ (random_moe.py, the one random-MoE factory the workers build from)
+    path = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, timeout=timeout, preexec_fn=limit, env=env
     )

@@ -206,7 +206,7 @@ def main() -> None:
     model, tok = ql.load("tiny")
     f32 = ql.export_gguf(model, tok, out / "base-f32.gguf", qtype="F32")
     q8 = ql.export_gguf(model, tok, out / "base-q8.gguf", qtype="Q8_0")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trace"))
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "trace"), str(Path(__file__).resolve().parents[1])]
     from moe_models import make_model
 
     small_moe = make_model(

@@ -203,7 +203,9 @@ def test_real_kernels_under_the_interpreter_check_every_row_and_fall_back_at_any
         **os.environ,
         "TRITON_INTERPRET": "1",
         "QNEXT_LAB_BACKEND": "auto",
-        "PYTHONPATH": os.pathsep.join([str(root), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(root), str(root / "tests"), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("self_check_worker.py"))],
