@@ -64,6 +64,12 @@ def _cache_length(kwargs: dict) -> int:
     return -1
 
 
+def model_name(model: nn.Module) -> str:
+    """What a trace records as its model: the checkpoint's name or path, else the class name."""
+    name = getattr(model, "name_or_path", "") or getattr(getattr(model, "config", None), "_name_or_path", "")
+    return str(name) or type(model).__name__
+
+
 class capture:  # used as a function: `with capture(model) as trace:`
     """Context manager that fills a RoutingTrace with the routing of everything ``model`` processes.
 
@@ -148,17 +154,11 @@ class capture:  # used as a function: `with capture(model) as trace:`
             layer_indices=[m.index for m in self.layers],
             num_experts=E,
             top_k=k,
-            model_name=self._model_name(),
+            model_name=model_name(self.model),
             probs=torch.zeros(L, 0, E) if self.probs else None,
             hash_layers=[m.index for m in self.layers if m.hashed],
             zero_experts=self.layers[0].zero_experts,
         )
-
-    def _model_name(self) -> str:
-        name = getattr(self.model, "name_or_path", "") or getattr(
-            getattr(self.model, "config", None), "_name_or_path", ""
-        )
-        return str(name) or type(self.model).__name__
 
     # ------------------------------------------------------------------ hooks
     def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -373,7 +373,7 @@ class capture:  # used as a function: `with capture(model) as trace:`
             layer_indices=[m.index for m in self.layers],
             num_experts=self.layers[0].num_experts,
             top_k=ids.shape[-1],
-            model_name=self._model_name(),
+            model_name=model_name(self.model),
             probs=probs,
             hash_layers=[m.index for m in self.layers if m.hashed],
             zero_experts=self.layers[0].zero_experts,

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from ..checks import as_int, as_int_list
+from .capturing import model_name
 from .hooks import ThreadHooks
 from .lock import hold
 from .selection import SelectionTrace
@@ -157,12 +158,6 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
         self._next_seq = 0
         self._entries = 0
         self._problem: str | None = None
-
-    def _model_name(self) -> str:
-        name = getattr(self.model, "name_or_path", "") or getattr(
-            getattr(self.model, "config", None), "_name_or_path", ""
-        )
-        return str(name) or type(self.model).__name__
 
     # ------------------------------------------------------------------ hooks
     def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -314,7 +309,7 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
             z,
             z,
             [m.index for m in self.layers],
-            self._model_name(),
+            model_name(self.model),
         )
 
     def _build(self) -> SelectionTrace:
@@ -354,5 +349,5 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
             torch.cat(seqs),
             torch.cat(positions),
             [m.index for m in self.layers],
-            self._model_name(),
+            model_name(self.model),
         )
