@@ -53,6 +53,10 @@ class Server:
         """``name`` in Jupyter Notebook 7 (what `jupyter notebook` opens)."""
         return f"{self.url}/notebooks/{name}?token={self.token}"
 
+    def restore(self, name: str) -> None:
+        """Put the committed ``name`` back in the served folder (an earlier test may have saved it run)."""
+        shutil.copy2(ROOT / "notebooks" / f"{name}.ipynb", self.root / f"{name}.ipynb")
+
     def api(self, path: str, method: str = "GET") -> object:
         request = urllib.request.Request(f"{self.url}/api/{path}?token={self.token}", method=method)
         with urllib.request.urlopen(request, timeout=30) as reply:
