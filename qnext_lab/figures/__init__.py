@@ -11,7 +11,8 @@ Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert u
 ``selection`` (which past tokens a sparse-attention layer kept, beside the experts), ``alignment`` (the
 runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
 text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
-``theme`` (light, dark and theme-neutral looks), ``article`` (the Qwen3-Next article's numbers checked),
+``theme`` (light, dark and theme-neutral looks; ``finish(fig)``, the house rule every builder applies, for a
+notebook's own figures: the kit's template, the title below a strip left to plotly's toolbar), ``article`` (the Qwen3-Next article's numbers checked),
 ``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing
 overlap against a permutation baseline), ``budget`` and
 ``analysis`` (owned by those layers).
@@ -36,6 +37,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "expert_load_bars": "routing",
         "expert_use": "compare",
         "expert_use_difference": "compare",
+        "finish": "theme",
         "flips_figure": "parallel",
         "hit_rate_figure": "offload",
         "layer_map": "routing",

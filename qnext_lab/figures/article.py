@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from .theme import template
+from .theme import template, themed
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 _NEED = ("context", "batch", "ratio")
@@ -23,6 +23,7 @@ def _context_label(context: int) -> str:
     return f"{context // 1024}K" if context % 1024 == 0 else str(context)
 
 
+@themed
 def throughput_ratio_figure(
     table: pd.DataFrame,
     *,

@@ -20,12 +20,14 @@ import plotly.graph_objects as go
 
 from .escape import escape_text
 from .routing import DEFAULT_WIDTH_PX, expert_heatmap, layer_position, trace_arrays
+from .theme import themed
 
 __all__ = ["hit_rate_figure", "miss_heatmap", "speed_html"]
 
 _POLICY_COLOURS = {"lru": "#4C78A8", "lfu": "#F58518", "static": "#54A24B", "belady": "#9D9D9D"}
 
 
+@themed
 def hit_rate_figure(
     results: Mapping[str, pd.DataFrame], *, current: str | None = None, title: str | None = None
 ) -> go.Figure:
@@ -64,6 +66,7 @@ def hit_rate_figure(
     return fig
 
 
+@themed
 def miss_heatmap(
     trace: Any,
     misses: Any,

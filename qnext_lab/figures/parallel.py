@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .escape import token_label
-from .theme import template
+from .theme import template, themed
 
 _NEED = ("problem", "total_budget", "chains", "right", "voted")
 _COLORS = ("#1f5fa8", "#d26a00", "#2e9e5b", "#9467bd", "#8c564b")
@@ -33,6 +33,7 @@ def _check(table: object) -> pd.DataFrame:
     return table
 
 
+@themed
 def split_budget_figure(table: pd.DataFrame, *, dark: bool = False, title: str | None = None) -> go.Figure:
     """Voted accuracy vs total thinking budget, one line per number of chains."""
     table = _check(table)
@@ -64,6 +65,7 @@ def split_budget_figure(table: pd.DataFrame, *, dark: bool = False, title: str |
     return fig
 
 
+@themed
 def flips_figure(table: pd.DataFrame, chains: int = 1, *, dark: bool = False) -> go.Figure:
     """Right/wrong per problem and total budget for ``chains`` chains; the title counts the flips."""
     table = _check(table)

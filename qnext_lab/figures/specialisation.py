@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .theme import template
+from .theme import template, themed
 
 _COLORS = {"prefers": "#d62728", "avoids": "#1f77b4", "inside baseline": "#7f7f7f"}
 _BAND = "rgba(127,127,127,0.35)"
@@ -43,6 +43,7 @@ def _band_text(frame: pd.DataFrame) -> str:
     return f"{level:.0%} family-wise band, {shuffles} shuffles of the labels"
 
 
+@themed
 def specialisation_figure(frame: pd.DataFrame, layer: int | None = None, *, dark: bool = False) -> go.Figure:
     """Observed share per expert against the permutation band, one panel per label (or a per-layer summary)."""
     frame = _need(frame, _SPEC, "expert_specialisation")
@@ -143,6 +144,7 @@ def _depth_figure(frame: pd.DataFrame, dark: bool) -> go.Figure:
     return fig
 
 
+@themed
 def overlap_figure(frame: pd.DataFrame, *, dark: bool = False) -> go.Figure:
     """Same-label minus different-label routing overlap per layer, with the shuffled-label interval."""
     frame = _need(frame, _OVERLAP, "routing_overlap")

@@ -15,6 +15,7 @@ widgets or data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any
@@ -51,6 +52,17 @@ _GRID = {False: "rgba(0,0,0,0.10)", True: "rgba(255,255,255,0.14)", None: "rgba(
 _WEIGHTS = {False: WEIGHTS_LIGHT, True: WEIGHTS_DARK, None: WEIGHTS_ANY}
 
 
+# Plotly's toolbar (the "modebar") is drawn over the figure's top-right corner: 2 px from the top, buttons 22 px
+# tall. Every kit figure keeps the top TOOLBAR_PX of its height for it and draws nothing there (see finish); the
+# toolbar itself is the slim one (TOOLBAR_REMOVE, in every template: zoom, pan, reset, download as PNG).
+TOOLBAR_PX = 28
+TOOLBAR_REMOVE = ("select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d")
+_OLD_TITLE_TOP_PX = 8  # where builders' layouts expect the title's top (they were laid out for this)
+_PLOTLY_TOP_MARGIN_PX = 100  # plotly's own default top margin
+_TITLE_LINE_PX, _SMALL_LINE_PX, _GAP_PX = 24, 18, 6
+_MULTILINE_LIFT_PX = 12  # plotly.js 4 draws a title of several lines this much above where one line would start
+
+
 @lru_cache(maxsize=3)
 def template(dark: bool | None = None) -> go.layout.Template:
     """A plotly template with transparent backgrounds for a light page (``dark=False``), a dark one (``True``),
@@ -70,25 +82,59 @@ def template(dark: bool | None = None) -> go.layout.Template:
         yaxis=dict(gridcolor=grid, zerolinecolor=grid, linecolor=grid),
         coloraxis=dict(colorscale=_WEIGHTS[dark]),
         hoverlabel=dict(font=dict(color="#111111"), bgcolor="#fafafa"),
-        modebar=dict(bgcolor="rgba(0,0,0,0)", color="#9a9a9a", activecolor=text),
+        modebar=dict(bgcolor="rgba(0,0,0,0)", color="#9a9a9a", activecolor=text, remove=list(TOOLBAR_REMOVE)),
     )
     return out
 
 
-TOOLBAR_PX = 34  # plotly's toolbar sits in the top-right corner of the figure, about this tall
+def _lines_px(text: str, line_px: int) -> int:
+    """Height of a plotly title or annotation: ``<br>`` starts a line; a line in ``<sup>`` / ``<sub>`` is small."""
+    lines = re.split(r"<br\s*/?>", text, flags=re.I)
+    return line_px + sum(_SMALL_LINE_PX if re.match(r"\s*<su[bp]>", t, flags=re.I) else line_px for t in lines[1:])
+
+
+def _above_plot_px(fig: go.Figure) -> int:
+    """What a figure draws between its title and the plot area: subplot titles (annotations anchored at the
+    bottom to the top of the paper) and a legend placed above the plot."""
+    above = 0
+    for a in fig.layout.annotations or ():
+        if a.yref == "paper" and a.y is not None and a.y >= 0.99 and a.yanchor == "bottom" and a.text:
+            above = max(above, _lines_px(str(a.text), int(1.3 * (a.font.size or 12))))
+    legend = fig.layout.legend
+    if fig.layout.showlegend is not False and legend.y is not None and legend.y >= 1 and legend.yanchor != "top":
+        above += _TITLE_LINE_PX
+    return above
 
 
 def finish(fig: go.Figure) -> go.Figure:
-    """The house look of a builder's figure: the theme-neutral template where none was set, and the title at the
-    top-left corner of the figure, above the plot area, so it is never under the toolbar (top right) and never on
-    a legend or subplot title. Returns ``fig``."""
+    """The house look of a figure, the one rule for every figure the kit draws (builders call it; a notebook
+    passes its own figures through ``ql.figures.finish``): the theme-neutral template where none of ours is set,
+    and the top TOOLBAR_PX of the figure left to plotly's toolbar, so no title, subplot title or legend is ever
+    under it at any width. A title sits at the top-left corner just below that strip; the figure's top margin,
+    its height (when set) and a legend placed from the top of the figure move down with it, so the plot area
+    keeps its size. Idempotent (a title already below the strip is not moved again). Returns ``fig``."""
     if fig.layout.template.layout.paper_bgcolor != "rgba(0,0,0,0)":  # plotly's default, not one of ours
         fig.update_layout(template=template())
-    if fig.layout.title.text:
-        fig.update_layout(title=dict(x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=8, l=8)))
-        top = fig.layout.margin.t
-        if top is None or top < TOOLBAR_PX + 30:
-            fig.update_layout(margin=dict(t=TOOLBAR_PX + 30))
+    top = fig.layout.margin.t
+    title = fig.layout.title
+    if title.text:
+        lines = len(re.split(r"<br\s*/?>", str(title.text), flags=re.I))
+        pad = TOOLBAR_PX + (_MULTILINE_LIFT_PX if lines > 1 else 0)
+        placed = title.yref == "container" and title.pad.t == pad
+        need = TOOLBAR_PX + _lines_px(str(title.text), _TITLE_LINE_PX) + _above_plot_px(fig) + _GAP_PX
+        moved = 0 if placed or top is None else TOOLBAR_PX - _OLD_TITLE_TOP_PX
+        new_top = max(need, _PLOTLY_TOP_MARGIN_PX if top is None else top + moved)
+        fig.update_layout(title=dict(x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=pad, l=8)))
+    else:
+        need = TOOLBAR_PX + _above_plot_px(fig) + _GAP_PX
+        new_top = max(need, _PLOTLY_TOP_MARGIN_PX if top is None else top)
+    grow = new_top - (_PLOTLY_TOP_MARGIN_PX if top is None else top)
+    height, legend = fig.layout.height, fig.layout.legend
+    if grow > 0 and height:
+        if legend.yref == "container" and legend.y is not None:  # placed from the figure's top: moves down too
+            fig.update_layout(legend=dict(y=1 - ((1 - legend.y) * height + grow) / (height + grow)))
+        fig.update_layout(height=height + grow)
+    fig.update_layout(margin=dict(t=new_top))
     return fig
 
 

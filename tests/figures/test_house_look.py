@@ -16,7 +16,7 @@ from qnext_lab.figures.analysis import load_figure
 from qnext_lab.figures.budget import budget_curve
 from qnext_lab.figures.compare import expert_use_difference, expert_use_figure
 from qnext_lab.figures.routing import expert_heatmap, expert_load_bars, expert_ticks, layer_map
-from qnext_lab.figures.theme import TOOLBAR_PX, WEIGHTS_DARK, WEIGHTS_LIGHT, template
+from qnext_lab.figures.theme import TOOLBAR_PX, TOOLBAR_REMOVE, WEIGHTS_DARK, WEIGHTS_LIGHT, finish, template
 from qnext_lab.kernels.align import align_reference
 
 
@@ -62,11 +62,26 @@ def test_every_figure_is_transparent_and_not_a_white_slab(trace):
         assert look.font.color == template().layout.font.color, name  # readable on light and on dark
 
 
-def test_titles_sit_top_left_clear_of_the_toolbar(trace):
+def test_titles_sit_top_left_below_the_toolbar_strip(trace):
+    """The top TOOLBAR_PX of every figure is left to plotly's toolbar (tests/browser measures it drawn)."""
     for name, fig in _figures(trace).items():
+        assert fig.layout.margin.t >= TOOLBAR_PX, name
         if fig.layout.title.text:
-            assert fig.layout.title.x == 0 and fig.layout.title.xanchor == "left", name
-            assert fig.layout.margin.t >= TOOLBAR_PX + 30, name
+            title = fig.layout.title
+            assert title.x == 0 and title.xanchor == "left", name
+            assert title.yref == "container" and title.yanchor == "top" and title.pad.t >= TOOLBAR_PX, name
+            assert fig.layout.margin.t >= TOOLBAR_PX + 24, name
+        assert list(fig.layout.template.layout.modebar.remove) == list(TOOLBAR_REMOVE), name  # the slim toolbar
+
+
+def test_finish_is_idempotent_and_keeps_the_plot_area(trace):
+    fig = expert_use_difference(trace, trace)
+    before = (fig.layout.margin.t, fig.layout.height, fig.layout.title.pad.t)
+    finish(fig)
+    assert (fig.layout.margin.t, fig.layout.height, fig.layout.title.pad.t) == before
+    own = go.Figure(go.Scatter(y=[1, 2]), layout=dict(title="t", height=300, margin=dict(t=40, b=20)))
+    finish(own)  # a notebook's own figure: the strip is added on top, the plot area keeps its 240 px
+    assert own.layout.height - own.layout.margin.t - own.layout.margin.b == 240
 
 
 def test_the_strongest_weight_stands_out_on_each_page(trace):
