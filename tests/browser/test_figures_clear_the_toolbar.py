@@ -4,7 +4,8 @@ narrow pane (400 px), as a kit view draws them (PlotPane's config and width) and
 figure after ``ql.figures.finish`` (plotly's default config, width from the pane).
 
 The geometry check is the real-browser notebook test's own (``_FIGURES``); this runs in seconds, so the house
-rule (``figures.theme.finish``: a toolbar strip at the top of every figure) is checked on every builder without
+rule (``figures.theme.finish``: a toolbar strip at the top of every figure) is checked on the builders the
+notebooks and views draw (titles of one, two and three lines, subplot titles, legends above the plot) without
 running a notebook. Uses the same Chromium as the notebook test (skipped without /usr/bin/chromium).
 """
 
@@ -18,23 +19,27 @@ import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
+import torch
 from plotly.subplots import make_subplots
 from test_notebooks_in_browser import _FIGURES  # the notebook test's geometry check, one copy
 
 from qnext_lab.analysis.cache_replay import cache_misses, expert_cache
 from qnext_lab.analysis.drift import routing_drift
-from qnext_lab.analysis.load import expert_load
+from qnext_lab.analysis.load import expert_load, load_balance
+from qnext_lab.analysis.specialisation_test import expert_specialisation, routing_overlap
 from qnext_lab.figures.agent import phase_lift_figure
 from qnext_lab.figures.alignment import alignment_figure, padding_waste_figure
-from qnext_lab.figures.analysis import drift_figure, load_figure
+from qnext_lab.figures.analysis import balance_figure, drift_figure, load_figure
 from qnext_lab.figures.article import throughput_ratio_figure
 from qnext_lab.figures.budget import budget_curve, mark_budget
 from qnext_lab.figures.compare import expert_use_difference, expert_use_figure
 from qnext_lab.figures.offload import hit_rate_figure, miss_heatmap
 from qnext_lab.figures.parallel import flips_figure, split_budget_figure
 from qnext_lab.figures.routing import expert_heatmap, expert_load_bars, layer_map
+from qnext_lab.figures.specialisation import overlap_figure, specialisation_figure
 from qnext_lab.figures.theme import finish
 from qnext_lab.kernels.align import align_reference
+from qnext_lab.trace.routing_trace import RoutingTrace
 from qnext_lab.widgets.plot_pane import CONFIG
 
 pytestmark = pytest.mark.browser
@@ -97,12 +102,31 @@ def _notebook_titled() -> go.Figure:
     return finish(fig)
 
 
+def _families_trace() -> tuple[RoutingTrace, list[str]]:
+    """Eight sequences of two task families (notebook 12's question), random top-2 of 8 experts, two layers."""
+    g = torch.Generator().manual_seed(0)
+    seqs, length, layers = 8, 6, 2
+    ids = torch.stack([torch.rand(layers, 8, generator=g).argsort()[:, :2] for _ in range(seqs * length)], dim=1)
+    trace = RoutingTrace(
+        topk_ids=ids,  # (L, N, 2)
+        topk_weights=torch.full((layers, seqs * length, 2), 0.5),
+        token_ids=torch.zeros(seqs * length, dtype=torch.long),
+        seq_index=torch.arange(seqs).repeat_interleave(length),
+        position=torch.arange(length).repeat(seqs),
+        layer_indices=[1, 3],
+        num_experts=8,
+        top_k=2,
+    )
+    return trace, ["add" if s % 2 == 0 else "count" for s in range(seqs)]
+
+
 def _kit_figures(trace, width_px: int) -> dict[str, go.Figure]:
     """Every builder's figure, drawn for a pane ``width_px`` wide where the builder takes the width."""
     aligned = align_reference(trace.topk_ids[0], trace.num_experts, 4, decode_path=False)
     curve = budget_curve(_sweep(), title=LONG)
     mark_budget(curve, 4)
     caches = {p: expert_cache(trace, 4, p) for p in ("lru", "belady")}
+    families = _families_trace()
     drift = pd.concat([routing_drift(trace, trace).assign(format=f) for f in ("Q8_0", "Q4_0")])
     return {
         "expert_heatmap": expert_heatmap(trace, 1, title=LONG, width_px=width_px),
@@ -120,6 +144,9 @@ def _kit_figures(trace, width_px: int) -> dict[str, go.Figure]:
         "flips": flips_figure(_split(), chains=4),
         "throughput": throughput_ratio_figure(_throughput(), batch=1),
         "hit_rate": hit_rate_figure(caches, current="lru"),
+        "specialisation": specialisation_figure(expert_specialisation(*families, permutations=20, seed=0), layer=1),
+        "overlap": overlap_figure(routing_overlap(*families, permutations=20, seed=0)),
+        "balance": balance_figure(load_balance(trace)),
         "miss_heatmap": miss_heatmap(trace, cache_misses(trace, 4, "lru"), 1, width_px=width_px),
     }
 
