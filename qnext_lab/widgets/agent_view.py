@@ -21,10 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..figures.agent import agent_episode_html, agent_view_parts, phase_lift_figure
-from ..figures.escape import escape_text
-from ..figures.palette import phase_color
-from ..figures.theme import PANE
+from ..figures.agent import agent_episode_html, agent_live_html, agent_view_parts, phase_lift_figure
 from ..thinking.agent import AgentRun, stream_agent
 from .knowledge import Expectation, split_expected
 from .plot_pane import PlotPane
@@ -32,7 +29,6 @@ from .view import KitView
 from .worker import LatestWorker
 
 _REDRAW_EVERY_S = 0.1
-_PHASE_STYLE = {phase: f"color:{phase_color(phase)}" for phase in ("thinking", "tool_call", "tool_response")}
 
 
 class AgentView(KitView):
@@ -177,7 +173,7 @@ class AgentView(KitView):
                     segments.append((piece.phase, piece.text))
                 now = time.monotonic()
                 if now - last > _REDRAW_EVERY_S and self.worker.is_latest(ticket):
-                    self.live.value = _live_html(segments)
+                    self.live.value = agent_live_html(segments)
                     last = now
         return stream.result
 
@@ -211,15 +207,3 @@ class AgentView(KitView):
 
     def snapshot_title(self) -> str:
         return f"Agent — {self.prompt}"
-
-
-def _live_html(segments: list[tuple[str, str]]) -> str:
-    """Escaped streamed text, coloured by phase."""
-    body = "".join(
-        f"<span style='{_PHASE_STYLE.get(phase, '')}'>"
-        + (f"<br>[{escape_text(phase)}] " if phase == "tool_response" else "")
-        + escape_text(text)
-        + "</span>"
-        for phase, text in segments
-    )
-    return f"<div style='{PANE}white-space:pre-wrap'>{body}</div>"

@@ -20,7 +20,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..figures.escape import escape_text
+from ..figures.fragments import heading, italic
 from .budget_tuner import BudgetTuner
 from .expert_switchboard import ExpertSwitchboard
 from .i18n import text
@@ -94,7 +94,7 @@ class Dashboard(KitView):
             **common,
         )
         self.routing: RoutingHeatmap | None = None
-        self.routing_box = widgets.VBox([widgets.HTML(f"<i>{text('routing_wait', lang)}</i>")])
+        self.routing_box = widgets.VBox([widgets.HTML(italic(text("routing_wait", lang)))])
         # thinking on: the bundled model gets the tour's questions right, so switching experts off can break it
         self.experts = ExpertSwitchboard(
             model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96, autorun=True, **common
@@ -115,7 +115,7 @@ class Dashboard(KitView):
         )
         super().__init__(
             [
-                widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
+                widgets.HTML(heading("qnext-lab", style="margin:4px 0")),
                 widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap")),
                 self.note,
                 self.tabs,
@@ -177,7 +177,7 @@ class Dashboard(KitView):
 
     def snapshot_parts(self) -> list[Any]:
         """Each part's own snapshot, under the question and what the model is known to know about it."""
-        parts: list[Any] = [f"<h3>{escape_text(self.prompt_box.value)}</h3>", self.note.value]
+        parts: list[Any] = [heading(self.prompt_box.value), self.note.value]
         for part in (self.compare, self.tuner, self.routing, self.experts):
             if part is not None:
                 parts += part.snapshot_parts()

@@ -25,8 +25,7 @@ import traitlets
 from ..analysis.cache_replay import POLICIES, cache_misses, expert_cache
 from ..analysis.cost import model_cost
 from ..analysis.offload_speed import MACHINES
-from ..figures.escape import escape_text
-from ..figures.offload import hit_rate_figure, miss_heatmap, speed_html
+from ..figures.offload import hit_rate_figure, miss_heatmap, no_fit_html, speed_html
 from ..figures.routing import DEFAULT_WIDTH_PX
 from .view import KitView
 
@@ -152,7 +151,7 @@ class OffloadPlanner(KitView):
         try:
             cost = self.prediction()
         except ValueError as error:  # the config's non-expert part does not fit this machine
-            return f"<b>Does not fit:</b> {escape_text(str(error))}"
+            return no_fit_html(str(error))
         capped = "" if cost.slots >= round(self.share / 100 * self.config_experts) else ", capped at what fits"
         note = (
             f"the trace's {self.policy} hit rate with {slots} of its {self.trace.num_experts} experts resident{capped}"

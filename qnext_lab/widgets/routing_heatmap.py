@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import traitlets
 
 from ..figures.escape import escape_text
+from ..figures.fragments import title_line
 from ..figures.routing import (
     DEFAULT_WIDTH_PX,
     DEFAULT_WINDOW,
@@ -202,7 +203,7 @@ class RoutingHeatmap(KitView):
         summary = text(
             "routing_summary", self.language, tokens=a.num_tokens, layers=a.num_layers, k=a.top_k, experts=a.num_experts
         )
-        return f"<b>{escape_text(self.title)}</b> — {escape_text(summary)}"
+        return title_line(self.title, summary)
 
     @property
     def _labels(self) -> dict[str, str]:

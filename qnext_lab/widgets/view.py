@@ -32,6 +32,7 @@ import traitlets
 
 from ..figures.escape import escape_text
 from ..figures.export import write_html
+from ..figures.fragments import italic
 from .closing import close_tree
 from .fallback import widget_bundle
 from .front_end import prepare_front_end
@@ -69,7 +70,7 @@ class KitView(widgets.VBox):
     ) -> None:
         """``children`` between the page watch and the error pane; ``loose``: widgets of the view that are not
         children in every layout (closed with it)."""
-        saved_note = widgets.HTML(f"<i>{escape_text(text('saved_view', self.language))}</i>")
+        saved_note = widgets.HTML(italic(text("saved_view", self.language)))
         saved_note.add_class("qnext-saved-note")  # shown only where the view is drawn from saved state (page.py)
         saved_note.layout.display = "none"
         super().__init__(children=[self.page, saved_note, *children, self.errors], **kwargs)
