@@ -28,6 +28,7 @@ from ..analysis.load import routed_shares
 from ..trace.phases import ANSWER, PHASES, PROMPT, THINKING, TOOL_CALL, TOOL_RESPONSE
 from ..trace.routing_trace import RoutingTrace
 from .escape import escape_text
+from .fragments import paragraph, title_line
 from .palette import phase_color, phase_tint
 from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT, template, themed
 
@@ -213,7 +214,7 @@ def agent_live_html(segments: Sequence[tuple[str, str]]) -> str:
 def agent_view_parts(prompt: str, status: str, run: Any | None) -> list[Any]:
     """What ``AgentView.to_html`` exports: the prompt and status, the episode, the routing-by-phase figure
     (HTML fragments escaped here, figures as plotly figures, for ``export.write_html``)."""
-    parts: list[Any] = [f"<p><b>{escape_text(prompt)}</b> — {escape_text(status)}</p>"]
+    parts: list[Any] = [paragraph(title_line(prompt, status), escaped=True)]
     if run is None:
         return [*parts, "<p>No episode has run yet.</p>"]
     parts.append(agent_episode_html(run))

@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..checks import as_int
 from ..figures.agent import agent_episode_html, agent_live_html, agent_view_parts, phase_lift_figure
 from ..thinking.agent import AgentRun, stream_agent
 from .knowledge import Expectation, split_expected
@@ -40,6 +41,9 @@ class AgentView(KitView):
     max_turns = traitlets.Int(4, help="tool-call rounds allowed")
     error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
     verdict = traitlets.Unicode("", help="the shown answer's mark: 'right', 'wrong', 'unchecked' ('' before one)")
+    max_new_tokens = traitlets.Int(None, allow_none=True, help="most new tokens per turn (None: the default)")
+    thinking = traitlets.Bool(True, help="enable_thinking passed to the chat template")
+    expected = traitlets.Any(None, allow_none=True, help="the right answer to the prompt set with it (None: unknown)")
 
     def __init__(
         self,
@@ -123,6 +127,10 @@ class AgentView(KitView):
         if proposal["value"] < -1:
             raise traitlets.TraitError("budget must be >= 0, or -1 for no limit")
         return proposal["value"]
+
+    @traitlets.validate("max_new_tokens")
+    def _valid_max_new(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "max_new_tokens", low=1)
 
     @traitlets.validate("max_turns")
     def _valid_turns(self, proposal: dict) -> int:

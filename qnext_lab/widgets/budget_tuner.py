@@ -27,6 +27,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..checks import as_int
 from ..figures.answers import answer_box_html, budget_cut_html, tally_html, thinking_pane_html, waiting_html
 from ..figures.fragments import filled, paragraph, title_line
 from ..figures.numbers import seconds_text
@@ -110,6 +111,10 @@ class BudgetTuner(KitView):
     thinking = traitlets.Unicode("", help="thinking text on screen (plain, unescaped)")
     answer = traitlets.Unicode("", help="answer text on screen (plain, unescaped)")
     prompt = traitlets.Any(help="the question (a string or chat messages); changing it re-answers")
+    expected = traitlets.Any(None, allow_none=True, help="the right answer to the prompt set with it (None: unknown)")
+    # fixed when built: the default answer function was made with them
+    max_new_tokens = traitlets.Int(None, allow_none=True, read_only=True, help="most new tokens per answer")
+    stop_text = traitlets.Unicode(None, allow_none=True, read_only=True, help="text forced when the budget ends")
 
     def __init__(
         self,
@@ -142,7 +147,8 @@ class BudgetTuner(KitView):
         self.expectation = Expectation.of(prompt, model, expected, self.language, self.answer_key)
         self.score = curve_score(problems, score, self.expectation.found.exact) if problems else score
         self.verdicts: dict[int, bool] = {}  # budget -> right? for the current prompt (where it is known)
-        self.max_new_tokens, self.stop_text = max_new_tokens, stop_text
+        self.set_trait("max_new_tokens", max_new_tokens)
+        self.set_trait("stop_text", stop_text)
         self._answer_fn = answer_fn or prefix_answer_fn(
             model, tokenizer, max_new_tokens=max_new_tokens, stop_text=stop_text
         )
@@ -208,6 +214,10 @@ class BudgetTuner(KitView):
             self.curve_status.value = text("curve_after_answer", self.language)
 
     # ------------------------------------------------------------------ controls -> work
+    @traitlets.validate("max_new_tokens")
+    def _valid_max_new(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "max_new_tokens", low=1)
+
     @traitlets.validate("budget")
     def _valid_budget(self, proposal: dict) -> int:
         value = int(proposal["value"])

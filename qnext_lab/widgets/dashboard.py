@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
 from ..figures.fragments import heading, italic
 from .budget_tuner import BudgetTuner
@@ -37,6 +38,7 @@ class Dashboard(KitView):
     """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner``, ``routing`` and ``experts``."""
 
     VIEW_NAME = "lab()"
+    prompt = traitlets.Unicode("", help="the question every part answers (the prompt box); setting it asks it")
 
     def __init__(
         self,
@@ -64,7 +66,7 @@ class Dashboard(KitView):
         self.ask_button = widgets.Button(
             description=text("ask", lang), button_style="primary", icon="play", layout=widgets.Layout(width="auto")
         )
-        self.answer_key, _ = split_expected(expected)
+        self.answer_key, first_expected = split_expected(expected)
         first = Expectation.of(prompt, model, expected, lang)
         self.examples = widgets.Dropdown(
             options=example_options(lang, first.key), value="", layout=widgets.Layout(width="auto", max_width="40%")
@@ -124,8 +126,11 @@ class Dashboard(KitView):
             loose=[self.examples],  # not a child for models other than the bundled one
             **kwargs,
         )
+        self._asked: tuple[str, Any] = (prompt, first_expected)  # a prompt and the right answer it came with
+        self.prompt = prompt
         self.ask_button.on_click(lambda _: self.ask(self.prompt_box.value))
-        self.prompt_box.observe(lambda change: self.ask(change["new"]), names=["value"])
+        self.prompt_box.observe(lambda change: setattr(self, "prompt", change["new"]), names=["value"])
+        self.observe(self._on_prompt, names=["prompt"])
         self.examples.observe(self._on_example, names=["value"])
         self.compare.observe(self._on_compare_done, names=["runs"])
         self.compare.run(prompt)
@@ -136,7 +141,22 @@ class Dashboard(KitView):
             self.examples.value = ""
 
     def ask(self, prompt: str, expected: Any = None) -> None:
-        """Ask every part the new question (runs in the background); ``expected``: its right answer, if known."""
+        """Ask every part the question (runs in the background; the prompt box shows it); ``expected``: its right
+        answer, if known. Setting ``prompt`` asks it too."""
+        self._asked = (prompt, expected)
+        if prompt == self.prompt:
+            self._ask(prompt)
+        else:
+            self.prompt = prompt  # -> _on_prompt
+
+    def _on_prompt(self, change: dict) -> None:
+        if self.prompt_box.value != change["new"]:
+            self.prompt_box.value = change["new"]  # its observer sets the same prompt: no second ask
+        self._ask(change["new"])
+
+    def _ask(self, prompt: str) -> None:
+        asked, expected = self._asked
+        expected = expected if asked == prompt else None
         try:
             if not prompt.strip():
                 raise ValueError("type a question in the prompt box first")
@@ -155,7 +175,7 @@ class Dashboard(KitView):
         if self.routing is None:
             self.routing = RoutingHeatmap(
                 gen.trace,
-                title=text("routing_of", self.language, label=self.compare.sides[0].label),
+                title=text("routing_of", self.language, label=self.compare.labels[0]),
                 language=self.language,
             )
             self.routing_box.children = [self.routing]
@@ -165,19 +185,11 @@ class Dashboard(KitView):
 
     def wait(self, timeout: float = 300.0) -> bool:
         """Block until every part has finished its current work (for scripts and tests)."""
-        return self.compare.wait(timeout) and self.tuner.wait(timeout) and self.experts.worker.wait_idle(timeout)
-
-    def close(self) -> None:
-        """Close every part (their workers stop; a running generation is cancelled), then the dashboard."""
-        for name in ("compare", "tuner", "experts", "routing"):  # the routing view may not be shown yet
-            part = getattr(self, name, None)
-            if part is not None:
-                part.close()
-        super().close()
+        return self.compare.wait(timeout) and self.tuner.wait(timeout) and self.experts.wait(timeout)
 
     def snapshot_parts(self) -> list[Any]:
         """Each part's own snapshot, under the question and what the model is known to know about it."""
-        parts: list[Any] = [heading(self.prompt_box.value), self.note.value]
+        parts: list[Any] = [heading(self.prompt), self.note.value]
         for part in (self.compare, self.tuner, self.routing, self.experts):
             if part is not None:
                 parts += part.snapshot_parts()

@@ -227,7 +227,7 @@ class ExpertSwitchboard(KitView):
             lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self._show_error
         )
         if wait:
-            self.worker.wait_idle()
+            self.wait()
         return ticket
 
     def _generate(self, s: dict) -> Generation:
@@ -304,6 +304,10 @@ class ExpertSwitchboard(KitView):
         self.error = f"{type(exc).__name__}: {exc}"
         self.status = text("error", self.language)
         self.errors.append_stderr(self.error + "\n")
+
+    def wait(self, timeout: float = 300.0) -> bool:
+        """Block until the current run is shown. True if it finished in time."""
+        return self.worker.wait_idle(timeout)
 
     def snapshot_parts(self) -> list[Any]:
         """The question, the status, both answers with their marks and the expert-use figure."""

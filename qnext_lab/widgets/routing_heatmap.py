@@ -50,6 +50,7 @@ class RoutingHeatmap(KitView):
     mode = traitlets.Unicode("experts", help="'experts' (tokens x experts) or 'layers' (tokens x layers)")
     window_start = traitlets.Int(0, help="first token row shown")
     window_size = traitlets.Int(DEFAULT_WINDOW, help="token rows shown at once (long traces are paged)")
+    title = traitlets.Unicode("Routing", help="the view's title (header, figure titles, exported page)")
 
     def __init__(
         self,
@@ -164,6 +165,7 @@ class RoutingHeatmap(KitView):
         self.window_slider.observe(lambda change: setattr(self, "window_start", change["new"]), names=["value"])
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
+        self.observe(self._on_title, names=["title"])
         self._render(full=True, figures=False)
 
     @property
@@ -240,6 +242,10 @@ class RoutingHeatmap(KitView):
         if proposal["value"] not in ("experts", "layers"):
             raise traitlets.TraitError(f"mode must be 'experts' or 'layers', got {proposal['value']!r}")
         return proposal["value"]
+
+    def _on_title(self, change: dict) -> None:
+        self.header.value = self._header_html()
+        self._render(full=False)
 
     def _on_change(self, change: dict) -> None:
         if self._muted:

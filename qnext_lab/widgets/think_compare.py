@@ -24,6 +24,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..checks import as_int
 from ..figures.answers import answer_html, stream_html
 from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference
@@ -81,6 +82,10 @@ class ThinkCompare(KitView):
     VIEW_NAME = "ThinkCompare"
     prompt = traitlets.Unicode("")
     runs = traitlets.Int(0, help="how many runs have been shown (observe it to react to new results)")
+    budget = traitlets.Int(None, allow_none=True, help="thinking budget of the thinking side(s) (None: no limit)")
+    max_new_tokens = traitlets.Int(None, allow_none=True, help="most new tokens per side (None: the default)")
+    expected = traitlets.Any(None, allow_none=True, help="the right answer to `prompt`, for the marks (None: unknown)")
+    labels = traitlets.Tuple(traitlets.Unicode(), traitlets.Unicode(), read_only=True, help="the two panes' names")
 
     def __init__(
         self,
@@ -109,6 +114,7 @@ class ThinkCompare(KitView):
             if two_models
             else (text("thinking", self.language), text("non_thinking", self.language))
         )
+        self.set_trait("labels", tuple(names))
         self.sides = [
             _Side(names[0], model, tokenizer, modes[0]),
             _Side(names[1], model_b if two_models else model, tokenizer_b or tokenizer, modes[1]),
@@ -175,6 +181,14 @@ class ThinkCompare(KitView):
         self.prompt = prompt
         if autorun:
             self.run(prompt)
+
+    @traitlets.validate("budget")
+    def _valid_budget(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "budget", low=0)
+
+    @traitlets.validate("max_new_tokens")
+    def _valid_max_new(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "max_new_tokens", low=1)
 
     def _on_example(self, change: dict) -> None:
         if change["new"]:
@@ -289,7 +303,7 @@ class ThinkCompare(KitView):
             try:
                 figure = expert_use_difference(
                     *traces,
-                    labels=(self.sides[0].label, self.sides[1].label),
+                    labels=self.labels,
                     words=figure_labels(COMPARE_LABELS, self.language),
                 )
                 if self.difference is None:

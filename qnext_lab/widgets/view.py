@@ -4,11 +4,12 @@ AgentView, Dashboard).
 What every view shares lives here once: its ``PageWatch`` (the page's theme and the pane's width, passed on to
 the view's own ``PlotPane`` figures; a nested view looks after its own), a line shown only where the view is
 drawn from a notebook's saved widget state with no kernel (``saved_view``), the ``status`` trait shown in
-``status_label``, the error pane (``errors``, tracebacks shown in the view, never swallowed), its CSS classes
+``status_label``, the read-only ``language`` trait (the labels' language, fixed when the view is built), the error pane (``errors``, tracebacks shown in the view, never swallowed), its CSS classes
 (``qnext-view`` plus the view's own), one ``close()`` (stops every ``LatestWorker`` the view holds, then closes
 every widget below it, also controls that are not children in every layout), the static copy saved next to the
 live widget (``_repr_mimebundle_``) and ``to_html``, both built from the view's ``snapshot_parts()``. Knows
-nothing about models or figures.
+nothing about models or figures. A view's user-visible state is in traitlets (validated by traitlets' types
+and ``qnext_lab.checks``), so it can be read, set and observed from code.
 
     class MyView(KitView):
         VIEW_NAME = "MyView"
@@ -36,7 +37,7 @@ from ..figures.fragments import italic
 from .closing import close_tree
 from .fallback import widget_bundle
 from .front_end import prepare_front_end
-from .i18n import check_language, text
+from .i18n import LANGUAGES, check_language, text
 from .page import PageWatch, let_shrink
 from .plot_pane import PlotPane
 from .worker import LatestWorker
@@ -48,11 +49,13 @@ class KitView(widgets.VBox):
     _qnext_closable = True  # close_tree closes a nested view through its own close()
     VIEW_NAME = "view"
     status = traitlets.Unicode("", help="what the view is doing, shown in status_label")
+    # set once by _begin: every label is drawn in it when the view is built
+    language = traitlets.Enum(LANGUAGES, default_value="en", read_only=True, help="the language of the labels")
 
     def _begin(self, language: str | None = None) -> None:
         """First call of a view's ``__init__``: the parts every view has, before its own are built."""
         prepare_front_end()  # Colab: its custom widget manager, for PageWatch (front_end.py)
-        self.language = check_language(language)
+        self.set_trait("language", check_language(language))  # ValueError naming the languages
         self.page = PageWatch()
         self.errors = widgets.Output()
         # HTML, not Label: a Label never wraps and clips a long status ("answered in 0.47" without its "s")
