@@ -40,6 +40,7 @@ from torch import nn
 
 from ..families.config_fields import top_k as config_top_k
 from ..families.registry import read_router_output
+from .forwards import ForwardLog, read_forward
 from .hooks import ThreadHooks
 from .lock import hold
 from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers
@@ -52,16 +53,6 @@ class _Forward:
 
     rows: torch.Tensor | None  # int64 (n,) flat rows of (B*t) that are not padding; None = all rows
     num_rows: int  # T = B*t
-
-
-def _cache_length(kwargs: dict) -> int:
-    cache = kwargs.get("cache", kwargs.get("past_key_values"))
-    if cache is not None and hasattr(cache, "get_seq_length"):
-        try:
-            return int(cache.get_seq_length())
-        except Exception:  # some caches need arguments; the attention mask tells the same story
-            return -1
-    return -1
 
 
 def model_name(model: nn.Module) -> str:
@@ -129,11 +120,8 @@ class capture:  # used as a function: `with capture(model) as trace:`
         self._ids: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, k) per forward
         self._weights: list[list[torch.Tensor]] = [[] for _ in range(L)]
         self._probs: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, E) per forward
-        # per forward: (input ids (B, t) or None, seq ids (B,), positions (B, t), non-padding rows or None, B, t)
-        self._forwards: list[tuple] = []
+        self._forwards = ForwardLog()  # tokens, sequences and positions of each forward (forwards.py)
         self._current: _Forward | None = None
-        self._prev_batch: tuple[int, torch.Tensor] | None = None  # (B, seq ids (B,)) of the last forward
-        self._next_seq = 0
         self._orphan_calls = 0
         self._misaligned: str | None = None
 
@@ -164,63 +152,30 @@ class capture:  # used as a function: `with capture(model) as trace:`
     def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         # Runs once per forward (every decode step): only the few ops needed to drop padding here; tokens,
         # sequences and positions are expanded on exit.
-        input_ids = kwargs.get("input_ids", args[0] if args and torch.is_tensor(args[0]) else None)
-        source = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
-        if source is None:
+        forward = read_forward(args, kwargs)
+        if forward is None:
             self._current = None
             return
-        if source.dim() == (1 if input_ids is not None else 2):  # unbatched call
-            source = source.unsqueeze(0)
-        B, t = source.shape[:2]
-        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 and torch.is_tensor(args[1]) else None)
-        if mask is not None and (mask.dim() != 2 or mask.shape[0] != B or mask.shape[1] < t):
-            mask = None  # 4-D or custom masks: count every token
-        past = _cache_length(kwargs)
+        B, t, mask = forward.B, forward.t, forward.mask
         rows = None
         if mask is not None:
-            if past < 0:
-                past = mask.shape[1] - t
             new = mask[:, -t:]  # (B, t) the new tokens are the last columns
             if t == 1:
                 position = mask.sum(1, keepdim=True) - 1  # (B, 1) padding not counted
             else:
                 position = mask.cumsum(1)[:, -t:] - 1  # (B, t)
         else:
-            past = max(past, 0)
-            position = torch.arange(past, past + t, device=source.device).expand(B, t)
+            position = torch.arange(forward.past, forward.past + t, device=forward.device).expand(B, t)
             new = None
         keep = self.keep_rows() if self.keep_rows is not None else None
         if keep is not None:  # (B,) rows the caller still wants
             new = (
-                new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=source.device)
-            ) & keep.to(source.device).reshape(B, 1)
+                new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=forward.device)
+            ) & keep.to(forward.device).reshape(B, 1)
         if new is not None and not bool(new.all()):  # one host sync per forward, none per layer
             rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
-        # a forward over a non-empty cache continues the sequences of the previous forward
-        if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
-            seq = self._prev_batch[1]
-        else:
-            seq = torch.arange(self._next_seq, self._next_seq + B, dtype=torch.int32)
-            self._next_seq += B
-        self._prev_batch = (B, seq)
-        tokens = input_ids.reshape(B, t) if input_ids is not None else None
-        self._forwards.append((tokens, seq, position, rows, B, t))
+        self._forwards.add(forward, position, rows)
         self._current = _Forward(rows=rows, num_rows=B * t)
-
-    def _forward_tokens(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N,) token ids, sequence indices and positions of every recorded forward, padding dropped."""
-        token_ids, seqs, positions = [], [], []
-        for tokens, seq, position, rows, B, t in self._forwards:
-            flat_tokens = tokens.reshape(-1).long().cpu() if tokens is not None else torch.full((B * t,), -1)
-            flat_seq = seq.repeat_interleave(t)  # (B*t,)
-            flat_pos = position.expand(B, t).reshape(-1).int().cpu()
-            if rows is not None:
-                keep = rows.cpu()
-                flat_tokens, flat_seq, flat_pos = flat_tokens[keep], flat_seq[keep], flat_pos[keep]
-            token_ids.append(flat_tokens)
-            seqs.append(flat_seq)
-            positions.append(flat_pos)
-        return torch.cat(token_ids), torch.cat(seqs), torch.cat(positions)
 
     def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
         self._current = None
@@ -363,7 +318,7 @@ class capture:  # used as a function: `with capture(model) as trace:`
         weights, order = weights.sort(dim=-1, descending=True, stable=True)  # rank order
         ids = ids.gather(-1, order)
         probs = torch.stack([torch.cat(chunks) for chunks in self._probs]).cpu() if self.probs else None  # (L, N, E)
-        token_ids, seq_index, position = self._forward_tokens()
+        token_ids, seq_index, position = self._forwards.flat()
         return RoutingTrace(
             topk_ids=ids,
             topk_weights=weights,

@@ -40,6 +40,7 @@ from torch import nn
 
 from ..checks import as_int, as_int_list
 from .capturing import model_name
+from .forwards import ForwardLog, read_forward
 from .hooks import ThreadHooks
 from .lock import hold
 from .selection import SelectionTrace
@@ -152,44 +153,27 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
     def _reset(self) -> None:
         self._chunks: list[list[torch.Tensor]] = [[] for _ in self.layers]  # per layer: (n, K) per forward
         self._masks: list[torch.Tensor | None] = [None for _ in self.layers]
-        self._forwards: list[tuple] = []  # (input ids (B, t) or None, seq ids (B,), positions (B, t), rows)
+        self._forwards = ForwardLog()  # tokens, sequences and positions of each forward (forwards.py)
         self._current: _Forward | None = None
-        self._prev_batch: tuple[int, torch.Tensor] | None = None
-        self._next_seq = 0
         self._entries = 0
         self._problem: str | None = None
 
     # ------------------------------------------------------------------ hooks
     def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        input_ids = kwargs.get("input_ids", args[0] if args and torch.is_tensor(args[0]) else None)
-        source = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
-        if source is None:
+        forward = read_forward(args, kwargs)
+        if forward is None:
             self._current = None
             return
-        if source.dim() == (1 if input_ids is not None else 2):
-            source = source.unsqueeze(0)
-        B, t = source.shape[:2]
-        device = source.device
-        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 and torch.is_tensor(args[1]) else None)
-        if mask is not None and (mask.dim() != 2 or mask.shape[0] != B or mask.shape[1] < t):
-            mask = None
-        cache = kwargs.get("cache", kwargs.get("past_key_values"))
-        past = int(cache.get_seq_length()) if cache is not None and hasattr(cache, "get_seq_length") else 0
+        B, t, mask = forward.B, forward.t, forward.mask
         if mask is not None:
             keep = mask.bool()  # (B, S)
             column_position = torch.where(keep, keep.long().cumsum(1) - 1, -1)  # (B, S)
             rows = None if bool(keep[:, -t:].all()) else keep[:, -t:].reshape(-1).nonzero().flatten()
         else:
-            column_position = torch.arange(past + t, device=device).expand(B, past + t)
+            S = forward.past + t
+            column_position = torch.arange(S, device=forward.device).expand(B, S)
             rows = None
-        if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
-            seq = self._prev_batch[1]  # a forward over a non-empty cache continues the previous sequences
-        else:
-            seq = torch.arange(self._next_seq, self._next_seq + B, dtype=torch.int32)
-            self._next_seq += B
-        self._prev_batch = (B, seq)
-        tokens = input_ids.reshape(B, t) if input_ids is not None else None
-        self._forwards.append((tokens, seq, column_position[:, -t:], rows))
+        self._forwards.add(forward, column_position[:, -t:], rows)
         self._current = _Forward(rows, column_position, B, t)
 
     def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
@@ -330,24 +314,12 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
                 for chunks in self._chunks
             ]
         )  # (L, N, K)
-        token_ids, seqs, positions = [], [], []
-        for tokens, seq, position, rows in self._forwards:
-            B, t = position.shape
-            flat_tokens = (
-                tokens.reshape(-1).long().cpu() if tokens is not None else torch.zeros(B * t, dtype=torch.long)
-            )
-            flat_seq, flat_pos = seq.repeat_interleave(t), position.reshape(-1).cpu()
-            if rows is not None:
-                keep = rows.cpu()
-                flat_tokens, flat_seq, flat_pos = flat_tokens[keep], flat_seq[keep], flat_pos[keep]
-            token_ids.append(flat_tokens)
-            seqs.append(flat_seq)
-            positions.append(flat_pos)
+        token_ids, seq_index, position = self._forwards.flat()
         return SelectionTrace(
             selected,
-            torch.cat(token_ids),
-            torch.cat(seqs),
-            torch.cat(positions),
+            token_ids,
+            seq_index,
+            position,
             [m.index for m in self.layers],
             model_name(self.model),
         )
