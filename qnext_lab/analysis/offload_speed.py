@@ -64,11 +64,18 @@ class Machine:
     gpu_reserve: float = 1.5 * GiB  # activations, CUDA context, allocator slack
 
     @classmethod
-    def from_datasheet(cls, name: str, *, efficiency: float = 0.8, **peaks: float) -> Machine:
-        """A machine from datasheet peaks, every bandwidth scaled by ``efficiency`` (what runs reach: ~0.7-0.9)."""
+    def from_datasheet(
+        cls, name: str, *, efficiency: float = 0.8, measured: dict[str, float] | None = None, **peaks: float
+    ) -> Machine:
+        """A machine from datasheet peaks, every bandwidth scaled by ``efficiency`` (what runs reach: ~0.7-0.9);
+        ``measured``: bandwidths someone measured on the machine, taken as they are."""
         efficiency = as_float(efficiency, "efficiency", low=0.01, high=1.0)
+        measured = dict(measured or {})
+        both = sorted(set(measured) & set(peaks))
+        if both:
+            raise ValueError(f"{both} given both as a datasheet peak and as measured: pass each bandwidth once")
         scaled = {k: v * efficiency if k.endswith("bandwidth") else v for k, v in peaks.items()}
-        return cls(name=name, **scaled)
+        return cls(name=name, **scaled, **measured)
 
 
 # Datasheet peaks, scaled x 0.8 by Machine.from_datasheet. PCIe 4.0 x16 32 GB/s, 5.0 x16 64 GB/s; DDR5-5600 dual
@@ -106,6 +113,7 @@ class OffloadCost:
     slots: int  # experts per MoE layer resident on the GPU
     max_slots: int  # the most that fit next to the rest of the model
     num_experts: int  # E, routed experts per MoE layer
+    moe_layers: int  # L, MoE layers (each adds `overhead_per_layer` to a step)
     hit_rate: float
     hit_rate_source: str  # "given" or "uniform routing (slots / E)"
     batch: int
@@ -124,6 +132,14 @@ class OffloadCost:
 
     def summary(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def overhead_to_match(self, tokens_per_s: float) -> float:
+        """The ``overhead_per_layer`` (seconds per MoE layer and step) with which this prediction would equal a
+        measured ``tokens_per_s``: the measured step time minus the roofline's terms, over the MoE layers
+        (calibrate on an engine's all-on-GPU run, then predict its offloaded runs with it)."""
+        measured = as_float(tokens_per_s, "tokens_per_s", low=1e-12)
+        roofline = self.time_gpu + self.time_transfer + self.time_disk
+        return (self.batch / measured - roofline) / max(1, self.moe_layers)
 
 
 def format_bytes(format: str) -> float:
@@ -246,6 +262,7 @@ def offload_cost(
         slots=slots,
         max_slots=max_slots,
         num_experts=E,
+        moe_layers=L,
         hit_rate=hit,
         hit_rate_source=source,
         batch=b,
