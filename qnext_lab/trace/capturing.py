@@ -31,18 +31,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 from torch import nn
 
 from ..families.config_fields import top_k as config_top_k
 from ..families.registry import read_router_output
+from .blocks import RecordingBlock
 from .forwards import ForwardLog, read_forward
 from .hooks import ThreadHooks
-from .lock import hold
 from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers
 from .routing_trace import RoutingTrace
 
@@ -61,7 +59,7 @@ def model_name(model: nn.Module) -> str:
     return str(name) or type(model).__name__
 
 
-class capture:  # used as a function: `with capture(model) as trace:`
+class capture(RecordingBlock):  # used as a function: `with capture(model) as trace:`
     """Context manager that fills a RoutingTrace with the routing of everything ``model`` processes.
 
     Args:
@@ -77,8 +75,10 @@ class capture:  # used as a function: `with capture(model) as trace:`
             ``generate`` feeds finished rows is not recorded as tokens.
 
     The trace returned by ``__enter__`` is empty until the block exits; then it holds every token of this
-    thread's forwards inside the block.
+    thread's forwards inside the block. The lock, the hooks and the block's life: ``blocks.RecordingBlock``.
     """
+
+    WHAT = "capture"
 
     def __init__(
         self,
@@ -110,8 +110,6 @@ class capture:  # used as a function: `with capture(model) as trace:`
         self.keep_rows = keep_rows
         self.layers: list[MoELayer] = all_layers
         self.trace: RoutingTrace | None = None  # the trace of the latest block (a new object for each block)
-        self._hold: AbstractContextManager | None = None  # the model lock, while a block is open
-        self._hooks: ThreadHooks | None = None
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -130,7 +128,7 @@ class capture:  # used as a function: `with capture(model) as trace:`
         k = config_top_k(config) if config is not None and hasattr(config, "model_type") else None
         return min(k, self.layers[0].num_experts) if k else 1
 
-    def _empty_trace(self) -> RoutingTrace:
+    def _empty(self) -> RoutingTrace:
         L, k = len(self.layers), self._config_top_k()
         E = self.layers[0].num_experts
         return RoutingTrace(
@@ -230,64 +228,24 @@ class capture:  # used as a function: `with capture(model) as trace:`
 
         return hook
 
-    # ------------------------------------------------------------------ context manager
-    def __enter__(self) -> RoutingTrace:
-        lock = hold(self.model, timeout=self.timeout, what="capture")
-        lock.__enter__()  # the model lock: from here on no other thread enters a block on this model
-        if self._hooks is not None:  # only this thread can get here while a block is open (the lock is ours)
-            lock.__exit__(None, None, None)
-            raise RuntimeError("this capture is already active; create a new capture(model) to nest")
-        self._hold = lock
-        self._reset()
-        self.trace = self._empty_trace()
-        hooks = self._hooks = ThreadHooks()
-        try:
-            hooks.pre(self.model, self._on_model_forward)
-            hooks.post(self.model, self._after_model_forward, always_call=True)
-            for pos, layer in enumerate(self.layers):
-                if not layer.from_router:
-                    hooks.pre(layer.experts, self._experts_hook(pos))
-                if self.probs or layer.from_router:
-                    hooks.post(layer.router, self._router_hook(pos))
-        except BaseException:
-            self._close()
-            raise
-        return self.trace
+    # ------------------------------------------------------------------ the block (blocks.RecordingBlock)
+    def _install(self, hooks: ThreadHooks) -> None:
+        hooks.pre(self.model, self._on_model_forward)
+        hooks.post(self.model, self._after_model_forward, always_call=True)
+        for pos, layer in enumerate(self.layers):
+            if not layer.from_router:
+                hooks.pre(layer.experts, self._experts_hook(pos))
+            if self.probs or layer.from_router:
+                hooks.post(layer.router, self._router_hook(pos))
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        trace = self.trace
-        try:
-            self._hooks.remove()
-            if not self._forwards and self._hooks.foreign_calls:
-                warnings.warn(
-                    "capture recorded nothing: the model ran only on other threads while the block was "
-                    "open. capture records the thread that opens it; open it where the model runs (or "
-                    "pass capture=True to generate / stream_generate)",
-                    stacklevel=2,
-                )
-            try:
-                built = self._build()
-            except Exception:
-                if exc_type is None:
-                    raise
-                return  # keep the user's own exception; the trace stays empty
-            trace.__dict__.update(built.__dict__)
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        """Remove the hooks, drop the per-block state and release the model lock."""
-        hooks, lock = self._hooks, self._hold
-        self._hooks = self._hold = None
-        self._reset()  # frees the recorded tensors; the trace holds its own copies
-        try:
-            if hooks is not None:
-                hooks.remove()
-        finally:
-            if lock is not None:
-                lock.__exit__(None, None, None)
+    def _hooks_removed(self, hooks: ThreadHooks) -> None:
+        if not self._forwards and hooks.foreign_calls:
+            warnings.warn(
+                "capture recorded nothing: the model ran only on other threads while the block was "
+                "open. capture records the thread that opens it; open it where the model runs (or "
+                "pass capture=True to generate / stream_generate)",
+                stacklevel=3,  # the user's `with` (-> __exit__ -> here)
+            )
 
     def _build(self) -> RoutingTrace:
         if self._misaligned:
@@ -306,7 +264,7 @@ class capture:  # used as a function: `with capture(model) as trace:`
                 f"model ({len(self._forwards)} forwards)"
             )
         if not any(self._ids):
-            return self._empty_trace()
+            return self._empty()
         widths = {chunk.shape[-1] for chunks in self._ids for chunk in chunks}
         if len(widths) > 1:
             raise RuntimeError(

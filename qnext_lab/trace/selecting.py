@@ -31,18 +31,16 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 from torch import nn
 
 from ..checks import as_int, as_int_list
+from .blocks import RecordingBlock
 from .capturing import model_name
 from .forwards import ForwardLog, read_forward
 from .hooks import ThreadHooks
-from .lock import hold
 from .selection import SelectionTrace
 
 __all__ = ["INDEXERS", "IndexerLayer", "capture_selection", "find_indexers"]
@@ -114,7 +112,7 @@ class _Forward:
     t: int
 
 
-class capture_selection:  # used as a function: `with capture_selection(model) as sel:`
+class capture_selection(RecordingBlock):  # used as a function: `with capture_selection(model) as sel:`
     """Context manager that fills a ``SelectionTrace`` with the tokens each query's indexer selected.
 
     Args:
@@ -123,7 +121,11 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
         timeout: seconds to wait for another thread holding the model; then ``ModelBusyError``.
         max_entries: the most selected-token entries (int32) kept over the block; past it recording stops
             and the block raises RuntimeError on exit.
+
+    The lock, the hooks and the block's life: ``blocks.RecordingBlock``.
     """
+
+    WHAT = "capture_selection"
 
     def __init__(
         self,
@@ -146,8 +148,6 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
         self.timeout = timeout
         self.max_entries = as_int(max_entries, "max_entries", low=1)
         self.trace: SelectionTrace | None = None
-        self._hold: AbstractContextManager | None = None
-        self._hooks: ThreadHooks | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -236,54 +236,13 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
             return
         self._chunks[pos].append(picked.to(torch.int32).cpu())
 
-    # ------------------------------------------------------------------ context manager
-    def __enter__(self) -> SelectionTrace:
-        lock = hold(self.model, timeout=self.timeout, what="capture_selection")
-        lock.__enter__()
-        if self._hooks is not None:
-            lock.__exit__(None, None, None)
-            raise RuntimeError("this capture_selection is already active; create a new one to nest")
-        self._hold = lock
-        self._reset()
-        self.trace = self._empty()
-        hooks = self._hooks = ThreadHooks()
-        try:
-            hooks.pre(self.model, self._on_model_forward)
-            hooks.post(self.model, self._after_model_forward, always_call=True)
-            for pos, layer in enumerate(self.layers):
-                hooks.pre(layer.module, self._indexer_pre(pos))
-                hooks.post(layer.module, self._indexer_post(pos))
-        except BaseException:
-            self._close()
-            raise
-        return self.trace
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        trace = self.trace
-        try:
-            self._hooks.remove()
-            try:
-                built = self._build()
-            except Exception:
-                if exc_type is None:
-                    raise
-                return  # keep the user's own exception; the trace stays empty
-            trace.__dict__.update(built.__dict__)
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        hooks, lock = self._hooks, self._hold
-        self._hooks = self._hold = None
-        self._reset()
-        try:
-            if hooks is not None:
-                hooks.remove()
-        finally:
-            if lock is not None:
-                lock.__exit__(None, None, None)
+    # ------------------------------------------------------------------ the block (blocks.RecordingBlock)
+    def _install(self, hooks: ThreadHooks) -> None:
+        hooks.pre(self.model, self._on_model_forward)
+        hooks.post(self.model, self._after_model_forward, always_call=True)
+        for pos, layer in enumerate(self.layers):
+            hooks.pre(layer.module, self._indexer_pre(pos))
+            hooks.post(layer.module, self._indexer_post(pos))
 
     def _empty(self) -> SelectionTrace:
         z = torch.zeros(0, dtype=torch.int64)
