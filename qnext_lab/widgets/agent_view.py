@@ -39,7 +39,6 @@ class AgentView(KitView):
     prompt = traitlets.Unicode("")
     budget = traitlets.Int(-1, help="thinking tokens over the whole episode; -1 = no limit")
     max_turns = traitlets.Int(4, help="tool-call rounds allowed")
-    error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
     verdict = traitlets.Unicode("", help="the shown answer's mark: 'right', 'wrong', 'unchecked' ('' before one)")
     max_new_tokens = traitlets.Int(None, allow_none=True, help="most new tokens per turn (None: the default)")
     thinking = traitlets.Bool(True, help="enable_thinking passed to the chat template")
@@ -142,8 +141,7 @@ class AgentView(KitView):
     def run(self, wait: bool = False) -> int:
         """Run the agent loop on ``prompt`` in the background; ``wait`` blocks until the result is shown."""
         settings = dict(prompt=self.prompt, budget=None if self.budget < 0 else self.budget, max_turns=self.max_turns)
-        self.error = ""
-        self.errors.clear_output()
+        self.clear_error()
         if not settings["prompt"].strip():
             self.status = "type a prompt first"
             return self.worker.ticket
@@ -196,18 +194,12 @@ class AgentView(KitView):
         self.verdict = "unchecked" if right is None else ("right" if right else "wrong")
         self.episode.value = agent_episode_html(run, verdict=check.verdict_html(final))
         if run.trace is not None and run.trace.num_tokens:
-            figure = phase_lift_figure(run.trace)
-            if self.lift is None:
-                self.lift = self.new_plot(figure)
-                self.lift_box.children = [self.lift]
-            else:
-                self.lift.show(figure)
+            self.lift = self.show_figure(self.lift_box, self.lift, phase_lift_figure(run.trace))
         self.status = f"done: {run.finish_reason}, {len(run.turns)} turn(s), {len(run.tool_calls)} tool call(s)"
 
     def _show_error(self, exc: BaseException) -> None:
-        self.error = f"{type(exc).__name__}: {exc}"
         self.status = "error"
-        self.errors.append_stderr(self.error + "\n")
+        self.show_error(exc)
 
     def snapshot_parts(self) -> list[Any]:
         """The question, the status, the episode turn by turn and the phase figure (``figures.agent``)."""

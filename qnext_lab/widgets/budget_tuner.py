@@ -391,11 +391,7 @@ class BudgetTuner(KitView):
             title=text("accuracy_curve", self.language, n=n),
             words=figure_labels(CURVE_LABELS, self.language),
         )
-        if self.curve is None:
-            self.curve = self.new_plot(figure)
-            self.curve_box.children = [self.curve]
-        else:
-            self.curve.show(figure)
+        self.curve = self.show_figure(self.curve_box, self.curve, figure)
         self.curve_status.value = ""
 
     def _show_curve_error(self, exc: BaseException) -> None:

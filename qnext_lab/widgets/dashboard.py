@@ -199,27 +199,7 @@ class Dashboard(KitView):
         return "qnext-lab"
 
 
-def lab(
-    model: Any,
-    tokenizer: Any,
-    prompt: str = DEFAULT_PROMPT,
-    *,
-    problems: Sequence[Any] | None = None,
-    budget: int = 32,
-    max_budget: int = 128,
-    max_new_tokens: int | None = None,
-    expected: Any = None,
-    language: str | None = None,
-) -> Dashboard:
-    """The qnext-lab dashboard for ``model`` (see :class:`Dashboard`)."""
-    return Dashboard(
-        model,
-        tokenizer,
-        prompt,
-        problems=problems,
-        budget=budget,
-        max_budget=max_budget,
-        max_new_tokens=max_new_tokens,
-        expected=expected,
-        language=language,
-    )
+def lab(model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, **options: Any) -> Dashboard:
+    """The qnext-lab dashboard for ``model``: ``Dashboard(model, tokenizer, prompt, **options)``, whose keywords
+    (``problems``, ``budget``, ``max_budget``, ``max_new_tokens``, ``expected``, ``language``) it takes."""
+    return Dashboard(model, tokenizer, prompt, **options)

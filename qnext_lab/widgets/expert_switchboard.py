@@ -54,7 +54,6 @@ class ExpertSwitchboard(KitView):
     thinking = traitlets.Bool(False, help="enable_thinking passed to the chat template")
     max_new_tokens = traitlets.Int(48)
     expected = traitlets.Any(None, allow_none=True, help="the right answer to `prompt`, for the marks (None: unknown)")
-    error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
 
     def __init__(
         self,
@@ -217,8 +216,7 @@ class ExpertSwitchboard(KitView):
             max_new_tokens=self.max_new_tokens,
             expected=self.expected if self._expected_for == self.prompt else None,
         )
-        self.error = ""
-        self.errors.clear_output()
+        self.clear_error()
         if not settings["prompt"].strip():
             self.status = text("type_prompt", self.language)
             return self.worker.ticket
@@ -293,17 +291,12 @@ class ExpertSwitchboard(KitView):
                     title=text("use_title", lang),
                     words=figure_labels(COMPARE_LABELS, lang),
                 )
-            if self.moved is None:
-                self.moved = self.new_plot(figure)
-                self.moved_box.children = [self.moved]
-            else:
-                self.moved.show(figure)
+            self.moved = self.show_figure(self.moved_box, self.moved, figure)
         self.status = f"{text('done', lang)}: {verdict}"
 
     def _show_error(self, exc: BaseException) -> None:
-        self.error = f"{type(exc).__name__}: {exc}"
         self.status = text("error", self.language)
-        self.errors.append_stderr(self.error + "\n")
+        self.show_error(exc)
 
     def wait(self, timeout: float = 300.0) -> bool:
         """Block until the current run is shown. True if it finished in time."""

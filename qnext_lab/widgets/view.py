@@ -1,15 +1,17 @@
 """KitView: the one base of the kit's views (RoutingHeatmap, ThinkCompare, BudgetTuner, ExpertSwitchboard,
 AgentView, Dashboard).
 
-What every view shares lives here once: its ``PageWatch`` (the page's theme and the pane's width, passed on to
-the view's own ``PlotPane`` figures; a nested view looks after its own), a line shown only where the view is
-drawn from a notebook's saved widget state with no kernel (``saved_view``), the ``status`` trait shown in
-``status_label``, the read-only ``language`` trait (the labels' language, fixed when the view is built), the error pane (``errors``, tracebacks shown in the view, never swallowed), its CSS classes
-(``qnext-view`` plus the view's own), one ``close()`` (stops every ``LatestWorker`` the view holds, then closes
-every widget below it, also controls that are not children in every layout), the static copy saved next to the
-live widget (``_repr_mimebundle_``) and ``to_html``, both built from the view's ``snapshot_parts()``. Knows
-nothing about models or figures. A view's user-visible state is in traitlets (validated by traitlets' types
-and ``qnext_lab.checks``), so it can be read, set and observed from code.
+What every view shares lives here once: its ``PageWatch`` (the page's theme and the pane's width, passed on to the
+view's own ``PlotPane`` figures; a nested view looks after its own), a line shown only where the view is drawn from
+a notebook's saved widget state with no kernel (``saved_view``), the ``status`` trait shown in ``status_label``,
+the read-only ``language`` trait (the labels' language, fixed when the view is built), the error pane (``errors``,
+tracebacks shown in the view, never swallowed; the ``error`` trait names the last one), ``show_figure`` (a figure
+pane made in its box with the first figure, then replaced), its CSS classes (``qnext-view`` plus the view's own),
+one ``close()`` (stops every ``LatestWorker`` the view holds, then closes every widget below it, also controls that
+are not children in every layout), the static copy saved next to the live widget (``_repr_mimebundle_``) and
+``to_html``, both built from the view's ``snapshot_parts()``. Knows nothing about models or figures. A view's
+user-visible state is in traitlets (validated by traitlets' types and ``qnext_lab.checks``), so it can be read, set
+and observed from code.
 
     class MyView(KitView):
         VIEW_NAME = "MyView"
@@ -49,6 +51,7 @@ class KitView(widgets.VBox):
     _qnext_closable = True  # close_tree closes a nested view through its own close()
     VIEW_NAME = "view"
     status = traitlets.Unicode("", help="what the view is doing, shown in status_label")
+    error = traitlets.Unicode("", help="the last error, 'Type: message' ('' since the last clear_error())")
     # set once by _begin: every label is drawn in it when the view is built
     language = traitlets.Enum(LANGUAGES, default_value="en", read_only=True, help="the language of the labels")
 
@@ -114,8 +117,25 @@ class KitView(widgets.VBox):
 
     # ------------------------------------------------------------------ errors
     def show_error(self, exc: BaseException) -> None:
-        """Show ``exc`` with its traceback in the view's error pane."""
+        """Show ``exc`` with its traceback in the view's error pane; ``error`` names it."""
+        self.error = f"{type(exc).__name__}: {exc}"
         self.errors.append_stderr("".join(traceback.format_exception(exc)))
+
+    def clear_error(self) -> None:
+        """Empty the error pane and ``error`` (a new run starts)."""
+        self.error = ""
+        self.errors.clear_output()
+
+    # ------------------------------------------------------------------ figures in boxes
+    def show_figure(self, box: widgets.Box, plot: PlotPane | None, figure: go.Figure) -> PlotPane:
+        """``figure`` shown in ``plot``, or, the first time (``plot`` None), in a new ``PlotPane`` put in ``box``;
+        returns the pane (keep it for the next call)."""
+        if plot is None:
+            plot = self.new_plot(figure)
+            box.children = [plot]
+        else:
+            plot.show(figure)
+        return plot
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
