@@ -39,7 +39,7 @@ from torch import nn
 from ..families.config_fields import top_k as config_top_k
 from ..families.registry import read_router_output
 from .blocks import RecordingBlock
-from .forwards import ForwardLog, read_forward
+from .forwards import Forward, ForwardHooks, ForwardLog
 from .hooks import ThreadHooks
 from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers
 from .routing_trace import RoutingTrace
@@ -59,7 +59,7 @@ def model_name(model: nn.Module) -> str:
     return str(name) or type(model).__name__
 
 
-class capture(RecordingBlock):  # used as a function: `with capture(model) as trace:`
+class capture(ForwardHooks, RecordingBlock):  # used as a function: `with capture(model) as trace:`
     """Context manager that fills a RoutingTrace with the routing of everything ``model`` processes.
 
     Args:
@@ -147,13 +147,9 @@ class capture(RecordingBlock):  # used as a function: `with capture(model) as tr
         )
 
     # ------------------------------------------------------------------ hooks
-    def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def _on_forward(self, forward: Forward) -> _Forward:
         # Runs once per forward (every decode step): only the few ops needed to drop padding here; tokens,
         # sequences and positions are expanded on exit.
-        forward = read_forward(args, kwargs)
-        if forward is None:
-            self._current = None
-            return
         B, t, mask = forward.B, forward.t, forward.mask
         rows = None
         if mask is not None:
@@ -173,10 +169,7 @@ class capture(RecordingBlock):  # used as a function: `with capture(model) as tr
         if new is not None and not bool(new.all()):  # one host sync per forward, none per layer
             rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
         self._forwards.add(forward, position, rows)
-        self._current = _Forward(rows=rows, num_rows=B * t)
-
-    def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
-        self._current = None
+        return _Forward(rows=rows, num_rows=B * t)
 
     def _select(self, layer_pos: int, x: torch.Tensor) -> torch.Tensor | None:
         current = self._current

@@ -9,7 +9,7 @@ counts); the cache length comes from the cache (``get_seq_length``), else from t
 forward over a non-empty cache with the previous forward's batch size continues that forward's sequences,
 any other forward starts new ones. Knows nothing about routing, indexers or hooks.
 
-    forward = read_forward(args, kwargs)          # in a model pre-hook (with kwargs)
+    forward = read_forward(args, kwargs)          # in a model pre-hook (ForwardHooks calls it)
     log.add(forward, position, rows)              # position (B, t), rows (n,) kept or None
     token_ids, seq_index, position = log.flat()   # on exit
 
@@ -19,10 +19,12 @@ Dimension legend: B = batch rows, t = new tokens in this forward, S = cached + n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
 
-__all__ = ["Forward", "ForwardLog", "read_forward"]
+__all__ = ["Forward", "ForwardHooks", "ForwardLog", "read_forward"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,22 @@ class ForwardLog:
             seqs.append(flat_seq)
             positions.append(flat_pos)
         return torch.cat(token_ids), torch.cat(seqs), torch.cat(positions)
+
+
+class ForwardHooks:
+    """The model hooks of a capture: the pre-hook reads each forward (:func:`read_forward`) and hands it to
+    ``_on_forward``, whose return value is ``_current`` while the forward runs; the post-hook clears it (a layer
+    hook that finds ``_current`` None ran outside a forward of the model)."""
+
+    _current: Any = None
+
+    def _on_forward(self, forward: Forward) -> Any:
+        """Log ``forward`` and return what the layer hooks need of it while it runs."""
+        raise NotImplementedError
+
+    def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        forward = read_forward(args, kwargs)
+        self._current = None if forward is None else self._on_forward(forward)
+
+    def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
+        self._current = None

@@ -39,7 +39,7 @@ from torch import nn
 from ..checks import as_int, as_int_list
 from .blocks import RecordingBlock
 from .capturing import model_name
-from .forwards import ForwardLog, read_forward
+from .forwards import Forward, ForwardHooks, ForwardLog
 from .hooks import ThreadHooks
 from .selection import SelectionTrace
 
@@ -112,7 +112,7 @@ class _Forward:
     t: int
 
 
-class capture_selection(RecordingBlock):  # used as a function: `with capture_selection(model) as sel:`
+class capture_selection(ForwardHooks, RecordingBlock):  # used as a function: `with capture_selection(model) as sel:`
     """Context manager that fills a ``SelectionTrace`` with the tokens each query's indexer selected.
 
     Args:
@@ -159,11 +159,7 @@ class capture_selection(RecordingBlock):  # used as a function: `with capture_se
         self._problem: str | None = None
 
     # ------------------------------------------------------------------ hooks
-    def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        forward = read_forward(args, kwargs)
-        if forward is None:
-            self._current = None
-            return
+    def _on_forward(self, forward: Forward) -> _Forward:
         B, t, mask = forward.B, forward.t, forward.mask
         if mask is not None:
             keep = mask.bool()  # (B, S)
@@ -174,10 +170,7 @@ class capture_selection(RecordingBlock):  # used as a function: `with capture_se
             column_position = torch.arange(S, device=forward.device).expand(B, S)
             rows = None
         self._forwards.add(forward, column_position[:, -t:], rows)
-        self._current = _Forward(rows, column_position, B, t)
-
-    def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
-        self._current = None
+        return _Forward(rows, column_position, B, t)
 
     def _indexer_pre(self, pos: int):
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
