@@ -149,10 +149,10 @@ class AgentView(KitView):
         self.verdict, self._ran = "", settings["prompt"]
         mine = self.worker.ticket + 1  # the ticket this submission gets (submit is only called from here)
         ticket = self.worker.submit(
-            lambda cancel: self._work(settings, mine, cancel), on_result=self._show, on_error=self._show_error
+            lambda cancel: self._work(settings, mine, cancel), on_result=self._show, on_error=self.fail
         )
         if wait:
-            self.worker.wait_idle()
+            self.wait()
         return ticket
 
     def _work(self, s: dict, ticket: int, cancel: threading.Event) -> AgentRun | None:
@@ -196,10 +196,6 @@ class AgentView(KitView):
         if run.trace is not None and run.trace.num_tokens:
             self.lift = self.show_figure(self.lift_box, self.lift, phase_lift_figure(run.trace))
         self.status = f"done: {run.finish_reason}, {len(run.turns)} turn(s), {len(run.tool_calls)} tool call(s)"
-
-    def _show_error(self, exc: BaseException) -> None:
-        self.status = "error"
-        self.show_error(exc)
 
     def snapshot_parts(self) -> list[Any]:
         """The question, the status, the episode turn by turn and the phase figure (``figures.agent``)."""

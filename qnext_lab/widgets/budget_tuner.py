@@ -406,15 +406,7 @@ class BudgetTuner(KitView):
                 return
             self.curve.edit(lambda figure: mark_budget(figure, budget))
 
-    # ------------------------------------------------------------------ scripting
-    def wait(self, timeout: float = 120.0) -> bool:
-        """Block until the current answer (and the curve) are done. True if they finished in time."""
-        deadline = time.monotonic() + timeout
-        done = self.worker.wait_idle(timeout)
-        if self._with_curve:
-            done = self.curve_worker.wait_idle(max(0.0, deadline - time.monotonic())) and done
-        return done
-
+    # ------------------------------------------------------------------ scripting (wait: KitView's)
     def snapshot_parts(self) -> list[Any]:
         """The question, the answer on screen with its thinking and counts, the tally and the curve."""
         parts: list[Any] = [

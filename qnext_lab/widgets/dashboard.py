@@ -183,10 +183,6 @@ class Dashboard(KitView):
         else:
             self.routing.set_trace(gen.trace)
 
-    def wait(self, timeout: float = 300.0) -> bool:
-        """Block until every part has finished its current work (for scripts and tests)."""
-        return self.compare.wait(timeout) and self.tuner.wait(timeout) and self.experts.wait(timeout)
-
     def snapshot_parts(self) -> list[Any]:
         """Each part's own snapshot, under the question and what the model is known to know about it."""
         parts: list[Any] = [heading(self.prompt), self.note.value]

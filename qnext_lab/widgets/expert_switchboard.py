@@ -222,7 +222,7 @@ class ExpertSwitchboard(KitView):
             return self.worker.ticket
         self.status = text("generating", self.language)
         ticket = self.worker.submit(
-            lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self._show_error
+            lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self.fail
         )
         if wait:
             self.wait()
@@ -293,14 +293,6 @@ class ExpertSwitchboard(KitView):
                 )
             self.moved = self.show_figure(self.moved_box, self.moved, figure)
         self.status = f"{text('done', lang)}: {verdict}"
-
-    def _show_error(self, exc: BaseException) -> None:
-        self.status = text("error", self.language)
-        self.show_error(exc)
-
-    def wait(self, timeout: float = 300.0) -> bool:
-        """Block until the current run is shown. True if it finished in time."""
-        return self.worker.wait_idle(timeout)
 
     def snapshot_parts(self) -> list[Any]:
         """The question, the status, both answers with their marks and the expert-use figure."""

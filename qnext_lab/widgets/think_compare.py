@@ -223,7 +223,7 @@ class ThinkCompare(KitView):
         for side in self.sides:
             side.answer.value = ""
         return self.worker.submit(
-            lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results, on_error=self._show_error
+            lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results, on_error=self.fail
         )
 
     def _work(self, prompt: str, ticket: int, cancel: threading.Event) -> list[Any]:
@@ -317,15 +317,7 @@ class ThinkCompare(KitView):
         self.status = text("done", self.language)
         self.runs += 1
 
-    def _show_error(self, exc: BaseException) -> None:
-        self.status = text("error", self.language)
-        self.show_error(exc)
-
     # ------------------------------------------------------------------ scripting
-    def wait(self, timeout: float = 300.0) -> bool:
-        """Block until both generations are shown. True if they finished in time."""
-        return self.worker.wait_idle(timeout)
-
     def snapshot_parts(self) -> list[Any]:
         """What is on screen, as figures and escaped HTML fragments (for ``to_html`` and saved notebooks)."""
         note = self.note.value if self.note.layout.display != "none" else ""

@@ -6,7 +6,8 @@ view's own ``PlotPane`` figures; a nested view looks after its own), a line show
 a notebook's saved widget state with no kernel (``saved_view``), the ``status`` trait shown in ``status_label``,
 the read-only ``language`` trait (the labels' language, fixed when the view is built), the error pane (``errors``,
 tracebacks shown in the view, never swallowed; the ``error`` trait names the last one), ``show_figure`` (a figure
-pane made in its box with the first figure, then replaced), its CSS classes (``qnext-view`` plus the view's own),
+pane made in its box with the first figure, then replaced), ``fail`` and ``wait`` (every worker of the view and of
+the views in it), its CSS classes (``qnext-view`` plus the view's own),
 one ``close()`` (stops every ``LatestWorker`` the view holds, then closes every widget below it, also controls that
 are not children in every layout), the static copy saved next to the live widget (``_repr_mimebundle_``) and
 ``to_html``, both built from the view's ``snapshot_parts()``. Knows nothing about models or figures. A view's
@@ -24,6 +25,7 @@ and observed from code.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -121,6 +123,11 @@ class KitView(widgets.VBox):
         self.error = f"{type(exc).__name__}: {exc}"
         self.errors.append_stderr("".join(traceback.format_exception(exc)))
 
+    def fail(self, exc: BaseException) -> None:
+        """A run of the view ended in ``exc``: the status says so and the error pane shows it."""
+        self.status = text("error", self.language)
+        self.show_error(exc)
+
     def clear_error(self) -> None:
         """Empty the error pane and ``error`` (a new run starts)."""
         self.error = ""
@@ -137,7 +144,23 @@ class KitView(widgets.VBox):
             plot.show(figure)
         return plot
 
-    # ------------------------------------------------------------------ closing
+    # ------------------------------------------------------------------ waiting and closing
+    def wait(self, timeout: float = 300.0) -> bool:
+        """Block until the view's workers, then those of the views nested in it, are idle (for scripts and tests).
+        True if all of them finished within ``timeout`` seconds."""
+        deadline, done = time.monotonic() + timeout, True
+        views, stack = [self], list(self.children)
+        while stack:
+            widget = stack.pop(0)
+            if isinstance(widget, KitView):
+                views.append(widget)
+            stack.extend(getattr(widget, "children", ()) or ())
+        for view in views:
+            for value in list(vars(view).values()):  # in the order they were made: an answer before its curve
+                if isinstance(value, LatestWorker):
+                    done = value.wait_idle(max(0.0, deadline - time.monotonic())) and done
+        return done
+
     def close(self) -> None:
         """Stop the view's workers (a running generation is cancelled), then close every part of it."""
         for value in list(vars(self).values()):  # ipywidgets also closes half-built views (a refused argument)
