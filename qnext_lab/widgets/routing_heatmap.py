@@ -202,7 +202,13 @@ class RoutingHeatmap(KitView):
         summary = text(
             "routing_summary", self.language, tokens=a.num_tokens, layers=a.num_layers, k=a.top_k, experts=a.num_experts
         )
-        return f"<b>{escape_text(self.title)}</b> — {escape_text(summary)}"
+        notes = []
+        if a.hash_layers:
+            notes.append(text("routing_hash_note", self.language, layers=", ".join(map(str, a.hash_layers))))
+        if a.zero_experts:
+            notes.append(text("routing_zero_note", self.language, first=a.first_zero, last=a.num_experts - 1))
+        more = "".join(f"<br><i>{escape_text(n)}</i>" for n in notes)
+        return f"<b>{escape_text(self.title)}</b> — {escape_text(summary)}{more}"
 
     @property
     def _labels(self) -> dict[str, str]:
