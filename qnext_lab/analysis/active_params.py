@@ -26,6 +26,7 @@ from torch import nn
 
 from ..families.config_fields import check_config
 from ..families.config_fields import top_k as config_top_k
+from ..families.layouts import qsa_off, with_qsa_placeholder
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace
@@ -34,7 +35,13 @@ from ._common import check_trace
 def _build_on_meta(config: object) -> nn.Module:
     import transformers
 
-    check_config(config)  # impossible sizes, top-k above the experts, 10^5 layers: a ValueError before building
+    text = check_config(config)  # impossible sizes, top-k above the experts, 10^5 layers: a ValueError before building
+    if qsa_off(text):  # Qwen3.8-Flash-Next with QSA unset: built with a placeholder indexer, which is then dropped
+        model = _build_on_meta(with_qsa_placeholder(config))
+        for module in model.modules():
+            if isinstance(getattr(module, "indexer", None), nn.Module):
+                module.indexer = None
+        return model
     with torch.device("meta"):
         try:
             try:
