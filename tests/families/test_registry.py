@@ -199,6 +199,13 @@ def test_hash_routed_layers_may_repeat_an_expert():
             num_experts=trace.num_experts,
             top_k=trace.top_k,
         )
+    # active parameters per token count distinct experts: the hash layers' doubled expert 3 is one expert's weights
+    params = ql.active_parameters(model, trace).set_index("component").loc["routed experts"]
+    per_expert = params.total / (trace.num_layers * trace.num_experts)  # every layer has the same experts
+    distinct = len(hashed) * 1 + len(learned) * trace.top_k
+    assert params.active == pytest.approx(distinct * per_expert, abs=1)
+    config_k = ql.active_parameters(model).set_index("component").loc["routed experts", "active"]
+    assert config_k == pytest.approx(trace.num_layers * trace.top_k * per_expert, abs=1)  # from the config: k each
 
 
 def test_hash_layers_and_zero_experts_survive_save_and_views(tmp_path):
