@@ -189,6 +189,7 @@ LABELS: dict[str, str] = {
     "hash_tick": "{layer} · hash",
     "zero_pick": "zero-computation expert (identity, no compute)",
     "zero_rows": "zero-computation",
+    "zero_note": "experts {first}–{last} are zero-computation: the token passes through unchanged",
     **{f"phase_{name}": name for name in PHASES},
 }
 
@@ -538,18 +539,20 @@ def layer_map(
             x=[None],
             y=[None],
             mode="markers",
-            name=str(e) if e < arrays.first_zero else f"{e} · {words['zero_rows']}",
+            name=str(e),
             showlegend=True,
             hoverinfo="skip",
             marker=dict(symbol="square", size=12, color=colors[e]),
-            legendgroup="experts",
         )
         for e in present
     ]
+    zero_note = ""  # legend names stay numbers (its rows are budgeted for them): a subtitle says which are zero
+    if arrays.zero_experts:
+        zero_note = words["zero_note"].format(first=arrays.first_zero, last=arrays.num_experts - 1)
     per_row = max(1, (width_px - 120) // 46)
     legend_rows = -(-len(present) // per_row)
     plot_px = 26 * num_layers + 40
-    top = 40 + 22 * legend_rows + _top_margin(arrays) - 40
+    top = 40 + 22 * legend_rows + _top_margin(arrays) - 40 + (18 if zero_note else 0)  # the subtitle's row
     height = plot_px + top + 90
     return _figure(
         [
@@ -573,14 +576,19 @@ def layer_map(
         ],
         dict(
             title=dict(
-                text=title or "Top-1 expert per token and layer", yref="container", y=1, yanchor="top", pad=dict(t=8)
+                text=title or "Top-1 expert per token and layer",
+                yref="container",
+                y=1,
+                yanchor="top",
+                pad=dict(t=8),
+                subtitle=dict(text=zero_note, font=dict(size=11)) if zero_note else None,
             ),
             xaxis=_token_axis(arrays, start, stop, width_px, words),
             yaxis=dict(title=dict(text=words["layer"]), autorange="reversed", type="category"),
             legend=dict(
                 orientation="h",
                 yref="container",
-                y=1 - 34 / height,
+                y=1 - (34 + (18 if zero_note else 0)) / height,
                 yanchor="top",
                 x=0,
                 xanchor="left",

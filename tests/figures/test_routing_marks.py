@@ -123,6 +123,7 @@ def test_zero_computation_picks_are_drawn_apart_with_a_legend_entry(longcat_trac
         assert _subtitle(fig) is None  # LongCat routes every layer with its router
     assert int((t.topk_ids >= first_zero).sum()) > 0, "the tiny LongCat picks a zero-computation expert"
     assert "zero-computation-experts" in _shape_names(expert_load_bars(t))
+    assert _subtitle(layer_map(t)) == LABELS["zero_note"].format(first=first_zero, last=t.num_experts - 1)
     html = routing_text_html(t)
     top1 = t.topk_ids[0, :, 0]
     assert html.count("(zero-computation)") == int((top1 >= first_zero).sum())
@@ -144,5 +145,6 @@ def test_a_router_routed_trace_carries_none_of_these_marks(plain_trace):
         assert len(fig.data) == 1 and _subtitle(fig) is None and not fig.layout.showlegend
         assert "zero-computation-experts" not in _shape_names(fig)
         assert not any("hash" in t or "zero-computation" in t for t in fig.data[0].text)
-    assert all("hash" not in y for y in layer_map(plain_trace).data[0].y)
+    plain_map = layer_map(plain_trace)
+    assert all("hash" not in y for y in plain_map.data[0].y) and _subtitle(plain_map) is None
     assert "zero-computation" not in routing_text_html(plain_trace)
