@@ -61,6 +61,7 @@ _OLD_TITLE_TOP_PX = 8  # where builders' layouts expect the title's top (they we
 _PLOTLY_TOP_MARGIN_PX = 100  # plotly's own default top margin
 _TITLE_LINE_PX, _SMALL_LINE_PX, _GAP_PX = 24, 18, 6
 _MULTILINE_LIFT_PX = 12  # plotly.js 4 draws a title of several lines this much above where one line would start
+_SUBTITLE_PX = 28  # plotly.js 4 draws ``title.subtitle`` (font 11-12) about this far below the title's last line
 
 
 @lru_cache(maxsize=3)
@@ -121,7 +122,8 @@ def finish(fig: go.Figure) -> go.Figure:
         lines = len(re.split(r"<br\s*/?>", str(title.text), flags=re.I))
         pad = TOOLBAR_PX + (_MULTILINE_LIFT_PX if lines > 1 else 0)
         placed = title.yref == "container" and title.pad.t == pad
-        need = TOOLBAR_PX + _lines_px(str(title.text), _TITLE_LINE_PX) + _above_plot_px(fig) + _GAP_PX
+        subtitle = _SUBTITLE_PX if title.subtitle.text else 0
+        need = TOOLBAR_PX + _lines_px(str(title.text), _TITLE_LINE_PX) + subtitle + _above_plot_px(fig) + _GAP_PX
         moved = 0 if placed or top is None else TOOLBAR_PX - _OLD_TITLE_TOP_PX
         new_top = max(need, _PLOTLY_TOP_MARGIN_PX if top is None else top + moved)
         fig.update_layout(title=dict(x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=pad, l=8)))

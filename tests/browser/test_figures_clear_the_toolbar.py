@@ -11,6 +11,7 @@ running a notebook. Uses the same Chromium as the notebook test (skipped without
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -127,6 +128,7 @@ def _kit_figures(trace, width_px: int) -> dict[str, go.Figure]:
     mark_budget(curve, 4)
     caches = {p: expert_cache(trace, 4, p) for p in ("lru", "belady")}
     families = _families_trace()
+    marked = dataclasses.replace(trace, hash_layers=[1], zero_experts=2)  # DeepSeek-V4 / LongCat-Flash marks
     drift = pd.concat([routing_drift(trace, trace).assign(format=f) for f in ("Q8_0", "Q4_0")])
     return {
         "expert_heatmap": expert_heatmap(trace, 1, title=LONG, width_px=width_px),
@@ -147,6 +149,8 @@ def _kit_figures(trace, width_px: int) -> dict[str, go.Figure]:
         "specialisation": specialisation_figure(expert_specialisation(*families, permutations=20, seed=0), layer=1),
         "overlap": overlap_figure(routing_overlap(*families, permutations=20, seed=0)),
         "balance": balance_figure(load_balance(trace)),
+        "heatmap, hash-routed": expert_heatmap(marked, 1, width_px=width_px),  # a subtitle under the title
+        "layer_map, zero experts": layer_map(marked, width_px=width_px),  # a subtitle, a legend from the top
         "miss_heatmap": miss_heatmap(trace, cache_misses(trace, 4, "lru"), 1, width_px=width_px),
     }
 
