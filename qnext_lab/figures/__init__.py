@@ -12,7 +12,8 @@ Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert u
 runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
 text made safe for HTML and plotly), ``answers`` (an answer on screen: thinking, answer box, right/wrong badge,
 note), ``fragments`` (small escaped HTML pieces of the views), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
-``theme`` (light, dark and theme-neutral looks), ``article`` (the Qwen3-Next article's numbers checked),
+``theme`` (light, dark and theme-neutral looks), ``words`` (a builder's English labels with a view's language
+laid over them), ``article`` (the Qwen3-Next article's numbers checked),
 ``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing
 overlap against a permutation baseline), ``budget`` and
 ``analysis`` (owned by those layers).

@@ -32,28 +32,44 @@ def _need(frame: pd.DataFrame, columns: Sequence[str], metric: str) -> None:
         raise ValueError(f"this is not the DataFrame of {metric}: missing columns {missing}")
 
 
+def _layer_rows(frame: pd.DataFrame, layer: int | None) -> tuple[int, pd.DataFrame]:
+    """Decoder layer ``layer`` (None: the frame's first) and the frame's rows of it; a layer not there is refused."""
+    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
+    rows = frame[frame["layer"] == layer]
+    if rows.empty:
+        raise ValueError(f"layer {layer} is not in this frame; layers: {sorted(frame['layer'].unique().tolist())}")
+    return layer, rows
+
+
+def _by_expert(table: pd.DataFrame, rows: list[str], title: str, yaxis: dict, height: int, **heatmap) -> go.Figure:
+    """A heatmap of a pivot ``table`` with one column per expert (rows labelled ``rows``)."""
+    return go.Figure(
+        go.Heatmap(z=table.values, x=table.columns.tolist(), y=rows, **heatmap),
+        dict(
+            title=dict(text=title),
+            xaxis=dict(title=dict(text="expert")),
+            yaxis=dict(type="category", **yaxis),
+            height=height,
+        ),
+    )
+
+
 @themed
 def load_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``expert_load``: layers x experts heatmap of each expert's share of the layer's slots."""
     _need(frame, ["layer", "expert", "share"], "expert_load")
     table = frame.pivot(index="layer", columns="expert", values="share")  # (L, E)
     uniform = 1 / table.shape[1]
-    return go.Figure(
-        go.Heatmap(
-            z=table.values,
-            x=table.columns.tolist(),
-            y=[str(i) for i in table.index],
-            colorscale="Viridis",
-            zmin=0,
-            colorbar=dict(title=dict(text="share")),
-            hovertemplate="layer %{y} · expert %{x}<br>share %{z:.4f}<extra></extra>",
-        ),
-        dict(
-            title=dict(text=title or f"Expert load (uniform share = {uniform:.4f})"),
-            xaxis=dict(title=dict(text="expert")),
-            yaxis=dict(title=dict(text="layer"), type="category"),
-            height=max(300, min(900, 22 * table.shape[0] + 160)),
-        ),
+    return _by_expert(
+        table,
+        [str(i) for i in table.index],
+        title or f"Expert load (uniform share = {uniform:.4f})",
+        dict(title=dict(text="layer")),
+        max(300, min(900, 22 * table.shape[0] + 160)),
+        colorscale="Viridis",
+        zmin=0,
+        colorbar=dict(title=dict(text="share")),
+        hovertemplate="layer %{y} · expert %{x}<br>share %{z:.4f}<extra></extra>",
     )
 
 
@@ -171,10 +187,7 @@ def vocabulary_figure(
 ) -> go.Figure:
     """``vocabulary_specialization``: the ``top`` most specialised token ids of one layer (default: the first)."""
     _need(frame, ["layer", "token_id", "count", "top_expert", "specialization"], "vocabulary_specialization")
-    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
-    rows = frame[frame["layer"] == layer]
-    if rows.empty:
-        raise ValueError(f"layer {layer} is not in this frame; layers: {sorted(frame['layer'].unique().tolist())}")
+    layer, rows = _layer_rows(frame, layer)
     rows = rows.sort_values(["specialization", "count"], ascending=[False, False]).head(top)
     names = rows["text"] if "text" in rows else rows["token_id"].astype(str)
     labels = [f"{token_label(str(n))} ({tid})" for n, tid in zip(names, rows["token_id"])]
@@ -202,27 +215,18 @@ def vocabulary_figure(
 def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | None = None) -> go.Figure:
     """``label_specialization``: labels x experts heatmap of share / (k/E) for one layer (1 = uniform)."""
     _need(frame, ["layer", "label", "expert", "ratio"], "label_specialization")
-    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
-    rows = frame[frame["layer"] == layer]
-    if rows.empty:
-        raise ValueError(f"layer {layer} is not in this frame")
+    layer, rows = _layer_rows(frame, layer)
     table = rows.pivot(index="label", columns="expert", values="ratio")  # (C, E)
-    return go.Figure(
-        go.Heatmap(
-            z=table.values,
-            x=table.columns.tolist(),
-            y=[token_label(str(v), max_chars=40) for v in table.index],
-            colorscale="RdBu_r",
-            zmid=1.0,
-            colorbar=dict(title=dict(text="share / (k/E)")),
-            hovertemplate="%{y} · expert %{x}<br>%{z:.2f}× uniform<extra></extra>",
-        ),
-        dict(
-            title=dict(text=title or f"Label specialisation — layer {layer}"),
-            xaxis=dict(title=dict(text="expert")),
-            yaxis=dict(type="category"),
-            height=max(280, 28 * table.shape[0] + 160),
-        ),
+    return _by_expert(
+        table,
+        [token_label(str(v), max_chars=40) for v in table.index],
+        title or f"Label specialisation — layer {layer}",
+        {},
+        max(280, 28 * table.shape[0] + 160),
+        colorscale="RdBu_r",
+        zmid=1.0,
+        colorbar=dict(title=dict(text="share / (k/E)")),
+        hovertemplate="%{y} · expert %{x}<br>%{z:.2f}× uniform<extra></extra>",
     )
 
 

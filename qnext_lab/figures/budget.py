@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 
 from ..checks import as_int
 from .theme import template, themed
+from .words import with_words
 
 _REQUIRED = ("budget", "mode", "accuracy")
 _CURVE_COLOR = "#1f5fa8"
@@ -87,10 +88,7 @@ def budget_curve(
     ``words``: the words on the figure (keys of ``LABELS``), e.g. a view's language; missing keys stay English.
     """
     df = _check(df)
-    unknown = set(words or {}) - set(LABELS)
-    if unknown:
-        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
-    words = {**LABELS, **(words or {})}
+    words = with_words(LABELS, words)
     thinking = df[df["mode"] == "thinking"].copy()
     zero_x, unlimited_x = axis_positions(thinking["budget"].tolist())
     thinking["x"] = [budget_x(b, zero_x, unlimited_x) for b in thinking["budget"]]
