@@ -21,15 +21,8 @@ from plotly.subplots import make_subplots
 
 from ..checks import as_int
 from .escape import token_label
+from .frames import need_frame
 from .theme import themed
-
-
-def _need(frame: pd.DataFrame, columns: Sequence[str], metric: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by {metric}, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"this is not the DataFrame of {metric}: missing columns {missing}")
 
 
 def _layer_rows(frame: pd.DataFrame, layer: int | None) -> tuple[int, pd.DataFrame]:
@@ -57,7 +50,7 @@ def _by_expert(table: pd.DataFrame, rows: list[str], title: str, yaxis: dict, he
 @themed
 def load_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``expert_load``: layers x experts heatmap of each expert's share of the layer's slots."""
-    _need(frame, ["layer", "expert", "share"], "expert_load")
+    need_frame(frame, ["layer", "expert", "share"], "expert_load")
     table = frame.pivot(index="layer", columns="expert", values="share")  # (L, E)
     uniform = 1 / table.shape[1]
     return _by_expert(
@@ -76,7 +69,7 @@ def load_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
 @themed
 def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``load_balance``: MaxVio and the effective number of experts exp(H) per layer."""
-    _need(frame, ["layer", "max_vio", "effective_experts"], "load_balance")
+    need_frame(frame, ["layer", "max_vio", "effective_experts"], "load_balance")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("MaxVio (0 = balanced)", "effective experts exp(H)"))
     layers = [str(i) for i in frame["layer"]]
     fig.add_trace(go.Bar(x=layers, y=frame["max_vio"], name="MaxVio"), row=1, col=1)
@@ -98,10 +91,10 @@ def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
 def entropy_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``routing_entropy``: mean ± std router entropy per layer (per-token frames are summarised first)."""
     if "entropy" in frame.columns:  # per-token frame
-        _need(frame, ["layer", "entropy"], "routing_entropy")
+        need_frame(frame, ["layer", "entropy"], "routing_entropy")
         stats = frame.groupby("layer", sort=False)["entropy"].agg(["mean", "std"]).reset_index()
     else:
-        _need(frame, ["layer", "mean", "std"], "routing_entropy(per='layer')")
+        need_frame(frame, ["layer", "mean", "std"], "routing_entropy(per='layer')")
         stats = frame
     return go.Figure(
         go.Scatter(
@@ -162,7 +155,7 @@ def coactivation_figure(
 @themed
 def repetition_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``consecutive_repetition``: top-1 and any-of-top-k repetition per layer, with random baselines."""
-    _need(frame, ["layer", "top1", "any_topk", "random_top1", "random_any_topk"], "consecutive_repetition")
+    need_frame(frame, ["layer", "top1", "any_topk", "random_top1", "random_any_topk"], "consecutive_repetition")
     layers = [str(i) for i in frame["layer"]]
     fig = go.Figure(
         [
@@ -186,7 +179,7 @@ def vocabulary_figure(
     frame: pd.DataFrame, layer: int | None = None, top: int = 30, title: str | None = None
 ) -> go.Figure:
     """``vocabulary_specialization``: the ``top`` most specialised token ids of one layer (default: the first)."""
-    _need(frame, ["layer", "token_id", "count", "top_expert", "specialization"], "vocabulary_specialization")
+    need_frame(frame, ["layer", "token_id", "count", "top_expert", "specialization"], "vocabulary_specialization")
     layer, rows = _layer_rows(frame, layer)
     rows = rows.sort_values(["specialization", "count"], ascending=[False, False]).head(top)
     names = rows["text"] if "text" in rows else rows["token_id"].astype(str)
@@ -214,7 +207,7 @@ def vocabulary_figure(
 @themed
 def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | None = None) -> go.Figure:
     """``label_specialization``: labels x experts heatmap of share / (k/E) for one layer (1 = uniform)."""
-    _need(frame, ["layer", "label", "expert", "ratio"], "label_specialization")
+    need_frame(frame, ["layer", "label", "expert", "ratio"], "label_specialization")
     layer, rows = _layer_rows(frame, layer)
     table = rows.pivot(index="label", columns="expert", values="ratio")  # (C, E)
     return _by_expert(
@@ -234,7 +227,7 @@ def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | Non
 def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
     """``router_saturation``: saturation per layer; with ``by`` (e.g. a ``step`` column of several
     concatenated frames) one line per value."""
-    _need(frame, ["layer", "saturation"], "router_saturation")
+    need_frame(frame, ["layer", "saturation"], "router_saturation")
     groups = [(None, frame)] if by is None else list(frame.groupby(by, sort=True))
     fig = go.Figure(
         [
@@ -261,7 +254,7 @@ def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | N
 def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
     """``routing_drift``: top-1 flip rate, 1 - top-k overlap and weight change per layer; with ``by`` (e.g. a
     ``format`` column of several concatenated frames) one line per value in each panel."""
-    _need(frame, ["layer", "top1_flip_rate", "topk_overlap", "weight_change"], "routing_drift")
+    need_frame(frame, ["layer", "top1_flip_rate", "topk_overlap", "weight_change"], "routing_drift")
     panels = (
         ("top1_flip_rate", "top-1 flip rate"),
         ("topk_lost", "1 - top-k overlap (|∩|/k)"),
@@ -300,7 +293,7 @@ def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None =
 @themed
 def active_params_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``active_parameters``: total vs active-per-token parameters of each component (log scale)."""
-    _need(frame, ["component", "total", "active"], "active_parameters")
+    need_frame(frame, ["component", "total", "active"], "active_parameters")
     parts = frame[~frame["component"].str.startswith("total")]
     summary = frame[frame["component"] == "total (non-embedding)"]
     subtitle = ""

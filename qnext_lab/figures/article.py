@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from .frames import need_frame
 from .theme import template
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -32,11 +33,7 @@ def throughput_ratio_figure(
     dark: bool = False,
 ) -> go.Figure:
     """Throughput ratio vs batch (log-log), one line per context; ``batch`` marks one batch size."""
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame of decode_throughput_table, got {type(table).__name__}")
-    missing = [c for c in _NEED if c not in table.columns]
-    if missing:
-        raise ValueError(f"this is not the DataFrame of decode_throughput_table: missing columns {missing}")
+    need_frame(table, _NEED, "decode_throughput_table")
     if batch is not None and batch not in set(table["batch"].tolist()):
         raise ValueError(f"batch {batch} is not in the table (batches: {sorted(set(table['batch'].tolist()))})")
     fig = go.Figure()

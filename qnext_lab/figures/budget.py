@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..checks import as_int
+from .frames import need_frame
 from .theme import template, themed
 from .words import with_words
 
@@ -30,11 +31,7 @@ MARKER_NAME = "current budget"
 
 
 def _check(df: Any) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by sweep_budget, got {type(df).__name__}")
-    missing = [c for c in _REQUIRED if c not in df.columns]
-    if missing:
-        raise ValueError(f"the sweep table lacks columns {missing}; pass the DataFrame sweep_budget returns")
+    need_frame(df, _REQUIRED, "sweep_budget")
     if not (df["mode"] == "thinking").any():
         raise ValueError("the sweep table has no thinking rows to plot")
     return df
