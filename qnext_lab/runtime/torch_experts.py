@@ -95,8 +95,18 @@ def _by_rows(module, proj):
     return proj.transpose(-2, -1), module.down_proj.transpose(-2, -1)
 
 
-def _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale):
-    offsets = torch.cumsum(counts, 0, dtype=torch.int32)  # (E,) end row of each expert's group
+def _fused_grouped_mm(x, w, offsets):
+    return F.grouped_mm(x.contiguous(), w, offs=offsets)  # torch's fused kernel (eager, its stride rule checked)
+
+
+def _traced_grouped_mm(x, w, offsets):
+    # transformers' custom op: compiled graphs call it, never trace it (its one host sync happens at run time)
+    return torch.ops.transformers.grouped_mm_fallback(x.to(w.dtype), w, offsets)
+
+
+def _grouped(module, rows, proj, proj_bias, sorted_experts, offsets, scale, grouped_mm):
+    """The sorted strategy: each projection is one ``grouped_mm`` over the experts' groups of rows (``offsets``:
+    (E,) end row of each group)."""
     w1, w2 = _by_rows(module, proj)
     return _mlp(
         module,
@@ -104,25 +114,8 @@ def _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale):
         proj_bias,
         sorted_experts,
         scale,
-        lambda x: F.grouped_mm(x, w1, offs=offsets),
-        lambda act: F.grouped_mm(act.contiguous(), w2, offs=offsets),
-    )
-
-
-def _grouped_sync_free(module, rows, proj, proj_bias, sorted_experts, num_experts, scale):
-    """The sorted strategy with no host sync in the traced graph (for ``torch.compile``)."""
-    experts = torch.arange(num_experts, device=sorted_experts.device, dtype=sorted_experts.dtype)  # (E,)
-    offsets = torch.searchsorted(sorted_experts, experts, right=True)  # (E,) end row of each expert's group
-    grouped = torch.ops.transformers.grouped_mm_fallback  # a custom op: compiled graphs call it, never trace it
-    w1, w2 = _by_rows(module, proj)
-    return _mlp(
-        module,
-        rows,
-        proj_bias,
-        sorted_experts,
-        scale,
-        lambda x: grouped(x.to(w1.dtype), w1, offsets),
-        lambda act: grouped(act.to(w2.dtype), w2, offsets),
+        lambda x: grouped_mm(x, w1, offsets),
+        lambda act: grouped_mm(act, w2, offsets),
     )
 
 
@@ -204,13 +197,15 @@ def torch_experts_forward(
         rows = hidden_states[token_of_row]  # (S, H) grouped by expert
         route_w = top_k_weights.reshape(-1)[order].unsqueeze(-1)  # (S, 1) weights in sorted order
         scale = route_w.float() if fold else None
-        if compiling:
-            y = _grouped_sync_free(module, rows, proj, proj_bias, sorted_experts, num_experts, scale)
+        if compiling:  # no host sync in the traced graph: group ends by searchsorted, a fixed (E,) shape
+            experts = torch.arange(num_experts, device=flat.device, dtype=sorted_experts.dtype)  # (E,)
+            offsets = torch.searchsorted(sorted_experts, experts, right=True)  # (E,) end row of each group
+            y = _grouped(module, rows, proj, proj_bias, sorted_experts, offsets, scale, _traced_grouped_mm)
         # Few slots (decode): a Python loop over the few active experts beats grouped_mm's walk over all
         # E groups (measured at E=512: 1.8 vs 3.0 ms for one token, k=10; see docs/benchmarks.md).
         elif flat.numel() > _LOOP_MAX_SLOTS and grouped_mm_usable(rows, (proj, module.down_proj)):
-            counts = torch.bincount(flat, minlength=num_experts)  # (E,)
-            y = _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale)
+            offsets = torch.cumsum(torch.bincount(flat, minlength=num_experts), 0, dtype=torch.int32)  # (E,)
+            y = _grouped(module, rows, proj, proj_bias, sorted_experts, offsets, scale, _fused_grouped_mm)
         else:
             counts = torch.bincount(flat, minlength=num_experts)  # (E,)
             active = torch.nonzero(counts).squeeze(1)  # (A,)
