@@ -25,12 +25,11 @@ Policies:
 
 With ``slots`` >= the experts a layer uses, only compulsory misses (first uses) remain under every policy.
 The replay is a loop over Python ints, which sets its speed (``benchmarks/bench_expert_cache.py``, figures in
-``docs/benchmarks.md``): LRU visits every request (an ``OrderedDict``; reformulations that visit only the
-requests whose reuse gap exceeds ``slots``, plus numpy bookkeeping, measured no faster, and a vectorised
-stack-distance LRU slower); LFU visits every request with list bookkeeping and touches its heap only on a
-miss; Belady visits only the requests whose reuse gap exceeds ``slots`` (no other request can miss or be
-evicted, see ``_belady``); static is vectorised. Knows RoutingTrace and
-ShardedTrace; knows nothing about models or figures.
+``docs/benchmarks.md``): LRU visits every request (an ``OrderedDict``; a vectorised stack-distance LRU measured
+slower, and a pointer reformulation that visits only the requests whose reuse gap exceeds ``slots`` no
+faster); LFU visits every request with list bookkeeping and touches its heap only on a miss; Belady visits only
+the requests whose reuse gap exceeds ``slots`` (no other request can miss or be evicted, see ``_belady``);
+static is vectorised. Knows RoutingTrace and ShardedTrace; knows nothing about models or figures.
 
     expert_cache(trace, slots=8, policy="lru")        # DataFrame: layer, requests, hits, misses, hit_rate
     cache_misses(trace, slots=8)                      # (L, N, k) bool: True where the request loaded an expert
