@@ -15,14 +15,13 @@ synthetic routing only; the timings are the point.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
 import torch
+from measure import machine_line
 
 from qnext_lab.analysis import expert_cache
 from qnext_lab.trace import RoutingTrace
@@ -69,10 +68,7 @@ def main() -> None:
     ap.add_argument("--policies", default="lru,lfu,static,belady")
     args = ap.parse_args()
     policies = args.policies.split(",")
-    print(
-        f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch threads {torch.get_num_threads()}"
-    )
+    print(machine_line())
     rng = np.random.default_rng(0)
     seconds: dict[str, list[float]] = {p: [] for p in policies}
     hits = dict.fromkeys(policies, 0)

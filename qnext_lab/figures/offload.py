@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from .escape import escape_text
 from .routing import DEFAULT_WIDTH_PX, expert_heatmap, layer_position, trace_arrays
 
-__all__ = ["hit_rate_figure", "miss_heatmap", "speed_html"]
+__all__ = ["hit_rate_figure", "miss_heatmap", "no_fit_html", "speed_html"]
 
 _POLICY_COLOURS = {"lru": "#4C78A8", "lfu": "#F58518", "static": "#54A24B", "belady": "#9D9D9D"}
 
@@ -94,7 +94,8 @@ def miss_heatmap(
             hoverinfo="skip",
         )
     )
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    if not fig.layout.showlegend:  # the heatmap has its own legend row when it marks zero-computation picks
+        fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     return fig
 
 
@@ -114,3 +115,8 @@ def speed_html(cost: Any, *, hit_rate_note: str = "") -> str:
         f"{cost.expert_bytes / 2**20:.2f} MiB per token. A step takes {total * 1e3:.2f} ms: {split}; "
         f"bound by <b>{escape_text(cost.bound)}</b>."
     )
+
+
+def no_fit_html(reason: str) -> str:
+    """In place of ``speed_html`` when the config's non-expert part does not fit the machine (``reason``: why)."""
+    return f"<b>Does not fit:</b> {escape_text(reason)}"
