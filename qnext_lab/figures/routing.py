@@ -176,6 +176,7 @@ LABELS: dict[str, str] = {
     "top1_expert": "top-1 expert",
     "share_slots": "share of routed slots",
     "uniform": "uniform 1/{experts}",
+    "heatmap_title": "Routing weights — layer {layer} (top-{k} of {experts})",
     **{f"phase_{name}": name for name in PHASES},
 }
 
@@ -384,7 +385,9 @@ def expert_heatmap(
             name="routing weight",
         ),
         dict(
-            title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]} (top-{k} of {num_experts})"),
+            title=dict(
+                text=title or words["heatmap_title"].format(layer=arrays.layer_indices[pos], k=k, experts=num_experts)
+            ),
             xaxis=_token_axis(arrays, start, stop, width_px, words),
             yaxis=dict(
                 title=dict(text=words["expert"]), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"
