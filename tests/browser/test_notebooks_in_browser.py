@@ -409,19 +409,23 @@ def _saved_and_reopened(page, server, name: str) -> list[str]:
 # The outputs that show "model not found" after a reopen: their model id, whether the page's widget manager holds
 # that model now (loaded from the saved state after the renderer gave up), and whether it has finished restoring.
 _NOT_FOUND = """async () => {
-  const found = [];
+  let manager = null;
+  const failed = new Set();
   const visit = async (w, cell) => {
-    if (w._manager && w._manager.promise && w.node.textContent.includes('model not found')) {
-      const manager = await w._manager.promise;
-      const mime = w._rerenderMimeModel;
-      const id = mime ? mime.data['application/vnd.jupyter.widget-view+json'].model_id : null;
-      found.push({cell, id, managerHasItNow: id ? manager.has_model(id) : null, restored: manager.restoredStatus});
+    if (w._manager && w._manager.promise) {
+      manager = manager || await w._manager.promise;
+      if (w.node.textContent.includes('model not found')) { failed.add(cell); }
     }
     for (const child of (w.children ? Array.from(w.children()) : [])) { await visit(child, cell); }
   };
   const cells = window.jupyterapp.shell.currentWidget.content.widgets;
   for (let i = 0; i < cells.length; i++) { await visit(cells[i], i); }
-  return found;
+  return Array.from(failed).map(i => {
+    const ids = (cells[i].model.outputs ? cells[i].model.outputs.toJSON() : [])
+      .map(o => o.data && o.data['application/vnd.jupyter.widget-view+json'])
+      .filter(v => v).map(v => v.model_id);
+    return {cell: i, restored: manager.restoredStatus, managerHoldsItNow: ids.map(id => manager.has_model(id))};
+  });
 }"""
 
 
