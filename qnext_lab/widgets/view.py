@@ -21,6 +21,7 @@ nothing about models or figures.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -112,6 +113,19 @@ class KitView(widgets.VBox):
     def show_error(self, exc: BaseException) -> None:
         """Show ``exc`` with its traceback in the view's error pane."""
         self.errors.append_stderr("".join(traceback.format_exception(exc)))
+
+    # ------------------------------------------------------------------ waiting
+    def wait(self, timeout: float = 300.0) -> bool:
+        """Block until every background worker of the view is idle, including work one worker hands to another
+        (for scripts, tests, and a notebook saved with its views' final state). True if that happened in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = [value for value in vars(self).values() if isinstance(value, LatestWorker)]
+            if all(worker.wait_idle(0) for worker in workers):
+                return True
+            for worker in workers:
+                if not worker.wait_idle(max(0.0, deadline - time.monotonic())):
+                    return False
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:

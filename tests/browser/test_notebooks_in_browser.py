@@ -313,13 +313,14 @@ def _move_offload_slider(page) -> None:
 
 
 # Failures of issue 21 that are still open (fit at 1024 px, titles under plotly's toolbar) and an upstream restore
-# race when a saved notebook is reopened while a kernel starts (jupyterlab/jupyterlab#15361; the saved state holds
-# every model, the page's manager holds them a few seconds later, the renderers that ran between its two restores
-# never retry: docs/front_ends.md): checked and listed on every run (tests/browser/artifacts/open_issues_<notebook>.txt),
-# reported as an expected failure instead of failing the suite. Painting, marks, cell errors, console errors of the
-# live page, English left in a Japanese notebook and a saved state that lacks a model its outputs show stay hard
-# failures.
-_OPEN = ("text under the plotly toolbar", " px pane", "scrolls sideways", "label cut", "reopened")
+# race when a saved notebook is reopened while a kernel starts (jupyterlab/jupyterlab#15361, tagged "restore race"
+# only when the saved state holds every model and the page's widget manager holds them a few seconds later: its
+# renderers that ran between its two restores never retry, docs/front_ends.md; it came up in 2 of 3 runs): checked
+# and listed on every run (tests/browser/artifacts/open_issues_<notebook>.txt), reported as an expected failure
+# instead of failing the suite. Painting, marks, cell errors, console errors of the live page, English left in a
+# Japanese notebook, a saved state that lacks a model its outputs show, and a reopened view still at work or
+# unpainted stay hard failures.
+_OPEN = ("text under the plotly toolbar", " px pane", "scrolls sideways", "label cut", "restore race")
 
 
 def _finish(name: str, failures: list[str]) -> None:
@@ -352,8 +353,6 @@ def test_notebook_in_jupyterlab_paints_fits_and_marks_under_load(page, jupyter_s
     page.console_errors.clear()
     if name == CHOSEN[0]:  # the first one is also saved, and reopened with no kernel
         failures += _saved_and_reopened(page, jupyter_server, name)
-        failures += [f"reopened, console: {e}" for e in page.console_errors]
-        page.console_errors.clear()
     _stop_kernels(jupyter_server)
     _finish(name, failures)
 
@@ -396,14 +395,23 @@ def _saved_and_reopened(page, server, name: str) -> list[str]:
     page.wait_for_selector(".qnext-view", timeout=120_000)
     page.wait_for_timeout(3000)
     body = page.locator(".jp-Notebook").inner_text()
-    for bad in ("model not found", "Error displaying widget", "generating…", "working…"):
+    race = ""
+    if "model not found" in body:  # which outputs, and does the page's widget manager hold their models by now
+        found = page.evaluate(_NOT_FOUND)
+        print(f"{name} reopened, outputs showing 'model not found': {found}")
+        held = [held for cell in found for held in cell["managerHoldsItNow"]]
+        if held and all(held) and not missing:  # saved and loaded, but the renderer gave up before: upstream
+            race = " (restore race: the page's widget manager holds every model; docs/front_ends.md)"
+        failures.append(f"{name} reopened: shows 'model not found' in cells {[c['cell'] for c in found]}{race}")
+    for bad in ("generating…", "working…") + (() if race else ("Error displaying widget",)):
         if bad in body:
             failures.append(f"{name} reopened: shows {bad!r}")
-    if "model not found" in body:  # which models, and does the page's widget manager hold them by now
-        print(f"{name} reopened, outputs showing 'model not found': {page.evaluate(_NOT_FOUND)}")
     failures += [f"reopened: {f}" for f in _check(page, ".jp-Notebook", f"{name} reopened")]
     if page.locator(".jp-Notebook .qnext-answer-box").count() == 0 and name.endswith("01_tour"):
-        failures.append(f"{name} reopened: no answers shown")
+        failures.append(f"{name} reopened: no answers shown{race}")
+    for error in page.console_errors:
+        failures.append(f"reopened, console: {error}{race if 'model not found' in error else ''}")
+    page.console_errors.clear()
     _shot(page, f"lab_{name}_reopened", page.locator(".qnext-view").first.element_handle())
     return failures
 
