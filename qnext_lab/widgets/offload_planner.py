@@ -7,7 +7,8 @@ optimum beside it), the routing heatmap of one layer with each miss marked, and 
 config (by default Qwen3-Next-80B-A3B) with what bounds it. The trace's hit rate at the same share of resident
 experts stands in for the big model's (say so when the trace comes from another model). State lives in traitlets
 (``format``, ``machine``, ``share``, ``policy``, ``layer``); setting them from code moves the controls. Nothing
-here runs a model.
+here runs a model. ``language=`` (or ``set_language``) picks English or Japanese words; the options' values stay
+the API's names (``"lru"``, ``"static"``, a key of ``MACHINES``), only what the controls show is translated.
 
     view = OffloadPlanner(generation.trace)       # Qwen3-Next-80B-A3B's config by default
     view.share = 40; view.policy = "lfu"
