@@ -42,9 +42,8 @@ venv-test: $(BIN)/.test-installed
 lab: venv
 	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/01_tour.ipynb
 
-test: venv-test
-	$(BIN)/ruff check qnext_lab tests benchmarks
-	$(BIN)/ruff format --check qnext_lab tests benchmarks
+# lint (below) first, then the whole suite
+test: lint
 	QNEXT_LAB_LOCKED=1 $(BIN)/python -m pytest -q
 
 # transformers' own MoE modeling tests (qwen3_moe, qwen3_next, mixtral, qwen2_moe), every one, with "qnext" forced
@@ -61,6 +60,7 @@ lock:
 test-latest:
 	PY=$(PY) .ci/test-latest
 
+# ruff's lint rules and its format check (pyproject.toml) over the code; `make test` runs this first
 lint: venv-test
 	$(BIN)/ruff check qnext_lab tests benchmarks
 	$(BIN)/ruff format --check qnext_lab tests benchmarks

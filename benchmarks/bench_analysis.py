@@ -16,12 +16,12 @@ import argparse
 import dataclasses
 import datetime
 import platform
-import statistics
 import time
 from collections.abc import Callable
 
 import torch
 import transformers
+from measure import median_s
 
 from qnext_lab.analysis import (
     active_parameters,
@@ -101,15 +101,6 @@ def probability_trace(num_tokens: int, seed: int = 1) -> RoutingTrace:
     )
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=1_000_000)
@@ -155,7 +146,7 @@ def main() -> None:
     for name, fn in metrics:
         if args.only not in name:
             continue
-        print(f"| {name} | {timed(fn, args.repeats):.2f} |", flush=True)
+        print(f"| {name} | {median_s(fn, args.repeats):.2f} |", flush=True)
     frame = active_parameters(config).set_index("component")
     print(
         f"\nQwen3-Next-80B-A3B from its config alone: {frame.loc['total', 'total'] / 1e9:.2f}B total, "

@@ -13,13 +13,11 @@ rates describe this synthetic routing only; the timings are the point.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import time
 
 import numpy as np
 import torch
+from measure import machine_line
 
 from qnext_lab.analysis import expert_cache
 from qnext_lab.trace import RoutingTrace
@@ -59,10 +57,7 @@ def main() -> None:
     ap.add_argument("--skew", type=float, default=0.8)
     ap.add_argument("--policies", default="lru,lfu,static,belady")
     args = ap.parse_args()
-    print(
-        f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch threads {torch.get_num_threads()}"
-    )
+    print(machine_line())
     t0 = time.perf_counter()
     trace = synthetic(args.tokens, args.layers, args.skew)
     print(

@@ -12,12 +12,11 @@ import argparse
 import datetime
 import importlib.metadata
 import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import gguf
+from measure import median_s
 
 from qnext_lab.formats.gguf_checks import scan_gguf
 
@@ -31,15 +30,6 @@ def make_file(path: Path, vocab: int, merges: int) -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-
-
-def median_s(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

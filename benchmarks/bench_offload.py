@@ -11,13 +11,8 @@ run without offload and the loads equal ``expert_cache``'s misses on the run's t
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import statistics
-import time
 
-import torch
+from measure import machine_line, median_s
 
 import qnext_lab as ql
 
@@ -25,12 +20,10 @@ PROMPT = "What is 4789 + 3564?"
 
 
 def timed(model, tok, n: int, repeats: int):
-    times, g = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        g = ql.generate(model, tok, PROMPT, thinking=True, max_new_tokens=n)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), g
+    """Median seconds of ``repeats`` greedy runs, and the last run's Generation."""
+    runs = []
+    seconds = median_s(lambda: runs.append(ql.generate(model, tok, PROMPT, thinking=True, max_new_tokens=n)), repeats)
+    return seconds, runs[-1]
 
 
 def main() -> None:
@@ -39,10 +32,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--slots", default="4,8,16,32")
     args = ap.parse_args()
-    print(
-        f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch threads {torch.get_num_threads()}"
-    )
+    print(machine_line())
     model, tok = ql.load("tiny")
     timed(model, tok, 8, 1)  # warm-up
     base, ref = timed(model, tok, args.tokens, args.repeats)

@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from measure import median_s
 
 from qnext_lab.trace import RoutingTrace
 from qnext_lab.trace.routing_trace import _distinct_in_rows
@@ -46,15 +44,6 @@ def fields(num_tokens: int, seed: int = 0) -> dict:
         num_experts=E,
         top_k=K,
     )
-
-
-def median_s(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

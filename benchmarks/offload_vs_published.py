@@ -15,8 +15,8 @@ from __future__ import annotations
 import transformers
 
 from qnext_lab import Machine, model_cost
+from qnext_lab.analysis.offload_speed import GB, GiB
 
-GB, GiB = 1e9, 2**30
 QWEN3_NEXT = transformers.Qwen3NextConfig()  # Qwen3-Coder-Next shares the qwen3next 80B-A3B shape
 QWEN3_30B = transformers.Qwen3MoeConfig(
     hidden_size=2048,
@@ -40,14 +40,13 @@ EPYC = Machine.from_datasheet(  # loftllc.dev: EPYC 9175F, 12ch DDR5-6400, RTX P
     link_bandwidth=64 * GB,
     disk_bandwidth=12 * GB,
 )
-I9 = Machine(  # llmfit PR #755: RTX 2080 8 GB (448 GB/s) + i9-10900X, quad-channel DDR4 measured ~102 GB/s
+I9 = Machine.from_datasheet(  # llmfit PR #755: RTX 2080 8 GB (448 GB/s) + i9-10900X, quad-channel DDR4 measured
     "i9-10900X quad DDR4 + RTX 2080",
     gpu_memory=8 * GiB,
-    gpu_bandwidth=448 * GB * 0.8,
+    gpu_bandwidth=448 * GB,
     ram=64 * GiB,
-    ram_bandwidth=102 * GB,
-    link_bandwidth=16 * GB * 0.8,
-    disk_bandwidth=3 * GB,
+    link_bandwidth=16 * GB,
+    measured=dict(ram_bandwidth=102 * GB, disk_bandwidth=3 * GB),  # RAM as the source measured it; disk as is
     gpu_reserve=0.5 * GiB,
 )
 RYZEN = Machine.from_datasheet(  # llama.cpp #19480: CPU only, dual-channel DDR5-5600: the fast tier IS the RAM
@@ -108,9 +107,8 @@ def main() -> None:
     print("| --- | ---: | ---: | --- | ---: |")
     for source, config, fmt, machine, kw, measured, key in RUNS:
         c = model_cost(config, context=4096, offload=dict(format=fmt, machine=machine, **kw)).offload
-        layers = config.num_hidden_layers
         if key is not None and key not in overhead:  # the all-on-GPU run calibrates the per-layer overhead
-            overhead[key] = (1 / measured - 1 / c.tokens_per_s) / layers
+            overhead[key] = c.overhead_to_match(measured)
         calibrated = ""
         if key is not None:
             o = model_cost(

@@ -40,34 +40,14 @@ import pandas as pd
 import torch
 
 from ..checks import as_int, as_int_list
-from ..families.config_fields import check_config, num_experts, text_config, top_k
-from ..families.layouts import LayerKind, StackLayout, stack_layout
-from .active_params import active_parameters
+from ..families.config_fields import text_config
+from ..families.layouts import LayerKind, StackLayout
+from .config_shape import ConfigShape, config_shape
 from .offload_speed import OffloadCost, offload_cost
 
 __all__ = ["ModelCost", "cache_memory", "cost_table", "full_attention_config", "cost_function", "model_cost"]
 
 VARIANTS = ("as configured", "every layer full attention", "dense, same active size", "dense, same total size")
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """What the counting needs from a config, parameter counts included (no context or batch yet)."""
-
-    name: str
-    vocab: int
-    hidden: int
-    layout: StackLayout  # per-layer kinds and the attention / state shapes (families.layouts)
-    params_total: int  # all parameters (embedding and head included, tied ones once; host tables excluded)
-    params_embedding: int  # input embedding (read one row per token, no FLOPs)
-    params_head: int  # output head as a matmul (vocab x hidden, also when tied)
-    params_dense: int  # non-embedding, non-head parameters every token uses (attention, norms, shared experts...)
-    params_experts: int  # routed experts, all layers
-    params_experts_active: float  # routed expert parameters one token uses (k of E; zero-computation aware)
-    params_host: int  # embedding tables kept in host memory (n-gram tables)
-    params_host_active: int  # their elements one token reads
-    num_experts: int  # E (0 for dense)
-    top_k: int  # k (0 for dense)
 
 
 @dataclass(frozen=True)
@@ -130,34 +110,6 @@ class ModelCost:
             decode_intensity=self.decode_intensity,
         )
         return out
-
-
-def _shape(config: object, name: str | None = None) -> _Shape:
-    text = check_config(config)  # impossible configs: a ValueError here, before any model is built
-    layout = stack_layout(text)
-    hidden, vocab = int(text.hidden_size), int(text.vocab_size)
-    params = active_parameters(config).set_index("component")
-    n_embed = int(params.loc["embedding", "total"])
-    experts = int(params.loc["routed experts", "total"])
-    host = int(params.loc["embedding tables (host)", "total"]) if "embedding tables (host)" in params.index else 0
-    host_read = int(params.loc["embedding tables (host)", "active"]) if host else 0
-    dense = int(params.loc["total (non-embedding)", "total"]) - experts
-    return _Shape(
-        name=name or getattr(text, "model_type", type(text).__name__),
-        vocab=vocab,
-        hidden=hidden,
-        layout=layout,
-        params_total=int(params.loc["total", "total"]) - host,
-        params_embedding=n_embed,
-        params_head=vocab * hidden,
-        params_dense=dense,
-        params_experts=experts,
-        params_experts_active=float(params.loc["routed experts", "active"]),
-        params_host=host,
-        params_host_active=host_read,
-        num_experts=(num_experts(text) or 0) if experts else 0,
-        top_k=(top_k(text) or 0) if experts else 0,
-    )
 
 
 def _dtype_bytes(dtype: torch.dtype | int, what: str) -> int:
@@ -234,7 +186,7 @@ def _attention_terms(layout: StackLayout, c: int) -> tuple[float, float, float, 
     return decode, prefill, read, held, 0.0
 
 
-def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> ModelCost:
+def _evaluate(s: ConfigShape, context: int, batch: int, wbytes: int, sbytes: int) -> ModelCost:
     layout = s.layout
     kinds = layout.kinds
     state_layers = kinds.count("state")
@@ -248,8 +200,7 @@ def _evaluate(s: _Shape, context: int, batch: int, wbytes: int, sbytes: int) -> 
     decode_flops = per_token + 2 * s.params_head + attn_decode
     prefill_flops = per_token * context + 2 * s.params_head + attn_prefill
 
-    k_over_e = s.params_experts_active / s.params_experts if s.params_experts else 0.0
-    touched = 1 - (1 - k_over_e) ** batch if s.params_experts else 0.0  # share of experts a step reaches
+    touched = s.reached_share(batch)  # share of the experts a step reaches
     step_weights = (s.params_dense + s.params_head + s.params_experts * touched) * wbytes + batch * s.hidden * wbytes
     kv_per_token = round(kv_held / context * wbytes) if context else 0  # average over the context
     state = state_layers * (layout.state_elems * sbytes + layout.conv_elems * wbytes)
@@ -300,7 +251,11 @@ def model_cost(
     """
     context, batch = _positive_int("context", context), _positive_int("batch", batch, MAX_BATCH)
     cost = _evaluate(
-        _shape(config, name), context, batch, _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
+        config_shape(config, name),
+        context,
+        batch,
+        _dtype_bytes(dtype, "dtype"),
+        _dtype_bytes(state_dtype, "state_dtype"),
     )
     return cost if offload is None else _with_offload(config, cost, offload)
 
@@ -320,7 +275,7 @@ def cost_function(
     name: str | None = None,
 ) -> Callable[[int, int], ModelCost]:
     """``model_cost`` as a function of (context, batch) with the config read once (building it is the slow part)."""
-    shape = _shape(config, name)
+    shape = config_shape(config, name)
     wbytes, sbytes = _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
 
     def cost(context: int, batch: int = 1) -> ModelCost:
@@ -344,13 +299,13 @@ def full_attention_config(config: object) -> object:
     return out
 
 
-def _all_full(s: _Shape) -> _Shape:
+def _all_full(s: ConfigShape) -> ConfigShape:
     """``s`` with every sequence mixer replaced by full attention (same heads, same MLPs, no state)."""
     layout = dataclasses.replace(s.layout, layers=(LayerKind("full"),) * len(s.layout.layers))
     return dataclasses.replace(s, layout=layout)
 
 
-def _dense_like(s: _Shape, params_non_embedding: float, name: str) -> _Shape:
+def _dense_like(s: ConfigShape, params_non_embedding: float, name: str) -> ConfigShape:
     """A dense model with ``s``'s attention (every layer full) and this many non-embedding parameters."""
     return dataclasses.replace(
         _all_full(s),
@@ -393,7 +348,7 @@ def cost_table(
         raise ValueError("contexts=[] gives no row; pass context lengths such as [4096, 32768]")
     batch = _positive_int("batch", batch, MAX_BATCH)
     wbytes, sbytes = _dtype_bytes(dtype, "dtype"), _dtype_bytes(state_dtype, "state_dtype")
-    base = _shape(config, name)
+    base = config_shape(config, name)
     shapes = {"as configured": base}
     if "every layer full attention" in variants:
         shapes["every layer full attention"] = _all_full(base)

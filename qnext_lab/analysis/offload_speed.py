@@ -21,7 +21,8 @@ The model (a roofline: bytes over bandwidth, nothing else; real engines add per-
 - Step time = GPU bytes / GPU bandwidth + miss bytes / (link or RAM bandwidth) + NVMe bytes / NVMe bandwidth
   + MoE layers * ``overhead_per_layer``; the terms are added (a decode step is a chain of layers, each waiting
   for the one before). Tokens/s = batch / step time; ``bound`` names the largest term.
-Knows configs (through ``active_parameters``) and a ModelCost's KV and state bytes; knows nothing about traces.
+Knows configs (through ``config_shape``, the counts ``model_cost`` uses too) and a ModelCost's KV and state
+bytes; knows nothing about traces.
 
     c = ql.model_cost(Qwen3NextConfig(), context=4096,
                       offload=dict(format="Q4_0", machine="RTX 4090 + 64 GB DDR5", hit_rate=0.6))
@@ -40,10 +41,7 @@ from typing import Any
 import gguf
 
 from ..checks import as_float, as_int
-from ..families.config_fields import check_config
-from ..families.config_fields import num_experts as config_num_experts
-from ..families.config_fields import top_k as config_top_k
-from .active_params import active_parameters
+from .config_shape import ConfigShape, config_shape
 
 __all__ = ["MACHINES", "Machine", "OffloadCost", "expert_bytes", "format_bytes", "offload_cost"]
 
@@ -66,64 +64,42 @@ class Machine:
     gpu_reserve: float = 1.5 * GiB  # activations, CUDA context, allocator slack
 
     @classmethod
-    def from_datasheet(cls, name: str, *, efficiency: float = 0.8, **peaks: float) -> Machine:
-        """A machine from datasheet peaks, every bandwidth scaled by ``efficiency`` (what runs reach: ~0.7-0.9)."""
+    def from_datasheet(
+        cls, name: str, *, efficiency: float = 0.8, measured: dict[str, float] | None = None, **peaks: float
+    ) -> Machine:
+        """A machine from datasheet peaks, every bandwidth scaled by ``efficiency`` (what runs reach: ~0.7-0.9);
+        ``measured``: bandwidths someone measured on the machine, taken as they are."""
         efficiency = as_float(efficiency, "efficiency", low=0.01, high=1.0)
+        measured = dict(measured or {})
+        both = sorted(set(measured) & set(peaks))
+        if both:
+            raise ValueError(f"{both} given both as a datasheet peak and as measured: pass each bandwidth once")
         scaled = {k: v * efficiency if k.endswith("bandwidth") else v for k, v in peaks.items()}
-        return cls(name=name, **scaled)
+        return cls(name=name, **scaled, **measured)
 
 
-# Datasheet peaks x 0.8. PCIe 4.0 x16 32 GB/s, 5.0 x16 64 GB/s; DDR5-5600 dual channel 89.6 GB/s, DDR4-3200
-# dual channel 51.2 GB/s; NVMe Gen4 ~7 GB/s sequential reads; GPU memory bandwidths from the vendors' sheets.
+# Datasheet peaks, scaled x 0.8 by Machine.from_datasheet. PCIe 4.0 x16 32 GB/s, 5.0 x16 64 GB/s; DDR5-5600 dual
+# channel 89.6 GB/s, DDR4-3200 dual channel 51.2 GB/s; NVMe Gen4 ~7 GB/s sequential reads; GPU memory bandwidths
+# from the vendors' sheets. Columns: GPU memory (GiB), GPU bandwidth, RAM (GiB), RAM bandwidth, host link, NVMe
+# (bandwidths in GB/s).
+_DATASHEETS = {
+    "RTX 4090 + 64 GB DDR5": (24, 1008, 64, 89.6, 32, 7),
+    "RTX 3090 + 32 GB DDR4": (24, 936, 32, 51.2, 32, 7),
+    "RTX 5090 + 128 GB DDR5": (32, 1792, 128, 89.6, 64, 12),
+    "RTX 4060 Ti 16 GB + 64 GB DDR5": (16, 288, 64, 89.6, 16, 7),  # an x8 card: half the link
+    "H100 80 GB (all on GPU)": (80, 3350, 256, 300, 64, 12),
+}
 MACHINES: dict[str, Machine] = {
-    m.name: m
-    for m in (
-        Machine.from_datasheet(
-            "RTX 4090 + 64 GB DDR5",
-            gpu_memory=24 * GiB,
-            gpu_bandwidth=1008 * GB,
-            ram=64 * GiB,
-            ram_bandwidth=89.6 * GB,
-            link_bandwidth=32 * GB,
-            disk_bandwidth=7 * GB,
-        ),
-        Machine.from_datasheet(
-            "RTX 3090 + 32 GB DDR4",
-            gpu_memory=24 * GiB,
-            gpu_bandwidth=936 * GB,
-            ram=32 * GiB,
-            ram_bandwidth=51.2 * GB,
-            link_bandwidth=32 * GB,
-            disk_bandwidth=7 * GB,
-        ),
-        Machine.from_datasheet(
-            "RTX 5090 + 128 GB DDR5",
-            gpu_memory=32 * GiB,
-            gpu_bandwidth=1792 * GB,
-            ram=128 * GiB,
-            ram_bandwidth=89.6 * GB,
-            link_bandwidth=64 * GB,
-            disk_bandwidth=12 * GB,
-        ),
-        Machine.from_datasheet(
-            "RTX 4060 Ti 16 GB + 64 GB DDR5",
-            gpu_memory=16 * GiB,
-            gpu_bandwidth=288 * GB,
-            ram=64 * GiB,
-            ram_bandwidth=89.6 * GB,
-            link_bandwidth=16 * GB,  # x8 card
-            disk_bandwidth=7 * GB,
-        ),
-        Machine.from_datasheet(
-            "H100 80 GB (all on GPU)",
-            gpu_memory=80 * GiB,
-            gpu_bandwidth=3350 * GB,
-            ram=256 * GiB,
-            ram_bandwidth=300 * GB,
-            link_bandwidth=64 * GB,
-            disk_bandwidth=12 * GB,
-        ),
+    name: Machine.from_datasheet(
+        name,
+        gpu_memory=gpu * GiB,
+        gpu_bandwidth=gpu_bw * GB,
+        ram=ram * GiB,
+        ram_bandwidth=ram_bw * GB,
+        link_bandwidth=link * GB,
+        disk_bandwidth=disk * GB,
     )
+    for name, (gpu, gpu_bw, ram, ram_bw, link, disk) in _DATASHEETS.items()
 }
 
 
@@ -137,6 +113,7 @@ class OffloadCost:
     slots: int  # experts per MoE layer resident on the GPU
     max_slots: int  # the most that fit next to the rest of the model
     num_experts: int  # E, routed experts per MoE layer
+    moe_layers: int  # L, MoE layers (each adds `overhead_per_layer` to a step)
     hit_rate: float
     hit_rate_source: str  # "given" or "uniform routing (slots / E)"
     batch: int
@@ -156,6 +133,14 @@ class OffloadCost:
     def summary(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def overhead_to_match(self, tokens_per_s: float) -> float:
+        """The ``overhead_per_layer`` (seconds per MoE layer and step) with which this prediction would equal a
+        measured ``tokens_per_s``: the measured step time minus the roofline's terms, over the MoE layers
+        (calibrate on an engine's all-on-GPU run, then predict its offloaded runs with it)."""
+        measured = as_float(tokens_per_s, "tokens_per_s", low=1e-12)
+        roofline = self.time_gpu + self.time_transfer + self.time_disk
+        return (self.batch / measured - roofline) / max(1, self.moe_layers)
+
 
 def format_bytes(format: str) -> float:
     """Bytes per weight of a GGML format (``"F16"``, ``"Q8_0"``, ``"Q4_0"``, ``"MXFP4"``, ``"Q4_K"``, ...)."""
@@ -174,34 +159,21 @@ def _row_bytes(n: int, format: str) -> float:
     return n * (format_bytes(format) if n % block == 0 else 2.0)
 
 
-def _geometry(config: Any) -> dict[str, int]:
-    text = check_config(config)  # impossible configs refused before the meta build
-    num_experts = config_num_experts(text) or 0
-    if num_experts == 0:
+def _shape(config: Any) -> ConfigShape:
+    shape = config_shape(config)  # impossible configs refused before the meta build
+    if not shape.num_experts:
         raise ValueError(f"{type(config).__name__} has no routed experts: there is nothing to offload")
-    hidden = int(text.hidden_size)
-    width = int(getattr(text, "moe_intermediate_size", None) or text.intermediate_size)
-    params = active_parameters(config).set_index("component")
-    experts_total = int(params.loc["routed experts", "total"])
-    per_expert = 3 * hidden * width  # gate, up (rows of H) and down (rows of I)
-    return dict(
-        num_experts=num_experts,
-        top_k=int(config_top_k(text) or 0),
-        hidden=hidden,
-        width=width,
-        moe_layers=round(experts_total / (num_experts * per_expert)),
-        params_total=int(params.loc["total", "total"]),
-        params_embedding=int(params.loc["embedding", "total"]),
-        params_experts=experts_total,
-        vocab=int(text.vocab_size),
-        tied=int(bool(getattr(text, "tie_word_embeddings", False))),
-    )
+    return shape
+
+
+def _expert_bytes(shape: ConfigShape, format: str) -> int:
+    H, I = shape.hidden, shape.expert_width
+    return round(2 * I * _row_bytes(H, format) + H * _row_bytes(I, format))
 
 
 def expert_bytes(config: Any, format: str) -> int:
     """Bytes of one routed expert of ``config`` in ``format`` (gate + up: 2I rows of H; down: H rows of I)."""
-    g = _geometry(config)
-    return round(2 * g["width"] * _row_bytes(g["hidden"], format) + g["hidden"] * _row_bytes(g["width"], format))
+    return _expert_bytes(_shape(config), format)
 
 
 def _machine(machine: Machine | str) -> Machine:
@@ -234,11 +206,11 @@ def offload_cost(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES} ('fetch': misses copied to the GPU; 'cpu': run on the CPU)")
     overhead = as_float(overhead_per_layer, "overhead_per_layer", low=0.0)
-    g = _geometry(config)
-    E, k, L, b = g["num_experts"], g["top_k"], g["moe_layers"], int(cost.batch)
+    shape = _shape(config)
+    E, L, b = shape.num_experts, shape.moe_layers, int(cost.batch)
     per_byte = format_bytes(format)
-    one = expert_bytes(config, format)
-    dense = g["params_total"] - g["params_experts"]  # embeddings, attention, shared experts, norms, router, head
+    one = _expert_bytes(shape, format)
+    dense = shape.params_total - shape.params_experts  # embeddings, attention, shared experts, norms, router, head
     dense_bytes = dense * per_byte
     state = cost.kv_cache_memory + cost.state_memory
     free = m.gpu_memory - m.gpu_reserve - dense_bytes - state
@@ -265,10 +237,10 @@ def offload_cost(
     ram_bytes = min(off_gpu, m.ram)
     disk_share = (off_gpu - ram_bytes) / off_gpu if off_gpu else 0.0
 
-    unique = E * (1 - (1 - k / E) ** b)  # distinct experts a step asks for, per layer
+    unique = E * shape.reached_share(b)  # distinct experts a step asks for, per layer
     miss_bytes = L * unique * (1 - hit) * one  # per step
     # every non-embedding weight is read once per step; a tied output head is the embedding, read as the head
-    head_and_body = (dense - g["params_embedding"] + g["tied"] * g["vocab"] * g["hidden"]) * per_byte
+    head_and_body = (dense - shape.params_embedding + shape.tied * shape.vocab * shape.hidden) * per_byte
     reads_gpu = head_and_body + b * (cost.decode_bytes_kv + cost.decode_bytes_state)
     if mode == "fetch":
         reads_gpu += L * unique * one
@@ -290,6 +262,7 @@ def offload_cost(
         slots=slots,
         max_slots=max_slots,
         num_experts=E,
+        moe_layers=L,
         hit_rate=hit,
         hit_rate_source=source,
         batch=b,

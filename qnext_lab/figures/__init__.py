@@ -10,7 +10,8 @@ functions, and tests call them directly. The builders below are importable from 
 Modules: ``routing`` (heatmaps, load bars, coloured text), ``compare`` (expert use of two traces),
 ``selection`` (which past tokens a sparse-attention layer kept, beside the experts), ``alignment`` (the
 runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload speed), ``agent`` (an agent episode and its routing by phase), ``palette`` (one colour per expert), ``escape`` (token
-text made safe for HTML and plotly), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
+text made safe for HTML and plotly), ``answers`` (an answer on screen: thinking, answer box, right/wrong badge,
+note), ``fragments`` (small escaped HTML pieces of the views), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
 ``theme`` (light, dark and theme-neutral looks), ``article`` (the Qwen3-Next article's numbers checked),
 ``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing
 overlap against a permutation baseline), ``budget`` and

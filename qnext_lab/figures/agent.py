@@ -28,12 +28,14 @@ from ..analysis.load import routed_shares
 from ..trace.phases import ANSWER, PHASES, PROMPT, THINKING, TOOL_CALL, TOOL_RESPONSE
 from ..trace.routing_trace import RoutingTrace
 from .escape import escape_text
-from .palette import phase_tint
+from .fragments import paragraph, title_line
+from .palette import phase_color, phase_tint
 from .theme import ANSWER_TINT, MUTED, PANE, THINKING_TINT, WARNING_TINT, template, themed
 
 LIFT_PHASES: tuple[str, ...] = (THINKING, TOOL_CALL, TOOL_RESPONSE, ANSWER)
 TOOL_TINT = phase_tint("tool_call", 0.12)  # the tool_call phase colour of every view, translucent
 RESULT_TINT = phase_tint("tool_response", 0.12)  # the tool_response phase colour, translucent
+_PHASE_STYLE = {phase: f"color:{phase_color(phase)}" for phase in (THINKING, TOOL_CALL, TOOL_RESPONSE)}
 
 
 def phase_lift(trace: RoutingTrace, phases: Sequence[str] = LIFT_PHASES) -> pd.DataFrame:
@@ -196,10 +198,23 @@ def agent_episode_html(run: Any, verdict: str = "") -> str:
     return "<div class='qnext-agent'>" + "".join(parts) + summary + "</div>"
 
 
+def agent_live_html(segments: Sequence[tuple[str, str]]) -> str:
+    """The episode while it streams: ``(phase, text)`` segments, escaped, coloured by phase, each tool result
+    on a line of its own under its phase name."""
+    body = "".join(
+        f"<span style='{_PHASE_STYLE.get(phase, '')}'>"
+        + (f"<br>[{escape_text(phase)}] " if phase == TOOL_RESPONSE else "")
+        + escape_text(text)
+        + "</span>"
+        for phase, text in segments
+    )
+    return f"<div style='{PANE}white-space:pre-wrap'>{body}</div>"
+
+
 def agent_view_parts(prompt: str, status: str, run: Any | None) -> list[Any]:
     """What ``AgentView.to_html`` exports: the prompt and status, the episode, the routing-by-phase figure
     (HTML fragments escaped here, figures as plotly figures, for ``export.write_html``)."""
-    parts: list[Any] = [f"<p><b>{escape_text(prompt)}</b> — {escape_text(status)}</p>"]
+    parts: list[Any] = [paragraph(title_line(prompt, status), escaped=True)]
     if run is None:
         return [*parts, "<p>No episode has run yet.</p>"]
     parts.append(agent_episode_html(run))

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from .escape import escape_text
 from .routing import DEFAULT_WIDTH_PX, expert_heatmap, layer_position, trace_arrays
 
-__all__ = ["hit_rate_figure", "miss_heatmap", "speed_html"]
+__all__ = ["hit_rate_figure", "miss_heatmap", "no_fit_html", "speed_html"]
 
 _POLICY_COLOURS = {"lru": "#4C78A8", "lfu": "#F58518", "static": "#54A24B", "belady": "#9D9D9D"}
 
@@ -43,6 +43,7 @@ LABELS: dict[str, str] = {
     "tier_CPU RAM reads": "CPU reading RAM",
     "tier_sep": ", ",
     "note": " ({note})",
+    "does_not_fit": "Does not fit:",
 }
 
 
@@ -183,3 +184,9 @@ def speed_html(
         split=split,
         bound=tier(cost.bound),
     )
+
+
+def no_fit_html(reason: str, *, words: Mapping[str, str] | None = None) -> str:
+    """In place of ``speed_html`` when the config's non-expert part does not fit the machine (``reason``: why;
+    ``words``: the words of ``LABELS``)."""
+    return f"<b>{escape_text(_words(words)['does_not_fit'])}</b> {escape_text(reason)}"

@@ -100,11 +100,3 @@ def themed(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
         return finish(builder(*args, **kwargs))
 
     return build
-
-
-def badge(text: str, background: str, css_class: str) -> str:
-    """An inline label with white text on ``background`` (``text`` must already be escaped)."""
-    return (
-        f'<span class="{css_class}" style="background:{background};color:#ffffff;border-radius:3px;'
-        f'padding:1px 6px;font-weight:bold;font-family:var(--jp-ui-font-family, sans-serif)">{text}</span>'
-    )

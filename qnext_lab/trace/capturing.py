@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 from torch import nn
 
 from ..families.config_fields import top_k as config_top_k
 from ..families.registry import read_router_output
+from .blocks import RecordingBlock
+from .forwards import Forward, ForwardHooks, ForwardLog
 from .hooks import ThreadHooks
-from .lock import hold
 from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers
 from .routing_trace import RoutingTrace
 
@@ -54,23 +53,13 @@ class _Forward:
     num_rows: int  # T = B*t
 
 
-def _cache_length(kwargs: dict) -> int:
-    cache = kwargs.get("cache", kwargs.get("past_key_values"))
-    if cache is not None and hasattr(cache, "get_seq_length"):
-        try:
-            return int(cache.get_seq_length())
-        except Exception:  # some caches need arguments; the attention mask tells the same story
-            return -1
-    return -1
-
-
 def model_name(model: nn.Module) -> str:
     """What a trace records as its model: the checkpoint's name or path, else the class name."""
     name = getattr(model, "name_or_path", "") or getattr(getattr(model, "config", None), "_name_or_path", "")
     return str(name) or type(model).__name__
 
 
-class capture:  # used as a function: `with capture(model) as trace:`
+class capture(ForwardHooks, RecordingBlock):  # used as a function: `with capture(model) as trace:`
     """Context manager that fills a RoutingTrace with the routing of everything ``model`` processes.
 
     Args:
@@ -86,8 +75,10 @@ class capture:  # used as a function: `with capture(model) as trace:`
             ``generate`` feeds finished rows is not recorded as tokens.
 
     The trace returned by ``__enter__`` is empty until the block exits; then it holds every token of this
-    thread's forwards inside the block.
+    thread's forwards inside the block. The lock, the hooks and the block's life: ``blocks.RecordingBlock``.
     """
+
+    WHAT = "capture"
 
     def __init__(
         self,
@@ -119,8 +110,6 @@ class capture:  # used as a function: `with capture(model) as trace:`
         self.keep_rows = keep_rows
         self.layers: list[MoELayer] = all_layers
         self.trace: RoutingTrace | None = None  # the trace of the latest block (a new object for each block)
-        self._hold: AbstractContextManager | None = None  # the model lock, while a block is open
-        self._hooks: ThreadHooks | None = None
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -129,11 +118,8 @@ class capture:  # used as a function: `with capture(model) as trace:`
         self._ids: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, k) per forward
         self._weights: list[list[torch.Tensor]] = [[] for _ in range(L)]
         self._probs: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, E) per forward
-        # per forward: (input ids (B, t) or None, seq ids (B,), positions (B, t), non-padding rows or None, B, t)
-        self._forwards: list[tuple] = []
+        self._forwards = ForwardLog()  # tokens, sequences and positions of each forward (forwards.py)
         self._current: _Forward | None = None
-        self._prev_batch: tuple[int, torch.Tensor] | None = None  # (B, seq ids (B,)) of the last forward
-        self._next_seq = 0
         self._orphan_calls = 0
         self._misaligned: str | None = None
 
@@ -142,7 +128,7 @@ class capture:  # used as a function: `with capture(model) as trace:`
         k = config_top_k(config) if config is not None and hasattr(config, "model_type") else None
         return min(k, self.layers[0].num_experts) if k else 1
 
-    def _empty_trace(self) -> RoutingTrace:
+    def _empty(self) -> RoutingTrace:
         L, k = len(self.layers), self._config_top_k()
         E = self.layers[0].num_experts
         return RoutingTrace(
@@ -161,69 +147,29 @@ class capture:  # used as a function: `with capture(model) as trace:`
         )
 
     # ------------------------------------------------------------------ hooks
-    def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def _on_forward(self, forward: Forward) -> _Forward:
         # Runs once per forward (every decode step): only the few ops needed to drop padding here; tokens,
         # sequences and positions are expanded on exit.
-        input_ids = kwargs.get("input_ids", args[0] if args and torch.is_tensor(args[0]) else None)
-        source = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
-        if source is None:
-            self._current = None
-            return
-        if source.dim() == (1 if input_ids is not None else 2):  # unbatched call
-            source = source.unsqueeze(0)
-        B, t = source.shape[:2]
-        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 and torch.is_tensor(args[1]) else None)
-        if mask is not None and (mask.dim() != 2 or mask.shape[0] != B or mask.shape[1] < t):
-            mask = None  # 4-D or custom masks: count every token
-        past = _cache_length(kwargs)
+        B, t, mask = forward.B, forward.t, forward.mask
         rows = None
         if mask is not None:
-            if past < 0:
-                past = mask.shape[1] - t
             new = mask[:, -t:]  # (B, t) the new tokens are the last columns
             if t == 1:
                 position = mask.sum(1, keepdim=True) - 1  # (B, 1) padding not counted
             else:
                 position = mask.cumsum(1)[:, -t:] - 1  # (B, t)
         else:
-            past = max(past, 0)
-            position = torch.arange(past, past + t, device=source.device).expand(B, t)
+            position = torch.arange(forward.past, forward.past + t, device=forward.device).expand(B, t)
             new = None
         keep = self.keep_rows() if self.keep_rows is not None else None
         if keep is not None:  # (B,) rows the caller still wants
             new = (
-                new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=source.device)
-            ) & keep.to(source.device).reshape(B, 1)
+                new.bool() if new is not None else torch.ones(B, t, dtype=torch.bool, device=forward.device)
+            ) & keep.to(forward.device).reshape(B, 1)
         if new is not None and not bool(new.all()):  # one host sync per forward, none per layer
             rows = new.reshape(-1).nonzero().flatten()  # (n,) flat rows that are not padding
-        # a forward over a non-empty cache continues the sequences of the previous forward
-        if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
-            seq = self._prev_batch[1]
-        else:
-            seq = torch.arange(self._next_seq, self._next_seq + B, dtype=torch.int32)
-            self._next_seq += B
-        self._prev_batch = (B, seq)
-        tokens = input_ids.reshape(B, t) if input_ids is not None else None
-        self._forwards.append((tokens, seq, position, rows, B, t))
-        self._current = _Forward(rows=rows, num_rows=B * t)
-
-    def _forward_tokens(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N,) token ids, sequence indices and positions of every recorded forward, padding dropped."""
-        token_ids, seqs, positions = [], [], []
-        for tokens, seq, position, rows, B, t in self._forwards:
-            flat_tokens = tokens.reshape(-1).long().cpu() if tokens is not None else torch.full((B * t,), -1)
-            flat_seq = seq.repeat_interleave(t)  # (B*t,)
-            flat_pos = position.expand(B, t).reshape(-1).int().cpu()
-            if rows is not None:
-                keep = rows.cpu()
-                flat_tokens, flat_seq, flat_pos = flat_tokens[keep], flat_seq[keep], flat_pos[keep]
-            token_ids.append(flat_tokens)
-            seqs.append(flat_seq)
-            positions.append(flat_pos)
-        return torch.cat(token_ids), torch.cat(seqs), torch.cat(positions)
-
-    def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
-        self._current = None
+        self._forwards.add(forward, position, rows)
+        return _Forward(rows=rows, num_rows=B * t)
 
     def _select(self, layer_pos: int, x: torch.Tensor) -> torch.Tensor | None:
         current = self._current
@@ -275,64 +221,24 @@ class capture:  # used as a function: `with capture(model) as trace:`
 
         return hook
 
-    # ------------------------------------------------------------------ context manager
-    def __enter__(self) -> RoutingTrace:
-        lock = hold(self.model, timeout=self.timeout, what="capture")
-        lock.__enter__()  # the model lock: from here on no other thread enters a block on this model
-        if self._hooks is not None:  # only this thread can get here while a block is open (the lock is ours)
-            lock.__exit__(None, None, None)
-            raise RuntimeError("this capture is already active; create a new capture(model) to nest")
-        self._hold = lock
-        self._reset()
-        self.trace = self._empty_trace()
-        hooks = self._hooks = ThreadHooks()
-        try:
-            hooks.pre(self.model, self._on_model_forward)
-            hooks.post(self.model, self._after_model_forward, always_call=True)
-            for pos, layer in enumerate(self.layers):
-                if not layer.from_router:
-                    hooks.pre(layer.experts, self._experts_hook(pos))
-                if self.probs or layer.from_router:
-                    hooks.post(layer.router, self._router_hook(pos))
-        except BaseException:
-            self._close()
-            raise
-        return self.trace
+    # ------------------------------------------------------------------ the block (blocks.RecordingBlock)
+    def _install(self, hooks: ThreadHooks) -> None:
+        hooks.pre(self.model, self._on_model_forward)
+        hooks.post(self.model, self._after_model_forward, always_call=True)
+        for pos, layer in enumerate(self.layers):
+            if not layer.from_router:
+                hooks.pre(layer.experts, self._experts_hook(pos))
+            if self.probs or layer.from_router:
+                hooks.post(layer.router, self._router_hook(pos))
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        trace = self.trace
-        try:
-            self._hooks.remove()
-            if not self._forwards and self._hooks.foreign_calls:
-                warnings.warn(
-                    "capture recorded nothing: the model ran only on other threads while the block was "
-                    "open. capture records the thread that opens it; open it where the model runs (or "
-                    "pass capture=True to generate / stream_generate)",
-                    stacklevel=2,
-                )
-            try:
-                built = self._build()
-            except Exception:
-                if exc_type is None:
-                    raise
-                return  # keep the user's own exception; the trace stays empty
-            trace.__dict__.update(built.__dict__)
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        """Remove the hooks, drop the per-block state and release the model lock."""
-        hooks, lock = self._hooks, self._hold
-        self._hooks = self._hold = None
-        self._reset()  # frees the recorded tensors; the trace holds its own copies
-        try:
-            if hooks is not None:
-                hooks.remove()
-        finally:
-            if lock is not None:
-                lock.__exit__(None, None, None)
+    def _hooks_removed(self, hooks: ThreadHooks) -> None:
+        if not self._forwards and hooks.foreign_calls:
+            warnings.warn(
+                "capture recorded nothing: the model ran only on other threads while the block was "
+                "open. capture records the thread that opens it; open it where the model runs (or "
+                "pass capture=True to generate / stream_generate)",
+                stacklevel=3,  # the user's `with` (-> __exit__ -> here)
+            )
 
     def _build(self) -> RoutingTrace:
         if self._misaligned:
@@ -351,7 +257,7 @@ class capture:  # used as a function: `with capture(model) as trace:`
                 f"model ({len(self._forwards)} forwards)"
             )
         if not any(self._ids):
-            return self._empty_trace()
+            return self._empty()
         widths = {chunk.shape[-1] for chunks in self._ids for chunk in chunks}
         if len(widths) > 1:
             raise RuntimeError(
@@ -363,7 +269,7 @@ class capture:  # used as a function: `with capture(model) as trace:`
         weights, order = weights.sort(dim=-1, descending=True, stable=True)  # rank order
         ids = ids.gather(-1, order)
         probs = torch.stack([torch.cat(chunks) for chunks in self._probs]).cpu() if self.probs else None  # (L, N, E)
-        token_ids, seq_index, position = self._forward_tokens()
+        token_ids, seq_index, position = self._forwards.flat()
         return RoutingTrace(
             topk_ids=ids,
             topk_weights=weights,

@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
 from types import TracebackType
 
 import torch
 from torch import nn
 
 from ..checks import as_int
+from .blocks import ModelBlock
 from .hooks import ThreadHooks
-from .lock import hold
 from .moe_layers import MoELayer, find_moe_layers, router_rule
 
 # router -> the intervene block rewriting it; read and written only while holding the model's lock
@@ -74,11 +73,13 @@ def _expert_sets(
     return out
 
 
-class intervene:  # used as a function: `with intervene(model, ...):`
+class intervene(ModelBlock):  # used as a function: `with intervene(model, ...):`
     """Context manager changing routing: ``ablate`` / ``force`` map decoder-layer index -> expert ids (one id
     or a list; numpy / torch integers too); ``top_k`` sets the experts per token in every MoE layer (default:
     the model's own k). ``timeout``: seconds to wait for another thread that holds the model (``None``: as
-    long as it takes), then ``ModelBusyError``."""
+    long as it takes), then ``ModelBusyError``. The lock, the hooks and the block's life: ``blocks.ModelBlock``."""
+
+    WHAT = "intervene"
 
     def __init__(
         self,
@@ -127,56 +128,37 @@ class intervene:  # used as a function: `with intervene(model, ...):`
         self.top_k = top_k
         self.timeout = timeout
         self.layers = layers
-        self._hold: AbstractContextManager | None = None  # the model lock, while the block is open
-        self._hooks: ThreadHooks | None = None
 
     def __enter__(self) -> intervene:
-        lock = hold(self.model, timeout=self.timeout, what="intervene")
-        lock.__enter__()  # from here on, only this thread reads or changes _ACTIVE for these routers
-        try:
-            if self._hooks is not None:
-                raise RuntimeError("this intervene() is already active")
-            if any(layer.router in _ACTIVE for layer in self.layers.values()):
-                raise RuntimeError(
-                    "intervene() blocks cannot be nested on the same model; combine the changes in one intervene(...)"
-                )
-        except BaseException:
-            lock.__exit__(None, None, None)
-            raise
-        self._hold, hooks = lock, ThreadHooks()
-        self._hooks = hooks
-        try:
-            for index, layer in self.layers.items():
-                k = self.top_k if self.top_k is not None else int(layer.router.top_k)
-                shift = torch.zeros(layer.num_experts)  # (E,) added to the choice scores
-                shift[self.ablate.get(index, [])] = float("-inf")
-                shift[self.force.get(index, [])] = float("inf")
-                _ACTIVE[layer.router] = self
-                hooks.post(layer.router, _rewrite_hook(layer.router, k, shift))
-        except BaseException:
-            self._remove()
-            raise
+        self._open()  # from here on, only this thread reads or changes _ACTIVE for these routers
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._remove()
+        self._close()
 
-    def _remove(self) -> None:
-        """Remove this block's hooks and marks (only its own: a refused nested block leaves the outer one
-        intact) and release the model lock."""
-        hooks, lock = self._hooks, self._hold
-        self._hooks = self._hold = None
-        try:
-            if hooks is not None:
-                hooks.remove()
-            for layer in self.layers.values():
-                if _ACTIVE.get(layer.router) is self:
-                    del _ACTIVE[layer.router]
-        finally:
-            if lock is not None:
-                lock.__exit__(None, None, None)
+    # ------------------------------------------------------------------ the block (blocks.ModelBlock)
+    def _refuse(self) -> None:
+        if any(layer.router in _ACTIVE for layer in self.layers.values()):
+            raise RuntimeError(
+                "intervene() blocks cannot be nested on the same model; combine the changes in one intervene(...)"
+            )
+
+    def _install(self, hooks: ThreadHooks) -> None:
+        for index, layer in self.layers.items():
+            k = self.top_k if self.top_k is not None else int(layer.router.top_k)
+            shift = torch.zeros(layer.num_experts)  # (E,) added to the choice scores
+            shift[self.ablate.get(index, [])] = float("-inf")
+            shift[self.force.get(index, [])] = float("inf")
+            _ACTIVE[layer.router] = self
+            hooks.post(layer.router, _rewrite_hook(layer.router, k, shift))
+
+    def _reset(self) -> None:
+        """Drop this block's marks (only its own: a refused nested block leaves the outer one intact)."""
+        for layer in getattr(self, "layers", {}).values():
+            if _ACTIVE.get(layer.router) is self:
+                del _ACTIVE[layer.router]
 
 
 def _router_kind(router: nn.Module) -> str | None:

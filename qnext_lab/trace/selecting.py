@@ -31,17 +31,16 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 from torch import nn
 
 from ..checks import as_int, as_int_list
+from .blocks import RecordingBlock
 from .capturing import model_name
+from .forwards import Forward, ForwardHooks, ForwardLog
 from .hooks import ThreadHooks
-from .lock import hold
 from .selection import SelectionTrace
 
 __all__ = ["INDEXERS", "IndexerLayer", "capture_selection", "find_indexers"]
@@ -113,7 +112,7 @@ class _Forward:
     t: int
 
 
-class capture_selection:  # used as a function: `with capture_selection(model) as sel:`
+class capture_selection(ForwardHooks, RecordingBlock):  # used as a function: `with capture_selection(model) as sel:`
     """Context manager that fills a ``SelectionTrace`` with the tokens each query's indexer selected.
 
     Args:
@@ -122,7 +121,11 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
         timeout: seconds to wait for another thread holding the model; then ``ModelBusyError``.
         max_entries: the most selected-token entries (int32) kept over the block; past it recording stops
             and the block raises RuntimeError on exit.
+
+    The lock, the hooks and the block's life: ``blocks.RecordingBlock``.
     """
+
+    WHAT = "capture_selection"
 
     def __init__(
         self,
@@ -145,55 +148,29 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
         self.timeout = timeout
         self.max_entries = as_int(max_entries, "max_entries", low=1)
         self.trace: SelectionTrace | None = None
-        self._hold: AbstractContextManager | None = None
-        self._hooks: ThreadHooks | None = None
         self._reset()
 
     def _reset(self) -> None:
         self._chunks: list[list[torch.Tensor]] = [[] for _ in self.layers]  # per layer: (n, K) per forward
         self._masks: list[torch.Tensor | None] = [None for _ in self.layers]
-        self._forwards: list[tuple] = []  # (input ids (B, t) or None, seq ids (B,), positions (B, t), rows)
+        self._forwards = ForwardLog()  # tokens, sequences and positions of each forward (forwards.py)
         self._current: _Forward | None = None
-        self._prev_batch: tuple[int, torch.Tensor] | None = None
-        self._next_seq = 0
         self._entries = 0
         self._problem: str | None = None
 
     # ------------------------------------------------------------------ hooks
-    def _on_model_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        input_ids = kwargs.get("input_ids", args[0] if args and torch.is_tensor(args[0]) else None)
-        source = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
-        if source is None:
-            self._current = None
-            return
-        if source.dim() == (1 if input_ids is not None else 2):
-            source = source.unsqueeze(0)
-        B, t = source.shape[:2]
-        device = source.device
-        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 and torch.is_tensor(args[1]) else None)
-        if mask is not None and (mask.dim() != 2 or mask.shape[0] != B or mask.shape[1] < t):
-            mask = None
-        cache = kwargs.get("cache", kwargs.get("past_key_values"))
-        past = int(cache.get_seq_length()) if cache is not None and hasattr(cache, "get_seq_length") else 0
+    def _on_forward(self, forward: Forward) -> _Forward:
+        B, t, mask = forward.B, forward.t, forward.mask
         if mask is not None:
             keep = mask.bool()  # (B, S)
             column_position = torch.where(keep, keep.long().cumsum(1) - 1, -1)  # (B, S)
             rows = None if bool(keep[:, -t:].all()) else keep[:, -t:].reshape(-1).nonzero().flatten()
         else:
-            column_position = torch.arange(past + t, device=device).expand(B, past + t)
+            S = forward.past + t
+            column_position = torch.arange(S, device=forward.device).expand(B, S)
             rows = None
-        if past > 0 and self._prev_batch is not None and self._prev_batch[0] == B:
-            seq = self._prev_batch[1]  # a forward over a non-empty cache continues the previous sequences
-        else:
-            seq = torch.arange(self._next_seq, self._next_seq + B, dtype=torch.int32)
-            self._next_seq += B
-        self._prev_batch = (B, seq)
-        tokens = input_ids.reshape(B, t) if input_ids is not None else None
-        self._forwards.append((tokens, seq, column_position[:, -t:], rows))
-        self._current = _Forward(rows, column_position, B, t)
-
-    def _after_model_forward(self, module: nn.Module, args: tuple, output: object) -> None:
-        self._current = None
+        self._forwards.add(forward, column_position[:, -t:], rows)
+        return _Forward(rows, column_position, B, t)
 
     def _indexer_pre(self, pos: int):
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -252,54 +229,13 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
             return
         self._chunks[pos].append(picked.to(torch.int32).cpu())
 
-    # ------------------------------------------------------------------ context manager
-    def __enter__(self) -> SelectionTrace:
-        lock = hold(self.model, timeout=self.timeout, what="capture_selection")
-        lock.__enter__()
-        if self._hooks is not None:
-            lock.__exit__(None, None, None)
-            raise RuntimeError("this capture_selection is already active; create a new one to nest")
-        self._hold = lock
-        self._reset()
-        self.trace = self._empty()
-        hooks = self._hooks = ThreadHooks()
-        try:
-            hooks.pre(self.model, self._on_model_forward)
-            hooks.post(self.model, self._after_model_forward, always_call=True)
-            for pos, layer in enumerate(self.layers):
-                hooks.pre(layer.module, self._indexer_pre(pos))
-                hooks.post(layer.module, self._indexer_post(pos))
-        except BaseException:
-            self._close()
-            raise
-        return self.trace
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        trace = self.trace
-        try:
-            self._hooks.remove()
-            try:
-                built = self._build()
-            except Exception:
-                if exc_type is None:
-                    raise
-                return  # keep the user's own exception; the trace stays empty
-            trace.__dict__.update(built.__dict__)
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        hooks, lock = self._hooks, self._hold
-        self._hooks = self._hold = None
-        self._reset()
-        try:
-            if hooks is not None:
-                hooks.remove()
-        finally:
-            if lock is not None:
-                lock.__exit__(None, None, None)
+    # ------------------------------------------------------------------ the block (blocks.RecordingBlock)
+    def _install(self, hooks: ThreadHooks) -> None:
+        hooks.pre(self.model, self._on_model_forward)
+        hooks.post(self.model, self._after_model_forward, always_call=True)
+        for pos, layer in enumerate(self.layers):
+            hooks.pre(layer.module, self._indexer_pre(pos))
+            hooks.post(layer.module, self._indexer_post(pos))
 
     def _empty(self) -> SelectionTrace:
         z = torch.zeros(0, dtype=torch.int64)
@@ -330,24 +266,12 @@ class capture_selection:  # used as a function: `with capture_selection(model) a
                 for chunks in self._chunks
             ]
         )  # (L, N, K)
-        token_ids, seqs, positions = [], [], []
-        for tokens, seq, position, rows in self._forwards:
-            B, t = position.shape
-            flat_tokens = (
-                tokens.reshape(-1).long().cpu() if tokens is not None else torch.zeros(B * t, dtype=torch.long)
-            )
-            flat_seq, flat_pos = seq.repeat_interleave(t), position.reshape(-1).cpu()
-            if rows is not None:
-                keep = rows.cpu()
-                flat_tokens, flat_seq, flat_pos = flat_tokens[keep], flat_seq[keep], flat_pos[keep]
-            token_ids.append(flat_tokens)
-            seqs.append(flat_seq)
-            positions.append(flat_pos)
+        token_ids, seq_index, position = self._forwards.flat()
         return SelectionTrace(
             selected,
-            torch.cat(token_ids),
-            torch.cat(seqs),
-            torch.cat(positions),
+            token_ids,
+            seq_index,
+            position,
             [m.index for m in self.layers],
             model_name(self.model),
         )

@@ -21,10 +21,8 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..figures.agent import agent_episode_html, agent_view_parts, phase_lift_figure
-from ..figures.escape import escape_text
-from ..figures.palette import phase_color
-from ..figures.theme import PANE
+from ..checks import as_int
+from ..figures.agent import agent_episode_html, agent_live_html, agent_view_parts, phase_lift_figure
 from ..thinking.agent import AgentRun, stream_agent
 from .knowledge import Expectation, split_expected
 from .plot_pane import PlotPane
@@ -32,7 +30,6 @@ from .view import KitView
 from .worker import LatestWorker
 
 _REDRAW_EVERY_S = 0.1
-_PHASE_STYLE = {phase: f"color:{phase_color(phase)}" for phase in ("thinking", "tool_call", "tool_response")}
 
 
 class AgentView(KitView):
@@ -42,8 +39,10 @@ class AgentView(KitView):
     prompt = traitlets.Unicode("")
     budget = traitlets.Int(-1, help="thinking tokens over the whole episode; -1 = no limit")
     max_turns = traitlets.Int(4, help="tool-call rounds allowed")
-    error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
     verdict = traitlets.Unicode("", help="the shown answer's mark: 'right', 'wrong', 'unchecked' ('' before one)")
+    max_new_tokens = traitlets.Int(None, allow_none=True, help="most new tokens per turn (None: the default)")
+    thinking = traitlets.Bool(True, help="enable_thinking passed to the chat template")
+    expected = traitlets.Any(None, allow_none=True, help="the right answer to the prompt set with it (None: unknown)")
 
     def __init__(
         self,
@@ -128,6 +127,10 @@ class AgentView(KitView):
             raise traitlets.TraitError("budget must be >= 0, or -1 for no limit")
         return proposal["value"]
 
+    @traitlets.validate("max_new_tokens")
+    def _valid_max_new(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "max_new_tokens", low=1)
+
     @traitlets.validate("max_turns")
     def _valid_turns(self, proposal: dict) -> int:
         if proposal["value"] < 1:
@@ -138,8 +141,7 @@ class AgentView(KitView):
     def run(self, wait: bool = False) -> int:
         """Run the agent loop on ``prompt`` in the background; ``wait`` blocks until the result is shown."""
         settings = dict(prompt=self.prompt, budget=None if self.budget < 0 else self.budget, max_turns=self.max_turns)
-        self.error = ""
-        self.errors.clear_output()
+        self.clear_error()
         if not settings["prompt"].strip():
             self.status = "type a prompt first"
             return self.worker.ticket
@@ -147,10 +149,10 @@ class AgentView(KitView):
         self.verdict, self._ran = "", settings["prompt"]
         mine = self.worker.ticket + 1  # the ticket this submission gets (submit is only called from here)
         ticket = self.worker.submit(
-            lambda cancel: self._work(settings, mine, cancel), on_result=self._show, on_error=self._show_error
+            lambda cancel: self._work(settings, mine, cancel), on_result=self._show, on_error=self.fail
         )
         if wait:
-            self.worker.wait_idle()
+            self.wait()
         return ticket
 
     def _work(self, s: dict, ticket: int, cancel: threading.Event) -> AgentRun | None:
@@ -177,7 +179,7 @@ class AgentView(KitView):
                     segments.append((piece.phase, piece.text))
                 now = time.monotonic()
                 if now - last > _REDRAW_EVERY_S and self.worker.is_latest(ticket):
-                    self.live.value = _live_html(segments)
+                    self.live.value = agent_live_html(segments)
                     last = now
         return stream.result
 
@@ -192,18 +194,8 @@ class AgentView(KitView):
         self.verdict = "unchecked" if right is None else ("right" if right else "wrong")
         self.episode.value = agent_episode_html(run, verdict=check.verdict_html(final))
         if run.trace is not None and run.trace.num_tokens:
-            figure = phase_lift_figure(run.trace)
-            if self.lift is None:
-                self.lift = self.new_plot(figure)
-                self.lift_box.children = [self.lift]
-            else:
-                self.lift.show(figure)
+            self.lift = self.show_figure(self.lift_box, self.lift, phase_lift_figure(run.trace))
         self.status = f"done: {run.finish_reason}, {len(run.turns)} turn(s), {len(run.tool_calls)} tool call(s)"
-
-    def _show_error(self, exc: BaseException) -> None:
-        self.error = f"{type(exc).__name__}: {exc}"
-        self.status = "error"
-        self.errors.append_stderr(self.error + "\n")
 
     def snapshot_parts(self) -> list[Any]:
         """The question, the status, the episode turn by turn and the phase figure (``figures.agent``)."""
@@ -211,15 +203,3 @@ class AgentView(KitView):
 
     def snapshot_title(self) -> str:
         return f"Agent — {self.prompt}"
-
-
-def _live_html(segments: list[tuple[str, str]]) -> str:
-    """Escaped streamed text, coloured by phase."""
-    body = "".join(
-        f"<span style='{_PHASE_STYLE.get(phase, '')}'>"
-        + (f"<br>[{escape_text(phase)}] " if phase == "tool_response" else "")
-        + escape_text(text)
-        + "</span>"
-        for phase, text in segments
-    )
-    return f"<div style='{PANE}white-space:pre-wrap'>{body}</div>"

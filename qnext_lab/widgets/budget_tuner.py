@@ -27,9 +27,10 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..figures.escape import escape_text, text_html
+from ..checks import as_int
+from ..figures.answers import answer_box_html, budget_cut_html, tally_html, thinking_pane_html, waiting_html
+from ..figures.fragments import filled, paragraph, title_line
 from ..figures.numbers import seconds_text
-from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from ..thinking.verdict import is_right
 from ..trace.lock import hold
 from .i18n import figure_labels, finish_label, text
@@ -41,8 +42,6 @@ from .worker import LatestWorker
 # (prompt, budget, cancel event) -> a Generation-like result (thinking, answer, thinking_tokens,
 # answer_tokens, finish_reason, seconds; budget_hit and reused when it has them), or None when cancelled.
 AnswerFn = Callable[[Any, int, threading.Event], Any]
-
-_PANE = f"{PANE}min-height:2.2em;"
 
 
 def prefix_answer_fn(
@@ -112,6 +111,10 @@ class BudgetTuner(KitView):
     thinking = traitlets.Unicode("", help="thinking text on screen (plain, unescaped)")
     answer = traitlets.Unicode("", help="answer text on screen (plain, unescaped)")
     prompt = traitlets.Any(help="the question (a string or chat messages); changing it re-answers")
+    expected = traitlets.Any(None, allow_none=True, help="the right answer to the prompt set with it (None: unknown)")
+    # fixed when built: the default answer function was made with them
+    max_new_tokens = traitlets.Int(None, allow_none=True, read_only=True, help="most new tokens per answer")
+    stop_text = traitlets.Unicode(None, allow_none=True, read_only=True, help="text forced when the budget ends")
 
     def __init__(
         self,
@@ -144,7 +147,8 @@ class BudgetTuner(KitView):
         self.expectation = Expectation.of(prompt, model, expected, self.language, self.answer_key)
         self.score = curve_score(problems, score, self.expectation.found.exact) if problems else score
         self.verdicts: dict[int, bool] = {}  # budget -> right? for the current prompt (where it is known)
-        self.max_new_tokens, self.stop_text = max_new_tokens, stop_text
+        self.set_trait("max_new_tokens", max_new_tokens)
+        self.set_trait("stop_text", stop_text)
         self._answer_fn = answer_fn or prefix_answer_fn(
             model, tokenizer, max_new_tokens=max_new_tokens, stop_text=stop_text
         )
@@ -210,6 +214,10 @@ class BudgetTuner(KitView):
             self.curve_status.value = text("curve_after_answer", self.language)
 
     # ------------------------------------------------------------------ controls -> work
+    @traitlets.validate("max_new_tokens")
+    def _valid_max_new(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "max_new_tokens", low=1)
+
     @traitlets.validate("budget")
     def _valid_budget(self, proposal: dict) -> int:
         value = int(proposal["value"])
@@ -259,10 +267,7 @@ class BudgetTuner(KitView):
         """Called under the worker lock: nothing on screen may belong to another budget."""
         self.shown_budget = -1
         self.thinking, self.answer = "", ""
-        waiting = (
-            f'<div style="{_PANE}color:{MUTED}">'
-            f"{escape_text(text('budget_working', self.language, budget=budget))}</div>"
-        )
+        waiting = waiting_html(text("budget_working", self.language, budget=budget))
         self.thinking_pane.value = waiting
         self.answer_pane.value = waiting
         self.counts.value = ""
@@ -282,40 +287,34 @@ class BudgetTuner(KitView):
         if result is None:  # cancelled
             return
         self.last_result = result
-        cut = ""
+        lang, cut = self.language, ""
         if getattr(result, "budget_hit", False):  # a Generation's: the one rule (thinking.verdict.budget_closed)
-            cut = (
-                f'<div style="color:{FORCED};font-weight:bold">'
-                f"{escape_text(text('budget_cut', self.language, budget=budget))}</div>"
+            complete = self._cut_a_complete_thinking(result)
+            cut = budget_cut_html(
+                text("budget_cut", lang, budget=budget),
+                text("cut_complete", lang, stop=_stop_words(result)) if complete else "",
             )
-            if self._cut_a_complete_thinking(result):
-                cut += (
-                    f'<div class="qnext-cut-complete" style="color:{MUTED}">'
-                    f"{escape_text(text('cut_complete', self.language, stop=_stop_words(result)))}</div>"
-                )
-        thinking = text_html(result.thinking.strip("\n"))
-        self.thinking_pane.value = (
-            f'<div style="{_PANE}background:{THINKING_TINT}"><b>{text("thinking", self.language)}'
-            f"</b> ({result.thinking_tokens} tokens)<br>{thinking}{cut}</div>"
+        self.thinking_pane.value = thinking_pane_html(
+            result.thinking, text("thinking", lang), tokens=result.thinking_tokens, cut=cut
         )
-        verdict = self.expectation.verdict_html(result.answer)
-        self.answer_pane.value = (
-            f'<div style="{_PANE}background:{ANSWER_TINT}" class="qnext-answer-box">'
-            f"<b>{text('answer', self.language)}</b> ({result.answer_tokens} tokens)<br>"
-            f'<span class="qnext-answer">{text_html(result.answer.strip())}</span> {verdict}</div>'
+        self.answer_pane.value = answer_box_html(
+            result.answer,
+            text("answer", lang),
+            verdict=self.expectation.verdict_html(result.answer),
+            tokens=result.answer_tokens,
         )
         right = self.expectation.is_right(result.answer)
         if right is not None:
             self.verdicts[budget] = right
             self.tally.value = self._tally_html()
         waited = time.perf_counter() - started
-        self.counts.value = text(  # numbers and escaped labels
-            "budget_counts",
-            self.language,
-            budget=f"<b>{budget}</b>",
+        self.counts.value = filled(
+            text("budget_counts", lang),
+            bold=("budget",),
+            budget=budget,
             thinking=result.thinking_tokens,
             answer=result.answer_tokens,
-            finish=escape_text(finish_label(result.finish_reason, self.language)),
+            finish=finish_label(result.finish_reason, lang),
         )
         self.thinking, self.answer = result.thinking, result.answer
         self.shown_budget = budget
@@ -350,10 +349,10 @@ class BudgetTuner(KitView):
         else:
             wrong_list = text("wrong_at", self.language, budgets=", ".join(map(str, wrong)))
             line = text("tally", self.language, right=len(tried) - len(wrong), tried=len(tried), wrong_list=wrong_list)
-        return f'<div class="qnext-tally" style="color:{MUTED}">{escape_text(line)}</div>'
+        return tally_html(line)
 
     def _header_html(self, prompt: Any) -> str:
-        return f"<b>{escape_text(text('budget_title', self.language))}</b> — {escape_text(str(prompt))}"
+        return title_line(text("budget_title", self.language), str(prompt))
 
     # ------------------------------------------------------------------ accuracy curve
     def _start_curve(self, budgets: list[int | None]) -> None:
@@ -392,11 +391,7 @@ class BudgetTuner(KitView):
             title=text("accuracy_curve", self.language, n=n),
             words=figure_labels(CURVE_LABELS, self.language),
         )
-        if self.curve is None:
-            self.curve = self.new_plot(figure)
-            self.curve_box.children = [self.curve]
-        else:
-            self.curve.show(figure)
+        self.curve = self.show_figure(self.curve_box, self.curve, figure)
         self.curve_status.value = ""
 
     def _show_curve_error(self, exc: BaseException) -> None:
@@ -411,21 +406,13 @@ class BudgetTuner(KitView):
                 return
             self.curve.edit(lambda figure: mark_budget(figure, budget))
 
-    # ------------------------------------------------------------------ scripting
-    def wait(self, timeout: float = 120.0) -> bool:
-        """Block until the current answer (and the curve) are done. True if they finished in time."""
-        deadline = time.monotonic() + timeout
-        done = self.worker.wait_idle(timeout)
-        if self._with_curve:
-            done = self.curve_worker.wait_idle(max(0.0, deadline - time.monotonic())) and done
-        return done
-
+    # ------------------------------------------------------------------ scripting (wait: KitView's)
     def snapshot_parts(self) -> list[Any]:
         """The question, the answer on screen with its thinking and counts, the tally and the curve."""
         parts: list[Any] = [
-            f"<p>{self.header.value}</p>",
+            paragraph(self.header.value, escaped=True),
             self.note.value if self.note.layout.display != "none" else "",
-            f"<p>{escape_text(self.status)}</p>",
+            paragraph(self.status),
             self.counts.value,
             self.thinking_pane.value,
             self.answer_pane.value,

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
-from ..figures.escape import escape_text
+from ..figures.fragments import heading, italic
 from .budget_tuner import BudgetTuner
 from .expert_switchboard import ExpertSwitchboard
 from .i18n import text
@@ -37,6 +38,7 @@ class Dashboard(KitView):
     """The dashboard returned by :func:`lab`; its parts are ``compare``, ``tuner``, ``routing`` and ``experts``."""
 
     VIEW_NAME = "lab()"
+    prompt = traitlets.Unicode("", help="the question every part answers (the prompt box); setting it asks it")
 
     def __init__(
         self,
@@ -64,7 +66,7 @@ class Dashboard(KitView):
         self.ask_button = widgets.Button(
             description=text("ask", lang), button_style="primary", icon="play", layout=widgets.Layout(width="auto")
         )
-        self.answer_key, _ = split_expected(expected)
+        self.answer_key, first_expected = split_expected(expected)
         first = Expectation.of(prompt, model, expected, lang)
         self.examples = widgets.Dropdown(
             options=example_options(lang, first.key), value="", layout=widgets.Layout(width="auto", max_width="40%")
@@ -94,7 +96,7 @@ class Dashboard(KitView):
             **common,
         )
         self.routing: RoutingHeatmap | None = None
-        self.routing_box = widgets.VBox([widgets.HTML(f"<i>{text('routing_wait', lang)}</i>")])
+        self.routing_box = widgets.VBox([widgets.HTML(italic(text("routing_wait", lang)))])
         # thinking on: the bundled model gets the tour's questions right, so switching experts off can break it
         self.experts = ExpertSwitchboard(
             model, tokenizer, prompt, thinking=True, max_new_tokens=max_new_tokens or 96, autorun=True, **common
@@ -115,7 +117,7 @@ class Dashboard(KitView):
         )
         super().__init__(
             [
-                widgets.HTML("<h3 style='margin:4px 0'>qnext-lab</h3>"),
+                widgets.HTML(heading("qnext-lab", style="margin:4px 0")),
                 widgets.HBox(controls, layout=widgets.Layout(width="100%", flex_flow="row wrap")),
                 self.note,
                 self.tabs,
@@ -124,8 +126,11 @@ class Dashboard(KitView):
             loose=[self.examples],  # not a child for models other than the bundled one
             **kwargs,
         )
+        self._asked: tuple[str, Any] = (prompt, first_expected)  # a prompt and the right answer it came with
+        self.prompt = prompt
         self.ask_button.on_click(lambda _: self.ask(self.prompt_box.value))
-        self.prompt_box.observe(lambda change: self.ask(change["new"]), names=["value"])
+        self.prompt_box.observe(lambda change: setattr(self, "prompt", change["new"]), names=["value"])
+        self.observe(self._on_prompt, names=["prompt"])
         self.examples.observe(self._on_example, names=["value"])
         self.compare.observe(self._on_compare_done, names=["runs"])
         self.compare.run(prompt)
@@ -136,7 +141,22 @@ class Dashboard(KitView):
             self.examples.value = ""
 
     def ask(self, prompt: str, expected: Any = None) -> None:
-        """Ask every part the new question (runs in the background); ``expected``: its right answer, if known."""
+        """Ask every part the question (runs in the background; the prompt box shows it); ``expected``: its right
+        answer, if known. Setting ``prompt`` asks it too."""
+        self._asked = (prompt, expected)
+        if prompt == self.prompt:
+            self._ask(prompt)
+        else:
+            self.prompt = prompt  # -> _on_prompt
+
+    def _on_prompt(self, change: dict) -> None:
+        if self.prompt_box.value != change["new"]:
+            self.prompt_box.value = change["new"]  # its observer sets the same prompt: no second ask
+        self._ask(change["new"])
+
+    def _ask(self, prompt: str) -> None:
+        asked, expected = self._asked
+        expected = expected if asked == prompt else None
         try:
             if not prompt.strip():
                 raise ValueError("type a question in the prompt box first")
@@ -155,7 +175,7 @@ class Dashboard(KitView):
         if self.routing is None:
             self.routing = RoutingHeatmap(
                 gen.trace,
-                title=text("routing_of", self.language, label=self.compare.sides[0].label),
+                title=text("routing_of", self.language, label=self.compare.labels[0]),
                 language=self.language,
             )
             self.routing_box.children = [self.routing]
@@ -163,21 +183,9 @@ class Dashboard(KitView):
         else:
             self.routing.set_trace(gen.trace)
 
-    def wait(self, timeout: float = 300.0) -> bool:
-        """Block until every part has finished its current work (for scripts and tests)."""
-        return self.compare.wait(timeout) and self.tuner.wait(timeout) and self.experts.worker.wait_idle(timeout)
-
-    def close(self) -> None:
-        """Close every part (their workers stop; a running generation is cancelled), then the dashboard."""
-        for name in ("compare", "tuner", "experts", "routing"):  # the routing view may not be shown yet
-            part = getattr(self, name, None)
-            if part is not None:
-                part.close()
-        super().close()
-
     def snapshot_parts(self) -> list[Any]:
         """Each part's own snapshot, under the question and what the model is known to know about it."""
-        parts: list[Any] = [f"<h3>{escape_text(self.prompt_box.value)}</h3>", self.note.value]
+        parts: list[Any] = [heading(self.prompt), self.note.value]
         for part in (self.compare, self.tuner, self.routing, self.experts):
             if part is not None:
                 parts += part.snapshot_parts()
@@ -187,27 +195,7 @@ class Dashboard(KitView):
         return "qnext-lab"
 
 
-def lab(
-    model: Any,
-    tokenizer: Any,
-    prompt: str = DEFAULT_PROMPT,
-    *,
-    problems: Sequence[Any] | None = None,
-    budget: int = 32,
-    max_budget: int = 128,
-    max_new_tokens: int | None = None,
-    expected: Any = None,
-    language: str | None = None,
-) -> Dashboard:
-    """The qnext-lab dashboard for ``model`` (see :class:`Dashboard`)."""
-    return Dashboard(
-        model,
-        tokenizer,
-        prompt,
-        problems=problems,
-        budget=budget,
-        max_budget=max_budget,
-        max_new_tokens=max_new_tokens,
-        expected=expected,
-        language=language,
-    )
+def lab(model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, **options: Any) -> Dashboard:
+    """The qnext-lab dashboard for ``model``: ``Dashboard(model, tokenizer, prompt, **options)``, whose keywords
+    (``problems``, ``budget``, ``max_budget``, ``max_new_tokens``, ``expected``, ``language``) it takes."""
+    return Dashboard(model, tokenizer, prompt, **options)

@@ -21,10 +21,10 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..figures.answers import answer_box_html, answers_row_html
 from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference, expert_use_figure
-from ..figures.escape import escape_text, text_html
-from ..figures.theme import ANSWER_TINT, PANE
+from ..figures.fragments import italic, paragraph, small
 from ..thinking.generation import generate
 from ..thinking.result import Generation
 from ..trace.interventions import intervene
@@ -54,7 +54,6 @@ class ExpertSwitchboard(KitView):
     thinking = traitlets.Bool(False, help="enable_thinking passed to the chat template")
     max_new_tokens = traitlets.Int(48)
     expected = traitlets.Any(None, allow_none=True, help="the right answer to `prompt`, for the marks (None: unknown)")
-    error = traitlets.Unicode("", help="the last error message ('' when the last run succeeded)")
 
     def __init__(
         self,
@@ -113,7 +112,7 @@ class ExpertSwitchboard(KitView):
         self.reset_button = widgets.Button(description=text("reset_experts", lang), icon="undo")
         self.answers = widgets.HTML()
         self.moved: PlotPane | None = None  # created with the first result
-        self.moved_box = widgets.VBox([widgets.HTML(f"<i>{text('press_run', lang)}</i>")])
+        self.moved_box = widgets.VBox([widgets.HTML(italic(text("press_run", lang)))])
         super().__init__(
             [
                 widgets.HBox(
@@ -129,7 +128,7 @@ class ExpertSwitchboard(KitView):
                             [
                                 self.top_k_box,
                                 self.thinking_box,
-                                widgets.HTML(f"<small>{text('top_k_own', lang)}</small>"),
+                                widgets.HTML(small(text("top_k_own", lang))),
                             ]
                         ),
                     ],
@@ -217,17 +216,16 @@ class ExpertSwitchboard(KitView):
             max_new_tokens=self.max_new_tokens,
             expected=self.expected if self._expected_for == self.prompt else None,
         )
-        self.error = ""
-        self.errors.clear_output()
+        self.clear_error()
         if not settings["prompt"].strip():
             self.status = text("type_prompt", self.language)
             return self.worker.ticket
         self.status = text("generating", self.language)
         ticket = self.worker.submit(
-            lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self._show_error
+            lambda cancel: self._work(settings, cancel), on_result=self._show, on_error=self.fail
         )
         if wait:
-            self.worker.wait_idle()
+            self.wait()
         return ticket
 
     def _generate(self, s: dict) -> Generation:
@@ -266,15 +264,17 @@ class ExpertSwitchboard(KitView):
         check = Expectation.of(
             result["settings"]["prompt"], self.model, result["settings"]["expected"], lang, self.answer_key
         )
-        panes = []
-        for key, label in (("plain", text("as_trained", lang)), ("changed", text("with_changes", lang))):
-            answer = result[key].answer
-            panes.append(
-                f"<div style='{PANE}flex:1 1 0;min-width:0;background:{ANSWER_TINT}'><b>{escape_text(label)}"
-                f"</b> {check.verdict_html(answer)}<br><span class='qnext-answer'>{text_html(answer)}</span>"
-                "</div>"
-            )
-        self.answers.value = f"<div style='display:flex;gap:8px'>{''.join(panes)}</div>"
+        self.answers.value = answers_row_html(
+            [
+                answer_box_html(
+                    result[key].answer,
+                    label,
+                    verdict=check.verdict_html(result[key].answer),
+                    style="flex:1 1 0;min-width:0;",
+                )
+                for key, label in (("plain", text("as_trained", lang)), ("changed", text("with_changes", lang)))
+            ]
+        )
         if len(result["plain_trace"]) and len(result["changed_trace"]):
             asked = result["settings"]
             if asked["ablate"] or asked["force"] or asked["top_k"]:
@@ -291,21 +291,12 @@ class ExpertSwitchboard(KitView):
                     title=text("use_title", lang),
                     words=figure_labels(COMPARE_LABELS, lang),
                 )
-            if self.moved is None:
-                self.moved = self.new_plot(figure)
-                self.moved_box.children = [self.moved]
-            else:
-                self.moved.show(figure)
+            self.moved = self.show_figure(self.moved_box, self.moved, figure)
         self.status = f"{text('done', lang)}: {verdict}"
-
-    def _show_error(self, exc: BaseException) -> None:
-        self.error = f"{type(exc).__name__}: {exc}"
-        self.status = text("error", self.language)
-        self.errors.append_stderr(self.error + "\n")
 
     def snapshot_parts(self) -> list[Any]:
         """The question, the status, both answers with their marks and the expert-use figure."""
-        parts: list[Any] = [f"<p>{escape_text(self.prompt)} — {escape_text(self.status)}</p>", self.answers.value]
+        parts: list[Any] = [paragraph(f"{self.prompt} — {self.status}"), self.answers.value]
         if self.moved is not None:
             parts.append(self.moved.figure)
         return parts

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..figures.escape import escape_text
-from ..figures.theme import MUTED, PANE
+from ..figures.fragments import static_copy_html
 
 
 def widget_bundle(bundle: Any, name: str, body_html: str) -> Any:
@@ -25,9 +24,5 @@ def widget_bundle(bundle: Any, name: str, body_html: str) -> Any:
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     if not isinstance(data, dict):
         return bundle
-    note = (
-        f'<div style="color:{MUTED};font-style:italic">qnext-lab {escape_text(name)}: a static copy of the live '
-        "view as it was displayed. Run the notebook to use the live view.</div>"
-    )
-    data = {**data, "text/html": f'<div class="qnext-static" style="{PANE}">{note}{body_html}</div>'}
+    data = {**data, "text/html": static_copy_html(name, body_html)}
     return (data, bundle[1]) if isinstance(bundle, tuple) else data

@@ -150,7 +150,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "machine": "machine",
         "on_gpu": "on GPU %",
         "policy": "policy",
-        "does_not_fit": "Does not fit:",
+        "fig_does_not_fit": "Does not fit:",
         "hit_rate_note": "the trace's {policy} hit rate with {slots} of its {experts} experts resident{capped}",
         "capped": ", capped at what fits",
         # figures.offload
@@ -327,7 +327,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "option_policy_static": "固定",
         "option_policy_belady": "Belady",
         "option_machine_H100 80 GB (all on GPU)": "H100 80 GB（すべて GPU 上）",
-        "does_not_fit": "収まりません:",
+        "fig_does_not_fit": "収まりません:",
         "hit_rate_note": "トレースの {policy} ヒット率、{experts} 個のうち {slots} 個のエキスパートを常駐{capped}",
         "capped": "、収まる数まで",
         "fig_hit_rate_title": "層ごとのヒット率（スロット {slots} 個）",

@@ -8,7 +8,8 @@ names the bundled model); any other model's answers are "not checked". Judging i
 ``thinking.verdict.is_right``. With a key that knows what the model was trained on, the note before
 answering says so: the expected answer of a trained question; a warning for a near miss (a known kind of
 question at a size training never used: its answer is marked, but means little); a warning listing what
-the model knows for anything else. Knows nothing about generation or figures beyond the pane styles.
+the model knows for anything else. Knows nothing about generation; the badge and the note are
+built by ``figures.answers``.
 
     check = Expectation.of(prompt, model)         # or Expectation.of(prompt, model, expected="834")
     check.verdict_html("834")                     # the ✓ right badge
@@ -20,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..figures.escape import escape_text
-from ..figures.theme import PANE, RIGHT_BG, UNKNOWN_BG, WARNING_TINT, WRONG_BG, badge
+from ..figures.answers import prompt_note_html, verdict_badge
 from ..thinking.verdict import AnswerKey, Expected, fixed_answer
 from .i18n import text
 
@@ -91,15 +91,12 @@ class Expectation:
         return self.found.is_right(answer)
 
     def verdict_html(self, answer: str) -> str:
-        """A badge: ✓ right, ✗ wrong (with the expected answer), or "not checked"."""
+        """A badge: ✓ right, ✗ wrong (with the expected answer), or "not checked" (``figures.answers``)."""
         right = self.is_right(answer)
         if right is None:
-            return badge(escape_text(text("unchecked", self.language)), UNKNOWN_BG, "qnext-verdict qnext-unchecked")
-        if right:
-            return badge(escape_text(text("right", self.language)), RIGHT_BG, "qnext-verdict qnext-right")
-        return badge(
-            escape_text(text("wrong", self.language, expected=self.expected)), WRONG_BG, "qnext-verdict qnext-wrong"
-        )
+            return verdict_badge(None, text("unchecked", self.language))
+        words = text("right", self.language) if right else text("wrong", self.language, expected=self.expected)
+        return verdict_badge(right, words)
 
     def _family_name(self, family: str | None) -> str:
         try:
@@ -123,10 +120,7 @@ class Expectation:
             message = text(
                 "expected_note", lang, model=model, family=self._family_name(found.family), expected=found.answer
             )
-            return (
-                f'<div class="qnext-prompt-note qnext-known" style="color:var(--jp-content-font-color2, #5f5f5f)">'
-                f"{escape_text(message)}</div>"
-            )
+            return prompt_note_html(message, "known")
         if found.trained is None or self.key is None:
             return ""
         if found.family is not None:  # a near miss: a kind of question it knows, at a size it never saw
@@ -138,7 +132,7 @@ class Expectation:
                 detail=self._detail(),
                 expected=found.answer,
             )
-            css = "qnext-prompt-note qnext-near"
+            kind = "near"
         else:
             families = text("list_sep", lang).join(
                 text("family_with_example", lang, family=self._family_name(f), example=self.key.examples.get(f, ""))
@@ -147,11 +141,8 @@ class Expectation:
                 for f in self.key.families
             )
             message = text("ood", lang, model=model, families=families)
-            css = "qnext-prompt-note qnext-ood"
-        return (
-            f'<div class="{css}" style="{PANE}background:{WARNING_TINT};'
-            f'font-family:var(--jp-ui-font-family, sans-serif)">⚠ {escape_text(message)}</div>'
-        )
+            kind = "ood"
+        return prompt_note_html(message, kind)
 
     @property
     def warns(self) -> bool:

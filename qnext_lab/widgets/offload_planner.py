@@ -26,9 +26,9 @@ import traitlets
 from ..analysis.cache_replay import POLICIES, cache_misses, expert_cache
 from ..analysis.cost import model_cost
 from ..analysis.offload_speed import MACHINES
-from ..figures.escape import escape_text
+from ..checks import as_int
 from ..figures.offload import LABELS as OFFLOAD_LABELS
-from ..figures.offload import hit_rate_figure, miss_heatmap, speed_html
+from ..figures.offload import hit_rate_figure, miss_heatmap, no_fit_html, speed_html
 from ..figures.routing import DEFAULT_WIDTH_PX
 from ..figures.routing import LABELS as ROUTING_LABELS
 from .i18n import figure_labels, option_label, options, text
@@ -47,6 +47,8 @@ class OffloadPlanner(KitView):
     share = traitlets.Int(50, help="percent of each layer's experts kept on the GPU (cache slots)")
     policy = traitlets.Unicode("lru", help="cache policy: lru, lfu, static or belady")
     layer = traitlets.Int(0, help="decoder layer shown in the heatmap (a value of trace.layer_indices)")
+    context = traitlets.Int(4096, help="context length (tokens) the speed is predicted at")
+    batch = traitlets.Int(1, help="sequences decoded together")
 
     def __init__(
         self,
@@ -68,7 +70,8 @@ class OffloadPlanner(KitView):
             import transformers
 
             config = transformers.Qwen3NextConfig()  # Qwen3-Next-80B-A3B's published shape
-        self.trace, self.config, self.context, self.batch = trace, config, context, batch
+        self.trace, self.config = trace, config
+        self.context, self.batch = context, batch
         expert_cache(trace, 0)  # checks the trace (TypeError/ValueError) before any control exists
         self.config_experts = model_cost(config, offload=dict(machine="H100 80 GB (all on GPU)")).offload.num_experts
         # controls start at the requested state: widgets.link copies each control's value into the trait
@@ -122,7 +125,7 @@ class OffloadPlanner(KitView):
             (self.layer_dropdown, "layer"),
         ]:
             widgets.link((control, "value"), (self, name))
-        self.observe(self._on_change, names=["format", "machine", "share", "policy", "layer"])
+        self.observe(self._on_change, names=["format", "machine", "share", "policy", "layer", "context", "batch"])
         self._render()
 
     # ------------------------------------------------------------------ state -> numbers
@@ -137,6 +140,10 @@ class OffloadPlanner(KitView):
         if not 0 <= int(proposal["value"]) <= 100:
             raise traitlets.TraitError(f"share is a percent in [0, 100], got {proposal['value']}")
         return int(proposal["value"])
+
+    @traitlets.validate("context", "batch")
+    def _valid_positive(self, proposal: dict) -> int:
+        return as_int(proposal["value"], proposal["trait"].name, low=1)
 
     @traitlets.validate("policy")
     def _valid_policy(self, proposal: dict) -> str:
@@ -164,7 +171,7 @@ class OffloadPlanner(KitView):
         try:
             cost = self.prediction()
         except ValueError as error:  # the config's non-expert part does not fit this machine
-            return f"<b>{escape_text(text('does_not_fit', self.language))}</b> {escape_text(str(error))}"
+            return no_fit_html(str(error), words=self._words())
         full = cost.slots >= round(self.share / 100 * self.config_experts)
         note = text(
             "hit_rate_note",

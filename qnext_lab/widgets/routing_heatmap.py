@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import traitlets
 
 from ..figures.escape import escape_text
+from ..figures.fragments import title_line
 from ..figures.routing import (
     DEFAULT_WIDTH_PX,
     DEFAULT_WINDOW,
@@ -49,6 +50,7 @@ class RoutingHeatmap(KitView):
     mode = traitlets.Unicode("experts", help="'experts' (tokens x experts) or 'layers' (tokens x layers)")
     window_start = traitlets.Int(0, help="first token row shown")
     window_size = traitlets.Int(DEFAULT_WINDOW, help="token rows shown at once (long traces are paged)")
+    title = traitlets.Unicode("Routing", help="the view's title (header, figure titles, exported page)")
 
     def __init__(
         self,
@@ -163,6 +165,7 @@ class RoutingHeatmap(KitView):
         self.window_slider.observe(lambda change: setattr(self, "window_start", change["new"]), names=["value"])
         widgets.link((self.size_dropdown, "value"), (self, "window_size"))
         self.observe(self._on_change, names=["layer", "mode", "window_start", "window_size"])
+        self.observe(self._on_title, names=["title"])
         self._render(full=True, figures=False)
 
     @property
@@ -202,7 +205,7 @@ class RoutingHeatmap(KitView):
         summary = text(
             "routing_summary", self.language, tokens=a.num_tokens, layers=a.num_layers, k=a.top_k, experts=a.num_experts
         )
-        return f"<b>{escape_text(self.title)}</b> — {escape_text(summary)}"
+        return title_line(self.title, summary)
 
     @property
     def _labels(self) -> dict[str, str]:
@@ -239,6 +242,10 @@ class RoutingHeatmap(KitView):
         if proposal["value"] not in ("experts", "layers"):
             raise traitlets.TraitError(f"mode must be 'experts' or 'layers', got {proposal['value']!r}")
         return proposal["value"]
+
+    def _on_title(self, change: dict) -> None:
+        self.header.value = self._header_html()
+        self._render(full=False)
 
     def _on_change(self, change: dict) -> None:
         if self._muted:

@@ -24,11 +24,12 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..checks import as_int
+from ..figures.answers import answer_html, stream_html
 from ..figures.compare import LABELS as COMPARE_LABELS
 from ..figures.compare import expert_use_difference
-from ..figures.escape import escape_text, text_html
+from ..figures.fragments import bold, filled, heading, italic, paragraph, side_pane
 from ..figures.numbers import rate_text, seconds_text
-from ..figures.theme import ANSWER_TINT, FORCED, MUTED, PANE, THINKING_TINT
 from .i18n import figure_labels, finish_label, text
 from .knowledge import Expectation, example_options, split_expected
 from .page import let_shrink
@@ -38,8 +39,6 @@ from .view import KitView
 from .worker import LatestWorker
 
 _STREAM_EVERY_S = 0.08  # redraw a streaming pane at most this often
-_THINKING_PANE = f"{PANE}background:{THINKING_TINT};max-height:220px;overflow:auto;"
-_ANSWER_PANE = f"{PANE}background:{ANSWER_TINT};margin-top:4px;"
 _FILL = dict(flex="1 1 0%", min_width="0")  # a flex child that may shrink below its content's width
 
 
@@ -60,58 +59,20 @@ class _Side:
     box: widgets.VBox | None = None
 
 
-def _trimmed(segments: list[tuple[str, bool, str]], phase: str) -> list[tuple[bool, str]]:
-    """The ``(forced, text)`` pieces of one phase, without the blank lines at its two ends."""
-    parts = [(forced, body) for ph, forced, body in segments if ph == phase]
-    while parts and not parts[0][1].strip():
-        parts.pop(0)
-    while parts and not parts[-1][1].strip():
-        parts.pop()
-    if parts:
-        parts[0] = (parts[0][0], parts[0][1].lstrip("\n"))
-        parts[-1] = (parts[-1][0], parts[-1][1].rstrip("\n"))
-    return parts
-
-
-def stream_html(segments: list[tuple[str, bool, str]], thinking_label: str = "thinking") -> str:
-    """Escaped HTML of the thinking in streamed ``(phase, forced, text)`` segments (forced text orange)."""
-    out = []
-    for forced, body in _trimmed(segments, "thinking"):
-        if forced:
-            out.append(f'<span class="qnext-forced" style="color:{FORCED};font-weight:bold">{text_html(body)}</span>')
-        else:
-            out.append(f'<span class="qnext-thinking" style="color:{MUTED};font-style:italic">{text_html(body)}</span>')
-    if not out:
-        return ""
-    return (
-        f'<div class="qnext-thinking-pane" style="{_THINKING_PANE}"><b>{escape_text(thinking_label)}</b><br>'
-        f"{''.join(out)}</div>"
-    )
-
-
-def answer_html(segments: list[tuple[str, bool, str]], label: str, verdict: str = "") -> str:
-    """The labelled answer box (escaped), with its verdict badge once the answer is complete."""
-    body = "".join(text_html(body) for _, body in _trimmed(segments, "answer")) or "…"
-    return (
-        f'<div class="qnext-answer-box" style="{_ANSWER_PANE}"><b>{escape_text(label)}</b> '
-        f'<span class="qnext-answer">{body}</span> {verdict}</div>'
-    )
-
-
 def generation_stats_html(gen: Any, language: str | None = None) -> str:
     """One line of counts and times for a finished generation: thinking and answer tokens as the budget counts
     them, every generated token over the model's own time (not the time spent waiting for the model), and
     when the first token came (a slow first token is the prompt's prefill or a cold start)."""
-    return text(  # numbers and escaped labels
-        "generation_stats",
-        language,
-        thinking=f"<b>{gen.thinking_tokens}</b>",
-        answer=f"<b>{gen.answer_tokens}</b>",
+    return filled(
+        text("generation_stats", language),
+        bold=("thinking", "answer"),
+        thinking=gen.thinking_tokens,
+        answer=gen.answer_tokens,
         total=gen.total_tokens,
         time=seconds_text(gen.seconds),
         rate=rate_text(gen.total_tokens, gen.seconds, text("per_second", language)),
         first=seconds_text(gen.ttft_s),
-        finish=escape_text(finish_label(gen.finish_reason, language)),
+        finish=finish_label(gen.finish_reason, language),
     )
 
 
@@ -121,6 +82,10 @@ class ThinkCompare(KitView):
     VIEW_NAME = "ThinkCompare"
     prompt = traitlets.Unicode("")
     runs = traitlets.Int(0, help="how many runs have been shown (observe it to react to new results)")
+    budget = traitlets.Int(None, allow_none=True, help="thinking budget of the thinking side(s) (None: no limit)")
+    max_new_tokens = traitlets.Int(None, allow_none=True, help="most new tokens per side (None: the default)")
+    expected = traitlets.Any(None, allow_none=True, help="the right answer to `prompt`, for the marks (None: unknown)")
+    labels = traitlets.Tuple(traitlets.Unicode(), traitlets.Unicode(), read_only=True, help="the two panes' names")
 
     def __init__(
         self,
@@ -149,6 +114,7 @@ class ThinkCompare(KitView):
             if two_models
             else (text("thinking", self.language), text("non_thinking", self.language))
         )
+        self.set_trait("labels", tuple(names))
         self.sides = [
             _Side(names[0], model, tokenizer, modes[0]),
             _Side(names[1], model_b if two_models else model, tokenizer_b or tokenizer, modes[1]),
@@ -184,7 +150,7 @@ class ThinkCompare(KitView):
         panes, rows = [], []
         for side in self.sides:
             side.box = widgets.VBox(
-                [widgets.HTML(f"<b>{escape_text(side.label)}</b>"), side.stats, side.text, side.answer],
+                [widgets.HTML(bold(side.label)), side.stats, side.text, side.answer],
                 layout=widgets.Layout(**_FILL),
             )
             panes.append(side.box)
@@ -215,6 +181,14 @@ class ThinkCompare(KitView):
         self.prompt = prompt
         if autorun:
             self.run(prompt)
+
+    @traitlets.validate("budget")
+    def _valid_budget(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "budget", low=0)
+
+    @traitlets.validate("max_new_tokens")
+    def _valid_max_new(self, proposal: dict) -> int | None:
+        return None if proposal["value"] is None else as_int(proposal["value"], "max_new_tokens", low=1)
 
     def _on_example(self, change: dict) -> None:
         if change["new"]:
@@ -249,7 +223,7 @@ class ThinkCompare(KitView):
         for side in self.sides:
             side.answer.value = ""
         return self.worker.submit(
-            lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results, on_error=self._show_error
+            lambda cancel: self._work(prompt, ticket, cancel), on_result=self._show_results, on_error=self.fail
         )
 
     def _work(self, prompt: str, ticket: int, cancel: threading.Event) -> list[Any]:
@@ -291,9 +265,8 @@ class ThinkCompare(KitView):
                     last_draw = now
                     side.text.value = stream_html(segments, text("thinking", self.language))
                     side.answer.value = answer_html(segments, answer_label)
-                    side.stats.value = text(
-                        "stream_stats",
-                        self.language,
+                    side.stats.value = filled(
+                        text("stream_stats", self.language),
                         thinking=piece.thinking_tokens,
                         answer=piece.answer_tokens,
                         time=seconds_text(now - started),
@@ -326,11 +299,11 @@ class ThinkCompare(KitView):
                 side.heatmap.set_trace(gen.trace)
         traces = [gen.trace for gen in results]
         if all(t is not None for t in traces):
-            title = widgets.HTML(f"<b>{escape_text(text('difference', self.language))}</b>")
+            title = widgets.HTML(bold(text("difference", self.language)))
             try:
                 figure = expert_use_difference(
                     *traces,
-                    labels=(self.sides[0].label, self.sides[1].label),
+                    labels=self.labels,
                     words=figure_labels(COMPARE_LABELS, self.language),
                 )
                 if self.difference is None:
@@ -339,31 +312,20 @@ class ThinkCompare(KitView):
                     self.difference.show(figure)
                 self.difference_box.children = [title, self.difference]
             except ValueError as exc:  # two models of different shapes: say so instead of a figure
-                self.difference_box.children = [title, widgets.HTML(f"<i>{escape_text(str(exc))}</i>")]
+                self.difference_box.children = [title, widgets.HTML(italic(str(exc)))]
             self.difference_box.layout.display = None
         self.status = text("done", self.language)
         self.runs += 1
 
-    def _show_error(self, exc: BaseException) -> None:
-        self.status = text("error", self.language)
-        self.show_error(exc)
-
     # ------------------------------------------------------------------ scripting
-    def wait(self, timeout: float = 300.0) -> bool:
-        """Block until both generations are shown. True if they finished in time."""
-        return self.worker.wait_idle(timeout)
-
     def snapshot_parts(self) -> list[Any]:
         """What is on screen, as figures and escaped HTML fragments (for ``to_html`` and saved notebooks)."""
         note = self.note.value if self.note.layout.display != "none" else ""
-        parts: list[Any] = [f"<h3>{escape_text(self.prompt)}</h3>", note]
+        parts: list[Any] = [heading(self.prompt), note]
         if not self.runs:
-            parts.append(f"<p><i>{escape_text(self.status)}</i></p>")
+            parts.append(paragraph(self.status, italic=True))
         for side in self.sides:
-            parts.append(
-                f'<div class="qnext-pane"><h3>{escape_text(side.label)}</h3>{side.stats.value}'
-                f"{side.text.value}{side.answer.value}</div>"
-            )
+            parts.append(side_pane(side.label, side.stats.value, side.text.value, side.answer.value))
         for side in self.sides:
             if side.heatmap is not None:
                 parts.append(side.heatmap.heatmap.figure)

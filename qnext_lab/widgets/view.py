@@ -1,14 +1,18 @@
 """KitView: the one base of the kit's views (RoutingHeatmap, ThinkCompare, BudgetTuner, ExpertSwitchboard,
 AgentView, Dashboard).
 
-What every view shares lives here once: its ``PageWatch`` (the page's theme and the pane's width, passed on to
-the view's own ``PlotPane`` figures; a nested view looks after its own), a line shown only where the view is
-drawn from a notebook's saved widget state with no kernel (``saved_view``), the ``status`` trait shown in
-``status_label``, the error pane (``errors``, tracebacks shown in the view, never swallowed), its CSS classes
-(``qnext-view`` plus the view's own), one ``close()`` (stops every ``LatestWorker`` the view holds, then closes
-every widget below it, also controls that are not children in every layout), the static copy saved next to the
-live widget (``_repr_mimebundle_``) and ``to_html``, both built from the view's ``snapshot_parts()``. Knows
-nothing about models or figures.
+What every view shares lives here once: its ``PageWatch`` (the page's theme and the pane's width, passed on to the
+view's own ``PlotPane`` figures; a nested view looks after its own), a line shown only where the view is drawn from
+a notebook's saved widget state with no kernel (``saved_view``), the ``status`` trait shown in ``status_label``,
+the read-only ``language`` trait (the labels' language, fixed when the view is built), the error pane (``errors``,
+tracebacks shown in the view, never swallowed; the ``error`` trait names the last one), ``show_figure`` (a figure
+pane made in its box with the first figure, then replaced), ``fail`` and ``wait`` (every worker of the view and of
+the views in it), its CSS classes (``qnext-view`` plus the view's own),
+one ``close()`` (stops every ``LatestWorker`` the view holds, then closes every widget below it, also controls that
+are not children in every layout), the static copy saved next to the live widget (``_repr_mimebundle_``) and
+``to_html``, both built from the view's ``snapshot_parts()``. Knows nothing about models or figures. A view's
+user-visible state is in traitlets (validated by traitlets' types and ``qnext_lab.checks``), so it can be read, set
+and observed from code.
 
     class MyView(KitView):
         VIEW_NAME = "MyView"
@@ -33,10 +37,11 @@ import traitlets
 
 from ..figures.escape import escape_text
 from ..figures.export import write_html
+from ..figures.fragments import italic
 from .closing import close_tree
 from .fallback import widget_bundle
 from .front_end import prepare_front_end
-from .i18n import check_language, text
+from .i18n import LANGUAGES, check_language, text
 from .page import PageWatch, let_shrink
 from .plot_pane import PlotPane
 from .worker import LatestWorker
@@ -48,11 +53,14 @@ class KitView(widgets.VBox):
     _qnext_closable = True  # close_tree closes a nested view through its own close()
     VIEW_NAME = "view"
     status = traitlets.Unicode("", help="what the view is doing, shown in status_label")
+    error = traitlets.Unicode("", help="the last error, 'Type: message' ('' since the last clear_error())")
+    # set once by _begin: every label is drawn in it when the view is built
+    language = traitlets.Enum(LANGUAGES, default_value="en", read_only=True, help="the language of the labels")
 
     def _begin(self, language: str | None = None) -> None:
         """First call of a view's ``__init__``: the parts every view has, before its own are built."""
         prepare_front_end()  # Colab: its custom widget manager, for PageWatch (front_end.py)
-        self.language = check_language(language)
+        self.set_trait("language", check_language(language))  # ValueError naming the languages
         self.page = PageWatch()
         self.errors = widgets.Output()
         # HTML, not Label: a Label never wraps and clips a long status ("answered in 0.47" without its "s")
@@ -70,7 +78,7 @@ class KitView(widgets.VBox):
     ) -> None:
         """``children`` between the page watch and the error pane; ``loose``: widgets of the view that are not
         children in every layout (closed with it)."""
-        saved_note = widgets.HTML(f"<i>{escape_text(text('saved_view', self.language))}</i>")
+        saved_note = widgets.HTML(italic(text("saved_view", self.language)))
         saved_note.add_class("qnext-saved-note")  # shown only where the view is drawn from saved state (page.py)
         saved_note.layout.display = "none"
         super().__init__(children=[self.page, saved_note, *children, self.errors], **kwargs)
@@ -111,23 +119,48 @@ class KitView(widgets.VBox):
 
     # ------------------------------------------------------------------ errors
     def show_error(self, exc: BaseException) -> None:
-        """Show ``exc`` with its traceback in the view's error pane."""
+        """Show ``exc`` with its traceback in the view's error pane; ``error`` names it."""
+        self.error = f"{type(exc).__name__}: {exc}"
         self.errors.append_stderr("".join(traceback.format_exception(exc)))
 
-    # ------------------------------------------------------------------ waiting
-    def wait(self, timeout: float = 300.0) -> bool:
-        """Block until every background worker of the view is idle, including work one worker hands to another
-        (for scripts, tests, and a notebook saved with its views' final state). True if that happened in time."""
-        deadline = time.monotonic() + timeout
-        while True:
-            workers = [value for value in vars(self).values() if isinstance(value, LatestWorker)]
-            if all(worker.wait_idle(0) for worker in workers):
-                return True
-            for worker in workers:
-                if not worker.wait_idle(max(0.0, deadline - time.monotonic())):
-                    return False
+    def fail(self, exc: BaseException) -> None:
+        """A run of the view ended in ``exc``: the status says so and the error pane shows it."""
+        self.status = text("error", self.language)
+        self.show_error(exc)
 
-    # ------------------------------------------------------------------ closing
+    def clear_error(self) -> None:
+        """Empty the error pane and ``error`` (a new run starts)."""
+        self.error = ""
+        self.errors.clear_output()
+
+    # ------------------------------------------------------------------ figures in boxes
+    def show_figure(self, box: widgets.Box, plot: PlotPane | None, figure: go.Figure) -> PlotPane:
+        """``figure`` shown in ``plot``, or, the first time (``plot`` None), in a new ``PlotPane`` put in ``box``;
+        returns the pane (keep it for the next call)."""
+        if plot is None:
+            plot = self.new_plot(figure)
+            box.children = [plot]
+        else:
+            plot.show(figure)
+        return plot
+
+    # ------------------------------------------------------------------ waiting and closing
+    def wait(self, timeout: float = 300.0) -> bool:
+        """Block until the view's workers, then those of the views nested in it, are idle (for scripts and tests).
+        True if all of them finished within ``timeout`` seconds."""
+        deadline, done = time.monotonic() + timeout, True
+        views, stack = [self], list(self.children)
+        while stack:
+            widget = stack.pop(0)
+            if isinstance(widget, KitView):
+                views.append(widget)
+            stack.extend(getattr(widget, "children", ()) or ())
+        for view in views:
+            for value in list(vars(view).values()):  # in the order they were made: an answer before its curve
+                if isinstance(value, LatestWorker):
+                    done = value.wait_idle(max(0.0, deadline - time.monotonic())) and done
+        return done
+
     def close(self) -> None:
         """Stop the view's workers (a running generation is cancelled), then close every part of it."""
         for value in list(vars(self).values()):  # ipywidgets also closes half-built views (a refused argument)

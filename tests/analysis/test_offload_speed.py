@@ -113,3 +113,27 @@ def test_the_real_offload_moves_what_the_model_counts():
     with ql.offload(model, 4) as off, torch.no_grad():
         model(ids)
     assert set(off.expert_bytes.values()) == {expert_bytes(model.config, "F32")}
+
+
+def test_a_calibrated_overhead_reproduces_the_measured_speed():
+    machine = Machine.from_datasheet(
+        "test box",
+        gpu_memory=96 * 2**30,
+        gpu_bandwidth=1000e9,
+        ram=256 * 2**30,
+        ram_bandwidth=100e9,
+        link_bandwidth=32e9,
+        measured=dict(disk_bandwidth=3e9),  # as is, not scaled
+    )
+    assert machine.gpu_bandwidth == 800e9 and machine.disk_bandwidth == 3e9
+    with pytest.raises(ValueError, match="both"):
+        Machine.from_datasheet("x", gpu_bandwidth=1.0, measured=dict(gpu_bandwidth=1.0))
+    roofline = model_cost(QWEN3_NEXT, context=4096, offload=dict(format="Q4_0", machine=machine)).offload
+    assert roofline.moe_layers == 48
+    overhead = roofline.overhead_to_match(20.0)
+    assert overhead > 0
+    calibrated = model_cost(
+        QWEN3_NEXT, context=4096, offload=dict(format="Q4_0", machine=machine, overhead_per_layer=overhead)
+    ).offload
+    assert calibrated.tokens_per_s == pytest.approx(20.0)
+    assert calibrated.overhead_to_match(20.0) == pytest.approx(overhead)

@@ -207,3 +207,15 @@ def test_probs_refused_for_unknown_router_and_non_moe_models():
         qnext_lab.capture(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError):
         qnext_lab.capture(model, probs="yes")
+
+
+def test_a_forward_given_embeddings_is_recorded_like_one_given_ids():
+    """inputs_embeds has no token ids: routing, sequences and positions as with input_ids, token ids 0."""
+    model = make_model("qwen3_moe")
+    with torch.no_grad(), qnext_lab.capture(model) as by_ids:
+        model(input_ids=IDS, attention_mask=MASK)
+    with torch.no_grad(), qnext_lab.capture(model) as by_embeds:
+        model(inputs_embeds=model.get_input_embeddings()(IDS), attention_mask=MASK)
+    assert torch.equal(by_embeds.topk_ids, by_ids.topk_ids)
+    assert torch.equal(by_embeds.seq_index, by_ids.seq_index) and torch.equal(by_embeds.position, by_ids.position)
+    assert by_embeds.token_ids.tolist() == [0] * len(by_ids)

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import ipywidgets as widgets
 
+from qnext_lab.figures.answers import answer_html, stream_html
 from qnext_lab.widgets.budget_tuner import BudgetTuner
 from qnext_lab.widgets.plot_pane import PlotPane
 from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
-from qnext_lab.widgets.think_compare import ThinkCompare, answer_html, stream_html
+from qnext_lab.widgets.think_compare import ThinkCompare
 
 XSS = "<img src=x onerror=alert(1)>"  # a token that must always show as text
 
