@@ -315,7 +315,7 @@ def _move_offload_slider(page) -> None:
 # Failures of issue 21 that are still open (fit at 1024 px, titles under plotly's toolbar) and an upstream restore
 # race when a saved notebook is reopened while a kernel starts (jupyterlab/jupyterlab#15361, tagged "restore race"
 # only when the saved state holds every model and the page's widget manager holds them a few seconds later: its
-# renderers that ran between its two restores never retry, docs/front_ends.md; it came up in 3 of 4 runs): checked
+# renderers that ran between its two restores never retry, docs/front_ends.md; it came up in 4 of 5 runs): checked
 # and listed on every run (tests/browser/artifacts/open_issues_<notebook>.txt), reported as an expected failure
 # instead of failing the suite. Painting, marks, cell errors, console errors of the live page, English left in a
 # Japanese notebook, a saved state that lacks a model its outputs show, and a reopened view still at work or
