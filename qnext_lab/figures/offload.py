@@ -146,7 +146,8 @@ def miss_heatmap(
             hoverinfo="skip",
         )
     )
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    if not fig.layout.showlegend:  # the heatmap has its own legend row when it marks zero-computation picks
+        fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     return fig
 
 

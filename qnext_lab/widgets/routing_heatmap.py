@@ -205,7 +205,12 @@ class RoutingHeatmap(KitView):
         summary = text(
             "routing_summary", self.language, tokens=a.num_tokens, layers=a.num_layers, k=a.top_k, experts=a.num_experts
         )
-        return title_line(self.title, summary)
+        notes = []
+        if a.hash_layers:
+            notes.append(text("routing_hash_note", self.language, layers=", ".join(map(str, a.hash_layers))))
+        if a.zero_experts:
+            notes.append(text("routing_zero_note", self.language, first=a.first_zero, last=a.num_experts - 1))
+        return title_line(self.title, summary, notes)
 
     @property
     def _labels(self) -> dict[str, str]:
