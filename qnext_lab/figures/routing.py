@@ -185,6 +185,7 @@ LABELS: dict[str, str] = {
     "top1_expert": "top-1 expert",
     "share_slots": "share of routed slots",
     "uniform": "uniform 1/{experts}",
+    "heatmap_title": "Routing weights — layer {layer} (top-{k} of {experts})",
     "hash_routed": "hash-routed layer: experts picked by token id (a fixed table), not by a router",
     "hash_tick": "{layer} · hash",
     "zero_pick": "zero-computation expert (identity, no compute)",
@@ -455,7 +456,9 @@ def expert_heatmap(
                 showlegend=True,
             )
         )
-    heading = dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]} (top-{k} of {num_experts})")
+    heading = dict(
+        text=title or words["heatmap_title"].format(layer=arrays.layer_indices[pos], k=k, experts=num_experts)
+    )
     if hashed:
         heading["subtitle"] = dict(text=words["hash_routed"], font=dict(size=11))
     subtitle_px = 18 if hashed else 0
