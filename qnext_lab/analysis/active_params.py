@@ -11,8 +11,9 @@ actually reached (what a batch has to read from memory). Knows nothing about fig
     active_parameters(model, trace)
 
 A dense model (no experts module) has every parameter active. Zero-computation experts (LongCat-Flash) hold no
-weights: with a trace, active counts the experts with weights each token really chose (so it varies per
-token); from a config, each of the k slots lands on a real expert with probability routed / (routed + zero).
+weights: with a trace, active counts the distinct experts with weights each token really chose (so it varies per
+token, and an expert a hash-routed layer names twice for a token counts once: DeepSeek-V4); from a config, each of
+the k slots lands on a real expert with probability routed / (routed + zero).
 Embedding tables other than the input embedding (Qwen3.8-Flash-Next's n-gram tables) are their own component,
 ``embedding tables (host)``: all their rows are stored, a few rows are read per token. ``cost.model_cost`` builds FLOPs, bytes and
 memory on these counts.
@@ -26,6 +27,7 @@ from torch import nn
 
 from ..families.config_fields import check_config
 from ..families.config_fields import top_k as config_top_k
+from ..families.layouts import qsa_off, with_qsa_placeholder
 from ..trace.moe_layers import find_moe_layers
 from ..trace.routing_trace import RoutingTrace
 from ._common import check_trace
@@ -34,7 +36,13 @@ from ._common import check_trace
 def _build_on_meta(config: object) -> nn.Module:
     import transformers
 
-    check_config(config)  # impossible sizes, top-k above the experts, 10^5 layers: a ValueError before building
+    text = check_config(config)  # impossible sizes, top-k above the experts, 10^5 layers: a ValueError before building
+    if qsa_off(text):  # Qwen3.8-Flash-Next with QSA unset: built with a placeholder indexer, which is then dropped
+        model = _build_on_meta(with_qsa_placeholder(config))
+        for module in model.modules():
+            if isinstance(getattr(module, "indexer", None), nn.Module):
+                module.indexer = None
+        return model
     with torch.device("meta"):
         try:
             try:
@@ -122,8 +130,11 @@ def active_parameters(model_or_config: nn.Module | object, trace: RoutingTrace |
             k = trace.top_k
             chosen = ids[ids < real]
             touched = int(torch.unique(chosen).numel()) * per_expert if chosen.numel() else 0
-            if layer.zero_experts and ids.shape[0]:
-                real_per_token = chosen.numel() / ids.shape[0]
+            if ids.shape[0]:  # distinct experts with weights per token: a hash table may name one expert twice
+                ranked = ids.sort(dim=-1).values  # (N, k)
+                first = torch.ones_like(ranked, dtype=torch.bool)  # (N, k): not a repeat of the rank before
+                first[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+                real_per_token = float((first & (ranked < real)).sum()) / ids.shape[0]
         if k is None:
             raise ValueError("the config has no num_experts_per_tok; pass a trace to know k")
         if real_per_token is None:  # from the config: zero-computation experts drawn as often as any other

@@ -63,6 +63,7 @@ def config_shape(config: object, name: str | None = None) -> ConfigShape:
     """``config``'s :class:`ConfigShape` (``name``: default the config's ``model_type``). ValueError for a config
     transformers could not build (``check_config``), before any model is built."""
     text = check_config(config)
+    layout = stack_layout(text)  # before building: a layout it cannot read says which fields to set
     hidden, vocab = int(text.hidden_size), int(text.vocab_size)
     params = active_parameters(config).set_index("component")
     experts = int(params.loc["routed experts", "total"])
@@ -72,7 +73,7 @@ def config_shape(config: object, name: str | None = None) -> ConfigShape:
         name=name or getattr(text, "model_type", type(text).__name__),
         vocab=vocab,
         hidden=hidden,
-        layout=stack_layout(text),
+        layout=layout,
         params_total=int(params.loc["total", "total"]) - host,
         params_embedding=int(params.loc["embedding", "total"]),
         params_head=vocab * hidden,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..checks import is_int
 from .config_fields import check_config, num_layers
 
-__all__ = ["LayerKind", "StackLayout", "stack_layout"]
+__all__ = ["LayerKind", "StackLayout", "qsa_off", "stack_layout", "with_qsa_placeholder"]
 
 _TYPE_KINDS = {
     "full_attention": "full",
@@ -162,6 +162,35 @@ def _indexer(text: object) -> tuple[int, int]:
     return 2 * heads * dim, kv * dim if heads else 0
 
 
+_QSA_FIELDS = ("indexer_n_heads", "indexer_kv_heads", "indexer_head_dim", "indexer_budget", "indexer_compress_ratio")
+
+
+def qsa_off(text: object) -> bool:
+    """A Qwen3.8-Flash-Next (``qwen4_exp``) config that sets none of the QSA indexer fields.
+
+    Its config class documents them as optional, with "Setting this enables QSA on full-attention layers", and
+    validates the QSA values only when one is set; its ``layer_types`` still say ``indexed_attention`` (the
+    default builds them so, and a checkpoint's ``full_attention`` entries are renamed to it). Unset, there is no
+    budget to select with: the cost model takes those layers as full attention, the most they can read (the
+    modeling code always builds an indexer, so transformers cannot build such a model; a checkpoint's config
+    sets the fields, and then the layers are costed as QSA)."""
+    return all(hasattr(text, f) and getattr(text, f) is None for f in _QSA_FIELDS)
+
+
+def with_qsa_placeholder(config: object) -> object:
+    """A copy of a ``qsa_off`` config that transformers can build on the meta device: the smallest valid QSA
+    sizes, so that its modeling code (which always builds an indexer) runs; whoever counts the parameters drops
+    the ``indexer`` modules again (``analysis.active_params``: QSA off has no indexer)."""
+    import copy
+
+    config = copy.deepcopy(config)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    rotary = int(text.head_dim * (text.rope_parameters or {}).get("partial_rotary_factor", 1.0))
+    for name, value in zip(_QSA_FIELDS, (1, 1, max(1, rotary), 1, 1)):
+        setattr(text, name, value)
+    return config
+
+
 def stack_layout(config: object) -> StackLayout:
     """The ``StackLayout`` of a transformers config (checked first with ``check_config``)."""
     text = check_config(config)
@@ -187,13 +216,15 @@ def stack_layout(config: object) -> StackLayout:
             if not chunk:
                 raise ValueError(f"{type(text).__name__} has chunked-attention layers but no attention_chunk_size")
             layers.append(LayerKind(kind, window=chunk))
+        elif kind == "indexed" and qsa_off(text):
+            layers.append(LayerKind("full"))  # QSA not enabled: these layers attend to every past token
         elif kind == "indexed":
             if select is None:
                 raise ValueError(
                     f"{type(text).__name__} has indexed-attention layers but no indexer budget (index_topk / "
-                    "indexer_budget is None, as in transformers' default Qwen4ExpTextConfig, which transformers "
-                    "cannot build either): use the checkpoint's config, or set indexer_n_heads, indexer_kv_heads, "
-                    "indexer_head_dim, indexer_budget and indexer_compress_ratio"
+                    "indexer_budget is None): use the checkpoint's config, or set the indexer's sizes (DSA: "
+                    "index_topk, index_n_heads, index_head_dim; QSA: indexer_n_heads, indexer_kv_heads, "
+                    "indexer_head_dim, indexer_budget and indexer_compress_ratio)"
                 )
             compress = _int(text, "indexer_compress_ratio", default=1)
             layers.append(LayerKind(kind, selected=select, compress=compress))

@@ -69,6 +69,7 @@ LABELS = {
     "accuracy": "accuracy",
     "budget": "budget",
     "mean_tokens": "mean thinking tokens",
+    "marker": MARKER_NAME,
 }
 
 
@@ -127,7 +128,8 @@ def budget_curve(
             x=[],
             y=[],
             mode="lines",
-            name=MARKER_NAME,
+            name=words["marker"],
+            meta=MARKER_NAME,  # how mark_budget finds it, whatever its shown name
             line=dict(color=_MARKER_COLOR, width=2, dash="dot"),
             hoverinfo="name",
             showlegend=False,
@@ -143,7 +145,7 @@ def budget_curve(
             ticktext=[t[1] for t in ticks],
         ),
         yaxis=dict(title=words["accuracy"], tickformat=".0%", range=[-0.02, 1.05]),
-        meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
+        meta={"zero_x": zero_x, "unlimited_x": unlimited_x, "budget_word": words["budget"]},
         # the legend above the plot, under the title: never on the x axis title, never under the toolbar
         legend=dict(orientation="h", yref="paper", y=1.02, yanchor="bottom", x=0, xanchor="left"),
         margin=dict(l=60, r=20, t=80, b=50),
@@ -156,7 +158,7 @@ def budget_curve(
 
 def mark_budget(fig: go.Figure, budget: int | None) -> None:
     """Move the current-budget marker of a ``budget_curve`` figure (in place; None hides it)."""
-    markers = [t for t in fig.data if t.name == MARKER_NAME]
+    markers = [t for t in fig.data if MARKER_NAME in (t.meta, t.name)]
     if not markers:
         raise ValueError("this figure was not made by budget_curve (it has no current-budget marker)")
     if budget is not None:
@@ -166,4 +168,4 @@ def mark_budget(fig: go.Figure, budget: int | None) -> None:
         markers[0].update(x=[], y=[], showlegend=False)
         return
     x = budget_x(budget, meta.get("zero_x", 0.5), meta.get("unlimited_x", 1.0))
-    markers[0].update(x=[x, x], y=[0, 1], showlegend=True, name=MARKER_NAME, hovertext=f"budget {budget}")
+    markers[0].update(x=[x, x], y=[0, 1], showlegend=True, hovertext=f"{meta.get('budget_word', 'budget')} {budget}")

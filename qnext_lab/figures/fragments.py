@@ -45,9 +45,11 @@ def paragraph(text: str, *, italic: bool = False, escaped: bool = False) -> str:
     return f"<p><i>{inner}</i></p>" if italic else f"<p>{inner}</p>"
 
 
-def title_line(title: str, detail: str) -> str:
-    """A view's header: the bold title, a dash and what it shows (``<b>title</b> — detail``)."""
-    return f"<b>{escape_text(title)}</b> — {escape_text(detail)}"
+def title_line(title: str, detail: str, notes: Iterable[str] = ()) -> str:
+    """A view's header: the bold title, a dash and what it shows (``<b>title</b> — detail``), then each of
+    ``notes`` on a line of its own in italics (what the reader must know to read the view right)."""
+    more = "".join(f"<br>{italic(note)}" for note in notes)
+    return f"<b>{escape_text(title)}</b> — {escape_text(detail)}{more}"
 
 
 def filled(template: str, *, bold: Iterable[str] = (), **values: object) -> str:

@@ -52,6 +52,13 @@ class TraceArrays:
     layer_indices: list[int]  # (L,)
     num_experts: int
     top_k: int
+    hash_layers: tuple[int, ...] = ()  # decoder layers routed by a token-id table (an expert may be named twice)
+    zero_experts: int = 0  # the last zero_experts ids are zero-computation (identity) experts
+
+    @property
+    def first_zero(self) -> int:
+        """The first zero-computation expert id (``num_experts`` when there are none)."""
+        return self.num_experts - self.zero_experts
 
     @property
     def num_tokens(self) -> int:
@@ -93,6 +100,8 @@ def trace_arrays(trace: Any) -> TraceArrays:
         layer_indices=[int(i) for i in trace.layer_indices],
         num_experts=int(trace.num_experts),
         top_k=int(ids.shape[2]),
+        hash_layers=tuple(int(i) for i in getattr(trace, "hash_layers", None) or ()),
+        zero_experts=int(getattr(trace, "zero_experts", 0) or 0),
     )
 
 
@@ -177,6 +186,12 @@ LABELS: dict[str, str] = {
     "top1_expert": "top-1 expert",
     "share_slots": "share of routed slots",
     "uniform": "uniform 1/{experts}",
+    "heatmap_title": "Routing weights — layer {layer} (top-{k} of {experts})",
+    "hash_routed": "hash-routed layer: experts picked by token id (a fixed table), not by a router",
+    "hash_tick": "{layer} · hash",
+    "zero_pick": "zero-computation expert (identity, no compute)",
+    "zero_rows": "zero-computation",
+    "zero_note": "experts {first}–{last} are zero-computation: the token passes through unchanged",
     **{f"phase_{name}": name for name in PHASES},
 }
 
@@ -307,6 +322,12 @@ def expert_heatmap(
     Hover shows the token text (escaped), its position and phase, the expert, the weight and the rank
     (0 = the router's first choice). Token text labels the x axis, thinned to what ``width_px`` (the width
     the figure will be drawn at) can hold; a band above the plot marks prompt, thinking and answer.
+
+    Routing that is not a router's choice is shown as such: a hash-routed layer (``trace.hash_layers``,
+    DeepSeek-V4's early layers) gets a subtitle saying its experts come from a token-id table, and an expert
+    the table names twice for one token is one cell with the summed weight and both ranks in its hover; picks of
+    zero-computation experts (``trace.zero_experts``, LongCat-Flash) are grey squares of their own legend entry
+    over a shaded band of those expert rows, not weight-coloured cells.
     """
     arrays = trace_arrays(trace)
     pos = layer_position(arrays, layer)
@@ -314,19 +335,41 @@ def expert_heatmap(
     ids = arrays.ids[pos, start:stop]  # (W, k)
     weights = arrays.weights[pos, start:stop]  # (W, k)
     width, k = ids.shape
-    num_experts = arrays.num_experts
+    num_experts, first_zero = arrays.num_experts, arrays.first_zero
+    hashed = arrays.layer_indices[pos] in arrays.hash_layers
+    words = with_words(LABELS, words)
 
     # Column format (one point per chosen cell; unchosen cells are gaps): W*k points instead of E*W cells, and
     # 1-D numeric arrays travel to a live FigureWidget as binary buffers, not JSON.
-    cols = np.repeat(np.arange(start, stop, dtype=np.int32), k)  # (W*k,)
-    experts = ids.reshape(-1).astype(np.int32)  # (W*k,)
-    z = weights.reshape(-1).astype(np.float32)  # (W*k,)
     token_part = _token_hover(arrays, np.arange(start, stop))
-    hover = [
-        f"{token_part[col]}<br>expert {int(ids[col, rank])} · rank {rank}<br>weight {weights[col, rank]:.3f}"
-        for col in range(width)
-        for rank in range(k)
-    ]
+    heat: dict[str, list] = {"x": [], "y": [], "z": [], "text": []}
+    zero: dict[str, list] = {"x": [], "y": [], "text": []}
+    for col in range(width):
+        ranks: dict[int, list[int]] = {}  # expert -> its ranks (two only where a hash table repeats an expert)
+        for rank in range(k):
+            ranks.setdefault(int(ids[col, rank]), []).append(rank)
+        for e, rs in ranks.items():
+            w = float(weights[col, rs].sum())
+            where = (
+                f"rank {rs[0]}" if len(rs) == 1 else f"ranks {', '.join(map(str, rs))} (named {len(rs)}× by the table)"
+            )
+            how = " · hash-routed" if hashed else ""
+            if e >= first_zero:
+                zero["x"].append(start + col)
+                zero["y"].append(e)
+                zero["text"].append(
+                    f"{token_part[col]}<br>expert {e} · {where}{how}<br>zero-computation: the token passes through "
+                    f"unchanged<br>weight {w:.3f}"
+                )
+            else:
+                heat["x"].append(start + col)
+                heat["y"].append(e)
+                heat["z"].append(w)
+                heat["text"].append(f"{token_part[col]}<br>expert {e} · {where}{how}<br>weight {w:.3f}")
+    cols = np.asarray(heat["x"], dtype=np.int32)  # (P,)
+    experts = np.asarray(heat["y"], dtype=np.int32)  # (P,)
+    z = np.asarray(heat["z"], dtype=np.float32)  # (P,)
+    hover = heat["text"]
     missing = np.setdiff1d(np.arange(num_experts, dtype=np.int32), experts)  # keep a row for every expert
     if missing.size:
         cols = np.concatenate([cols, np.full(missing.size, start, dtype=np.int32)])
@@ -334,9 +377,8 @@ def expert_heatmap(
         z = np.concatenate([z, np.full(missing.size, np.nan, dtype=np.float32)])
         hover += [""] * missing.size
 
-    words = with_words(LABELS, words)
     shapes, annotations = _phase_marks(arrays, start, stop, width_px, words)
-    return _figure(
+    data: list = [
         go.Heatmap(
             z=z,
             x=cols,
@@ -346,9 +388,65 @@ def expert_heatmap(
             hoverongaps=False,
             coloraxis="coloraxis",  # its colour scale comes with the template: the page's light or dark one
             name="routing weight",
-        ),
+        )
+    ]
+    layout_extra: dict = {}
+    if arrays.zero_experts:
+        shapes.append(
+            dict(
+                type="rect",
+                xref="paper",
+                yref="y",
+                x0=0,
+                x1=1,
+                y0=first_zero - 0.5,
+                y1=num_experts - 0.5,
+                fillcolor="rgba(140,140,140,0.15)",
+                line=dict(width=0),
+                layer="below",
+                name="zero-computation-experts",
+            )
+        )
+        size = float(np.clip(0.7 * _px_per_token(width_px, stop - start), 4, 10))
+        data.append(
+            go.Scatter(
+                x=np.asarray(zero["x"], dtype=np.int32),
+                y=np.asarray(zero["y"], dtype=np.int32),
+                text=np.asarray(zero["text"], dtype=str),
+                hovertemplate="%{text}<extra></extra>",
+                mode="markers",
+                marker=dict(symbol="square", size=size, color="#8c8c8c", line=dict(width=1, color="#4d4d4d")),
+                name=f"{words['zero_pick']} ({len(zero['x'])})",
+                showlegend=True,
+            )
+        )
+    heading = dict(
+        text=title or words["heatmap_title"].format(layer=arrays.layer_indices[pos], k=k, experts=num_experts)
+    )
+    if hashed:
+        heading["subtitle"] = dict(text=words["hash_routed"], font=dict(size=11))
+    subtitle_px = 18 if hashed else 0
+    legend_px = 24 if arrays.zero_experts else 0  # one legend row under the title (as layer_map's)
+    height = max(340, min(900, 14 * num_experts + 200)) + subtitle_px + legend_px
+    if legend_px:
+        layout_extra = dict(
+            showlegend=True,
+            legend=dict(
+                orientation="h",
+                yref="container",
+                y=1 - (34 + subtitle_px) / height,
+                yanchor="top",
+                x=0,
+                xanchor="left",
+                font=dict(size=11),
+                itemclick=False,
+                itemdoubleclick=False,
+            ),
+        )
+    return _figure(
+        data,
         dict(
-            title=dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]} (top-{k} of {num_experts})"),
+            title=heading,
             xaxis=_token_axis(arrays, start, stop, width_px, words),
             yaxis=dict(
                 title=dict(text=words["expert"]), range=[num_experts - 0.5, -0.5], autorange=False, type="linear"
@@ -356,8 +454,9 @@ def expert_heatmap(
             coloraxis=dict(cmin=0.0, cmax=1.0, colorbar=dict(title=dict(text=words["weight"]))),
             shapes=shapes,
             annotations=annotations,
-            height=max(340, min(900, 14 * num_experts + 200)),
-            margin=dict(t=_top_margin(arrays), l=60, r=20, b=60),
+            height=height,
+            margin=dict(t=_top_margin(arrays) + subtitle_px + legend_px, l=60, r=20, b=60),
+            **layout_extra,
         ),
     )
 
@@ -388,7 +487,10 @@ def layer_map(
     token_part = _token_hover(arrays, np.arange(start, stop))
     hover = [
         [
-            f"{token_part[c]}<br>layer {arrays.layer_indices[layer]}<br>top-1 expert {int(top1[layer, c])}"
+            f"{token_part[c]}<br>layer {arrays.layer_indices[layer]}"
+            f"{' (hash-routed)' if arrays.layer_indices[layer] in arrays.hash_layers else ''}"
+            f"<br>top-1 expert {int(top1[layer, c])}"
+            f"{' (zero-computation)' if int(top1[layer, c]) >= arrays.first_zero else ''}"
             f" · weight {top1_weight[layer, c]:.3f}"
             for c in range(width)
         ]
@@ -408,21 +510,26 @@ def layer_map(
             showlegend=True,
             hoverinfo="skip",
             marker=dict(symbol="square", size=12, color=colors[e]),
-            legendgroup="experts",
         )
         for e in present
     ]
+    zero_note = ""  # legend names stay numbers (its rows are budgeted for them): a subtitle says which are zero
+    if arrays.zero_experts:
+        zero_note = words["zero_note"].format(first=arrays.first_zero, last=arrays.num_experts - 1)
     per_row = max(1, (width_px - 120) // 46)
     legend_rows = -(-len(present) // per_row)
     plot_px = 26 * num_layers + 40
-    top = 40 + 22 * legend_rows + _top_margin(arrays) - 40
+    top = 40 + 22 * legend_rows + _top_margin(arrays) - 40 + (18 if zero_note else 0)  # the subtitle's row
     height = plot_px + top + 90
     return _figure(
         [
             go.Heatmap(
                 z=top1,
                 x=np.arange(start, stop),
-                y=[f"L{i}" for i in arrays.layer_indices],
+                y=[
+                    words["hash_tick"].format(layer=f"L{i}") if i in arrays.hash_layers else f"L{i}"
+                    for i in arrays.layer_indices
+                ],
                 text=np.asarray(hover, dtype=str),
                 hovertemplate="%{text}<extra></extra>",
                 hoverongaps=True,
@@ -436,14 +543,19 @@ def layer_map(
         ],
         dict(
             title=dict(
-                text=title or "Top-1 expert per token and layer", yref="container", y=1, yanchor="top", pad=dict(t=8)
+                text=title or "Top-1 expert per token and layer",
+                yref="container",
+                y=1,
+                yanchor="top",
+                pad=dict(t=8),
+                subtitle=dict(text=zero_note, font=dict(size=11)) if zero_note else None,
             ),
             xaxis=_token_axis(arrays, start, stop, width_px, words),
             yaxis=dict(title=dict(text=words["layer"]), autorange="reversed", type="category"),
             legend=dict(
                 orientation="h",
                 yref="container",
-                y=1 - 34 / height,
+                y=1 - (34 + (18 if zero_note else 0)) / height,
                 yanchor="top",
                 x=0,
                 xanchor="left",
@@ -509,6 +621,24 @@ def expert_load_bars(
             )
         )
     uniform = 1.0 / num_experts
+    zero_band = []
+    if arrays.zero_experts:  # the zero-computation experts' bars count picks that cost no compute
+        zero_band.append(
+            dict(
+                type="rect",
+                xref="x",
+                yref="paper",
+                x0=arrays.first_zero - 0.5,
+                x1=num_experts - 0.5,
+                y0=0,
+                y1=1,
+                fillcolor="rgba(140,140,140,0.15)",
+                line=dict(width=0),
+                layer="below",
+                name="zero-computation-experts",
+                label=dict(text=words["zero_rows"], textposition="top center", font=dict(size=10)),
+            )
+        )
     return _figure(
         bars,
         dict(
@@ -527,7 +657,8 @@ def expert_load_bars(
                     y1=uniform,
                     line=dict(color="#8a8a8a", dash="dash", width=1),
                     name="uniform",
-                )
+                ),
+                *zero_band,
             ],
             annotations=[
                 dict(
@@ -582,7 +713,8 @@ def routing_text_html(
         e = int(ids[col])
         background = colors[e]
         shown = escape_text(arrays.raw_tokens[n]).replace(" ", "&nbsp;").replace("\n", "↵<br>")
-        title = escape_text(f"position {int(arrays.position[n])} · expert {e} · weight {float(weights[col]):.3f}")
+        zero = " (zero-computation)" if e >= arrays.first_zero else ""
+        title = escape_text(f"position {int(arrays.position[n])} · expert {e}{zero} · weight {float(weights[col]):.3f}")
         parts.append(
             f'<span class="qnext-token" data-expert="{e}" title="{title}" style="background:{background};'
             f'color:{text_color_on(background)};padding:1px 0;border-radius:2px">{shown or "∅"}</span>'

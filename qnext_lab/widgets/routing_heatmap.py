@@ -205,7 +205,12 @@ class RoutingHeatmap(KitView):
         summary = text(
             "routing_summary", self.language, tokens=a.num_tokens, layers=a.num_layers, k=a.top_k, experts=a.num_experts
         )
-        return title_line(self.title, summary)
+        notes = []
+        if a.hash_layers:
+            notes.append(text("routing_hash_note", self.language, layers=", ".join(map(str, a.hash_layers))))
+        if a.zero_experts:
+            notes.append(text("routing_zero_note", self.language, first=a.first_zero, last=a.num_experts - 1))
+        return title_line(self.title, summary, notes)
 
     @property
     def _labels(self) -> dict[str, str]:
@@ -293,7 +298,9 @@ class RoutingHeatmap(KitView):
     def _render(self, full: bool = True, figures: bool = True) -> None:
         try:
             self.layer_slider.disabled = self.mode == "layers"  # every layer is on screen: the slider does nothing
-            self.layer_label.value = "" if self.mode == "layers" else f"decoder layer {self.layer}"
+            self.layer_label.value = (
+                "" if self.mode == "layers" else text("decoder_layer_n", self.language, layer=self.layer)
+            )
             start, stop = self.window
             self.window_slider.max = max(0, self._arrays.num_tokens - (stop - start))
             if self.window_slider.value != start:

@@ -95,6 +95,7 @@ FLAGSHIPS = [
     "jamba",
     "exaone_moe",
     "mimo_v2_flash",
+    "qwen4_exp",
 ]
 
 
@@ -109,12 +110,32 @@ def test_flagship_defaults_answer(model_type):
     assert kinds <= {"full", "sliding", "chunked", "indexed", "compressed", "state", "none"}
 
 
-def test_incomplete_transformers_defaults_say_what_to_set():
-    # transformers itself cannot build these two from their defaults (no QSA fields; no layer_types)
-    with pytest.raises(ValueError, match="indexer_budget"):
-        model_cost(transformers.AutoConfig.for_model("qwen4_exp"))
+def test_lfm2_moe_default_config_says_what_to_set():
+    # Lfm2MoeConfig's default leaves layer_types None: which layers are convolutions is not in the config at all
     with pytest.raises(ValueError, match="layer_types"):
         model_cost(transformers.AutoConfig.for_model("lfm2_moe"))
+
+
+def test_qwen4_exp_without_qsa_sizes_is_costed_as_full_attention():
+    """The default Qwen4ExpConfig sets no QSA sizes, which its config class documents as QSA off: its
+    indexed-attention layers are costed as full attention, with no indexer parameters; set the sizes and the same
+    layers are costed as QSA, with the indexer's parameters counted on top."""
+    default = transformers.AutoConfig.for_model("qwen4_exp")
+    text = default.get_text_config()
+    indexed = text.layer_types.count("indexed_attention")
+    short, long = model_cost(default, context=32768), model_cost(default, context=262144)
+    assert (short.full_attention_layers, short.sparse_attention_layers) == (indexed, 0)
+    assert short.linear_attention_layers == text.num_hidden_layers - indexed and short.residual_streams == 4
+    assert 0 < short.params_active < short.params_total
+    assert long.kv_cache_memory == 8 * short.kv_cache_memory  # every past token kept and read
+
+    qsa = dict(indexer_n_heads=4, indexer_kv_heads=1, indexer_head_dim=256, indexer_budget=2048)
+    config = transformers.AutoConfig.for_model("qwen4_exp", text_config=dict(**qsa, indexer_compress_ratio=4))
+    on = model_cost(config, context=262144)
+    assert (on.full_attention_layers, on.sparse_attention_layers) == (0, indexed)
+    one_indexer = text.hidden_size * (4 + 1) * 256 + 2 * 256  # index_qk_proj (no bias) + its q and k RMSNorms
+    assert on.params_total - long.params_total == indexed * one_indexer
+    assert on.decode_flops < long.decode_flops  # 2048 selected keys instead of 262144
 
 
 def test_layer_kinds_cost_what_they_read():
@@ -178,6 +199,13 @@ def test_hash_routed_layers_may_repeat_an_expert():
             num_experts=trace.num_experts,
             top_k=trace.top_k,
         )
+    # active parameters per token count distinct experts: the hash layers' doubled expert 3 is one expert's weights
+    params = ql.active_parameters(model, trace).set_index("component").loc["routed experts"]
+    per_expert = params.total / (trace.num_layers * trace.num_experts)  # every layer has the same experts
+    distinct = len(hashed) * 1 + len(learned) * trace.top_k
+    assert params.active == pytest.approx(distinct * per_expert, abs=1)
+    config_k = ql.active_parameters(model).set_index("component").loc["routed experts", "active"]
+    assert config_k == pytest.approx(trace.num_layers * trace.top_k * per_expert, abs=1)  # from the config: k each
 
 
 def test_hash_layers_and_zero_experts_survive_save_and_views(tmp_path):
