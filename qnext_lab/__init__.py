@@ -88,6 +88,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Dashboard": "qnext_lab.widgets.dashboard:Dashboard",
         "PlotPane": "qnext_lab.widgets.plot_pane:PlotPane",
         "set_language": "qnext_lab.widgets.i18n:set_language",
+        "figure_words": "qnext_lab.widgets.i18n:figure_words",
         # bundled model
         "tiny_path": "qnext_lab.runtime.bundled:tiny_path",
         # subpackages (each exports lazily the same way)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from widget_state import busy_statuses, missing_widget_models
 
 import qnext_lab
 
@@ -39,6 +40,13 @@ EXPECTED = [
 JAPANESE = ["ja/01_tour", "ja/08_why_it_is_fast", "ja/11_run_it_at_home"]
 # notebooks that train read this and run a short smoke version (the skill does not appear in so few steps)
 QUICK = {"QNEXT_LAB_QUICK": "1"}
+# The test's own last cell: every view the notebook displayed finishes its background work (a teacher waits for the
+# answers before saving); nbclient records widget updates only while a cell runs.
+WAIT_FOR_VIEWS = """\
+for _view in list(Out.values()):
+    if callable(getattr(_view, "wait", None)):
+        assert _view.wait(600), f"{type(_view).__name__} did not finish its work"
+"""
 
 
 def _code(path: Path) -> list[str]:
@@ -67,11 +75,16 @@ def _shape(source: str) -> str:
 
 
 def test_the_japanese_notebook_08_is_notebook_08_with_translated_prose():
+    """Same code as notebook 08 but the language switch and translated strings (figure words, names, printed lines)."""
     english, japanese = (
         (ROOT / "notebooks" / "08_why_it_is_fast.ipynb"),
         (ROOT / "notebooks" / "ja" / "08_why_it_is_fast.ipynb"),
     )
-    assert _code(english) == _code(japanese)
+    code_en, code_ja = _code(english), _code(japanese)
+    assert len(code_en) == len(code_ja) and 'ql.set_language("ja")' in code_ja[0]
+    assert _shape(code_en[0]) == _shape(code_ja[0].replace('\nql.set_language("ja")', ""))
+    for en, ja in zip(code_en[1:], code_ja[1:]):
+        assert _shape(en) == _shape(ja), ja
     cells = [nbformat.read(p, as_version=4).cells for p in (english, japanese)]
     assert [c.cell_type for c in cells[0]] == [c.cell_type for c in cells[1]]
     for cell in cells[1]:
@@ -136,6 +149,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
         **SMALL_MODEL_THREADS,
         **QUICK,
     }
+    book.cells.append(nbformat.v4.new_code_cell(WAIT_FOR_VIEWS))  # a teacher waits for the views, then saves
     client = NotebookClient(
         book, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
@@ -143,6 +157,9 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     _assert_saved_figures_paint(book)
+    # reopened, every output finds its widget model in the saved state, and no saved view still says "working…"
+    assert not missing_widget_models(book), "outputs refer to widget models the saved widget state lacks"
+    assert not busy_statuses(book), f"saved views still at work: {busy_statuses(book)}"
 
 
 def _assert_saved_figures_paint(book) -> None:

@@ -24,10 +24,12 @@ Policies:
   Static, which streams instead, is bounded by Belady with one slot more (that slot can stage the stream).
 
 With ``slots`` >= the experts a layer uses, only compulsory misses (first uses) remain under every policy.
-The replay is a plain loop per request over Python ints (``OrderedDict`` for LRU, a heap for LFU and Belady;
-static is vectorised): a vectorised exact LRU through stack distances was measured ~5x slower at 10^6
-requests, see ``benchmarks/bench_expert_cache.py`` for the figures at Qwen3-Next scale. Knows RoutingTrace and
-ShardedTrace; knows nothing about models or figures.
+The replay is a loop over Python ints, which sets its speed (``benchmarks/bench_expert_cache.py``, figures in
+``docs/benchmarks.md``): LRU visits every request (an ``OrderedDict``; a vectorised stack-distance LRU measured
+slower, and a pointer reformulation that visits only the requests whose reuse gap exceeds ``slots`` no
+faster); LFU visits every request with list bookkeeping and touches its heap only on a miss; Belady visits only
+the requests whose reuse gap exceeds ``slots`` (no other request can miss or be evicted, see ``_belady``);
+static is vectorised. Knows RoutingTrace and ShardedTrace; knows nothing about models or figures.
 
     expert_cache(trace, slots=8, policy="lru")        # DataFrame: layer, requests, hits, misses, hit_rate
     cache_misses(trace, slots=8)                      # (L, N, k) bool: True where the request loaded an expert
@@ -92,79 +94,132 @@ def _layers(trace: RoutingTrace | ShardedTrace) -> Iterator[tuple[int, np.ndarra
         yield layer, np.concatenate(parts) if parts else np.zeros((0, 0), np.int32)
 
 
-def _next_use(seq: np.ndarray) -> np.ndarray:
-    """(R,) ids -> (R,) index of the next request of the same expert (R where there is none)."""
+def _links(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R,) ids -> ((R,) index of the previous request of the same expert or -1, (R,) of the next one or R)."""
+    r = seq.size
     order = np.argsort(seq, kind="stable")  # (R,) grouped by expert, time order inside a group
-    nxt = np.full(seq.size, seq.size, np.int64)
-    same = seq[order[1:]] == seq[order[:-1]]
-    nxt[order[:-1][same]] = order[1:][same]
-    return nxt
+    grouped = seq[order]
+    last = np.empty(r, bool)  # (R,) in sorted order: the last request of its expert
+    last[-1] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=last[:-1])
+    step = np.empty(r, np.int64)  # (R,) in sorted order: the neighbour in the same group
+    step[:-1] = order[1:]
+    step[last] = r
+    nxt = np.empty(r, np.int64)
+    nxt[order] = step
+    step[1:] = order[:-1]
+    step[0] = -1
+    step[1:][last[:-1]] = -1  # the first request of each expert
+    prev = np.empty(r, np.int64)
+    prev[order] = step
+    return prev, nxt
 
 
-def _lru(seq: list[int], slots: int, hit: bytearray) -> None:
+def _lru(seq: list[int], slots: int) -> list[int]:
+    """Misses (request indices) of an LRU cache: an OrderedDict, least recent first."""
     cache: OrderedDict[int, None] = OrderedDict()
     touch, evict = cache.move_to_end, cache.popitem
+    misses: list[int] = []
+    miss = misses.append
     for t, x in enumerate(seq):
         if x in cache:
-            hit[t] = 1
             touch(x)
-        else:
-            cache[x] = None
-            if len(cache) > slots:
-                evict(last=False)
-
-
-def _lfu(seq: list[int], slots: int, hit: bytearray) -> None:
-    count: dict[int, int] = {}
-    cache: dict[int, tuple[int, int]] = {}  # expert -> (requests so far, last use): its eviction key
-    # One heap entry per resident expert, keyed no higher than its true key (keys only grow while resident): the
-    # popped entry is the true minimum when it is current; a stale one goes back with its current key.
-    heap: list[tuple[int, int, int]] = []
-    for t, x in enumerate(seq):
-        c = count.get(x, 0) + 1
-        count[x] = c
-        if x in cache:
-            hit[t] = 1
-            cache[x] = (c, t)
             continue
-        if len(cache) >= slots:
-            while True:
-                c0, t0, e = heapq.heappop(heap)
-                key = cache[e]
-                if key == (c0, t0):
-                    del cache[e]
-                    break
-                heapq.heappush(heap, (*key, e))
-        cache[x] = (c, t)
-        heapq.heappush(heap, (c, t, x))
+        miss(t)
+        cache[x] = None
+        if len(cache) > slots:
+            evict(last=False)
+    return misses
 
 
-def _belady(seq: list[int], nxt: list[int], slots: int, hit: bytearray) -> None:
-    cache: dict[int, int] = {}  # expert -> its next use
-    heap: list[tuple[int, int]] = []  # (-next use, expert), stale entries skipped when popped
+def _lfu(seq: list[int], slots: int, num_experts: int) -> list[int]:
+    """Misses of an LFU cache: evict the fewest requests so far, then the least recent (module doc).
+
+    A resident expert's eviction key is (requests so far, last use) packed into one int, count * M + t; it
+    only grows while the expert stays resident, so the heap holds one entry per resident, keyed no higher
+    than its current key: a popped entry is the true minimum when current, a stale one goes back re-keyed.
+    """
+    m = len(seq) + 1
+    count = [0] * num_experts
+    key = [0] * num_experts  # (E,) current key of a resident expert, 0 when not resident
+    heap: list[int] = []
+    push, pop = heapq.heappush, heapq.heappop
+    misses: list[int] = []
+    filled = 0
     for t, x in enumerate(seq):
-        if x in cache:
-            hit[t] = 1
-        elif len(cache) >= slots:
+        c = count[x] + 1
+        count[x] = c
+        if key[x]:
+            key[x] = c * m + t
+            continue
+        misses.append(t)
+        if filled < slots:
+            filled += 1
+        else:
             while True:
-                n0, e = heapq.heappop(heap)
-                if cache.get(e) == -n0:
-                    del cache[e]
+                k = pop(heap)
+                e = seq[k % m]
+                if key[e] == k:
+                    key[e] = 0
                     break
-        cache[x] = nxt[t]
-        heapq.heappush(heap, (-nxt[t], x))
-        if len(heap) > 4 * slots + 64:
-            heap = [(-n0, e) for e, n0 in cache.items()]
-            heapq.heapify(heap)
+                push(heap, key[e])
+        key[x] = k = c * m + t
+        push(heap, k)
+    return misses
+
+
+def _belady(seq: np.ndarray, slots: int) -> list[int]:
+    """Misses of Belady's MIN: on a miss evict the resident expert whose next request is furthest away.
+
+    Only requests whose reuse gap exceeds ``slots`` can miss: the expert of request t stays resident until its
+    next request n = nxt[t] unless, at some miss in between, every other resident and the incoming expert are
+    requested before n (that is what makes it the furthest), i.e. unless (t, n) holds >= slots other requests.
+    So the loop visits only those requests (long gaps: possible misses, and the intervals that may be evicted),
+    and the heap holds only intervals with a long gap, keyed by their end n (packed n * M + t, max first). An
+    entry whose end has passed is stale (its expert was requested again); one whose end is ahead is resident,
+    since the only way out was through this very entry.
+    """
+    r = seq.size
+    prev, nxt = _links(seq)
+    t_all = np.arange(r)
+    may_miss = (prev < 0) | (t_all - prev > slots)  # (R,)
+    may_go = nxt - t_all > slots  # (R,) the interval to the next request may be evicted
+    events = np.flatnonzero(may_miss | may_go)
+    m = r + 1
+    evicted = bytearray(r)  # 1 where the interval starting at that request was evicted
+    heap: list[int] = []
+    push, pop = heapq.heappush, heapq.heappop
+    misses: list[int] = []
+    filled = 0
+    limit = 2 * slots + 64
+    for t, p, check, n in zip(events.tolist(), prev[events].tolist(), may_miss[events].tolist(), nxt[events].tolist()):
+        if check and (p < 0 or evicted[p]):
+            misses.append(t)
+            if filled < slots:
+                filled += 1
+            else:
+                while True:
+                    k = -pop(heap)
+                    if k // m > t:
+                        evicted[k % m] = 1
+                        break
+        if n - t > slots:
+            push(heap, -(n * m + t))
+            if len(heap) > limit:  # drop the stale entries (at most slots are current)
+                heap = [k for k in heap if -k // m > t]
+                heapq.heapify(heap)
+    return misses
 
 
 def _static(seq: np.ndarray, slots: int, num_experts: int) -> np.ndarray:
     counts = np.bincount(seq.astype(np.intp), minlength=num_experts)  # (E,)
     pinned = np.zeros(num_experts, bool)
     pinned[np.argsort(-counts, kind="stable")[:slots]] = True  # most used first, ties to the lower id
-    first = np.zeros(seq.size, bool)
-    first[np.unique(seq, return_index=True)[1]] = True
-    return pinned[seq] & ~first
+    first_use = np.full(num_experts, seq.size, np.int64)  # (E,) index of each expert's first request
+    np.minimum.at(first_use, seq.astype(np.intp), np.arange(seq.size))
+    hit = pinned[seq]  # (R,)
+    hit[first_use[first_use < seq.size]] = False  # a pinned expert is loaded at its first use
+    return hit
 
 
 def _replay(seq: np.ndarray, slots: int, policy: str, num_experts: int) -> np.ndarray:
@@ -175,14 +230,15 @@ def _replay(seq: np.ndarray, slots: int, policy: str, num_experts: int) -> np.nd
         seq = seq.astype(np.int16)  # numpy sorts 16-bit integers by radix: the sorts below become linear
     if policy == "static":
         return _static(seq, slots, num_experts)
-    hit = bytearray(seq.size)
     if policy == "lru":
-        _lru(seq.tolist(), slots, hit)
+        misses = _lru(seq.tolist(), slots)
     elif policy == "lfu":
-        _lfu(seq.tolist(), slots, hit)
+        misses = _lfu(seq.tolist(), slots, num_experts)
     else:
-        _belady(seq.tolist(), _next_use(seq).tolist(), slots, hit)
-    return np.frombuffer(hit, np.uint8).astype(bool)
+        misses = _belady(seq, slots)
+    hit = np.ones(seq.size, bool)
+    hit[misses] = False
+    return hit
 
 
 def _layer_hits(ids: np.ndarray, zero: np.ndarray, slots: int, policy: str) -> tuple[np.ndarray, np.ndarray]:

@@ -65,9 +65,10 @@ class Family:
 
 
 _SHARED = dict(shared_expert="shared_expert", shared_gate="shared_expert_gate")
-GENERIC = RULES["unknown"]
+GENERIC = RULES["unknown"]  # no rule written down: exact ids and weights only
 _HYBRID = ["linear_attention", "full_attention"] * 2  # 4 tiny layers with both kinds
 _MLP = ["dense", "sparse", "sparse", "sparse"]
+_GROUPED = dict(rule=RULES["sigmoid_biased_grouped"], shared_expert="shared_experts")  # DeepSeek-V3's MoE block
 _MLA = dict(
     kv_lora_rank=8,
     q_lora_rank=16,
@@ -77,6 +78,13 @@ _MLA = dict(
     head_dim=4,
     num_key_value_heads=4,
 )
+_HYBRID_MLP = dict(layer_types=_HYBRID, mlp_layer_types=_MLP, num_key_value_heads=4)
+
+
+def _mla(groups: int, **more: object) -> dict:
+    """Tiny sizes of a multi-head latent attention model whose router picks from ``groups`` expert groups."""
+    return dict(_MLA, n_group=groups, topk_group=1, **more)
+
 
 FAMILIES: dict[str, Family] = {
     f.model_type: f
@@ -121,16 +129,14 @@ FAMILIES: dict[str, Family] = {
         Family(
             "deepseek_v3",
             "DeepSeek-V3",
-            RULES["sigmoid_biased_grouped"],
-            shared_expert="shared_experts",
-            tiny=dict(**_MLA, n_group=2, topk_group=1),
+            **_GROUPED,
+            tiny=_mla(2),
         ),
         Family(
             "deepseek_v32",
             "DeepSeek-V3.2",
-            RULES["sigmoid_biased_grouped"],
-            shared_expert="shared_experts",
-            tiny=dict(**_MLA, n_group=2, topk_group=1),
+            **_GROUPED,
+            tiny=_mla(2),
             notes="DSA indexed attention",
         ),
         Family(
@@ -145,24 +151,21 @@ FAMILIES: dict[str, Family] = {
         Family(
             "glm4_moe",
             "GLM-4.5 / 4.6",
-            RULES["sigmoid_biased_grouped"],
-            shared_expert="shared_experts",
+            **_GROUPED,
             tiny=dict(n_group=1, topk_group=1),
         ),
         Family(
             "glm_moe_dsa",
             "GLM-5 (DSA)",
-            RULES["sigmoid_biased_grouped"],
-            shared_expert="shared_experts",
-            tiny=dict(**_MLA, n_group=1, topk_group=1),
+            **_GROUPED,
+            tiny=_mla(1),
             notes="DSA indexed attention",
         ),
         Family(
             "kimi_linear",
             "Kimi Linear",
-            RULES["sigmoid_biased_grouped"],
-            shared_expert="shared_experts",
-            tiny=dict(pad_token_id=0, layer_types=_HYBRID, mlp_layer_types=_MLP, num_key_value_heads=4),
+            **_GROUPED,
+            tiny=dict(_HYBRID_MLP, pad_token_id=0),
         ),
         Family("minimax_m2", "MiniMax-M2", RULES["sigmoid_biased"]),
         Family(
@@ -199,7 +202,7 @@ FAMILIES: dict[str, Family] = {
             qnext="its experts (JetMoeParallelExperts) take tokens pre-sorted by expert, not the "
             "experts-interface call; attention experts (MoA) are routed too but not captured",
         ),
-        Family("nemotron_h", "Nemotron-H", RULES["sigmoid_biased_grouped"], shared_expert="shared_experts"),
+        Family("nemotron_h", "Nemotron-H", **_GROUPED),
         Family(
             "jamba",
             "Jamba",
@@ -213,29 +216,22 @@ FAMILIES: dict[str, Family] = {
             tiny=dict(layer_types=["conv", "full_attention", "conv", "full_attention"], num_dense_layers=1),
             notes="short-convolution layers; transformers' default config has no layer_types (set them)",
         ),
-        Family("exaone_moe", "EXAONE-MoE", RULES["sigmoid_biased_grouped"], shared_expert="shared_experts"),
+        Family("exaone_moe", "EXAONE-MoE", **_GROUPED),
         Family("mimo_v2_flash", "MiMo-V2-Flash", RULES["sigmoid_biased_grouped"]),
         # Entries that only give test sizes (no router rule written down yet: ids and weights are captured)
-        Family("deepseek_v2", "DeepSeek-V2", GENERIC, tiny=dict(_MLA, n_group=2, topk_group=1)),
-        Family("glm4_moe_lite", "GLM-4.7-Flash", GENERIC, tiny=dict(_MLA, n_group=1, topk_group=1)),
-        Family("axk1", "A.X K1", GENERIC, tiny=dict(_MLA, n_group=2, topk_group=1)),
-        Family("axk2", "A.X K2", GENERIC, tiny=dict(_MLA, n_group=2, topk_group=1)),
+        Family("deepseek_v2", "DeepSeek-V2", GENERIC, tiny=_mla(2)),
+        Family("glm4_moe_lite", "GLM-4.7-Flash", GENERIC, tiny=_mla(1)),
+        Family("axk1", "A.X K1", GENERIC, tiny=_mla(2)),
+        Family("axk2", "A.X K2", GENERIC, tiny=_mla(2)),
         Family(
             "bailing_hybrid",
             "Ling / Ring hybrid",
             GENERIC,
-            tiny=dict(
-                pad_token_id=0,
-                n_group=1,
-                topk_group=1,
-                layer_types=_HYBRID,
-                mlp_layer_types=_MLP,
-                num_key_value_heads=4,
-            ),
+            tiny=dict(_HYBRID_MLP, pad_token_id=0, n_group=1, topk_group=1),
         ),
         Family("beam", "Beam", GENERIC, tiny=dict(n_group=1, topk_group=1)),
         Family("dots1", "dots.llm1", GENERIC, tiny=dict(n_shared_experts=1, n_group=1, topk_group=1)),
-        Family("hy_v4", "Hunyuan v4", GENERIC, tiny=dict(_MLA, pad_token_id=0, n_group=1, topk_group=1)),
+        Family("hy_v4", "Hunyuan v4", GENERIC, tiny=_mla(1, pad_token_id=0)),
         Family(
             "granitemoehybrid",
             "Granite 4 hybrid",
@@ -246,7 +242,7 @@ FAMILIES: dict[str, Family] = {
                 mamba_d_state=8,
                 mamba_n_groups=1,
                 mamba_chunk_size=16,
-                layer_types=["linear_attention", "full_attention"] * 2,
+                layer_types=_HYBRID,
             ),
         ),
         Family("kolibri1_1", "Kolibri 1.1", GENERIC, tiny=dict(head_dim=16, index_num_heads=2)),
@@ -274,8 +270,6 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
-
-GENERIC_RULE = GENERIC
 
 TINY = dict(
     hidden_size=32,
@@ -327,14 +321,16 @@ def tiny_config(model_type: str, **overrides: object) -> object:
     return AutoConfig.for_model(model_type, **{**sizes, **family_for(model_type).tiny, **overrides})
 
 
+def _registered(model_type: str) -> Family | None:
+    """The entry of ``model_type`` or of its text model (``qwen3_vl_moe`` -> ``qwen3_vl_moe_text``), if any."""
+    return FAMILIES.get(model_type) or FAMILIES.get(f"{model_type}_text")
+
+
 def family_for(model_type: str) -> Family:
     """The registry entry of ``model_type``, or a generic entry (exact ids/weights capture, no router rule)."""
     if not isinstance(model_type, str):
         raise TypeError(f"model_type must be a str such as 'qwen3_next', got {type(model_type).__name__}")
-    found = FAMILIES.get(model_type) or FAMILIES.get(f"{model_type}_text")
-    if found is not None:
-        return found
-    return Family(model_type, model_type, GENERIC_RULE)
+    return _registered(model_type) or Family(model_type, model_type, GENERIC)
 
 
 def _model_types(config: object) -> list[str]:
@@ -352,7 +348,7 @@ def family_of_model(model_or_config: object) -> Family:
     config = getattr(model_or_config, "config", model_or_config)
     types = _model_types(config)
     for t in reversed(types):  # the text model's own entry first
-        if t in FAMILIES or f"{t}_text" in FAMILIES:
+        if _registered(t) is not None:
             return family_for(t)
     return family_for(types[-1] if types else type(model_or_config).__name__)
 
@@ -363,13 +359,7 @@ _MODULE_RE = re.compile(r"^transformers\.models\.([^.]+)\.")
 def family_of_module(module: nn.Module) -> Family | None:
     """The family whose transformers modeling file defines ``module``'s class (None for other modules)."""
     match = _MODULE_RE.match(type(module).__module__)
-    if match is None:
-        return None
-    folder = match.group(1)
-    for f in FAMILIES.values():
-        if f.model_type.removesuffix("_text") == folder:
-            return f
-    return family_for(folder)
+    return None if match is None else family_for(match.group(1))
 
 
 @functools.cache
@@ -410,9 +400,9 @@ def families_markdown() -> str:
     for f in sorted(FAMILIES.values(), key=lambda f: f.name.lower()):
         source = "experts module" if f.capture == "experts" else "router output"
         notes = [n for n in (f.notes, f"no `qnext`: {f.qnext}" if f.qnext else "") if n]
-        rule = f.rule.describe() if f.rule is not GENERIC_RULE else "not described: ids and weights only"
+        rule = f.rule.describe() if f.rule is not GENERIC else "not described: ids and weights only"
         rows.append(f"| {f.name} | `{f.model_type}` | {rule} | {source} | {'; '.join(notes)} |")
-    others = [t for t in moe_model_types() if t not in FAMILIES and f"{t}_text" not in FAMILIES]
+    others = [t for t in moe_model_types() if _registered(t) is None]
     rows.append("")
     rows.append(
         f"Also captured (ids and combine weights, read from the experts module; `probs=True` and `intervene` need a "

@@ -13,7 +13,9 @@ runtime's blocks and padding), ``offload`` (cache hit rates, misses, offload spe
 text made safe for HTML and plotly), ``answers`` (an answer on screen: thinking, answer box, right/wrong badge,
 note), ``fragments`` (small escaped HTML pieces of the views), ``export`` (standalone offline HTML files), ``numbers`` (how every quantity is written, with its unit),
 ``theme`` (light, dark and theme-neutral looks; ``finish(fig)``, the house rule every builder applies, for a
-notebook's own figures: the kit's template, the title below a strip left to plotly's toolbar), ``article`` (the Qwen3-Next article's numbers checked),
+notebook's own figures: the kit's template, the title below a strip left to plotly's toolbar), ``words`` (a builder's
+English labels with a view's language laid over them), ``frames`` (a table builder's check that it got the DataFrame
+it draws), ``article`` (the Qwen3-Next article's numbers checked),
 ``parallel`` (one budget, one long chain vs N chains + vote), ``specialisation`` (expert preference and routing
 overlap against a permutation baseline), ``budget`` and
 ``analysis`` (owned by those layers).

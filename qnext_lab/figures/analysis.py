@@ -21,46 +21,55 @@ from plotly.subplots import make_subplots
 
 from ..checks import as_int
 from .escape import token_label
+from .frames import need_frame
 from .theme import themed
 
 
-def _need(frame: pd.DataFrame, columns: Sequence[str], metric: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by {metric}, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"this is not the DataFrame of {metric}: missing columns {missing}")
+def _layer_rows(frame: pd.DataFrame, layer: int | None) -> tuple[int, pd.DataFrame]:
+    """Decoder layer ``layer`` (None: the frame's first) and the frame's rows of it; a layer not there is refused."""
+    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
+    rows = frame[frame["layer"] == layer]
+    if rows.empty:
+        raise ValueError(f"layer {layer} is not in this frame; layers: {sorted(frame['layer'].unique().tolist())}")
+    return layer, rows
+
+
+def _by_expert(table: pd.DataFrame, rows: list[str], title: str, yaxis: dict, height: int, **heatmap) -> go.Figure:
+    """A heatmap of a pivot ``table`` with one column per expert (rows labelled ``rows``)."""
+    return go.Figure(
+        go.Heatmap(z=table.values, x=table.columns.tolist(), y=rows, **heatmap),
+        dict(
+            title=dict(text=title),
+            xaxis=dict(title=dict(text="expert")),
+            yaxis=dict(type="category", **yaxis),
+            height=height,
+        ),
+    )
 
 
 @themed
 def load_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``expert_load``: layers x experts heatmap of each expert's share of the layer's slots."""
-    _need(frame, ["layer", "expert", "share"], "expert_load")
+    need_frame(frame, ["layer", "expert", "share"], "expert_load")
     table = frame.pivot(index="layer", columns="expert", values="share")  # (L, E)
     uniform = 1 / table.shape[1]
-    return go.Figure(
-        go.Heatmap(
-            z=table.values,
-            x=table.columns.tolist(),
-            y=[str(i) for i in table.index],
-            colorscale="Viridis",
-            zmin=0,
-            colorbar=dict(title=dict(text="share")),
-            hovertemplate="layer %{y} · expert %{x}<br>share %{z:.4f}<extra></extra>",
-        ),
-        dict(
-            title=dict(text=title or f"Expert load (uniform share = {uniform:.4f})"),
-            xaxis=dict(title=dict(text="expert")),
-            yaxis=dict(title=dict(text="layer"), type="category"),
-            height=max(300, min(900, 22 * table.shape[0] + 160)),
-        ),
+    return _by_expert(
+        table,
+        [str(i) for i in table.index],
+        title or f"Expert load (uniform share = {uniform:.4f})",
+        dict(title=dict(text="layer")),
+        max(300, min(900, 22 * table.shape[0] + 160)),
+        colorscale="Viridis",
+        zmin=0,
+        colorbar=dict(title=dict(text="share")),
+        hovertemplate="layer %{y} · expert %{x}<br>share %{z:.4f}<extra></extra>",
     )
 
 
 @themed
 def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``load_balance``: MaxVio and the effective number of experts exp(H) per layer."""
-    _need(frame, ["layer", "max_vio", "effective_experts"], "load_balance")
+    need_frame(frame, ["layer", "max_vio", "effective_experts"], "load_balance")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("MaxVio (0 = balanced)", "effective experts exp(H)"))
     layers = [str(i) for i in frame["layer"]]
     fig.add_trace(go.Bar(x=layers, y=frame["max_vio"], name="MaxVio"), row=1, col=1)
@@ -82,10 +91,10 @@ def balance_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
 def entropy_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``routing_entropy``: mean ± std router entropy per layer (per-token frames are summarised first)."""
     if "entropy" in frame.columns:  # per-token frame
-        _need(frame, ["layer", "entropy"], "routing_entropy")
+        need_frame(frame, ["layer", "entropy"], "routing_entropy")
         stats = frame.groupby("layer", sort=False)["entropy"].agg(["mean", "std"]).reset_index()
     else:
-        _need(frame, ["layer", "mean", "std"], "routing_entropy(per='layer')")
+        need_frame(frame, ["layer", "mean", "std"], "routing_entropy(per='layer')")
         stats = frame
     return go.Figure(
         go.Scatter(
@@ -146,7 +155,7 @@ def coactivation_figure(
 @themed
 def repetition_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``consecutive_repetition``: top-1 and any-of-top-k repetition per layer, with random baselines."""
-    _need(frame, ["layer", "top1", "any_topk", "random_top1", "random_any_topk"], "consecutive_repetition")
+    need_frame(frame, ["layer", "top1", "any_topk", "random_top1", "random_any_topk"], "consecutive_repetition")
     layers = [str(i) for i in frame["layer"]]
     fig = go.Figure(
         [
@@ -170,11 +179,8 @@ def vocabulary_figure(
     frame: pd.DataFrame, layer: int | None = None, top: int = 30, title: str | None = None
 ) -> go.Figure:
     """``vocabulary_specialization``: the ``top`` most specialised token ids of one layer (default: the first)."""
-    _need(frame, ["layer", "token_id", "count", "top_expert", "specialization"], "vocabulary_specialization")
-    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
-    rows = frame[frame["layer"] == layer]
-    if rows.empty:
-        raise ValueError(f"layer {layer} is not in this frame; layers: {sorted(frame['layer'].unique().tolist())}")
+    need_frame(frame, ["layer", "token_id", "count", "top_expert", "specialization"], "vocabulary_specialization")
+    layer, rows = _layer_rows(frame, layer)
     rows = rows.sort_values(["specialization", "count"], ascending=[False, False]).head(top)
     names = rows["text"] if "text" in rows else rows["token_id"].astype(str)
     labels = [f"{token_label(str(n))} ({tid})" for n, tid in zip(names, rows["token_id"])]
@@ -201,28 +207,19 @@ def vocabulary_figure(
 @themed
 def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | None = None) -> go.Figure:
     """``label_specialization``: labels x experts heatmap of share / (k/E) for one layer (1 = uniform)."""
-    _need(frame, ["layer", "label", "expert", "ratio"], "label_specialization")
-    layer = int(frame["layer"].iloc[0]) if layer is None else as_int(layer, "layer (a decoder-layer index)")
-    rows = frame[frame["layer"] == layer]
-    if rows.empty:
-        raise ValueError(f"layer {layer} is not in this frame")
+    need_frame(frame, ["layer", "label", "expert", "ratio"], "label_specialization")
+    layer, rows = _layer_rows(frame, layer)
     table = rows.pivot(index="label", columns="expert", values="ratio")  # (C, E)
-    return go.Figure(
-        go.Heatmap(
-            z=table.values,
-            x=table.columns.tolist(),
-            y=[token_label(str(v), max_chars=40) for v in table.index],
-            colorscale="RdBu_r",
-            zmid=1.0,
-            colorbar=dict(title=dict(text="share / (k/E)")),
-            hovertemplate="%{y} · expert %{x}<br>%{z:.2f}× uniform<extra></extra>",
-        ),
-        dict(
-            title=dict(text=title or f"Label specialisation — layer {layer}"),
-            xaxis=dict(title=dict(text="expert")),
-            yaxis=dict(type="category"),
-            height=max(280, 28 * table.shape[0] + 160),
-        ),
+    return _by_expert(
+        table,
+        [token_label(str(v), max_chars=40) for v in table.index],
+        title or f"Label specialisation — layer {layer}",
+        {},
+        max(280, 28 * table.shape[0] + 160),
+        colorscale="RdBu_r",
+        zmid=1.0,
+        colorbar=dict(title=dict(text="share / (k/E)")),
+        hovertemplate="%{y} · expert %{x}<br>%{z:.2f}× uniform<extra></extra>",
     )
 
 
@@ -230,7 +227,7 @@ def label_figure(frame: pd.DataFrame, layer: int | None = None, title: str | Non
 def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
     """``router_saturation``: saturation per layer; with ``by`` (e.g. a ``step`` column of several
     concatenated frames) one line per value."""
-    _need(frame, ["layer", "saturation"], "router_saturation")
+    need_frame(frame, ["layer", "saturation"], "router_saturation")
     groups = [(None, frame)] if by is None else list(frame.groupby(by, sort=True))
     fig = go.Figure(
         [
@@ -257,7 +254,7 @@ def saturation_figure(frame: pd.DataFrame, by: str | None = None, title: str | N
 def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None = None) -> go.Figure:
     """``routing_drift``: top-1 flip rate, 1 - top-k overlap and weight change per layer; with ``by`` (e.g. a
     ``format`` column of several concatenated frames) one line per value in each panel."""
-    _need(frame, ["layer", "top1_flip_rate", "topk_overlap", "weight_change"], "routing_drift")
+    need_frame(frame, ["layer", "top1_flip_rate", "topk_overlap", "weight_change"], "routing_drift")
     panels = (
         ("top1_flip_rate", "top-1 flip rate"),
         ("topk_lost", "1 - top-k overlap (|∩|/k)"),
@@ -296,7 +293,7 @@ def drift_figure(frame: pd.DataFrame, by: str | None = None, title: str | None =
 @themed
 def active_params_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """``active_parameters``: total vs active-per-token parameters of each component (log scale)."""
-    _need(frame, ["component", "total", "active"], "active_parameters")
+    need_frame(frame, ["component", "total", "active"], "active_parameters")
     parts = frame[~frame["component"].str.startswith("total")]
     summary = frame[frame["component"] == "total (non-embedding)"]
     subtitle = ""

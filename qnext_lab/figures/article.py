@@ -13,10 +13,28 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from .frames import need_frame
 from .theme import template, themed
+from .words import with_words
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 _NEED = ("context", "batch", "ratio")
+
+# The words on the figure (English); a caller passes its language's as ``words=`` (missing keys stay English), e.g.
+# ``ql.figure_words(throughput_ratio_figure)`` in the session's language.
+LABELS: dict[str, str] = {
+    "context_line": "context {label}",
+    "ratio_hover": "context {label}<br>batch {x}<br>{y}x {reference}",
+    "article_claim": "article: >{claim}x",
+    "throughput_title": "Decode throughput, Qwen3-Next-80B-A3B / {reference}",
+    "batch_title": "Batch {batch}: {verdict}",
+    "holds_at": ">{claim}x holds at {contexts}",
+    "holds_nowhere": ">{claim}x holds at no context shown",
+    "not_at": "; not at {contexts}",
+    "context_sep": ", ",
+    "batch_axis": "sequences decoded together (batch, log scale)",
+    "ratio_axis": "throughput / {reference}'s (log)",
+}
 
 
 def _context_label(context: int) -> str:
@@ -31,13 +49,14 @@ def throughput_ratio_figure(
     claim: float = 10.0,
     reference: str = "Qwen3-32B",
     dark: bool = False,
+    words: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Throughput ratio vs batch (log-log), one line per context; ``batch`` marks one batch size."""
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame of decode_throughput_table, got {type(table).__name__}")
-    missing = [c for c in _NEED if c not in table.columns]
-    if missing:
-        raise ValueError(f"this is not the DataFrame of decode_throughput_table: missing columns {missing}")
+    """Throughput ratio vs batch (log-log), one line per context; ``batch`` marks one batch size.
+
+    ``words``: the words on the figure (keys of ``LABELS``), e.g. ``ql.figure_words(throughput_ratio_figure)``.
+    """
+    words = with_words(LABELS, words)
+    need_frame(table, _NEED, "decode_throughput_table")
     if batch is not None and batch not in set(table["batch"].tolist()):
         raise ValueError(f"batch {batch} is not in the table (batches: {sorted(set(table['batch'].tolist()))})")
     fig = go.Figure()
@@ -49,9 +68,10 @@ def throughput_ratio_figure(
             x=df["batch"].tolist(),
             y=df["ratio"].tolist(),
             mode="lines+markers",
-            name=f"context {label}",
+            name=words["context_line"].format(label=label),
             line=dict(color=color),
-            hovertemplate=f"context {label}<br>batch %{{x}}<br>%{{y:.2f}}x {reference}<extra></extra>",
+            hovertemplate=words["ratio_hover"].format(label=label, x="%{x}", y="%{y:.2f}", reference=reference)
+            + "<extra></extra>",
         )
         if batch is not None:
             at = float(df.loc[df["batch"] == batch, "ratio"].iloc[0])
@@ -72,25 +92,27 @@ def throughput_ratio_figure(
         xref="paper",
         y=claim,
         yref="y",
-        text=f"article: >{claim:g}x",
+        text=words["article_claim"].format(claim=f"{claim:g}"),
         showarrow=False,
         yanchor="bottom",
         xanchor="right",
         font=dict(color="#7f7f7f"),
     )
     if batch is None:
-        title = f"Decode throughput, Qwen3-Next-80B-A3B / {reference}"
+        title = words["throughput_title"].format(reference=reference)
     else:
-        yes = [label for label, r in holds if r > claim]
-        no = [label for label, r in holds if r <= claim]
-        verdict = (f">{claim:g}x holds at {', '.join(yes)}" if yes else f">{claim:g}x holds at no context shown") + (
-            f"; not at {', '.join(no)}" if yes and no else ""
-        )
-        title = f"Batch {batch}: {verdict}"
+        yes = words["context_sep"].join(label for label, r in holds if r > claim)
+        no = words["context_sep"].join(label for label, r in holds if r <= claim)
+        verdict = (
+            words["holds_at"].format(claim=f"{claim:g}", contexts=yes)
+            if yes
+            else words["holds_nowhere"].format(claim=f"{claim:g}")
+        ) + (words["not_at"].format(contexts=no) if yes and no else "")
+        title = words["batch_title"].format(batch=batch, verdict=verdict)
     fig.update_layout(
         title=dict(text=title, y=0.97, yanchor="top"),
-        xaxis=dict(type="log", title="sequences decoded together (batch, log scale)"),
-        yaxis=dict(type="log", title=f"throughput / {reference}'s (log)"),
+        xaxis=dict(type="log", title=words["batch_axis"]),
+        yaxis=dict(type="log", title=words["ratio_axis"].format(reference=reference)),
         legend=dict(orientation="h", y=-0.25),
         height=400,
         margin=dict(l=60, r=20, t=70, b=90),

@@ -19,7 +19,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..checks import as_int
+from .frames import need_frame
 from .theme import template, themed
+from .words import with_words
 
 _REQUIRED = ("budget", "mode", "accuracy")
 _CURVE_COLOR = "#1f5fa8"
@@ -29,11 +31,7 @@ MARKER_NAME = "current budget"
 
 
 def _check(df: Any) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by sweep_budget, got {type(df).__name__}")
-    missing = [c for c in _REQUIRED if c not in df.columns]
-    if missing:
-        raise ValueError(f"the sweep table lacks columns {missing}; pass the DataFrame sweep_budget returns")
+    need_frame(df, _REQUIRED, "sweep_budget")
     if not (df["mode"] == "thinking").any():
         raise ValueError("the sweep table has no thinking rows to plot")
     return df
@@ -71,6 +69,7 @@ LABELS = {
     "accuracy": "accuracy",
     "budget": "budget",
     "mean_tokens": "mean thinking tokens",
+    "marker": MARKER_NAME,
 }
 
 
@@ -87,10 +86,7 @@ def budget_curve(
     ``words``: the words on the figure (keys of ``LABELS``), e.g. a view's language; missing keys stay English.
     """
     df = _check(df)
-    unknown = set(words or {}) - set(LABELS)
-    if unknown:
-        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
-    words = {**LABELS, **(words or {})}
+    words = with_words(LABELS, words)
     thinking = df[df["mode"] == "thinking"].copy()
     zero_x, unlimited_x = axis_positions(thinking["budget"].tolist())
     thinking["x"] = [budget_x(b, zero_x, unlimited_x) for b in thinking["budget"]]
@@ -132,7 +128,8 @@ def budget_curve(
             x=[],
             y=[],
             mode="lines",
-            name=MARKER_NAME,
+            name=words["marker"],
+            meta=MARKER_NAME,  # how mark_budget finds it, whatever its shown name
             line=dict(color=_MARKER_COLOR, width=2, dash="dot"),
             hoverinfo="name",
             showlegend=False,
@@ -148,7 +145,7 @@ def budget_curve(
             ticktext=[t[1] for t in ticks],
         ),
         yaxis=dict(title=words["accuracy"], tickformat=".0%", range=[-0.02, 1.05]),
-        meta={"zero_x": zero_x, "unlimited_x": unlimited_x},
+        meta={"zero_x": zero_x, "unlimited_x": unlimited_x, "budget_word": words["budget"]},
         # the legend above the plot, under the title: never on the x axis title, never under the toolbar
         legend=dict(orientation="h", yref="paper", y=1.02, yanchor="bottom", x=0, xanchor="left"),
         margin=dict(l=60, r=20, t=80, b=50),
@@ -161,7 +158,7 @@ def budget_curve(
 
 def mark_budget(fig: go.Figure, budget: int | None) -> None:
     """Move the current-budget marker of a ``budget_curve`` figure (in place; None hides it)."""
-    markers = [t for t in fig.data if t.name == MARKER_NAME]
+    markers = [t for t in fig.data if MARKER_NAME in (t.meta, t.name)]
     if not markers:
         raise ValueError("this figure was not made by budget_curve (it has no current-budget marker)")
     if budget is not None:
@@ -171,4 +168,4 @@ def mark_budget(fig: go.Figure, budget: int | None) -> None:
         markers[0].update(x=[], y=[], showlegend=False)
         return
     x = budget_x(budget, meta.get("zero_x", 0.5), meta.get("unlimited_x", 1.0))
-    markers[0].update(x=[x, x], y=[0, 1], showlegend=True, name=MARKER_NAME, hovertext=f"budget {budget}")
+    markers[0].update(x=[x, x], y=[0, 1], showlegend=True, hovertext=f"{meta.get('budget_word', 'budget')} {budget}")

@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 
 from ..analysis.load import routed_shares
 from .escape import escape_text
-from .routing import expert_ticks, trace_arrays
+from .routing import TraceArrays, expert_ticks, trace_arrays
 from .theme import template, themed
+from .words import with_words
 
 # The words on these figures (English); a view passes its language's as ``words=`` (missing keys stay English).
 LABELS: dict[str, str] = {
@@ -31,13 +32,6 @@ LABELS: dict[str, str] = {
     "difference": "difference",
     "share": "share",
 }
-
-
-def _words(words: dict[str, str] | None) -> dict[str, str]:
-    unknown = set(words or {}) - set(LABELS)
-    if unknown:
-        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
-    return {**LABELS, **(words or {})}
 
 
 def expert_use(trace: Any, *, exclude_prompt: bool = True) -> np.ndarray:
@@ -60,7 +54,7 @@ def expert_use_difference(
     words: dict[str, str] | None = None,
 ) -> go.Figure:
     """Layers x experts heatmap of ``expert_use(a) - expert_use(b)`` with both shares in the hover."""
-    words = _words(words)
+    words = with_words(LABELS, words)
     a, b = trace_arrays(trace_a), trace_arrays(trace_b)
     if (a.num_layers, a.num_experts) != (b.num_layers, b.num_experts):
         raise ValueError(
@@ -80,38 +74,20 @@ def expert_use_difference(
     ]
     limit = float(max(np.abs(diff).max(), 1e-6))
     distance = 0.5 * np.abs(diff).sum(axis=1)  # (L,) total-variation distance per layer
-    return go.Figure(
-        data=[
-            go.Heatmap(
-                z=diff,
-                x=np.arange(a.num_experts),
-                y=[f"L{i}" for i in a.layer_indices],
-                text=hover,
-                hovertemplate="%{text}<extra></extra>",
-                colorscale="RdBu",
-                reversescale=True,
-                zmid=0.0,
-                zmin=-limit,
-                zmax=limit,
-                colorbar=dict(title=dict(text=words["difference"]), tickformat="+.0%"),
-            )
-        ],
-        layout=dict(
-            # short and left-aligned: plotly's toolbar sits at the top right
-            title=dict(
-                text=title
-                or words["use_difference"].format(a=name_a, b=name_b)
-                + "<br><sup>"
-                + words["use_detail"].format(distance=f"{distance.mean():.2f}", a=name_a, b=name_b)
-                + "</sup>",
-                x=0,
-                xanchor="left",
-            ),
-            xaxis=dict(title=dict(text=words["expert"]), **expert_ticks(a.num_experts)),
-            yaxis=dict(title=dict(text=words["layer"]), autorange="reversed", type="category"),
-            height=max(280, 26 * a.num_layers + 180),
-            margin=dict(t=80, l=60, r=20, b=50),
-            template=template(),
+    detail = words["use_detail"].format(distance=f"{distance.mean():.2f}", a=name_a, b=name_b)
+    return _layers_by_experts(
+        a,
+        diff,
+        hover,
+        title or f"{words['use_difference'].format(a=name_a, b=name_b)}<br><sup>{detail}</sup>",
+        words,
+        heatmap=dict(
+            colorscale="RdBu",
+            reversescale=True,
+            zmid=0.0,
+            zmin=-limit,
+            zmax=limit,
+            colorbar=dict(title=dict(text=words["difference"]), tickformat="+.0%"),
         ),
     )
 
@@ -126,7 +102,7 @@ def expert_use_figure(
     words: dict[str, str] | None = None,
 ) -> go.Figure:
     """Layers x experts heatmap of one trace's ``expert_use`` (which experts its generated tokens went to)."""
-    words = _words(words)
+    words = with_words(LABELS, words)
     arrays = trace_arrays(trace)
     use = expert_use(arrays, exclude_prompt=exclude_prompt)  # (L, E)
     name = escape_text(label)
@@ -137,24 +113,47 @@ def expert_use_figure(
         ]
         for layer in range(arrays.num_layers)
     ]
+    return _layers_by_experts(
+        arrays,
+        use,
+        hover,
+        title or words["use_of"].format(label=name),
+        words,
+        heatmap=dict(coloraxis="coloraxis"),  # the template's weight scale: strongest = most visible on the page
+        layout=dict(coloraxis=dict(cmin=0.0, colorbar=dict(title=dict(text=words["share"]), tickformat=".0%"))),
+    )
+
+
+def _layers_by_experts(
+    arrays: TraceArrays,
+    z: np.ndarray,
+    hover: list[list[str]],
+    title: str,
+    words: dict[str, str],
+    *,
+    heatmap: dict,
+    layout: dict | None = None,
+) -> go.Figure:
+    """The layers x experts heatmap both builders draw: ``z`` (L, E) with ``hover`` per cell, a layer per row."""
     return go.Figure(
         data=[
             go.Heatmap(
-                z=use,
+                z=z,
                 x=np.arange(arrays.num_experts),
                 y=[f"L{i}" for i in arrays.layer_indices],
                 text=hover,
                 hovertemplate="%{text}<extra></extra>",
-                coloraxis="coloraxis",  # the template's weight scale: strongest = most visible on the page
+                **heatmap,
             )
         ],
         layout=dict(
-            title=dict(text=title or words["use_of"].format(label=name), x=0, xanchor="left"),
+            # short and left-aligned: plotly's toolbar sits at the top right
+            title=dict(text=title, x=0, xanchor="left"),
             xaxis=dict(title=dict(text=words["expert"]), **expert_ticks(arrays.num_experts)),
-            coloraxis=dict(cmin=0.0, colorbar=dict(title=dict(text=words["share"]), tickformat=".0%")),
             yaxis=dict(title=dict(text=words["layer"]), autorange="reversed", type="category"),
             height=max(280, 26 * arrays.num_layers + 180),
             margin=dict(t=80, l=60, r=20, b=50),
             template=template(),
+            **(layout or {}),
         ),
     )

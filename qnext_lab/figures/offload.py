@@ -26,15 +26,49 @@ __all__ = ["hit_rate_figure", "miss_heatmap", "no_fit_html", "speed_html"]
 
 _POLICY_COLOURS = {"lru": "#4C78A8", "lfu": "#F58518", "static": "#54A24B", "belady": "#9D9D9D"}
 
+# The words on these figures (English); a view passes its language's as ``words=`` (missing keys stay English).
+LABELS: dict[str, str] = {
+    "hit_rate_title": "Hit rate per layer, {slots} slots",
+    "hit_rate_title_plain": "Hit rate per layer",
+    "decoder_layer": "decoder layer",
+    "hit_rate": "hit rate",
+    "requests": "{hits} of {requests} requests",
+    "miss": "miss ({count})",
+    **{f"policy_{name}": name for name in _POLICY_COLOURS},
+    "speed": (
+        "<b>{rate} tokens/s</b> predicted for a batch of {batch} on <i>{machine}</i> in {format}: {slots} of the "
+        "experts per layer on the GPU (at most {max_slots} fit), hit rate {hit_rate}{note}, {loads} expert loads "
+        "of {size} MiB per token. A step takes {step} ms: {split}; bound by <b>{bound}</b>."
+    ),
+    **{f"tier_{name}": name for name in ("GPU memory", "host link", "NVMe", "per-layer overhead")},
+    "tier_CPU RAM reads": "CPU reading RAM",
+    "tier_sep": ", ",
+    "note": " ({note})",
+    "does_not_fit": "Does not fit:",
+}
+
+
+def _words(words: Mapping[str, str] | None) -> dict[str, str]:
+    unknown = set(words or {}) - set(LABELS)
+    if unknown:
+        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
+    return {**LABELS, **(words or {})}
+
 
 @themed
 def hit_rate_figure(
-    results: Mapping[str, pd.DataFrame], *, current: str | None = None, title: str | None = None
+    results: Mapping[str, pd.DataFrame],
+    *,
+    current: str | None = None,
+    title: str | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Grouped bars: hit rate per decoder layer, one bar per policy (``{policy: expert_cache(...)}``).
 
     The ``current`` policy is drawn solid, the others faded; Belady's bar is the optimum the others chase.
+    ``words``: the words on the figure (keys of ``LABELS``), e.g. a view's language; missing keys stay English.
     """
+    words = _words(words)
     if not results:
         raise ValueError("results is empty: pass {policy: expert_cache(trace, slots, policy)}")
     fig = go.Figure()
@@ -46,19 +80,24 @@ def hit_rate_figure(
             go.Bar(
                 x=[str(v) for v in df["layer"]],
                 y=df["hit_rate"],
-                name=policy,
+                name=words.get(f"policy_{policy}", policy),
                 marker_color=_POLICY_COLOURS.get(policy, "#888888"),
                 opacity=1.0 if current in (None, policy) else 0.35,
                 customdata=np.stack([df["hits"], df["requests"]], axis=-1),
-                hovertemplate=f"{policy}: %{{y:.1%}} (%{{customdata[0]}} of %{{customdata[1]}} requests)<extra></extra>",
+                hovertemplate=f"{escape_text(words.get(f'policy_{policy}', policy))}: %{{y:.1%}} ("
+                + words["requests"].format(hits="%{customdata[0]}", requests="%{customdata[1]}")
+                + ")<extra></extra>",
             )
         )
     slots = next(iter(results.values())).attrs.get("slots")
     fig.update_layout(
         barmode="group",
-        title=dict(text=title or (f"Hit rate per layer, {slots} slots" if slots is not None else "Hit rate per layer")),
-        xaxis=dict(title=dict(text="decoder layer"), type="category"),
-        yaxis=dict(title=dict(text="hit rate"), range=[0, 1], tickformat=".0%"),
+        title=dict(
+            text=title
+            or (words["hit_rate_title"].format(slots=slots) if slots is not None else words["hit_rate_title_plain"])
+        ),
+        xaxis=dict(title=dict(text=words["decoder_layer"]), type="category"),
+        yaxis=dict(title=dict(text=words["hit_rate"]), range=[0, 1], tickformat=".0%"),
         legend=dict(orientation="h", y=-0.25),
         height=320,
         margin=dict(l=60, r=20, t=50, b=60),
@@ -75,8 +114,14 @@ def miss_heatmap(
     window: tuple[int, int] | None = None,
     width_px: int = DEFAULT_WIDTH_PX,
     title: str | None = None,
+    words: Mapping[str, str] | None = None,
+    routing_words: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """``figures.routing.expert_heatmap`` with an x on every request that missed (``cache_misses``'s (L, N, k) mask)."""
+    """``figures.routing.expert_heatmap`` with an x on every request that missed (``cache_misses``'s (L, N, k) mask).
+
+    ``words`` / ``routing_words``: the words of this module's ``LABELS`` / of ``figures.routing.LABELS``.
+    """
+    words = _words(words)
     arrays = trace_arrays(trace)
     mask = np.asarray(misses.numpy() if hasattr(misses, "numpy") else misses, dtype=bool)
     if mask.shape != arrays.ids.shape:
@@ -85,7 +130,14 @@ def miss_heatmap(
         )
     pos = layer_position(arrays, layer)
     start, stop = window if window is not None else (0, arrays.num_tokens)
-    fig = expert_heatmap(arrays, arrays.layer_indices[pos], window=(start, stop), width_px=width_px, title=title)
+    fig = expert_heatmap(
+        arrays,
+        arrays.layer_indices[pos],
+        window=(start, stop),
+        width_px=width_px,
+        title=title,
+        words=dict(routing_words or {}),
+    )
     rows, ranks = np.nonzero(mask[pos, start:stop])  # (M,), (M,)
     fig.add_trace(
         go.Scatter(
@@ -93,7 +145,7 @@ def miss_heatmap(
             y=arrays.ids[pos, start:stop][rows, ranks],
             mode="markers",
             marker=dict(symbol="x-thin", size=7, line=dict(width=1.5, color="#d62728")),
-            name=f"miss ({rows.size})",
+            name=words["miss"].format(count=rows.size),
             hoverinfo="skip",
         )
     )
@@ -102,24 +154,43 @@ def miss_heatmap(
     return fig
 
 
-def speed_html(cost: Any, *, hit_rate_note: str = "") -> str:
-    """One paragraph: predicted tokens/s, slots, hit rate, and the step time split by tier (escaped HTML)."""
+def speed_html(
+    cost: Any, *, hit_rate_note: str = "", words: Mapping[str, str] | None = None, machine: str | None = None
+) -> str:
+    """One paragraph: predicted tokens/s, slots, hit rate, and the step time split by tier (escaped HTML).
+
+    ``words``: the words of ``LABELS`` (``speed``, ``note`` and the ``tier_*`` names), e.g. a view's language;
+    ``machine``: the machine's name as the view shows it (default ``cost.machine``)."""
+    words = _words(words)
     total = cost.time_gpu + cost.time_transfer + cost.time_disk + cost.time_overhead
-    link = "host link" if cost.mode == "fetch" else "CPU reading RAM"
+    link = "host link" if cost.mode == "fetch" else "CPU RAM reads"
     parts = [("GPU memory", cost.time_gpu), (link, cost.time_transfer), ("NVMe", cost.time_disk)]
     if cost.time_overhead:
         parts.append(("per-layer overhead", cost.time_overhead))
-    split = ", ".join(f"{escape_text(name)} {t * 1e3:.2f} ms" for name, t in parts if t > 0)
-    note = f" ({escape_text(hit_rate_note)})" if hit_rate_note else ""
-    return (
-        f"<b>{cost.tokens_per_s:.1f} tokens/s</b> predicted for a batch of {cost.batch} on <i>{escape_text(cost.machine)}</i> "
-        f"in {escape_text(cost.format)}: {cost.slots} of the experts per layer on the GPU (at most "
-        f"{cost.max_slots} fit), hit rate {cost.hit_rate:.1%}{note}, {cost.misses_per_token:.0f} expert loads of "
-        f"{cost.expert_bytes / 2**20:.2f} MiB per token. A step takes {total * 1e3:.2f} ms: {split}; "
-        f"bound by <b>{escape_text(cost.bound)}</b>."
+
+    def tier(name: str) -> str:
+        return escape_text(words.get(f"tier_{name}", name))
+
+    split = words["tier_sep"].join(f"{tier(name)} {t * 1e3:.2f} ms" for name, t in parts if t > 0)
+    note = words["note"].format(note=escape_text(hit_rate_note)) if hit_rate_note else ""
+    return words["speed"].format(
+        rate=f"{cost.tokens_per_s:.1f}",
+        batch=cost.batch,
+        machine=escape_text(machine or cost.machine),
+        format=escape_text(cost.format),
+        slots=cost.slots,
+        max_slots=cost.max_slots,
+        hit_rate=f"{cost.hit_rate:.1%}",
+        note=note,
+        loads=f"{cost.misses_per_token:.0f}",
+        size=f"{cost.expert_bytes / 2**20:.2f}",
+        step=f"{total * 1e3:.2f}",
+        split=split,
+        bound=tier(cost.bound),
     )
 
 
-def no_fit_html(reason: str) -> str:
-    """In place of ``speed_html`` when the config's non-expert part does not fit the machine (``reason``: why)."""
-    return f"<b>Does not fit:</b> {escape_text(reason)}"
+def no_fit_html(reason: str, *, words: Mapping[str, str] | None = None) -> str:
+    """In place of ``speed_html`` when the config's non-expert part does not fit the machine (``reason``: why;
+    ``words``: the words of ``LABELS``)."""
+    return f"<b>{escape_text(_words(words)['does_not_fit'])}</b> {escape_text(reason)}"

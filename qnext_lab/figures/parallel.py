@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .escape import token_label
+from .frames import need_frame
 from .theme import template, themed
 
 _NEED = ("problem", "total_budget", "chains", "right", "voted")
@@ -24,19 +25,10 @@ _COLORS = ("#1f5fa8", "#d26a00", "#2e9e5b", "#9467bd", "#8c564b")
 _RIGHT, _WRONG = "#2e9e5b", "#c62828"
 
 
-def _check(table: object) -> pd.DataFrame:
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by split_budget, got {type(table).__name__}")
-    missing = [c for c in _NEED if c not in table.columns]
-    if missing:
-        raise ValueError(f"this is not the DataFrame of split_budget: missing columns {missing}")
-    return table
-
-
 @themed
 def split_budget_figure(table: pd.DataFrame, *, dark: bool = False, title: str | None = None) -> go.Figure:
     """Voted accuracy vs total thinking budget, one line per number of chains."""
-    table = _check(table)
+    table = need_frame(table, _NEED, "split_budget")
     acc = table.groupby(["chains", "total_budget"])["right"].mean().reset_index()
     problems = table["problem"].nunique()
     fig = go.Figure()
@@ -68,7 +60,7 @@ def split_budget_figure(table: pd.DataFrame, *, dark: bool = False, title: str |
 @themed
 def flips_figure(table: pd.DataFrame, chains: int = 1, *, dark: bool = False) -> go.Figure:
     """Right/wrong per problem and total budget for ``chains`` chains; the title counts the flips."""
-    table = _check(table)
+    table = need_frame(table, _NEED, "split_budget")
     available = sorted(set(table["chains"].tolist()))
     if chains not in available:
         raise ValueError(f"chains={chains} is not in the table (chains: {available})")

@@ -29,6 +29,7 @@ from ..trace.phases import PHASES
 from .escape import escape_text, token_label
 from .palette import expert_color, expert_colors, expert_colorscale, phase_color, text_color_on
 from .theme import finish
+from .words import with_words
 
 DEFAULT_WINDOW = 512
 DEFAULT_WIDTH_PX = 900  # the width figures are laid out for when no pane width is known
@@ -185,6 +186,7 @@ LABELS: dict[str, str] = {
     "top1_expert": "top-1 expert",
     "share_slots": "share of routed slots",
     "uniform": "uniform 1/{experts}",
+    "heatmap_title": "Routing weights — layer {layer} (top-{k} of {experts})",
     "hash_routed": "hash-routed layer: experts picked by token id (a fixed table), not by a router",
     "hash_tick": "{layer} · hash",
     "zero_pick": "zero-computation expert (identity, no compute)",
@@ -203,13 +205,6 @@ def expert_ticks(num_experts: int, most: int = 16) -> dict:
     return dict(tickmode="linear", tick0=0, dtick=step, tickfont=dict(size=10))
 
 
-def _words(words: dict[str, str] | None) -> dict[str, str]:
-    unknown = set(words or {}) - set(LABELS)
-    if unknown:
-        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
-    return {**LABELS, **(words or {})}
-
-
 # Pixels one rotated tick label needs along the axis; the widgets pass the pane's width as ``width_px``.
 _TICK_PX = 12
 _CHAR_PX = 7  # one character of an annotation at font size 11
@@ -218,6 +213,25 @@ _PLOT_MARGIN_PX = 110  # left + right margins and the colour bar / legend
 
 def _px_per_token(width_px: int, tokens: int) -> float:
     return max(1.0, width_px - _PLOT_MARGIN_PX) / max(1, tokens)
+
+
+def _boundary(row: int, top: float, line: dict, name: str) -> dict:
+    """A vertical line before token row ``row``, from the plot's bottom to ``top`` (paper units)."""
+    x = row - 0.5
+    return dict(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=top, line=line, name=name)
+
+
+def _label_above(x: float, y: float, text: str, font: dict, name: str, **anchor: str) -> dict:
+    """An annotation above the plot at token coordinate ``x`` and paper height ``y`` (its bottom edge)."""
+    return dict(
+        x=x, y=y, xref="x", yref="paper", text=text, showarrow=False, yanchor="bottom", font=font, name=name, **anchor
+    )
+
+
+def _fits(text: str, first: int, last: int, px: float) -> bool:
+    """Whether ``text`` fits inside the run of rows first..last (CJK characters are about two Latin ones wide)."""
+    wide = sum(2 if ord(c) > 0x2E7F else 1 for c in text)
+    return (last - first + 1) * px >= _CHAR_PX * (wide + 1)
 
 
 def _phase_marks(
@@ -233,37 +247,11 @@ def _phase_marks(
     if multi_seq:
         seq = arrays.seq[start:stop]
         for row in (np.flatnonzero(np.diff(seq)) + 1 + start).tolist():
-            shapes.append(
-                dict(
-                    type="line",
-                    xref="x",
-                    yref="paper",
-                    x0=row - 0.5,
-                    x1=row - 0.5,
-                    y0=0,
-                    y1=1.12,
-                    line=dict(color="#7f7f7f", width=2),
-                    name="sequence-start",
-                )
-            )
-        runs = phase_runs(seq, start)
-        for s, a, b in runs:
-            label = f"#{s}"
-            if (b - a + 1) * px >= _CHAR_PX * (len(label) + 1):
-                annotations.append(
-                    dict(
-                        x=a - 0.5,
-                        y=1.12,
-                        xref="x",
-                        yref="paper",
-                        text=label,
-                        showarrow=False,
-                        xanchor="left",
-                        yanchor="bottom",
-                        font=dict(size=10, color="#7f7f7f"),
-                        name="sequence-label",
-                    )
-                )
+            shapes.append(_boundary(row, 1.12, dict(color="#7f7f7f", width=2), "sequence-start"))
+        for s, a, b in phase_runs(seq, start):
+            if _fits(f"#{s}", a, b, px):
+                font = dict(size=10, color="#7f7f7f")
+                annotations.append(_label_above(a - 0.5, 1.12, f"#{s}", font, "sequence-label", xanchor="left"))
     if arrays.phase is None:
         return shapes, annotations
     for ph, a, b in phase_runs(arrays.phase[start:stop], start):
@@ -283,34 +271,11 @@ def _phase_marks(
             )
         )
         if ph != 0:
-            shapes.append(
-                dict(
-                    type="line",
-                    xref="x",
-                    yref="paper",
-                    x0=a - 0.5,
-                    x1=a - 0.5,
-                    y0=0,
-                    y1=1,
-                    line=dict(color=color, width=1.5, dash="dash"),
-                    name=f"phase-start:{PHASES[ph]}",
-                )
-            )
+            shapes.append(_boundary(a, 1, dict(color=color, width=1.5, dash="dash"), f"phase-start:{PHASES[ph]}"))
         name = words.get(f"phase_{PHASES[ph]}", PHASES[ph])
-        wide = sum(2 if ord(c) > 0x2E7F else 1 for c in name)  # CJK characters are about two Latin ones wide
-        if (b - a + 1) * px >= _CHAR_PX * (wide + 1):  # only where the word fits inside its run
+        if _fits(name, a, b, px):  # only where the word fits inside its run
             annotations.append(
-                dict(
-                    x=(a + b) / 2,
-                    y=1.055,
-                    xref="x",
-                    yref="paper",
-                    text=name,
-                    showarrow=False,
-                    yanchor="bottom",
-                    font=dict(size=11, color=color),
-                    name=f"phase-label:{name}",
-                )
+                _label_above((a + b) / 2, 1.055, name, dict(size=11, color=color), f"phase-label:{name}")
             )
     return shapes, annotations
 
@@ -372,7 +337,7 @@ def expert_heatmap(
     width, k = ids.shape
     num_experts, first_zero = arrays.num_experts, arrays.first_zero
     hashed = arrays.layer_indices[pos] in arrays.hash_layers
-    words = _words(words)
+    words = with_words(LABELS, words)
 
     # Column format (one point per chosen cell; unchosen cells are gaps): W*k points instead of E*W cells, and
     # 1-D numeric arrays travel to a live FigureWidget as binary buffers, not JSON.
@@ -455,7 +420,9 @@ def expert_heatmap(
                 showlegend=True,
             )
         )
-    heading = dict(text=title or f"Routing weights — layer {arrays.layer_indices[pos]} (top-{k} of {num_experts})")
+    heading = dict(
+        text=title or words["heatmap_title"].format(layer=arrays.layer_indices[pos], k=k, experts=num_experts)
+    )
     if hashed:
         heading["subtitle"] = dict(text=words["hash_routed"], font=dict(size=11))
     subtitle_px = 18 if hashed else 0
@@ -529,7 +496,7 @@ def layer_map(
         ]
         for layer in range(num_layers)
     ]
-    words = _words(words)
+    words = with_words(LABELS, words)
     shapes, annotations = _phase_marks(arrays, start, stop, width_px, words)
     counts = np.bincount(top1.reshape(-1), minlength=arrays.num_experts)  # (E,)
     present = [int(e) for e in np.argsort(-counts, kind="stable") if counts[e] > 0]
@@ -632,31 +599,25 @@ def expert_load_bars(
     num_experts = arrays.num_experts
     total = max(1, (stop - start) * arrays.top_k)
     experts = np.arange(num_experts)
-    words = _words(words)
-    bars = []
-    if by_phase and arrays.phase is not None:
-        for ph in sorted(set(arrays.phase[start:stop].tolist())):
-            counts = _window_counts(arrays, pos, start, stop, phase=ph)
-            bars.append(
-                go.Bar(
-                    x=experts,
-                    y=counts / total,
-                    name=words[f"phase_{PHASES[ph]}"],
-                    marker=dict(color=phase_color(ph)),
-                    customdata=counts,
-                    hovertemplate=f"expert %{{x}}<br>{PHASES[ph]}: %{{customdata}} slots (%{{y:.1%}})<extra></extra>",
-                )
-            )
+    words = with_words(LABELS, words)
+    if by_phase and arrays.phase is not None:  # (phase, name, colour, hover prefix) of each stacked bar
+        stacks = [
+            (ph, words[f"phase_{PHASES[ph]}"], phase_color(ph), f"{PHASES[ph]}: ")
+            for ph in sorted(set(arrays.phase[start:stop].tolist()))
+        ]
     else:
-        counts = _window_counts(arrays, pos, start, stop)
+        stacks = [(None, "load", list(expert_colors(num_experts)), "")]
+    bars = []
+    for ph, name, color, what in stacks:
+        counts = _window_counts(arrays, pos, start, stop, phase=ph)  # (E,)
         bars.append(
             go.Bar(
                 x=experts,
                 y=counts / total,
-                name="load",
-                marker=dict(color=list(expert_colors(num_experts))),
+                name=name,
+                marker=dict(color=color),
                 customdata=counts,
-                hovertemplate="expert %{x}<br>%{customdata} slots (%{y:.1%})<extra></extra>",
+                hovertemplate=f"expert %{{x}}<br>{what}%{{customdata}} slots (%{{y:.1%}})<extra></extra>",
             )
         )
     uniform = 1.0 / num_experts

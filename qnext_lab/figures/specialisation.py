@@ -19,21 +19,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .frames import need_frame
 from .theme import template, themed
 
 _COLORS = {"prefers": "#d62728", "avoids": "#1f77b4", "inside baseline": "#7f7f7f"}
 _BAND = "rgba(127,127,127,0.35)"
 _SPEC = ("layer", "label", "expert", "share", "low", "high", "baseline", "verdict")
 _OVERLAP = ("layer", "same", "different", "difference", "null_low", "null_high", "verdict")
-
-
-def _need(frame: object, columns: tuple[str, ...], metric: str) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"expected the DataFrame returned by {metric}, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"this is not the DataFrame of {metric}: missing columns {missing}")
-    return frame
 
 
 def _band_text(frame: pd.DataFrame) -> str:
@@ -46,7 +38,7 @@ def _band_text(frame: pd.DataFrame) -> str:
 @themed
 def specialisation_figure(frame: pd.DataFrame, layer: int | None = None, *, dark: bool = False) -> go.Figure:
     """Observed share per expert against the permutation band, one panel per label (or a per-layer summary)."""
-    frame = _need(frame, _SPEC, "expert_specialisation")
+    frame = need_frame(frame, _SPEC, "expert_specialisation")
     if layer is None:
         return _depth_figure(frame, dark)
     layers = sorted(set(frame["layer"].tolist()))
@@ -147,7 +139,7 @@ def _depth_figure(frame: pd.DataFrame, dark: bool) -> go.Figure:
 @themed
 def overlap_figure(frame: pd.DataFrame, *, dark: bool = False) -> go.Figure:
     """Same-label minus different-label routing overlap per layer, with the shuffled-label interval."""
-    frame = _need(frame, _OVERLAP, "routing_overlap")
+    frame = need_frame(frame, _OVERLAP, "routing_overlap")
     df = frame.sort_values("layer")
     x = [str(i) for i in df["layer"]]
     fig = go.Figure()

@@ -17,9 +17,10 @@ Knows nothing about transformers.
 import torch
 
 from .align import AlignResult
+from .grouped import bias_args, block_rows, expert_products, launch, launch_config, load_bias, load_tile, store_tile
 from .layout import ExpertWeights
 from .triton_lang import tl, triton
-from .tuning import GemmConfig, pick_config
+from .tuning import GemmConfig
 
 __all__ = ["combine_reference", "down_combine", "down_reference"]
 
@@ -33,14 +34,9 @@ def down_reference(
 ) -> torch.Tensor:
     """Pure torch, fp32 math: (S, I) activations -> (T, H) weighted sum over each token's k experts."""
     num_tokens, top_k = topk_ids.shape
-    flat = topk_ids.reshape(-1).long()  # (S,)
-    y = torch.empty(flat.numel(), weights.hidden_size, dtype=torch.float32, device=h.device)  # (S, H)
-    for expert in torch.unique(flat).tolist():  # active experts only
-        slots = torch.nonzero(flat == expert).squeeze(1)
-        rows = h[slots].float() @ weights.down_matrix(expert).float().T  # (c, H)
-        if weights.down_bias is not None:
-            rows = rows + weights.down_bias[expert].float()
-        y[slots] = rows
+    y = torch.empty(topk_ids.numel(), weights.hidden_size, dtype=torch.float32, device=h.device)  # (S, H)
+    for slots, rows in expert_products(h, topk_ids, weights.down_matrix, weights.down_bias, by_token=False):
+        y[slots] = rows  # (c, H)
     y = y * topk_weights.reshape(-1, 1).float()
     return combine_reference(y, num_tokens, top_k).to(out_dtype or h.dtype)
 
@@ -86,10 +82,7 @@ def _down_kernel(
     pid_n = tl.program_id(1)
     if pid_m * BLOCK_M >= tl.load(num_padded_ptr):
         return
-    expert = tl.load(expert_ids_ptr + pid_m).to(tl.int64)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    slots = tl.load(sorted_ids_ptr + offs_m)
-    row_ok = slots < num_slots
+    expert, slots, row_ok = block_rows(pid_m, sorted_ids_ptr, expert_ids_ptr, num_slots, BLOCK_M)
     slots64 = slots.to(tl.int64)  # S*H passes 2^31 at long prefills
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     col_ok = offs_n < hidden_size
@@ -99,25 +92,15 @@ def _down_kernel(
     for k0 in range(0, inter_size, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         k_ok = offs_k < inter_size
-        a = tl.load(
-            h_ptr + slots64[:, None] * stride_hs + offs_k[None, :] * stride_hi,
-            mask=row_ok[:, None] & k_ok[None, :],
-            other=0.0,
-        )  # (BM, BK)
-        w = tl.load(
-            w_base + offs_n[None, :] * stride_wn + offs_k[:, None] * stride_wk,
-            mask=k_ok[:, None] & col_ok[None, :],
-            other=0.0,
-        )  # (BK, BN)
+        a = load_tile(h_ptr, slots64, offs_k, stride_hs, stride_hi, row_ok, k_ok)  # (BM, BK)
+        w = load_tile(w_base, offs_k, offs_n, stride_wk, stride_wn, k_ok, col_ok)  # (BK, BN)
         acc = tl.dot(a, w, acc, input_precision=INPUT_PRECISION)
 
     if HAS_BIAS:
-        acc += tl.load(b_ptr + expert * stride_be + offs_n * stride_bn, mask=col_ok, other=0.0).to(tl.float32)[None, :]
+        acc += load_bias(b_ptr + expert * stride_be, offs_n, stride_bn, col_ok)
     route_w = tl.load(topk_w_ptr + slots64, mask=row_ok, other=0.0).to(tl.float32)  # (BM,)
     acc = acc * route_w[:, None]
-    tl.store(
-        y_ptr + slots64[:, None] * stride_ys + offs_n[None, :] * stride_yh, acc, mask=row_ok[:, None] & col_ok[None, :]
-    )
+    store_tile(y_ptr, slots64, offs_n, stride_ys, stride_yh, row_ok, col_ok, acc)
 
 
 @triton.jit
@@ -161,38 +144,12 @@ def down_combine(
         return out.zero_()
     topk_w = topk_weights.contiguous()
     y = torch.empty(align.num_slots, hidden, dtype=torch.float32, device=h.device)  # (S, H)
-    cfg = config or pick_config(align.num_slots, weights.num_experts, hidden, weights.intermediate_size)
-    if cfg.block_m != align.block_size:
-        raise ValueError(f"config.block_m={cfg.block_m} must equal the alignment block size {align.block_size}")
-    bias = weights.down_bias
-    grid = (align.capacity // cfg.block_m, triton.cdiv(hidden, cfg.block_n))
-    _down_kernel[grid](
-        h,
-        weights.down,
-        bias if bias is not None else h,
-        topk_w,
-        y,
-        align.sorted_ids,
-        align.expert_ids,
-        align.num_padded,
-        align.num_slots,
-        hidden,
-        weights.intermediate_size,
-        h.stride(0),
-        h.stride(1),
-        *weights.down_strides(),
-        bias.stride(0) if bias is not None else 0,
-        bias.stride(1) if bias is not None else 0,
-        y.stride(0),
-        y.stride(1),
-        HAS_BIAS=bias is not None,
-        INPUT_PRECISION="ieee" if h.dtype == torch.float32 else "tf32",
-        BLOCK_M=cfg.block_m,
-        BLOCK_N=cfg.block_n,
-        BLOCK_K=cfg.block_k,
-        num_warps=cfg.num_warps,
-        num_stages=cfg.num_stages,
-    )
+    cfg = launch_config(config, align, num_experts=weights.num_experts, n=hidden, k=weights.intermediate_size)
+    bias, stride_be, stride_bn = bias_args(weights.down_bias, h)
+    args = (h, weights.down, bias, topk_w, y, align.sorted_ids, align.expert_ids, align.num_padded)  # pointers
+    args += (align.num_slots, hidden, weights.intermediate_size)  # sizes
+    args += (*h.stride(), *weights.down_strides(), stride_be, stride_bn, *y.stride())  # strides
+    launch(_down_kernel, align, cfg, n=hidden, dtype=h.dtype, args=args, HAS_BIAS=weights.down_bias is not None)
     block_h = min(1024, triton.next_power_of_2(hidden))
     _combine_kernel[(num_tokens, triton.cdiv(hidden, block_h))](
         y, out, hidden, out.stride(0), TOP_K=top_k, BLOCK_H=block_h

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from .align import AlignResult
+from .grouped import bias_args, block_rows, expert_products, launch, launch_config, load_bias, load_tile, store_tile
 from .layout import ExpertWeights
 from .triton_lang import tl, triton
-from .tuning import GemmConfig, pick_config
+from .tuning import GemmConfig
 
 __all__ = ["GATES", "apply_gate_reference", "gate_up", "gate_up_reference"]
 
@@ -51,15 +52,9 @@ def gate_up_reference(
     limit: float = 7.0,
 ) -> torch.Tensor:
     """Pure torch, fp32 math: (T, H) tokens, (T, k) ids -> (S, I) gated activations in x.dtype."""
-    top_k = topk_ids.shape[1]
-    flat = topk_ids.reshape(-1).long()  # (S,)
-    out = torch.empty(flat.numel(), weights.intermediate_size, dtype=x.dtype, device=x.device)
-    for expert in torch.unique(flat).tolist():  # active experts only
-        slots = torch.nonzero(flat == expert).squeeze(1)  # (c,)
-        pre = x[slots // top_k].float() @ weights.gate_up_matrix(expert).float().T  # (c, 2I)
-        if weights.gate_up_bias is not None:
-            pre = pre + weights.gate_up_bias[expert].float()
-        out[slots] = apply_gate_reference(pre, weights, gate, alpha, limit).to(x.dtype)
+    out = torch.empty(topk_ids.numel(), weights.intermediate_size, dtype=x.dtype, device=x.device)  # (S, I)
+    for slots, pre in expert_products(x, topk_ids, weights.gate_up_matrix, weights.gate_up_bias, by_token=True):
+        out[slots] = apply_gate_reference(pre, weights, gate, alpha, limit).to(x.dtype)  # pre: (c, 2I)
     return out
 
 
@@ -106,10 +101,7 @@ def _gate_up_kernel(
     # The grid is sized for the worst routing; blocks past the padded end have nothing to do.
     if pid_m * BLOCK_M >= tl.load(num_padded_ptr):
         return
-    expert = tl.load(expert_ids_ptr + pid_m).to(tl.int64)  # int64: e * stride_we passes 2^31 at E=512, H=2048
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    slots = tl.load(sorted_ids_ptr + offs_m)
-    row_ok = slots < num_slots
+    expert, slots, row_ok = block_rows(pid_m, sorted_ids_ptr, expert_ids_ptr, num_slots, BLOCK_M)
     tokens = (slots // top_k).to(tl.int64)  # int64 offsets: T*k*H passes 2^31 at long prefills
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     col_ok = offs_n < inter_size
@@ -122,29 +114,23 @@ def _gate_up_kernel(
     for k0 in range(0, hidden_size, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         k_ok = offs_k < hidden_size
-        a = tl.load(
-            x_ptr + tokens[:, None] * stride_xt + offs_k[None, :] * stride_xh,
-            mask=row_ok[:, None] & k_ok[None, :],
-            other=0.0,
-        )  # (BM, BK)
-        w_mask = k_ok[:, None] & col_ok[None, :]
-        wg = tl.load(w_base + gate_cols[None, :] * stride_wn + offs_k[:, None] * stride_wk, mask=w_mask, other=0.0)
-        wu = tl.load(w_base + up_cols[None, :] * stride_wn + offs_k[:, None] * stride_wk, mask=w_mask, other=0.0)
+        a = load_tile(x_ptr, tokens, offs_k, stride_xt, stride_xh, row_ok, k_ok)  # (BM, BK)
+        wg = load_tile(w_base, offs_k, gate_cols, stride_wk, stride_wn, k_ok, col_ok)  # (BK, BN)
+        wu = load_tile(w_base, offs_k, up_cols, stride_wk, stride_wn, k_ok, col_ok)
         acc_gate = tl.dot(a, wg, acc_gate, input_precision=INPUT_PRECISION)  # (BM, BN)
         acc_up = tl.dot(a, wu, acc_up, input_precision=INPUT_PRECISION)
 
     if HAS_BIAS:
         b_base = b_ptr + expert * stride_be
-        acc_gate += tl.load(b_base + gate_cols * stride_bn, mask=col_ok, other=0.0).to(tl.float32)[None, :]
-        acc_up += tl.load(b_base + up_cols * stride_bn, mask=col_ok, other=0.0).to(tl.float32)[None, :]
+        acc_gate += load_bias(b_base, gate_cols, stride_bn, col_ok)
+        acc_up += load_bias(b_base, up_cols, stride_bn, col_ok)
     if GATE == 0:
         h = acc_gate * tl.sigmoid(acc_gate) * acc_up
     else:
         g = tl.minimum(acc_gate, limit)
         u = tl.minimum(tl.maximum(acc_up, -limit), limit)
         h = (u + 1.0) * (g * tl.sigmoid(g * alpha))
-    out_ptrs = out_ptr + slots.to(tl.int64)[:, None] * stride_os + offs_n[None, :] * stride_oi
-    tl.store(out_ptrs, h.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & col_ok[None, :])
+    store_tile(out_ptr, slots.to(tl.int64), offs_n, stride_os, stride_oi, row_ok, col_ok, h)
 
 
 def gate_up(
@@ -171,42 +157,21 @@ def gate_up(
     out = torch.empty(align.num_slots, inter, dtype=x.dtype, device=x.device)  # (S, I)
     if align.num_slots == 0:
         return out
-    cfg = config or pick_config(align.num_slots, weights.num_experts, inter, weights.hidden_size)
-    if cfg.block_m != align.block_size:
-        raise ValueError(f"config.block_m={cfg.block_m} must equal the alignment block size {align.block_size}")
-    bias = weights.gate_up_bias
+    cfg = launch_config(config, align, num_experts=weights.num_experts, n=inter, k=weights.hidden_size)
+    bias, stride_be, stride_bn = bias_args(weights.gate_up_bias, x)
     gate_step, up_offset = (2, 1) if weights.interleaved else (1, inter)
-    grid = (align.capacity // cfg.block_m, triton.cdiv(inter, cfg.block_n))
-    _gate_up_kernel[grid](
-        x,
-        weights.gate_up,
-        bias if bias is not None else x,
-        out,
-        align.sorted_ids,
-        align.expert_ids,
-        align.num_padded,
-        align.num_slots,
-        inter,
-        weights.hidden_size,
-        top_k,
-        x.stride(0),
-        x.stride(1),
-        *weights.gate_up_strides(),
-        bias.stride(0) if bias is not None else 0,
-        bias.stride(1) if bias is not None else 0,
-        out.stride(0),
-        out.stride(1),
-        gate_step,
-        up_offset,
-        float(alpha),
-        float(limit),
+    args = (x, weights.gate_up, bias, out, align.sorted_ids, align.expert_ids, align.num_padded)  # pointers
+    args += (align.num_slots, inter, weights.hidden_size, top_k)  # sizes
+    args += (*x.stride(), *weights.gate_up_strides(), stride_be, stride_bn, *out.stride())  # strides
+    args += (gate_step, up_offset, float(alpha), float(limit))
+    launch(
+        _gate_up_kernel,
+        align,
+        cfg,
+        n=inter,
+        dtype=x.dtype,
+        args=args,
         GATE=GATES.index(gate),
-        HAS_BIAS=bias is not None,
-        INPUT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
-        BLOCK_M=cfg.block_m,
-        BLOCK_N=cfg.block_n,
-        BLOCK_K=cfg.block_k,
-        num_warps=cfg.num_warps,
-        num_stages=cfg.num_stages,
+        HAS_BIAS=weights.gate_up_bias is not None,
     )
     return out

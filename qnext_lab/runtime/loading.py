@@ -32,7 +32,18 @@ from .experts import IMPLEMENTATION_NAME
 from .experts_module import experts_modules
 from .template_guard import check_chat_template
 
-__all__ = ["load_pretrained"]
+__all__ = ["load_pretrained", "names_gguf"]
+
+
+def names_gguf(name_or_path: object) -> bool:
+    """Whether ``name_or_path`` is a path to a GGUF file (ends in ``.gguf``, any case)."""
+    return isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).lower().endswith(".gguf")
+
+
+def _reason(exc: OSError) -> str:
+    """The first line of a loading error (transformers' run on for a page), or its type when it says nothing."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
@@ -134,7 +145,7 @@ def load_pretrained(
     keyword go to ``from_pretrained``. Only safetensors weights are read. ``qnext_lab.load`` is the public
     entry point: it reads GGUF files too (``qnext_lab.formats``, one layer up) and calls this for the rest.
     """
-    if isinstance(name_or_path, (str, os.PathLike)) and os.fspath(name_or_path).endswith(".gguf"):
+    if names_gguf(name_or_path):
         raise ValueError(
             f"{os.fspath(name_or_path)!r} is a GGUF file: load it with qnext_lab.load (or qnext_lab.formats.load_gguf)"
         )
@@ -145,8 +156,7 @@ def load_pretrained(
         config = transformers.AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     except OSError as exc:
         where = "in that directory" if local else "locally or on the Hugging Face Hub (offline, or no such model?)"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OSError(f"could not load model config for {name_or_path!r} {where}: {reason}") from None
+        raise OSError(f"could not load model config for {name_or_path!r} {where}: {_reason(exc)}") from None
     _check_moe(config, trust_remote_code, os.fspath(name_or_path))
     try:
         with _no_progress_bar(quiet=name_or_path == "tiny"):  # the bundled model loads in a blink
@@ -162,9 +172,8 @@ def load_pretrained(
             )
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except OSError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise OSError(
-            f"could not load {name_or_path!r} (safetensors weights and a tokenizer are needed): {reason}"
+            f"could not load {name_or_path!r} (safetensors weights and a tokenizer are needed): {_reason(exc)}"
         ) from None
     _quiet_gpu_only_fallbacks(model)
     check_chat_template(tokenizer, str(name_or_path))  # a checkpoint's template that never ends: refused here

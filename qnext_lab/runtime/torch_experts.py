@@ -73,57 +73,72 @@ def grouped_mm_usable(hidden_states: torch.Tensor, weights: tuple[torch.Tensor, 
     return all((n * item) % 16 == 0 for w in weights for n in w.shape[-2:])
 
 
-def _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale):
-    offsets = torch.cumsum(counts, 0, dtype=torch.int32)  # (E,) end row of each expert's group
-    w1 = proj if module.is_transposed else proj.transpose(-2, -1)  # (E, H, 2I) view
-    pre = F.grouped_mm(rows, w1, offs=offsets)  # (S, 2I)
+def _mlp(module, rows, proj_bias, index, scale, gate_up, down):
+    """The experts' MLP on ``rows`` with the strategy's two matmuls: ``gate_up(rows)`` (+ bias), the module's gate,
+    the routing ``scale`` (if folded), ``down(act)`` (+ bias). ``index``: the expert of each row (or the one expert)."""
+    pre = gate_up(rows)  # (S, 2I)
     if proj_bias is not None:
-        pre = pre + proj_bias[sorted_experts]
+        pre = pre + proj_bias[index]
     act = _activate(module, pre)  # (S, I)
     if scale is not None:
         act = act * scale
-    down = module.down_proj if module.is_transposed else module.down_proj.transpose(-2, -1)  # (E, I, H)
-    y = F.grouped_mm(act.contiguous(), down, offs=offsets)  # (S, H)
+    y = down(act)  # (S, H)
     if module.has_bias:
-        y = y + module.down_proj_bias[sorted_experts]
+        y = y + module.down_proj_bias[index]
     return y
 
 
-def _grouped_sync_free(module, rows, proj, proj_bias, sorted_experts, num_experts, scale):
-    """The sorted strategy with no host sync in the traced graph (for ``torch.compile``)."""
-    experts = torch.arange(num_experts, device=sorted_experts.device, dtype=sorted_experts.dtype)  # (E,)
-    offsets = torch.searchsorted(sorted_experts, experts, right=True)  # (E,) end row of each expert's group
-    grouped = torch.ops.transformers.grouped_mm_fallback  # a custom op: compiled graphs call it, never trace it
-    w1 = proj if module.is_transposed else proj.transpose(-2, -1)  # (E, H, 2I) view
-    pre = grouped(rows.to(w1.dtype), w1, offsets)  # (S, 2I)
-    if proj_bias is not None:
-        pre = pre + proj_bias[sorted_experts]
-    act = _activate(module, pre)  # (S, I)
-    if scale is not None:
-        act = act * scale
-    down = module.down_proj if module.is_transposed else module.down_proj.transpose(-2, -1)  # (E, I, H)
-    y = grouped(act.to(down.dtype), down, offsets)  # (S, H)
-    if module.has_bias:
-        y = y + module.down_proj_bias[sorted_experts]
-    return y
+def _by_rows(module, proj):
+    """(E, H, 2I) and (E, I, H) views of the two projections, rows times weights whatever the layout."""
+    if module.is_transposed:
+        return proj, module.down_proj
+    return proj.transpose(-2, -1), module.down_proj.transpose(-2, -1)
+
+
+def _fused_grouped_mm(x, w, offsets):
+    return F.grouped_mm(x.contiguous(), w, offs=offsets)  # torch's fused kernel (eager, its stride rule checked)
+
+
+def _traced_grouped_mm(x, w, offsets):
+    # transformers' custom op: compiled graphs call it, never trace it (its one host sync happens at run time)
+    return torch.ops.transformers.grouped_mm_fallback(x.to(w.dtype), w, offsets)
+
+
+def _grouped(module, rows, proj, proj_bias, sorted_experts, offsets, scale, grouped_mm):
+    """The sorted strategy: each projection is one ``grouped_mm`` over the experts' groups of rows (``offsets``:
+    (E,) end row of each group)."""
+    w1, w2 = _by_rows(module, proj)
+    return _mlp(
+        module,
+        rows,
+        proj_bias,
+        sorted_experts,
+        scale,
+        lambda x: grouped_mm(x, w1, offsets),
+        lambda act: grouped_mm(act, w2, offsets),
+    )
 
 
 def _per_active_expert(module, rows, proj, proj_bias, active, counts, scale):
+    def linear(x, w):  # (c, in) rows times one expert's (out, in) weight, or its (in, out) transposed one
+        return x @ w if module.is_transposed else F.linear(x, w)
+
     outs = []
     start = 0
     for expert, count in zip(active, counts):  # A iterations, one host sync before the loop
-        x = rows[start : start + count]  # (c, H)
-        pre = x @ proj[expert] if module.is_transposed else F.linear(x, proj[expert])  # (c, 2I)
-        if proj_bias is not None:
-            pre = pre + proj_bias[expert]
-        act = _activate(module, pre)  # (c, I)
-        if scale is not None:
-            act = act * scale[start : start + count]
+        part = slice(start, start + count)
+        outs.append(
+            _mlp(
+                module,
+                rows[part],  # (c, H)
+                proj_bias,
+                expert,
+                None if scale is None else scale[part],
+                lambda x, e=expert: linear(x, proj[e]),
+                lambda act, e=expert: linear(act, module.down_proj[e]),
+            )
+        )  # (c, H)
         start += count
-        y = act @ module.down_proj[expert] if module.is_transposed else F.linear(act, module.down_proj[expert])
-        if module.has_bias:
-            y = y + module.down_proj_bias[expert]
-        outs.append(y)  # (c, H)
     return torch.cat(outs)  # (S, H)
 
 
@@ -131,24 +146,22 @@ def _gathered(module, hidden_states, flat, top_k, proj, proj_bias, scale):
     num_tokens, hidden = hidden_states.shape
     # (S, H) in slot order, no sort; a view (stride 0) for one token, where decode spends its time
     x = hidden_states.unsqueeze(1).expand(num_tokens, top_k, hidden).reshape(num_tokens * top_k, hidden)
-    w1 = proj[flat]  # (S, 2I, H), or (S, H, 2I) transposed: a copy, small by the caller's check
-    if module.is_transposed:
-        pre = torch.bmm(x.unsqueeze(1), w1).squeeze(1)  # (S, 2I)
-    else:
-        pre = torch.bmm(w1, x.unsqueeze(-1)).squeeze(-1)
-    if proj_bias is not None:
-        pre = pre + proj_bias[flat]
-    act = _activate(module, pre)  # (S, I)
-    if scale is not None:
-        act = act * scale
-    w2 = module.down_proj[flat]  # (S, H, I), or (S, I, H) transposed
-    if module.is_transposed:
-        y = torch.bmm(act.unsqueeze(1), w2).squeeze(1)  # (S, H)
-    else:
-        y = torch.bmm(w2, act.unsqueeze(-1)).squeeze(-1)
-    if module.has_bias:
-        y = y + module.down_proj_bias[flat]
-    return y
+
+    def per_slot(v, w):  # (S, in) rows times each slot's own (S, out, in) weights, or (S, in, out) transposed
+        if module.is_transposed:
+            return torch.bmm(v.unsqueeze(1), w).squeeze(1)  # (S, out)
+        return torch.bmm(w, v.unsqueeze(-1)).squeeze(-1)
+
+    # proj[flat] and down_proj[flat] copy each slot's weights: small, by the caller's check
+    return _mlp(
+        module,
+        x,
+        proj_bias,
+        flat,
+        scale,
+        lambda v: per_slot(v, proj[flat]),
+        lambda act: per_slot(act, module.down_proj[flat]),
+    )
 
 
 def torch_experts_forward(
@@ -184,13 +197,15 @@ def torch_experts_forward(
         rows = hidden_states[token_of_row]  # (S, H) grouped by expert
         route_w = top_k_weights.reshape(-1)[order].unsqueeze(-1)  # (S, 1) weights in sorted order
         scale = route_w.float() if fold else None
-        if compiling:
-            y = _grouped_sync_free(module, rows, proj, proj_bias, sorted_experts, num_experts, scale)
+        if compiling:  # no host sync in the traced graph: group ends by searchsorted, a fixed (E,) shape
+            experts = torch.arange(num_experts, device=flat.device, dtype=sorted_experts.dtype)  # (E,)
+            offsets = torch.searchsorted(sorted_experts, experts, right=True)  # (E,) end row of each group
+            y = _grouped(module, rows, proj, proj_bias, sorted_experts, offsets, scale, _traced_grouped_mm)
         # Few slots (decode): a Python loop over the few active experts beats grouped_mm's walk over all
         # E groups (measured at E=512: 1.8 vs 3.0 ms for one token, k=10; see docs/benchmarks.md).
         elif flat.numel() > _LOOP_MAX_SLOTS and grouped_mm_usable(rows, (proj, module.down_proj)):
-            counts = torch.bincount(flat, minlength=num_experts)  # (E,)
-            y = _grouped(module, rows, proj, proj_bias, sorted_experts, counts, scale)
+            offsets = torch.cumsum(torch.bincount(flat, minlength=num_experts), 0, dtype=torch.int32)  # (E,)
+            y = _grouped(module, rows, proj, proj_bias, sorted_experts, offsets, scale, _fused_grouped_mm)
         else:
             counts = torch.bincount(flat, minlength=num_experts)  # (E,)
             active = torch.nonzero(counts).squeeze(1)  # (A,)

@@ -96,7 +96,9 @@ class AgentRun:
 MAX_TURNS = 1_000  # a ceiling for max_turns / max_calls: each round is a whole generation
 
 
-def _check_limits(max_turns: Any, max_calls: Any) -> tuple[int, int]:
+def _check_episode(call: str, options: GenerationOptions, max_turns: Any, max_calls: Any) -> tuple[int, int]:
+    """The checks of an agent episode before it starts: one budget, and the (max_turns, max_calls) limits."""
+    options.one_budget(call, " for the whole episode")
     turns = as_int(max_turns, "max_turns", low=1, high=MAX_TURNS, hint=" (tool-call rounds allowed)")
     if max_calls is None:
         return turns, turns
@@ -223,9 +225,7 @@ def _agent_loop(
     last = turns[-1].generation if turns else None
     answer = last.answer if last is not None and not last.tool_calls else ""
     trace = _episode_trace(turns) if options.capture and turns else None
-    return AgentRun(
-        conversation, turns, answer, finish, budget if not isinstance(budget, tuple) else None, trace, error
-    )
+    return AgentRun(conversation, turns, answer, finish, budget, trace, error)
 
 
 def _assistant_content(tokenizer: Any, gen: Generation) -> str:
@@ -266,9 +266,9 @@ def run_agent(
             functions run and at most ``max_turns + 1`` generations happen, whatever the model writes.
             Both take Python or numpy/torch integers in [1, 1000].
     """
-    if isinstance(options.budget, tuple):
-        raise TypeError("run_agent takes one budget for the episode (an int or None)")
-    return _agent_loop(model, tokenizer, messages, tools, options, _check_limits(max_turns, max_calls))
+    return _agent_loop(
+        model, tokenizer, messages, tools, options, _check_episode("run_agent", options, max_turns, max_calls)
+    )
 
 
 @takes_options(capture=True)
@@ -284,9 +284,7 @@ def stream_agent(
 ) -> GenerationStream:
     """``run_agent`` in a background thread: iterate for ``Piece``s of every phase (thinking, tool_call,
     answer, and one "tool_response" piece per tool result); ``stream.result`` is the ``AgentRun``."""
-    if isinstance(options.budget, tuple):
-        raise TypeError("stream_agent takes one budget for the episode (an int or None)")
-    limits = _check_limits(max_turns, max_calls)
+    limits = _check_episode("stream_agent", options, max_turns, max_calls)
     tool_schemas(tools)  # bad tools raise here, in the caller's thread
 
     def work(job: StreamJob) -> AgentRun:

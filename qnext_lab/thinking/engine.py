@@ -160,20 +160,10 @@ def decode(
     return Decoded(generated, forced, Timing(ttft, seconds, clock.stopped), proc, trace)
 
 
-def run(
-    model: Any,
-    tokenizer: Any,
-    req: Request,
-    *,
-    processor: ThinkingBudgetProcessor | None = None,
-    clock: StepClock | None = None,
-    streamer: Any = None,
-    extra_processors: Sequence[Any] = (),
-) -> list[Generation]:
-    """Generate ``req`` and build a Generation per row (each with its labelled trace when capturing)."""
-    out = decode(
-        model, tokenizer, req, processor=processor, clock=clock, streamer=streamer, extra_processors=extra_processors
-    )
+def run(model: Any, tokenizer: Any, req: Request, **decoding: Any) -> list[Generation]:
+    """``decode`` ``req`` (``decoding``: its keywords ``processor``, ``clock``, ``streamer``, ``extra_processors``)
+    and build a Generation per row (each with its labelled trace when capturing)."""
+    out = decode(model, tokenizer, req, **decoding)
     stop_text = out.processor.stop_text if out.processor else None
     gens = []
     for r, (g, f) in enumerate(zip(out.rows, out.forced)):

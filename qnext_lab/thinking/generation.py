@@ -41,8 +41,7 @@ def generate(
         tools: functions (typed, with a Google-style docstring) or JSON schemas the chat template offers the
             model; its calls are parsed into ``Generation.tool_calls`` (``run_agent`` also calls them).
     """
-    if isinstance(options.budget, tuple):
-        raise TypeError("generate takes one budget (an int or None); use generate_batch for one per prompt")
+    options.one_budget("generate", "; use generate_batch for one per prompt")
     return run(model, tokenizer, make_request(model, tokenizer, [prompt_or_messages], options, tool_schemas(tools)))[0]
 
 

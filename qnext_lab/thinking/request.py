@@ -99,6 +99,12 @@ class GenerationOptions:
         if self.timeout is not None:
             object.__setattr__(self, "timeout", as_float(self.timeout, "timeout", low=0.0, finite=False))
 
+    def one_budget(self, call: str, hint: str = "") -> Budget:
+        """The budget of a call that takes one (an int or None); a budget per prompt is a TypeError naming ``call``."""
+        if isinstance(self.budget, tuple):
+            raise TypeError(f"{call} takes one budget (an int or None){hint}")
+        return self.budget
+
     def budgets(self, rows: int) -> list[Budget]:
         """One budget per row of a batch of ``rows``."""
         if isinstance(self.budget, tuple):

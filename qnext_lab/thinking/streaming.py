@@ -274,8 +274,7 @@ def stream_generate(
     tools: Sequence[Tool] | None = None,
 ) -> GenerationStream:
     """Start ``generate`` (same arguments) in a background thread; iterate the result for ``Piece``s."""
-    if isinstance(options.budget, tuple):
-        raise TypeError("stream_generate takes one budget (an int or None)")
+    options.one_budget("stream_generate")
     req = make_request(model, tokenizer, [prompt_or_messages], options, tool_schemas(tools))
 
     def work(job: StreamJob) -> Generation:

@@ -119,7 +119,17 @@ def sweep_generations(
     progress: Callable[[str], None] | None = None,
 ) -> SweepRuns:
     """The generations of ``problems`` at each budget in ``budgets`` (ints >= 0; None = unlimited): what
-    ``sweep_budget`` scores. Arguments as there."""
+    ``sweep_budget`` scores (``runs.table(problems, score)``).
+
+    Args:
+        batch_size: problems per batch.
+        prompt_of: a problem's prompt (default: the problem itself, or its ``question``).
+        non_thinking: add the ``"non-thinking"`` runs (the ``mode="non-thinking"`` row of the table, budget <NA>,
+            the reference line of the figure).
+        max_new_tokens, stop_text: as in ``generate``.
+        do_sample, seed: sample instead of greedy (each budget is then generated directly).
+        progress: called with a short message after each pass.
+    """
     _check_problems(problems)
     batch_size = as_int(batch_size, "batch_size", low=1)
     budgets = _check_budgets(budgets)
@@ -172,25 +182,15 @@ def sweep_budget(
     problems: Sequence[Any],
     budgets: Sequence[Budget],
     score: Callable[[Any, str], float],
-    *,
-    batch_size: int = 16,
-    prompt_of: Callable[[Any], PromptLike] = default_prompt,
-    non_thinking: bool = True,
-    max_new_tokens: int | None = None,
-    stop_text: str | None = None,
-    do_sample: bool = False,
-    seed: int | None = None,
-    progress: Callable[[str], None] | None = None,
+    **sweep: Any,
 ) -> pd.DataFrame:
     """Evaluate ``problems`` at each budget in ``budgets`` (ints >= 0; None = unlimited).
 
     Args:
         score: ``score(problem, answer_text) -> bool | float`` (for the bundled task generator's problems,
             ``qnext_lab.tiny.score``).
-        batch_size: problems per batch.
-        non_thinking: add a ``mode="non-thinking"`` row (budget <NA>), the reference line of the figure.
-        do_sample, seed: sample instead of greedy (each budget is then generated directly).
-        progress: called with a short message after each pass.
+        sweep: the keywords of ``sweep_generations`` (``batch_size``, ``prompt_of``, ``non_thinking``,
+            ``max_new_tokens``, ``stop_text``, ``do_sample``, ``seed``, ``progress``), documented there.
 
     Returns one row per budget (then the non-thinking row) with columns budget (Int64, <NA> = unlimited),
     mode, accuracy, mean_thinking_tokens, mean_total_tokens, time_s (seconds spent on that row's own
@@ -202,18 +202,4 @@ def sweep_budget(
         raise TypeError(
             "score must be a function score(problem, answer_text) -> bool | float, e.g. qnext_lab.tiny.score"
         )
-    runs = sweep_generations(
-        model,
-        tokenizer,
-        problems,
-        budgets,
-        batch_size=batch_size,
-        prompt_of=prompt_of,
-        non_thinking=non_thinking,
-        max_new_tokens=max_new_tokens,
-        stop_text=stop_text,
-        do_sample=do_sample,
-        seed=seed,
-        progress=progress,
-    )
-    return runs.table(problems, score)
+    return sweep_generations(model, tokenizer, problems, budgets, **sweep).table(problems, score)

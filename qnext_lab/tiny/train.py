@@ -284,21 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="fractions of training with an intermediate bf16 checkpoint (default 0.04 0.25; none with --init)",
     )
     a = p.parse_args(argv)
-    cfg = TrainConfig(
-        steps=a.steps,
-        minutes=a.minutes,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        seed=a.seed,
-        threads=a.threads,
-        experts_implementation=a.experts_implementation,
-        out=a.out,
-        init=a.init,
-        warmup_steps=a.warmup_steps,
-        aux_coef=a.aux_coef,
-        device=a.device,
-        save_every_minutes=a.save_every_minutes,
-    )
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k != "checkpoint_at"})  # each option is a field
     if a.init:  # a continuation keeps the earlier intermediate checkpoints and starts at full problem size
         cfg.checkpoint_at, cfg.curriculum_frac = (), 0.0
     if a.checkpoint_at is not None:

@@ -7,7 +7,10 @@ Hooks, all removed on exit (also on error or KeyboardInterrupt):
   whatever experts implementation runs (``"qnext"``, ``"eager"``, ``"grouped_mm"``, ...); for the families
   whose experts module does not see the router's real choice (``families.registry``, ``capture="router"``:
   Llama 4, JetMoE, LongCat-Flash's zero-computation experts) a forward hook on the router reads it instead;
-- with ``probs=True``, a forward hook on each router, turning its ``router_logits`` into probabilities.
+- with ``probs=True``, a forward hook on each router, turning its ``router_logits`` into probabilities, and,
+  where the family's rule chooses with a bias the combine weights do not use (``families.rules``:
+  ``selection_bias``; DeepSeek-V3/V3.2, GLM-4.5, Kimi Linear, MiniMax-M2, LongCat-Flash, ...), into the
+  biased selection scores the router's top-k compared (``RoutingTrace.selection_scores``).
 
 Hooks only slice tensors and append them to lists (no host sync per layer); everything is joined,
 moved to the CPU and sorted into rank order once, on exit. Knows nothing about figures or chat templates.
@@ -41,7 +44,7 @@ from ..families.registry import read_router_output
 from .blocks import RecordingBlock
 from .forwards import Forward, ForwardHooks, ForwardLog
 from .hooks import ThreadHooks
-from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers
+from .moe_layers import MoELayer, find_moe_layers, router_probs, select_layers, selection_bias
 from .routing_trace import RoutingTrace
 
 
@@ -65,7 +68,10 @@ class capture(ForwardHooks, RecordingBlock):  # used as a function: `with captur
     Args:
         model: a transformers MoE model (the module you call: ``model(...)`` / ``model.generate(...)``).
         probs: also record the full router distribution (L, N, E) float32 (softmax of the router logits;
-            sigmoid scores for DeepSeek-V3-style routers). Costs E floats per token and layer.
+            sigmoid scores for DeepSeek-V3-style routers). Costs E floats per token and layer. For routers
+            that choose with a selection-only bias (the registry's rule says ``selection_bias``) it also
+            records ``selection_scores`` (L, N, E): the scores plus that bias, what the top-k compared
+            (E more floats per token and layer; None for every other router).
         layers: decoder-layer indices to record: one index or a list (numpy / torch integers too; default:
             every MoE layer).
         timeout: seconds to wait for another thread that holds the model (``None``: as long as it takes);
@@ -106,6 +112,8 @@ class capture(ForwardHooks, RecordingBlock):  # used as a function: `with captur
                     )
         self.model = model
         self.probs = probs
+        rules = [m.rule for m in all_layers]  # scores with a selection-only bias: recorded where every layer has one
+        self.selection = probs and all(r is not None and r.selection_bias for r in rules)
         self.timeout = timeout
         self.keep_rows = keep_rows
         self.layers: list[MoELayer] = all_layers
@@ -118,6 +126,7 @@ class capture(ForwardHooks, RecordingBlock):  # used as a function: `with captur
         self._ids: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, k) per forward
         self._weights: list[list[torch.Tensor]] = [[] for _ in range(L)]
         self._probs: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, E) per forward
+        self._scores: list[list[torch.Tensor]] = [[] for _ in range(L)]  # per layer: (n, E) biased, per forward
         self._forwards = ForwardLog()  # tokens, sequences and positions of each forward (forwards.py)
         self._current: _Forward | None = None
         self._orphan_calls = 0
@@ -142,6 +151,7 @@ class capture(ForwardHooks, RecordingBlock):  # used as a function: `with captur
             top_k=k,
             model_name=model_name(self.model),
             probs=torch.zeros(L, 0, E) if self.probs else None,
+            selection_scores=torch.zeros(L, 0, E) if self.selection else None,
             hash_layers=[m.index for m in self.layers if m.hashed],
             zero_experts=self.layers[0].zero_experts,
         )
@@ -217,7 +227,17 @@ class capture(ForwardHooks, RecordingBlock):  # used as a function: `with captur
             if kind is not None:
                 logits = self._select(layer_pos, logits.reshape(-1, logits.shape[-1]))
                 if logits is not None:
-                    self._probs[layer_pos].append(router_probs(kind, logits))
+                    probs = router_probs(kind, logits)  # (n, E) float32
+                    self._probs[layer_pos].append(probs)
+                    if self.selection:
+                        bias = selection_bias(module, args)  # (E,)
+                        if bias is None or bias.shape != probs.shape[-1:]:
+                            self._misaligned = (
+                                f"{layer.path}: its router ({type(module).__name__}) selects with a bias, but no "
+                                f"e_score_correction_bias of {probs.shape[-1]} experts was found on it or in its call"
+                            )
+                            return
+                        self._scores[layer_pos].append(probs + bias.detach().float())
 
         return hook
 
@@ -269,6 +289,9 @@ class capture(ForwardHooks, RecordingBlock):  # used as a function: `with captur
         weights, order = weights.sort(dim=-1, descending=True, stable=True)  # rank order
         ids = ids.gather(-1, order)
         probs = torch.stack([torch.cat(chunks) for chunks in self._probs]).cpu() if self.probs else None  # (L, N, E)
+        scores = (
+            torch.stack([torch.cat(chunks) for chunks in self._scores]).cpu() if self.selection else None
+        )  # (L, N, E)
         token_ids, seq_index, position = self._forwards.flat()
         return RoutingTrace(
             topk_ids=ids,
@@ -281,6 +304,7 @@ class capture(ForwardHooks, RecordingBlock):  # used as a function: `with captur
             top_k=ids.shape[-1],
             model_name=model_name(self.model),
             probs=probs,
+            selection_scores=scores,
             hash_layers=[m.index for m in self.layers if m.hashed],
             zero_experts=self.layers[0].zero_experts,
         )

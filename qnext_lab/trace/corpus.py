@@ -137,7 +137,8 @@ def trace_corpus(
 
     Args:
         batch_size: texts per forward. shard_batches: batches per shard file.
-        probs: also store router probabilities (L x N x E floats per shard: large for big E).
+        probs: also store router probabilities (L x N x E floats per shard: large for big E), and for routers
+            that choose with a selection-only bias (DeepSeek-V3 and its kin) their selection scores (as many again).
         max_length: truncate each text to this many tokens (None: no truncation). Texts longer than the
             model's context (``max_position_embeddings``) are traced with a warning.
         keep_text: store each token's text (``tokenizer.convert_ids_to_tokens``) in the shards.

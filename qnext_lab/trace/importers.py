@@ -80,6 +80,15 @@ def _token_ids(token_ids: Any, what: str) -> list[int]:
     return as_int_list(token_ids, what, low=0, hint="; token ids are the tokenizer's ids, >= 0")
 
 
+def _outside(ids: np.ndarray, filled: np.ndarray, limit: int) -> str | None:
+    """The first filled slot of ``ids`` (N, L, k) outside [0, limit), as "7 at token 3, layer 1"; None if none."""
+    bad = filled & ((ids < 0) | (ids >= limit))
+    if not bad.any():
+        return None
+    t, layer, r = map(int, np.argwhere(bad)[0])
+    return f"{int(ids[t, layer, r])} at token {t}, layer {layer}"
+
+
 def _logical(ids: np.ndarray, mapping: Any, num_experts: int, fills: tuple[int, ...], source: str) -> np.ndarray:
     """Physical expert slots (after expert-parallel load balancing, EPLB) -> logical expert ids.
 
@@ -98,13 +107,9 @@ def _logical(ids: np.ndarray, mapping: Any, num_experts: int, fills: tuple[int, 
         raise ValueError(f"{source}: physical_to_logical maps to ids outside [0, {num_experts})")
     slots = table.shape[-1]
     filled = ~np.isin(ids, fills)
-    bad = filled & ((ids < 0) | (ids >= slots))
-    if bad.any():
-        t, layer, r = map(int, np.argwhere(bad)[0])
-        raise ValueError(
-            f"{source}: physical slot {int(ids[t, layer, r])} at token {t}, layer {layer} is outside the map's "
-            f"{slots} slots"
-        )
+    where = _outside(ids, filled, slots)
+    if where:
+        raise ValueError(f"{source}: physical slot {where} is outside the map's {slots} slots")
     safe = np.where(filled, ids, 0)  # (N, L, k)
     logical = table[safe] if table.ndim == 1 else table[np.arange(ids.shape[1])[None, :, None], safe]
     return np.where(filled, logical, ids)
@@ -133,14 +138,12 @@ def _build(
             "was routing capture on (--enable-return-routed-experts)?"
         )
     slot_filled = ~unfilled
-    bad = slot_filled & ((ids < 0) | (ids >= num_experts))
-    if bad.any():
-        t, layer, r = map(int, np.argwhere(bad)[0])
+    where = _outside(ids, slot_filled, num_experts)
+    if where:
         raise ValueError(
-            f"{source}: expert id {int(ids[t, layer, r])} at token {t}, layer {layer} is outside "
-            f"[0, {num_experts}); is num_experts right? The ids must be logical expert ids: after expert-parallel "
-            "load balancing (EPLB) an engine may report physical slots (sgl-project/sglang PR #25285); pass its "
-            "physical_to_logical map"
+            f"{source}: expert id {where} is outside [0, {num_experts}); is num_experts right? The ids must be "
+            "logical expert ids: after expert-parallel load balancing (EPLB) an engine may report physical slots "
+            "(sgl-project/sglang PR #25285); pass its physical_to_logical map"
         )
     layer_used = slot_filled.any(axis=(0, 2))  # (L,) dense layers never fill a slot
     if layer_indices is None:

@@ -6,8 +6,8 @@ top-k is chosen again from the router's own scores with ablated experts set to -
 (softmax probabilities, renormalised over the chosen experts when the router does so; DeepSeek-V3 sigmoid
 scores with its group-limited choice, normalisation and scaling). The experts module receives these ids
 and weights, so the change reaches the output, and ``capture`` (whose experts pre-hook sees them) records
-it. ``router_logits`` are left as the router computed them, so captured ``probs`` show what the router
-wanted. Hooks are removed on exit, also on error. Knows nothing about figures or widgets.
+it. ``router_logits`` are left as the router computed them, so captured ``probs`` (and ``selection_scores``)
+show what the router wanted. Hooks are removed on exit, also on error. Knows nothing about figures or widgets.
 
 It lives in ``trace/`` beside ``capture`` because both hook the routing (one reads it, this one changes it)
 and share ``moe_layers``, ``hooks`` and ``lock``. Threads: the block holds the model's lock (another

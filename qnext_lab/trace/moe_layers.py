@@ -92,6 +92,18 @@ def router_probs(kind: str, logits: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown router probability kind {kind!r}")
 
 
+def selection_bias(router: nn.Module, args: tuple) -> torch.Tensor | None:
+    """The (E,) bias ``router`` adds to its scores for the choice only, or None when it has none to give.
+
+    DeepSeek-V3 and its kin keep it on the router (``e_score_correction_bias``); MiniMax-M2's MoE block keeps
+    it and passes it as the router's second argument (``gate(hidden_states, e_score_correction_bias)``).
+    """
+    bias = getattr(router, "e_score_correction_bias", None)
+    if bias is None and len(args) > 1 and isinstance(args[1], torch.Tensor) and args[1].dim() == 1:
+        bias = args[1]
+    return bias if isinstance(bias, torch.Tensor) else None
+
+
 def _find_router(parent: nn.Module, experts: nn.Module) -> nn.Module | None:
     for name in ("gate", "router"):
         candidate = getattr(parent, name, None)

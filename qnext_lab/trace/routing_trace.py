@@ -1,7 +1,8 @@
 """RoutingTrace: the routing decisions of one capture, as data.
 
 Holds, for each captured MoE layer and each processed token, the chosen experts (rank order), their
-combine weights and optionally the full router distribution, plus where each token came from (sequence,
+combine weights and optionally the full router distribution and, for routers that choose with a bias the
+combine weights do not use (DeepSeek-V3 and its kin), the biased selection scores, plus where each token came from (sequence,
 position, token id, phase, decoded text). Saves to and loads from safetensors; flattens to a long pandas
 DataFrame. Knows nothing about models, hooks or figures (``capture`` fills it; ``analysis`` reads it).
 
@@ -133,7 +134,7 @@ def _distinct_in_rows(ids: torch.Tensor, chunk: int = 1 << 14, skip: Sequence[in
                 )
 
 
-_PER_LAYER = {"topk_ids", "topk_weights", "probs"}  # the (L, ...) tensors a layer selection slices
+_PER_LAYER = {"topk_ids", "topk_weights", "probs", "selection_scores"}  # the (L, ...) tensors a layer selection slices
 
 
 def _sha256(data: torch.Tensor | bytes) -> str:
@@ -209,6 +210,12 @@ class RoutingTrace:
     tokens: list[str] | None = None  # (N,) decoded text, untrusted
     hash_layers: list[int] = field(default_factory=list)  # layers routed by a token-id table: ids may repeat
     zero_experts: int = 0  # the last zero_experts ids are zero-computation (identity) experts (LongCat-Flash)
+    selection_scores: torch.Tensor | None = None  # float32 (L, N, E): probs + selection-only bias (see below)
+
+    # selection_scores: what the router's top-k compared, for routers whose rule adds a bias for the choice
+    # only (``families.rules``: selection_bias): the scores (``probs``) plus ``e_score_correction_bias``,
+    # before any group limit (a group-limited router ranks its groups by these same scores, then takes the
+    # top-k within the best groups). None for every other router: there the top-k of ``probs`` is the choice.
 
     def __post_init__(self) -> None:
         self.num_experts = _index("num_experts", self.num_experts, 1, MAX_EXPERTS)
@@ -256,6 +263,13 @@ class RoutingTrace:
                 raise ValueError(
                     f"probs must have shape {(L, N, E)} (layers, tokens, num_experts), got {tuple(self.probs.shape)}"
                 )
+        if self.selection_scores is not None:
+            self.selection_scores = _as_float("selection_scores", self.selection_scores, 3)
+            if self.selection_scores.shape != (L, N, E):
+                raise ValueError(
+                    f"selection_scores must have shape {(L, N, E)} (layers, tokens, num_experts), got "
+                    f"{tuple(self.selection_scores.shape)}"
+                )
         if self.phase is not None:
             self.phase = _as_int(
                 "phase", self.phase, torch.int8, 1, 0, len(PHASES) - 1, f" (indices into PHASES={PHASES})"
@@ -288,7 +302,7 @@ class RoutingTrace:
         return self.num_tokens
 
     def __repr__(self) -> str:
-        extras = [name for name in ("probs", "phase", "tokens") if getattr(self, name) is not None]
+        extras = [name for name in ("probs", "selection_scores", "phase", "tokens") if getattr(self, name) is not None]
         return (
             f"RoutingTrace(model={self.model_name!r}, layers={self.num_layers}, tokens={self.num_tokens}, "
             f"sequences={self.num_sequences}, experts={self.num_experts}, top_k={self.top_k}"
@@ -320,6 +334,7 @@ class RoutingTrace:
             seq_index=self.seq_index[rows],
             position=self.position[rows],
             probs=None if self.probs is None else self.probs[:, rows],
+            selection_scores=None if self.selection_scores is None else self.selection_scores[:, rows],
             phase=None if self.phase is None else self.phase[rows],
             tokens=None if self.tokens is None else [self.tokens[i] for i in rows.tolist()],
         )
@@ -386,6 +401,7 @@ class RoutingTrace:
             topk_ids=self.topk_ids[pos],
             topk_weights=self.topk_weights[pos],
             probs=None if self.probs is None else self.probs[pos],
+            selection_scores=None if self.selection_scores is None else self.selection_scores[pos],
             layer_indices=indices,
             hash_layers=[i for i in self.hash_layers if i in indices],
         )
@@ -410,7 +426,7 @@ class RoutingTrace:
                     "traces differ in layers, num_experts, top_k, hash-routed layers or zero-computation experts "
                     "and cannot be joined"
                 )
-            for name in ("probs", "phase", "tokens"):
+            for name in ("probs", "selection_scores", "phase", "tokens"):
                 if (getattr(t, name) is None) != (getattr(first, name) is None):
                     raise ValueError(f"some traces have {name} and others do not")
         seqs, offset = [], 0
@@ -433,6 +449,7 @@ class RoutingTrace:
             position=torch.cat([t.position for t in traces]),
             layer_indices=list(first.layer_indices),
             probs=joined("probs", 1),
+            selection_scores=joined("selection_scores", 1),
             phase=joined("phase", 0),
             tokens=None if first.tokens is None else [s for t in traces for s in t.tokens],
         )
@@ -442,8 +459,8 @@ class RoutingTrace:
         """Long format: one row per (layer, token, rank).
 
         Columns: layer, token (row n), seq, position, token_id, rank, expert, weight, then phase (name)
-        and text when the trace has them. Probabilities are not included (E columns per token); use
-        ``trace.probs`` directly.
+        and text when the trace has them. Probabilities and selection scores are not included (E columns per
+        token); use ``trace.probs`` / ``trace.selection_scores`` directly.
         """
         import pandas as pd
 
@@ -492,6 +509,8 @@ class RoutingTrace:
         }
         if self.probs is not None:
             tensors["probs"] = self.probs.contiguous()
+        if self.selection_scores is not None:
+            tensors["selection_scores"] = self.selection_scores.contiguous()
         if self.phase is not None:
             tensors["phase"] = self.phase.contiguous()
         meta = {
@@ -607,6 +626,7 @@ class RoutingTrace:
             "seq_index": 1,
             "position": 1,
             "probs": 3,
+            "selection_scores": 3,
             "phase": 1,
         }
         unknown = sorted(set(tensors) - set(expected))
@@ -624,6 +644,7 @@ class RoutingTrace:
                 top_k=meta["top_k"],
                 model_name=meta.get("model_name") or "",
                 probs=tensors.get("probs"),
+                selection_scores=tensors.get("selection_scores"),
                 phase=tensors.get("phase"),
                 tokens=meta.get("tokens"),
                 hash_layers=meta.get("hash_layers", []),

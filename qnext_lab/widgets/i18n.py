@@ -87,6 +87,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "fig_accuracy": "accuracy",
         "fig_budget": "budget",
         "fig_mean_tokens": "mean thinking tokens",
+        "fig_marker": "current budget",
         "routing_summary": "{tokens} tokens, {layers} MoE layers, top-{k} of {experts} experts",
         "fig_token_axis": "token (rows {first}–{last} of {total}; {shown} labelled)",
         "fig_every_token": "every token",
@@ -150,6 +151,47 @@ _TABLE: dict[str, dict[str, str]] = {
         "use_title": "Experts this answer uses (switch some off, then Run)",
         "load_title": "Expert load — layer {layer}",
         "layers_title": "{title}: top-1 expert per token and layer",
+        "decoder_layer_n": "decoder layer {layer}",
+        # OffloadPlanner (option values stay the API's names; what a language shows is looked up by option_label)
+        "format": "format",
+        "machine": "machine",
+        "on_gpu": "on GPU %",
+        "policy": "policy",
+        "fig_does_not_fit": "Does not fit:",
+        "hit_rate_note": "the trace's {policy} hit rate with {slots} of its {experts} experts resident{capped}",
+        "capped": ", capped at what fits",
+        # figures.offload
+        "fig_hit_rate_title": "Hit rate per layer, {slots} slots",
+        "fig_hit_rate_title_plain": "Hit rate per layer",
+        "fig_decoder_layer": "decoder layer",
+        "fig_hit_rate": "hit rate",
+        "fig_requests": "{hits} of {requests} requests",
+        "fig_miss": "miss ({count})",
+        "fig_speed": (
+            "<b>{rate} tokens/s</b> predicted for a batch of {batch} on <i>{machine}</i> in {format}: {slots} of the "
+            "experts per layer on the GPU (at most {max_slots} fit), hit rate {hit_rate}{note}, {loads} expert loads "
+            "of {size} MiB per token. A step takes {step} ms: {split}; bound by <b>{bound}</b>."
+        ),
+        "fig_tier_GPU memory": "GPU memory",
+        "fig_tier_host link": "host link",
+        "fig_tier_CPU RAM reads": "CPU reading RAM",
+        "fig_tier_NVMe": "NVMe",
+        "fig_tier_per-layer overhead": "per-layer overhead",
+        "fig_tier_sep": ", ",
+        # figures.routing
+        "fig_heatmap_title": "Routing weights — layer {layer} (top-{k} of {experts})",
+        # figures.article
+        "fig_context_line": "context {label}",
+        "fig_ratio_hover": "context {label}<br>batch {x}<br>{y}x {reference}",
+        "fig_article_claim": "article: >{claim}x",
+        "fig_throughput_title": "Decode throughput, Qwen3-Next-80B-A3B / {reference}",
+        "fig_batch_title": "Batch {batch}: {verdict}",
+        "fig_holds_at": ">{claim}x holds at {contexts}",
+        "fig_holds_nowhere": ">{claim}x holds at no context shown",
+        "fig_not_at": "; not at {contexts}",
+        "fig_context_sep": ", ",
+        "fig_batch_axis": "sequences decoded together (batch, log scale)",
+        "fig_ratio_axis": "throughput / {reference}'s (log)",
     },
     "ja": {
         "prompt": "質問",
@@ -225,6 +267,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "fig_accuracy": "正解率",
         "fig_budget": "予算",
         "fig_mean_tokens": "平均思考トークン",
+        "fig_marker": "現在の予算",
         "routing_summary": "{tokens} トークン、MoE 層 {layers} 個、{experts} 個のエキスパートから top-{k}",
         "fig_token_axis": "トークン（{total} 行のうち {first}–{last}、{shown}にラベル）",
         "fig_every_token": "すべてのトークン",
@@ -288,6 +331,53 @@ _TABLE: dict[str, dict[str, str]] = {
         "use_title": "この答えが使うエキスパート（いくつか止めて「実行」）",
         "load_title": "エキスパートの負荷 — 層 {layer}",
         "layers_title": "{title}: トークンと層ごとの第1エキスパート",
+        "decoder_layer_n": "層 {layer}",
+        "format": "形式",
+        "machine": "マシン",
+        "on_gpu": "GPU 上 %",
+        "policy": "方式",
+        "option_policy_lru": "LRU",
+        "option_policy_lfu": "LFU",
+        "option_policy_static": "固定",
+        "option_policy_belady": "Belady",
+        "option_machine_H100 80 GB (all on GPU)": "H100 80 GB（すべて GPU 上）",
+        "fig_does_not_fit": "収まりません:",
+        "hit_rate_note": "トレースの {policy} ヒット率、{experts} 個のうち {slots} 個のエキスパートを常駐{capped}",
+        "capped": "、収まる数まで",
+        "fig_hit_rate_title": "層ごとのヒット率（スロット {slots} 個）",
+        "fig_hit_rate_title_plain": "層ごとのヒット率",
+        "fig_decoder_layer": "層",
+        "fig_hit_rate": "ヒット率",
+        "fig_requests": "{requests} 回の要求のうち {hits} 回",
+        "fig_miss": "ミス（{count}）",
+        "fig_policy_lru": "LRU",
+        "fig_policy_lfu": "LFU",
+        "fig_policy_static": "固定",
+        "fig_policy_belady": "Belady（最適）",
+        "fig_speed": (
+            "<b>{rate} トークン/秒</b>と予測（バッチ {batch}、<i>{machine}</i>、{format}）: 層ごとに {slots} 個の"
+            "エキスパートが GPU 上（最大 {max_slots} 個まで収まる）、ヒット率 {hit_rate}{note}、トークンあたり "
+            "{size} MiB のエキスパートの読み込みが {loads} 回。1 ステップ {step} ms: {split}。律速は <b>{bound}</b>。"
+        ),
+        "fig_tier_GPU memory": "GPU メモリ",
+        "fig_tier_host link": "ホストとの接続",
+        "fig_tier_CPU RAM reads": "CPU による RAM の読み出し",
+        "fig_tier_NVMe": "NVMe",
+        "fig_tier_per-layer overhead": "層ごとのオーバーヘッド",
+        "fig_tier_sep": "、",
+        "fig_note": "（{note}）",
+        "fig_heatmap_title": "ルーティングの重み — 層 {layer}（{experts} 個から top-{k}）",
+        "fig_context_line": "コンテキスト {label}",
+        "fig_ratio_hover": "コンテキスト {label}<br>バッチ {x}<br>{reference} の {y} 倍",
+        "fig_article_claim": "記事: {claim} 倍超",
+        "fig_throughput_title": "デコードのスループット: Qwen3-Next-80B-A3B / {reference}",
+        "fig_batch_title": "バッチ {batch}: {verdict}",
+        "fig_holds_at": "{contexts} で {claim} 倍超が成り立つ",
+        "fig_holds_nowhere": "示したどのコンテキストでも {claim} 倍超は成り立たない",
+        "fig_not_at": "。{contexts} では成り立たない",
+        "fig_context_sep": "、",
+        "fig_batch_axis": "同時にデコードする系列の数（バッチ、対数目盛）",
+        "fig_ratio_axis": "スループット / {reference}（対数）",
     },
 }
 
@@ -325,6 +415,32 @@ def figure_labels(keys: object, language: str | None = None) -> dict[str, str]:
     a key this table does not translate keeps the builder's English."""
     lang = check_language(language)
     return {key: _TABLE[lang][f"fig_{key}"] for key in keys if f"fig_{key}" in _TABLE[lang]}
+
+
+def option_label(kind: str, value: object, language: str | None = None) -> str:
+    """What a control shows for option ``value`` (an API name, e.g. a cache policy): its ``option_<kind>_<value>``
+    label in ``language``, else the value itself."""
+    return _TABLE[check_language(language)].get(f"option_{kind}_{value}", str(value))
+
+
+def options(kind: str, values: object, language: str | None = None) -> list[tuple[str, object]]:
+    """``(label, value)`` pairs for a Dropdown or ToggleButtons: the values stay API names, the labels are shown."""
+    return [(option_label(kind, value, language), value) for value in values]
+
+
+def figure_words(builder: object, language: str | None = None) -> dict[str, str]:
+    """The words of a figure builder of ``qnext_lab.figures`` (a function whose module has a ``LABELS`` table) in
+    ``language`` (default: the session's), to pass as its ``words=``::
+
+        ql.figures.throughput_ratio_figure(table, batch=8, words=ql.figure_words(ql.figures.throughput_ratio_figure))
+    """
+    import sys
+
+    module = sys.modules.get(getattr(builder, "__module__", "") or "")
+    labels = getattr(module, "LABELS", None)
+    if not callable(builder) or not isinstance(labels, dict):
+        raise TypeError(f"expected a figure builder of qnext_lab.figures that takes words=, got {builder!r}")
+    return figure_labels(labels, language)
 
 
 def text(key: str, language: str | None = None, **values: object) -> str:

@@ -7,7 +7,8 @@ optimum beside it), the routing heatmap of one layer with each miss marked, and 
 config (by default Qwen3-Next-80B-A3B) with what bounds it. The trace's hit rate at the same share of resident
 experts stands in for the big model's (say so when the trace comes from another model). State lives in traitlets
 (``format``, ``machine``, ``share``, ``policy``, ``layer``); setting them from code moves the controls. Nothing
-here runs a model.
+here runs a model. ``language=`` (or ``set_language``) picks English or Japanese words; the options' values stay
+the API's names (``"lru"``, ``"static"``, a key of ``MACHINES``), only what the controls show is translated.
 
     view = OffloadPlanner(generation.trace)       # Qwen3-Next-80B-A3B's config by default
     view.share = 40; view.policy = "lfu"
@@ -26,8 +27,11 @@ from ..analysis.cache_replay import POLICIES, cache_misses, expert_cache
 from ..analysis.cost import model_cost
 from ..analysis.offload_speed import MACHINES
 from ..checks import as_int
+from ..figures.offload import LABELS as OFFLOAD_LABELS
 from ..figures.offload import hit_rate_figure, miss_heatmap, no_fit_html, speed_html
 from ..figures.routing import DEFAULT_WIDTH_PX
+from ..figures.routing import LABELS as ROUTING_LABELS
+from .i18n import figure_labels, option_label, options, text
 from .view import KitView
 
 FORMATS = ("F16", "Q8_0", "Q4_0", "MXFP4")
@@ -57,9 +61,11 @@ class OffloadPlanner(KitView):
         policy: str = "lru",
         format: str = "Q4_0",
         machine: str = "RTX 4090 + 64 GB DDR5",
+        language: str | None = None,
         **kwargs: Any,
     ) -> None:
-        self._begin()
+        self._begin(language)
+        say = self.language
         if config is None:
             import transformers
 
@@ -69,26 +75,32 @@ class OffloadPlanner(KitView):
         expert_cache(trace, 0)  # checks the trace (TypeError/ValueError) before any control exists
         self.config_experts = model_cost(config, offload=dict(machine="H100 80 GB (all on GPU)")).offload.num_experts
         # controls start at the requested state: widgets.link copies each control's value into the trait
-        self.format_dropdown = widgets.Dropdown(options=FORMATS, value=format, description="format")
-        self.machine_dropdown = widgets.Dropdown(options=list(MACHINES), value=machine, description="machine")
+        self.format_dropdown = widgets.Dropdown(options=FORMATS, value=format, description=text("format", say))
+        self.machine_dropdown = widgets.Dropdown(
+            options=options("machine", MACHINES, say), value=machine, description=text("machine", say)
+        )
         self.share_slider = widgets.IntSlider(
             value=share,
             min=0,
             max=100,
             step=1,
-            description="on GPU %",
+            description=text("on_gpu", say),
             continuous_update=False,
             style={"description_width": "initial"},
         )
-        self.policy_toggle = widgets.ToggleButtons(options=list(POLICIES), value=policy, description="policy")
+        self.policy_toggle = widgets.ToggleButtons(
+            options=options("policy", POLICIES, say), value=policy, description=text("policy", say)
+        )
         self.layer_dropdown = widgets.Dropdown(
-            options=[int(i) for i in trace.layer_indices], value=int(trace.layer_indices[0]), description="layer"
+            options=[int(i) for i in trace.layer_indices],
+            value=int(trace.layer_indices[0]),
+            description=text("layer", say),
         )
         self.speed = widgets.HTML()
         self._results = self._replay(share)
-        self.hit_rates = self.new_plot(hit_rate_figure(self._results, current=policy))
+        self.hit_rates = self.new_plot(hit_rate_figure(self._results, current=policy, words=self._words()))
         self.heatmap = self.new_plot(
-            miss_heatmap(trace, cache_misses(trace, self._slots(share), policy), trace.layer_indices[0])
+            self._heatmap(cache_misses(trace, self._slots(share), policy), trace.layer_indices[0], DEFAULT_WIDTH_PX)
         )
         super().__init__(
             [
@@ -159,12 +171,26 @@ class OffloadPlanner(KitView):
         try:
             cost = self.prediction()
         except ValueError as error:  # the config's non-expert part does not fit this machine
-            return no_fit_html(str(error))
-        capped = "" if cost.slots >= round(self.share / 100 * self.config_experts) else ", capped at what fits"
-        note = (
-            f"the trace's {self.policy} hit rate with {slots} of its {self.trace.num_experts} experts resident{capped}"
+            return no_fit_html(str(error), words=self._words())
+        full = cost.slots >= round(self.share / 100 * self.config_experts)
+        note = text(
+            "hit_rate_note",
+            self.language,
+            policy=self._words().get(f"policy_{self.policy}", self.policy),
+            slots=slots,
+            experts=self.trace.num_experts,
+            capped="" if full else text("capped", self.language),
         )
-        return speed_html(cost, hit_rate_note=note)
+        machine = option_label("machine", self.machine, self.language)
+        return speed_html(cost, hit_rate_note=note, words=self._words(), machine=machine)
+
+    def _words(self) -> dict[str, str]:
+        """The offload figures' words in this view's language."""
+        return figure_labels(OFFLOAD_LABELS, self.language)
+
+    def _heatmap(self, misses: Any, layer: int, width: int) -> Any:
+        words = figure_labels(ROUTING_LABELS, self.language)
+        return miss_heatmap(self.trace, misses, layer, width_px=width, words=self._words(), routing_words=words)
 
     # ------------------------------------------------------------------ view
     def _on_change(self, change: dict) -> None:
@@ -175,10 +201,10 @@ class OffloadPlanner(KitView):
     def _render(self) -> None:
         try:
             self.speed.value = self.speed_text()
-            self.hit_rates.show(hit_rate_figure(self._results, current=self.policy))
+            self.hit_rates.show(hit_rate_figure(self._results, current=self.policy, words=self._words()))
             width = self.page.width if self.page.width > 0 else DEFAULT_WIDTH_PX
             misses = cache_misses(self.trace, self._slots(self.share), self.policy)
-            self.heatmap.show(miss_heatmap(self.trace, misses, self.layer, width_px=width))
+            self.heatmap.show(self._heatmap(misses, self.layer, width))
         except Exception as exc:  # shown in the widget, not swallowed
             self.show_error(exc)
 

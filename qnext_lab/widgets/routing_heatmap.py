@@ -298,7 +298,9 @@ class RoutingHeatmap(KitView):
     def _render(self, full: bool = True, figures: bool = True) -> None:
         try:
             self.layer_slider.disabled = self.mode == "layers"  # every layer is on screen: the slider does nothing
-            self.layer_label.value = "" if self.mode == "layers" else f"decoder layer {self.layer}"
+            self.layer_label.value = (
+                "" if self.mode == "layers" else text("decoder_layer_n", self.language, layer=self.layer)
+            )
             start, stop = self.window
             self.window_slider.max = max(0, self._arrays.num_tokens - (stop - start))
             if self.window_slider.value != start:

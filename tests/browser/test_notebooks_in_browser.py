@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from widget_state import missing_widget_models
 
 import qnext_lab
 
@@ -39,7 +40,9 @@ ALL = [
     "09_fine_tune",
     "10_quantization",
     "11_run_it_at_home",
+    "12_is_there_a_math_expert",
     "ja/01_tour",
+    "ja/08_why_it_is_fast",
     "ja/11_run_it_at_home",
 ]
 CHOSEN = os.environ.get("QNEXT_LAB_BROWSER_NOTEBOOKS", "").split() or ALL
@@ -49,6 +52,7 @@ SHOTS = {
     "07_tools_and_agents",
     "11_run_it_at_home",
     "ja/01_tour",
+    "ja/11_run_it_at_home",
 }  # screenshots kept for these (and lab())
 RUN_LIMIT_S = 420  # one notebook, top to bottom, on a loaded 2-core machine
 VIEWPORT = {"width": 1024, "height": 768}
@@ -308,12 +312,15 @@ def _move_offload_slider(page) -> None:
     assert "tokens/s" in planner.inner_text(), "the OffloadPlanner shows no predicted speed"
 
 
-# Failures of issue 21 that are still open (tab labels cut, English left in the Japanese views; fit at 1024 px and
-# text under the toolbar fail hard again) and an upstream restore race when a saved notebook is reopened while a
-# kernel starts (jupyterlab/jupyterlab#15361): checked and listed on every run
+# Failures of issue 21 that are still open (tab labels cut; fit at 1024 px and text under plotly's toolbar fail hard
+# again) and an upstream restore race when a saved notebook is reopened while a kernel starts
+# (jupyterlab/jupyterlab#15361, tagged "restore race" only when the saved state holds every model and the page's widget
+# manager holds them a few seconds later: its renderers that ran between its two restores never retry,
+# docs/front_ends.md; it came up in 4 of 5 runs): checked and listed on every run
 # (tests/browser/artifacts/open_issues_<notebook>.txt), reported as an expected failure instead of failing the suite.
-# Painting, marks, cell errors and console errors of the live page stay hard failures.
-_OPEN = ("label cut", "English left", "reopened")
+# Painting, marks, cell errors, console errors of the live page, English left in a Japanese notebook, a saved state
+# that lacks a model its outputs show, and a reopened view still at work or unpainted stay hard failures.
+_OPEN = ("label cut", "restore race")
 
 
 def _finish(name: str, failures: list[str]) -> None:
@@ -341,13 +348,11 @@ def test_notebook_in_jupyterlab_paints_fits_and_marks_under_load(page, jupyter_s
     if name == "11_run_it_at_home":
         _move_offload_slider(page)
     if name.startswith("ja/"):
-        failures += _english_left_in_japanese_views(page)
+        failures += _english_left_in_japanese_views(page, name)
     failures += [f"console: {e}" for e in page.console_errors]
     page.console_errors.clear()
     if name == CHOSEN[0]:  # the first one is also saved, and reopened with no kernel
         failures += _saved_and_reopened(page, jupyter_server, name)
-        failures += [f"reopened, console: {e}" for e in page.console_errors]
-        page.console_errors.clear()
     _stop_kernels(jupyter_server)
     _finish(name, failures)
 
@@ -381,32 +386,74 @@ def _saved_and_reopened(page, server, name: str) -> list[str]:
     failures = []
     if "application/vnd.jupyter.widget-state+json" not in saved.get("metadata", {}).get("widgets", {}):
         return [f"{name}: saved without widget state (jupyter-config saveState not applied)"]
+    missing = missing_widget_models(saved)
+    if missing:  # an output shows a model the saved state lacks (a widget closed after it was displayed)
+        failures.append(f"{name} saved: outputs refer to widget models missing from the saved state: {missing[:5]}")
     _stop_kernels(server)
     page.goto(server.lab_url(f"{name}.ipynb"))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=120_000)
     page.wait_for_selector(".qnext-view", timeout=120_000)
     page.wait_for_timeout(3000)
     body = page.locator(".jp-Notebook").inner_text()
-    for bad in ("model not found", "Error displaying widget", "generating…", "working…"):
+    race = ""
+    if "model not found" in body:  # which outputs, and does the page's widget manager hold their models by now
+        found = page.evaluate(_NOT_FOUND)
+        print(f"{name} reopened, outputs showing 'model not found': {found}")
+        held = [held for cell in found for held in cell["managerHoldsItNow"]]
+        if held and all(held) and not missing:  # saved and loaded, but the renderer gave up before: upstream
+            race = " (restore race: the page's widget manager holds every model; docs/front_ends.md)"
+        failures.append(f"{name} reopened: shows 'model not found' in cells {[c['cell'] for c in found]}{race}")
+    for bad in ("generating…", "working…") + (() if race else ("Error displaying widget",)):
         if bad in body:
             failures.append(f"{name} reopened: shows {bad!r}")
     failures += [f"reopened: {f}" for f in _check(page, ".jp-Notebook", f"{name} reopened")]
     if page.locator(".jp-Notebook .qnext-answer-box").count() == 0 and name.endswith("01_tour"):
-        failures.append(f"{name} reopened: no answers shown")
+        failures.append(f"{name} reopened: no answers shown{race}")
+    for error in page.console_errors:
+        failures.append(f"reopened, console: {error}{race if 'model not found' in error else ''}")
+    page.console_errors.clear()
     _shot(page, f"lab_{name}_reopened", page.locator(".qnext-view").first.element_handle())
     return failures
 
 
+# The cells whose outputs show "model not found" after a reopen: whether the page's widget manager holds their
+# models now (loaded from the saved state after the renderer gave up), and whether it says it has restored.
+_NOT_FOUND = """async () => {
+  let manager = null;
+  const failed = new Set();
+  const visit = async (w, cell) => {
+    if (w._manager && w._manager.promise) {
+      manager = manager || await w._manager.promise;
+      if (w.node.textContent.includes('model not found')) { failed.add(cell); }
+    }
+    for (const child of (w.children ? Array.from(w.children()) : [])) { await visit(child, cell); }
+  };
+  const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+  for (let i = 0; i < cells.length; i++) { await visit(cells[i], i); }
+  return Array.from(failed).map(i => {
+    const ids = (cells[i].model.outputs ? cells[i].model.outputs.toJSON() : [])
+      .map(o => o.data && o.data['application/vnd.jupyter.widget-view+json'])
+      .filter(v => v).map(v => v.model_id);
+    return {cell: i, restored: manager.restoredStatus, managerHoldsItNow: ids.map(id => manager.has_model(id))};
+  });
+}"""
+
+
 _LATIN_WORD = re.compile(r"\b[A-Za-z]{4,}\b")
-_ALLOWED_LATIN = {"qnext", "tiny", "top", "MoE", "token", "tokens", "expert", "experts"}
+# names a Japanese reader sees in Latin letters anyway: the kit, models, methods named after people, units
+_ALLOWED_LATIN = {
+    "qnext", "tiny", "top", "MoE", "token", "tokens", "expert", "experts",
+    "Qwen", "Next", "Belady", "NVMe", "DeltaNet",
+}  # fmt: skip
+# Every label of a widget (descriptions, buttons, tabs) and every figure's title, axis titles, legend, colour bar
+# title and annotations in the notebook, the kit's views and the notebook's own figures alike.
+_LABELS = """() => Array.from(document.querySelectorAll(
+    '.jp-Notebook .widget-label, .jp-Notebook .jupyter-widgets button, .jp-Notebook .lm-TabBar-tab,'
+    + ' .jp-Notebook .js-plotly-plot :is(.gtitle, .g-xtitle, .g-ytitle, .legendtext, .cbtitle, .annotation-text)'))
+  .filter(e => e.offsetParent !== null || e.closest('svg')).map(e => e.textContent.trim()).filter(t => t)"""
 
 
-def _english_left_in_japanese_views(page) -> list[str]:
-    """Labels of the kit's views in the Japanese tour (buttons, tabs, headings): no English words but names."""
-    labels = page.evaluate(
-        "() => Array.from(document.querySelectorAll('.qnext-view .widget-label, .qnext-view button,"
-        " .qnext-view .lm-TabBar-tab, .qnext-lab .lm-TabBar-tab, .qnext-view .gtitle'))"
-        ".filter(e => e.offsetParent !== null).map(e => e.textContent.trim()).filter(t => t)"
-    )
-    english = sorted({t for t in labels for w in _LATIN_WORD.findall(t) if w not in _ALLOWED_LATIN})
-    return [f"ja tour: English left in the views: {english[:12]}"] if english else []
+def _english_left_in_japanese_views(page, name: str) -> list[str]:
+    """Labels and figure words in a Japanese notebook (buttons, tabs, titles, axes, legends): no English but names."""
+    english = sorted({t for t in page.evaluate(_LABELS) for w in _LATIN_WORD.findall(t) if w not in _ALLOWED_LATIN})
+    return [f"{name}: English left in the views: {english[:12]}"] if english else []

@@ -96,6 +96,9 @@ INF_WEIGHTS = _with("topk_weights", (0, 0, 1), float("inf"))
         (dict(probs=torch.zeros(2, 4, 3)), ValueError, r"probs must have shape \(2, 4, 4\)"),
         (dict(probs=torch.full((2, 4, 4), float("nan"))), ValueError, "probs has 32 NaN/inf"),
         (dict(probs=torch.full((2, 4, 4), 2.0)), ValueError, r"probs values must lie in \[0.0, 1.0\]"),
+        (dict(selection_scores=torch.zeros(2, 4, 3)), ValueError, r"selection_scores must have shape \(2, 4, 4\)"),
+        (dict(selection_scores=torch.zeros(2, 4, 4, dtype=torch.int64)), TypeError, "selection_scores must be a float"),
+        (dict(selection_scores=torch.full((2, 4, 4), float("inf"))), ValueError, "selection_scores has 32 NaN/inf"),
         (
             dict(phase=torch.tensor([0, 1, 5, 0])),
             ValueError,
@@ -262,6 +265,24 @@ def test_save_load_round_trip(tmp_path):
     # an optional field left out stays out
     small_trace().save(path)
     assert RoutingTrace.load(path).probs is None
+    assert RoutingTrace.load(path).selection_scores is None
+
+
+def test_selection_scores_travel_with_the_trace(tmp_path):
+    # biased scores may lie outside [0, 1] (a negative bias): no range, unlike probs
+    probs = torch.sigmoid(torch.randn(2, 4, 4))
+    scores = probs + torch.tensor([0.3, -0.8, 0.0, 0.5])
+    t = small_trace(probs=probs, selection_scores=scores)
+    assert "selection_scores" in repr(t)
+    path = tmp_path / "t.safetensors"
+    digests = t.save(path)
+    assert torch.equal(RoutingTrace.load(path, digests=digests).selection_scores, scores)
+    assert torch.equal(RoutingTrace.load(path, layers=[3], digests=digests).selection_scores, scores[1:])
+    assert torch.equal(t.layers([3, 1]).selection_scores, scores.flip(0))
+    assert torch.equal(t.select(seq=1).selection_scores, scores[:, 3:])
+    assert torch.equal(RoutingTrace.concat([t, t]).selection_scores, torch.cat([scores, scores], 1))
+    with pytest.raises(ValueError, match="some traces have selection_scores"):
+        RoutingTrace.concat([t, small_trace(probs=probs)])
 
 
 def test_empty_trace_round_trips(tmp_path):

@@ -88,3 +88,26 @@ def test_each_view_saves_a_small_static_copy_beside_the_live_widget(trace, model
     assert "qnext-answer" in html and "qnext-verdict" in html
     tuner.close()
     heatmap.close()
+
+
+def test_a_view_waits_for_work_one_worker_hands_to_another(trace):
+    """KitView.wait (what a notebook run waits on before its widget state is saved) returns only once every worker
+    of the view is idle, also when a finished job starts another worker's job (an answer, then its curve)."""
+    from qnext_lab.widgets.routing_heatmap import RoutingHeatmap
+
+    view = RoutingHeatmap(trace)
+    view.first, view.second = LatestWorker(name="qnext-test-a"), LatestWorker(name="qnext-test-b")
+    done = []
+
+    def second_job(cancel):
+        time.sleep(0.3)
+        return "second"
+
+    view.first.submit(
+        lambda cancel: time.sleep(0.2) or "first",
+        on_result=lambda r: done.append(r) or view.second.submit(second_job, on_result=done.append),
+    )
+    assert view.wait(10) and done == ["first", "second"]
+    view.second.submit(lambda cancel: cancel.wait(30), on_result=done.append)
+    assert not view.wait(0.2)  # still working: says so instead of returning early
+    view.close()
