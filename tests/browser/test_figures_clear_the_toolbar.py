@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 import torch
+from figure_data import sweep_frame
 from plotly.subplots import make_subplots
 from test_notebooks_in_browser import _FIGURES  # the notebook test's geometry check, one copy
 
@@ -48,17 +49,6 @@ pytestmark = pytest.mark.browser
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 WIDTHS = (592, 400)  # a notebook's output area at 1024 px; a narrow pane (a lab() tab, a split window)
 LONG = "qnext-tiny: accuracy vs thinking budget (48 problems), a title as long as a notebook's longest"
-
-
-def _sweep() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "budget": pd.array([0, 4, 16, None, None], dtype="Int64"),
-            "mode": ["thinking"] * 4 + ["non-thinking"],
-            "accuracy": [0.1, 0.4, 0.8, 0.9, 0.2],
-            "mean_thinking_tokens": [0, 4, 12, 14, 0],
-        }
-    )
 
 
 def _split() -> pd.DataFrame:
@@ -124,7 +114,7 @@ def _families_trace() -> tuple[RoutingTrace, list[str]]:
 def _kit_figures(trace, width_px: int) -> dict[str, go.Figure]:
     """Every builder's figure, drawn for a pane ``width_px`` wide where the builder takes the width."""
     aligned = align_reference(trace.topk_ids[0], trace.num_experts, 4, decode_path=False)
-    curve = budget_curve(_sweep(), title=LONG)
+    curve = budget_curve(sweep_frame(), title=LONG)
     mark_budget(curve, 4)
     caches = {p: expert_cache(trace, 4, p) for p in ("lru", "belady")}
     families = _families_trace()
@@ -209,7 +199,7 @@ def test_no_text_under_the_toolbar_in_any_kit_figure(plot_page, known_trace_buil
 
 def test_the_toolbar_is_the_slim_one(plot_page, known_trace_builder):
     """Zoom, pan, reset and the PNG download: no lasso, box select or zoom-in/out buttons crowding the corner."""
-    fig = budget_curve(_sweep())
+    fig = budget_curve(sweep_frame())
     _draw(plot_page, fig, 592, CONFIG, 586)
     buttons = plot_page.evaluate(
         "() => Array.from(document.querySelectorAll('.modebar-btn')).map(b => b.getAttribute('data-val')"

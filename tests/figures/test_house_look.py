@@ -4,10 +4,10 @@ speaks the caller's words; the one number formatter writes every quantity with i
 
 from __future__ import annotations
 
-import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
+from figure_data import sweep_frame
 
 from qnext_lab.figures import numbers
 from qnext_lab.figures.agent import phase_lift_figure
@@ -25,17 +25,6 @@ def _luminance(hex_colour: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-def _sweep() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "budget": pd.array([0, 4, 16, None, None], dtype="Int64"),
-            "mode": ["thinking"] * 4 + ["non-thinking"],
-            "accuracy": [0.1, 0.4, 0.8, 0.9, 0.2],
-            "mean_thinking_tokens": [0, 4, 12, 14, 0],
-        }
-    )
-
-
 def _figures(trace):
     from qnext_lab.analysis.load import expert_load
 
@@ -46,7 +35,7 @@ def _figures(trace):
         "load_bars": expert_load_bars(trace, 1),
         "difference": expert_use_difference(trace, trace),
         "use": expert_use_figure(trace),
-        "budget": budget_curve(_sweep()),
+        "budget": budget_curve(sweep_frame()),
         "alignment": alignment_figure(aligned, top_k=trace.top_k, num_experts=trace.num_experts),
         "padding": padding_waste_figure({4: 96, 8: 112}, 80),
         "load": load_figure(expert_load(trace)),
@@ -115,13 +104,15 @@ def test_phase_lift_titles_are_short_lines_and_say_what_they_count(trace):
 
 
 def test_the_budget_curve_legend_stays_off_the_axis_title_and_speaks_the_callers_words():
-    fig = budget_curve(_sweep())
+    fig = budget_curve(sweep_frame())
     assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"  # above the plot, not on the x title
-    ja = budget_curve(_sweep(), words={"budget_axis": "思考予算", "accuracy": "正解率", "thinking_line": "思考あり"})
+    ja = budget_curve(
+        sweep_frame(), words={"budget_axis": "思考予算", "accuracy": "正解率", "thinking_line": "思考あり"}
+    )
     assert ja.layout.xaxis.title.text == "思考予算" and ja.layout.yaxis.title.text == "正解率"
     assert ja.data[0].name == "思考あり"
     with pytest.raises(ValueError, match="label keys"):
-        budget_curve(_sweep(), words={"nonsense": "x"})
+        budget_curve(sweep_frame(), words={"nonsense": "x"})
 
 
 def test_routing_figures_speak_the_callers_words(trace):
