@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from .escape import escape_text
 from .routing import DEFAULT_WIDTH_PX, expert_heatmap, layer_position, trace_arrays
 from .theme import themed
+from .words import with_words
 
 __all__ = ["hit_rate_figure", "miss_heatmap", "no_fit_html", "speed_html"]
 
@@ -48,13 +49,6 @@ LABELS: dict[str, str] = {
 }
 
 
-def _words(words: Mapping[str, str] | None) -> dict[str, str]:
-    unknown = set(words or {}) - set(LABELS)
-    if unknown:
-        raise ValueError(f"unknown label keys {sorted(unknown)}; expected some of {sorted(LABELS)}")
-    return {**LABELS, **(words or {})}
-
-
 @themed
 def hit_rate_figure(
     results: Mapping[str, pd.DataFrame],
@@ -68,7 +62,7 @@ def hit_rate_figure(
     The ``current`` policy is drawn solid, the others faded; Belady's bar is the optimum the others chase.
     ``words``: the words on the figure (keys of ``LABELS``), e.g. a view's language; missing keys stay English.
     """
-    words = _words(words)
+    words = with_words(LABELS, words)
     if not results:
         raise ValueError("results is empty: pass {policy: expert_cache(trace, slots, policy)}")
     fig = go.Figure()
@@ -121,7 +115,7 @@ def miss_heatmap(
 
     ``words`` / ``routing_words``: the words of this module's ``LABELS`` / of ``figures.routing.LABELS``.
     """
-    words = _words(words)
+    words = with_words(LABELS, words)
     arrays = trace_arrays(trace)
     mask = np.asarray(misses.numpy() if hasattr(misses, "numpy") else misses, dtype=bool)
     if mask.shape != arrays.ids.shape:
@@ -161,7 +155,7 @@ def speed_html(
 
     ``words``: the words of ``LABELS`` (``speed``, ``note`` and the ``tier_*`` names), e.g. a view's language;
     ``machine``: the machine's name as the view shows it (default ``cost.machine``)."""
-    words = _words(words)
+    words = with_words(LABELS, words)
     total = cost.time_gpu + cost.time_transfer + cost.time_disk + cost.time_overhead
     link = "host link" if cost.mode == "fetch" else "CPU RAM reads"
     parts = [("GPU memory", cost.time_gpu), (link, cost.time_transfer), ("NVMe", cost.time_disk)]
@@ -193,4 +187,4 @@ def speed_html(
 def no_fit_html(reason: str, *, words: Mapping[str, str] | None = None) -> str:
     """In place of ``speed_html`` when the config's non-expert part does not fit the machine (``reason``: why;
     ``words``: the words of ``LABELS``)."""
-    return f"<b>{escape_text(_words(words)['does_not_fit'])}</b> {escape_text(reason)}"
+    return f"<b>{escape_text(with_words(LABELS, words)['does_not_fit'])}</b> {escape_text(reason)}"

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_notebooks import EXPECTED, JAPANESE
 from widget_state import missing_widget_models
 
 import qnext_lab
@@ -28,23 +29,7 @@ import qnext_lab
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-ALL = [
-    "01_tour",
-    "02_routing",
-    "03_thinking_modes",
-    "04_budget",
-    "05_your_model",
-    "06_inside_the_kernel",
-    "07_tools_and_agents",
-    "08_why_it_is_fast",
-    "09_fine_tune",
-    "10_quantization",
-    "11_run_it_at_home",
-    "12_is_there_a_math_expert",
-    "ja/01_tour",
-    "ja/08_why_it_is_fast",
-    "ja/11_run_it_at_home",
-]
+ALL = EXPECTED + JAPANESE  # every notebook the headless test runs (tests/test_notebooks.py)
 CHOSEN = os.environ.get("QNEXT_LAB_BROWSER_NOTEBOOKS", "").split() or ALL
 SHOTS = {
     "01_tour",

@@ -207,20 +207,9 @@ def main() -> None:
     f32 = ql.export_gguf(model, tok, out / "base-f32.gguf", qtype="F32")
     q8 = ql.export_gguf(model, tok, out / "base-q8.gguf", qtype="Q8_0")
     sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "trace"), str(Path(__file__).resolve().parents[1])]
-    from moe_models import make_model
+    from moe_models import gguf_qwen3_moe
 
-    small_moe = make_model(
-        "qwen3_moe",
-        vocab_size=len(tok),
-        hidden_size=64,
-        head_dim=32,
-        moe_intermediate_size=32,
-        intermediate_size=64,
-        norm_topk_prob=True,
-        pad_token_id=0,
-        eos_token_id=2,
-        bos_token_id=None,
-    )
+    small_moe = gguf_qwen3_moe(len(tok))
     moe = ql.export_gguf(small_moe, tok, out / "base-qwen3moe.gguf", qtype="F32")
     del model, small_moe
     cases = make_cases(out, f32, q8, moe)

@@ -178,21 +178,10 @@ def test_quantised_file_loads_back_as_quantize(tiny, files, prompt_ids, qtype):
 
 @pytest.fixture(scope="module")
 def qwen3_moe(tiny):
-    from moe_models import make_model
+    from moe_models import gguf_qwen3_moe
 
     _, tok = tiny
-    return make_model(
-        "qwen3_moe",
-        vocab_size=len(tok),
-        hidden_size=64,
-        head_dim=32,
-        moe_intermediate_size=32,
-        intermediate_size=64,
-        norm_topk_prob=True,
-        pad_token_id=0,
-        eos_token_id=2,
-        bos_token_id=None,
-    )
+    return gguf_qwen3_moe(len(tok))
 
 
 @pytest.mark.parametrize("qtype", ["F32", "Q8_0"])

@@ -78,21 +78,10 @@ def test_llama_cpp_runs_the_export_like_the_kit(tiny, prompt_ids, tmp_path, qtyp
 
 @pytest.mark.slow
 def test_llama_cpp_runs_a_qwen3_moe_export(tiny, prompt_ids, tmp_path):
-    from moe_models import make_model
+    from moe_models import gguf_qwen3_moe
 
     _, tok = tiny
-    model = make_model(
-        "qwen3_moe",
-        vocab_size=len(tok),
-        hidden_size=64,
-        head_dim=32,
-        moe_intermediate_size=32,
-        intermediate_size=64,
-        norm_topk_prob=True,
-        pad_token_id=0,
-        eos_token_id=2,
-        bos_token_id=None,
-    )
+    model = gguf_qwen3_moe(len(tok))
     llm = _llama(ql.export_gguf(model, tok, tmp_path / "moe-F32.gguf", qtype="F32"))
     prompt = prompt_ids[0].tolist()
     with torch.no_grad():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -76,3 +77,13 @@ def scripted(model, turns: Sequence[Sequence[int]]) -> Iterator[deque]:
         yield queue
     finally:
         handle.remove()
+
+
+def tool_call(name: str = "multiply", **arguments) -> str:
+    """The text of one Qwen3 ``<tool_call>`` block, as a model writes it."""
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}) + "\n</tool_call>"
+
+
+def turns(tok, *texts: str) -> list[list[int]]:
+    """Each text as one scripted assistant turn's token ids (ending in ``<|im_end|>``), for ``scripted``."""
+    return [tok.encode(t + "<|im_end|>", add_special_tokens=False) for t in texts]

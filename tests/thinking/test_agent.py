@@ -5,10 +5,9 @@ is made to write scripted turns (``qwen3.scripted``); the loop, parser, template
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from qwen3 import qwen3_moe, qwen3_tokenizer, scripted
+from qwen3 import qwen3_moe, qwen3_tokenizer, scripted, turns
+from qwen3 import tool_call as call
 
 from qnext_lab.thinking.agent import run_agent, stream_agent
 from qnext_lab.trace.phases import PHASES
@@ -34,10 +33,6 @@ def divide(a: int, b: int) -> float:
     return a / b
 
 
-def call(name="multiply", **arguments):
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}) + "\n</tool_call>"
-
-
 @pytest.fixture(scope="module")
 def tok():
     return qwen3_tokenizer()
@@ -46,10 +41,6 @@ def tok():
 @pytest.fixture(scope="module")
 def model(tok):
     return qwen3_moe(tok)
-
-
-def turns(tok, *texts):
-    return [tok.encode(t + "<|im_end|>", add_special_tokens=False) for t in texts]
 
 
 def test_the_loop_calls_the_tool_and_answers_from_its_result(model, tok):

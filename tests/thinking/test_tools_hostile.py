@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qwen3 import qwen3_moe, qwen3_tokenizer, scripted
+from qwen3 import qwen3_moe, qwen3_tokenizer, scripted, turns
+from qwen3 import tool_call as call
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -127,10 +128,6 @@ def test_results_that_cannot_be_text_become_tool_errors_in_bounded_memory():
 # ------------------------------------------------------------------ whole episodes with a scripted model
 
 
-def call(name="multiply", **arguments):
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}) + "\n</tool_call>"
-
-
 @pytest.fixture(scope="module")
 def tok():
     return qwen3_tokenizer()
@@ -139,10 +136,6 @@ def tok():
 @pytest.fixture(scope="module")
 def model(tok):
     return qwen3_moe(tok)
-
-
-def turns(tok, *texts):
-    return [tok.encode(t + "<|im_end|>", add_special_tokens=False) for t in texts]
 
 
 def test_a_bad_argument_goes_back_to_the_model_and_the_episode_continues(model, tok):

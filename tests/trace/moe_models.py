@@ -90,3 +90,21 @@ def make_model(
     model = random_moe(config, seed=seed, implementation=implementation)
     assert type(model).__name__ == model_name
     return model
+
+
+def gguf_qwen3_moe(vocab_size: int, seed: int = 0) -> torch.nn.Module:
+    """A small random Qwen3-MoE with the bundled tokenizer's vocabulary and ids, for the GGUF export/import tests
+    (head_dim 32 and a normalised top-k, as llama.cpp's qwen3moe graph reads them)."""
+    return make_model(
+        "qwen3_moe",
+        seed=seed,
+        vocab_size=vocab_size,
+        hidden_size=64,
+        head_dim=32,
+        moe_intermediate_size=32,
+        intermediate_size=64,
+        norm_topk_prob=True,
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=None,
+    )
